@@ -1,0 +1,3 @@
+"""Metrics of the engine and of the workspace it runs."""
+
+from __future__ import annotations

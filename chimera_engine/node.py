@@ -1,0 +1,207 @@
+"""HeartNode: the composition root of the engine.
+
+It builds every service explicitly from :class:`Settings`, starts them in
+order, owns their background tasks and stops them in reverse order. It runs on
+whatever asyncio loop is current: plain ``asyncio.run`` for ``chimera serve``,
+the qasync loop in the console.
+
+>>> import asyncio, tempfile
+>>> from pathlib import Path
+>>> from chimera_engine.config import load_settings
+>>> async def demo() -> str:
+...     settings = load_settings(data_dir=Path(tempfile.mkdtemp()), env={}, use_default_file=False)
+...     async with HeartNode(settings) as node:
+...         return node.status().state
+>>> asyncio.run(demo())
+'running'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from chimera_engine.config import Settings
+from chimera_engine.errors import DataDirError
+from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
+from chimera_engine.facade import EngineFacade
+from chimera_engine.looplag import LoopLagMonitor
+from chimera_engine.metrics.exporter import EngineMetrics
+from chimera_engine.security.manager import SecurityManager
+from chimera_engine.security.secrets import load_or_create_secret
+from chimera_engine.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeStatus:
+    """A health snapshot, cheap to take (no I/O)."""
+
+    state: str
+    uptime_s: float
+    data_dir: str
+    database: str
+    schema_version: int
+    tasks: int
+    loop_lag_p50_ms: float
+    loop_lag_p99_ms: float
+    audit_entries_in_memory: int
+    event_subscribers: int
+    db_transactions: int
+
+
+def check_data_dir(path: os.PathLike[str] | str) -> None:
+    """Create ``path`` if needed and prove it is writable; :class:`DataDirError` if not."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(f"cannot create data directory {path}: {exc.strerror}") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise DataDirError(f"data directory {path} is not writable: {exc.strerror}") from None
+
+
+class HeartNode:
+    """Owns the engine's services and tasks. Use ``async with`` or start()/stop()."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bus = EventBus()
+        self.metrics = EngineMetrics()
+        self.db = Database(settings.database_path)
+        self.loop_lag = LoopLagMonitor(
+            self.bus, self.metrics, interval=settings.engine.loop_lag_interval
+        )
+        self.facade = EngineFacade(self)
+        self.state = "created"
+        self._security: SecurityManager | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started_at = 0.0
+        self._schema_version = 0
+
+    # -- services ------------------------------------------------------------------------
+    @property
+    def security(self) -> SecurityManager:
+        if self._security is None:
+            raise RuntimeError("the engine is not started")
+        return self._security
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        self.bus.publish(EngineStateChanged(state=state, detail=detail))
+
+    async def start(self) -> None:
+        """Open the store, load the security state and start background services."""
+        if self.state == "running":
+            return
+        self._set_state("starting")
+        loop = asyncio.get_running_loop()
+        try:
+            data_dir = self.settings.data_dir
+            await loop.run_in_executor(None, check_data_dir, data_dir)
+            secret = await loop.run_in_executor(
+                None, load_or_create_secret, self.settings.secret_path
+            )
+            await self.db.open()
+            self._schema_version = await self.db.read(
+                lambda c: int(c.execute("PRAGMA user_version").fetchone()[0])
+            )
+            security = SecurityManager(
+                self.db, secret, self.bus, self.settings.security, self.settings.audit
+            )
+            await security.load()
+            self._security = security
+        except BaseException as exc:
+            self._set_state("failed", str(exc))
+            if self.db.is_open:
+                await self.db.close()
+            raise
+        self.spawn(self.loop_lag.run(), name="loop-lag")
+        self._started_at = time.time()
+        self.metrics.up.set(1)
+        self._set_state("running")
+
+    async def stop(self) -> None:
+        """Cancel and await every owned task, flush the audit log, close the store."""
+        if self.state in ("stopped", "created", "failed"):
+            return
+        self._set_state("stopping")
+        tasks = tuple(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._security is not None:
+            with contextlib.suppress(Exception):
+                await self._security.audit.flush()
+        await self.bus.aclose()
+        await self.db.close()
+        self.metrics.up.set(0)
+        self.state = "stopped"
+        log.info("engine stopped")
+
+    async def __aenter__(self) -> HeartNode:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def run(self) -> None:
+        """Start and run until cancelled (``chimera serve``), then stop cleanly."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the node owns: kept referenced, cancelled at stop,
+        and reported as :class:`ServiceFailed` if it raises."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("service %s failed: %s", task.get_name(), exc, exc_info=exc)
+            self.bus.publish(ServiceFailed(service=task.get_name(), error=str(exc)))
+
+    # -- health --------------------------------------------------------------------------
+    def status(self) -> NodeStatus:
+        lag = self.loop_lag.last
+        return NodeStatus(
+            state=self.state,
+            uptime_s=time.time() - self._started_at if self._started_at else 0.0,
+            data_dir=str(self.settings.data_dir),
+            database=str(self.settings.database_path),
+            schema_version=self._schema_version,
+            tasks=len(self._tasks),
+            loop_lag_p50_ms=lag.p50_ms,
+            loop_lag_p99_ms=lag.p99_ms,
+            audit_entries_in_memory=len(self._security.audit.ring) if self._security else 0,
+            event_subscribers=self.bus.subscriber_count(),
+            db_transactions=self.db.transactions,
+        )

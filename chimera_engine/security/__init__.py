@@ -1,0 +1,3 @@
+"""Authentication, authorisation and the audit log."""
+
+from __future__ import annotations

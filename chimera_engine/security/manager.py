@@ -1,0 +1,216 @@
+"""SecurityManager: accounts, sessions, permission checks and the audit log, composed.
+
+Every refusal of a security significance (failed login, bad token, missing
+permission) is written to the audit log with outcome ``denied``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chimera_engine.config import AuditSettings, SecuritySettings
+from chimera_engine.errors import AuthenticationError, PermissionDeniedError
+from chimera_engine.events import EventBus, UserChanged
+from chimera_engine.security.accounts import AccountService, LockoutPolicy
+from chimera_engine.security.audit import AuditLog
+from chimera_engine.security.passwords import PasswordHasher
+from chimera_engine.security.permissions import Permission, Role
+from chimera_engine.security.principal import Principal
+from chimera_engine.security.secrets import derive_key
+from chimera_engine.security.tokens import JWTManager, RevocationList, TokenPair
+from chimera_engine.store.db import Database
+from chimera_engine.store.records import UserRecord
+from chimera_engine.store.users import UserRepository
+
+
+@dataclass(frozen=True, kw_only=True)
+class Session:
+    """A logged-in user: who they are and the tokens that prove it."""
+
+    principal: Principal
+    tokens: TokenPair
+    user: UserRecord
+
+
+class SecurityManager:
+    def __init__(
+        self,
+        db: Database,
+        secret: bytes,
+        bus: EventBus,
+        settings: SecuritySettings,
+        audit_settings: AuditSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self.audit = AuditLog(
+            db, derive_key(secret, "audit"), bus, ring_size=audit_settings.ring_size, clock=clock
+        )
+        self.revocations = RevocationList(db, clock)
+        self.jwt = JWTManager(
+            derive_key(secret, "jwt"),
+            self.revocations,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            access_ttl=settings.access_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl,
+            clock=clock,
+        )
+        self.accounts = AccountService(
+            UserRepository(db),
+            PasswordHasher(
+                memory_kib=settings.argon2_memory_kib,
+                time_cost=settings.argon2_time_cost,
+                parallelism=settings.argon2_parallelism,
+            ),
+            LockoutPolicy(
+                threshold=settings.lockout_threshold,
+                base=settings.lockout_base_seconds,
+                maximum=settings.lockout_max_seconds,
+            ),
+            clock,
+        )
+        self._users: dict[int, UserRecord] = {}
+
+    async def load(self) -> None:
+        await self.revocations.load()
+        await self.audit.load()
+        self._users = {u.id: u for u in await self.accounts.users.list()}
+
+    # -- sessions ---------------------------------------------------------------------
+    async def needs_first_admin(self) -> bool:
+        """True until the first user exists: the console then asks for an administrator."""
+        return await self.accounts.users.count() == 0
+
+    async def create_first_admin(self, username: str, password: str) -> Session:
+        """Create the first administrator (only while no user exists) and log them in."""
+        try:
+            user = await self.accounts.create(username, password, Role.ADMIN, first_admin=True)
+        except Exception as exc:
+            await self.audit.record(
+                None, "user.create_first_admin", target=username, outcome="denied",
+                actor=username or "anonymous", reason=str(exc),
+            )
+            raise
+        self._remember(user, "created")
+        await self.audit.record(
+            None, "user.create_first_admin", target=user.username, actor=user.username, role="admin"
+        )
+        return await self.login(username, password)
+
+    async def login(self, username: str, password: str, *, client: str = "console") -> Session:
+        try:
+            user = await self.accounts.authenticate(username, password)
+        except AuthenticationError as exc:
+            await self.audit.record(
+                None, "auth.login", target=username, outcome="denied",
+                actor=username or "anonymous", reason=str(exc), client=client,
+            )
+            raise
+        self._remember(user, "login")
+        tokens = self.jwt.issue(user.id, user.username, Role(user.role))
+        principal = self.principal_from_token(tokens.access_token)
+        await self.audit.record(principal, "auth.login", target=user.username, client=client)
+        return Session(principal=principal, tokens=tokens, user=user)
+
+    def principal_from_token(self, token: str) -> Principal:
+        """Verify an access token and return who it speaks for (pure CPU, no audit)."""
+        claims = self.jwt.verify(token, expected_type="access")
+        user = self._users.get(claims.user_id)
+        if user is None or user.disabled:
+            raise AuthenticationError("account is disabled or no longer exists")
+        if user.role != claims.role.value:
+            raise AuthenticationError("role changed since this token was issued; log in again")
+        return Principal(
+            user_id=user.id,
+            name=user.username,
+            role=claims.role,
+            via="token",
+            token_id=claims.jti,
+            expires_at=claims.expires_at,
+        )
+
+    async def authenticate_token(self, token: str, *, client: str = "") -> Principal:
+        """As :meth:`principal_from_token`, auditing a refusal as a security event."""
+        try:
+            return self.principal_from_token(token)
+        except AuthenticationError as exc:
+            await self.audit.record(
+                None, "auth.token", outcome="denied", reason=str(exc), client=client
+            )
+            raise
+
+    async def refresh(self, refresh_token: str) -> Session:
+        """Rotate a refresh token: the old one is revoked, a new pair issued."""
+        try:
+            claims = self.jwt.verify(refresh_token, expected_type="refresh")
+            user = self._users.get(claims.user_id)
+            if user is None or user.disabled or user.role != claims.role.value:
+                raise AuthenticationError("account changed since this token was issued")
+        except AuthenticationError as exc:
+            await self.audit.record(None, "auth.refresh", outcome="denied", reason=str(exc))
+            raise
+        await self.revocations.revoke(claims.jti, claims.expires_at, "rotated")
+        tokens = self.jwt.issue(user.id, user.username, Role(user.role))
+        principal = self.principal_from_token(tokens.access_token)
+        await self.audit.record(principal, "auth.refresh", target=user.username)
+        return Session(principal=principal, tokens=tokens, user=user)
+
+    async def logout(self, principal: Principal, refresh_token: str | None = None) -> None:
+        """Revoke the session's tokens; they are refused from now on."""
+        if principal.token_id and principal.expires_at:
+            await self.revocations.revoke(principal.token_id, principal.expires_at, "logout")
+        if refresh_token:
+            try:
+                claims = self.jwt.verify(refresh_token, expected_type="refresh")
+                await self.revocations.revoke(claims.jti, claims.expires_at, "logout")
+            except AuthenticationError:
+                pass
+        await self.audit.record(principal, "auth.logout", target=principal.name)
+
+    # -- authorisation -------------------------------------------------------------------
+    def check_session(self, principal: Principal) -> None:
+        """A token-based principal must still be valid: not expired, revoked or changed."""
+        if principal.via not in ("token", "password"):
+            return
+        if principal.expires_at is not None and principal.expires_at < self._clock():
+            raise AuthenticationError("session has expired; log in again")
+        if principal.token_id and self.revocations.is_revoked(principal.token_id):
+            raise AuthenticationError("session has been ended; log in again")
+        user = self._users.get(principal.user_id or -1)
+        if user is None or user.disabled or user.role != principal.role.value:
+            raise AuthenticationError("account changed; log in again")
+
+    async def authorize(self, principal: Principal, permission: Permission, target: str = "") -> None:
+        """Raise unless ``principal`` may do ``permission``; refusals are audited."""
+        try:
+            self.check_session(principal)
+        except AuthenticationError as exc:
+            await self.audit.record(
+                principal, str(permission), target=target, outcome="denied", reason=str(exc)
+            )
+            raise
+        if not principal.can(permission):
+            await self.audit.record(
+                principal, str(permission), target=target, outcome="denied",
+                reason=f"role {principal.role.value} lacks {permission.value}",
+            )
+            raise PermissionDeniedError(
+                f"{principal.name} ({principal.role.value}) is not allowed to {permission.value}"
+            )
+
+    # -- user cache ------------------------------------------------------------------------
+    def _remember(self, user: UserRecord, change: str) -> None:
+        self._users[user.id] = user
+        self._bus.publish(UserChanged(user=user, change=change))
+
+    def remember(self, user: UserRecord, change: str) -> None:
+        """Record a changed user so token checks see it at once."""
+        self._remember(user, change)
+
+    def cached_users(self) -> list[UserRecord]:
+        return sorted(self._users.values(), key=lambda u: u.username.lower())

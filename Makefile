@@ -1,0 +1,39 @@
+# CHIMERA Console. `make run` starts the console; `make test` runs every test.
+# Both install what is missing first (system libraries for Qt, .venv/, the project).
+.PHONY: run test lint fmt bench bootstrap-run bootstrap-test serve screenshots
+
+VENV := .venv/bin
+export QT_QPA_PLATFORM ?= offscreen
+
+bootstrap-run:
+	@scripts/bootstrap.sh run
+bootstrap-test:
+	@scripts/bootstrap.sh test
+
+run: bootstrap-run
+	env -u QT_QPA_PLATFORM $(VENV)/chimera-console
+
+serve: bootstrap-test
+	$(VENV)/chimera serve
+
+# The engine's tests run in a process where importing Qt fails (tests/headless.py
+# blocks it); the GUI and integration tests run offscreen.
+test: bootstrap-test
+	$(VENV)/python tests/headless.py -q chimera_engine tests/engine
+	$(VENV)/python -m pytest -q tests/app tests/integration
+
+lint: bootstrap-test
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy
+	$(VENV)/lint-imports
+
+fmt:
+	$(VENV)/ruff format .
+	$(VENV)/ruff check --fix .
+
+bench: bootstrap-test
+	$(VENV)/python benchmarks/bench_foundation.py
+
+screenshots: bootstrap-test
+	$(VENV)/python scripts/screenshots.py

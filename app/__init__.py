@@ -1,0 +1,3 @@
+"""CHIMERA Console: the PySide6 operator GUI, a thin layer over :mod:`chimera_engine`."""
+
+from __future__ import annotations

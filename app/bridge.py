@@ -1,0 +1,297 @@
+"""EngineBridge: where engine events become Qt signals and GUI actions await the engine.
+
+Everything the GUI does to the engine goes through the authorised
+:class:`~chimera_engine.facade.EngineFacade`, acting as the signed-in user held
+here. Widgets call :meth:`EngineBridge.run` with one of the small async
+operations below; the task is kept referenced, failures surface through
+:attr:`EngineBridge.errorRaised` (or the caller's ``on_error``), and
+:meth:`EngineBridge.aclose` cancels whatever is still running.
+
+Threading: construct, call and await it only on the qasync loop's (GUI) thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QObject, Signal
+
+from chimera_engine.errors import AuthenticationError, ChimeraError
+from chimera_engine.events import (
+    AuditAppended,
+    EngineStateChanged,
+    Event,
+    LoopLagSampled,
+    ServiceFailed,
+    Subscription,
+    UserChanged,
+)
+from chimera_engine.node import HeartNode
+from chimera_engine.security.audit import AuditVerification
+from chimera_engine.security.manager import Session
+from chimera_engine.security.principal import Principal
+from chimera_engine.store.audit import AuditQuery
+from chimera_engine.store.records import AuditEntry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Refresh the access token when this fraction of its lifetime has passed.
+REFRESH_AT = 0.8
+#: Wait this long before retrying a refresh that failed for a reason other than auth.
+REFRESH_RETRY_S = 5.0
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an operator: the engine's own message, or the exception's type and text."""
+    if isinstance(exc, ChimeraError):
+        return str(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class EngineBridge(QObject):
+    """Holds the :class:`HeartNode` and the current :class:`Session`.
+
+    Construct it from a coroutine running on the qasync loop: it subscribes to
+    the node's event bus at once and pumps events in a task it owns.
+    """
+
+    auditAppended = Signal(object)  # AuditEntry
+    engineStateChanged = Signal(str)
+    loopLag = Signal(float)  # p99 in milliseconds
+    userChanged = Signal(object, str)  # UserRecord, change
+    serviceFailed = Signal(str, str)  # service, error
+    sessionChanged = Signal(object)  # Session | None
+    errorRaised = Signal(str, str)  # title, message
+    busyChanged = Signal(bool)
+
+    def __init__(
+        self,
+        node: HeartNode,
+        *,
+        refresh_at: float = REFRESH_AT,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.node = node
+        self.refresh_at = refresh_at
+        self._loop = asyncio.get_running_loop()
+        self._session: Session | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._busy = 0
+        self._refresher: asyncio.Task[None] | None = None
+        self._closed = False
+        self._subscription: Subscription = node.bus.subscribe(
+            AuditAppended, EngineStateChanged, LoopLagSampled, UserChanged, ServiceFailed
+        )
+        self._pump = self._loop.create_task(self._pump_events(), name="bridge-events")
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    @property
+    def principal(self) -> Principal:
+        """The signed-in user; :class:`AuthenticationError` when nobody is signed in."""
+        if self._session is None:
+            raise AuthenticationError("not signed in")
+        return self._session.principal
+
+    @property
+    def engine_state(self) -> str:
+        return self.node.state
+
+    @property
+    def busy(self) -> bool:
+        return self._busy > 0
+
+    @property
+    def data_dir(self) -> str:
+        return str(self.node.settings.data_dir)
+
+    def pending_tasks(self) -> int:
+        """How many operations started with :meth:`run` have not finished yet."""
+        return len(self._tasks)
+
+    # -- events ----------------------------------------------------------------------------
+    async def _pump_events(self) -> None:
+        async for event in self._subscription:
+            try:
+                self._dispatch(event)
+            except Exception:
+                log.exception("a handler of %s failed", type(event).__name__)
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, AuditAppended):
+            self.auditAppended.emit(event.entry)
+        elif isinstance(event, LoopLagSampled):
+            self.loopLag.emit(event.p99_ms)
+        elif isinstance(event, EngineStateChanged):
+            self.engineStateChanged.emit(event.state)
+        elif isinstance(event, UserChanged):
+            self.userChanged.emit(event.user, event.change)
+        elif isinstance(event, ServiceFailed):
+            self.serviceFailed.emit(event.service, event.error)
+            self.errorRaised.emit(
+                "Engine service failed", f"{event.service} stopped: {event.error}"
+            )
+
+    # -- operations ------------------------------------------------------------------------
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        on_success: Callable[[T], object] | None = None,
+        on_error: Callable[[Exception], object] | None = None,
+        title: str = "Operation failed",
+    ) -> asyncio.Task[T | None]:
+        """Run ``coro`` as a task the bridge owns and report its outcome.
+
+        ``on_success(result)`` runs on success. On failure ``on_error(exc)`` runs
+        when given; :attr:`errorRaised` is emitted when there is no ``on_error`` or
+        the exception is not a :class:`ChimeraError` (a bug must never stay silent).
+        The task's result is the coroutine's, or ``None`` after a failure.
+        """
+        if self._closed:
+            coro.close()
+            raise RuntimeError("the engine bridge is closed")
+        task = self._loop.create_task(self._guard(coro, on_success, on_error, title))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _guard(
+        self,
+        coro: Coroutine[Any, Any, T],
+        on_success: Callable[[T], object] | None,
+        on_error: Callable[[Exception], object] | None,
+        title: str,
+    ) -> T | None:
+        self._set_busy(+1)
+        try:
+            result = await coro
+        except Exception as exc:
+            self._report(exc, on_error, title)
+            return None
+        finally:
+            self._set_busy(-1)
+        if on_success is not None:
+            try:
+                on_success(result)
+            except Exception as exc:
+                self._report(exc, None, title)
+        return result
+
+    def _report(
+        self, exc: Exception, on_error: Callable[[Exception], object] | None, title: str
+    ) -> None:
+        expected = isinstance(exc, ChimeraError)
+        if not expected:
+            log.error("%s: %s", title, describe_error(exc), exc_info=exc)
+        if on_error is not None:
+            try:
+                on_error(exc)
+            except Exception as handler_exc:
+                log.error("error handler failed", exc_info=handler_exc)
+                self.errorRaised.emit(title, describe_error(handler_exc))
+        if on_error is None or not expected:
+            self.errorRaised.emit(title, describe_error(exc))
+
+    def report(self, title: str, exc: BaseException) -> None:
+        """Show an error raised outside :meth:`run` (e.g. in a slot) to the operator."""
+        log.error("%s: %s", title, describe_error(exc), exc_info=exc)
+        self.errorRaised.emit(title, describe_error(exc))
+
+    def _set_busy(self, delta: int) -> None:
+        was = self._busy > 0
+        self._busy += delta
+        now = self._busy > 0
+        if was != now:
+            self.busyChanged.emit(now)
+
+    # -- sessions --------------------------------------------------------------------------
+    async def login(self, username: str, password: str) -> Session:
+        session = await self.node.facade.login(username, password, client="console")
+        self._set_session(session)
+        return session
+
+    async def create_first_admin(self, username: str, password: str) -> Session:
+        session = await self.node.facade.create_first_admin(username, password)
+        self._set_session(session)
+        return session
+
+    async def needs_first_admin(self) -> bool:
+        return await self.node.facade.needs_first_admin()
+
+    async def logout(self) -> None:
+        """End the session in the engine (its tokens are revoked) and forget it here."""
+        session = self._session
+        if session is None:
+            return
+        try:
+            await self.node.facade.logout(session.principal, session.tokens.refresh_token)
+        finally:
+            self._set_session(None)
+
+    def _set_session(self, session: Session | None) -> None:
+        if self._refresher is not None:
+            if self._refresher is not asyncio.current_task():
+                self._refresher.cancel()
+            self._refresher = None
+        self._session = session
+        if session is not None:
+            self._refresher = self._loop.create_task(
+                self._keep_fresh(session), name="bridge-token-refresh"
+            )
+        self.sessionChanged.emit(session)
+
+    def refresh_delay(self, session: Session) -> float:
+        """Seconds to wait before refreshing ``session``'s access token."""
+        return max(0.1, session.tokens.expires_in * self.refresh_at)
+
+    async def _keep_fresh(self, session: Session) -> None:
+        """Refresh the access token at ``refresh_at`` of its lifetime, for as long as
+        the session lasts; an auth refusal ends the session and tells the operator."""
+        delay = self.refresh_delay(session)
+        deadline = self._loop.time() + session.tokens.expires_in
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                fresh = await self.node.facade.refresh(session.tokens.refresh_token)
+            except AuthenticationError as exc:
+                self._set_session(None)
+                self.errorRaised.emit("Session ended", f"{exc}. Sign in again to continue.")
+                return
+            except Exception as exc:
+                log.warning("token refresh failed: %s", describe_error(exc))
+                delay = min(REFRESH_RETRY_S, max(0.1, deadline - self._loop.time()))
+                continue
+            self._set_session(fresh)
+            return
+
+    # -- audit -----------------------------------------------------------------------------
+    async def audit_query(self, query: AuditQuery) -> list[AuditEntry]:
+        return await self.node.facade.audit_query(self.principal, query)
+
+    async def audit_verify(self) -> AuditVerification:
+        return await self.node.facade.audit_verify(self.principal)
+
+    # -- shutdown --------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Cancel and await every task the bridge owns; later :meth:`run` calls fail."""
+        self._closed = True
+        self._subscription.close()
+        tasks = [*self._tasks, self._pump]
+        if self._refresher is not None:
+            tasks.append(self._refresher)
+            self._refresher = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()

@@ -1,0 +1,3 @@
+"""Dialogs of the CHIMERA Console."""
+
+from __future__ import annotations

@@ -1,0 +1,57 @@
+"""Pieces shared by the sign-in dialogs: a header, an inline error label, a busy button."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+
+class DialogHeader(QWidget):
+    """A bold title over a muted, word-wrapped explanation."""
+
+    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.title = QLabel(title, self)
+        self.title.setObjectName("dialogTitle")
+        self.text = QLabel(text, self)
+        self.text.setObjectName("dialogText")
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text)
+
+
+class ErrorLabel(QLabel):
+    """Red, word-wrapped, hidden until there is something to say."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorLabel")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+
+    def show_error(self, message: str) -> None:
+        self.setText(message.strip())
+        self.show()
+
+    def clear_error(self) -> None:
+        self.clear()
+        self.hide()
+
+
+class BusyButton(QPushButton):
+    """A push button that says what it is doing and refuses clicks meanwhile."""
+
+    def __init__(self, text: str, busy_text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self._idle_text = text
+        self._busy_text = busy_text
+
+    def set_busy(self, busy: bool) -> None:
+        self.setEnabled(not busy)
+        self.setText(self._busy_text if busy else self._idle_text)

@@ -1,0 +1,3 @@
+"""Models of the CHIMERA Console."""
+
+from __future__ import annotations

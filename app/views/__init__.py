@@ -1,0 +1,3 @@
+"""Views of the CHIMERA Console."""
+
+from __future__ import annotations

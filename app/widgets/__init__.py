@@ -1,0 +1,3 @@
+"""Widgets of the CHIMERA Console."""
+
+from __future__ import annotations

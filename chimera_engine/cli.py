@@ -1,0 +1,214 @@
+"""The ``chimera`` command: the headless engine and its administration.
+
+``--data-dir``, ``--config`` and ``--workspace`` are accepted by every command,
+before or after the command name. Commands act as the owner of the data
+directory (audited as ``local:<os user>``); passwords are read from a prompt or
+standard input, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from chimera_engine import __version__
+from chimera_engine.config import Settings, load_settings
+from chimera_engine.errors import ChimeraError
+from chimera_engine.node import HeartNode
+from chimera_engine.security.permissions import Role
+from chimera_engine.security.principal import Principal
+from chimera_engine.store.audit import AuditQuery
+
+Handler = Callable[[HeartNode, argparse.Namespace], Awaitable[int]]
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--data-dir", type=Path, default=default, help="data directory")
+    parser.add_argument("--config", type=Path, default=default, help="config file (TOML)")
+    parser.add_argument("--workspace", type=Path, default=default, help="workspace folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    parser = argparse.ArgumentParser(prog="chimera", description=__doc__.splitlines()[0])
+    _global_options(parser, suppress=False)
+    parser.add_argument("--version", action="version", version=f"chimera {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the engine headless")
+    serve.set_defaults(handler=_serve, needs_node=False)
+
+    status = sub.add_parser("status", parents=[common], help="print the engine's health as JSON")
+    status.set_defaults(handler=_status, needs_node=True)
+
+    user = sub.add_parser("user", parents=[common], help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", parents=[common], help="create a user")
+    add.add_argument("name")
+    add.add_argument("--role", default=Role.OPERATOR.value, choices=[r.value for r in Role])
+    add.set_defaults(handler=_user_add, needs_node=True)
+    lst = user_sub.add_parser("list", parents=[common], help="list users")
+    lst.set_defaults(handler=_user_list, needs_node=True)
+    for action, help_text in (("disable", "disable a user"), ("enable", "enable a user")):
+        p = user_sub.add_parser(action, parents=[common], help=help_text)
+        p.add_argument("name")
+        p.set_defaults(handler=_user_disable, needs_node=True, disabled=action == "disable")
+    pw = user_sub.add_parser("passwd", parents=[common], help="set a user's password")
+    pw.add_argument("name")
+    pw.set_defaults(handler=_user_passwd, needs_node=True)
+
+    audit = sub.add_parser("audit", parents=[common], help="read and verify the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser("verify", parents=[common], help="check the hash chain")
+    verify.set_defaults(handler=_audit_verify, needs_node=True)
+    tail = audit_sub.add_parser("tail", parents=[common], help="print the newest entries")
+    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    tail.add_argument("--action", default="", help="only actions starting with this")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail.set_defaults(handler=_audit_tail, needs_node=True)
+    return parser
+
+
+def _local_principal() -> Principal:
+    return Principal.local(getpass.getuser())
+
+
+def read_new_password(prompt: str = "Password: ") -> str:
+    """A password from the terminal (asked twice) or the first line of standard input."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repeat password: ") != first:
+            raise ChimeraError("the passwords do not match")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise ChimeraError("no password given on standard input")
+    return line.rstrip("\r\n")
+
+
+async def _user_add(node: HeartNode, args: argparse.Namespace) -> int:
+    password = read_new_password()
+    security = node.security
+    user = await security.accounts.create(args.name, password, args.role)
+    security.remember(user, "created")
+    await security.audit.record(_local_principal(), "user.create", target=user.username, role=user.role)
+    print(f"created user {user.username} with role {user.role}")
+    return 0
+
+
+async def _user_list(node: HeartNode, args: argparse.Namespace) -> int:
+    users = await node.security.accounts.users.list()
+    if not users:
+        print("no users yet: create the first administrator with 'chimera user add NAME --role admin'")
+        return 0
+    print(f"{'USER':<24} {'ROLE':<11} {'STATE':<9} LAST LOGIN")
+    for u in users:
+        state = "disabled" if u.disabled else ("locked" if u.locked_until else "active")
+        last = _fmt_ts(u.last_login) if u.last_login else "never"
+        print(f"{u.username:<24} {u.role:<11} {state:<9} {last}")
+    return 0
+
+
+async def _user_disable(node: HeartNode, args: argparse.Namespace) -> int:
+    security = node.security
+    user = await security.accounts.set_disabled(args.name, args.disabled)
+    security.remember(user, "disabled" if args.disabled else "enabled")
+    action = "user.disable" if args.disabled else "user.enable"
+    await security.audit.record(_local_principal(), action, target=user.username)
+    print(f"{'disabled' if args.disabled else 'enabled'} user {user.username}")
+    return 0
+
+
+async def _user_passwd(node: HeartNode, args: argparse.Namespace) -> int:
+    password = read_new_password("New password: ")
+    user = await node.security.accounts.set_password(args.name, password)
+    await node.security.audit.record(_local_principal(), "user.reset_password", target=user.username)
+    print(f"password of {user.username} changed")
+    return 0
+
+
+async def _audit_verify(node: HeartNode, args: argparse.Namespace) -> int:
+    result = await node.security.audit.verify()
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+async def _audit_tail(node: HeartNode, args: argparse.Namespace) -> int:
+    entries = await node.security.audit.query(AuditQuery(action_prefix=args.action, limit=args.n))
+    for e in reversed(entries):
+        if args.json:
+            print(json.dumps(asdict(e), sort_keys=True))
+        else:
+            detail = json.dumps(e.detail, sort_keys=True) if e.detail else ""
+            print(f"{e.seq:>7} {_fmt_ts(e.ts)} {e.actor:<18} {e.action:<24} {e.outcome:<6} "
+                  f"{e.target} {detail}".rstrip())
+    return 0
+
+
+async def _status(node: HeartNode, args: argparse.Namespace) -> int:
+    print(json.dumps(asdict(node.status()), indent=2, sort_keys=True))
+    return 0
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    node = HeartNode(settings)
+    runner = asyncio.ensure_future(node.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, runner.cancel)
+    logging.getLogger("chimera").info("engine serving; data in %s", settings.data_dir)
+    print(f"chimera engine running (data dir {settings.data_dir}); Ctrl+C stops it", flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    print("chimera engine stopped", flush=True)
+    return 0
+
+
+def _fmt_ts(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.needs_node:
+        return await args.handler(settings, args)
+    async with HeartNode(settings) as node:
+        code: int = await args.handler(node, args)
+        return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(
+            config_path=args.config, data_dir=args.data_dir, workspace=args.workspace
+        )
+        return asyncio.run(_run(settings, args))
+    except ChimeraError as exc:
+        print(f"chimera: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The ``chimera`` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def chimera(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chimera_engine", *args],
+        input=stdin, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_user_add_reads_password_from_stdin_and_audits(tmp_path: Path) -> None:
+    added = chimera("--data-dir", str(tmp_path), "user", "add", "root-admin", "--role", "admin",
+                    stdin="correct horse battery\n")
+    assert added.returncode == 0, added.stderr
+    assert "created user root-admin with role admin" in added.stdout
+    listed = chimera("user", "list", "--data-dir", str(tmp_path))
+    assert "root-admin" in listed.stdout and "admin" in listed.stdout
+    tail = chimera("audit", "tail", "--json", "--data-dir", str(tmp_path))
+    entry = json.loads(tail.stdout.splitlines()[-1])
+    assert entry["action"] == "user.create" and entry["actor"].startswith("local:")
+    assert "correct horse" not in tail.stdout
+
+
+def test_user_add_refuses_weak_password(tmp_path: Path) -> None:
+    result = chimera("--data-dir", str(tmp_path), "user", "add", "bob", stdin="password\n")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "chimera: password is too common; choose another"
+
+
+def test_user_add_without_password_on_stdin(tmp_path: Path) -> None:
+    result = chimera("--data-dir", str(tmp_path), "user", "add", "bob")
+    assert result.returncode == 2
+    assert "no password given" in result.stderr
+
+
+def test_status_prints_json(tmp_path: Path) -> None:
+    result = chimera("status", "--data-dir", str(tmp_path))
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["state"] == "running"
+
+
+def test_invalid_config_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[api]\nport = 'http'\n")
+    result = chimera("--config", str(config), "--data-dir", str(tmp_path), "status")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"chimera: {config}: api.port: expected an integer, got 'http'"
+    ]
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chimera_engine", "serve", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    assert "chimera engine running" in proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "stopped" in out

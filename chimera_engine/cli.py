@@ -105,7 +105,9 @@ async def _user_add(node: HeartNode, args: argparse.Namespace) -> int:
     security = node.security
     user = await security.accounts.create(args.name, password, args.role)
     security.remember(user, "created")
-    await security.audit.record(_local_principal(), "user.create", target=user.username, role=user.role)
+    await security.audit.record(
+        _local_principal(), "user.create", target=user.username, role=user.role
+    )
     print(f"created user {user.username} with role {user.role}")
     return 0
 
@@ -113,7 +115,9 @@ async def _user_add(node: HeartNode, args: argparse.Namespace) -> int:
 async def _user_list(node: HeartNode, args: argparse.Namespace) -> int:
     users = await node.security.accounts.users.list()
     if not users:
-        print("no users yet: create the first administrator with 'chimera user add NAME --role admin'")
+        print(
+            "no users yet: create the first administrator with 'chimera user add NAME --role admin'"
+        )
         return 0
     print(f"{'USER':<24} {'ROLE':<11} {'STATE':<9} LAST LOGIN")
     for u in users:
@@ -136,7 +140,9 @@ async def _user_disable(node: HeartNode, args: argparse.Namespace) -> int:
 async def _user_passwd(node: HeartNode, args: argparse.Namespace) -> int:
     password = read_new_password("New password: ")
     user = await node.security.accounts.set_password(args.name, password)
-    await node.security.audit.record(_local_principal(), "user.reset_password", target=user.username)
+    await node.security.audit.record(
+        _local_principal(), "user.reset_password", target=user.username
+    )
     print(f"password of {user.username} changed")
     return 0
 
@@ -154,8 +160,10 @@ async def _audit_tail(node: HeartNode, args: argparse.Namespace) -> int:
             print(json.dumps(asdict(e), sort_keys=True))
         else:
             detail = json.dumps(e.detail, sort_keys=True) if e.detail else ""
-            print(f"{e.seq:>7} {_fmt_ts(e.ts)} {e.actor:<18} {e.action:<24} {e.outcome:<6} "
-                  f"{e.target} {detail}".rstrip())
+            print(
+                f"{e.seq:>7} {_fmt_ts(e.ts)} {e.actor:<18} {e.action:<24} {e.outcome:<6} "
+                f"{e.target} {detail}".rstrip()
+            )
     return 0
 
 
@@ -185,10 +193,11 @@ def _fmt_ts(ts: float | None) -> str:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.needs_node:
-        return await args.handler(settings, args)
-    async with HeartNode(settings) as node:
-        code: int = await args.handler(node, args)
+        code: int = await args.handler(settings, args)
         return code
+    async with HeartNode(settings) as node:
+        result: int = await args.handler(node, args)
+        return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

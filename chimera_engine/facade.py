@@ -96,13 +96,17 @@ class EngineFacade:
         await security.audit.record(principal, "user.create", target=user.username, role=user.role)
         return UserChange(user=user, change="created")
 
-    async def set_user_role(self, principal: Principal, username: str, role: Role | str) -> UserChange:
+    async def set_user_role(
+        self, principal: Principal, username: str, role: Role | str
+    ) -> UserChange:
         security = self._node.security
         await security.authorize(principal, Permission.USER_MANAGE, target=username)
         self._refuse_self_demotion(principal, username, role)
         user = await security.accounts.set_role(username, role)
         security.remember(user, "role")
-        await security.audit.record(principal, "user.set_role", target=user.username, role=user.role)
+        await security.audit.record(
+            principal, "user.set_role", target=user.username, role=user.role
+        )
         return UserChange(user=user, change="role")
 
     async def set_user_disabled(
@@ -119,7 +123,9 @@ class EngineFacade:
         )
         return UserChange(user=user, change="disabled" if disabled else "enabled")
 
-    async def reset_password(self, principal: Principal, username: str, password: str) -> UserChange:
+    async def reset_password(
+        self, principal: Principal, username: str, password: str
+    ) -> UserChange:
         security = self._node.security
         await security.authorize(principal, Permission.USER_MANAGE, target=username)
         user = await security.accounts.set_password(username, password)

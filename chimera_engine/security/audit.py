@@ -30,7 +30,9 @@ from chimera_engine.store.audit import AuditDraft, AuditQuery, canonical_detail
 from chimera_engine.store.db import Database
 from chimera_engine.store.records import AuditEntry
 
-SECRET_FIELDS = frozenset({"password", "token", "access_token", "refresh_token", "api_key", "secret"})
+SECRET_FIELDS = frozenset(
+    {"password", "token", "access_token", "refresh_token", "api_key", "secret"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +71,9 @@ class AuditChain:
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
     def head_mac(self, seq: int, digest: str) -> str:
-        return hmac.new(self._key, f"head\x1f{seq}\x1f{digest}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._key, f"head\x1f{seq}\x1f{digest}".encode(), hashlib.sha256
+        ).hexdigest()
 
 
 def _scrub(detail: dict[str, Any]) -> dict[str, Any]:

@@ -92,8 +92,12 @@ class SecurityManager:
             user = await self.accounts.create(username, password, Role.ADMIN, first_admin=True)
         except Exception as exc:
             await self.audit.record(
-                None, "user.create_first_admin", target=username, outcome="denied",
-                actor=username or "anonymous", reason=str(exc),
+                None,
+                "user.create_first_admin",
+                target=username,
+                outcome="denied",
+                actor=username or "anonymous",
+                reason=str(exc),
             )
             raise
         self._remember(user, "created")
@@ -107,8 +111,13 @@ class SecurityManager:
             user = await self.accounts.authenticate(username, password)
         except AuthenticationError as exc:
             await self.audit.record(
-                None, "auth.login", target=username, outcome="denied",
-                actor=username or "anonymous", reason=str(exc), client=client,
+                None,
+                "auth.login",
+                target=username,
+                outcome="denied",
+                actor=username or "anonymous",
+                reason=str(exc),
+                client=client,
             )
             raise
         self._remember(user, "login")
@@ -185,7 +194,9 @@ class SecurityManager:
         if user is None or user.disabled or user.role != principal.role.value:
             raise AuthenticationError("account changed; log in again")
 
-    async def authorize(self, principal: Principal, permission: Permission, target: str = "") -> None:
+    async def authorize(
+        self, principal: Principal, permission: Permission, target: str = ""
+    ) -> None:
         """Raise unless ``principal`` may do ``permission``; refusals are audited."""
         try:
             self.check_session(principal)
@@ -196,7 +207,10 @@ class SecurityManager:
             raise
         if not principal.can(permission):
             await self.audit.record(
-                principal, str(permission), target=target, outcome="denied",
+                principal,
+                str(permission),
+                target=target,
+                outcome="denied",
                 reason=f"role {principal.role.value} lacks {permission.value}",
             )
             raise PermissionDeniedError(

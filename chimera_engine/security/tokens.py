@@ -68,7 +68,9 @@ class RevocationList:
 
         def purge(conn: sqlite3.Connection) -> list[tuple[str, float]]:
             conn.execute("DELETE FROM revoked_tokens WHERE expires_at < ?", (now,))
-            return [(r[0], r[1]) for r in conn.execute("SELECT jti, expires_at FROM revoked_tokens")]
+            return [
+                (r[0], r[1]) for r in conn.execute("SELECT jti, expires_at FROM revoked_tokens")
+            ]
 
         self._revoked = dict(await self._db.write(purge))
 
@@ -141,12 +143,6 @@ class JWTManager:
         if not isinstance(token, str) or token.count(".") != 2:
             raise AuthenticationError("malformed token")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthenticationError("malformed token") from None
-        if header.get("alg") != ALGORITHM:
-            raise AuthenticationError(f"token algorithm {header.get('alg')!r} is not allowed")
-        try:
             payload = jwt.decode(
                 token,
                 self._key,
@@ -166,6 +162,10 @@ class JWTManager:
             raise AuthenticationError("token issuer is wrong") from None
         except jwt.InvalidSignatureError:
             raise AuthenticationError("token signature is invalid") from None
+        except jwt.InvalidAlgorithmError:
+            raise AuthenticationError(f"token algorithm {_algorithm(token)!r} is not allowed") from None
+        except jwt.DecodeError:
+            raise AuthenticationError("malformed token") from None
         except jwt.MissingRequiredClaimError as exc:
             raise AuthenticationError(f"token lacks the {exc.claim!r} claim") from None
         except jwt.PyJWTError as exc:
@@ -175,7 +175,7 @@ class JWTManager:
         if payload["typ"] != expected_type:
             raise AuthenticationError(f"a {payload['typ']} token cannot be used here")
         try:
-            role = Role(payload.get("role"))
+            role = Role(str(payload["role"]))
             user_id = int(payload["uid"])
         except (KeyError, TypeError, ValueError):
             raise AuthenticationError("token has no valid role or user id") from None
@@ -190,3 +190,10 @@ class JWTManager:
             issued_at=float(payload["iat"]),
             expires_at=float(payload["exp"]),
         )
+
+
+def _algorithm(token: str) -> str:
+    try:
+        return str(jwt.get_unverified_header(token).get("alg"))
+    except jwt.PyJWTError:
+        return "unknown"

@@ -89,8 +89,18 @@ def append_batch(
             )
         )
         rows.append(
-            (seq, draft.ts, draft.actor, draft.role, draft.action, draft.target, draft.outcome,
-             canonical_detail(draft.detail), prev, digest)
+            (
+                seq,
+                draft.ts,
+                draft.actor,
+                draft.role,
+                draft.action,
+                draft.target,
+                draft.outcome,
+                canonical_detail(draft.detail),
+                prev,
+                digest,
+            )
         )
         prev = digest
     conn.executemany(f"INSERT INTO audit({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)

@@ -120,7 +120,9 @@ class Database:
         except RuntimeError as exc:
             raise StoreError(f"database {self.path}: {exc}") from None
         self._write_conn = conn
-        self._writer = threading.Thread(target=self._write_loop, name="chimera-db-writer", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_loop, name="chimera-db-writer", daemon=True
+        )
         self._writer.start()
 
     async def close(self) -> None:

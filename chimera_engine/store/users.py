@@ -34,7 +34,9 @@ class UserRepository:
         self._db = db
 
     async def count(self) -> int:
-        return await self._db.read(lambda c: int(c.execute("SELECT COUNT(*) FROM users").fetchone()[0]))
+        return await self._db.read(
+            lambda c: int(c.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+        )
 
     async def get(self, username: str) -> tuple[UserRecord, str] | None:
         """The user and its password hash, or None."""
@@ -56,12 +58,20 @@ class UserRepository:
 
     async def list(self) -> list[UserRecord]:
         def q(conn: sqlite3.Connection) -> list[UserRecord]:
-            return [_record(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM users ORDER BY username")]
+            return [
+                _record(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM users ORDER BY username")
+            ]
 
         return await self._db.read(q)
 
     async def create(
-        self, username: str, password_hash: str, role: str, now: float, *, only_if_empty: bool = False
+        self,
+        username: str,
+        password_hash: str,
+        role: str,
+        now: float,
+        *,
+        only_if_empty: bool = False,
     ) -> UserRecord:
         """Insert a user. With ``only_if_empty`` the insert fails unless no user exists
         (checked inside the same write transaction, so two first-runs cannot both win)."""

@@ -73,20 +73,26 @@ async def test_first_admin_refuses_weak_password(node: HeartNode) -> None:
     assert await node.facade.needs_first_admin()
 
 
-async def test_wrong_password_and_unknown_user_look_the_same(node: HeartNode, admin: Session) -> None:
+async def test_wrong_password_and_unknown_user_look_the_same(
+    node: HeartNode, admin: Session
+) -> None:
     with pytest.raises(AuthenticationError) as wrong:
         await node.facade.login("admin", "not the password")
     with pytest.raises(AuthenticationError) as unknown:
         await node.facade.login("nobody", "not the password")
     assert str(wrong.value) == str(unknown.value) == "invalid username or password"
-    denied = await node.security.audit.query(AuditQuery(action_prefix="auth.login", outcome="denied"))
+    denied = await node.security.audit.query(
+        AuditQuery(action_prefix="auth.login", outcome="denied")
+    )
     assert {e.target for e in denied} == {"admin", "nobody"}
     assert all("not the password" not in str(e.detail) for e in denied)
 
 
 async def test_lockout_with_back_off(tmp_path) -> None:
     settings = make_settings(
-        tmp_path, CHIMERA_SECURITY__LOCKOUT_THRESHOLD="3", CHIMERA_SECURITY__LOCKOUT_BASE_SECONDS="60"
+        tmp_path,
+        CHIMERA_SECURITY__LOCKOUT_THRESHOLD="3",
+        CHIMERA_SECURITY__LOCKOUT_BASE_SECONDS="60",
     )
     now = [1_000_000.0]
     node = HeartNode(settings)
@@ -118,7 +124,9 @@ def test_lockout_policy_caps() -> None:
     assert [policy.lock_seconds(n) for n in (4, 5, 6, 7, 20)] == [0, 30, 60, 120, 900]
 
 
-async def test_disabled_account_cannot_log_in(node: HeartNode, admin: Session, user_factory) -> None:
+async def test_disabled_account_cannot_log_in(
+    node: HeartNode, admin: Session, user_factory
+) -> None:
     await user_factory("carol", "observer")
     await node.facade.set_user_disabled(admin.principal, "carol", True)
     with pytest.raises(AuthenticationError, match="disabled"):

@@ -19,8 +19,10 @@ from .conftest import make_settings
 
 async def _fill(node: HeartNode, session: Session, n: int) -> None:
     await asyncio.gather(
-        *(node.security.audit.record(session.principal, "test.event", target=f"t{i}", i=i)
-          for i in range(n))
+        *(
+            node.security.audit.record(session.principal, "test.event", target=f"t{i}", i=i)
+            for i in range(n)
+        )
     )
 
 
@@ -29,15 +31,19 @@ async def test_audit_logging(node: HeartNode, admin: Session) -> None:
     entry = await node.security.audit.record(
         admin.principal, "tool.reload", target="csv_cleaner", version=3, password="hunter2!!"
     )
-    assert entry.seq > 0 and entry.actor == "admin" and entry.role == "admin"
+    assert entry.seq > 0
+    assert entry.actor == "admin"
+    assert entry.role == "admin"
     assert entry.detail == {"version": 3, "password": "<redacted>"}
     published = await asyncio.wait_for(sub.get(), 1)
-    assert isinstance(published, AuditAppended) and published.entry == entry
+    assert isinstance(published, AuditAppended)
+    assert published.entry == entry
     assert node.security.audit.latest(1) == [entry]
     rows = await node.facade.audit_query(admin.principal, AuditQuery(action_prefix="tool."))
     assert rows == [entry]
     result = await node.facade.audit_verify(admin.principal)
-    assert result.ok and result.checked >= 3
+    assert result.ok
+    assert result.checked >= 3
 
 
 async def test_ring_keeps_latest_entries(tmp_path: Path) -> None:
@@ -58,7 +64,9 @@ async def test_ring_keeps_latest_entries(tmp_path: Path) -> None:
 
 async def test_audit_query_filters(node: HeartNode, admin: Session) -> None:
     await node.security.audit.record(admin.principal, "patch.approve", target="patch-42_x%")
-    await node.security.audit.record(None, "auth.login", target="eve", outcome="denied", actor="eve")
+    await node.security.audit.record(
+        None, "auth.login", target="eve", outcome="denied", actor="eve"
+    )
     q = node.security.audit.query
     assert [e.target for e in await q(AuditQuery(action_prefix="patch."))] == ["patch-42_x%"]
     assert [e.actor for e in await q(AuditQuery(outcome="denied"))] == ["eve"]
@@ -67,7 +75,9 @@ async def test_audit_query_filters(node: HeartNode, admin: Session) -> None:
     assert await q(AuditQuery(text="nothing-like-this")) == []
 
 
-async def _tampered_node(tmp_path: Path, *statements: str | tuple[str, tuple[object, ...]]) -> tuple[str, int]:
+async def _tampered_node(
+    tmp_path: Path, *statements: str | tuple[str, tuple[object, ...]]
+) -> tuple[str, int]:
     settings = make_settings(tmp_path)
     node = HeartNode(settings)
     await node.start()
@@ -93,17 +103,20 @@ async def test_chain_detects_edited_row(tmp_path: Path) -> None:
     reason, seq = await _tampered_node(
         tmp_path, "UPDATE audit SET outcome = 'ok', target = 'nothing' WHERE seq = 7"
     )
-    assert seq == 7 and "altered" in reason
+    assert seq == 7
+    assert "altered" in reason
 
 
 async def test_chain_detects_deleted_row(tmp_path: Path) -> None:
     reason, seq = await _tampered_node(tmp_path, "DELETE FROM audit WHERE seq = 9")
-    assert seq == 9 and "missing" in reason
+    assert seq == 9
+    assert "missing" in reason
 
 
 async def test_chain_detects_deleted_tail(tmp_path: Path) -> None:
     reason, seq = await _tampered_node(tmp_path, "DELETE FROM audit WHERE seq >= 20")
-    assert seq == 20 and "deleted from the end" in reason
+    assert seq == 20
+    assert "deleted from the end" in reason
 
 
 async def test_chain_detects_reordered_rows(tmp_path: Path) -> None:
@@ -113,21 +126,27 @@ async def test_chain_detects_reordered_rows(tmp_path: Path) -> None:
         "UPDATE audit SET seq = 5 WHERE seq = 6",
         "UPDATE audit SET seq = 6 WHERE seq = -1",
     )
-    assert seq == 5 and "link" in reason
+    assert seq == 5
+    assert "link" in reason
 
 
 async def test_chain_detects_rewritten_hash(tmp_path: Path) -> None:
     """Recomputing a plain SHA-256 is not enough: the chain is keyed."""
     import hashlib
 
-    reason, seq = await _tampered_node(
+    _reason, seq = await _tampered_node(
         tmp_path,
-        ("UPDATE audit SET target = 'x', hash = ? WHERE seq = 3", (hashlib.sha256(b"f").hexdigest(),)),
+        (
+            "UPDATE audit SET target = 'x', hash = ? WHERE seq = 3",
+            (hashlib.sha256(b"f").hexdigest(),),
+        ),
     )
     assert seq == 3
 
 
-async def test_cli_audit_verify_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_audit_verify_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = make_settings(tmp_path)
     node = HeartNode(settings)
     await node.start()

@@ -11,20 +11,33 @@ from pathlib import Path
 def chimera(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chimera_engine", *args],
-        input=stdin, capture_output=True, text=True, timeout=60,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_user_add_reads_password_from_stdin_and_audits(tmp_path: Path) -> None:
-    added = chimera("--data-dir", str(tmp_path), "user", "add", "root-admin", "--role", "admin",
-                    stdin="correct horse battery\n")
+    added = chimera(
+        "--data-dir",
+        str(tmp_path),
+        "user",
+        "add",
+        "root-admin",
+        "--role",
+        "admin",
+        stdin="correct horse battery\n",
+    )
     assert added.returncode == 0, added.stderr
     assert "created user root-admin with role admin" in added.stdout
     listed = chimera("user", "list", "--data-dir", str(tmp_path))
-    assert "root-admin" in listed.stdout and "admin" in listed.stdout
+    assert "root-admin" in listed.stdout
+    assert "admin" in listed.stdout
     tail = chimera("audit", "tail", "--json", "--data-dir", str(tmp_path))
     entry = json.loads(tail.stdout.splitlines()[-1])
-    assert entry["action"] == "user.create" and entry["actor"].startswith("local:")
+    assert entry["action"] == "user.create"
+    assert entry["actor"].startswith("local:")
     assert "correct horse" not in tail.stdout
 
 
@@ -61,7 +74,8 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "chimera_engine", "serve", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     assert "chimera engine running" in proc.stdout.readline()

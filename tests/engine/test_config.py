@@ -24,13 +24,16 @@ def test_defaults_without_file() -> None:
 
 
 def test_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
-    path = _write(tmp_path, '[engine]\ndata_dir = "/from/file"\n[security]\nlockout_threshold = 7\n')
+    path = _write(
+        tmp_path, '[engine]\ndata_dir = "/from/file"\n[security]\nlockout_threshold = 7\n'
+    )
     from_file = load_settings(config_path=path, env={})
     assert from_file.data_dir == Path("/from/file")
     assert from_file.security.lockout_threshold == 7
     assert from_file.source == path
     from_env = load_settings(
-        config_path=path, env={"CHIMERA_DATA_DIR": "/from/env", "CHIMERA_SECURITY__LOCKOUT_THRESHOLD": "9"}
+        config_path=path,
+        env={"CHIMERA_DATA_DIR": "/from/env", "CHIMERA_SECURITY__LOCKOUT_THRESHOLD": "9"},
     )
     assert from_env.data_dir == Path("/from/env")
     assert from_env.security.lockout_threshold == 9
@@ -48,7 +51,10 @@ def test_config_env_variable_names_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[security]\nlockout_threshold = 'x'\n", "security.lockout_threshold: expected an integer, got 'x'"),
+        (
+            "[security]\nlockout_threshold = 'x'\n",
+            "security.lockout_threshold: expected an integer, got 'x'",
+        ),
         ("[security]\nbogus = 1\n", "security.bogus: unknown setting"),
         ("[nonsense]\na = 1\n", "unknown section [nonsense]"),
         ("[api]\nport = 70000\n", "api.port: must be a TCP port"),
@@ -68,7 +74,9 @@ def test_invalid_file_names_file_and_key(tmp_path: Path, text: str, message: str
 
 
 def test_invalid_env_names_variable() -> None:
-    with pytest.raises(ConfigError, match="environment CHIMERA_API__PORT: api.port: expected an integer"):
+    with pytest.raises(
+        ConfigError, match=r"environment CHIMERA_API__PORT: api\.port: expected an integer"
+    ):
         load_settings(env={"CHIMERA_API__PORT": "eighty"}, use_default_file=False)
 
 

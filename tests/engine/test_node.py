@@ -31,7 +31,8 @@ async def test_start_stop_cancels_owned_tasks(tmp_path: Path) -> None:
     seen = [(await states.get()).state for _ in range(2)]
     assert seen == ["starting", "running"]
     await node.stop()
-    assert task.cancelled() and cancelled.is_set()
+    assert task.cancelled()
+    assert cancelled.is_set()
     assert node.state == "stopped"
     assert node.status().tasks == 0
     await node.stop()  # idempotent
@@ -47,7 +48,8 @@ async def test_failed_service_is_reported(tmp_path: Path) -> None:
         node.spawn(broken(), name="collector")
         event = await asyncio.wait_for(failures.get(), 1)
         assert isinstance(event, ServiceFailed)
-        assert event.service == "collector" and "crashed" in event.error
+        assert event.service == "collector"
+        assert "crashed" in event.error
         assert node.state == "running"
 
 
@@ -57,7 +59,8 @@ async def test_status_snapshot_and_loop_lag(tmp_path: Path) -> None:
         node.loop_lag.report_every = 0.1
         lag_events = node.bus.subscribe(LoopLagSampled)
         event = await asyncio.wait_for(lag_events.get(), 2)
-        assert isinstance(event, LoopLagSampled) and event.samples > 0
+        assert isinstance(event, LoopLagSampled)
+        assert event.samples > 0
         status = node.status()
         assert status.state == "running"
         assert status.schema_version == 2
@@ -74,7 +77,7 @@ async def test_loop_lag_sees_a_blocked_loop(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, CHIMERA_ENGINE__LOOP_LAG_INTERVAL="0.01")
     async with HeartNode(settings) as node:
         await asyncio.sleep(0.05)
-        time.sleep(0.12)  # deliberately block the loop
+        time.sleep(0.12)  # noqa: ASYNC251  (deliberately block the loop)
         await asyncio.sleep(0.05)
         assert node.loop_lag.stats().max_ms >= 80
 

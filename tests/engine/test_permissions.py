@@ -10,13 +10,29 @@ from chimera_engine.security.permissions import MATRIX, Permission, Role, has_pe
 from chimera_engine.store.audit import AuditQuery
 
 OBSERVER = {
-    "engine.status", "audit.read", "metrics.read", "anomaly.read", "tool.read", "patch.read",
+    "engine.status",
+    "audit.read",
+    "metrics.read",
+    "anomaly.read",
+    "tool.read",
+    "patch.read",
     "swarm.read",
 }
 OPERATOR = OBSERVER | {
-    "audit.verify", "metrics.push", "anomaly.acknowledge", "tool.call", "tool.reload",
-    "tool.activate", "patch.generate", "patch.approve", "patch.rollback", "llm.generate",
-    "swarm.spawn", "swarm.task", "swarm.consensus", "demo.control",
+    "audit.verify",
+    "metrics.push",
+    "anomaly.acknowledge",
+    "tool.call",
+    "tool.reload",
+    "tool.activate",
+    "patch.generate",
+    "patch.approve",
+    "patch.rollback",
+    "llm.generate",
+    "swarm.spawn",
+    "swarm.task",
+    "swarm.consensus",
+    "demo.control",
 }
 EXPECTED = {
     "admin": {p.value for p in Permission},
@@ -24,8 +40,16 @@ EXPECTED = {
     "observer": OBSERVER,
     "node": {"engine.status", "node.register", "node.report", "metrics.push", "tool.read"},
     "api_client": {
-        "engine.status", "metrics.read", "metrics.push", "anomaly.read", "tool.read", "tool.call",
-        "patch.read", "llm.generate", "swarm.read", "swarm.task",
+        "engine.status",
+        "metrics.read",
+        "metrics.push",
+        "anomaly.read",
+        "tool.read",
+        "tool.call",
+        "patch.read",
+        "llm.generate",
+        "swarm.read",
+        "swarm.task",
     },
 }
 
@@ -49,7 +73,9 @@ async def test_observer_calling_admin_operation_is_refused_and_audited(
     node: HeartNode, user_factory
 ) -> None:
     observer = await user_factory("olga", "observer")
-    with pytest.raises(PermissionDeniedError, match=r"olga \(observer\) is not allowed to user.manage"):
+    with pytest.raises(
+        PermissionDeniedError, match=r"olga \(observer\) is not allowed to user.manage"
+    ):
         await node.facade.create_user(observer.principal, "mallory", "another good pass", "admin")
     denied = await node.security.audit.query(AuditQuery(outcome="denied"))
     assert denied[0].actor == "olga"

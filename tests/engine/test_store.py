@@ -38,7 +38,8 @@ def test_migrations_from_previous_schema_keep_data(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
     migrate(conn, MIGRATIONS[:-1])
     conn.execute(
-        "INSERT INTO users(username, password_hash, role, created_at) VALUES ('old', 'h', 'admin', 42.0)"
+        "INSERT INTO users(username, password_hash, role, created_at) "
+        "VALUES ('old', 'h', 'admin', 42.0)"
     )
     assert migrate(conn) == [MIGRATIONS[-1].version]
     row = conn.execute("SELECT username, role, password_changed_at FROM users").fetchone()
@@ -71,6 +72,7 @@ async def test_one_failing_job_does_not_undo_its_batch(tmp_path: Path) -> None:
     db = Database(tmp_path / "db.sqlite3")
     await db.open()
     try:
+
         def ok(i: int):
             return lambda c: c.execute("INSERT INTO meta(key, value) VALUES (?, 'v')", (f"k{i}",))
 
@@ -81,7 +83,9 @@ async def test_one_failing_job_does_not_undo_its_batch(tmp_path: Path) -> None:
             db.write(ok(1)), db.write(bad), db.write(ok(2)), return_exceptions=True
         )
         assert isinstance(results[1], StoreError)
-        keys = await db.read(lambda c: [r[0] for r in c.execute("SELECT key FROM meta ORDER BY key")])
+        keys = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT key FROM meta ORDER BY key")]
+        )
         assert keys == ["k1", "k2"]
     finally:
         await db.close()
@@ -126,7 +130,8 @@ def test_kill_9_during_writes_loses_no_committed_row(tmp_path: Path, kill_after_
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = {r[0] for r in conn.execute("SELECT key FROM meta")}
     missing = [n for n in acknowledged if f"row{n}" not in stored]
-    assert acknowledged and missing == []
+    assert acknowledged
+    assert missing == []
 
 
 async def test_corrupted_database_gives_clear_error(tmp_path: Path) -> None:
@@ -166,7 +171,10 @@ async def test_full_disk_loses_nothing_committed(node: HeartNode) -> None:
     await node.db.write(lambda c: c.execute(f"PRAGMA max_page_count = {pages + 1}"))
     with pytest.raises(StoreError, match="full"):
         await asyncio.gather(
-            *(node.security.audit.record(admin.principal, "big", blob="x" * 4000) for _ in range(50))
+            *(
+                node.security.audit.record(admin.principal, "big", blob="x" * 4000)
+                for _ in range(50)
+            )
         )
     await node.db.write(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
     after = await node.security.audit.record(admin.principal, "after.full")
@@ -196,9 +204,8 @@ async def test_read_only_data_dir_refused() -> None:
         base.chmod(0o755)
         data.mkdir()
         data.chmod(0o555)
-        with unprivileged():
-            with pytest.raises(DataDirError, match="is not writable"):
-                await HeartNode(make_settings(data)).start()
+        with unprivileged(), pytest.raises(DataDirError, match="is not writable"):
+            await HeartNode(make_settings(data)).start()
         assert list(data.iterdir()) == []
     finally:
         data.chmod(0o755)

@@ -23,8 +23,16 @@ def _b64(data: bytes) -> str:
 def _claims(node: HeartNode, **overrides: object) -> dict[str, object]:
     now = int(time.time())
     claims: dict[str, object] = {
-        "iss": "chimera", "aud": "chimera", "sub": "admin", "uid": 1, "role": "admin",
-        "typ": "access", "jti": "j-test", "iat": now, "nbf": now, "exp": now + 600,
+        "iss": "chimera",
+        "aud": "chimera",
+        "sub": "admin",
+        "uid": 1,
+        "role": "admin",
+        "typ": "access",
+        "jti": "j-test",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
     }
     claims.update(overrides)
     return claims
@@ -38,9 +46,15 @@ def _key(node: HeartNode) -> bytes:
 async def test_jwt_lifecycle(node: HeartNode, admin: Session) -> None:
     security = node.security
     principal = security.principal_from_token(admin.tokens.access_token)
-    assert principal.name == "admin" and principal.role.value == "admin"
+    assert principal.name == "admin"
+    assert principal.role.value == "admin"
     assert admin.tokens.token_type == "Bearer"
-    assert set(admin.tokens.as_dict()) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert set(admin.tokens.as_dict()) == {
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+    }
 
     refreshed = await security.refresh(admin.tokens.refresh_token)
     assert security.principal_from_token(refreshed.tokens.access_token).name == "admin"
@@ -133,7 +147,9 @@ async def test_disabled_user_token_refused(node: HeartNode, admin: Session, user
         node.security.principal_from_token(bob.tokens.access_token)
 
 
-async def test_role_change_invalidates_session(node: HeartNode, admin: Session, user_factory) -> None:
+async def test_role_change_invalidates_session(
+    node: HeartNode, admin: Session, user_factory
+) -> None:
     bob = await user_factory("bob", "operator")
     await node.facade.set_user_role(admin.principal, "bob", "observer")
     with pytest.raises(AuthenticationError, match="role changed"):

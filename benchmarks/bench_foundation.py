@@ -58,8 +58,12 @@ async def engine_figures() -> None:
                 *(security.audit.record(principal, "bench.append", target=str(i)) for i in range(n))
             )
             rates.append(n / (time.perf_counter() - start))
-        report("audit append, persisted + chained, median", statistics.median(rates), "entries/s",
-               ">= 20,000/s")
+        report(
+            "audit append, persisted + chained, median",
+            statistics.median(rates),
+            "entries/s",
+            ">= 20,000/s",
+        )
         verify_start = time.perf_counter()
         result = await security.audit.verify()
         report(f"audit verify of {result.checked} entries", time.perf_counter() - verify_start, "s")
@@ -70,7 +74,9 @@ async def engine_figures() -> None:
         stats = node.loop_lag.stats()
         report(
             f"loop lag p99 while idle ({stats.samples - lag_samples_before} samples)",
-            stats.p99_ms, "ms", "<= 5 ms",
+            stats.p99_ms,
+            "ms",
+            "<= 5 ms",
         )
 
 
@@ -81,7 +87,10 @@ def cold_start_figures(runs: int = 6) -> None:
         data = tempfile.mkdtemp(prefix="chimera-start-")
         proc = subprocess.run(
             [sys.executable, "-m", "app.main", "--data-dir", data, "--startup-probe"],
-            capture_output=True, text=True, env=env, timeout=60,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
         )
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("startup-probe")), "")
         if proc.returncode != 0 or not line:
@@ -89,8 +98,12 @@ def cold_start_figures(runs: int = 6) -> None:
             return
         if i:  # the first run warms the file cache
             times.append(float(line.split()[-1]))
-    report(f"console cold start to login dialog, median of {runs}", statistics.median(times), "s",
-           "<= 1.5 s")
+    report(
+        f"console cold start to login dialog, median of {runs}",
+        statistics.median(times),
+        "s",
+        "<= 1.5 s",
+    )
 
 
 def main() -> None:

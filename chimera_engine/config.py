@@ -71,6 +71,15 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToolSettings:
+    call_timeout: float = 30.0
+    import_timeout: float = 5.0
+    watch: bool = True
+    debounce: float = 0.05
+    threads: int = 8
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8765
@@ -83,6 +92,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    tools: ToolSettings = field(default_factory=ToolSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     source: Path | None = None
 
@@ -95,6 +105,11 @@ class Settings:
         return self.engine.data_dir / "chimera.sqlite3"
 
     @property
+    def workspace_path(self) -> Path:
+        """The configured workspace, or the demo workspace copied into the data dir."""
+        return self.engine.workspace or self.engine.data_dir / "workspace"
+
+    @property
     def secret_path(self) -> Path:
         return self.engine.data_dir / "secret.key"
 
@@ -103,6 +118,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "engine": EngineSettings,
     "security": SecuritySettings,
     "audit": AuditSettings,
+    "tools": ToolSettings,
     "api": ApiSettings,
 }
 

@@ -25,9 +25,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from chimera_engine.store.records import AuditEntry, UserRecord
+
+if TYPE_CHECKING:
+    from chimera_engine.reload.models import CallRecord, ReloadResult
 
 E = TypeVar("E", bound="Event")
 
@@ -80,6 +83,39 @@ class ServiceFailed(Event):
 
     service: str
     error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallCompleted(Event):
+    """A tool call finished (any outcome). High volume: may be coalesced."""
+
+    droppable: ClassVar[bool] = True
+    record: CallRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModuleReloaded(Event):
+    """A reload attempt finished; ``result.ok`` says whether a new version is active."""
+
+    result: ReloadResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionChanged(Event):
+    """A module version changed state (activated, deprecated, retired, drained, failed)."""
+
+    module: str
+    version: int
+    state: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModuleFileDeleted(Event):
+    """A module's file disappeared; its active version keeps serving from memory."""
+
+    module: str
+    version: int | None
 
 
 class Subscription:

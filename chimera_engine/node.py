@@ -35,9 +35,13 @@ from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
 from chimera_engine.facade import EngineFacade
 from chimera_engine.looplag import LoopLagMonitor
 from chimera_engine.metrics.exporter import EngineMetrics
+from chimera_engine.reload.manager import HotReloadManager
+from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.runtime import ToolRuntime
 from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.secrets import load_or_create_secret
 from chimera_engine.store.db import Database
+from chimera_engine.workspace import Workspace, seed_demo_workspace
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,10 @@ class NodeStatus:
     audit_entries_in_memory: int
     event_subscribers: int
     db_transactions: int
+    workspace: str
+    modules: int
+    tools: int
+    startup_problems: tuple[str, ...]
 
 
 def check_data_dir(path: os.PathLike[str] | str) -> None:
@@ -86,6 +94,8 @@ class HeartNode:
         self.facade = EngineFacade(self)
         self.state = "created"
         self._security: SecurityManager | None = None
+        self._reload: HotReloadManager | None = None
+        self._runtime: ToolRuntime | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = 0.0
         self._schema_version = 0
@@ -96,6 +106,18 @@ class HeartNode:
         if self._security is None:
             raise RuntimeError("the engine is not started")
         return self._security
+
+    @property
+    def reload(self) -> HotReloadManager:
+        if self._reload is None:
+            raise RuntimeError("the engine is not started")
+        return self._reload
+
+    @property
+    def runtime(self) -> ToolRuntime:
+        if self._runtime is None:
+            raise RuntimeError("the engine is not started")
+        return self._runtime
 
     # -- lifecycle -----------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:
@@ -123,6 +145,7 @@ class HeartNode:
             )
             await security.load()
             self._security = security
+            await self._start_workspace(security)
         except BaseException as exc:
             self._set_state("failed", str(exc))
             if self.db.is_open:
@@ -132,6 +155,32 @@ class HeartNode:
         self._started_at = time.time()
         self.metrics.up.set(1)
         self._set_state("running")
+
+    async def _start_workspace(self, security: SecurityManager) -> None:
+        loop = asyncio.get_running_loop()
+        root = self.settings.workspace_path
+        if self.settings.engine.workspace is None:
+            await loop.run_in_executor(None, seed_demo_workspace, root)
+        workspace = Workspace(root)
+        registry = VersionedToolRegistry(self.db, workspace.key, workspace.package)
+        tools = self.settings.tools
+        self._reload = HotReloadManager(
+            workspace,
+            registry,
+            self.bus,
+            security.audit,
+            import_timeout=tools.import_timeout,
+            watch=tools.watch,
+            debounce=tools.debounce,
+        )
+        self._runtime = ToolRuntime(
+            registry,
+            self.bus,
+            security.authorize,
+            default_timeout=tools.call_timeout,
+            threads=tools.threads,
+        )
+        await self._reload.start(lambda coro, name: self.spawn(coro, name=name))
 
     async def stop(self) -> None:
         """Cancel and await every owned task, flush the audit log, close the store."""
@@ -143,6 +192,11 @@ class HeartNode:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        if self._reload is not None:
+            with contextlib.suppress(Exception):
+                await self._reload.stop()
+        if self._runtime is not None:
+            self._runtime.shutdown()
         if self._security is not None:
             with contextlib.suppress(Exception):
                 await self._security.audit.flush()
@@ -204,4 +258,8 @@ class HeartNode:
             audit_entries_in_memory=len(self._security.audit.ring) if self._security else 0,
             event_subscribers=self.bus.subscriber_count(),
             db_transactions=self.db.transactions,
+            workspace=str(self.settings.workspace_path),
+            modules=len(self._reload.registry.active) if self._reload else 0,
+            tools=len(self._reload.registry.active_tools()) if self._reload else 0,
+            startup_problems=tuple(self._reload.startup_problems) if self._reload else (),
         )

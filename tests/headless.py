@@ -32,7 +32,13 @@ def main(argv: list[str]) -> int:
     sys.meta_path.insert(0, QtBlocker())
     import pytest
 
-    args = ["-p", "no:pytest-qt", "--doctest-modules", *argv]
+    args = [
+        "-p",
+        "no:pytest-qt",
+        "--doctest-modules",
+        "--ignore=chimera_engine/demo/workspace",
+        *argv,
+    ]
     return int(pytest.main(args))
 
 

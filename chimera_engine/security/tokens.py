@@ -163,7 +163,9 @@ class JWTManager:
         except jwt.InvalidSignatureError:
             raise AuthenticationError("token signature is invalid") from None
         except jwt.InvalidAlgorithmError:
-            raise AuthenticationError(f"token algorithm {_algorithm(token)!r} is not allowed") from None
+            raise AuthenticationError(
+                f"token algorithm {_algorithm(token)!r} is not allowed"
+            ) from None
         except jwt.DecodeError:
             raise AuthenticationError("malformed token") from None
         except jwt.MissingRequiredClaimError as exc:

@@ -68,9 +68,29 @@ ALTER TABLE users ADD COLUMN password_changed_at REAL;
 UPDATE users SET password_changed_at = created_at
 """
 
+_V3 = """
+CREATE TABLE module_versions (
+    workspace TEXT NOT NULL,
+    module TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    origin TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    parent INTEGER,
+    tools TEXT NOT NULL DEFAULT '[]',
+    calls INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace, module, version)
+)
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
+    Migration(3, "tool module versions", _script(_V3)),
 )
 
 

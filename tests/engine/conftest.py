@@ -45,3 +45,42 @@ def user_factory(node: HeartNode, admin: Session) -> Callable[[str, str], object
         return await node.facade.login(name, ADMIN_PASSWORD)
 
     return create
+
+
+def write_module(root: Path, name: str, source: str) -> Path:
+    tools = root / "tools"
+    tools.mkdir(parents=True, exist_ok=True)
+    path = tools / f"{name}.py"
+    path.write_text(source)
+    return path
+
+
+GREETER_V1 = """
+from chimera_engine.tooling import tool
+
+VERSION = 1
+
+@tool(name="greet", description="Say hello")
+def greet(name: str, punctuation: str = "!") -> str:
+    return f"hello {name}{punctuation}"
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    write_module(root, "greeter", GREETER_V1)
+    return root
+
+
+@pytest.fixture
+async def ws_node(tmp_path: Path, workspace: Path) -> AsyncIterator[HeartNode]:
+    settings = load_settings(
+        data_dir=tmp_path / "data", workspace=workspace, env={}, use_default_file=False
+    )
+    node = HeartNode(settings)
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.stop()

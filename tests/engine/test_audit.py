@@ -29,7 +29,7 @@ async def _fill(node: HeartNode, session: Session, n: int) -> None:
 async def test_audit_logging(node: HeartNode, admin: Session) -> None:
     sub = node.bus.subscribe(AuditAppended)
     entry = await node.security.audit.record(
-        admin.principal, "tool.reload", target="csv_cleaner", version=3, password="hunter2!!"
+        admin.principal, "patch.approve", target="patch-7", version=3, password="hunter2!!"
     )
     assert entry.seq > 0
     assert entry.actor == "admin"
@@ -39,7 +39,7 @@ async def test_audit_logging(node: HeartNode, admin: Session) -> None:
     assert isinstance(published, AuditAppended)
     assert published.entry == entry
     assert node.security.audit.latest(1) == [entry]
-    rows = await node.facade.audit_query(admin.principal, AuditQuery(action_prefix="tool."))
+    rows = await node.facade.audit_query(admin.principal, AuditQuery(action_prefix="patch."))
     assert rows == [entry]
     result = await node.facade.audit_verify(admin.principal)
     assert result.ok

@@ -9,6 +9,7 @@ import pytest
 
 from chimera_engine.events import EngineStateChanged, LoopLagSampled, ServiceFailed
 from chimera_engine.node import HeartNode
+from chimera_engine.store.migrations import MIGRATIONS
 
 from .conftest import make_settings
 
@@ -63,7 +64,7 @@ async def test_status_snapshot_and_loop_lag(tmp_path: Path) -> None:
         assert event.samples > 0
         status = node.status()
         assert status.state == "running"
-        assert status.schema_version == 2
+        assert status.schema_version == MIGRATIONS[-1].version
         assert status.database.endswith("chimera.sqlite3")
         assert status.loop_lag_p99_ms >= 0
         metrics = node.metrics.render().decode()

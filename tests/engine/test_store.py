@@ -34,16 +34,20 @@ def test_migrations_from_empty(tmp_path: Path) -> None:
     assert migrate(conn) == []  # idempotent
 
 
-def test_migrations_from_previous_schema_keep_data(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", range(1, len(MIGRATIONS)))
+def test_migrations_from_previous_schema_keep_data(tmp_path: Path, start: int) -> None:
     conn = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
-    migrate(conn, MIGRATIONS[:-1])
+    migrate(conn, MIGRATIONS[:start])
     conn.execute(
         "INSERT INTO users(username, password_hash, role, created_at) "
         "VALUES ('old', 'h', 'admin', 42.0)"
     )
-    assert migrate(conn) == [MIGRATIONS[-1].version]
-    row = conn.execute("SELECT username, role, password_changed_at FROM users").fetchone()
+    assert migrate(conn) == [m.version for m in MIGRATIONS[start:]]
+    row = conn.execute("SELECT username, role, created_at FROM users").fetchone()
     assert row == ("old", "admin", 42.0)
+    if start == 1:  # v2 back-fills the password change time
+        changed = conn.execute("SELECT password_changed_at FROM users").fetchone()[0]
+        assert changed == 42.0
 
 
 def test_database_newer_than_program_refused(tmp_path: Path) -> None:

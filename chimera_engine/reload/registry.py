@@ -1,0 +1,203 @@
+"""VersionedToolRegistry: every version of every tool module, one active per module.
+
+The active pointer is a single dict assignment, so a switch is atomic for
+every caller on the loop. Superseded versions stay loaded while calls are
+still running on them and are released when the last one finishes.
+History (source included) is persisted so the console can show it after a
+restart and the same versions come back.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from typing import Any
+
+from chimera_engine.errors import NotFoundError, ValidationError
+from chimera_engine.reload.models import ModuleVersion, Origin, ToolVersion, VersionState
+from chimera_engine.store.db import Database
+
+_COLUMNS = (
+    "module, version, content_hash, source, created_at, origin, state, error, parent, tools, "
+    "calls, errors"
+)
+
+
+def _from_row(row: tuple[Any, ...]) -> ModuleVersion:
+    return ModuleVersion(
+        module=row[0],
+        version=row[1],
+        content_hash=row[2],
+        source=row[3],
+        created_at=row[4],
+        origin=Origin(row[5]),
+        state=VersionState(row[6]),
+        error=row[7],
+        parent=row[8],
+        tool_info=json.loads(row[9]),
+        calls=row[10],
+        errors=row[11],
+    )
+
+
+class VersionedToolRegistry:
+    def __init__(self, db: Database, workspace_key: str, package: str) -> None:
+        self._db = db
+        self._workspace = workspace_key
+        self.package = package
+        self.history: dict[str, list[ModuleVersion]] = {}
+        self.active: dict[str, ModuleVersion] = {}
+        self._tools: dict[str, ToolVersion] = {}
+        self.switches = 0
+
+    # -- reading ---------------------------------------------------------------------------
+    async def load_history(self) -> None:
+        def q(conn: sqlite3.Connection) -> list[ModuleVersion]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM module_versions WHERE workspace = ? "
+                "ORDER BY module, version",
+                (self._workspace,),
+            )
+            return [_from_row(r) for r in rows]
+
+        self.history = {}
+        for mv in await self._db.read(q):
+            self.history.setdefault(mv.module, []).append(mv)
+
+    def modules(self) -> list[str]:
+        return sorted(self.history)
+
+    def versions(self, module: str) -> list[ModuleVersion]:
+        return list(self.history.get(module, []))
+
+    def get(self, module: str, version: int) -> ModuleVersion:
+        for mv in self.history.get(module, []):
+            if mv.version == version:
+                return mv
+        raise NotFoundError(f"{module} has no version {version}")
+
+    def next_version(self, module: str) -> int:
+        versions = self.history.get(module)
+        return versions[-1].version + 1 if versions else 1
+
+    def persisted_active(self, module: str) -> ModuleVersion | None:
+        for mv in reversed(self.history.get(module, [])):
+            if mv.state is VersionState.ACTIVE:
+                return mv
+        return None
+
+    def previous_good(self, module: str, before: int) -> ModuleVersion | None:
+        """The newest version older than ``before`` that loaded and is not retired."""
+        for mv in reversed(self.history.get(module, [])):
+            if mv.version < before and mv.state in (VersionState.INACTIVE, VersionState.DEPRECATED):
+                return mv
+        return None
+
+    def tool_names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def active_tools(self) -> dict[str, ToolVersion]:
+        return self._tools
+
+    def owner_of(self, tool: str) -> str | None:
+        tv = self._tools.get(tool)
+        return tv.module if tv else None
+
+    def resolve(self, tool: str, version: int | None = None) -> tuple[ToolVersion, ModuleVersion]:
+        """The tool to call: the active one, or an explicit (possibly deprecated) version."""
+        active = self._tools.get(tool)
+        if version is None:
+            if active is None:
+                raise NotFoundError(f"no active tool named {tool!r}")
+            return active, self.active[active.module]
+        module = active.module if active else self._module_declaring(tool)
+        mv = self.get(module, version)
+        if mv.state is VersionState.RETIRED:
+            raise ValidationError(f"{mv.label} is retired and cannot be called")
+        if mv.loaded is None or tool not in mv.tools:
+            raise ValidationError(f"{tool}@{version} is not loaded; activate it first")
+        return mv.tools[tool], mv
+
+    def _module_declaring(self, tool: str) -> str:
+        for module, versions in self.history.items():
+            if any(t.get("name") == tool for v in versions for t in v.tool_info):
+                return module
+        raise NotFoundError(f"no tool named {tool!r}")
+
+    # -- changing ----------------------------------------------------------------------------
+    def add(self, mv: ModuleVersion) -> None:
+        self.history.setdefault(mv.module, []).append(mv)
+
+    def switch(self, versions: list[ModuleVersion]) -> list[ModuleVersion]:
+        """Make ``versions`` active at once; returns the versions they replace."""
+        replaced: list[ModuleVersion] = []
+        tools = dict(self._tools)
+        for mv in versions:
+            old = self.active.get(mv.module)
+            if old is not None and old is not mv:
+                for name in old.tools:
+                    tools.pop(name, None)
+                replaced.append(old)
+            tools.update(mv.tools)
+        for mv in versions:
+            self.active[mv.module] = mv
+            mv.state = VersionState.ACTIVE
+            if mv.loaded is not None:
+                sys.modules[f"{self.package}.{mv.module}"] = mv.loaded
+        self._tools = tools  # the atomic switch
+        self.switches += 1
+        for old in replaced:
+            if old.state is VersionState.ACTIVE:
+                old.state = VersionState.INACTIVE
+            self.release_if_drained(old)
+        return replaced
+
+    def release_if_drained(self, mv: ModuleVersion) -> bool:
+        """Drop a superseded version's module object once no call runs on it."""
+        if mv.in_flight or self.active.get(mv.module) is mv or mv.loaded is None:
+            return False
+        if mv.state is VersionState.DEPRECATED:
+            return False  # still callable by explicit version
+        mv.loaded = None
+        mv.tools = {}
+        return True
+
+    def conflicting_tool(self, mv: ModuleVersion) -> str | None:
+        for name in mv.tools:
+            owner = self.owner_of(name)
+            if owner is not None and owner != mv.module:
+                return f"tool {name!r} is already provided by module {owner!r}"
+        return None
+
+    async def persist(self, *versions: ModuleVersion) -> None:
+        rows = [
+            (
+                self._workspace,
+                mv.module,
+                mv.version,
+                mv.content_hash,
+                mv.source,
+                mv.created_at,
+                mv.origin.value,
+                mv.state.value,
+                mv.error,
+                mv.parent,
+                json.dumps(mv.tool_info),
+                mv.calls,
+                mv.errors,
+            )
+            for mv in versions
+        ]
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                f"INSERT INTO module_versions(workspace, {_COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(workspace, module, version) DO UPDATE SET state = excluded.state, "
+                "error = excluded.error, tools = excluded.tools, calls = excluded.calls, "
+                "errors = excluded.errors",
+                rows,
+            )
+
+        await self._db.write(upsert)

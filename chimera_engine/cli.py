@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from chimera_engine import __version__
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
+from chimera_engine.reload.models import ReloadResult
 from chimera_engine.security.permissions import Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.store.audit import AuditQuery
@@ -70,6 +71,39 @@ def build_parser() -> argparse.ArgumentParser:
     pw = user_sub.add_parser("passwd", parents=[common], help="set a user's password")
     pw.add_argument("name")
     pw.set_defaults(handler=_user_passwd, needs_node=True)
+
+    tools = sub.add_parser("tools", parents=[common], help="workspace tools and their versions")
+    tools_sub = tools.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
+    p = tools_sub.add_parser("list", parents=[common], help="active tools and their versions")
+    p.set_defaults(handler=_tools_list, needs_node=True)
+    p = tools_sub.add_parser("versions", parents=[common], help="version history of a tool/module")
+    p.add_argument("name", help="tool or module name")
+    p.set_defaults(handler=_tools_versions, needs_node=True)
+    p = tools_sub.add_parser("activate", parents=[common], help="make a version active")
+    p.add_argument("name", help="tool or module name")
+    p.add_argument("version", type=int)
+    p.set_defaults(handler=_tools_activate, needs_node=True)
+    p = tools_sub.add_parser("rollback", parents=[common], help="back to the previous good version")
+    p.add_argument("name", help="tool or module name")
+    p.set_defaults(handler=_tools_rollback, needs_node=True)
+    p = tools_sub.add_parser(
+        "reload", parents=[common], help="load a module's file as a new version"
+    )
+    p.add_argument("module")
+    p.add_argument("--force", action="store_true", help="accept a signature change")
+    p.set_defaults(handler=_tools_reload, needs_node=True)
+    for action in ("deprecate", "retire"):
+        p = tools_sub.add_parser(action, parents=[common], help=f"{action} a version")
+        p.add_argument("name", help="tool or module name")
+        p.add_argument("version", type=int)
+        p.set_defaults(handler=_tools_set_state, needs_node=True, state=f"{action.rstrip('e')}ed")
+    p = tools_sub.add_parser("call", parents=[common], help="call a tool and print its result")
+    p.add_argument("name")
+    p.add_argument(
+        "--args", default="{}", help='arguments as a JSON object, e.g. \'{"text": "a,b"}\''
+    )
+    p.add_argument("--version", dest="tool_version", type=int, help="call this version")
+    p.set_defaults(handler=_tools_call, needs_node=True)
 
     audit = sub.add_parser("audit", parents=[common], help="read and verify the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -147,6 +181,77 @@ async def _user_passwd(node: HeartNode, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_result(result: ReloadResult) -> int:
+    if result.ok:
+        extra = f" (also rebuilt: {', '.join(result.dependants)})" if result.dependants else ""
+        same = " (unchanged)" if result.unchanged else ""
+        print(f"{result.module}: v{result.version} active{same}{extra}")
+        return 0
+    print(f"{result.module}: refused at {result.stage}: {result.reason}", file=sys.stderr)
+    return 1
+
+
+async def _tools_list(node: HeartNode, args: argparse.Namespace) -> int:
+    tools = await node.facade.list_tools(_local_principal())
+    print(f"{'TOOL':<20} {'MODULE':<18} {'VER':>4} {'CALLS':>7} {'ERRORS':>6}  SIGNATURE")
+    for t in tools:
+        print(
+            f"{t.name:<20} {t.module:<18} {t.version:>4} {t.calls:>7} {t.errors:>6}  {t.signature}"
+        )
+    for problem in node.status().startup_problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+async def _tools_versions(node: HeartNode, args: argparse.Namespace) -> int:
+    versions = await node.facade.module_versions(_local_principal(), args.name)
+    print(f"{'VER':>4} {'STATE':<10} {'ORIGIN':<11} {'CREATED':<19} {'HASH':<12} NOTE")
+    for v in versions:
+        mark = "*" if v.active else " "
+        note = v.error or (f"from v{v.parent}" if v.parent else "")
+        print(
+            f"{v.version:>3}{mark} {v.state:<10} {v.origin:<11} {_fmt_ts(v.created_at):<19} "
+            f"{v.content_hash[:12]:<12} {note}"
+        )
+    return 0
+
+
+async def _tools_activate(node: HeartNode, args: argparse.Namespace) -> int:
+    result = await node.facade.activate_version(_local_principal(), args.name, args.version)
+    return _print_result(result)
+
+
+async def _tools_rollback(node: HeartNode, args: argparse.Namespace) -> int:
+    return _print_result(await node.facade.rollback_module(_local_principal(), args.name))
+
+
+async def _tools_reload(node: HeartNode, args: argparse.Namespace) -> int:
+    result = await node.facade.reload_module(_local_principal(), args.module, force=args.force)
+    return _print_result(result)
+
+
+async def _tools_set_state(node: HeartNode, args: argparse.Namespace) -> int:
+    info = await node.facade.set_version_state(
+        _local_principal(), args.name, args.version, args.state
+    )
+    print(f"{info.module} v{info.version} is now {info.state}")
+    return 0
+
+
+async def _tools_call(node: HeartNode, args: argparse.Namespace) -> int:
+    try:
+        call_args = json.loads(args.args)
+    except json.JSONDecodeError as exc:
+        raise ChimeraError(f"--args is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(call_args, dict):
+        raise ChimeraError("--args must be a JSON object")
+    result = await node.facade.call_tool(
+        _local_principal(), args.name, call_args, version=args.tool_version
+    )
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
 async def _audit_verify(node: HeartNode, args: argparse.Namespace) -> int:
     result = await node.security.audit.verify()
     print(result.summary())
@@ -193,8 +298,10 @@ def _fmt_ts(ts: float | None) -> str:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.needs_node:
-        code: int = await args.handler(settings, args)
-        return code
+        served: int = await args.handler(settings, args)
+        return served
+    # one-shot commands neither watch files nor keep anything running
+    settings = replace(settings, tools=replace(settings.tools, watch=False))
     async with HeartNode(settings) as node:
         result: int = await args.handler(node, args)
         return result

@@ -58,9 +58,30 @@ def tool_spec(obj: object) -> ToolSpec | None:
     return spec if isinstance(spec, ToolSpec) else None
 
 
-def describe_signature(fn: Callable[..., Any]) -> str:
-    """``(text: str, delimiter: str = ',') -> str`` with annotations as written."""
-    return str(inspect.signature(fn))
+class _Written(str):
+    """An annotation kept as text (``from __future__ import annotations``), shown unquoted."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def describe_signature(signature: inspect.Signature) -> str:
+    """The signature with annotations as written.
+
+    >>> def f(text: str, sep: str = ",") -> list[str]: ...
+    >>> describe_signature(inspect.signature(f))
+    "(text: str, sep: str = ',') -> list[str]"
+    """
+
+    def plain(annotation: Any) -> Any:
+        return _Written(annotation) if isinstance(annotation, str) else annotation
+
+    params = [p.replace(annotation=plain(p.annotation)) for p in signature.parameters.values()]
+    return str(
+        signature.replace(parameters=params, return_annotation=plain(signature.return_annotation))
+    )
 
 
 def incompatibility(old: inspect.Signature, new: inspect.Signature) -> str | None:

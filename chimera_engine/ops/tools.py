@@ -14,6 +14,7 @@ from chimera_engine.reload.models import ModuleVersion, Origin, ReloadResult, Ve
 from chimera_engine.runtime import ToolCallError
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
+from chimera_engine.tooling import describe_signature
 from chimera_engine.workspace import validate_module_name
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class ToolOps:
                 name=tv.name,
                 module=tv.module,
                 version=tv.version,
-                signature=str(tv.signature),
+                signature=describe_signature(tv.signature),
                 description=tv.description,
                 is_async=tv.is_async,
                 calls=tv.calls,

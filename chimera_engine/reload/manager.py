@@ -261,7 +261,7 @@ class HotReloadManager:
         if (
             previous is not None
             and previous.content_hash == digest
-            and origin is Origin.FILE_CHANGE
+            and origin in (Origin.FILE_CHANGE, Origin.MANUAL, Origin.INITIAL)
         ):
             return ReloadResult(
                 module=module,
@@ -507,7 +507,9 @@ class HotReloadManager:
         current = self.registry.active.get(validate_module_name(module))
         if current is None:
             raise NotFoundError(f"module {module!r} has no active version")
-        target = self.registry.previous_good(module, current.version)
+        target = self.registry.previous_good(
+            module, current.version, other_than=current.content_hash
+        )
         if target is None:
             raise ValidationError(f"{current.label} has no earlier good version to roll back to")
         return await self.reload_module(

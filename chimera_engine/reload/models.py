@@ -9,6 +9,8 @@ from enum import StrEnum
 from types import ModuleType
 from typing import Any
 
+from chimera_engine.tooling import describe_signature
+
 
 class Origin(StrEnum):
     INITIAL = "initial"
@@ -52,7 +54,7 @@ class ToolVersion:
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "signature": str(self.signature),
+            "signature": describe_signature(self.signature),
             "description": self.description,
             "async": self.is_async,
         }

@@ -87,10 +87,15 @@ class VersionedToolRegistry:
                 return mv
         return None
 
-    def previous_good(self, module: str, before: int) -> ModuleVersion | None:
-        """The newest version older than ``before`` that loaded and is not retired."""
+    def previous_good(
+        self, module: str, before: int, *, other_than: str = ""
+    ) -> ModuleVersion | None:
+        """The newest version older than ``before`` that loaded and is not retired
+        (and, with ``other_than``, whose content differs from that hash)."""
         for mv in reversed(self.history.get(module, [])):
-            if mv.version < before and mv.state in (VersionState.INACTIVE, VersionState.DEPRECATED):
+            if mv.version >= before or mv.content_hash == other_than:
+                continue
+            if mv.state in (VersionState.INACTIVE, VersionState.DEPRECATED):
                 return mv
         return None
 

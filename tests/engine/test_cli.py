@@ -83,3 +83,36 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert "stopped" in out
+
+
+def test_tools_commands(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    listed = chimera("tools", "list", *data)
+    assert listed.returncode == 0
+    assert "clean_csv" in listed.stdout and "(text: str, delimiter: str = ','" in listed.stdout
+    called = chimera(
+        "tools",
+        "call",
+        "validate_json",
+        *data,
+        "--args",
+        '{"document": "{\\"a\\": 1}", "schema": {"required": ["b"]}}',
+    )
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout)["errors"] == ["$: missing required property 'b'"]
+    bad = chimera("tools", "call", "clean_csv", "--args", "[1]", *data)
+    assert bad.returncode == 2 and "must be a JSON object" in bad.stderr
+
+    module = tmp_path / "workspace" / "tools" / "log_parser.py"
+    module.write_text(module.read_text() + "\n# tuned\n")
+    assert "log_parser: v2 active" in chimera("tools", "reload", "log_parser", *data).stdout
+    assert "v3 active" in chimera("tools", "rollback", "parse_log", *data).stdout
+    versions = chimera("tools", "versions", "parse_log", *data).stdout
+    assert "rollback" in versions and "from v1" in versions
+    assert chimera("tools", "activate", "log_parser", "2", *data).returncode == 0
+    module.write_text("def broken(:\n")
+    refused = chimera("tools", "reload", "log_parser", *data)
+    assert refused.returncode == 1 and "SyntaxError" in refused.stderr
+    tail = chimera("audit", "tail", "--action", "tool.", *data).stdout
+    assert "tool.rollback" not in tail  # rollback is recorded as a reload with origin rollback
+    assert "tool.activate" in tail and "tool.reload" in tail and "tool.call" in tail

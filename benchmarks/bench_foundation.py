@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import per_call_us, report  # noqa: E402
+from _util import per_call_us, report
 
-from chimera_engine.config import load_settings  # noqa: E402
-from chimera_engine.node import HeartNode  # noqa: E402
-from chimera_engine.security.permissions import Permission, Role, has_permission  # noqa: E402
+from chimera_engine.config import load_settings
+from chimera_engine.node import HeartNode
+from chimera_engine.security.permissions import Permission, Role, has_permission
 
 
 async def engine_figures() -> None:

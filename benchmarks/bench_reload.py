@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import report  # noqa: E402
+from _util import report
 
-from chimera_engine.config import load_settings  # noqa: E402
-from chimera_engine.events import ModuleReloaded  # noqa: E402
-from chimera_engine.node import HeartNode  # noqa: E402
-from chimera_engine.reload.models import VersionState  # noqa: E402
-from chimera_engine.security.principal import Principal  # noqa: E402
+from chimera_engine.config import load_settings
+from chimera_engine.events import ModuleReloaded
+from chimera_engine.node import HeartNode
+from chimera_engine.reload.models import VersionState
+from chimera_engine.security.principal import Principal
 
 SOURCE = """
 from chimera_engine.tooling import tool
@@ -132,8 +132,9 @@ async def main() -> None:
     async with HeartNode(settings) as node:
         await save_to_active(node, probe)
         await switch_time(node)
-        node.reload.watcher and await node.reload.watcher.stop()
-        node.reload.watcher = None
+        if node.reload.watcher is not None:  # the soak reloads by API, not by file
+            await node.reload.watcher.stop()
+            node.reload.watcher = None
         await soak(node)
 
 

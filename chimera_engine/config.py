@@ -71,6 +71,18 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RateLimitSettings:
+    """Requests per minute per client (user, API key or IP) for each route class."""
+
+    read_per_minute: int = 1200
+    write_per_minute: int = 300
+    llm_per_minute: int = 30
+    login_per_minute: int = 10
+    burst_fraction: float = 0.25
+    max_clients: int = 50_000
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolSettings:
     call_timeout: float = 30.0
     import_timeout: float = 5.0
@@ -93,6 +105,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
+    ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     source: Path | None = None
 
@@ -119,6 +132,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "security": SecuritySettings,
     "audit": AuditSettings,
     "tools": ToolSettings,
+    "ratelimit": RateLimitSettings,
     "api": ApiSettings,
 }
 

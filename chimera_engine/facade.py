@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chimera_engine.errors import ChimeraError, ValidationError
+from chimera_engine.ops.access import AccessOps
 from chimera_engine.ops.tools import ToolOps
 from chimera_engine.security.audit import AuditVerification
 from chimera_engine.security.manager import Session
@@ -32,7 +33,7 @@ class UserChange:
     change: str
 
 
-class EngineFacade(ToolOps):
+class EngineFacade(ToolOps, AccessOps):
     def __init__(self, node: HeartNode) -> None:
         self._node = node
 

@@ -141,7 +141,12 @@ class HeartNode:
                 lambda c: int(c.execute("PRAGMA user_version").fetchone()[0])
             )
             security = SecurityManager(
-                self.db, secret, self.bus, self.settings.security, self.settings.audit
+                self.db,
+                secret,
+                self.bus,
+                self.settings.security,
+                self.settings.audit,
+                self.settings.ratelimit,
             )
             await security.load()
             self._security = security

@@ -10,14 +10,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chimera_engine.config import AuditSettings, SecuritySettings
+from chimera_engine.config import AuditSettings, RateLimitSettings, SecuritySettings
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
 from chimera_engine.events import EventBus, UserChanged
 from chimera_engine.security.accounts import AccountService, LockoutPolicy
+from chimera_engine.security.apikeys import APIKeyStore
 from chimera_engine.security.audit import AuditLog
+from chimera_engine.security.capabilities import CapabilityService, covers
 from chimera_engine.security.passwords import PasswordHasher
 from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
+from chimera_engine.security.ratelimit import ClientRateLimiter, RateLimit
 from chimera_engine.security.secrets import derive_key
 from chimera_engine.security.tokens import JWTManager, RevocationList, TokenPair
 from chimera_engine.store.db import Database
@@ -42,6 +45,7 @@ class SecurityManager:
         bus: EventBus,
         settings: SecuritySettings,
         audit_settings: AuditSettings,
+        rate_settings: RateLimitSettings | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -74,9 +78,19 @@ class SecurityManager:
             ),
             clock,
         )
+        self.api_keys = APIKeyStore(db, derive_key(secret, "apikey"), clock)
+        self.capabilities = CapabilityService(
+            derive_key(secret, "capability"),
+            self.revocations,
+            db,
+            issuer=settings.issuer,
+            clock=clock,
+        )
+        self.rate_limiter = make_rate_limiter(rate_settings or RateLimitSettings())
         self._users: dict[int, UserRecord] = {}
 
     async def load(self) -> None:
+        await self.api_keys.load()
         await self.revocations.load()
         await self.audit.load()
         self._users = {u.id: u for u in await self.accounts.users.list()}
@@ -183,7 +197,16 @@ class SecurityManager:
 
     # -- authorisation -------------------------------------------------------------------
     def check_session(self, principal: Principal) -> None:
-        """A token-based principal must still be valid: not expired, revoked or changed."""
+        """A credential must still be valid: not expired, revoked or changed."""
+        if principal.via == "api_key":
+            key = self.api_keys.by_prefix(principal.token_id or "")
+            if key is None or key.state(self._clock()) != "active":
+                raise AuthenticationError("API key is no longer valid")
+            return
+        if principal.via == "capability":
+            if principal.expires_at is not None and principal.expires_at < self._clock():
+                raise AuthenticationError("capability has expired")
+            return
         if principal.via not in ("token", "password"):
             return
         if principal.expires_at is not None and principal.expires_at < self._clock():
@@ -205,6 +228,15 @@ class SecurityManager:
                 principal, str(permission), target=target, outcome="denied", reason=str(exc)
             )
             raise
+        if principal.target is not None and not covers(principal.target, target):
+            await self.audit.record(
+                principal,
+                str(permission),
+                target=target,
+                outcome="denied",
+                reason=f"capability is limited to {principal.target}",
+            )
+            raise PermissionDeniedError(f"this capability only covers {principal.target}")
         if not principal.can(permission):
             await self.audit.record(
                 principal,
@@ -228,3 +260,21 @@ class SecurityManager:
 
     def cached_users(self) -> list[UserRecord]:
         return sorted(self._users.values(), key=lambda u: u.username.lower())
+
+
+def make_rate_limiter(settings: RateLimitSettings) -> ClientRateLimiter:
+    """Route classes: ``read``, ``write``, ``llm`` and ``login`` (per client)."""
+
+    def limit(per_minute: int) -> RateLimit:
+        return RateLimit(per_minute / 60.0, max(1, int(per_minute * settings.burst_fraction)))
+
+    return ClientRateLimiter(
+        {
+            "read": limit(settings.read_per_minute),
+            "write": limit(settings.write_per_minute),
+            "llm": limit(settings.llm_per_minute),
+            "login": limit(settings.login_per_minute),
+        },
+        default=limit(settings.read_per_minute),
+        max_buckets=settings.max_clients,
+    )

@@ -14,6 +14,8 @@ class Principal:
     ``via`` says how it was authenticated: ``password``, ``token``, ``api_key``,
     ``capability``, ``local`` (the ``chimera`` CLI run by the owner of the data
     directory) or ``system`` (the engine's own background services).
+    ``scopes`` narrows an API key or capability to some permissions; ``target``
+    pins a capability to one object (e.g. ``patch:42``).
     """
 
     user_id: int | None
@@ -22,6 +24,8 @@ class Principal:
     via: str
     token_id: str | None = None
     expires_at: float | None = None
+    scopes: frozenset[str] | None = None
+    target: str | None = None
 
     @property
     def actor(self) -> str:
@@ -31,6 +35,9 @@ class Principal:
         return self.name
 
     def can(self, permission: Permission) -> bool:
+        """The role holds ``permission`` and, for scoped credentials, the scope allows it."""
+        if self.scopes is not None and permission.value not in self.scopes:
+            return False
         return has_permission(self.role, permission)
 
     @classmethod

@@ -87,10 +87,41 @@ CREATE TABLE module_versions (
 )
 """
 
+_V4 = """
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    prefix TEXT NOT NULL UNIQUE,
+    key_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    scopes TEXT NOT NULL DEFAULT '[]',
+    rate_limit INTEGER,
+    created_at REAL NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at REAL,
+    revoked_at REAL,
+    last_used_at REAL
+);
+CREATE TABLE capabilities (
+    jti TEXT PRIMARY KEY,
+    op TEXT NOT NULL,
+    obj TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    role TEXT NOT NULL,
+    issued_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    single_use INTEGER NOT NULL,
+    parent TEXT,
+    revoked_at REAL,
+    used_at REAL
+)
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
     Migration(3, "tool module versions", _script(_V3)),
+    Migration(4, "API keys and capability tokens", _script(_V4)),
 )
 
 

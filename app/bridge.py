@@ -13,6 +13,7 @@ Threading: construct, call and await it only on the qasync loop's (GUI) thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -153,6 +154,9 @@ class EngineBridge(QObject):
     ) -> asyncio.Task[T | None]:
         """Run ``coro`` as a task the bridge owns and report its outcome.
 
+        :attr:`busyChanged` turns true at once and false once no operation is left
+        (after its callbacks ran, so the outcome is already on screen).
+
         ``on_success(result)`` runs on success. On failure ``on_error(exc)`` runs
         when given; :attr:`errorRaised` is emitted when there is no ``on_error`` or
         the exception is not a :class:`ChimeraError` (a bug must never stay silent).
@@ -161,10 +165,19 @@ class EngineBridge(QObject):
         if self._closed:
             coro.close()
             raise RuntimeError("the engine bridge is closed")
-        task = self._loop.create_task(self._guard(coro, on_success, on_error, title))
+        guarded = self._guard(coro, on_success, on_error, title)
+        task = self._loop.create_task(guarded)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._set_busy(+1)
+        task.add_done_callback(functools.partial(self._task_done, coro))
         return task
+
+    def _task_done(self, coro: Coroutine[Any, Any, Any], task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        # A task cancelled before its first step never started ``coro``: close it so
+        # it is not reported as "never awaited". A finished coroutine ignores close().
+        coro.close()
+        self._set_busy(-1)
 
     async def _guard(
         self,
@@ -173,14 +186,11 @@ class EngineBridge(QObject):
         on_error: Callable[[Exception], object] | None,
         title: str,
     ) -> T | None:
-        self._set_busy(+1)
         try:
             result = await coro
         except Exception as exc:
             self._report(exc, on_error, title)
             return None
-        finally:
-            self._set_busy(-1)
         if on_success is not None:
             try:
                 on_success(result)

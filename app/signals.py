@@ -15,17 +15,13 @@ from typing import Any
 from PySide6.QtCore import SignalInstance
 
 
-async def first_signal(
-    signals: Mapping[str, SignalInstance], timeout: float | None = None
-) -> tuple[str, tuple[Any, ...]]:
+async def first_signal(signals: Mapping[str, SignalInstance]) -> tuple[str, tuple[Any, ...]]:
     """Wait until one of ``signals`` is emitted; return its key and arguments.
 
-    Every temporary connection is removed before returning, also on timeout
-    (:class:`TimeoutError`) or cancellation.
+    Every temporary connection is removed before returning, also on cancellation
+    (bound the wait with ``asyncio.timeout`` if it must not last forever).
     """
-    future: asyncio.Future[tuple[str, tuple[Any, ...]]] = (
-        asyncio.get_running_loop().create_future()
-    )
+    future: asyncio.Future[tuple[str, tuple[Any, ...]]] = asyncio.get_running_loop().create_future()
     slots: list[tuple[SignalInstance, Callable[..., None]]] = []
 
     def make_slot(name: str) -> Callable[..., None]:
@@ -40,7 +36,7 @@ async def first_signal(
         signal.connect(slot)
         slots.append((signal, slot))
     try:
-        return await asyncio.wait_for(future, timeout)
+        return await future
     finally:
         for signal, slot in slots:
             # RuntimeError: the sender was destroyed meanwhile, nothing left to disconnect
@@ -48,7 +44,7 @@ async def first_signal(
                 signal.disconnect(slot)
 
 
-async def wait_signal(signal: SignalInstance, timeout: float | None = None) -> tuple[Any, ...]:
+async def wait_signal(signal: SignalInstance) -> tuple[Any, ...]:
     """Wait for one emission of ``signal`` and return its arguments."""
-    _, args = await first_signal({"signal": signal}, timeout)
+    _, args = await first_signal({"signal": signal})
     return args

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 
 class DialogHeader(QWidget):
@@ -55,3 +55,14 @@ class BusyButton(QPushButton):
     def set_busy(self, busy: bool) -> None:
         self.setEnabled(not busy)
         self.setText(self._busy_text if busy else self._idle_text)
+
+
+def align_form_labels(form: QFormLayout) -> None:
+    """Centre each row's label on its field (styled fields are taller than a label)."""
+    for row in range(form.rowCount()):
+        label_item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        label = label_item.widget() if label_item is not None else None
+        field = field_item.widget() if field_item is not None else None
+        if label is not None and field is not None:
+            label.setMinimumHeight(field.sizeHint().height())

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge, describe_error
-from app.dialogs.common import BusyButton, DialogHeader, ErrorLabel
+from app.dialogs.common import BusyButton, DialogHeader, ErrorLabel, align_form_labels
 from chimera_engine.security.manager import Session
 
 
@@ -50,8 +50,11 @@ class LoginDialog(QDialog):
         form = QFormLayout()
         form.setSpacing(10)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         form.addRow("User name", self.username_edit)
         form.addRow("Password", self.password_edit)
+
+        align_form_labels(form)
 
         self.error_label = ErrorLabel(self)
 
@@ -82,13 +85,6 @@ class LoginDialog(QDialog):
         layout.addWidget(footer)
 
         (self.password_edit if username else self.username_edit).setFocus()
-
-    # QDialog.accept would also run on Enter through the default button; route it here.
-    def accept(self) -> None:
-        if self._bridge.session is None:
-            self.submit()
-            return
-        super().accept()
 
     def submit(self) -> None:
         """Validate locally, then ask the engine; the button is disabled meanwhile."""
@@ -122,7 +118,7 @@ class LoginDialog(QDialog):
         self._set_busy(False)
         self.password_edit.clear()
         self.loggedIn.emit(session)
-        super().accept()
+        self.accept()
 
     def _failed(self, exc: Exception) -> None:
         self._set_busy(False)

@@ -1,0 +1,183 @@
+"""The main window: a dock layout panels plug into, menus, and the status bar."""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
+
+from app.bridge import EngineBridge
+from app.widgets.status import EngineStateIndicator, LagIndicator, UserIndicator
+from chimera_engine.security.manager import Session
+
+APP_TITLE = "CHIMERA Console"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "panel"
+
+
+class MainWindow(QMainWindow):
+    """Hosts the feature panels as tabified docks; reports through the status bar.
+
+    The window does not end sessions or stop the engine itself: it emits
+    :attr:`logoutRequested` (File > Log out) and :attr:`quitRequested` (File > Quit
+    or closing the window) for whoever runs the application flow.
+    """
+
+    logoutRequested = Signal()
+    quitRequested = Signal()
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._docks: dict[str, QDockWidget] = {}
+        self._quiet_close = False
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_TITLE)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+        )
+        self.setDocumentMode(True)
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+        self._build_menus()
+        self._build_status_bar()
+
+        bridge.sessionChanged.connect(self._session_changed)
+        bridge.engineStateChanged.connect(self.engine_indicator.set_state)
+        bridge.loopLag.connect(self.lag_indicator.set_p99)
+        bridge.errorRaised.connect(self.show_error)
+        bridge.busyChanged.connect(self._busy_changed)
+        self._session_changed(bridge.session)
+        self._busy_changed(bridge.busy)
+
+    # -- construction ----------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.setObjectName("fileMenu")
+        self.logout_action = QAction("Log &out", self)
+        self.logout_action.setObjectName("logoutAction")
+        self.logout_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.logout_action.setStatusTip("End this session and return to the sign-in dialog")
+        self.logout_action.triggered.connect(self.request_logout)
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setObjectName("quitAction")
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.setStatusTip("Stop the engine and close the console")
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.logout_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.setObjectName("viewMenu")
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        status.setObjectName("statusBar")
+        status.setSizeGripEnabled(False)
+        self.busy_label = QLabel("Working…", self)
+        self.busy_label.setObjectName("busyIndicator")
+        self.busy_label.hide()
+        status.addWidget(self.busy_label)
+        self.user_indicator = UserIndicator(self)
+        self.engine_indicator = EngineStateIndicator(self._bridge.engine_state, self)
+        self.lag_indicator = LagIndicator(self)
+        for widget in (self.user_indicator, self.engine_indicator, self.lag_indicator):
+            status.addPermanentWidget(widget)
+
+    # -- panels ----------------------------------------------------------------------------
+    def add_panel(self, name: str, widget: QWidget) -> QDockWidget:
+        """Dock ``widget`` under ``name``, tabified with the panels already there,
+        and list it in the View menu."""
+        if name in self._docks:
+            raise ValueError(f"a panel named {name!r} already exists")
+        dock = QDockWidget(name, self)
+        dock.setObjectName(f"dock-{_slug(name)}")
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        dock.setWidget(widget)
+        first = next(iter(self._docks.values()), None)
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, dock)
+        if first is not None:
+            self.tabifyDockWidget(first, dock)
+        self._docks[name] = dock
+        action = dock.toggleViewAction()
+        action.setObjectName(f"viewAction-{_slug(name)}")
+        if len(self._docks) <= 9:
+            action.setShortcut(QKeySequence(f"Alt+{len(self._docks)}"))
+        self.view_menu.addAction(action)
+        dock.raise_()
+        return dock
+
+    def request_logout(self) -> None:
+        self.logoutRequested.emit()
+
+    def panel(self, name: str) -> QWidget:
+        widget = self._docks[name].widget()
+        if widget is None:
+            raise KeyError(name)
+        return widget
+
+    def panel_names(self) -> list[str]:
+        return list(self._docks)
+
+    def show_panel(self, name: str) -> None:
+        dock = self._docks[name]
+        dock.show()
+        dock.raise_()
+
+    # -- reactions -------------------------------------------------------------------------
+    def _session_changed(self, session: Session | None) -> None:
+        self.user_indicator.set_session(session)
+        if session is None:
+            self.setWindowTitle(APP_TITLE)
+        else:
+            self.setWindowTitle(f"{APP_TITLE} — {session.principal.name}")
+
+    def _busy_changed(self, busy: bool) -> None:
+        self.busy_label.setVisible(busy)
+
+    def show_error(self, title: str, message: str) -> QMessageBox:
+        """Show an error without blocking the event loop (``open()``, never ``exec()``)."""
+        for box in self.error_boxes():
+            if box.isVisible() and box.windowTitle() == title and box.text() == message:
+                return box
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
+        box.setObjectName("errorBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+        return box
+
+    def error_boxes(self) -> list[QMessageBox]:
+        return [box for box in self.findChildren(QMessageBox) if box.objectName() == "errorBox"]
+
+    # -- closing ---------------------------------------------------------------------------
+    def close_quietly(self) -> None:
+        """Close without asking to quit the application (used after a logout)."""
+        self._quiet_close = True
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._quiet_close:
+            self.quitRequested.emit()
+        event.accept()

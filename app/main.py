@@ -60,7 +60,7 @@ def seconds_since_process_start() -> float:
         start_ticks = int(fields[19])  # field 22, "starttime", in clock ticks since boot
         return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         return max(0.0, time.time() - float(psutil.Process().create_time()))
 

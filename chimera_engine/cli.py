@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="run the engine headless")
+    serve.add_argument("--host", help="API bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="API port (default 8765)")
     serve.set_defaults(handler=_serve, needs_node=False)
 
     status = sub.add_parser("status", parents=[common], help="print the engine's health as JSON")
@@ -278,14 +280,28 @@ async def _status(node: HeartNode, args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    node = HeartNode(settings)
+    api = replace(
+        settings.api,
+        enabled=True,
+        host=args.host or settings.api.host,
+        port=args.port if args.port is not None else settings.api.port,
+    )
+    node = HeartNode(replace(settings, api=api))
+    await node.start()
+    if node.api_error:
+        await node.stop()
+        raise ChimeraError(node.api_error)
     runner = asyncio.ensure_future(node.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, runner.cancel)
     logging.getLogger("chimera").info("engine serving; data in %s", settings.data_dir)
-    print(f"chimera engine running (data dir {settings.data_dir}); Ctrl+C stops it", flush=True)
+    api_url = node.api.url if node.api else ""
+    print(
+        f"chimera engine running: API {api_url}, data dir {settings.data_dir}; Ctrl+C stops it",
+        flush=True,
+    )
     with contextlib.suppress(asyncio.CancelledError):
         await runner
     print("chimera engine stopped", flush=True)
@@ -301,7 +317,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         served: int = await args.handler(settings, args)
         return served
     # one-shot commands neither watch files nor keep anything running
-    settings = replace(settings, tools=replace(settings.tools, watch=False))
+    settings = replace(
+        settings,
+        tools=replace(settings.tools, watch=False),
+        api=replace(settings.api, enabled=False),
+    )
     async with HeartNode(settings) as node:
         result: int = await args.handler(node, args)
         return result

@@ -93,8 +93,12 @@ class ToolSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class ApiSettings:
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8765
+    tls_cert: str = ""
+    tls_key: str = ""
+    allow_plaintext: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

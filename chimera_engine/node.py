@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from chimera_engine.api.server import ApiServer
 from chimera_engine.config import Settings
-from chimera_engine.errors import DataDirError
+from chimera_engine.errors import ConfigError, DataDirError
 from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
 from chimera_engine.facade import EngineFacade
 from chimera_engine.looplag import LoopLagMonitor
@@ -65,6 +66,8 @@ class NodeStatus:
     modules: int
     tools: int
     startup_problems: tuple[str, ...]
+    api_url: str
+    api_error: str
 
 
 def check_data_dir(path: os.PathLike[str] | str) -> None:
@@ -96,6 +99,8 @@ class HeartNode:
         self._security: SecurityManager | None = None
         self._reload: HotReloadManager | None = None
         self._runtime: ToolRuntime | None = None
+        self.api: ApiServer | None = None
+        self.api_error = ""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = 0.0
         self._schema_version = 0
@@ -153,9 +158,10 @@ class HeartNode:
             await self._start_workspace(security)
         except BaseException as exc:
             self._set_state("failed", str(exc))
-            if self.db.is_open:
-                await self.db.close()
+            await self.db.close()  # also ends the reader threads of a database that never opened
             raise
+        if self.settings.api.enabled:
+            await self._start_api()
         self.spawn(self.loop_lag.run(), name="loop-lag")
         self._started_at = time.time()
         self.metrics.up.set(1)
@@ -187,6 +193,18 @@ class HeartNode:
         )
         await self._reload.start(lambda coro, name: self.spawn(coro, name=name))
 
+    async def _start_api(self) -> None:
+        """Start the HTTP API; a failure (port in use, bad TLS files) is reported, not fatal."""
+        api = ApiServer(self, self.settings.api)
+        try:
+            await api.start()
+        except ConfigError as exc:
+            self.api_error = str(exc)
+            log.error("API not started: %s", exc)
+            self.bus.publish(ServiceFailed(service="api", error=str(exc)))
+            return
+        self.api = api
+
     async def stop(self) -> None:
         """Cancel and await every owned task, flush the audit log, close the store."""
         if self.state in ("stopped", "created", "failed"):
@@ -197,6 +215,9 @@ class HeartNode:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None
         if self._reload is not None:
             with contextlib.suppress(Exception):
                 await self._reload.stop()
@@ -267,4 +288,6 @@ class HeartNode:
             modules=len(self._reload.registry.active) if self._reload else 0,
             tools=len(self._reload.registry.active_tools()) if self._reload else 0,
             startup_problems=tuple(self._reload.startup_problems) if self._reload else (),
+            api_url=self.api.url if self.api else "",
+            api_error=self.api_error,
         )

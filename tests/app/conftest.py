@@ -65,7 +65,9 @@ def pytest_asyncio_loop_factories(
 
 def make_settings(data_dir: Path, **env: str) -> Settings:
     """Settings for a throw-away engine: no user config file, only ``env`` overrides."""
-    return load_settings(data_dir=data_dir, env=env, use_default_file=False)
+    return load_settings(
+        data_dir=data_dir, env={"CHIMERA_API__PORT": "0", **env}, use_default_file=False
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ ADMIN_PASSWORD = "correct horse battery"
 
 
 def make_settings(data_dir: Path, **env: str) -> Settings:
-    return load_settings(data_dir=data_dir, env=env, use_default_file=False)
+    """Settings for a test engine: its API on an ephemeral loopback port."""
+    return load_settings(
+        data_dir=data_dir, env={"CHIMERA_API__PORT": "0", **env}, use_default_file=False
+    )
 
 
 @pytest.fixture
@@ -76,7 +79,10 @@ def workspace(tmp_path: Path) -> Path:
 @pytest.fixture
 async def ws_node(tmp_path: Path, workspace: Path) -> AsyncIterator[HeartNode]:
     settings = load_settings(
-        data_dir=tmp_path / "data", workspace=workspace, env={}, use_default_file=False
+        data_dir=tmp_path / "data",
+        workspace=workspace,
+        env={"CHIMERA_API__PORT": "0"},
+        use_default_file=False,
     )
     node = HeartNode(settings)
     await node.start()

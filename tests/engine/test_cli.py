@@ -73,7 +73,16 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     import signal
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chimera_engine", "serve", "--data-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "chimera_engine",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -1,0 +1,63 @@
+"""Builds the aiohttp application from the declared routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chimera_engine.api import admin_routes, auth_routes, responses, system_routes, tool_routes
+from chimera_engine.api.context import NODE
+from chimera_engine.api.endpoint import Endpoint
+from chimera_engine.api.openapi import document
+from chimera_engine.api.routing import Route
+from chimera_engine.api.ws import websocket_handler
+
+MAX_BODY_BYTES = 1 << 20
+OPENAPI = web.AppKey("chimera_openapi", dict[str, Any])
+
+
+def all_routes() -> list[Route]:
+    return [
+        *system_routes.ROUTES,
+        *auth_routes.ROUTES,
+        *admin_routes.ROUTES,
+        *tool_routes.ROUTES,
+    ]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Give aiohttp's own refusals (404, 405, 413) the API's error shape."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        code = exc.reason.lower().replace(" ", "_")
+        return responses.error(
+            exc.status, code, f"{exc.reason}: {request.method} {request.path}", headers
+        )
+
+
+def _handler(route: Route) -> Any:
+    endpoint = Endpoint(route)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await endpoint(request)
+
+    return handle
+
+
+def build_app(node: Any, *, max_body: int = MAX_BODY_BYTES) -> web.Application:
+    """The application for ``node`` (a :class:`~chimera_engine.node.HeartNode`)."""
+    app = web.Application(client_max_size=max_body, middlewares=[json_errors])
+    app[NODE] = node
+    routes = all_routes()
+    for route in routes:
+        app.router.add_route(route.method, route.path, _handler(route), name=route.operation_id)
+    app.router.add_get("/ws", websocket_handler, name="websocket")
+    app[OPENAPI] = document(routes)
+    return app

@@ -1,0 +1,104 @@
+"""Sessions: login, token verification, refresh and logout."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chimera_engine.api import responses
+from chimera_engine.api.context import body_of, client_ip, node_of, principal_of
+from chimera_engine.api.routing import Route
+from chimera_engine.api.schema import SHORT, STRING, obj
+from chimera_engine.errors import AuthenticationError
+from chimera_engine.security.permissions import Permission
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    body = body_of(request)
+    username = body["username"]
+    decision = node.security.rate_limiter.check(f"user:{username.lower()}", "login")
+    if not decision.allowed:
+        return responses.error(
+            429,
+            "rate_limited",
+            "too many login attempts for this user",
+            {"Retry-After": str(max(1, round(decision.retry_after + 0.499)))},
+        )
+    session = await node.facade.login(
+        username, body["password"], client=f"api:{client_ip(request)}"
+    )
+    return responses.ok(session.tokens.as_dict())
+
+
+async def verify_token(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    principal = await node.security.authenticate_token(
+        body_of(request)["token"], client=client_ip(request)
+    )
+    return responses.ok(
+        {
+            "valid": True,
+            "sub": principal.name,
+            "role": principal.role.value,
+            "exp": principal.expires_at,
+        }
+    )
+
+
+async def refresh(request: web.Request) -> web.StreamResponse:
+    session = await node_of(request).facade.refresh(body_of(request)["refresh_token"])
+    return responses.ok(session.tokens.as_dict())
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    if principal.via != "token":
+        raise AuthenticationError("only a session token can be logged out")
+    await node_of(request).facade.logout(principal, body_of(request).get("refresh_token"))
+    return web.Response(status=204)
+
+
+ROUTES = [
+    Route(
+        method="POST",
+        path="/api/auth/login",
+        handler=login,
+        permission=None,
+        summary="Exchange a user name and password for tokens",
+        rate_class="login",
+        body=obj({"username": SHORT, "password": {"type": "string", "maxLength": 1024}}),
+        tag="auth",
+        responses={200: "OAuth2 token response", 401: "refused"},
+    ),
+    Route(
+        method="POST",
+        path="/api/auth/token/verify",
+        handler=verify_token,
+        permission=None,
+        summary="Check an access token and say whom it speaks for",
+        rate_class="login",
+        body=obj({"token": STRING}),
+        tag="auth",
+    ),
+    Route(
+        method="POST",
+        path="/api/auth/token/refresh",
+        handler=refresh,
+        permission=None,
+        summary="Rotate a refresh token for a new token pair",
+        rate_class="login",
+        body=obj({"refresh_token": STRING}),
+        tag="auth",
+    ),
+    Route(
+        method="POST",
+        path="/api/auth/logout",
+        handler=logout,
+        permission=Permission.ENGINE_STATUS,
+        rate_class="write",
+        summary="Revoke this session's tokens",
+        body=obj(optional={"refresh_token": STRING}),
+        tag="auth",
+        responses={204: "logged out"},
+    ),
+]

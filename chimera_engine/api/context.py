@@ -1,0 +1,34 @@
+"""Typed keys under which the middleware leaves what handlers need on the request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from chimera_engine.security.principal import Principal
+
+if TYPE_CHECKING:
+    from chimera_engine.node import HeartNode
+
+NODE: web.AppKey[Any] = web.AppKey("chimera_node")
+
+
+def node_of(request: web.Request) -> HeartNode:
+    node: HeartNode = request.app[NODE]
+    return node
+
+
+def principal_of(request: web.Request) -> Principal:
+    principal = request.get("principal")
+    assert isinstance(principal, Principal), "route without authentication"
+    return principal
+
+
+def body_of(request: web.Request) -> dict[str, Any]:
+    body = request.get("body")
+    return body if isinstance(body, dict) else {}
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"

@@ -1,0 +1,69 @@
+"""Health, Prometheus metrics and the API's own description."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chimera_engine.api import responses
+from chimera_engine.api.context import node_of, principal_of
+from chimera_engine.api.routing import Route
+from chimera_engine.metrics.exporter import CONTENT_TYPE
+from chimera_engine.security.permissions import Permission
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    healthy = node.state == "running"
+    return responses.ok({"status": "ok" if healthy else node.state}, status=200 if healthy else 503)
+
+
+async def prometheus(request: web.Request) -> web.StreamResponse:
+    body = node_of(request).metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def status(request: web.Request) -> web.StreamResponse:
+    return responses.ok(await node_of(request).facade.status(principal_of(request)))
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    from chimera_engine.api.app import OPENAPI
+
+    return responses.ok(request.app[OPENAPI])
+
+
+ROUTES = [
+    Route(
+        method="GET",
+        path="/healthz",
+        handler=healthz,
+        permission=None,
+        tag="system",
+        summary="Liveness: 200 while the engine runs",
+        responses={503: "not running"},
+    ),
+    Route(
+        method="GET",
+        path="/metrics",
+        handler=prometheus,
+        permission=Permission.METRICS_READ,
+        tag="system",
+        summary="The engine's metrics in Prometheus text format",
+    ),
+    Route(
+        method="GET",
+        path="/api/status",
+        handler=status,
+        permission=Permission.ENGINE_STATUS,
+        tag="system",
+        summary="Engine health snapshot",
+    ),
+    Route(
+        method="GET",
+        path="/api/openapi.json",
+        handler=openapi,
+        permission=None,
+        tag="system",
+        summary="This document",
+    ),
+]

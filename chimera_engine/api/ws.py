@@ -1,0 +1,195 @@
+"""The WebSocket at ``/ws``: authenticate first, then commands and live event streams.
+
+Protocol (JSON text frames):
+- the first message must be ``{"type": "authenticate", "token": ...}`` (a session
+  token or an API key) within 10 s; anything else closes the socket with 1008;
+- ``{"type": "subscribe", "topics": [...]}`` starts streams (``audit``,
+  ``reloads``, ``tools``, ``engine``), each needing its read permission;
+- ``{"type": "reload_module", "module": ..., "id": ...}`` reloads a module;
+- every reply carries the request's ``id`` when it had one.
+
+Each connection has a bounded outgoing queue: a client that does not read
+fast enough is disconnected (1008, "too slow") instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from chimera_engine.api.context import client_ip, node_of
+from chimera_engine.api.endpoint import authenticate
+from chimera_engine.api.responses import dumps
+from chimera_engine.errors import ChimeraError
+from chimera_engine.events import (
+    AuditAppended,
+    EngineStateChanged,
+    Event,
+    LoopLagSampled,
+    ModuleFileDeleted,
+    ModuleReloaded,
+    ToolCallCompleted,
+    VersionChanged,
+)
+from chimera_engine.security.permissions import Permission
+from chimera_engine.security.principal import Principal
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT_S = 10.0
+QUEUE_LIMIT = 1000
+
+TOPICS: dict[str, tuple[Permission, tuple[type[Event], ...]]] = {
+    "audit": (Permission.AUDIT_READ, (AuditAppended,)),
+    "reloads": (Permission.TOOL_READ, (ModuleReloaded, VersionChanged, ModuleFileDeleted)),
+    "tools": (Permission.TOOL_READ, (ToolCallCompleted,)),
+    "engine": (Permission.ENGINE_STATUS, (EngineStateChanged, LoopLagSampled)),
+}
+
+
+def event_message(topic: str, event: Event) -> str:
+    return dumps({"type": "event", "topic": topic, "event": type(event).__name__, "data": event})
+
+
+class Connection:
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, principal: Principal):
+        self.ws = ws
+        self.node = node_of(request)
+        self.principal = principal
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.topics: set[str] = set()
+        self.dropped = False
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self.enqueue(dumps(payload))
+
+    def enqueue(self, text: str) -> None:
+        if self.dropped:
+            return
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self.dropped = True
+            self.spawn(self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow"))
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def writer(self) -> None:
+        while True:
+            text = await self.outbox.get()
+            await self.ws.send_str(text)
+
+    async def subscribe(self, topic: str) -> None:
+        permission, types = TOPICS[topic]
+        await self.node.security.authorize(self.principal, permission, f"ws:{topic}")
+        if topic in self.topics:
+            return
+        self.topics.add(topic)
+        subscription = self.node.bus.subscribe(*types, maxsize=QUEUE_LIMIT)
+
+        async def pump() -> None:
+            try:
+                async for event in subscription:
+                    self.enqueue(event_message(topic, event))
+            finally:
+                subscription.close()
+
+        self.spawn(pump())
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        reply: dict[str, Any] = {"id": message["id"]} if "id" in message else {}
+        try:
+            if kind == "subscribe":
+                topics = message.get("topics")
+                if not isinstance(topics, list) or not all(t in TOPICS for t in topics):
+                    raise ChimeraError(f"topics must be a list drawn from {sorted(TOPICS)}")
+                for topic in topics:
+                    await self.subscribe(topic)
+                self.send({**reply, "type": "subscribed", "topics": sorted(self.topics)})
+            elif kind == "reload_module":
+                result = await self.node.facade.reload_module(
+                    self.principal, str(message.get("module", "")), force=bool(message.get("force"))
+                )
+                self.send({**reply, "type": "reload_result", "result": result})
+            elif kind == "ping":
+                self.send({**reply, "type": "pong"})
+            else:
+                self.send(
+                    {
+                        **reply,
+                        "type": "error",
+                        "code": "unknown_type",
+                        "message": f"unknown message type {kind!r}",
+                    }
+                )
+        except ChimeraError as exc:
+            self.send({**reply, "type": "error", "code": exc.code, "message": str(exc)})
+
+    async def close(self) -> None:
+        for task in tuple(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Principal | None:
+    try:
+        msg = await ws.receive(timeout=AUTH_TIMEOUT_S)
+    except TimeoutError:
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authenticate first")
+        return None
+    try:
+        data = json.loads(msg.data) if msg.type == WSMsgType.TEXT else None
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or data.get("type") != "authenticate":
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authenticate first")
+        return None
+    try:
+        principal, _ = await authenticate(
+            node_of(request).security, str(data.get("token", "")), client_ip(request)
+        )
+    except ChimeraError:
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authentication failed")
+        return None
+    await ws.send_str(
+        dumps({"type": "authenticated", "user": principal.name, "role": principal.role.value})
+    )
+    return principal
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1 << 16)
+    await ws.prepare(request)
+    principal = await _authenticate(ws, request)
+    if principal is None:
+        return ws
+    conn = Connection(ws, request, principal)
+    conn.spawn(conn.writer())
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+            except json.JSONDecodeError:
+                conn.send({"type": "error", "code": "invalid_json", "message": "not JSON"})
+                continue
+            if isinstance(data, dict):
+                await conn.handle(data)
+            else:
+                conn.send({"type": "error", "code": "invalid", "message": "expected an object"})
+    finally:
+        await conn.close()
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return ws

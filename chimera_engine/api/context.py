@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from chimera_engine.node import HeartNode
 
 NODE: web.AppKey[Any] = web.AppKey("chimera_node")
+PRINCIPAL = web.RequestKey("chimera_principal", Principal)
+BODY: web.RequestKey[dict[str, Any]] = web.RequestKey("chimera_body")
 
 
 def node_of(request: web.Request) -> HeartNode:
@@ -20,14 +22,13 @@ def node_of(request: web.Request) -> HeartNode:
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal = request.get("principal")
+    principal = request.get(PRINCIPAL)
     assert isinstance(principal, Principal), "route without authentication"
     return principal
 
 
 def body_of(request: web.Request) -> dict[str, Any]:
-    body = request.get("body")
-    return body if isinstance(body, dict) else {}
+    return request.get(BODY) or {}
 
 
 def client_ip(request: web.Request) -> str:

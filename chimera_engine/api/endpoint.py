@@ -16,7 +16,7 @@ import time
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import client_ip, node_of
+from chimera_engine.api.context import BODY, PRINCIPAL, client_ip, node_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import validate
 from chimera_engine.errors import AuthenticationError, ChimeraError, ValidationError
@@ -98,10 +98,10 @@ class Endpoint:
                 {"Retry-After": str(retry)},
             )
 
-        body = {}
+        body: dict[str, object] = {}
         if route.body is not None:
             body = validate(await _read_json(request), route.body)
-        request["body"] = body
+        request[BODY] = body
 
         if route.permission is not None:
             target = route.capability(request, body) if route.capability else ""
@@ -109,7 +109,8 @@ class Endpoint:
                 principal = await security.capabilities.use(capability, route.permission, target)
             assert principal is not None
             await security.authorize(principal, route.permission, target)
-        request["principal"] = principal
+        if principal is not None:
+            request[PRINCIPAL] = principal
         return await route.handler(request)
 
     async def _audit_flood(

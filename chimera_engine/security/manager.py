@@ -265,15 +265,16 @@ class SecurityManager:
 def make_rate_limiter(settings: RateLimitSettings) -> ClientRateLimiter:
     """Route classes: ``read``, ``write``, ``llm`` and ``login`` (per client)."""
 
-    def limit(per_minute: int) -> RateLimit:
-        return RateLimit(per_minute / 60.0, max(1, int(per_minute * settings.burst_fraction)))
+    def limit(per_minute: int, least: int = 1) -> RateLimit:
+        burst = max(least, int(per_minute * settings.burst_fraction))
+        return RateLimit(per_minute / 60.0, burst)
 
     return ClientRateLimiter(
         {
             "read": limit(settings.read_per_minute),
             "write": limit(settings.write_per_minute),
             "llm": limit(settings.llm_per_minute),
-            "login": limit(settings.login_per_minute),
+            "login": limit(settings.login_per_minute, least=5),
         },
         default=limit(settings.read_per_minute),
         max_buckets=settings.max_clients,

@@ -16,16 +16,15 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import per_call_us, report  # noqa: E402
+from _util import per_call_us, report
 
-from chimera_engine.config import load_settings  # noqa: E402
-from chimera_engine.node import HeartNode  # noqa: E402
-from chimera_engine.security.ratelimit import ClientRateLimiter, RateLimit  # noqa: E402
+from chimera_engine.config import load_settings
+from chimera_engine.node import HeartNode
+from chimera_engine.security.ratelimit import ClientRateLimiter, RateLimit
 
 CLIENT = textwrap.dedent(
     """

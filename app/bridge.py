@@ -13,29 +13,36 @@ Threading: construct, call and await it only on the qasync loop's (GUI) thread.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from chimera_engine.errors import AuthenticationError, ChimeraError
+from app.actions.admin import AdminActions
+from app.actions.audit import AuditActions
+from app.actions.tools import ToolActions
+from app.calls import CallAggregator, CallSummary
+from app.tasks import TaskRunner, describe_error
+from chimera_engine.errors import AuthenticationError
 from chimera_engine.events import (
     AuditAppended,
     EngineStateChanged,
     Event,
     LoopLagSampled,
+    ModuleFileDeleted,
+    ModuleReloaded,
     ServiceFailed,
     Subscription,
+    ToolCallCompleted,
     UserChanged,
+    VersionChanged,
 )
 from chimera_engine.node import HeartNode
-from chimera_engine.security.audit import AuditVerification
 from chimera_engine.security.manager import Session
 from chimera_engine.security.principal import Principal
-from chimera_engine.store.audit import AuditQuery
-from chimera_engine.store.records import AuditEntry
+
+__all__ = ["EngineBridge", "describe_error"]
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +54,15 @@ REFRESH_AT = 0.8
 REFRESH_RETRY_S = 5.0
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line for an operator: the engine's own message, or the exception's type and text."""
-    if isinstance(exc, ChimeraError):
-        return str(exc)
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class EngineBridge(QObject):
+class EngineBridge(QObject, AuditActions, ToolActions, AdminActions):
     """Holds the :class:`HeartNode` and the current :class:`Session`.
 
     Construct it from a coroutine running on the qasync loop: it subscribes to
-    the node's event bus at once and pumps events in a task it owns.
+    the node's event bus at once and pumps events in a task it owns. The engine
+    operations themselves are the mixins' coroutines (see :mod:`app.actions`).
+
+    Tool calls are never forwarded one by one: :attr:`callSummary` carries the
+    counts per ``(module, version)`` at most ``call_summaries_per_s`` times a second.
     """
 
     auditAppended = Signal(object)  # AuditEntry
@@ -70,12 +73,17 @@ class EngineBridge(QObject):
     sessionChanged = Signal(object)  # Session | None
     errorRaised = Signal(str, str)  # title, message
     busyChanged = Signal(bool)
+    moduleReloaded = Signal(object)  # ReloadResult
+    versionChanged = Signal(str, int, str, str)  # module, version, state, detail
+    moduleFileDeleted = Signal(str, object)  # module, serving version (int | None)
+    callSummary = Signal(object)  # CallSummary
 
     def __init__(
         self,
         node: HeartNode,
         *,
         refresh_at: float = REFRESH_AT,
+        call_summaries_per_s: float = 4.0,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -83,12 +91,25 @@ class EngineBridge(QObject):
         self.refresh_at = refresh_at
         self._loop = asyncio.get_running_loop()
         self._session: Session | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._busy = 0
+        self._runner = TaskRunner(
+            self._loop, busy_changed=self.busyChanged.emit, show_error=self.errorRaised.emit
+        )
         self._refresher: asyncio.Task[None] | None = None
         self._closed = False
+        self.calls = CallAggregator(
+            self.callSummary.emit, interval=1.0 / max(0.1, call_summaries_per_s)
+        )
         self._subscription: Subscription = node.bus.subscribe(
-            AuditAppended, EngineStateChanged, LoopLagSampled, UserChanged, ServiceFailed
+            AuditAppended,
+            EngineStateChanged,
+            LoopLagSampled,
+            UserChanged,
+            ServiceFailed,
+            ModuleReloaded,
+            VersionChanged,
+            ModuleFileDeleted,
+            ToolCallCompleted,
+            maxsize=10_000,
         )
         self._pump = self._loop.create_task(self._pump_events(), name="bridge-events")
 
@@ -110,7 +131,7 @@ class EngineBridge(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._busy > 0
+        return self._runner.busy
 
     @property
     def data_dir(self) -> str:
@@ -118,7 +139,7 @@ class EngineBridge(QObject):
 
     def pending_tasks(self) -> int:
         """How many operations started with :meth:`run` have not finished yet."""
-        return len(self._tasks)
+        return self._runner.pending()
 
     # -- events ----------------------------------------------------------------------------
     async def _pump_events(self) -> None:
@@ -129,7 +150,9 @@ class EngineBridge(QObject):
                 log.exception("a handler of %s failed", type(event).__name__)
 
     def _dispatch(self, event: Event) -> None:
-        if isinstance(event, AuditAppended):
+        if isinstance(event, ToolCallCompleted):
+            self.calls.add(event.record)
+        elif isinstance(event, AuditAppended):
             self.auditAppended.emit(event.entry)
         elif isinstance(event, LoopLagSampled):
             self.loopLag.emit(event.p99_ms)
@@ -142,6 +165,27 @@ class EngineBridge(QObject):
             self.errorRaised.emit(
                 "Engine service failed", f"{event.service} stopped: {event.error}"
             )
+        elif isinstance(event, ModuleReloaded):
+            self.moduleReloaded.emit(event.result)
+        elif isinstance(event, VersionChanged):
+            self.versionChanged.emit(event.module, event.version, event.state, event.detail)
+        elif isinstance(event, ModuleFileDeleted):
+            self.moduleFileDeleted.emit(event.module, event.version)
+
+    def flush_call_stats(self) -> CallSummary | None:
+        """Deliver now every event the engine has already published, then the pending
+        call summary (also emitted through :attr:`callSummary`).
+
+        Call it right before applying call totals read from the engine in the same
+        loop step: every call counted in those totals has then been reported, and
+        later summaries only hold calls that finished afterwards.
+        """
+        while (event := self._subscription.get_nowait()) is not None:
+            try:
+                self._dispatch(event)
+            except Exception:
+                log.exception("a handler of %s failed", type(event).__name__)
+        return self.calls.flush()
 
     # -- operations ------------------------------------------------------------------------
     def run(
@@ -165,65 +209,12 @@ class EngineBridge(QObject):
         if self._closed:
             coro.close()
             raise RuntimeError("the engine bridge is closed")
-        guarded = self._guard(coro, on_success, on_error, title)
-        task = self._loop.create_task(guarded)
-        self._tasks.add(task)
-        self._set_busy(+1)
-        task.add_done_callback(functools.partial(self._task_done, coro))
-        return task
-
-    def _task_done(self, coro: Coroutine[Any, Any, Any], task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        # A task cancelled before its first step never started ``coro``: close it so
-        # it is not reported as "never awaited". A finished coroutine ignores close().
-        coro.close()
-        self._set_busy(-1)
-
-    async def _guard(
-        self,
-        coro: Coroutine[Any, Any, T],
-        on_success: Callable[[T], object] | None,
-        on_error: Callable[[Exception], object] | None,
-        title: str,
-    ) -> T | None:
-        try:
-            result = await coro
-        except Exception as exc:
-            self._report(exc, on_error, title)
-            return None
-        if on_success is not None:
-            try:
-                on_success(result)
-            except Exception as exc:
-                self._report(exc, None, title)
-        return result
-
-    def _report(
-        self, exc: Exception, on_error: Callable[[Exception], object] | None, title: str
-    ) -> None:
-        expected = isinstance(exc, ChimeraError)
-        if not expected:
-            log.error("%s: %s", title, describe_error(exc), exc_info=exc)
-        if on_error is not None:
-            try:
-                on_error(exc)
-            except Exception as handler_exc:
-                log.error("error handler failed", exc_info=handler_exc)
-                self.errorRaised.emit(title, describe_error(handler_exc))
-        if on_error is None or not expected:
-            self.errorRaised.emit(title, describe_error(exc))
+        return self._runner.run(coro, on_success, on_error, title)
 
     def report(self, title: str, exc: BaseException) -> None:
         """Show an error raised outside :meth:`run` (e.g. in a slot) to the operator."""
         log.error("%s: %s", title, describe_error(exc), exc_info=exc)
         self.errorRaised.emit(title, describe_error(exc))
-
-    def _set_busy(self, delta: int) -> None:
-        was = self._busy > 0
-        self._busy += delta
-        now = self._busy > 0
-        if was != now:
-            self.busyChanged.emit(now)
 
     # -- sessions --------------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Session:
@@ -285,23 +276,17 @@ class EngineBridge(QObject):
             self._set_session(fresh)
             return
 
-    # -- audit -----------------------------------------------------------------------------
-    async def audit_query(self, query: AuditQuery) -> list[AuditEntry]:
-        return await self.node.facade.audit_query(self.principal, query)
-
-    async def audit_verify(self) -> AuditVerification:
-        return await self.node.facade.audit_verify(self.principal)
-
     # -- shutdown --------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Cancel and await every task the bridge owns; later :meth:`run` calls fail."""
         self._closed = True
         self._subscription.close()
-        tasks = [*self._tasks, self._pump]
+        self.calls.close()
+        tasks = [*self._runner.tasks(), self._pump]
         if self._refresher is not None:
             tasks.append(self._refresher)
             self._refresher = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        self._runner.clear()

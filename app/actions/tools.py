@@ -1,0 +1,34 @@
+"""Actions on the workspace's tool modules: versions, sources, diffs, reloads."""
+
+from __future__ import annotations
+
+from app.actions.base import Acting
+from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.models import ReloadResult
+
+
+class ToolActions(Acting):
+    async def list_modules(self) -> dict[str, list[VersionInfo]]:
+        """Every module with its whole version history, oldest version first."""
+        return await self.facade.list_modules(self.principal)
+
+    async def version_source(self, module: str, version: int) -> str:
+        return await self.facade.version_source(self.principal, module, version)
+
+    async def diff_versions(self, module: str, old: int, new: int) -> str:
+        """A unified diff from ``old`` to ``new`` (computed off the loop by the engine)."""
+        return await self.facade.diff_versions(self.principal, module, old, new)
+
+    async def reload_module(self, module: str, *, force: bool = False) -> ReloadResult:
+        """Reload ``module`` from its file; ``force`` accepts a changed tool signature."""
+        return await self.facade.reload_module(self.principal, module, force=force)
+
+    async def activate_version(self, module: str, version: int) -> ReloadResult:
+        return await self.facade.activate_version(self.principal, module, version)
+
+    async def rollback_module(self, module: str) -> ReloadResult:
+        return await self.facade.rollback_module(self.principal, module)
+
+    async def set_version_state(self, module: str, version: int, state: str) -> VersionInfo:
+        """``state`` is ``deprecated``, ``retired`` or ``inactive``."""
+        return await self.facade.set_version_state(self.principal, module, version, state)

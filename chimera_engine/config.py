@@ -92,6 +92,31 @@ class ToolSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CodegenSettings:
+    """The LLM provider and the patch policy.
+
+    ``provider`` is ``replay`` (answers from ``transcript``; the default, needs no
+    key), ``openai``, ``anthropic``, ``ollama`` or ``openai-compatible``. Keys
+    come from the environment variable ``api_key_env`` or the OS keyring.
+    """
+
+    provider: str = "replay"
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+    transcript: str = ""
+    max_attempts: int = 3
+    max_cost_usd: float = 1.0
+    max_tokens: int = 4000
+    request_timeout: float = 120.0
+    auto_approve: bool = False
+    auto_approve_max_lines: int = 20
+    watch_seconds: float = 60.0
+    watch_min_calls: int = 10
+    sandbox_timeout: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -110,6 +135,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    codegen: CodegenSettings = field(default_factory=CodegenSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     source: Path | None = None
 
@@ -137,6 +163,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "audit": AuditSettings,
     "tools": ToolSettings,
     "ratelimit": RateLimitSettings,
+    "codegen": CodegenSettings,
     "api": ApiSettings,
 }
 

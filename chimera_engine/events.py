@@ -118,6 +118,17 @@ class ModuleFileDeleted(Event):
     version: int | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class PatchChanged(Event):
+    """A patch entered ``state`` (proposed, testing, ready, rejected, approved, applied,
+    kept, rolled_back); ``reason`` says why for refusals and rollbacks."""
+
+    patch_id: int
+    module: str
+    state: str
+    reason: str = ""
+
+
 class Subscription:
     """One subscriber's queue. Iterate it, or ``await get()``; ``close()`` when done."""
 

@@ -30,6 +30,11 @@ from types import TracebackType
 from typing import Any
 
 from chimera_engine.api.server import ApiServer
+from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.review import ApprovalPolicy, ReviewQueue
+from chimera_engine.codegen.sandbox import PatchTester, SandboxLimits
+from chimera_engine.codegen.store import PatchRepository, PatternStore
+from chimera_engine.codegen.watch import Baseline, WatchPolicy
 from chimera_engine.config import Settings
 from chimera_engine.errors import ConfigError, DataDirError
 from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
@@ -100,6 +105,8 @@ class HeartNode:
         self._reload: HotReloadManager | None = None
         self._runtime: ToolRuntime | None = None
         self.api: ApiServer | None = None
+        self._patches: ReviewQueue | None = None
+        self._generator: CodeGenerator | None = None
         self.api_error = ""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = 0.0
@@ -123,6 +130,34 @@ class HeartNode:
         if self._runtime is None:
             raise RuntimeError("the engine is not started")
         return self._runtime
+
+    @property
+    def patches(self) -> ReviewQueue:
+        if self._patches is None:
+            raise RuntimeError("the engine is not started")
+        return self._patches
+
+    def generator(self) -> CodeGenerator:
+        """The code generator for the configured provider (built on first use)."""
+        if self._generator is None:
+            from chimera_engine.codegen.configure import provider_from_settings
+
+            cg = self.settings.codegen
+            self._generator = CodeGenerator(
+                provider_from_settings(cg),
+                self.patches.patterns,
+                GenerationPolicy(
+                    max_attempts=cg.max_attempts, max_cost_usd=cg.max_cost_usd,
+                    max_tokens=cg.max_tokens, timeout=cg.request_timeout,
+                ),
+            )
+        return self._generator
+
+    def _baseline(self, module: str, version: int) -> Baseline:
+        mv = self.reload.registry.get(module, version)
+        seconds = sum(t.total_seconds for t in mv.tools.values())
+        return Baseline(calls=mv.calls, errors=mv.errors,
+                        latency_s=seconds / mv.calls if mv.calls else 0.0)
 
     # -- lifecycle -----------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:
@@ -192,6 +227,22 @@ class HeartNode:
             threads=tools.threads,
         )
         await self._reload.start(lambda coro, name: self.spawn(coro, name=name))
+        cg = self.settings.codegen
+        self._patches = ReviewQueue(
+            repo=PatchRepository(self.db, workspace.key),
+            patterns=PatternStore(self.db),
+            tester=PatchTester(root, SandboxLimits(wall_seconds=cg.sandbox_timeout)),
+            reload=self._reload,
+            audit=security.audit,
+            bus=self.bus,
+            spawn=lambda coro, name: self.spawn(coro, name=name),
+            approval=ApprovalPolicy(
+                auto_approve=cg.auto_approve, max_changed_lines=cg.auto_approve_max_lines
+            ),
+            watch_policy=WatchPolicy(seconds=cg.watch_seconds, min_calls=cg.watch_min_calls),
+            baseline=self._baseline,
+        )
+        await self._patches.resume()
 
     async def _start_api(self) -> None:
         """Start the HTTP API; a failure (port in use, bad TLS files) is reported, not fatal."""

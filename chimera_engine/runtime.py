@@ -13,6 +13,9 @@ import asyncio
 import concurrent.futures
 import functools
 import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -24,6 +27,20 @@ from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 
 Authorize = Callable[[Principal, Permission, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailedCall:
+    """A failed call kept as evidence for a fix: inputs, error and traceback."""
+
+    tool: str
+    module: str
+    version: int
+    args: dict[str, Any]
+    exception_type: str
+    message: str
+    traceback: str
+    at: float
 
 
 class ToolCallError(ChimeraError):
@@ -80,6 +97,22 @@ class ToolRuntime:
         )
         self.calls = 0
         self.failures = 0
+        self._failed: dict[str, deque[FailedCall]] = {}
+
+    def recent_failures(self, module: str, version: int | None = None) -> list[FailedCall]:
+        """The latest failed calls of ``module`` (optionally one version), newest first."""
+        calls = list(self._failed.get(module, ()))
+        return [c for c in reversed(calls) if version is None or c.version == version]
+
+    def _remember_failure(self, tv: ToolVersion, args: dict[str, Any], exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(exc))[-4000:]
+        self._failed.setdefault(tv.module, deque(maxlen=20)).append(
+            FailedCall(
+                tool=tv.name, module=tv.module, version=tv.version, args=args,
+                exception_type=type(exc).__name__, message=str(exc)[:500], traceback=text,
+                at=time.time(),
+            )
+        )
 
     async def call(
         self,
@@ -109,6 +142,7 @@ class ToolRuntime:
             return await asyncio.wait_for(job, limit)
         except TimeoutError:
             outcome, exc_type, message = "timeout", "TimeoutError", f"no result within {limit:g} s"
+            self._remember_failure(tv, args, TimeoutError(message))
             raise ToolTimeoutError(
                 f"{tv.qualified} timed out after {limit:g} s",
                 self._record(
@@ -120,6 +154,7 @@ class ToolRuntime:
             raise
         except Exception as exc:
             outcome, exc_type, message = "error", type(exc).__name__, str(exc)[:500]
+            self._remember_failure(tv, args, exc)
             raise ToolCallError(
                 f"{tv.qualified} raised {exc_type}: {message}",
                 self._record(

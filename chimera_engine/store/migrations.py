@@ -117,11 +117,62 @@ CREATE TABLE capabilities (
 )
 """
 
+_V5 = """
+CREATE TABLE patches (
+    id INTEGER PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    module TEXT NOT NULL,
+    base_version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    replay INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL,
+    diff TEXT NOT NULL,
+    diff_hash TEXT NOT NULL,
+    files TEXT NOT NULL,
+    originals TEXT NOT NULL,
+    tests TEXT NOT NULL,
+    rationale TEXT NOT NULL DEFAULT '',
+    risk TEXT NOT NULL DEFAULT 'low',
+    result TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    applied_version INTEGER,
+    decided_by TEXT NOT NULL DEFAULT '',
+    signature TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX patches_state ON patches(state);
+CREATE TABLE patch_events (
+    id INTEGER PRIMARY KEY,
+    patch_id INTEGER NOT NULL REFERENCES patches(id),
+    ts REAL NOT NULL,
+    state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE patterns (
+    id INTEGER PRIMARY KEY,
+    patch_id INTEGER NOT NULL,
+    module TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    diff TEXT NOT NULL,
+    tests TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    uses INTEGER NOT NULL DEFAULT 0
+)
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
     Migration(3, "tool module versions", _script(_V3)),
     Migration(4, "API keys and capability tokens", _script(_V4)),
+    Migration(5, "patch review queue and learned patterns", _script(_V5)),
 )
 
 

@@ -1,0 +1,255 @@
+"""Runs inside the sandbox subprocess: installs the guards, checks the module, runs pytest.
+
+``python -m chimera_engine.codegen.sandbox_runner CONFIG.json``
+
+Guards are CPython audit hooks, which code in the sandbox cannot remove:
+network connections and DNS lookups beyond loopback, files opened outside the
+allowed roots (writes only inside the work dir), more than a few new
+processes in total (a shared counter, so a fork bomb stops), ctypes (which
+could bypass the hooks), and reads of secret-looking environment variables
+are refused and recorded as violations. The parent process adds rlimits, a
+wall-clock timeout, a scrubbed environment and, where permitted, a private
+network namespace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
+PROCESS_EVENTS = frozenset(
+    {"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
+     "os.exec"}
+)
+BLOCKED_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof"})
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+class SandboxViolation(PermissionError):
+    pass
+
+
+class Guard:
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.workdir = os.path.realpath(config["workdir"])
+        self.read_roots = tuple(os.path.realpath(p) for p in config["read_roots"])
+        self.violations_path = os.path.join(self.workdir, ".sandbox-violations")
+        self.counter_path = os.path.join(self.workdir, ".sandbox-processes")
+        self.max_processes = int(config.get("max_processes", 8))
+        self._busy = False
+
+    def record(self, message: str) -> None:
+        with open(self.violations_path, "a", encoding="utf-8") as fh:  # noqa: PTH123
+            fh.write(message + "\n")
+
+    def refuse(self, message: str) -> None:
+        self.record(message)
+        raise SandboxViolation(f"sandbox: {message}")
+
+    def _inside(self, path: str, roots: tuple[str, ...]) -> bool:
+        real = os.path.realpath(path)
+        return any(real == r or real.startswith(r + os.sep) for r in roots)
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            self._check(event, args)
+        finally:
+            self._busy = False
+
+    def _check(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            self._check_open(args)
+        elif event in ("socket.connect", "socket.sendto", "socket.bind"):
+            self._check_address(event, args[1])
+        elif event == "socket.getaddrinfo":
+            host = args[0]
+            if isinstance(host, bytes):
+                host = host.decode(errors="replace")
+            if host and not _loopback(str(host)):
+                self.refuse(f"network lookup of {host} (only loopback is allowed)")
+        elif event in PROCESS_EVENTS:
+            self._count_process(event)
+        elif event in BLOCKED_EVENTS:
+            self.refuse(f"{event} is not allowed in the sandbox")
+
+    def _check_open(self, args: tuple[Any, ...]) -> None:
+        path, mode, flags = args[0], args[1], args[2]
+        if isinstance(path, int) or path is None:
+            return
+        if isinstance(path, bytes):
+            path = path.decode(errors="replace")
+        path = str(path)
+        writing = (mode is not None and any(c in str(mode) for c in "wax+")) or bool(
+            (flags or 0) & _WRITE_FLAGS
+        )
+        if writing:
+            if not self._inside(path, (self.workdir,)) and path != os.devnull:
+                self.refuse(f"write outside the sandbox: {path}")
+        elif not self._inside(path, (self.workdir, *self.read_roots)):
+            self.refuse(f"read outside the sandbox: {path}")
+
+    def _check_address(self, event: str, address: Any) -> None:
+        if isinstance(address, tuple) and address:
+            host = str(address[0])
+            if not _loopback(host):
+                self.refuse(f"network connection to {host}:{address[1] if len(address) > 1 else ''}")
+        elif isinstance(address, (str, bytes)):
+            path = address.decode(errors="replace") if isinstance(address, bytes) else address
+            if not self._inside(path, (self.workdir,)):
+                self.refuse(f"unix socket outside the sandbox: {path}")
+
+    def _count_process(self, event: str) -> None:
+        try:
+            used = os.stat(self.counter_path).st_size
+        except FileNotFoundError:
+            used = 0
+        if used >= self.max_processes:
+            self.refuse(f"too many processes ({event}); at most {self.max_processes} may start")
+        with open(self.counter_path, "a") as fh:  # noqa: PTH123
+            fh.write("x")
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class GuardedEnviron(dict[str, str]):
+    """``os.environ`` in the sandbox: reading a secret-looking variable is a violation."""
+
+    def __init__(self, data: Mapping[str, str], guard: Guard) -> None:
+        super().__init__(data)
+        self._guard = guard
+
+    def _watch(self, key: object) -> None:
+        if isinstance(key, str) and any(w in key.upper() for w in SECRET_WORDS):
+            self._guard.record(f"read of environment variable {key}")
+
+    def __getitem__(self, key: str) -> str:
+        self._watch(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._watch(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._watch(key)
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return super().__iter__()
+
+
+class Collector:
+    """A pytest plugin that records every test's outcome."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, dict[str, Any]] = {}
+        self.errors: list[dict[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        entry = self.tests.setdefault(
+            report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration": 0.0,
+                            "output": ""}
+        )
+        entry["duration"] += float(report.duration)
+        if report.failed:
+            entry["outcome"] = "failed" if report.when == "call" else "error"
+            entry["output"] = str(report.longreprtext)[-4000:]
+        elif report.skipped and entry["outcome"] == "passed":
+            entry["outcome"] = "skipped"
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            self.errors.append(
+                {"nodeid": report.nodeid, "output": str(report.longreprtext)[-4000:]}
+            )
+
+
+def check_module(config: Mapping[str, Any]) -> str:
+    """Load the new module and compare its tools with the old version's ("" if fine)."""
+    from chimera_engine.reload.loader import LoadError, load_module
+    from chimera_engine.tooling import incompatibility
+
+    spec = config.get("module_check")
+    if not spec:
+        return ""
+    loaded = {}
+    for which in ("old", "new"):
+        try:
+            loaded[which] = load_module(
+                spec[which], qualified_name=f"sandbox_{which}.{spec['name']}",
+                package=f"sandbox_{which}", filename=spec["filename"], module=spec["name"],
+                version=1,
+            )
+        except LoadError as exc:
+            return f"the {which} module does not load: {exc}"
+    old_tools, new_tools = loaded["old"].tools, loaded["new"].tools
+    for name, tool in old_tools.items():
+        if name not in new_tools:
+            return f"tool {name!r} disappeared"
+        problem = incompatibility(tool.signature, new_tools[name].signature)
+        if problem:
+            return f"tool {name!r} changed its signature: {problem}"
+    return ""
+
+
+def main(config_path: str) -> int:
+    config = json.loads(Path(config_path).read_text())
+    guard = Guard(config)
+    os.chdir(guard.workdir)
+    sys.path.insert(0, guard.workdir)
+    sys.dont_write_bytecode = True
+    import pytest  # imported before the guards: its own files are trusted
+
+    for name in config.get("preload", []):
+        __import__(name)
+    os.environ = GuardedEnviron(os.environ, guard)  # type: ignore[assignment]
+    sys.addaudithook(guard.hook)
+    started = time.perf_counter()
+    module_problem = ""
+    if config.get("module_check"):
+        # loaded in-process: the package scaffolding the loader needs is provided here
+        import types
+
+        for pkg in ("sandbox_old", "sandbox_new"):
+            mod = types.ModuleType(pkg)
+            mod.__path__ = []
+            sys.modules[pkg] = mod
+        try:
+            module_problem = check_module(config)
+        except SandboxViolation as exc:
+            module_problem = str(exc)
+    collector = Collector()
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", "-rN",
+            "--rootdir", guard.workdir, *config["targets"]]
+    exit_code = int(pytest.main(args, plugins=[collector]))
+    report = {
+        "exit_code": exit_code,
+        "tests": list(collector.tests.values()),
+        "collection_errors": collector.errors,
+        "module_problem": module_problem,
+        "duration": time.perf_counter() - started,
+    }
+    with open(config["report"], "w", encoding="utf-8") as fh:  # noqa: PTH123
+        json.dump(report, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

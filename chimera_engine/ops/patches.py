@@ -1,0 +1,101 @@
+"""Operations on LLM patches: request, review, decide, roll back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chimera_engine.codegen.models import FailureSample, Patch, PatchRequest, PatchState
+from chimera_engine.codegen.patchformat import materialise, parse_answer
+from chimera_engine.codegen.review import ProposalOutcome
+from chimera_engine.codegen.sandbox import PatchResult
+from chimera_engine.codegen.store import Pattern, PatchEvent
+from chimera_engine.errors import NotFoundError
+from chimera_engine.security.permissions import Permission
+from chimera_engine.security.principal import Principal
+from chimera_engine.workspace import validate_module_name
+
+if TYPE_CHECKING:
+    from chimera_engine.node import HeartNode
+
+
+class PatchOps:
+    _node: HeartNode
+
+    def build_request(self, module: str, note: str = "") -> PatchRequest:
+        """The evidence for a fix of ``module``'s active version, gathered from the engine."""
+        node = self._node
+        active = node.reload.registry.active.get(validate_module_name(module))
+        if active is None:
+            raise NotFoundError(f"module {module!r} has no active version")
+        failures = [
+            FailureSample(args=f.args, exception_type=f.exception_type, message=f.message,
+                          traceback=f.traceback)
+            for f in node.runtime.recent_failures(module, active.version)[:5]
+        ]
+        tests_dir = node.reload.workspace.tests_dir
+        existing = {}
+        if tests_dir.is_dir():
+            for path in sorted(tests_dir.glob(f"test_{module}*.py"))[:3]:
+                existing[f"tests/{path.name}"] = path.read_text(encoding="utf-8")
+        metrics = {"calls": float(active.calls), "errors": float(active.errors),
+                   "error_rate": active.error_rate}
+        return PatchRequest(
+            module=module, base_version=active.version, source=active.source, failures=failures,
+            metrics=metrics, existing_tests=existing, note=note,
+        )
+
+    async def request_patch(
+        self, principal: Principal, module: str, *, note: str = ""
+    ) -> ProposalOutcome:
+        """Ask the configured provider for a tested fix of ``module`` (may take a while)."""
+        await self._node.security.authorize(principal, Permission.PATCH_GENERATE, module)
+        request = self.build_request(module, note)
+        return await self._node.patches.propose(self._node.generator(), request, principal)
+
+    async def list_patches(
+        self, principal: Principal, *, states: tuple[PatchState, ...] = (), limit: int = 200
+    ) -> list[Patch]:
+        await self._node.security.authorize(principal, Permission.PATCH_READ)
+        return await self._node.patches.repo.list(states=states, limit=limit)
+
+    async def get_patch(self, principal: Principal, patch_id: int) -> tuple[Patch, list[PatchEvent]]:
+        await self._node.security.authorize(principal, Permission.PATCH_READ)
+        repo = self._node.patches.repo
+        return await repo.get(patch_id), await repo.events(patch_id)
+
+    async def approve_patch(self, principal: Principal, patch_id: int) -> Patch:
+        await self._node.security.authorize(principal, Permission.PATCH_APPROVE, f"patch:{patch_id}")
+        return await self._node.patches.approve(patch_id, principal)
+
+    async def reject_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
+        await self._node.security.authorize(principal, Permission.PATCH_APPROVE, f"patch:{patch_id}")
+        return await self._node.patches.reject(patch_id, principal, reason)
+
+    async def edit_patch(self, principal: Principal, patch_id: int, answer_text: str) -> Patch:
+        await self._node.security.authorize(principal, Permission.PATCH_GENERATE, f"patch:{patch_id}")
+        return await self._node.patches.edit(patch_id, principal, answer_text)
+
+    async def rollback_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
+        await self._node.security.authorize(principal, Permission.PATCH_ROLLBACK, f"patch:{patch_id}")
+        return await self._node.patches.rollback(patch_id, principal, reason or "rolled back by hand")
+
+    async def test_patch_text(self, principal: Principal, module: str, answer_text: str) -> PatchResult:
+        """Run the sandbox on a patch (answer format) against the active module; nothing applied."""
+        await self._node.security.authorize(principal, Permission.PATCH_GENERATE, module)
+        queue = self._node.patches
+        request = self.build_request(module)
+        path = queue.module_path(module)
+        content = materialise(
+            parse_answer(answer_text), {path: request.source}, allowed={path},
+            existing_tests=queue.existing_tests(),
+        )
+        result = await queue.tester.test(content, module)
+        await self._node.security.audit.record(
+            principal, "patch.test", target=module, outcome="ok" if result.ok else "error",
+            diff_hash=content.diff_hash, reason=result.reason,
+        )
+        return result
+
+    async def list_patterns(self, principal: Principal) -> list[Pattern]:
+        await self._node.security.authorize(principal, Permission.PATCH_READ)
+        return await self._node.patches.patterns.all()

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chimera_engine.codegen.models import PatchRequest
-from chimera_engine.codegen.patchformat import PatchContent, PatchFormatError, materialise, parse_answer
+from chimera_engine.codegen.patchformat import (
+    PatchContent,
+    PatchFormatError,
+    materialise,
+    parse_answer,
+)
 from chimera_engine.codegen.prompts import SYSTEM, build_prompt
 from chimera_engine.codegen.store import PatternStore
 
@@ -87,8 +92,11 @@ class CodeGenerator:
             try:
                 completion = await self.provider.complete(
                     CompletionRequest(
-                        system=SYSTEM, prompt=prompt, max_tokens=self.policy.max_tokens,
-                        temperature=0.0 if attempt == 1 else 0.3, timeout=self.policy.timeout,
+                        system=SYSTEM,
+                        prompt=prompt,
+                        max_tokens=self.policy.max_tokens,
+                        temperature=0.0 if attempt == 1 else 0.3,
+                        timeout=self.policy.timeout,
                     )
                 )
             except ProviderError as exc:

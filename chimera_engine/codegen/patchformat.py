@@ -224,7 +224,8 @@ def _locate(src: list[str], old: list[str], hint: int, floor: int) -> int | None
     if not matches:
         stripped = [o.rstrip() for o in old]
         matches = [
-            i for i in range(floor, len(src) - n + 1)
+            i
+            for i in range(floor, len(src) - n + 1)
             if [s.rstrip() for s in src[i : i + n]] == stripped
         ]
     if not matches:
@@ -280,18 +281,31 @@ def materialise(
         except SyntaxError as exc:
             raise PatchFormatError(f"{path}: SyntaxError: {exc.msg} (line {exc.lineno})") from None
     diff = "".join(
-        "".join(difflib.unified_diff(
-            originals[p].splitlines(keepends=True), files[p].splitlines(keepends=True),
-            fromfile=f"a/{p}", tofile=f"b/{p}",
-        ))
+        "".join(
+            difflib.unified_diff(
+                originals[p].splitlines(keepends=True),
+                files[p].splitlines(keepends=True),
+                fromfile=f"a/{p}",
+                tofile=f"b/{p}",
+            )
+        )
         for p in sorted(files)
     ) + "".join(
-        "".join(difflib.unified_diff(
-            [], content.splitlines(keepends=True), fromfile="/dev/null", tofile=f"b/{p}",
-        ))
+        "".join(
+            difflib.unified_diff(
+                [],
+                content.splitlines(keepends=True),
+                fromfile="/dev/null",
+                tofile=f"b/{p}",
+            )
+        )
         for p, content in sorted(answer.tests.items())
     )
     return PatchContent(
-        files=files, tests=dict(answer.tests), diff=diff, kind=answer.kind,
-        rationale=answer.rationale, originals={p: originals[p] for p in files},
+        files=files,
+        tests=dict(answer.tests),
+        diff=diff,
+        kind=answer.kind,
+        rationale=answer.rationale,
+        originals={p: originals[p] for p in files},
     )

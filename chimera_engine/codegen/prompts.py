@@ -30,8 +30,12 @@ def build_prompt(
     request: PatchRequest, path: str, patterns: list[Pattern], feedback: list[str]
 ) -> str:
     """The user message: the module, the evidence, past fixes, and earlier rejections."""
-    parts = [f"Module `{path}` (version {request.base_version}) misbehaves.", "",
-             f"Current source of {path}:", _block(request.source, "python")]
+    parts = [
+        f"Module `{path}` (version {request.base_version}) misbehaves.",
+        "",
+        f"Current source of {path}:",
+        _block(request.source, "python"),
+    ]
     if request.failures:
         parts.append("\nFailing calls (most recent first):")
         for i, failure in enumerate(request.failures[:5], 1):

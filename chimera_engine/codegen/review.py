@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from chimera_engine.codegen.generator import CodeGenerator, GenerationReport
 from chimera_engine.codegen.models import Patch, PatchRequest, PatchState
-from chimera_engine.codegen.patchformat import PatchContent, PatchFormatError, materialise, parse_answer
+from chimera_engine.codegen.patchformat import (
+    PatchContent,
+    PatchFormatError,
+    materialise,
+    parse_answer,
+)
 from chimera_engine.codegen.risk import assess
 from chimera_engine.codegen.sandbox import PatchTester
 from chimera_engine.codegen.store import PatchRepository, PatternStore
@@ -76,7 +81,9 @@ class ReviewQueue:
         self._spawn = spawn
         self.approval = approval or ApprovalPolicy()
         self.watch_policy = watch_policy or WatchPolicy()
-        self._baseline = baseline or (lambda module, version: Baseline(calls=0, errors=0, latency_s=0.0))
+        self._baseline = baseline or (
+            lambda module, version: Baseline(calls=0, errors=0, latency_s=0.0)
+        )
         self._open: dict[str, int] = {}
         self.verdicts: dict[int, Verdict] = {}
 
@@ -107,7 +114,9 @@ class ReviewQueue:
         path = self.module_path(request.module)
         last: list[Patch] = []
 
-        async def candidate(content: PatchContent, completion: Completion, attempt: int) -> str | None:
+        async def candidate(
+            content: PatchContent, completion: Completion, attempt: int
+        ) -> str | None:
             patch = await self._record(request, content, completion, attempt, principal)
             last.append(patch)
             tested = await self._test(patch, content, principal)
@@ -117,10 +126,17 @@ class ReviewQueue:
             request, path=path, existing_tests=self.existing_tests(), on_candidate=candidate
         )
         await self._audit.record(
-            principal, "patch.generate", target=request.module,
-            outcome="ok" if report.ok else "error", provider=report.provider, model=report.model,
-            replay=report.replay, attempts=report.attempts, cost_usd=round(report.cost_usd, 6),
-            input_tokens=report.input_tokens, output_tokens=report.output_tokens,
+            principal,
+            "patch.generate",
+            target=request.module,
+            outcome="ok" if report.ok else "error",
+            provider=report.provider,
+            model=report.model,
+            replay=report.replay,
+            attempts=report.attempts,
+            cost_usd=round(report.cost_usd, 6),
+            input_tokens=report.input_tokens,
+            output_tokens=report.output_tokens,
             reasons=report.reasons[-5:],
         )
         patch = await self.repo.get(last[-1].id) if last else None
@@ -130,18 +146,34 @@ class ReviewQueue:
         return ProposalOutcome(patch=patch, report=report)
 
     async def _record(
-        self, request: PatchRequest, content: PatchContent, completion: Completion, attempt: int,
+        self,
+        request: PatchRequest,
+        content: PatchContent,
+        completion: Completion,
+        attempt: int,
         principal: Principal,
     ) -> Patch:
         risk, _ = assess(content.diff)
         patch = await self.repo.create(
-            module=request.module, base_version=request.base_version,
-            state=PatchState.PROPOSED.value, provider=completion.provider, model=completion.model,
-            replay=int(completion.replay), input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens, cost_usd=completion.cost_usd,
-            diff=content.diff, diff_hash=content.diff_hash, files=content.files,
-            originals=content.originals, tests=content.tests, rationale=content.rationale,
-            risk=risk, result=None, decided_by=principal.actor, signature=request.signature,
+            module=request.module,
+            base_version=request.base_version,
+            state=PatchState.PROPOSED.value,
+            provider=completion.provider,
+            model=completion.model,
+            replay=int(completion.replay),
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=completion.cost_usd,
+            diff=content.diff,
+            diff_hash=content.diff_hash,
+            files=content.files,
+            originals=content.originals,
+            tests=content.tests,
+            rationale=content.rationale,
+            risk=risk,
+            result=None,
+            decided_by=principal.actor,
+            signature=request.signature,
             attempts=attempt,
         )
         self._publish(patch)
@@ -153,39 +185,60 @@ class ReviewQueue:
         result = await self.tester.test(content, patch.module)
         state = PatchState.READY if result.ok else PatchState.REJECTED
         patch = await self.repo.transition(
-            patch.id, state, actor="sandbox", detail=result.reason, result=result.as_dict(),
+            patch.id,
+            state,
+            actor="sandbox",
+            detail=result.reason,
+            result=result.as_dict(),
             reason="" if result.ok else result.reason,
         )
         self._publish(patch)
         await self._audit.record(
-            principal, "patch.test", target=f"patch:{patch.id}",
-            outcome="ok" if result.ok else "error", diff_hash=patch.diff_hash,
-            reason=result.reason, duration_s=round(result.duration_s, 3),
+            principal,
+            "patch.test",
+            target=f"patch:{patch.id}",
+            outcome="ok" if result.ok else "error",
+            diff_hash=patch.diff_hash,
+            reason=result.reason,
+            duration_s=round(result.duration_s, 3),
         )
         return patch
 
     async def _maybe_auto_approve(self, patch: Patch) -> None:
         policy = self.approval
-        changed = sum(1 for ln in patch.diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---"))
+        changed = sum(
+            1 for ln in patch.diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
+        )
         if not policy.auto_approve or patch.risk not in policy.allow_risk:
             return
         if changed > policy.max_changed_lines:
             return
-        await self.approve(patch.id, Principal.system("auto-approve"), policy_note=(
-            f"auto-approved by policy: tests passed, {changed} changed lines, risk {patch.risk}"
-        ))
+        await self.approve(
+            patch.id,
+            Principal.system("auto-approve"),
+            policy_note=(
+                f"auto-approved by policy: tests passed, {changed} changed lines, risk {patch.risk}"
+            ),
+        )
 
     # -- decisions ------------------------------------------------------------------------
     async def approve(self, patch_id: int, principal: Principal, *, policy_note: str = "") -> Patch:
         """Approve a ready patch and apply it at once (no restart)."""
         patch = await self.repo.transition(
-            patch_id, PatchState.APPROVED, actor=principal.actor, detail=policy_note,
+            patch_id,
+            PatchState.APPROVED,
+            actor=principal.actor,
+            detail=policy_note,
             decided_by=principal.actor,
         )
         self._publish(patch)
         await self._audit.record(
-            principal, "patch.approve", target=f"patch:{patch_id}", module=patch.module,
-            diff_hash=patch.diff_hash, policy=policy_note or None,
+            principal,
+            "patch.approve",
+            target=f"patch:{patch_id}",
+            module=patch.module,
+            diff_hash=patch.diff_hash,
+            policy=policy_note or None,
         )
         return await self.apply(patch, principal)
 
@@ -193,12 +246,19 @@ class ReviewQueue:
         if not reason.strip():
             raise ValidationError("say why the patch is rejected")
         patch = await self.repo.transition(
-            patch_id, PatchState.REJECTED, actor=principal.actor, detail=reason,
-            reason=reason.strip()[:1000], decided_by=principal.actor,
+            patch_id,
+            PatchState.REJECTED,
+            actor=principal.actor,
+            detail=reason,
+            reason=reason.strip()[:1000],
+            decided_by=principal.actor,
         )
         self._publish(patch)
         await self._audit.record(
-            principal, "patch.reject", target=f"patch:{patch_id}", diff_hash=patch.diff_hash,
+            principal,
+            "patch.reject",
+            target=f"patch:{patch_id}",
+            diff_hash=patch.diff_hash,
             reason=reason,
         )
         return patch
@@ -210,25 +270,51 @@ class ReviewQueue:
         original = base.originals.get(path, "")
         try:
             content = materialise(
-                parse_answer(answer_text), {path: original}, allowed={path},
+                parse_answer(answer_text),
+                {path: original},
+                allowed={path},
                 existing_tests=self.existing_tests(),
             )
         except PatchFormatError as exc:
-            await self._audit.record(principal, "patch.edit", target=f"patch:{patch_id}",
-                                     outcome="error", reason=str(exc))
+            await self._audit.record(
+                principal,
+                "patch.edit",
+                target=f"patch:{patch_id}",
+                outcome="error",
+                reason=str(exc),
+            )
             raise
         risk, _ = assess(content.diff)
         patch = await self.repo.create(
-            module=base.module, base_version=base.base_version, state=PatchState.PROPOSED.value,
-            provider="operator", model=principal.actor, replay=0, input_tokens=0,
-            output_tokens=0, cost_usd=0.0, diff=content.diff, diff_hash=content.diff_hash,
-            files=content.files, originals=content.originals, tests=content.tests,
-            rationale=f"edited from patch {patch_id} by {principal.actor}", risk=risk,
-            result=None, decided_by=principal.actor, signature=base.signature, attempts=1,
+            module=base.module,
+            base_version=base.base_version,
+            state=PatchState.PROPOSED.value,
+            provider="operator",
+            model=principal.actor,
+            replay=0,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=0.0,
+            diff=content.diff,
+            diff_hash=content.diff_hash,
+            files=content.files,
+            originals=content.originals,
+            tests=content.tests,
+            rationale=f"edited from patch {patch_id} by {principal.actor}",
+            risk=risk,
+            result=None,
+            decided_by=principal.actor,
+            signature=base.signature,
+            attempts=1,
         )
         self._publish(patch)
-        await self._audit.record(principal, "patch.edit", target=f"patch:{patch.id}",
-                                 source_patch=patch_id, diff_hash=patch.diff_hash)
+        await self._audit.record(
+            principal,
+            "patch.edit",
+            target=f"patch:{patch.id}",
+            source_patch=patch_id,
+            diff_hash=patch.diff_hash,
+        )
         return await self._test(patch, content, principal)
 
     # -- applying and watching ----------------------------------------------------------------
@@ -238,27 +324,37 @@ class ReviewQueue:
         if active is None or active.version != patch.base_version:
             now = active.version if active else None
             patch = await self.repo.transition(
-                patch.id, PatchState.REJECTED, actor="engine",
+                patch.id,
+                PatchState.REJECTED,
+                actor="engine",
                 reason=f"the module changed since the patch was made (v{patch.base_version} -> v{now})",
             )
             self._publish(patch)
             return patch
         baseline = self._baseline(patch.module, patch.base_version)
         result = await self.reload.reload_module(
-            patch.module, source=patch.files[path], origin=Origin.PATCH, principal=principal,
+            patch.module,
+            source=patch.files[path],
+            origin=Origin.PATCH,
+            principal=principal,
             parent=patch.base_version,
         )
         if not result.ok:
             patch = await self.repo.transition(
-                patch.id, PatchState.REJECTED, actor="engine",
+                patch.id,
+                PatchState.REJECTED,
+                actor="engine",
                 reason=f"hot reload refused it: {result.reason}",
             )
             self._publish(patch)
             return patch
         await self._write_files(patch)
         patch = await self.repo.transition(
-            patch.id, PatchState.APPLIED, actor=principal.actor,
-            detail=f"active as v{result.version}", applied_version=result.version,
+            patch.id,
+            PatchState.APPLIED,
+            actor=principal.actor,
+            detail=f"active as v{result.version}",
+            applied_version=result.version,
         )
         self._publish(patch)
         assert result.version is not None
@@ -285,12 +381,17 @@ class ReviewQueue:
         if current.state is not PatchState.APPLIED:
             return
         if verdict.keep:
-            kept = await self.repo.transition(patch.id, PatchState.KEPT, actor="watch",
-                                              detail=verdict.reason)
+            kept = await self.repo.transition(
+                patch.id, PatchState.KEPT, actor="watch", detail=verdict.reason
+            )
             await self.patterns.add(kept)
             self._publish(kept)
-            await self._audit.record(Principal.system("patch-watch"), "patch.keep",
-                                     target=f"patch:{patch.id}", reason=verdict.reason)
+            await self._audit.record(
+                Principal.system("patch-watch"),
+                "patch.keep",
+                target=f"patch:{patch.id}",
+                reason=verdict.reason,
+            )
         else:
             await self.rollback(patch.id, Principal.system("patch-watch"), verdict.reason)
 
@@ -298,11 +399,17 @@ class ReviewQueue:
         """Return the module to the version the patch replaced, and say why."""
         patch = await self.repo.get(patch_id)
         if patch.state not in (PatchState.APPLIED, PatchState.KEPT):
-            raise ConflictError(f"patch {patch_id} is {patch.state.value}; only applied patches roll back")
+            raise ConflictError(
+                f"patch {patch_id} is {patch.state.value}; only applied patches roll back"
+            )
         base = self.reload.registry.get(patch.module, patch.base_version)
         result = await self.reload.reload_module(
-            patch.module, source=base.source, origin=Origin.ROLLBACK, principal=principal,
-            force=True, parent=patch.base_version,
+            patch.module,
+            source=base.source,
+            origin=Origin.ROLLBACK,
+            principal=principal,
+            force=True,
+            parent=patch.base_version,
         )
         if not result.ok:
             raise ConflictError(f"rollback of patch {patch_id} failed: {result.reason}")
@@ -310,13 +417,25 @@ class ReviewQueue:
             None, self.reload.workspace.write_source, patch.module, base.source
         )
         patch = await self.repo.transition(
-            patch_id, PatchState.ROLLED_BACK, actor=principal.actor, detail=reason, reason=reason,
+            patch_id,
+            PatchState.ROLLED_BACK,
+            actor=principal.actor,
+            detail=reason,
+            reason=reason,
         )
         self._publish(patch)
-        await self._audit.record(principal, "patch.rollback", target=f"patch:{patch_id}",
-                                 reason=reason, restored_version=result.version)
+        await self._audit.record(
+            principal,
+            "patch.rollback",
+            target=f"patch:{patch_id}",
+            reason=reason,
+            restored_version=result.version,
+        )
         return patch
 
     def _publish(self, patch: Patch) -> None:
-        self._bus.publish(PatchChanged(patch_id=patch.id, module=patch.module,
-                                       state=patch.state.value, reason=patch.reason))
+        self._bus.publish(
+            PatchChanged(
+                patch_id=patch.id, module=patch.module, state=patch.state.value, reason=patch.reason
+            )
+        )

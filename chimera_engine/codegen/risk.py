@@ -18,8 +18,14 @@ def assess(diff: str) -> tuple[str, list[str]]:
     >>> assess("+    import subprocess\\n")
     ('high', ['adds a risky call: subprocess'])
     """
-    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    removed = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [
+        line[1:]
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    removed = [
+        line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")
+    ]
     reasons: list[str] = []
     for line in added:
         for match in _RISKY.finditer(line):

@@ -102,8 +102,14 @@ def _read_roots() -> list[str]:
     roots.add(str(Path(chimera_engine.__file__).resolve().parent))
     roots.add(str(Path(sys.executable).resolve().parent))
     roots.update(
-        {"/dev/null", "/dev/urandom", "/proc/self", "/etc/localtime", "/usr/share/zoneinfo",
-         "/etc/timezone"}
+        {
+            "/dev/null",
+            "/dev/urandom",
+            "/proc/self",
+            "/etc/localtime",
+            "/usr/share/zoneinfo",
+            "/etc/timezone",
+        }
     )
     return sorted(roots)
 
@@ -161,7 +167,8 @@ class PatchTester:
     def _copy(self, into: Path, files: dict[str, str], tests: dict[str, str]) -> Path:
         work = into / "ws"
         shutil.copytree(
-            self.workspace_root, work,
+            self.workspace_root,
+            work,
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".git", "data"),
         )
         for path, content in (*files.items(), *tests.items()):
@@ -187,9 +194,15 @@ class PatchTester:
         config_path.write_text(json.dumps(config))
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-m", "chimera_engine.codegen.sandbox_runner", str(config_path),
-            cwd=work, env=scrubbed_env(work),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-I",
+            "-m",
+            "chimera_engine.codegen.sandbox_runner",
+            str(config_path),
+            cwd=work,
+            env=scrubbed_env(work),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             preexec_fn=lambda: _limits(self.limits),
         )
         timed_out = False
@@ -209,7 +222,9 @@ class PatchTester:
                 report = json.loads(report_path.read_text())
         violations_path = work / ".sandbox-violations"
         violations = (
-            sorted(set(violations_path.read_text().splitlines())) if violations_path.exists() else []
+            sorted(set(violations_path.read_text().splitlines()))
+            if violations_path.exists()
+            else []
         )
         return RunReport(
             phase=phase,
@@ -238,13 +253,19 @@ class PatchTester:
             }
             before, after = await asyncio.gather(
                 self._run("before", before_dir, sorted(patch.tests), None),
-                self._run("after", after_dir, ["tests"] if (after_dir / "tests").is_dir()
-                          else sorted(patch.tests), check),
+                self._run(
+                    "after",
+                    after_dir,
+                    ["tests"] if (after_dir / "tests").is_dir() else sorted(patch.tests),
+                    check,
+                ),
             )
         return decide(patch, before, after, time.perf_counter() - started)
 
 
-def decide(patch: PatchContent, before: RunReport, after: RunReport, duration: float) -> PatchResult:
+def decide(
+    patch: PatchContent, before: RunReport, after: RunReport, duration: float
+) -> PatchResult:
     new_ids = {t.nodeid for t in after.tests if t.nodeid.split("::")[0] in patch.tests}
     fail_to_pass = [t for t in after.tests if t.nodeid in new_ids]
     pass_to_pass = [t for t in after.tests if t.nodeid not in new_ids]
@@ -256,9 +277,15 @@ def decide(patch: PatchContent, before: RunReport, after: RunReport, duration: f
 
     def result(ok: bool, reason: str) -> PatchResult:
         return PatchResult(
-            ok=ok, reason=reason, fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass,
-            before=before.tests, violations=violations, module_problem=after.module_problem,
-            duration_s=duration, timed_out=before.timed_out or after.timed_out,
+            ok=ok,
+            reason=reason,
+            fail_to_pass=fail_to_pass,
+            pass_to_pass=pass_to_pass,
+            before=before.tests,
+            violations=violations,
+            module_problem=after.module_problem,
+            duration_s=duration,
+            timed_out=before.timed_out or after.timed_out,
             output_excerpt=excerpt or after.stderr[-2000:],
         )
 
@@ -277,7 +304,8 @@ def decide(patch: PatchContent, before: RunReport, after: RunReport, duration: f
     passing_before = [t.nodeid for t in before.tests if t.outcome == "passed"]
     if passing_before:
         return result(
-            False, f"new tests pass without the patch too, so they prove nothing: {passing_before[0]}"
+            False,
+            f"new tests pass without the patch too, so they prove nothing: {passing_before[0]}",
         )
     broken_new = [t.nodeid for t in fail_to_pass if t.outcome != "passed"]
     if broken_new:
@@ -285,5 +313,8 @@ def decide(patch: PatchContent, before: RunReport, after: RunReport, duration: f
     broken_old = [t.nodeid for t in pass_to_pass if t.outcome not in ("passed", "skipped")]
     if broken_old:
         return result(False, f"an existing test breaks with the patch: {broken_old[0]}")
-    return result(True, f"{len(fail_to_pass)} new test(s) fail before and pass after; "
-                        f"{len(pass_to_pass)} existing test(s) still pass")
+    return result(
+        True,
+        f"{len(fail_to_pass)} new test(s) fail before and pass after; "
+        f"{len(pass_to_pass)} existing test(s) still pass",
+    )

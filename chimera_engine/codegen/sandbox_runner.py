@@ -25,8 +25,15 @@ from typing import Any
 
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
 PROCESS_EVENTS = frozenset(
-    {"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
-     "os.exec"}
+    {
+        "os.fork",
+        "os.forkpty",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.system",
+        "subprocess.Popen",
+        "os.exec",
+    }
 )
 BLOCKED_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -102,7 +109,9 @@ class Guard:
         if isinstance(address, tuple) and address:
             host = str(address[0])
             if not _loopback(host):
-                self.refuse(f"network connection to {host}:{address[1] if len(address) > 1 else ''}")
+                self.refuse(
+                    f"network connection to {host}:{address[1] if len(address) > 1 else ''}"
+                )
         elif isinstance(address, (str, bytes)):
             path = address.decode(errors="replace") if isinstance(address, bytes) else address
             if not self._inside(path, (self.workdir,)):
@@ -164,8 +173,8 @@ class Collector:
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         entry = self.tests.setdefault(
-            report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration": 0.0,
-                            "output": ""}
+            report.nodeid,
+            {"nodeid": report.nodeid, "outcome": "passed", "duration": 0.0, "output": ""},
         )
         entry["duration"] += float(report.duration)
         if report.failed:
@@ -193,8 +202,11 @@ def check_module(config: Mapping[str, Any]) -> str:
     for which in ("old", "new"):
         try:
             loaded[which] = load_module(
-                spec[which], qualified_name=f"sandbox_{which}.{spec['name']}",
-                package=f"sandbox_{which}", filename=spec["filename"], module=spec["name"],
+                spec[which],
+                qualified_name=f"sandbox_{which}.{spec['name']}",
+                package=f"sandbox_{which}",
+                filename=spec["filename"],
+                module=spec["name"],
                 version=1,
             )
         except LoadError as exc:
@@ -236,8 +248,18 @@ def main(config_path: str) -> int:
         except SandboxViolation as exc:
             module_problem = str(exc)
     collector = Collector()
-    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", "-rN",
-            "--rootdir", guard.workdir, *config["targets"]]
+    args = [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--no-header",
+        "-rN",
+        "--rootdir",
+        guard.workdir,
+        *config["targets"],
+    ]
     exit_code = int(pytest.main(args, plugins=[collector]))
     report = {
         "exit_code": exit_code,

@@ -25,13 +25,31 @@ _COLUMNS = (
 
 def _patch(row: tuple[Any, ...]) -> Patch:
     return Patch(
-        id=row[0], module=row[1], base_version=row[2], state=PatchState(row[3]),
-        created_at=row[4], updated_at=row[5], provider=row[6], model=row[7], replay=bool(row[8]),
-        input_tokens=row[9], output_tokens=row[10], cost_usd=row[11], diff=row[12],
-        diff_hash=row[13], files=json.loads(row[14]), tests=json.loads(row[15]),
-        rationale=row[16], risk=row[17], result=json.loads(row[18]) if row[18] else None,
-        reason=row[19], applied_version=row[20], decided_by=row[21], signature=row[22],
-        attempts=row[23], originals=json.loads(row[24]),
+        id=row[0],
+        module=row[1],
+        base_version=row[2],
+        state=PatchState(row[3]),
+        created_at=row[4],
+        updated_at=row[5],
+        provider=row[6],
+        model=row[7],
+        replay=bool(row[8]),
+        input_tokens=row[9],
+        output_tokens=row[10],
+        cost_usd=row[11],
+        diff=row[12],
+        diff_hash=row[13],
+        files=json.loads(row[14]),
+        tests=json.loads(row[15]),
+        rationale=row[16],
+        risk=row[17],
+        result=json.loads(row[18]) if row[18] else None,
+        reason=row[19],
+        applied_version=row[20],
+        decided_by=row[21],
+        signature=row[22],
+        attempts=row[23],
+        originals=json.loads(row[24]),
     )
 
 
@@ -107,8 +125,9 @@ class PatchRepository:
     ) -> Patch:
         """Move a patch to ``to`` (checked against the state machine) and set ``fields``."""
         now = self._clock()
-        encoded = {k: json.dumps(v) if k in ("result", "files", "tests") else v
-                   for k, v in fields.items()}
+        encoded = {
+            k: json.dumps(v) if k in ("result", "files", "tests") else v for k, v in fields.items()
+        }
 
         def move(conn: sqlite3.Connection) -> Patch:
             row = conn.execute(
@@ -119,7 +138,9 @@ class PatchRepository:
                 raise NotFoundError(f"patch {patch_id} does not exist")
             current = PatchState(row[0])
             if to not in TRANSITIONS[current]:
-                raise ConflictError(f"patch {patch_id} is {current.value}; it cannot become {to.value}")
+                raise ConflictError(
+                    f"patch {patch_id} is {current.value}; it cannot become {to.value}"
+                )
             sets = ", ".join(f"{k} = ?" for k in ("state", "updated_at", *encoded))
             conn.execute(
                 f"UPDATE patches SET {sets} WHERE id = ?",
@@ -129,8 +150,9 @@ class PatchRepository:
                 "INSERT INTO patch_events(patch_id, ts, state, actor, detail) VALUES (?,?,?,?,?)",
                 (patch_id, now, to.value, actor, detail[:2000]),
             )
-            return _patch(conn.execute(f"SELECT {_COLUMNS} FROM patches WHERE id = ?",
-                                       (patch_id,)).fetchone())
+            return _patch(
+                conn.execute(f"SELECT {_COLUMNS} FROM patches WHERE id = ?", (patch_id,)).fetchone()
+            )
 
         return await self._db.write(move)
 
@@ -138,10 +160,13 @@ class PatchRepository:
         rows = await self._db.read(
             lambda c: c.execute(
                 "SELECT patch_id, ts, state, actor, detail FROM patch_events WHERE patch_id = ? "
-                "ORDER BY id", (patch_id,),
+                "ORDER BY id",
+                (patch_id,),
             ).fetchall()
         )
-        return [PatchEvent(patch_id=r[0], ts=r[1], state=r[2], actor=r[3], detail=r[4]) for r in rows]
+        return [
+            PatchEvent(patch_id=r[0], ts=r[1], state=r[2], actor=r[3], detail=r[4]) for r in rows
+        ]
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
@@ -202,8 +227,16 @@ class PatternStore:
             ).fetchall()
         )
         return [
-            Pattern(id=r[0], patch_id=r[1], module=r[2], signature=r[3], diff=r[4],
-                    tests=json.loads(r[5]), created_at=r[6], uses=r[7])
+            Pattern(
+                id=r[0],
+                patch_id=r[1],
+                module=r[2],
+                signature=r[3],
+                diff=r[4],
+                tests=json.loads(r[5]),
+                created_at=r[6],
+                uses=r[7],
+            )
             for r in rows
         ]
 
@@ -216,9 +249,7 @@ class PatternStore:
             if score >= threshold:
                 scored.append((score, pattern))
         scored.sort(key=lambda item: -item[0])
-        best = [
-            Pattern(**{**p.__dict__, "similarity": round(s, 3)}) for s, p in scored[:k]
-        ]
+        best = [Pattern(**{**p.__dict__, "similarity": round(s, 3)}) for s, p in scored[:k]]
         if best:
             ids = [p.id for p in best]
             await self._db.write(

@@ -53,7 +53,9 @@ async def watch(
 
     def verdict(keep: bool, reason: str) -> Verdict:
         return Verdict(
-            keep=keep, reason=reason, calls=calls,
+            keep=keep,
+            reason=reason,
+            calls=calls,
             error_rate=errors / calls if calls else 0.0,
             latency_s=statistics.median(latencies) if latencies else 0.0,
         )

@@ -28,8 +28,12 @@ class PatchOps:
         if active is None:
             raise NotFoundError(f"module {module!r} has no active version")
         failures = [
-            FailureSample(args=f.args, exception_type=f.exception_type, message=f.message,
-                          traceback=f.traceback)
+            FailureSample(
+                args=f.args,
+                exception_type=f.exception_type,
+                message=f.message,
+                traceback=f.traceback,
+            )
             for f in node.runtime.recent_failures(module, active.version)[:5]
         ]
         tests_dir = node.reload.workspace.tests_dir
@@ -37,11 +41,19 @@ class PatchOps:
         if tests_dir.is_dir():
             for path in sorted(tests_dir.glob(f"test_{module}*.py"))[:3]:
                 existing[f"tests/{path.name}"] = path.read_text(encoding="utf-8")
-        metrics = {"calls": float(active.calls), "errors": float(active.errors),
-                   "error_rate": active.error_rate}
+        metrics = {
+            "calls": float(active.calls),
+            "errors": float(active.errors),
+            "error_rate": active.error_rate,
+        }
         return PatchRequest(
-            module=module, base_version=active.version, source=active.source, failures=failures,
-            metrics=metrics, existing_tests=existing, note=note,
+            module=module,
+            base_version=active.version,
+            source=active.source,
+            failures=failures,
+            metrics=metrics,
+            existing_tests=existing,
+            note=note,
         )
 
     async def request_patch(
@@ -58,41 +70,61 @@ class PatchOps:
         await self._node.security.authorize(principal, Permission.PATCH_READ)
         return await self._node.patches.repo.list(states=states, limit=limit)
 
-    async def get_patch(self, principal: Principal, patch_id: int) -> tuple[Patch, list[PatchEvent]]:
+    async def get_patch(
+        self, principal: Principal, patch_id: int
+    ) -> tuple[Patch, list[PatchEvent]]:
         await self._node.security.authorize(principal, Permission.PATCH_READ)
         repo = self._node.patches.repo
         return await repo.get(patch_id), await repo.events(patch_id)
 
     async def approve_patch(self, principal: Principal, patch_id: int) -> Patch:
-        await self._node.security.authorize(principal, Permission.PATCH_APPROVE, f"patch:{patch_id}")
+        await self._node.security.authorize(
+            principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"
+        )
         return await self._node.patches.approve(patch_id, principal)
 
     async def reject_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
-        await self._node.security.authorize(principal, Permission.PATCH_APPROVE, f"patch:{patch_id}")
+        await self._node.security.authorize(
+            principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"
+        )
         return await self._node.patches.reject(patch_id, principal, reason)
 
     async def edit_patch(self, principal: Principal, patch_id: int, answer_text: str) -> Patch:
-        await self._node.security.authorize(principal, Permission.PATCH_GENERATE, f"patch:{patch_id}")
+        await self._node.security.authorize(
+            principal, Permission.PATCH_GENERATE, f"patch:{patch_id}"
+        )
         return await self._node.patches.edit(patch_id, principal, answer_text)
 
     async def rollback_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
-        await self._node.security.authorize(principal, Permission.PATCH_ROLLBACK, f"patch:{patch_id}")
-        return await self._node.patches.rollback(patch_id, principal, reason or "rolled back by hand")
+        await self._node.security.authorize(
+            principal, Permission.PATCH_ROLLBACK, f"patch:{patch_id}"
+        )
+        return await self._node.patches.rollback(
+            patch_id, principal, reason or "rolled back by hand"
+        )
 
-    async def test_patch_text(self, principal: Principal, module: str, answer_text: str) -> PatchResult:
+    async def test_patch_text(
+        self, principal: Principal, module: str, answer_text: str
+    ) -> PatchResult:
         """Run the sandbox on a patch (answer format) against the active module; nothing applied."""
         await self._node.security.authorize(principal, Permission.PATCH_GENERATE, module)
         queue = self._node.patches
         request = self.build_request(module)
         path = queue.module_path(module)
         content = materialise(
-            parse_answer(answer_text), {path: request.source}, allowed={path},
+            parse_answer(answer_text),
+            {path: request.source},
+            allowed={path},
             existing_tests=queue.existing_tests(),
         )
         result = await queue.tester.test(content, module)
         await self._node.security.audit.record(
-            principal, "patch.test", target=module, outcome="ok" if result.ok else "error",
-            diff_hash=content.diff_hash, reason=result.reason,
+            principal,
+            "patch.test",
+            target=module,
+            outcome="ok" if result.ok else "error",
+            diff_hash=content.diff_hash,
+            reason=result.reason,
         )
         return result
 

@@ -76,7 +76,8 @@ class PatchContent:
 _FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _FILE_LINE = re.compile(r"^#\s*file:\s*(\S+)\s*$")
 _SR_BLOCK = re.compile(
-    r"^(?P<path>[^\n]*\.py)[ \t]*\n<{7} SEARCH\n(?P<search>.*?)^={7}\n(?P<replace>.*?)^>{7} REPLACE",
+    r"^(?P<path>[^\n]*\.py)[ \t]*\n<{7} SEARCH\n(?P<search>.*?)^={7}\n"
+    r"(?P<replace>.*?)^>{7} REPLACE",
     re.M | re.S,
 )
 

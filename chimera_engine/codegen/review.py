@@ -327,7 +327,9 @@ class ReviewQueue:
                 patch.id,
                 PatchState.REJECTED,
                 actor="engine",
-                reason=f"the module changed since the patch was made (v{patch.base_version} -> v{now})",
+                reason=(
+                    f"the module changed since the patch was made (v{patch.base_version} -> v{now})"
+                ),
             )
             self._publish(patch)
             return patch

@@ -53,7 +53,7 @@ class Guard:
         self._busy = False
 
     def record(self, message: str) -> None:
-        with open(self.violations_path, "a", encoding="utf-8") as fh:  # noqa: PTH123
+        with open(self.violations_path, "a", encoding="utf-8") as fh:
             fh.write(message + "\n")
 
     def refuse(self, message: str) -> None:
@@ -124,7 +124,7 @@ class Guard:
             used = 0
         if used >= self.max_processes:
             self.refuse(f"too many processes ({event}); at most {self.max_processes} may start")
-        with open(self.counter_path, "a") as fh:  # noqa: PTH123
+        with open(self.counter_path, "a") as fh:
             fh.write("x")
 
 
@@ -231,7 +231,7 @@ def main(config_path: str) -> int:
 
     for name in config.get("preload", []):
         __import__(name)
-    os.environ = GuardedEnviron(os.environ, guard)  # type: ignore[assignment]
+    os.environ = GuardedEnviron(os.environ, guard)  # type: ignore[assignment]  # noqa: B003
     sys.addaudithook(guard.hook)
     started = time.perf_counter()
     module_problem = ""
@@ -268,7 +268,7 @@ def main(config_path: str) -> int:
         "module_problem": module_problem,
         "duration": time.perf_counter() - started,
     }
-    with open(config["report"], "w", encoding="utf-8") as fh:  # noqa: PTH123
+    with open(config["report"], "w", encoding="utf-8") as fh:
         json.dump(report, fh)
     return 0
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chimera_engine.errors import ConflictError, NotFoundError
 from chimera_engine.codegen.models import TRANSITIONS, Patch, PatchState
+from chimera_engine.errors import ConflictError, NotFoundError
 from chimera_engine.store.db import Database
 
 _COLUMNS = (
@@ -82,7 +82,8 @@ class PatchRepository:
 
         def insert(conn: sqlite3.Connection) -> Patch:
             cur = conn.execute(
-                f"INSERT INTO patches({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
+                f"INSERT INTO patches({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(values))})",
                 values,
             )
             conn.execute(

@@ -29,7 +29,10 @@ DIFF = """--- a/tools/mathy.py
      return a / b
 """
 
-TEST = "# file: tests/test_fix.py\nfrom tools.mathy import ratio\n\n\ndef test_zero() -> None:\n    assert ratio(1, 0) == 0.0\n"
+TEST = (
+    "# file: tests/test_fix.py\nfrom tools.mathy import ratio\n\n\n"
+    "def test_zero() -> None:\n    assert ratio(1, 0) == 0.0\n"
+)
 
 
 def answer(edit: str, test: str = TEST, lang: str = "diff") -> str:
@@ -39,8 +42,9 @@ def answer(edit: str, test: str = TEST, lang: str = "diff") -> str:
 def test_unified_diff_applies_and_is_checked() -> None:
     parsed = parse_answer(answer(DIFF))
     assert parsed.kind == "unified" and parsed.rationale == "Guard the zero divisor."
-    content = materialise(parsed, {"tools/mathy.py": SOURCE}, allowed={"tools/mathy.py"},
-                          existing_tests=set())
+    content = materialise(
+        parsed, {"tools/mathy.py": SOURCE}, allowed={"tools/mathy.py"}, existing_tests=set()
+    )
     assert "if b == 0:" in content.files["tools/mathy.py"]
     assert content.tests == {"tests/test_fix.py": TEST.split("\n", 1)[1]}
     assert content.diff.startswith("--- a/tools/mathy.py")
@@ -76,8 +80,14 @@ def test_search_replace_blocks() -> None:
         ("Sure! I think the bug is in ratio. Let me know if you want a fix.", "no patch"),
         (f"```diff\n{DIFF}```\n", "no tests"),
         (f"```diff\n{DIFF}```\n\n```python\n{TEST}", "truncated"),
-        (answer(DIFF.replace("a/tools/mathy.py", "a/../../etc/passwd")
-                    .replace("b/tools/mathy.py", "b/../../etc/passwd")), "outside the workspace"),
+        (
+            answer(
+                DIFF.replace("a/tools/mathy.py", "a/../../etc/passwd").replace(
+                    "b/tools/mathy.py", "b/../../etc/passwd"
+                )
+            ),
+            "outside the workspace",
+        ),
     ],
 )
 def test_bad_answers_refused(text: str, reason: str) -> None:
@@ -98,5 +108,9 @@ def test_bad_answers_refused(text: str, reason: str) -> None:
 def test_patches_breaking_the_rules_refused(edit: str, test: str, reason: str) -> None:
     parsed = parse_answer(answer(edit, test))
     with pytest.raises(PatchFormatError, match=reason):
-        materialise(parsed, {"tools/mathy.py": SOURCE}, allowed={"tools/mathy.py"},
-                    existing_tests={"tests/test_mathy.py"})
+        materialise(
+            parsed,
+            {"tools/mathy.py": SOURCE},
+            allowed={"tools/mathy.py"},
+            existing_tests={"tests/test_mathy.py"},
+        )

@@ -1,0 +1,56 @@
+"""LLM providers for code generation behind one small protocol.
+
+Callers build one with :func:`build_provider` (or a provider class directly),
+``await provider.complete(CompletionRequest(...))`` for a :class:`Completion`,
+catch :class:`ProviderError`, and ``await provider.aclose()`` when done.
+Never apply a completion with ``truncated=True``; label ``replay=True`` ones.
+"""
+
+from __future__ import annotations
+
+from chimera_engine.codegen.providers.anthropic_provider import AnthropicProvider
+from chimera_engine.codegen.providers.base import (
+    Completion,
+    CompletionRequest,
+    Provider,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderResponseError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from chimera_engine.codegen.providers.factory import (
+    build_provider,
+    resolve_api_key,
+    test_connection,
+)
+from chimera_engine.codegen.providers.local_provider import LocalLLMProvider
+from chimera_engine.codegen.providers.openai_provider import OpenAIProvider
+from chimera_engine.codegen.providers.pricing import cost_usd, price_for
+from chimera_engine.codegen.providers.replay import RecordingProvider, ReplayProvider
+from chimera_engine.codegen.providers.retry import RetryPolicy, complete_with_retry
+
+__all__ = [
+    "AnthropicProvider",
+    "Completion",
+    "CompletionRequest",
+    "LocalLLMProvider",
+    "OpenAIProvider",
+    "Provider",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderResponseError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RecordingProvider",
+    "ReplayProvider",
+    "RetryPolicy",
+    "build_provider",
+    "complete_with_retry",
+    "cost_usd",
+    "price_for",
+    "resolve_api_key",
+    "test_connection",
+]

@@ -1,0 +1,215 @@
+"""The provider protocol: one request in, one finished completion out, typed errors.
+
+Every LLM backend (OpenAI, Anthropic, Ollama/OpenAI-compatible servers, a
+recorded transcript) implements :class:`Provider`. ``complete`` streams where
+the backend streams, so a cut or unfinished answer is *detected*: it comes
+back with ``truncated=True`` (never silently as a complete answer) or raises
+:class:`ProviderResponseError`. A caller must not apply a truncated answer.
+
+Errors are :class:`ProviderError` subclasses whose messages are fit for an
+operator and never contain an API key (:func:`redact` scrubs them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from chimera_engine.errors import ChimeraError
+
+#: Normalised finish reasons; providers map their own vocabulary onto these.
+FINISH_STOP = "stop"  #: the model ended its answer (or hit a stop sequence)
+FINISH_LENGTH = "length"  #: the max_tokens limit cut the answer: truncated
+FINISH_ERROR = "error"  #: the stream ended without saying why: truncated
+
+_KEY_PATTERN = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")  # OpenAI and Anthropic keys
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompletionRequest:
+    """What to ask: a system prompt, a user prompt and the limits of one call.
+
+    ``max_tokens`` bounds the *answer*; ``timeout`` (seconds) bounds one
+    attempt from sending the request to the last streamed token; ``stop``
+    sequences end the answer early where the backend supports them.
+    """
+
+    system: str
+    prompt: str
+    max_tokens: int
+    temperature: float = 0.0
+    timeout: float
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_tokens <= 0:
+            raise ValueError(f"max_tokens must be positive, not {self.max_tokens}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {self.timeout}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"temperature must be within 0..2, not {self.temperature}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completion:
+    """A finished answer and what it cost.
+
+    ``input_tokens``/``output_tokens`` are what the backend reported (0 when it
+    reported nothing); ``cost_usd`` is ``None`` when the price of the model or
+    its usage is unknown, ``0.0`` for local models and replays. ``latency_s``
+    is the wall time of the whole call, retries and back-off included;
+    ``attempts`` counts the HTTP attempts it took. ``finish_reason`` is
+    ``"stop"``, ``"length"`` or ``"error"`` (or another backend reason such as
+    ``"content_filter"``); ``truncated`` is true whenever the answer did not
+    end normally, and such an answer must not be applied. ``replay`` marks an
+    answer read from a recorded transcript, which every UI must label.
+    """
+
+    text: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    latency_s: float
+    finish_reason: str
+    truncated: bool
+    replay: bool = False
+    attempts: int = 1
+
+
+class Provider(Protocol):
+    """An LLM backend. Instances are used from one event loop; ``complete`` may
+    run concurrently. Call ``aclose`` once when done (it never closes an HTTP
+    client that was injected by the caller)."""
+
+    name: str
+    model: str
+    is_replay: bool
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask for one answer, retrying transient failures; raise ProviderError."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections the provider opened itself."""
+        ...
+
+
+class ProviderError(ChimeraError):
+    """A provider could not answer. ``retryable`` says whether trying again may help;
+    ``attempts`` is how many attempts were made before this error was raised."""
+
+    code = "provider_error"
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.attempts = 1
+
+
+class ProviderTimeout(ProviderError):
+    """An attempt did not finish within the request's timeout."""
+
+    code = "provider_timeout"
+    retryable = True
+
+
+class ProviderRateLimited(ProviderError):
+    """HTTP 429 (or an overload refusal); ``retry_after`` is the server's hint in seconds."""
+
+    code = "provider_rate_limited"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        provider: str = "",
+        status: int | None = 429,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    """HTTP 5xx, or the server could not be reached."""
+
+    code = "provider_unavailable"
+    retryable = True
+
+
+class ProviderAuthError(ProviderError):
+    """The API key is missing or was refused (HTTP 401/403). Never retried."""
+
+    code = "provider_auth"
+
+
+class ProviderResponseError(ProviderError):
+    """The answer was malformed, or the stream was cut off in the middle."""
+
+    code = "provider_response"
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove each secret, and anything shaped like an OpenAI/Anthropic key, from text.
+
+    >>> redact("bad key sk-abcdef123456 for me", "me")
+    'bad key *** for ***'
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KEY_PATTERN.sub("***", text)
+
+
+def short(text: str, limit: int = 300) -> str:
+    """Collapse whitespace and cut text to ``limit`` characters for an error message.
+
+    >>> short("a   b\\n c", 10)
+    'a b c'
+    >>> short("x" * 20, 8)
+    'xxxxxxx…'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def status_error(
+    provider: str,
+    status: int,
+    detail: str,
+    *,
+    retry_after: float | None = None,
+    secret: str | None = None,
+) -> ProviderError:
+    """The ProviderError for an HTTP error status, with a redacted, shortened detail."""
+    detail = short(redact(detail, secret))
+    if status in (401, 403):
+        what = "refused the API key" if status == 401 else "denied access with this API key"
+        return ProviderAuthError(
+            f"{provider} {what} (HTTP {status}): {detail}", provider=provider, status=status
+        )
+    if status == 429:
+        return ProviderRateLimited(
+            f"{provider} is rate limiting requests (HTTP 429): {detail}",
+            retry_after,
+            provider=provider,
+        )
+    if status in (408, 504):
+        return ProviderTimeout(
+            f"{provider} timed out (HTTP {status}): {detail}", provider=provider, status=status
+        )
+    if status >= 500:
+        return ProviderUnavailable(
+            f"{provider} is unavailable (HTTP {status}): {detail}", provider=provider, status=status
+        )
+    return ProviderError(
+        f"{provider} rejected the request (HTTP {status}): {detail}",
+        provider=provider,
+        status=status,
+    )

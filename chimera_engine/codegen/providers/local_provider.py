@@ -1,0 +1,253 @@
+"""Local LLM servers over plain httpx: Ollama, or any OpenAI-compatible server.
+
+``api="ollama"`` streams ``POST {base_url}/api/chat`` as NDJSON (one JSON
+object a line; the last has ``done: true``, ``done_reason``,
+``prompt_eval_count`` and ``eval_count``). ``api="openai"`` streams
+``POST {base_url}/v1/chat/completions`` as server-sent events, as served by
+llama.cpp's server, vLLM and LM Studio. ``base_url`` is the server root
+(``http://127.0.0.1:11434``); a trailing ``/v1`` is accepted for ``"openai"``.
+Local models cost ``0.0``. An answer that ends without ``done``/a finish
+reason, or with ``"length"``, has ``truncated=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx
+
+from chimera_engine.codegen.providers.base import (
+    FINISH_ERROR,
+    FINISH_STOP,
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    short,
+    status_error,
+)
+from chimera_engine.codegen.providers.retry import (
+    RetryPolicy,
+    complete_with_retry,
+    parse_retry_after,
+)
+
+LocalAPI = Literal["ollama", "openai"]
+
+
+class LocalLLMProvider:
+    """A model served on this machine or the LAN. ``http_client`` (an
+    ``httpx.AsyncClient``) is used as given and never closed by :meth:`aclose`;
+    without one the provider opens its own. ``api_key`` is sent as a bearer
+    token when given (LM Studio and vLLM may require one). ``name`` is
+    ``"ollama"`` or ``"local"``.
+    """
+
+    is_replay: bool = False
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api: LocalAPI = "ollama",
+        http_client: httpx.AsyncClient | None = None,
+        api_key: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if api not in ("ollama", "openai"):
+            raise ValueError(f"api must be 'ollama' or 'openai', not {api!r}")
+        self.name = "ollama" if api == "ollama" else "local"
+        self.model = model
+        self.api: LocalAPI = api
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+        self._owns_client = http_client is None
+        self._client = http_client or httpx.AsyncClient(trust_env=False)
+
+    def __repr__(self) -> str:
+        return f"LocalLLMProvider({self.base_url!r}, {self.model!r}, api={self.api!r})"
+
+    @property
+    def url(self) -> str:
+        """The endpoint that is POSTed to."""
+        if self.api == "ollama":
+            return f"{self.base_url}/api/chat"
+        root = self.base_url.removesuffix("/v1")
+        return f"{root}/v1/chat/completions"
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask once, retrying 429/5xx/refused connections/timeouts per ``self.retry``."""
+        return await complete_with_retry(
+            lambda: self._attempt(request),
+            self.retry,
+            attempt_timeout=request.timeout,
+            provider=self.name,
+        )
+
+    async def aclose(self) -> None:
+        """Close the provider's own HTTP client (an injected one is left open)."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _body(self, request: CompletionRequest) -> dict[str, Any]:
+        messages = [
+            {"role": "system", "content": request.system},
+            {"role": "user", "content": request.prompt},
+        ]
+        if self.api == "ollama":
+            options: dict[str, Any] = {
+                "temperature": request.temperature,
+                "num_predict": request.max_tokens,
+            }
+            if request.stop:
+                options["stop"] = list(request.stop)
+            return {"model": self.model, "messages": messages, "stream": True, "options": options}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        return body
+
+    async def _attempt(self, request: CompletionRequest) -> Completion:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        state = _State()
+        try:
+            async with self._client.stream(
+                "POST",
+                self.url,
+                json=self._body(request),
+                headers=headers,
+                timeout=request.timeout,
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise status_error(
+                        self.name,
+                        response.status_code,
+                        _error_text(response),
+                        retry_after=parse_retry_after(response.headers),
+                        secret=self._api_key,
+                    )
+                if self.api == "ollama":
+                    await _read_ndjson(response.aiter_lines(), state)
+                else:
+                    await _read_sse(response.aiter_lines(), state)
+        except httpx.TimeoutException as err:
+            raise ProviderTimeout(
+                f"{self.name} at {self.base_url} timed out ({state.chars} characters in)",
+                provider=self.name,
+            ) from err
+        except httpx.TransportError as err:
+            if state.started:
+                raise ProviderResponseError(
+                    f"the {self.name} stream was cut off after {state.chars} characters",
+                    provider=self.name,
+                ) from err
+            raise ProviderUnavailable(
+                f"cannot reach {self.name} at {self.base_url} ({type(err).__name__}): "
+                "is the server running?",
+                provider=self.name,
+            ) from err
+        except ValueError as err:  # includes json.JSONDecodeError
+            raise ProviderResponseError(
+                f"{self.name} sent a malformed stream line: {short(str(err), 120)}",
+                provider=self.name,
+            ) from err
+        finish = state.finish or FINISH_ERROR
+        return Completion(
+            text="".join(state.parts),
+            provider=self.name,
+            model=self.model,
+            input_tokens=state.input_tokens,
+            output_tokens=state.output_tokens,
+            cost_usd=0.0,
+            latency_s=0.0,
+            finish_reason=finish,
+            truncated=finish != FINISH_STOP,
+        )
+
+
+class _State:
+    """What has been read from a stream so far."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.chars = 0
+        self.started = False
+        self.finish: str | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.chars += len(text)
+
+
+async def _read_ndjson(lines: AsyncIterator[str], state: _State) -> None:
+    async for line in lines:
+        state.started = True
+        if not line.strip():
+            continue
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {short(line, 80)}")
+        if "error" in data:
+            raise ProviderError(f"ollama reported: {short(str(data['error']))}", provider="ollama")
+        content = (data.get("message") or {}).get("content")
+        if content:
+            state.add(content)
+        if data.get("done"):
+            state.finish = data.get("done_reason") or FINISH_STOP
+            state.input_tokens = int(data.get("prompt_eval_count") or 0)
+            state.output_tokens = int(data.get("eval_count") or 0)
+            return
+
+
+async def _read_sse(lines: AsyncIterator[str], state: _State) -> None:
+    async for line in lines:
+        state.started = True
+        if not line.startswith("data:"):
+            continue  # blank separators, comments (": ping"), event:/id: fields
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return
+        data = json.loads(payload)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {short(payload, 80)}")
+        if data.get("error"):
+            raise ProviderResponseError(
+                f"the server reported mid-answer: {short(str(data['error']))}", provider="local"
+            )
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            state.input_tokens = int(usage.get("prompt_tokens") or 0)
+            state.output_tokens = int(usage.get("completion_tokens") or 0)
+        for choice in data.get("choices") or ():
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                state.add(content)
+            if choice.get("finish_reason"):
+                state.finish = choice["finish_reason"]
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The message in an error body ({"error": "..."} or {"error": {"message": ...}})."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text or response.reason_phrase
+    error = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(error, dict):
+        return str(error.get("message", error))
+    return str(error)

@@ -1,0 +1,199 @@
+"""OpenAI chat completions through the official SDK, streamed.
+
+Uses ``openai.AsyncOpenAI`` (built on ``httpx2``; respx does not see it: tests
+inject ``httpx2.AsyncClient(transport=httpx2.MockTransport(...))`` or point
+``base_url`` at a local server). The SDK's own retries are off; this module's
+:class:`RetryPolicy` is the one policy. The answer is streamed with
+``stream_options={"include_usage": True}`` so token usage arrives in the last
+chunk; a stream that ends without a ``finish_reason`` (or with ``"length"``)
+is returned with ``truncated=True``; a connection cut mid-stream raises
+:class:`ProviderResponseError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import openai
+
+from chimera_engine.codegen.providers.base import (
+    FINISH_ERROR,
+    FINISH_STOP,
+    Completion,
+    CompletionRequest,
+    ProviderAuthError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    redact,
+    short,
+    status_error,
+)
+from chimera_engine.codegen.providers.pricing import cost_usd
+from chimera_engine.codegen.providers.retry import (
+    RetryPolicy,
+    complete_with_retry,
+    parse_retry_after,
+)
+
+#: Model families that take no temperature and no stop sequences (reasoning models).
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+class OpenAIProvider:
+    """OpenAI (or an OpenAI-compatible endpoint via ``base_url``) chat completions.
+
+    ``http_client`` is used as given and is never closed by :meth:`aclose`;
+    without one the SDK opens its own, which ``aclose`` closes. ``base_url``
+    includes the API version path, e.g. ``http://127.0.0.1:8080/v1``.
+    Requests send ``max_completion_tokens``; for reasoning models (o1/o3/o4,
+    gpt-5) temperature and stop sequences are left out, which they reject.
+    """
+
+    name: str = "openai"
+    is_replay: bool = False
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = "gpt-4o-mini",
+        base_url: str | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not api_key:
+            raise ProviderAuthError("an OpenAI API key is required", provider=self.name)
+        self.model = model
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+        self._owns_client = http_client is None
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(model={self.model!r}, base_url={str(self._client.base_url)!r})"
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask once, retrying 429/5xx/timeouts per ``self.retry``; see the module doc."""
+        return await complete_with_retry(
+            lambda: self._attempt(request),
+            self.retry,
+            attempt_timeout=request.timeout,
+            provider=self.name,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK's own HTTP client (an injected one is left open)."""
+        if self._owns_client:
+            await self._client.close()
+
+    def _params(self, request: CompletionRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": request.prompt},
+            ],
+            "max_completion_tokens": request.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": request.timeout,
+        }
+        if not self.model.lower().startswith(_REASONING_PREFIXES):
+            params["temperature"] = request.temperature
+            if request.stop:
+                params["stop"] = list(request.stop)
+        return params
+
+    async def _attempt(self, request: CompletionRequest) -> Completion:
+        try:
+            stream = await self._client.chat.completions.create(**self._params(request))
+        except openai.OpenAIError as err:
+            raise self._map_error(err) from _cause(err)
+        parts: list[str] = []
+        finish: str | None = None
+        usage: Any = None
+        try:
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    for choice in chunk.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            parts.append(choice.delta.content)
+                        if choice.finish_reason is not None:
+                            finish = choice.finish_reason
+        except openai.APITimeoutError as err:
+            raise ProviderTimeout(
+                f"openai stopped sending mid-answer ({len(''.join(parts))} characters in)",
+                provider=self.name,
+            ) from err
+        except (openai.APIConnectionError, httpx2.TransportError) as err:
+            raise ProviderResponseError(
+                f"the openai stream was cut off after {len(''.join(parts))} characters",
+                provider=self.name,
+            ) from err
+        except openai.OpenAIError as err:
+            raise self._map_error(err, mid_stream=True) from _cause(err)
+        except ValueError as err:  # includes json.JSONDecodeError
+            raise ProviderResponseError(
+                f"openai sent a malformed stream event: {short(str(err), 120)}",
+                provider=self.name,
+            ) from err
+        input_tokens = usage.prompt_tokens if usage is not None else 0
+        output_tokens = usage.completion_tokens if usage is not None else 0
+        return Completion(
+            text="".join(parts),
+            provider=self.name,
+            model=self.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=None if usage is None else cost_usd(self.model, input_tokens, output_tokens),
+            latency_s=0.0,
+            finish_reason=finish or FINISH_ERROR,
+            truncated=finish not in (FINISH_STOP, "tool_calls"),
+        )
+
+    def _map_error(self, err: openai.OpenAIError, *, mid_stream: bool = False) -> ProviderError:
+        """The ProviderError for an SDK exception; its message never holds the key."""
+        if isinstance(err, openai.APITimeoutError):
+            return ProviderTimeout(f"openai timed out: {err}", provider=self.name)
+        if isinstance(err, openai.APIConnectionError):
+            cause = err.__cause__ or err
+            return ProviderUnavailable(
+                f"cannot reach openai at {self._client.base_url}: "
+                f"{short(redact(str(cause), self._api_key), 200)}",
+                provider=self.name,
+            )
+        if isinstance(err, openai.APIStatusError):
+            return status_error(
+                self.name,
+                err.status_code,
+                _detail(err),
+                retry_after=parse_retry_after(dict(err.response.headers)),
+                secret=self._api_key,
+            )
+        where = " in the middle of the answer" if mid_stream else ""
+        return ProviderResponseError(
+            f"openai reported an error{where}: {short(redact(str(err), self._api_key))}",
+            provider=self.name,
+        )
+
+
+def _detail(err: openai.APIStatusError) -> str:
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return err.message
+
+
+def _cause(err: openai.OpenAIError) -> BaseException | None:
+    """Chain to the SDK error, except for auth errors, whose text may quote the key."""
+    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
+        return None
+    return err

@@ -21,6 +21,7 @@ from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
 from app.signals import first_signal
 from app.views.audit import AuditPanel
+from app.views.modules import ModulesPanel
 from chimera_engine.security.manager import Session
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,9 @@ class ConsoleController(QObject):
     # -- operating -------------------------------------------------------------------------
     def build_main_window(self) -> MainWindow:
         window = MainWindow(self.bridge)
+        window.add_panel("Modules", ModulesPanel(self.bridge))
         window.add_panel("Audit", AuditPanel(self.bridge))
+        window.show_panel("Modules")
         window.resize(*self.window_size)
         return window
 

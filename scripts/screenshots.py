@@ -6,7 +6,9 @@ refused ones), then captures
 
 * ``first_admin.png``: the first-run dialog,
 * ``login.png``: the sign-in dialog after a wrong password,
-* ``main_audit.png``: the main window (1280x800) with the Audit panel populated.
+* ``main_audit.png``: the main window (1280x800) with the Audit panel populated,
+* ``modules.png``: the Module reload panel after reloads (one refused), a rollback
+  and a deprecation, with calls counted live and the diff of the rollback shown.
 
 Usage: ``python scripts/screenshots.py [--out docs/screenshots]``
 """
@@ -15,16 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
-from PySide6.QtCore import SignalInstance
+from PySide6.QtCore import QItemSelectionModel, SignalInstance
 from PySide6.QtWidgets import QWidget
 
 from app.bridge import EngineBridge
@@ -34,6 +37,7 @@ from app.dialogs.login import LoginDialog
 from app.main import create_application
 from app.signals import wait_signal
 from app.views.audit import AuditPanel
+from app.views.modules import ModulesPanel
 from chimera_engine.config import load_settings
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
@@ -47,6 +51,15 @@ TIMEOUT_S = 10.0
 async def wait(signal: SignalInstance) -> tuple[object, ...]:
     async with asyncio.timeout(TIMEOUT_S):
         return await wait_signal(signal)
+
+
+async def until(predicate: Callable[[], object], step: float = 0.02) -> None:
+    """Poll ``predicate`` (widget state) on the loop; TimeoutError after TIMEOUT_S."""
+    for _ in range(int(TIMEOUT_S / step)):
+        if predicate():
+            return
+        await asyncio.sleep(step)
+    raise TimeoutError("the console did not reach the expected state")
 
 
 def save(widget: QWidget, path: Path) -> None:
@@ -83,6 +96,53 @@ async def record_activity(node: HeartNode, admin: Principal) -> None:
     await facade.set_user_disabled(admin, "dana", True)
 
 
+BOM_FIX = (
+    "    reader = csv.reader(",
+    '    text = text.lstrip("\\ufeff")  # Excel exports start with a byte-order mark\n'
+    "    reader = csv.reader(",
+)
+RATIO_BUG = (
+    "    width = len(header)\n",
+    "    width = len(header)\n    mean = sum(map(len, rows[1:])) // len(rows[1:])\n",
+)
+CSV_SAMPLES = ("Name,Age\nada,36\nada,36\n", "id\n1\n2\n", "Only Header\n")
+
+
+async def call_csv(node: HeartNode, who: Principal, times: int) -> None:
+    """Real tool calls; header-only input makes the buggy version raise."""
+    for i in range(times):
+        with contextlib.suppress(ChimeraError):
+            await node.runtime.call("clean_csv", {"text": CSV_SAMPLES[i % 3]}, who)
+
+
+async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -> None:
+    """csv_cleaner v2 (fix), v3 (refused: syntax), v4 (a bug), rolled back from the
+    panel (v5), v1 deprecated from the panel; calls on each version as it serves."""
+    facade = node.facade
+    v1 = await facade.version_source(who, "csv_cleaner", 1)
+    await call_csv(node, who, 23)
+    v2 = v1.replace(*BOM_FIX)
+    await facade.reload_module(who, "csv_cleaner", source=v2)
+    await call_csv(node, who, 41)
+    await facade.reload_module(
+        who, "csv_cleaner", source=v2.replace("lineterminator=", "lineterminator")
+    )
+    await facade.reload_module(who, "csv_cleaner", source=v2.replace(*RATIO_BUG))
+    await call_csv(node, who, 30)
+    for _ in range(12):
+        await node.runtime.call("parse_log", {"text": "2026-01-01 10:00:00 ERROR disk full"}, who)
+    await until(lambda: panel.model.active_version("csv_cleaner") == 4)
+    panel.select(panel.model.module_index("csv_cleaner"))
+    panel.action_bar.rollback_button.click()
+    await wait(panel.actionFinished)
+    await call_csv(node, who, 17)
+    await until(lambda: panel.model.active_version("csv_cleaner") == 5)
+    panel.select_version("csv_cleaner", 1)
+    panel.action_bar.deprecate_button.click()
+    await wait(panel.actionFinished)
+    await until(lambda: panel.model.versions("csv_cleaner")[-1].state == "deprecated")
+
+
 async def capture(out: Path, data_dir: Path) -> None:
     node = HeartNode(load_settings(data_dir=data_dir, env={}, use_default_file=False))
     await node.start()
@@ -116,9 +176,24 @@ async def capture(out: Path, data_dir: Path) -> None:
 
         window = ConsoleController(bridge).build_main_window()
         widgets.append(window)
+        modules = window.panel("Modules")
+        assert isinstance(modules, ModulesPanel)
+        window.show()
+        await wait(modules.loaded)
+        await module_history(node, bridge.principal, modules)
+        modules.select_version("csv_cleaner", 4)
+        modules.tree.selectionModel().select(
+            modules.model.version_index("csv_cleaner", 5),
+            QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        await until(lambda: modules.detail.diff_view.toPlainText().startswith("---"))
+        await wait(bridge.loopLag)  # a real sample from the engine's loop-lag monitor
+        save(window, out / "modules.png")
+
         panel = window.panel("Audit")
         assert isinstance(panel, AuditPanel)
-        window.show()
+        window.show_panel("Audit")
+        panel.reload()
         await wait(panel.loaded)
         panel.verify_button.click()
         await wait(panel.verified)

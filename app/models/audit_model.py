@@ -10,7 +10,6 @@ import bisect
 import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -23,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from app.models.formatting import format_time
 from chimera_engine.store.records import AuditEntry
 
 COLUMNS: tuple[str, ...] = ("#", "Time", "Actor", "Role", "Action", "Target", "Outcome", "Detail")
@@ -40,11 +40,6 @@ ROW_TINT = {"denied": QColor("#fde4e2"), "error": QColor("#fff0c7")}
 OUTCOME_TEXT = {"ok": QColor("#05603a"), "denied": QColor("#b42318"), "error": QColor("#93370d")}
 
 ModelIndex = QModelIndex | QPersistentModelIndex
-
-
-def format_time(ts: float) -> str:
-    """Local time as ``yyyy-mm-dd hh:mm:ss``."""
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def compact_json(detail: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import shiboken6
@@ -60,3 +61,59 @@ async def running(controller: ConsoleController) -> AsyncIterator[asyncio.Task[i
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+GREETER_V1 = '''"""Greetings, for tests."""
+
+from chimera_engine.tooling import tool
+
+
+@tool(description="Say hello")
+def greet(name: str) -> str:
+    return f"hello {name}"
+
+
+@tool(description="Fail on purpose when asked to")
+def shout(text: str, fail: bool = False) -> str:
+    if fail:
+        raise ValueError("asked to fail")
+    return text.upper()
+'''
+
+
+def greeter_source(greeting: str = "hello", extra: str = "") -> str:
+    """A compatible variant of :data:`GREETER_V1` (same tools and signatures)."""
+    return GREETER_V1.replace('f"hello {name}"', f'f"{greeting} {{name}}"') + extra
+
+
+def make_workspace(root: Path, **modules: str) -> Path:
+    """A workspace folder with ``tools/<name>.py`` for each keyword (default: greeter)."""
+    tools = root / "tools"
+    tools.mkdir(parents=True, exist_ok=True)
+    for name, source in (modules or {"greeter": GREETER_V1}).items():
+        (tools / f"{name}.py").write_text(source, encoding="utf-8")
+    return root
+
+
+def workspace_env(root: Path, *, watch: bool = False) -> dict[str, str]:
+    """``engine(**workspace_env(ws))`` runs the engine on workspace ``root``."""
+    return {
+        "CHIMERA_ENGINE__WORKSPACE": str(root),
+        "CHIMERA_TOOLS__WATCH": "true" if watch else "false",
+    }
+
+
+async def wait_until(
+    predicate: Callable[[], object], within: float = SIGNAL_TIMEOUT_S, what: str = ""
+) -> None:
+    """Poll ``predicate`` (widget or engine state) on the running loop until it is true.
+
+    AssertionError after ``within`` seconds. Prefer :func:`wait_signal` when the
+    signal cannot have fired before the wait starts.
+    """
+    step = 0.01
+    for _ in range(int(within / step)):
+        if predicate():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError(f"timed out waiting for {what or predicate}")

@@ -1,0 +1,321 @@
+"""The Module reload panel: every tool module and version, live, with reload controls.
+
+Top: the actions (reload, activate, roll back, deprecate, retire). Middle: the
+module tree (versions with state, call counts and error rates, updated live
+from the bridge's throttled call summaries) beside the source or a diff of the
+selected versions. Bottom: the live reload log and a status line that always
+states the outcome of the last reload, including why a reload was refused.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import EngineBridge, describe_error
+from app.calls import CallSummary
+from app.models import module_rows as cols
+from app.models.modules_model import ModuleRole, ModuleTreeModel, VersionRole
+from app.models.reload_log import ReloadLogModel
+from app.views.module_actions import ModuleActionBar, Target
+from app.views.module_commands import ModuleCommands
+from app.views.module_detail import DIFF_TAB, ModuleDetail
+from app.views.module_status import action_of, result_message
+from app.widgets.delegates import PaddedDelegate
+from app.widgets.style import set_severity
+from app.widgets.tables import configure_view
+from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.models import ReloadResult
+from chimera_engine.security.manager import Session
+
+#: Engine events arriving within this many milliseconds cause one refresh.
+REFRESH_DELAY_MS = 60
+
+_TREE_WIDTHS = {
+    cols.NAME: 146,
+    cols.STATE: 86,
+    cols.CALLS: 58,
+    cols.ERROR_RATE: 90,
+    cols.ORIGIN: 140,
+    cols.CREATED: 168,
+}
+_LOG_WIDTHS = {0: 76, 1: 130, 2: 96, 3: 116, 4: 84}
+
+
+class ModulesPanel(QWidget):
+    """:attr:`loaded` fires after each refresh from the engine (number of modules);
+    :attr:`actionFinished` after each action (name, ok, the status text shown)."""
+
+    loaded = Signal(int)
+    actionFinished = Signal(str, bool, str)
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modulesPanel")
+        self._bridge = bridge
+        self._refreshing = False
+        self._refresh_again = False
+        self._select_after: tuple[str, int] | None = None
+        self._expanded_once: set[str] = set()
+
+        self.model = ModuleTreeModel(self)
+        self.log_model = ReloadLogModel(parent=self)
+        self.action_bar = ModuleActionBar(self)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.setObjectName("modulesRefreshButton")
+        self.refresh_button.setToolTip("Read every module and version from the engine again")
+        self.refresh_button.clicked.connect(self.refresh)
+        toolbar = QHBoxLayout()
+        toolbar.setSpacing(6)
+        toolbar.addWidget(self.action_bar)
+        toolbar.addStretch(1)
+        toolbar.addWidget(self.refresh_button)
+
+        self.tree = QTreeView(self)
+        self.tree.setObjectName("modulesTree")
+        self.tree.setModel(self.model)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setItemDelegate(PaddedDelegate(4, self.tree))
+        configure_view(self.tree, _TREE_WIDTHS)
+        self.detail = ModuleDetail(bridge, self)
+
+        self.log_table = QTableView(self)
+        self.log_table.setObjectName("reloadLogTable")
+        self.log_table.setModel(self.log_model)
+        self.log_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        configure_view(self.log_table, _LOG_WIDTHS)
+        log_title = QLabel("Reload log", self)
+        log_title.setObjectName("sectionTitle")
+        log_box = QWidget(self)
+        log_layout = QVBoxLayout(log_box)
+        log_layout.setContentsMargins(0, 4, 0, 0)
+        log_layout.setSpacing(4)
+        log_layout.addWidget(log_title)
+        log_layout.addWidget(self.log_table, 1)
+
+        self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.top_splitter.setObjectName("modulesTopSplitter")
+        self.top_splitter.addWidget(self.tree)
+        self.top_splitter.addWidget(self.detail)
+        self.top_splitter.setStretchFactor(0, 3)
+        self.top_splitter.setStretchFactor(1, 2)
+        self.top_splitter.setSizes([790, 470])
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.setObjectName("modulesSplitter")
+        self.splitter.addWidget(self.top_splitter)
+        self.splitter.addWidget(log_box)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([420, 230])
+
+        self.status_label = QLabel("No reload in this session yet", self)
+        self.status_label.setObjectName("moduleStatusLabel")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        set_severity(self.status_label, "muted")
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("modulesCountLabel")
+        set_severity(self.count_label, "muted")
+        footer = QHBoxLayout()
+        footer.addWidget(self.status_label, 1)
+        footer.addWidget(self.count_label)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 8)
+        layout.setSpacing(8)
+        layout.addLayout(toolbar)
+        layout.addWidget(self.splitter, 1)
+        layout.addLayout(footer)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
+
+        self.tree.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.model.rowsInserted.connect(self._rows_inserted)
+        self.commands = ModuleCommands(bridge, self)
+        self.commands.started.connect(self._started)
+        self.commands.finished.connect(self._finished)
+        self.action_bar.reloadRequested.connect(self.commands.reload)
+        self.action_bar.activateRequested.connect(self.commands.activate)
+        self.action_bar.rollbackRequested.connect(self.commands.rollback)
+        self.action_bar.stateRequested.connect(self.commands.set_state)
+        bridge.moduleReloaded.connect(self._module_reloaded)
+        bridge.versionChanged.connect(self._version_changed)
+        bridge.moduleFileDeleted.connect(self._file_deleted)
+        bridge.callSummary.connect(self._calls)
+        bridge.sessionChanged.connect(self._session_changed)
+        self._update_actions()
+        self.refresh()
+
+    # -- loading ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read every module and version from the engine (coalesced while one is running)."""
+        if self._bridge.session is None:
+            return
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+        self._bridge.run(
+            self._bridge.list_modules(),
+            on_success=self._loaded,
+            on_error=self._load_failed,
+            title="Could not load the modules",
+        )
+
+    def schedule_refresh(self) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _loaded(self, modules: dict[str, list[VersionInfo]]) -> None:
+        # Totals in ``modules`` include every call already published: deliver those
+        # increments first, so the totals below replace them and none is counted twice.
+        self._bridge.flush_call_stats()
+        self.model.merge(modules)
+        self._finish_refresh()
+        if self._select_after is not None:
+            index = self.model.version_index(*self._select_after)
+            if index.isValid():
+                self._select_after = None
+                self.select(index)
+        self._update_actions()
+        versions = sum(len(v) for v in modules.values())
+        self.count_label.setText(f"{len(modules)} modules · {versions} versions")
+        self.loaded.emit(len(modules))
+
+    def _load_failed(self, exc: Exception) -> None:
+        self._finish_refresh()
+        self.count_label.setText(f"Could not load the modules: {describe_error(exc)}")
+        set_severity(self.count_label, "critical")
+
+    def _finish_refresh(self) -> None:
+        self._refreshing = False
+        if self._refresh_again:
+            self._refresh_again = False
+            self.schedule_refresh()
+
+    def _rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        if parent.isValid():
+            return
+        for row in range(first, last + 1):
+            index = self.model.index(row, 0)
+            name = str(index.data(ModuleRole))
+            if name not in self._expanded_once:
+                self._expanded_once.add(name)
+                self.tree.expand(index)
+
+    # -- selection -------------------------------------------------------------------------
+    def select(self, index: QModelIndex) -> None:
+        """Select one row of the tree (module or version) and scroll to it."""
+        self.tree.setCurrentIndex(index)
+        self.tree.scrollTo(index)
+
+    def select_version(self, module: str, version: int) -> None:
+        self.select(self.model.version_index(module, version))
+
+    def selected_versions(self) -> list[VersionInfo]:
+        rows = self.tree.selectionModel().selectedRows()
+        infos = [index.data(VersionRole) for index in rows]
+        return [info for info in infos if isinstance(info, VersionInfo)]
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._update_actions()
+        picked = self.selected_versions()
+        if len(picked) == 2 and picked[0].module == picked[1].module:
+            old, new = sorted(picked, key=lambda v: v.version)
+            versions = self.model.versions(new.module)
+            self.detail.set_versions(new.module, versions, old.version, new.version)
+            self.detail.setCurrentIndex(DIFF_TAB)
+            return
+        target = self._target()
+        shown = target.version or target.active if target else None
+        if target is None or shown is None:
+            return
+        self.detail.show_version(shown)
+        older = [v for v in target.versions if v.version < shown.version]
+        base = older[0].version if older else shown.version
+        self.detail.set_versions(target.module, list(target.versions), base, shown.version)
+
+    def _target(self) -> Target | None:
+        """The module (and version) the actions apply to: the current row if selected."""
+        selection = self.tree.selectionModel()
+        index = self.tree.currentIndex()
+        if not index.isValid() or not selection.isRowSelected(index.row(), index.parent()):
+            rows = selection.selectedRows()
+            if not rows:
+                return None
+            index = rows[0]
+        module = index.data(ModuleRole)
+        if not isinstance(module, str):
+            return None
+        info = index.data(VersionRole)
+        number = info.version if isinstance(info, VersionInfo) else None
+        versions = tuple(self.model.versions(module))
+        current = next((v for v in versions if v.version == number), None)
+        return Target(module=module, version=current, versions=versions)
+
+    def _update_actions(self) -> None:
+        session = self._bridge.session
+        self.action_bar.update_for(session.principal if session else None, self._target())
+
+    def _session_changed(self, session: Session | None) -> None:
+        self._update_actions()
+        if session is not None:
+            self.refresh()
+
+    # -- engine events ---------------------------------------------------------------------
+    def _module_reloaded(self, result: ReloadResult) -> None:
+        self.log_model.add_reload(result)
+        if result.ok:
+            self.model.set_file_deleted(result.module, False)
+        self._show_status(*result_message(action_of(result), result))
+        self.schedule_refresh()
+
+    def _version_changed(self, module: str, version: int, state: str, detail: str) -> None:
+        previous = self.model.active_version(module) if state == "active" else None
+        if previous == version:
+            previous = None
+        self.log_model.add_state(module, version, state, previous, detail)
+        self.schedule_refresh()
+
+    def _file_deleted(self, module: str, version: object) -> None:
+        serving = version if isinstance(version, int) else None
+        self.log_model.add_deleted(module, serving)
+        self.model.set_file_deleted(module, True)
+        self._show_status(f"{module}.py was deleted; its active version keeps serving", "warn")
+
+    def _calls(self, summary: CallSummary) -> None:
+        self.model.apply_calls(summary)
+
+    def _show_status(self, text: str, severity: str) -> None:
+        self.status_label.setText(text)
+        set_severity(self.status_label, severity)
+
+    # -- actions ---------------------------------------------------------------------------
+    def _started(self, _action: str, text: str) -> None:
+        for button in self.action_bar.buttons():
+            button.setEnabled(False)
+        self._show_status(text, "muted")
+
+    def _finished(
+        self, action: str, ok: bool, text: str, severity: str, select: tuple[str, int] | None
+    ) -> None:
+        self._show_status(text, severity)
+        self._select_after = select
+        self._update_actions()
+        self.refresh()
+        self.actionFinished.emit(action, ok, text)

@@ -1,0 +1,341 @@
+"""The Module reload panel against a real engine, both directions:
+widget -> engine (reload, roll back, refusals) and engine -> widget (watcher, API, calls)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QBrush, QFont
+from pytestqt.qtbot import QtBot
+
+from app.bridge import EngineBridge
+from app.calls import CallSummary
+from app.models.module_rows import ORIGIN, STATE
+from app.models.reload_log import MODULE, RESULT, VERSIONS
+from app.models.reload_log import ORIGIN as LOG_ORIGIN
+from app.views.module_detail import DIFF_TAB, SOURCE_TAB
+from app.views.modules import ModulesPanel
+from app.widgets.code_view import formats_at
+from app.widgets.style import severity_of
+from chimera_engine.reload.models import Origin
+from chimera_engine.runtime import ToolCallError
+from chimera_engine.security.principal import Principal
+from tests.app.conftest import EngineFactory
+from tests.app.helpers import (
+    ADMIN_NAME,
+    ADMIN_PASSWORD,
+    GREETER_V1,
+    audit_entries,
+    greeter_source,
+    make_workspace,
+    wait_signal,
+    wait_until,
+    workspace_env,
+)
+
+pytestmark = pytest.mark.asyncio
+
+
+async def open_panel(bridge: EngineBridge, qtbot: QtBot, user: str = ADMIN_NAME) -> ModulesPanel:
+    await bridge.login(user, ADMIN_PASSWORD)
+    panel = ModulesPanel(bridge)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 720)
+    panel.show()
+    await wait_signal(panel.loaded)
+    return panel
+
+
+def log_row(panel: ModulesPanel, row: int = 0) -> list[str]:
+    return [panel.log_model.index(row, c).data() for c in (MODULE, VERSIONS, LOG_ORIGIN, RESULT)]
+
+
+def colour(index_data: object) -> str:
+    return index_data.color().name() if isinstance(index_data, QBrush) else ""
+
+
+async def test_reload_from_panel_creates_a_version(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        panel = await open_panel(env.bridge, qtbot)
+        assert panel.model.modules() == ["greeter"]
+        assert panel.model.version_index("greeter", 1).data() == "● v1"
+
+        (ws / "tools" / "greeter.py").write_text(greeter_source("hi"), encoding="utf-8")
+        panel.select(panel.model.module_index("greeter"))
+        bar = panel.action_bar
+        assert bar.reload_button.isEnabled()
+        bar.reload_button.click()
+        assert not bar.reload_button.isEnabled(), "no second click while it runs"
+        action, ok, text = await wait_signal(panel.actionFinished)
+
+        # widget -> engine: a new active version, serving the new code.
+        assert (action, ok) == ("reload", True)
+        active = env.node.reload.registry.active["greeter"]
+        assert (active.version, active.origin) == (2, Origin.MANUAL)
+        assert env.admin is not None
+        greeting = await env.node.facade.call_tool(env.admin.principal, "greet", {"name": "x"})
+        assert greeting == "hi x"
+        assert text.startswith("Reloaded greeter: v1 → v2 in ")
+        assert panel.status_label.text() == text
+        assert severity_of(panel.status_label) == "ok"
+        reloads = await audit_entries(env.node, "tool.reload")
+        assert [(e.actor, e.outcome, e.detail["version"]) for e in reloads[:1]] == [
+            (ADMIN_NAME, "ok", 2)
+        ]
+
+        # ... and the panel shows it: the new version bold and selected, the old one not.
+        await wait_until(lambda: panel.model.active_version("greeter") == 2)
+        new = panel.model.version_index("greeter", 2)
+        assert new.data() == "● v2"
+        assert isinstance(new.data(Qt.ItemDataRole.FontRole), QFont)
+        assert new.data(Qt.ItemDataRole.FontRole).bold()
+        assert panel.model.version_index("greeter", 1).data() == "   v1"
+        assert panel.model.version_index("greeter", 1, STATE).data() == "inactive"
+        await wait_until(lambda: panel.tree.currentIndex() == new, what="v2 selected")
+        assert log_row(panel) == ["greeter", "v1 → v2", "manual", "activated"]
+        assert panel.log_model.rowCount() == 1
+        await wait_until(lambda: panel.detail.source_view.toPlainText() == greeter_source("hi"))
+        assert panel.detail.source_key() == ("greeter", 2)
+
+
+async def test_engine_side_reloads_show_up(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws, watch=True)) as env:
+        panel = await open_panel(env.bridge, qtbot)
+
+        # An operator saves the file: the watcher reloads it, the panel follows.
+        (ws / "tools" / "greeter.py").write_text(greeter_source("howdy"), encoding="utf-8")
+        await wait_until(lambda: panel.model.active_version("greeter") == 2, what="watcher v2")
+        assert log_row(panel) == ["greeter", "v1 → v2", "file change", "activated"]
+        assert panel.status_label.text().startswith("File change: reloaded greeter: v1 → v2")
+        assert panel.model.version_index("greeter", 2, ORIGIN).data() == "file change"
+
+        # Another engine client (here the reload manager itself, as a patch would).
+        result = await env.node.reload.reload_module(
+            "greeter",
+            source=greeter_source("hey"),
+            origin=Origin.PATCH,
+            principal=Principal.system("test"),
+        )
+        assert result.ok
+        await wait_until(lambda: panel.model.active_version("greeter") == 3, what="patch v3")
+        assert log_row(panel) == ["greeter", "v2 → v3", "patch", "activated"]
+
+        # The file disappears: the module keeps serving from memory, and says so.
+        (ws / "tools" / "greeter.py").unlink()
+        await wait_until(lambda: panel.log_model.row(0).kind == "deleted", what="deletion")
+        module_state = panel.model.module_index("greeter", STATE).data()
+        assert module_state == "file deleted, serving v3"
+        assert severity_of(panel.status_label) == "warn"
+
+
+async def test_roll_back_from_panel(engine: EngineFactory, qtbot: QtBot, tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        assert env.admin is not None
+        await env.node.facade.reload_module(
+            env.admin.principal, "greeter", source=greeter_source("yo")
+        )
+        panel = await open_panel(env.bridge, qtbot)
+        assert panel.model.active_version("greeter") == 2
+
+        panel.select(panel.model.module_index("greeter"))
+        bar = panel.action_bar
+        assert bar.rollback_button.isEnabled()
+        assert bar.rollback_button.toolTip() == "Restore the source of v1 as a new version"
+        bar.rollback_button.click()
+        action, ok, text = await wait_signal(panel.actionFinished)
+
+        assert (action, ok) == ("rollback", True)
+        assert text.startswith("Rolled back greeter: v2 → v3")
+        active = env.node.reload.registry.active["greeter"]
+        assert (active.version, active.origin, active.parent) == (3, Origin.ROLLBACK, 1)
+        assert active.source == GREETER_V1
+        await wait_until(lambda: panel.model.active_version("greeter") == 3)
+        assert panel.model.version_index("greeter", 3, ORIGIN).data() == "rollback (from v1)"
+        assert log_row(panel) == ["greeter", "v2 → v3", "rollback", "activated"]
+        rollbacks = await audit_entries(env.node, "tool.reload")
+        assert rollbacks[0].detail["origin"] == "rollback"
+
+
+async def test_failed_reload_shows_its_reason(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    errors: list[tuple[str, str]] = []
+    async with engine(**workspace_env(ws)) as env:
+        panel = await open_panel(env.bridge, qtbot)
+        env.bridge.errorRaised.connect(lambda title, message: errors.append((title, message)))
+        source = ws / "tools" / "greeter.py"
+        source.write_text("def broken(:\n    pass\n", encoding="utf-8")
+        panel.select(panel.model.module_index("greeter"))
+        panel.action_bar.reload_button.click()
+        action, ok, text = await wait_signal(panel.actionFinished)
+
+        assert (action, ok) == ("reload", False)
+        assert text == "Reload of greeter refused at syntax: SyntaxError: invalid syntax (line 1)"
+        assert panel.status_label.text() == text
+        assert severity_of(panel.status_label) == "critical"
+        assert env.node.reload.registry.active["greeter"].version == 1, "v1 keeps serving"
+        await wait_until(lambda: len(panel.model.versions("greeter")) == 2)
+        assert log_row(panel) == [
+            "greeter",
+            "v1 → v2",
+            "manual",
+            "refused at syntax: SyntaxError: invalid syntax (line 1)",
+        ]
+        assert colour(panel.log_model.index(0, RESULT).data(Qt.ItemDataRole.ForegroundRole)) == (
+            "#b42318"
+        )
+        failed = panel.model.version_index("greeter", 2, STATE)
+        assert failed.data() == "failed"
+        assert colour(failed.data(Qt.ItemDataRole.ForegroundRole)) == "#b42318"
+        assert "SyntaxError" in failed.data(Qt.ItemDataRole.ToolTipRole)
+
+        # A signature change is refused unless forced.
+        source.write_text(greeter_source().replace("name: str", "name: str, x: int"))
+        panel.action_bar.reload_button.click()
+        _, ok, text = await wait_signal(panel.actionFinished)
+        assert not ok
+        assert "changed its signature" in text
+        panel.select(panel.model.module_index("greeter"))
+        panel.action_bar.force_check.setChecked(True)
+        panel.action_bar.reload_button.click()
+        _, ok, text = await wait_signal(panel.actionFinished)
+        assert ok, text
+        assert env.node.reload.registry.active["greeter"].version == 4
+        assert errors == [], "refusals are shown in the panel, not as dialogs"
+
+
+async def test_observer_cannot_act(engine: EngineFactory, qtbot: QtBot, tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        assert env.admin is not None
+        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        panel = await open_panel(env.bridge, qtbot, user="olga")
+        panel.select(panel.model.version_index("greeter", 1))
+        bar = panel.action_bar
+        assert not bar.force_check.isEnabled()
+        for button in bar.buttons():
+            assert not button.isEnabled(), button.objectName()
+        assert bar.reload_button.toolTip() == (
+            "Requires the tool.reload permission; olga (observer) does not have it"
+        )
+        for button in (bar.activate_button, bar.rollback_button, bar.deprecate_button):
+            assert "tool.activate permission" in button.toolTip()
+
+        # The engine refuses anyway if asked, and the panel says so inline.
+        panel.commands.reload("greeter")
+        _, ok, text = await wait_signal(panel.actionFinished)
+        assert not ok
+        assert text == "Could not reload: olga (observer) is not allowed to tool.reload"
+        assert severity_of(panel.status_label) == "critical"
+        reloads = await audit_entries(env.node, "tool.reload")
+        assert [(e.actor, e.outcome) for e in reloads if e.actor == "olga"] == [("olga", "denied")]
+
+
+async def test_source_diff_and_deprecate(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        assert env.admin is not None
+        await env.node.facade.reload_module(
+            env.admin.principal, "greeter", source=greeter_source("hi")
+        )
+        panel = await open_panel(env.bridge, qtbot)
+
+        panel.select_version("greeter", 1)
+        module, version = await wait_signal(panel.detail.sourceShown)
+        assert (module, version) == ("greeter", 1)
+        assert panel.detail.currentIndex() == SOURCE_TAB
+        assert panel.detail.source_view.toPlainText() == GREETER_V1
+        assert panel.detail.source_view.isReadOnly()
+        keyword = panel.detail.highlighter.keyword_format.foreground().color().name()
+        line = GREETER_V1.splitlines().index("def greet(name: str) -> str:")
+        formats = formats_at(panel.detail.highlighter, line)
+        colours = [f.foreground().color().name() for f in formats]
+        assert keyword in colours
+
+        # Two versions selected: their diff.
+        selection = panel.tree.selectionModel()
+        selection.select(
+            panel.model.version_index("greeter", 2),
+            QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        assert panel.detail.currentIndex() == DIFF_TAB
+        await wait_until(lambda: panel.detail.diff_key() == ("greeter", 1, 2))
+        if "+" not in panel.detail.diff_view.toPlainText():
+            await wait_signal(panel.detail.diffShown)
+        diff = panel.detail.diff_view.toPlainText()
+        assert '-    return f"hello {name}"' in diff
+        assert '+    return f"hi {name}"' in diff
+        assert panel.detail.diff_header.text() == "v1 → v2:  +1  −1 lines"
+        added = diff.splitlines().index('+    return f"hi {name}"')
+        backgrounds = [
+            f.background().color().name() for f in formats_at(panel.detail.diff_highlighter, added)
+        ]
+        assert backgrounds == ["#e7f8ee"]
+
+        # Deprecate the old version from the panel: grey and italic.
+        panel.select_version("greeter", 1)
+        assert panel.action_bar.deprecate_button.isEnabled()
+        panel.action_bar.deprecate_button.click()
+        action, ok, _ = await wait_signal(panel.actionFinished)
+        assert (action, ok) == ("deprecated", True)
+        assert env.node.reload.registry.get("greeter", 1).state.value == "deprecated"
+        await wait_until(
+            lambda: panel.model.version_index("greeter", 1, STATE).data() == "deprecated"
+        )
+        font = panel.model.version_index("greeter", 1).data(Qt.ItemDataRole.FontRole)
+        assert isinstance(font, QFont)
+        assert font.italic()
+        assert log_row(panel)[3] == "deprecated"
+
+
+async def test_live_call_counts_are_throttled(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        panel = await open_panel(env.bridge, qtbot)
+        assert env.admin is not None
+        admin = env.admin.principal
+        loop = asyncio.get_running_loop()
+        summaries: list[tuple[float, CallSummary]] = []
+        env.bridge.callSummary.connect(lambda s: summaries.append((loop.time(), s)))
+
+        started = loop.time()
+        runtime = env.node.runtime
+        for _ in range(6):
+            await asyncio.gather(*(runtime.call("greet", {"name": "x"}, admin) for _ in range(50)))
+            await asyncio.sleep(0.05)
+        with pytest.raises(ToolCallError):
+            await runtime.call("shout", {"text": "x", "fail": True}, admin)
+        await wait_until(lambda: sum(s.calls for _, s in summaries) == 301, what="all calls")
+        elapsed = loop.time() - started
+
+        assert len(summaries) <= elapsed * 4 + 1, "at most ~4 summaries per second"
+        gaps = [b - a for (a, _), (b, _) in itertools.pairwise(summaries)]
+        assert all(gap >= 0.2 for gap in gaps), gaps
+        assert sum(s.errors for _, s in summaries) == 1
+        assert {key for _, s in summaries for key in s.counts} == {("greeter", 1)}
+        await wait_until(lambda: panel.model.counts("greeter", 1).calls == 301)
+        index = panel.model.version_index("greeter", 1)
+        assert index.siblingAtColumn(2).data() == "301"
+        assert index.siblingAtColumn(3).data() == "0.3 %"
+
+        # A refresh replaces the live counts by the engine's totals: nothing double-counted.
+        panel.refresh()
+        await wait_signal(panel.loaded)
+        assert panel.model.counts("greeter", 1).calls == 301
+        assert env.node.reload.registry.get("greeter", 1).calls == 301

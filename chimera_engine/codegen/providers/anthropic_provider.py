@@ -40,7 +40,7 @@ from chimera_engine.codegen.providers.retry import (
     parse_retry_after,
 )
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"  #: the current Sonnet (claude-sonnet-4-5 is deprecated)
 
 _FINISH = {
     "end_turn": FINISH_STOP,
@@ -53,8 +53,8 @@ _FINISH = {
 class AnthropicProvider:
     """Claude via the Messages API. ``http_client`` is used as given and never
     closed by :meth:`aclose`; without one the SDK's own client is closed there.
-    ``request.temperature`` is not sent: the Messages API of SDK 2.x has no
-    such parameter (the model's default sampling applies).
+    ``request.temperature`` is not sent: SDK 2.x has no such parameter and
+    current models refuse non-default sampling settings (HTTP 400).
     """
 
     name: str = "anthropic"

@@ -6,6 +6,8 @@ object a line; the last has ``done: true``, ``done_reason``,
 ``POST {base_url}/v1/chat/completions`` as server-sent events, as served by
 llama.cpp's server, vLLM and LM Studio. ``base_url`` is the server root
 (``http://127.0.0.1:11434``); a trailing ``/v1`` is accepted for ``"openai"``.
+A server that ignores ``stream: true`` and answers with one JSON object is
+understood too.
 Local models cost ``0.0``. An answer that ends without ``done``/a finish
 reason, or with ``"length"``, has ``truncated=True``.
 """
@@ -44,7 +46,8 @@ class LocalLLMProvider:
     ``httpx.AsyncClient``) is used as given and never closed by :meth:`aclose`;
     without one the provider opens its own. ``api_key`` is sent as a bearer
     token when given (LM Studio and vLLM may require one). ``name`` is
-    ``"ollama"`` or ``"local"``.
+    ``"ollama"`` or ``"local"``. The provider's own client ignores proxy
+    environment variables (local servers are reached directly).
     """
 
     is_replay: bool = False
@@ -141,6 +144,8 @@ class LocalLLMProvider:
                     )
                 if self.api == "ollama":
                     await _read_ndjson(response.aiter_lines(), state)
+                elif response.headers.get("content-type", "").startswith("application/json"):
+                    _read_whole(json.loads(await response.aread()), state)  # ignored stream=True
                 else:
                     await _read_sse(response.aiter_lines(), state)
         except httpx.TimeoutException as err:
@@ -229,16 +234,28 @@ async def _read_sse(lines: AsyncIterator[str], state: _State) -> None:
             raise ProviderResponseError(
                 f"the server reported mid-answer: {short(str(data['error']))}", provider="local"
             )
-        usage = data.get("usage")
-        if isinstance(usage, dict):
-            state.input_tokens = int(usage.get("prompt_tokens") or 0)
-            state.output_tokens = int(usage.get("completion_tokens") or 0)
-        for choice in data.get("choices") or ():
-            content = (choice.get("delta") or {}).get("content")
-            if content:
-                state.add(content)
-            if choice.get("finish_reason"):
-                state.finish = choice["finish_reason"]
+        _read_chunk(data, state, "delta")
+
+
+def _read_whole(data: Any, state: _State) -> None:
+    """A server that ignored ``stream: true`` and sent one chat.completion object."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a chat.completion JSON object")
+    state.started = True
+    _read_chunk(data, state, "message")
+
+
+def _read_chunk(data: dict[str, Any], state: _State, key: str) -> None:
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        state.input_tokens = int(usage.get("prompt_tokens") or 0)
+        state.output_tokens = int(usage.get("completion_tokens") or 0)
+    for choice in data.get("choices") or ():
+        content = (choice.get(key) or {}).get("content")
+        if content:
+            state.add(content)
+        if choice.get("finish_reason"):
+            state.finish = choice["finish_reason"]
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -39,7 +39,7 @@ from chimera_engine.codegen.providers.retry import (
 )
 
 #: Model families that take no temperature and no stop sequences (reasoning models).
-_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gpt-6")
 
 
 class OpenAIProvider:
@@ -49,7 +49,10 @@ class OpenAIProvider:
     without one the SDK opens its own, which ``aclose`` closes. ``base_url``
     includes the API version path, e.g. ``http://127.0.0.1:8080/v1``.
     Requests send ``max_completion_tokens``; for reasoning models (o1/o3/o4,
-    gpt-5) temperature and stop sequences are left out, which they reject.
+    gpt-5 and later) temperature and stop sequences are left out, which they
+    reject, and ``max_tokens`` must leave room for hidden reasoning tokens or
+    the answer comes back empty and truncated. For llama.cpp/vLLM/LM Studio
+    prefer :class:`LocalLLMProvider` (``api="openai"``), which sends ``max_tokens``.
     """
 
     name: str = "openai"

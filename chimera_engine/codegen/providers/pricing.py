@@ -1,8 +1,10 @@
 """USD list prices per million tokens for common OpenAI and Anthropic models.
 
-Standard (non-batch, uncached) API list prices as published by the vendors;
-checked in 2025. Prices change: a deployment can pass ``overrides`` (same
-shape as :data:`PRICES`) from its settings. A model not in the table costs
+Standard (non-batch, uncached, short-context) API list prices as published
+on the vendors' pricing and model pages, checked November 2026; long-context
+surcharges, cache reads/writes and batch discounts are not modelled. Prices
+change: a deployment can pass ``overrides`` (same shape as :data:`PRICES`)
+from its settings. A model not in the table costs
 ``None`` (unknown), never a guess; local models and replays cost ``0.0``.
 Dated snapshot names (``gpt-4o-mini-2024-07-18``, ``claude-sonnet-4-5-20250929``)
 and ``-latest`` aliases resolve to their base model unless listed themselves.
@@ -25,6 +27,10 @@ class Price:
 
 PRICES: Mapping[str, Price] = {
     # OpenAI
+    "gpt-5.5": Price(5.00, 30.00),
+    "gpt-5.4": Price(2.50, 15.00),
+    "gpt-5.4-mini": Price(0.75, 4.50),
+    "gpt-5.4-nano": Price(0.20, 1.25),
     "gpt-5": Price(1.25, 10.00),
     "gpt-5-mini": Price(0.25, 2.00),
     "gpt-5-nano": Price(0.05, 0.40),
@@ -44,6 +50,14 @@ PRICES: Mapping[str, Price] = {
     "o3-mini": Price(1.10, 4.40),
     "o4-mini": Price(1.10, 4.40),
     # Anthropic
+    "claude-fable-5-1": Price(10.00, 50.00),
+    "claude-opus-5-5": Price(4.00, 20.00),
+    "claude-opus-5": Price(5.00, 25.00),
+    "claude-sonnet-5-5": Price(2.00, 10.00),
+    "claude-sonnet-5": Price(2.00, 10.00),
+    "claude-opus-4-8": Price(5.00, 25.00),
+    "claude-opus-4-6": Price(5.00, 25.00),
+    "claude-sonnet-4-6": Price(3.00, 15.00),
     "claude-opus-4-5": Price(5.00, 25.00),
     "claude-opus-4-1": Price(15.00, 75.00),
     "claude-opus-4": Price(15.00, 75.00),
@@ -70,7 +84,8 @@ def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price
     >>> price_for("gpt-4o-2024-05-13").input_per_mtok, price_for("my-finetune") is None
     (5.0, True)
     """
-    table: Mapping[str, Price] = {**PRICES, **(overrides or {})}
+    extra = {name.lower(): price for name, price in (overrides or {}).items()}
+    table: Mapping[str, Price] = {**PRICES, **extra}
     name = model.strip().lower()
     while True:
         if name in table:

@@ -8,7 +8,7 @@ from chimera_engine.codegen.models import FailureSample, Patch, PatchRequest, Pa
 from chimera_engine.codegen.patchformat import materialise, parse_answer
 from chimera_engine.codegen.review import ProposalOutcome
 from chimera_engine.codegen.sandbox import PatchResult
-from chimera_engine.codegen.store import Pattern, PatchEvent
+from chimera_engine.codegen.store import PatchEvent, Pattern
 from chimera_engine.errors import NotFoundError
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal

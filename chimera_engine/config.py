@@ -96,7 +96,8 @@ class CodegenSettings:
     """The LLM provider and the patch policy.
 
     ``provider`` is ``replay`` (answers from ``transcript``; the default, needs no
-    key), ``openai``, ``anthropic``, ``ollama`` or ``openai-compatible``. Keys
+    key), ``openai``, ``anthropic``, ``ollama`` or ``local`` (any OpenAI-compatible
+    server at ``base_url``: llama.cpp, vLLM, LM Studio). Keys
     come from the environment variable ``api_key_env`` or the OS keyring.
     """
 

@@ -89,7 +89,7 @@ class ReviewQueue:
 
     async def resume(self) -> None:
         """After a restart: watch again every patch that was applied but not yet judged."""
-        for patch in await self.repo.list(states=(PatchState.APPLIED,)):
+        for patch in await self.repo.find(states=(PatchState.APPLIED,)):
             if patch.applied_version is None:
                 continue
             baseline = self._baseline(patch.module, patch.base_version)

@@ -152,7 +152,7 @@ class GuardedEnviron(dict[str, str]):
         self._watch(key)
         return super().__getitem__(key)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         self._watch(key)
         return super().get(key, default)
 

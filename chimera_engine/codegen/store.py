@@ -106,7 +106,7 @@ class PatchRepository:
             raise NotFoundError(f"patch {patch_id} does not exist")
         return _patch(row)
 
-    async def list(self, *, states: tuple[PatchState, ...] = (), limit: int = 200) -> list[Patch]:
+    async def find(self, *, states: tuple[PatchState, ...] = (), limit: int = 200) -> list[Patch]:
         def q(conn: sqlite3.Connection) -> list[Patch]:
             where = "workspace = ?"
             args: list[Any] = [self._workspace]

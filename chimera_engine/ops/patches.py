@@ -68,7 +68,7 @@ class PatchOps:
         self, principal: Principal, *, states: tuple[PatchState, ...] = (), limit: int = 200
     ) -> list[Patch]:
         await self._node.security.authorize(principal, Permission.PATCH_READ)
-        return await self._node.patches.repo.list(states=states, limit=limit)
+        return await self._node.patches.repo.find(states=states, limit=limit)
 
     async def get_patch(
         self, principal: Principal, patch_id: int

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from chimera_engine import __version__
+from chimera_engine.codegen.models import PatchState
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError
-from chimera_engine.codegen.models import PatchState
 from chimera_engine.node import HeartNode
 from chimera_engine.reload.models import ReloadResult
 from chimera_engine.security.permissions import Role
@@ -289,16 +289,20 @@ async def _patch_list(node: HeartNode, args: argparse.Namespace) -> int:
     print(f"{'ID':>4} {'STATE':<12} {'MODULE':<16} {'BASE':>4} {'RISK':<6} {'PROVIDER':<20} REASON")
     for p in patches:
         source = f"{p.provider}{' (replay)' if p.replay else ''}"
-        print(f"{p.id:>4} {p.state.value:<12} {p.module:<16} {p.base_version:>4} {p.risk:<6} "
-              f"{source:<20} {p.reason[:60]}")
+        print(
+            f"{p.id:>4} {p.state.value:<12} {p.module:<16} {p.base_version:>4} {p.risk:<6} "
+            f"{source:<20} {p.reason[:60]}"
+        )
     return 0
 
 
 async def _patch_show(node: HeartNode, args: argparse.Namespace) -> int:
     patch, events = await node.facade.get_patch(_local_principal(), args.id)
-    print(f"{patch.label}: {patch.state.value}, risk {patch.risk}, "
-          f"{patch.provider}/{patch.model}{' (replay)' if patch.replay else ''}, "
-          f"{patch.input_tokens}+{patch.output_tokens} tokens, cost {patch.cost_usd}")
+    print(
+        f"{patch.label}: {patch.state.value}, risk {patch.risk}, "
+        f"{patch.provider}/{patch.model}{' (replay)' if patch.replay else ''}, "
+        f"{patch.input_tokens}+{patch.output_tokens} tokens, cost {patch.cost_usd}"
+    )
     if patch.rationale:
         print(f"rationale: {patch.rationale}")
     if patch.reason:
@@ -333,15 +337,19 @@ async def _patch_request(node: HeartNode, args: argparse.Namespace) -> int:
     if outcome.patch is None:
         print(f"no patch: {label} gave no usable answer in {report.attempts} attempt(s)")
         return 1
-    print(f"patch {outcome.patch.id}: {outcome.patch.state.value} ({label}, "
-          f"{report.attempts} attempt(s), ${report.cost_usd:.4f})")
+    print(
+        f"patch {outcome.patch.id}: {outcome.patch.state.value} ({label}, "
+        f"{report.attempts} attempt(s), ${report.cost_usd:.4f})"
+    )
     return 0 if report.ok else 1
 
 
 async def _patch_approve(node: HeartNode, args: argparse.Namespace) -> int:
     patch = await node.facade.approve_patch(_local_principal(), args.id)
-    print(f"patch {patch.id}: {patch.state.value}"
-          + (f" as v{patch.applied_version}" if patch.applied_version else f" ({patch.reason})"))
+    print(
+        f"patch {patch.id}: {patch.state.value}"
+        + (f" as v{patch.applied_version}" if patch.applied_version else f" ({patch.reason})")
+    )
     return 0 if patch.state.value == "applied" else 1
 
 

@@ -15,8 +15,8 @@ import functools
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from chimera_engine.errors import ChimeraError, ValidationError
@@ -108,8 +108,13 @@ class ToolRuntime:
         text = "".join(traceback.format_exception(exc))[-4000:]
         self._failed.setdefault(tv.module, deque(maxlen=20)).append(
             FailedCall(
-                tool=tv.name, module=tv.module, version=tv.version, args=args,
-                exception_type=type(exc).__name__, message=str(exc)[:500], traceback=text,
+                tool=tv.name,
+                module=tv.module,
+                version=tv.version,
+                args=args,
+                exception_type=type(exc).__name__,
+                message=str(exc)[:500],
+                traceback=text,
                 at=time.time(),
             )
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 import openai
+from openai.types import CompletionUsage
 
 from chimera_engine.codegen.providers.base import (
     FINISH_ERROR,
@@ -118,7 +119,7 @@ class OpenAIProvider:
             raise self._map_error(err) from _cause(err)
         parts: list[str] = []
         finish: str | None = None
-        usage: Any = None
+        usage: CompletionUsage | None = None
         try:
             async with stream:
                 async for chunk in stream:

@@ -1,13 +1,16 @@
 """USD list prices per million tokens for common OpenAI and Anthropic models.
 
-Standard (non-batch, uncached, short-context) API list prices as published
-on the vendors' pricing and model pages, checked November 2026; long-context
-surcharges, cache reads/writes and batch discounts are not modelled. Prices
-change: a deployment can pass ``overrides`` (same shape as :data:`PRICES`)
-from its settings. A model not in the table costs
-``None`` (unknown), never a guess; local models and replays cost ``0.0``.
-Dated snapshot names (``gpt-4o-mini-2024-07-18``, ``claude-sonnet-4-5-20250929``)
-and ``-latest`` aliases resolve to their base model unless listed themselves.
+Standard (non-batch, uncached, short-context) API list prices: Anthropic's
+from its model pages (November 2026), OpenAI's from its pricing page (the
+GPT-5.4/5.5 rows as of mid-2026; older rows are the last published prices).
+Long-context surcharges, cache reads/writes, batch discounts and tiered
+models (e.g. Claude Haiku 5.5) are not modelled. Prices change: a deployment
+can pass ``overrides`` (same shape as :data:`PRICES`) from its settings.
+
+A model not in the table costs ``None`` (unknown), never a guess; local
+models and replays cost ``0.0``. Dated snapshot names
+(``gpt-4o-mini-2024-07-18``, ``claude-sonnet-4-5-20250929``) and ``-latest``
+aliases resolve to their base model unless listed themselves.
 """
 
 from __future__ import annotations

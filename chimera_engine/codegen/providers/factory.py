@@ -1,7 +1,8 @@
 """Build a provider from settings, resolve its API key, and test a connection.
 
 Kinds: ``"openai"``, ``"anthropic"``, ``"ollama"``, ``"local"`` (any
-OpenAI-compatible server: llama.cpp, vLLM, LM Studio) and ``"replay"``.
+OpenAI-compatible server: llama.cpp, vLLM, LM Studio; ``"openai-compatible"``
+is accepted as an alias) and ``"replay"``.
 API keys come from the environment variable named in the settings
 (``OPENAI_API_KEY``/``ANTHROPIC_API_KEY`` by default) or, when the optional
 ``keyring`` package is importable and has a usable backend, from the OS
@@ -29,6 +30,7 @@ from chimera_engine.codegen.providers.retry import RetryPolicy
 from chimera_engine.errors import ConfigError
 
 KINDS = ("openai", "anthropic", "ollama", "local", "replay")
+ALIASES = {"openai-compatible": "local"}
 KEYRING_SERVICE = "chimera"
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DEFAULT_BASE_URL = {"ollama": "http://127.0.0.1:11434", "local": "http://127.0.0.1:8080"}
@@ -105,6 +107,7 @@ def build_provider(
     ProviderAuthError for a missing key.
     """
     provider: Provider
+    kind = ALIASES.get(kind, kind)
     if kind == "replay":
         if transcript is None:
             raise ConfigError("the replay provider needs a transcript file (codegen transcript)")

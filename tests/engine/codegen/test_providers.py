@@ -531,6 +531,8 @@ async def test_build_provider_kinds(tmp_path: Path) -> None:
         ("replay", "gpt-4o", True),
     ]
     assert isinstance(made[3], RecordingProvider)
+    made.append(build_provider("openai-compatible", model="q"))
+    assert made[-1].name == "local"
     for provider in made:
         await provider.aclose()
     with pytest.raises(ConfigError, match="unknown codegen provider"):

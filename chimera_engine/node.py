@@ -274,6 +274,10 @@ class HeartNode:
                 await self._reload.stop()
         if self._runtime is not None:
             self._runtime.shutdown()
+        if self._generator is not None:
+            with contextlib.suppress(Exception):
+                await self._generator.provider.aclose()
+            self._generator = None
         if self._security is not None:
             with contextlib.suppress(Exception):
                 await self._security.audit.flush()

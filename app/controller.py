@@ -20,6 +20,7 @@ from app.dialogs.first_admin import FirstAdminDialog
 from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
 from app.signals import first_signal
+from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
 from chimera_engine.security.manager import Session
@@ -122,6 +123,7 @@ class ConsoleController(QObject):
         window = MainWindow(self.bridge)
         window.add_panel("Modules", ModulesPanel(self.bridge))
         window.add_panel("Audit", AuditPanel(self.bridge))
+        window.add_panel("Admin", AdminPanel(self.bridge))
         window.show_panel("Modules")
         window.resize(*self.window_size)
         return window

@@ -11,45 +11,29 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QSplitter,
-    QTableView,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from app.bridge import EngineBridge, describe_error
 from app.calls import CallSummary
-from app.models import module_rows as cols
 from app.models.modules_model import ModuleRole, ModuleTreeModel, VersionRole
 from app.models.reload_log import ReloadLogModel
 from app.views.module_actions import ModuleActionBar, Target
 from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
-from app.widgets.delegates import PaddedDelegate
+from app.views.module_widgets import module_tree, reload_log_box, status_label
 from app.widgets.style import set_severity
-from app.widgets.tables import configure_view
 from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
 from chimera_engine.security.manager import Session
 
 #: Engine events arriving within this many milliseconds cause one refresh.
 REFRESH_DELAY_MS = 60
-
-_TREE_WIDTHS = {
-    cols.NAME: 146,
-    cols.STATE: 86,
-    cols.CALLS: 58,
-    cols.ERROR_RATE: 90,
-    cols.ORIGIN: 140,
-    cols.CREATED: 168,
-}
-_LOG_WIDTHS = {0: 76, 1: 130, 2: 96, 3: 116, 4: 84}
 
 
 class ModulesPanel(QWidget):
@@ -81,28 +65,9 @@ class ModulesPanel(QWidget):
         toolbar.addStretch(1)
         toolbar.addWidget(self.refresh_button)
 
-        self.tree = QTreeView(self)
-        self.tree.setObjectName("modulesTree")
-        self.tree.setModel(self.model)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.tree.setItemDelegate(PaddedDelegate(4, self.tree))
-        configure_view(self.tree, _TREE_WIDTHS)
+        self.tree = module_tree(self.model, self)
         self.detail = ModuleDetail(bridge, self)
-
-        self.log_table = QTableView(self)
-        self.log_table.setObjectName("reloadLogTable")
-        self.log_table.setModel(self.log_model)
-        self.log_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        configure_view(self.log_table, _LOG_WIDTHS)
-        log_title = QLabel("Reload log", self)
-        log_title.setObjectName("sectionTitle")
-        log_box = QWidget(self)
-        log_layout = QVBoxLayout(log_box)
-        log_layout.setContentsMargins(0, 4, 0, 0)
-        log_layout.setSpacing(4)
-        log_layout.addWidget(log_title)
-        log_layout.addWidget(self.log_table, 1)
+        log_box, self.log_table = reload_log_box(self.log_model, self)
 
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.top_splitter.setObjectName("modulesTopSplitter")
@@ -119,15 +84,8 @@ class ModulesPanel(QWidget):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([420, 230])
 
-        self.status_label = QLabel("No reload in this session yet", self)
-        self.status_label.setObjectName("moduleStatusLabel")
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        set_severity(self.status_label, "muted")
-        self.count_label = QLabel(self)
-        self.count_label.setObjectName("modulesCountLabel")
-        set_severity(self.count_label, "muted")
+        self.status_label = status_label("moduleStatusLabel", "No reload in this session yet", self)
+        self.count_label = status_label("modulesCountLabel", "", self)
         footer = QHBoxLayout()
         footer.addWidget(self.status_label, 1)
         footer.addWidget(self.count_label)

@@ -1,0 +1,122 @@
+"""``chimera patch``: LLM patches and their review."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from chimera_engine.cli.common import Subparsers, fmt_ts, local_principal
+from chimera_engine.codegen.models import PatchState
+from chimera_engine.errors import ChimeraError
+from chimera_engine.node import HeartNode
+
+
+def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    patch = sub.add_parser("patch", parents=[common], help="LLM patches and their review")
+    patch_sub = patch.add_subparsers(dest="patch_command", required=True, metavar="ACTION")
+    p = patch_sub.add_parser("list", parents=[common], help="the review queue")
+    p.add_argument("--state", action="append", default=[], help="only these states")
+    p.set_defaults(handler=patch_list, needs_node=True)
+    p = patch_sub.add_parser("show", parents=[common], help="a patch: diff, tests, results")
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=patch_show, needs_node=True)
+    p = patch_sub.add_parser("test", parents=[common], help="sandbox-test a patch file (JSON out)")
+    p.add_argument("file", type=Path, help="a patch in answer format (diff + new tests)")
+    p.add_argument("--module", required=True, help="the tool module it changes")
+    p.set_defaults(handler=patch_test, needs_node=True)
+    p = patch_sub.add_parser("request", parents=[common], help="ask the provider for a fix")
+    p.add_argument("module")
+    p.add_argument("--note", default="", help="what the operator saw")
+    p.set_defaults(handler=patch_request, needs_node=True)
+    p = patch_sub.add_parser("approve", parents=[common], help="approve and apply a ready patch")
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=patch_approve, needs_node=True)
+    for action in ("reject", "rollback"):
+        p = patch_sub.add_parser(action, parents=[common], help=f"{action} a patch")
+        p.add_argument("id", type=int)
+        p.add_argument("--reason", required=action == "reject", default="", help="why")
+        p.set_defaults(handler=patch_decide, needs_node=True, action=action)
+
+
+async def patch_list(node: HeartNode, args: argparse.Namespace) -> int:
+    states = tuple(PatchState(s) for s in args.state)
+    patches = await node.facade.list_patches(local_principal(), states=states)
+    if not patches:
+        print("no patches")
+        return 0
+    print(f"{'ID':>4} {'STATE':<12} {'MODULE':<16} {'BASE':>4} {'RISK':<6} {'PROVIDER':<20} REASON")
+    for p in patches:
+        source = f"{p.provider}{' (replay)' if p.replay else ''}"
+        print(
+            f"{p.id:>4} {p.state.value:<12} {p.module:<16} {p.base_version:>4} {p.risk:<6} "
+            f"{source:<20} {p.reason[:60]}"
+        )
+    return 0
+
+
+async def patch_show(node: HeartNode, args: argparse.Namespace) -> int:
+    patch, events = await node.facade.get_patch(local_principal(), args.id)
+    print(
+        f"{patch.label}: {patch.state.value}, risk {patch.risk}, "
+        f"{patch.provider}/{patch.model}{' (replay)' if patch.replay else ''}, "
+        f"{patch.input_tokens}+{patch.output_tokens} tokens, cost {patch.cost_usd}"
+    )
+    if patch.rationale:
+        print(f"rationale: {patch.rationale}")
+    if patch.reason:
+        print(f"reason: {patch.reason}")
+    print(patch.diff)
+    if patch.result:
+        print(f"sandbox: {patch.result.get('reason')}")
+        for group in ("fail_to_pass", "pass_to_pass"):
+            for t in patch.result.get(group, []):
+                print(f"  {group:<12} {t['outcome']:<7} {t['nodeid']}")
+    for e in events:
+        print(f"{fmt_ts(e.ts)} {e.state:<12} {e.actor:<18} {e.detail[:80]}")
+    return 0
+
+
+async def patch_test(node: HeartNode, args: argparse.Namespace) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ChimeraError(f"cannot read {args.file}: {exc.strerror}") from None
+    result = await node.facade.test_patch_text(local_principal(), args.module, text)
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0 if result.ok else 1
+
+
+async def patch_request(node: HeartNode, args: argparse.Namespace) -> int:
+    outcome = await node.facade.request_patch(local_principal(), args.module, note=args.note)
+    report = outcome.report
+    label = f"{report.provider}/{report.model}{' (replay)' if report.replay else ''}"
+    for reason in report.reasons:
+        print(f"  {reason}", file=sys.stderr)
+    if outcome.patch is None:
+        print(f"no patch: {label} gave no usable answer in {report.attempts} attempt(s)")
+        return 1
+    print(
+        f"patch {outcome.patch.id}: {outcome.patch.state.value} ({label}, "
+        f"{report.attempts} attempt(s), ${report.cost_usd:.4f})"
+    )
+    return 0 if report.ok else 1
+
+
+async def patch_approve(node: HeartNode, args: argparse.Namespace) -> int:
+    patch = await node.facade.approve_patch(local_principal(), args.id)
+    print(
+        f"patch {patch.id}: {patch.state.value}"
+        + (f" as v{patch.applied_version}" if patch.applied_version else f" ({patch.reason})")
+    )
+    return 0 if patch.state.value == "applied" else 1
+
+
+async def patch_decide(node: HeartNode, args: argparse.Namespace) -> int:
+    if args.action == "reject":
+        patch = await node.facade.reject_patch(local_principal(), args.id, args.reason)
+    else:
+        patch = await node.facade.rollback_patch(local_principal(), args.id, args.reason)
+    print(f"patch {patch.id}: {patch.state.value}")
+    return 0

@@ -1,0 +1,1 @@
+"""Tool modules of the patch benchmark workspace (each has a real, small bug)."""

@@ -8,7 +8,9 @@ refused ones), then captures
 * ``login.png``: the sign-in dialog after a wrong password,
 * ``main_audit.png``: the main window (1280x800) with the Audit panel populated,
 * ``modules.png``: the Module reload panel after reloads (one refused), a rollback
-  and a deprecation, with calls counted live and the diff of the rollback shown.
+  and a deprecation, with calls counted live and the diff of the rollback shown,
+* ``admin.png``: the Admin panel's API keys tab right after creating a key, which
+  is shown once above the table.
 
 Usage: ``python scripts/screenshots.py [--out docs/screenshots]``
 """
@@ -21,6 +23,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from app.dialogs.first_admin import FirstAdminDialog
 from app.dialogs.login import LoginDialog
 from app.main import create_application
 from app.signals import wait_signal
+from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
 from chimera_engine.config import load_settings
@@ -60,6 +64,14 @@ async def until(predicate: Callable[[], object], step: float = 0.02) -> None:
             return
         await asyncio.sleep(step)
     raise TimeoutError("the console did not reach the expected state")
+
+
+async def settled_lag(bridge: EngineBridge, samples: int = 5) -> None:
+    """Wait for a real loop-lag sample, preferably one taken after the burst of work."""
+    for _ in range(samples):
+        (p99,) = await wait(bridge.loopLag)
+        if isinstance(p99, float) and p99 < 16.0:
+            return
 
 
 def save(widget: QWidget, path: Path) -> None:
@@ -143,6 +155,39 @@ async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -
     await until(lambda: panel.model.versions("csv_cleaner")[-1].state == "deprecated")
 
 
+async def record_keys(node: HeartNode, who: Principal) -> None:
+    """API keys in every state: used recently, scoped, expiring, revoked."""
+    facade = node.facade
+    push, _ = await facade.create_api_key(
+        who,
+        name="grafana-push",
+        role="api_client",
+        scopes=["metrics.push", "metrics.read"],
+        rate_limit=600,
+    )
+    await facade.create_api_key(
+        who, name="nightly-etl", role="operator", expires_at=time.time() + 30 * 86_400
+    )
+    _, old = await facade.create_api_key(who, name="old-ci-runner", role="api_client")
+    await facade.revoke_api_key(who, old.id)
+    node.security.api_keys.authenticate(push)  # last used: just now
+
+
+async def create_key(admin: AdminPanel) -> None:
+    """Create a key through the panel's dialog, as an operator would."""
+    tab = admin.keys_tab
+    admin.tabs.setCurrentWidget(tab)
+    await until(lambda: tab.model.rowCount() == 3)
+    dialog = tab.new_key()
+    dialog.name_edit.setText("ci-deploy")
+    dialog.set_scopes(["tool.call", "tool.read"])
+    dialog.rate_spin.setValue(120)
+    dialog.expiry_spin.setValue(90)
+    dialog.submit_button.click()
+    await wait(tab.actionFinished)
+    await until(lambda: tab.model.rowCount() == 4 and tab.selected() is not None)
+
+
 async def capture(out: Path, data_dir: Path) -> None:
     node = HeartNode(load_settings(data_dir=data_dir, env={}, use_default_file=False))
     await node.start()
@@ -160,6 +205,7 @@ async def capture(out: Path, data_dir: Path) -> None:
         await wait(first.adminCreated)
         assert bridge.session is not None
         await record_activity(node, bridge.session.principal)
+        await record_keys(node, bridge.session.principal)
         await bridge.logout()
 
         login = LoginDialog(bridge, username="admin")
@@ -187,7 +233,7 @@ async def capture(out: Path, data_dir: Path) -> None:
             QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
         )
         await until(lambda: modules.detail.diff_view.toPlainText().startswith("---"))
-        await wait(bridge.loopLag)  # a real sample from the engine's loop-lag monitor
+        await settled_lag(bridge)
         save(window, out / "modules.png")
 
         panel = window.panel("Audit")
@@ -200,6 +246,14 @@ async def capture(out: Path, data_dir: Path) -> None:
         await wait(bridge.loopLag)  # a real sample from the engine's loop-lag monitor
         await asyncio.sleep(0.1)  # let the live batch of the verification land
         save(window, out / "main_audit.png")
+
+        admin = window.panel("Admin")
+        assert isinstance(admin, AdminPanel)
+        window.show_panel("Admin")
+        await create_key(admin)
+        await until(lambda: not bridge.busy)
+        await settled_lag(bridge)
+        save(window, out / "admin.png")
         await bridge.logout()
     finally:
         for widget in widgets:

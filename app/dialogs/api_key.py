@@ -53,6 +53,7 @@ class CreateApiKeyDialog(FormDialog):
         self.role_combo.setObjectName("keyRoleCombo")
         for role in KEY_ROLES:
             self.role_combo.addItem(role.value, role.value)
+        self.role_combo.setMinimumContentsLength(14)
         self.role_combo.currentIndexChanged.connect(self._role_changed)
         self.scope_list = QListWidget(self)
         self.scope_list.setObjectName("keyScopeList")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QLineEdit, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QWidget
 
 from app.bridge import EngineBridge
 from app.dialogs.form import FormDialog, password_edit
@@ -13,9 +13,9 @@ from app.dialogs.form import FormDialog, password_edit
 #: Roles a person can hold (machine roles belong to API keys).
 HUMAN_ROLES = ("observer", "operator", "admin")
 ROLE_HINTS = {
-    "observer": "observer: reads everything, changes nothing",
-    "operator": "operator: runs tools, reloads modules, approves patches",
-    "admin": "admin: everything, including users and API keys",
+    "observer": "Reads everything, changes nothing.",
+    "operator": "Runs tools, reloads modules, approves patches.",
+    "admin": "Everything, including users and API keys.",
 }
 PASSWORD_RULE = (
     "The engine's password policy applies: at least 8 characters, not a common "
@@ -23,13 +23,20 @@ PASSWORD_RULE = (
 )
 
 
-def role_combo(parent: QWidget, current: str = "operator") -> QComboBox:
+def role_combo(parent: QWidget, current: str = "operator") -> tuple[QComboBox, QLabel]:
+    """A combo of the human roles and a hint saying what the chosen one may do."""
     combo = QComboBox(parent)
     combo.setObjectName("roleCombo")
+    hint = QLabel(parent)
+    hint.setObjectName("fieldHint")
     for role in HUMAN_ROLES:
-        combo.addItem(ROLE_HINTS[role], role)
+        combo.addItem(role, role)
+    combo.currentIndexChanged.connect(
+        lambda _i: hint.setText(ROLE_HINTS.get(str(combo.currentData()), ""))
+    )
     combo.setCurrentIndex(max(0, combo.findData(current)))
-    return combo
+    hint.setText(ROLE_HINTS.get(str(combo.currentData()), ""))
+    return combo, hint
 
 
 def _passwords_problem(password: QLineEdit, confirm: QLineEdit) -> str:
@@ -56,11 +63,12 @@ class CreateUserDialog(FormDialog):
         self.username_edit = QLineEdit(self)
         self.username_edit.setObjectName("usernameEdit")
         self.username_edit.setPlaceholderText("e.g. dana")
-        self.role_combo = role_combo(self)
+        self.role_combo, role_hint = role_combo(self)
         self.password_edit = password_edit("passwordEdit", self)
         self.confirm_edit = password_edit("confirmEdit", self)
         self.form.addRow("User name", self.username_edit)
         self.form.addRow("Role", self.role_combo)
+        self.form.addRow("", role_hint)
         self.form.addRow("Password", self.password_edit)
         self.form.addRow("Confirm password", self.confirm_edit)
         self.finish_form()
@@ -127,8 +135,9 @@ class ChangeRoleDialog(FormDialog):
             parent=parent,
         )
         self.username = username
-        self.role_combo = role_combo(self, role)
+        self.role_combo, role_hint = role_combo(self, role)
         self.form.addRow("Role", self.role_combo)
+        self.form.addRow("", role_hint)
         self.finish_form()
 
     def editors(self) -> list[QWidget]:

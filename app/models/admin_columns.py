@@ -58,7 +58,7 @@ USER_COLUMNS: list[Column[UserRecord]] = [
     Column(
         "Password changed",
         lambda u: format_relative(u.password_changed_at),
-        150,
+        170,
         tooltip=lambda u: _when(u.password_changed_at),
         sort=lambda u: u.password_changed_at or 0.0,
     ),
@@ -83,7 +83,7 @@ def _expiry(key: APIKey) -> str:
 
 KEY_COLUMNS: list[Column[APIKey]] = [
     Column("Name", lambda k: k.name, 150, tooltip=lambda k: f"created by {k.created_by}"),
-    Column("Prefix", lambda k: f"chk_{k.prefix}_…", 140),
+    Column("Prefix", lambda k: f"chk_{k.prefix}", 130),
     Column("Role", lambda k: k.role.value, 90),
     Column("Scopes", _scopes, 190, tooltip=_scopes),
     Column(

@@ -44,6 +44,7 @@ class AdminTab(QWidget, Generic[T]):
         self._bridge = bridge
         self._name = name
         self.model = model
+        self._select_after: object | None = None
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(model)
         self.proxy.setSortRole(SortRole)
@@ -52,11 +53,13 @@ class AdminTab(QWidget, Generic[T]):
         self.toolbar.setSpacing(6)
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.setObjectName(f"{name}RefreshButton")
-        self.refresh_button.clicked.connect(self.reload)
+        self.refresh_button.clicked.connect(lambda: self.reload())
 
         self.table = QTableView(self)
         self.table.setObjectName(f"{name}Table")
         self.table.setModel(self.proxy)
+        # Engine order (e.g. newest first) until the operator clicks a header.
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         configure_view(self.table, model.widths())
@@ -116,7 +119,10 @@ class AdminTab(QWidget, Generic[T]):
     def fetch(self) -> Coroutine[Any, Any, Iterable[T]]:
         raise NotImplementedError
 
-    def reload(self) -> None:
+    def reload(self, select: object | None = None) -> None:
+        """Read the table again; then select the record whose key is ``select``."""
+        if select is not None:
+            self._select_after = select
         if self._bridge.session is None:
             return
         self.refresh_button.setEnabled(False)
@@ -130,6 +136,8 @@ class AdminTab(QWidget, Generic[T]):
     def _loaded(self, rows: Iterable[T]) -> None:
         current = self.selected()
         key = self.model.key(current) if current is not None else None
+        if self._select_after is not None:
+            key, self._select_after = self._select_after, None
         self.model.set_rows(rows)
         if key is not None:
             self.select_key(key)

@@ -59,8 +59,7 @@ class ApiKeysTab(AdminTab[APIKey]):
         self.secret.reveal(f"API key “{key.name}” created ({key.role.value})", plaintext)
         text = f"Created API key {key.name} (chk_{key.prefix}_…)"
         self.show_status(text, "ok")
-        self.reload()
-        self.select_key(key.id)
+        self.reload(select=key.id)
         self.actionFinished.emit("create key", True, text)
 
     # -- revoke ----------------------------------------------------------------------------

@@ -79,8 +79,7 @@ class UsersTab(AdminTab[UserRecord]):
     def _changed(self, change: object) -> None:
         if isinstance(change, UserChange):
             self.show_status(describe_change(change), "ok")
-            self.reload()
-            self.select_key(change.user.id)
+            self.reload(select=change.user.id)
             self.actionFinished.emit(change.change, True, describe_change(change))
 
     def new_user(self) -> FormDialog:

@@ -112,16 +112,7 @@ class ModuleDetail(QTabWidget):
     def show_version(self, info: VersionInfo) -> None:
         key = (info.module, info.version)
         self._source_key = key
-        state = "active" if info.active else info.state
-        self.source_header.setText(
-            f"{info.module}.py  v{info.version} · {state} · {origin_text(info)} · "
-            f"{format_time(info.created_at)} · sha256 {info.content_hash[:12]}"
-        )
-        set_severity(self.source_header, "critical" if info.state == "failed" else "muted")
-        if info.state == "failed" and info.error:
-            self.source_header.setToolTip(f"Refused: {info.error}")
-        else:
-            self.source_header.setToolTip("")
+        self.update_header(info)
         cached = self._sources.get(key)
         if cached is not None:
             self._source_loaded(key, cached)
@@ -132,6 +123,21 @@ class ModuleDetail(QTabWidget):
             on_error=lambda exc: self._source_failed(key, exc),
             title="Could not load the source",
         )
+
+    def update_header(self, info: VersionInfo) -> None:
+        """Describe ``info`` above the source if it is the version shown."""
+        if (info.module, info.version) != self._source_key:
+            return
+        state = "active" if info.active else info.state
+        self.source_header.setText(
+            f"{info.module}.py  v{info.version} · {state} · {origin_text(info)} · "
+            f"{format_time(info.created_at)} · sha256 {info.content_hash[:12]}"
+        )
+        set_severity(self.source_header, "critical" if info.state == "failed" else "muted")
+        if info.state == "failed" and info.error:
+            self.source_header.setToolTip(f"Refused: {info.error}")
+        else:
+            self.source_header.setToolTip("")
 
     def _source_loaded(self, key: tuple[str, int], text: str) -> None:
         self._sources[key] = text

@@ -21,12 +21,12 @@ from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 
 TREE_WIDTHS = {
-    cols.NAME: 146,
-    cols.STATE: 86,
-    cols.CALLS: 58,
+    cols.NAME: 138,
+    cols.STATE: 88,
+    cols.CALLS: 54,
     cols.ERROR_RATE: 90,
-    cols.ORIGIN: 140,
-    cols.CREATED: 168,
+    cols.ORIGIN: 148,
+    cols.CREATED: 160,
 }
 LOG_WIDTHS = {
     log_cols.TIME: 76,

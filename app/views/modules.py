@@ -75,17 +75,18 @@ class ModulesPanel(QWidget):
         self.top_splitter.addWidget(self.detail)
         self.top_splitter.setStretchFactor(0, 3)
         self.top_splitter.setStretchFactor(1, 2)
-        self.top_splitter.setSizes([790, 470])
+        self.top_splitter.setSizes([812, 448])
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("modulesSplitter")
         self.splitter.addWidget(self.top_splitter)
         self.splitter.addWidget(log_box)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([420, 230])
+        self.splitter.setSizes([432, 218])
 
         self.status_label = status_label("moduleStatusLabel", "No reload in this session yet", self)
         self.count_label = status_label("modulesCountLabel", "", self)
+        self.count_label.setWordWrap(False)
         footer = QHBoxLayout()
         footer.addWidget(self.status_label, 1)
         footer.addWidget(self.count_label)
@@ -144,6 +145,10 @@ class ModulesPanel(QWidget):
         # increments first, so the totals below replace them and none is counted twice.
         self._bridge.flush_call_stats()
         self.model.merge(modules)
+        shown = self.detail.source_key()
+        if shown is not None:
+            for info in self.model.versions(shown[0]):
+                self.detail.update_header(info)
         self._finish_refresh()
         if self._select_after is not None:
             index = self.model.version_index(*self._select_after)

@@ -8,7 +8,14 @@ change goes through the authorised facade and is audited there.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.bridge import EngineBridge
 from app.views.admin_access import CapabilitiesTab, RateLimitsTab
@@ -28,19 +35,26 @@ class AdminEmptyState(QWidget):
         super().__init__(parent)
         self.setObjectName("adminEmptyState")
         self.setStyleSheet(EMPTY_STYLE)
-        self.title = QLabel("Administrators only", self)
+        card = QWidget(self)
+        card.setFixedWidth(540)
+        self.title = QLabel("Administrators only", card)
         self.title.setObjectName("adminEmptyTitle")
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.text = QLabel(self)
+        self.text = QLabel(card)
         self.text.setObjectName("adminEmptyText")
         self.text.setWordWrap(True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.text.setMaximumWidth(520)
+        card_layout = QVBoxLayout(card)
+        card_layout.setSpacing(10)
+        card_layout.addWidget(self.title)
+        card_layout.addWidget(self.text)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card)
+        row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        layout.addWidget(self.title)
-        layout.addSpacing(6)
-        layout.addWidget(self.text, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addLayout(row)
         layout.addStretch(2)
 
     def set_session(self, session: Session | None) -> None:

@@ -279,6 +279,8 @@ class ModulesPanel(QWidget):
     ) -> None:
         self._show_status(text, severity)
         self._select_after = select
+        if action == "reload" and ok:
+            self.action_bar.force_check.setChecked(False)  # forcing is a one-off decision
         self._update_actions()
         self.refresh()
         self.actionFinished.emit(action, ok, text)

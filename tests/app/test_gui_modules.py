@@ -213,6 +213,7 @@ async def test_failed_reload_shows_its_reason(
         _, ok, text = await wait_signal(panel.actionFinished)
         assert ok, text
         assert env.node.reload.registry.active["greeter"].version == 4
+        assert not panel.action_bar.force_check.isChecked(), "forcing is not sticky"
         assert errors == [], "refusals are shown in the panel, not as dialogs"
 
 

@@ -1,8 +1,6 @@
 """Patch verification figures: bad patches must never pass, good ones always, quickly.
 
 Run: ``.venv/bin/python benchmarks/bench_patches.py [NAME-SUBSTRING ...]``.
-``--escapes`` runs ``benchmarks/patches/known_escapes/`` instead: answers that
-get past the sandbox today (engine bugs, reported), listed as OPEN or closed.
 
 Every answer in ``benchmarks/patches/cases/`` is a model's answer exactly as
 it would arrive, with a front-matter block saying which module it patches and
@@ -44,7 +42,6 @@ from chimera_engine.codegen.sandbox import PatchResult, PatchTester, SandboxLimi
 HERE = Path(__file__).resolve().parent / "patches"
 WORKSPACE = HERE / "workspace"
 CASES = HERE / "cases"
-ESCAPES = HERE / "known_escapes"
 LIMITS = SandboxLimits(wall_seconds=10, cpu_seconds=10)
 TIMING_RUNS = 3
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -195,22 +192,7 @@ def line(outcome: Outcome) -> str:
     )
 
 
-async def escapes(names: list[str]) -> int:
-    """Run the known sandbox escapes (engine bugs); informative, always exits 0."""
-    cases = [c for c in load_cases(ESCAPES) if not names or any(a in c.name for a in names)]
-    still_open = 0
-    for case in cases:
-        outcome = await run_in_copy(case)
-        still_open += outcome.accepted
-        state = "OPEN  " if outcome.accepted else "closed"
-        print(f"{state} {case.name:<36} {outcome.seconds:6.2f} s  {outcome.reason}", flush=True)
-    print(f"\nknown sandbox escapes still open: {still_open} of {len(cases)} (engine bugs)")
-    return 0
-
-
 async def main(argv: list[str]) -> int:
-    if "--escapes" in argv:
-        return await escapes([a for a in argv if a != "--escapes"])
     cases = [c for c in load_cases() if not argv or any(a in c.name for a in argv)]
     good = [c for c in cases if c.expect == "accepted"]
     bad = [c for c in cases if c.expect == "rejected"]

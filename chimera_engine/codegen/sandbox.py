@@ -9,10 +9,15 @@ Two runs, in parallel, each in its own copy of the workspace:
   compatible signatures.
 
 Each run is a subprocess with a wall-clock timeout (its whole process group is
-killed), CPU, memory and process-count rlimits, a scrubbed environment with no
-API keys, a private network namespace when the OS allows it, and the audit-hook
-guards of :mod:`chimera_engine.codegen.sandbox_runner`. Any guard violation
-fails the patch with the reason.
+killed), CPU, memory and file-size rlimits, a scrubbed environment with no API
+keys, Landlock file limits enforced by the kernel (read only the interpreter
+and the work dir, write only the work dir), a private network namespace where
+the OS allows it, and the audit-hook guards of
+:mod:`chimera_engine.codegen.sandbox_runner` (no new processes at all, no
+network beyond loopback, no secret environment variables). Configuration goes
+in on stdin and results come back on a pipe, so the work dir holds nothing of
+the sandbox's own. A static scan refuses code that reaches for the sandbox's
+machinery. Any violation fails the patch with the reason.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import ctypes
 import fcntl
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -38,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import chimera_engine
+from chimera_engine.codegen import landlock
 from chimera_engine.codegen.patchformat import PatchContent
 
 CLONE_NEWNET = 0x40000000
@@ -49,8 +56,8 @@ class SandboxLimits:
     wall_seconds: float = 60.0
     cpu_seconds: int = 60
     memory_bytes: int = 2 << 30
-    max_processes: int = 8
     isolate_network: bool = True
+    landlock: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,12 +102,17 @@ class PatchResult:
         return dataclasses.asdict(self)
 
 
-def _read_roots() -> list[str]:
+def _python_roots() -> set[str]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     roots.update(site.getsitepackages())
     roots.update(p for p in sysconfig.get_paths().values() if p)
     roots.add(str(Path(chimera_engine.__file__).resolve().parent))
-    roots.add(str(Path(sys.executable).resolve().parent))
+    roots.add(str(Path(sys.executable).resolve().parent.parent))
+    return {r for r in roots if r}
+
+
+def _read_roots() -> list[str]:
+    roots = _python_roots()
     roots.update(
         {
             "/dev/null",
@@ -112,6 +124,9 @@ def _read_roots() -> list[str]:
         }
     )
     return sorted(roots)
+
+
+_SYSTEM_LIBS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.so.cache")
 
 
 def _unshare_network() -> None:
@@ -126,19 +141,25 @@ def _unshare_network() -> None:
         fcntl.ioctl(s.fileno(), 0x8914, ifr)  # SIOCSIFFLAGS
 
 
-def _limits(limits: SandboxLimits) -> None:
+def _limits(limits: SandboxLimits, workdir: str) -> None:
     os.setsid()
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
     if os.geteuid() != 0:
-        soft = limits.max_processes + 64
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NPROC, (soft, soft))
+            resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))
     if limits.isolate_network:
         with contextlib.suppress(Exception):
             _unshare_network()
+    if limits.landlock:
+        python = sorted(_python_roots())
+        landlock.restrict(
+            read_roots=[*_read_roots(), *_SYSTEM_LIBS],
+            exec_roots=[*python, *_SYSTEM_LIBS],
+            write_roots=[workdir, "/dev/null"],
+        )
 
 
 def scrubbed_env(workdir: Path) -> dict[str, str]:
@@ -182,56 +203,55 @@ class PatchTester:
     async def _run(
         self, phase: str, work: Path, targets: list[str], module_check: dict[str, str] | None
     ) -> RunReport:
+        read_fd, write_fd = os.pipe()
         config = {
             "workdir": str(work),
             "read_roots": _read_roots(),
-            "max_processes": self.limits.max_processes,
             "targets": targets,
-            "report": str(work / ".sandbox-report.json"),
+            "report_fd": write_fd,
             "module_check": module_check,
         }
-        config_path = work / ".sandbox-config.json"
-        config_path.write_text(json.dumps(config))
         started = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-m",
-            "chimera_engine.codegen.sandbox_runner",
-            str(config_path),
-            cwd=work,
-            env=scrubbed_env(work),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            preexec_fn=lambda: _limits(self.limits),
-        )
+        workdir = str(work)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                "-m",
+                "chimera_engine.codegen.sandbox_runner",
+                cwd=work,
+                env=scrubbed_env(work),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,),
+                preexec_fn=lambda: _limits(self.limits, workdir),
+            )
+        finally:
+            os.close(write_fd)
+        lines = asyncio.ensure_future(_read_channel(read_fd))
         timed_out = False
         try:
-            _, stderr = await asyncio.wait_for(proc.communicate(), self.limits.wall_seconds)
+            _, stderr = await asyncio.wait_for(
+                proc.communicate((json.dumps(config) + "\n").encode()), self.limits.wall_seconds
+            )
         except TimeoutError:
             timed_out = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             _, stderr = await proc.communicate()
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # leftovers a test may have started
-        report: dict[str, Any] = {}
-        report_path = work / ".sandbox-report.json"
-        if report_path.exists():
-            with contextlib.suppress(ValueError):
-                report = json.loads(report_path.read_text())
-        violations_path = work / ".sandbox-violations"
-        violations = (
-            sorted(set(violations_path.read_text().splitlines()))
-            if violations_path.exists()
-            else []
-        )
+            os.killpg(proc.pid, signal.SIGKILL)  # anything a test may have left behind
+        violations, reports = await lines
+        report: dict[str, Any] = reports[-1] if len(reports) == 1 else {}
+        if len(reports) > 1:
+            violations.append("the test run forged its own report")
         return RunReport(
             phase=phase,
             tests=[TestOutcome(**t) for t in report.get("tests", [])],
             collection_errors=[e["output"] for e in report.get("collection_errors", [])],
             module_problem=report.get("module_problem", ""),
-            violations=violations,
+            violations=sorted(set(violations)),
             timed_out=timed_out,
             exit_code=proc.returncode,
             duration_s=time.perf_counter() - started,
@@ -241,6 +261,13 @@ class PatchTester:
     async def test(self, patch: PatchContent, module: str) -> PatchResult:
         """Run both phases and decide."""
         started = time.perf_counter()
+        tampering = find_tampering(patch)
+        if tampering:
+            return PatchResult(
+                ok=False,
+                reason=f"the patch or its tests tamper with the sandbox: {tampering}",
+                violations=[tampering],
+            )
         module_path = next(iter(patch.files))
         with tempfile.TemporaryDirectory(prefix="chimera-sandbox-") as tmp:
             before_dir = self._copy(Path(tmp) / "before", {}, patch.tests)
@@ -261,6 +288,56 @@ class PatchTester:
                 ),
             )
         return decide(patch, before, after, time.perf_counter() - started)
+
+
+_TAMPER = re.compile(
+    r"os\._exit|\bgc\.|sys\.addaudithook|sys\.audit\b|sys\._getframe|_current_frames|"
+    r"settrace|setprofile|/proc/self/fd|os\.write\(|os\.dup2?\(|os\.close\(|"
+    r"sandbox_runner|\bGuard\b|GuardedEnviron|__builtins__|builtins\.|importlib\.reload|"
+    r"sys\.modules\[[^]]*\]\s*="
+)
+
+
+def find_tampering(patch: PatchContent) -> str:
+    """A static look for code that reaches for the sandbox's own machinery ("" if none).
+
+    Crude on purpose: a fix for a tool and a test of it have no business with
+    these names, so any match is refused outright.
+    """
+    for path, content in (*patch.files.items(), *patch.tests.items()):
+        for number, line in enumerate(content.splitlines(), 1):
+            match = _TAMPER.search(line)
+            if match:
+                return f"{path} line {number} uses {match.group(0)!r}"
+    return ""
+
+
+async def _read_channel(fd: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """Read the child's ``V``/``R`` lines until it and its children close the pipe."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 24)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    violations: list[str] = []
+    reports: list[dict[str, Any]] = []
+    try:
+        while line := await reader.readline():
+            kind, _, payload = line.decode(errors="replace").partition(" ")
+            try:
+                value = json.loads(payload)
+            except ValueError:
+                violations.append("the test run wrote garbage to the sandbox's report channel")
+                continue
+            if kind == "V":
+                violations.append(str(value))
+            elif kind == "R" and isinstance(value, dict):
+                reports.append(value)
+            else:
+                violations.append("the test run wrote garbage to the sandbox's report channel")
+    finally:
+        transport.close()
+    return violations, reports
 
 
 def decide(
@@ -306,6 +383,11 @@ def decide(
         return result(
             False,
             f"new tests pass without the patch too, so they prove nothing: {passing_before[0]}",
+        )
+    skipped_before = [t.nodeid for t in before.tests if t.outcome == "skipped"]
+    if skipped_before:
+        return result(
+            False, f"a new test is skipped without the patch; it must fail: {skipped_before[0]}"
         )
     broken_new = [t.nodeid for t in fail_to_pass if t.outcome != "passed"]
     if broken_new:

@@ -1,15 +1,17 @@
 """Runs inside the sandbox subprocess: installs the guards, checks the module, runs pytest.
 
-``python -m chimera_engine.codegen.sandbox_runner CONFIG.json``
+``python -m chimera_engine.codegen.sandbox_runner < CONFIG`` (one JSON line)
 
 Guards are CPython audit hooks, which code in the sandbox cannot remove:
-network connections and DNS lookups beyond loopback, files opened outside the
-allowed roots (writes only inside the work dir), more than a few new
-processes in total (a shared counter, so a fork bomb stops), ctypes (which
-could bypass the hooks), and reads of secret-looking environment variables
-are refused and recorded as violations. The parent process adds rlimits, a
-wall-clock timeout, a scrubbed environment and, where permitted, a private
-network namespace.
+network connections and DNS lookups beyond loopback, files opened, listed or
+changed outside the allowed roots (changes only inside the work dir), any new
+process, ctypes and tracing hooks (which could bypass the guards), and reads of
+secret-looking environment variables are refused and reported to the parent
+over an inherited pipe. The configuration arrives on standard input, so
+nothing about the sandbox is left in the work dir. The parent adds Landlock
+(the same file limits, enforced by the kernel for every process), rlimits, a
+wall-clock timeout, a scrubbed environment and a private network namespace
+where the OS allows.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import ipaddress
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
@@ -33,9 +35,50 @@ PROCESS_EVENTS = frozenset(
         "os.system",
         "subprocess.Popen",
         "os.exec",
+        "os.startfile",
+        "pty.spawn",
     }
 )
-BLOCKED_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof"})
+BLOCKED_EVENTS = frozenset(
+    {
+        "ctypes.dlopen",
+        "ctypes.dlsym",
+        "ctypes.cdata",
+        "ctypes.addressof",
+        "sys._current_frames",
+        "sys.setprofile",
+        "sys.settrace",
+    }
+)
+LOOKUP_EVENTS = frozenset(
+    {
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.gethostbyaddr",
+        "socket.getnameinfo",
+        "socket.getaddrinfo",
+    }
+)
+#: os-level events whose first argument is a path that will be changed.
+CHANGE_EVENTS = frozenset(
+    {
+        "os.remove",
+        "os.rename",
+        "os.mkdir",
+        "os.rmdir",
+        "os.chmod",
+        "os.chown",
+        "os.symlink",
+        "os.link",
+        "os.truncate",
+        "os.utime",
+        "shutil.rmtree",
+        "shutil.move",
+        "shutil.copyfile",
+        "os.chdir",
+    }
+)
+LIST_EVENTS = frozenset({"os.listdir", "os.scandir"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -43,18 +86,27 @@ class SandboxViolation(PermissionError):
     pass
 
 
+class Channel:
+    """Lines to the parent over an inherited pipe: ``V`` violations, one ``R`` report."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, kind: str, payload: object) -> None:
+        data = (kind + " " + json.dumps(payload) + "\n").encode()
+        while data:
+            data = data[os.write(self.fd, data) :]
+
+
 class Guard:
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], channel: Channel) -> None:
         self.workdir = os.path.realpath(config["workdir"])
         self.read_roots = tuple(os.path.realpath(p) for p in config["read_roots"])
-        self.violations_path = os.path.join(self.workdir, ".sandbox-violations")
-        self.counter_path = os.path.join(self.workdir, ".sandbox-processes")
-        self.max_processes = int(config.get("max_processes", 8))
-        self._busy = False
+        self._channel = channel
+        self._local = threading.local()
 
     def record(self, message: str) -> None:
-        with open(self.violations_path, "a", encoding="utf-8") as fh:
-            fh.write(message + "\n")
+        self._channel.send("V", message)
 
     def refuse(self, message: str) -> None:
         self.record(message)
@@ -65,37 +117,47 @@ class Guard:
         return any(real == r or real.startswith(r + os.sep) for r in roots)
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if self._busy:
+        if getattr(self._local, "busy", False):
             return
-        self._busy = True
+        self._local.busy = True
         try:
             self._check(event, args)
         finally:
-            self._busy = False
+            self._local.busy = False
 
     def _check(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
             self._check_open(args)
         elif event in ("socket.connect", "socket.sendto", "socket.bind"):
-            self._check_address(event, args[1])
-        elif event == "socket.getaddrinfo":
+            self._check_address(args[1])
+        elif event in LOOKUP_EVENTS:
             host = args[0]
+            if isinstance(host, tuple):
+                host = host[0]
             if isinstance(host, bytes):
                 host = host.decode(errors="replace")
             if host and not _loopback(str(host)):
                 self.refuse(f"network lookup of {host} (only loopback is allowed)")
         elif event in PROCESS_EVENTS:
-            self._count_process(event)
+            self.refuse(f"starting a process ({event}) is not allowed in the sandbox")
         elif event in BLOCKED_EVENTS:
             self.refuse(f"{event} is not allowed in the sandbox")
+        elif event in CHANGE_EVENTS:
+            for path in args[:2]:
+                if isinstance(path, (str, bytes, os.PathLike)):
+                    text = os.fsdecode(path)
+                    if not self._inside(text, (self.workdir,)):
+                        self.refuse(f"{event} outside the sandbox: {text}")
+        elif event in LIST_EVENTS and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            text = os.fsdecode(args[0])
+            if not self._inside(text, (self.workdir, *self.read_roots)):
+                self.refuse(f"listing outside the sandbox: {text}")
 
     def _check_open(self, args: tuple[Any, ...]) -> None:
         path, mode, flags = args[0], args[1], args[2]
         if isinstance(path, int) or path is None:
             return
-        if isinstance(path, bytes):
-            path = path.decode(errors="replace")
-        path = str(path)
+        path = os.fsdecode(path)
         writing = (mode is not None and any(c in str(mode) for c in "wax+")) or bool(
             (flags or 0) & _WRITE_FLAGS
         )
@@ -105,27 +167,16 @@ class Guard:
         elif not self._inside(path, (self.workdir, *self.read_roots)):
             self.refuse(f"read outside the sandbox: {path}")
 
-    def _check_address(self, event: str, address: Any) -> None:
+    def _check_address(self, address: Any) -> None:
         if isinstance(address, tuple) and address:
             host = str(address[0])
             if not _loopback(host):
-                self.refuse(
-                    f"network connection to {host}:{address[1] if len(address) > 1 else ''}"
-                )
+                port = address[1] if len(address) > 1 else ""
+                self.refuse(f"network connection to {host}:{port}")
         elif isinstance(address, (str, bytes)):
-            path = address.decode(errors="replace") if isinstance(address, bytes) else address
+            path = os.fsdecode(address)
             if not self._inside(path, (self.workdir,)):
                 self.refuse(f"unix socket outside the sandbox: {path}")
-
-    def _count_process(self, event: str) -> None:
-        try:
-            used = os.stat(self.counter_path).st_size
-        except FileNotFoundError:
-            used = 0
-        if used >= self.max_processes:
-            self.refuse(f"too many processes ({event}); at most {self.max_processes} may start")
-        with open(self.counter_path, "a") as fh:
-            fh.write("x")
 
 
 def _loopback(host: str) -> bool:
@@ -221,22 +272,21 @@ def check_module(config: Mapping[str, Any]) -> str:
     return ""
 
 
-def main(config_path: str) -> int:
-    config = json.loads(Path(config_path).read_text())
-    guard = Guard(config)
+def main() -> int:
+    config = json.loads(sys.stdin.readline())
+    sys.stdin.close()
+    channel = Channel(int(config["report_fd"]))
+    guard = Guard(config, channel)
     os.chdir(guard.workdir)
     sys.path.insert(0, guard.workdir)
     sys.dont_write_bytecode = True
     import pytest  # imported before the guards: its own files are trusted
 
-    for name in config.get("preload", []):
-        __import__(name)
     os.environ = GuardedEnviron(os.environ, guard)  # type: ignore[assignment]  # noqa: B003
     sys.addaudithook(guard.hook)
     started = time.perf_counter()
     module_problem = ""
     if config.get("module_check"):
-        # loaded in-process: the package scaffolding the loader needs is provided here
         import types
 
         for pkg in ("sandbox_old", "sandbox_new"):
@@ -252,8 +302,6 @@ def main(config_path: str) -> int:
         "-q",
         "-p",
         "no:cacheprovider",
-        "-p",
-        "no:randomly",
         "--no-header",
         "-rN",
         "--rootdir",
@@ -261,17 +309,18 @@ def main(config_path: str) -> int:
         *config["targets"],
     ]
     exit_code = int(pytest.main(args, plugins=[collector]))
-    report = {
-        "exit_code": exit_code,
-        "tests": list(collector.tests.values()),
-        "collection_errors": collector.errors,
-        "module_problem": module_problem,
-        "duration": time.perf_counter() - started,
-    }
-    with open(config["report"], "w", encoding="utf-8") as fh:
-        json.dump(report, fh)
+    channel.send(
+        "R",
+        {
+            "exit_code": exit_code,
+            "tests": list(collector.tests.values()),
+            "collection_errors": collector.errors,
+            "module_problem": module_problem,
+            "duration": time.perf_counter() - started,
+        },
+    )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The live ensemble: four cheap detectors, one calibrated score in [0, 1], typed alerts.
+
+Per sample (``score_learn``, about 10 us in CPython):
+
+1. Raw scores of the members: z-score (spikes/drops), EWMA chart (sustained
+   shifts), trend (slope changes) and the context-novelty detector (pattern
+   breaks, our own design).
+2. Calibration. Each member's raw score is divided by that member's *recent
+   record* (its decaying maximum, ``record_decay`` per sample): ``u = raw /
+   record``, so ``u >= 1`` means "as unusual as anything this metric did lately"
+   whatever the metric's units or noise. The weighted maximum ``r`` maps to
+   ``r / (1 + r)`` in [0, 1) (0.5 = equal to the recent record).
+3. Relative suppression: the score is reported only when it rises above the
+   decaying peak of recent scores (``peak_decay``) and is at least
+   ``min_score``; a plateau or a burst of noise therefore yields one high
+   score, then zeros.
+4. Learning gate: a sample scoring at least ``learn_gate`` is *not* learned by
+   the members (an anomaly must not teach them it is normal) - unless
+   ``max_skip`` samples in a row were gated, then the new regime is accepted.
+5. Alerts: a score of at least ``alert_threshold`` raises an :class:`Alert`
+   typed spike / drop / trend change / pattern break, unless the previous alert
+   is less than ``cooldown_s`` seconds old (``cooldown_points`` samples when no
+   timestamps are given): one incident, one alert.
+
+The first ``warmup`` samples score 0. NaN/inf samples score 0 and are not
+learned. Not thread-safe: one ensemble per metric, used from one thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from chimera_engine.anomaly.base import Detector
+from chimera_engine.anomaly.context import ContextDetector
+from chimera_engine.anomaly.ewma import EWMADetector
+from chimera_engine.anomaly.trend import TrendDetector
+from chimera_engine.anomaly.zscore import ZScoreDetector
+
+
+class AnomalyKind(StrEnum):
+    """What an anomaly looks like."""
+
+    SPIKE = "spike"
+    DROP = "drop"
+    TREND_CHANGE = "trend_change"
+    PATTERN_BREAK = "pattern_break"
+
+
+MEMBERS = ("zscore", "ewma", "trend", "context")
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """One parameter set, shared by every metric (and by the NAB benchmark)."""
+
+    weights: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0)
+    record_decay: float = 0.999
+    peak_decay: float = 0.99
+    learn_gate: float = 0.6
+    max_skip: int = 30
+    alert_threshold: float = 0.55
+    cooldown_s: float = 600.0
+    cooldown_points: int = 60
+    warmup: int = 30
+    min_score: float = 0.05
+    context_levels: int = 6
+    context_table_bits: int = 1 << 14
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert raised by the ensemble for one sample."""
+
+    score: float
+    kind: AnomalyKind
+    value: float
+    expected: float
+    t: float | None
+    member_scores: dict[str, float] = field(default_factory=dict)
+
+
+def classify(
+    units: list[float], x: float, expected: float, weights: tuple[float, ...]
+) -> AnomalyKind:
+    """Type of an anomaly from the members' calibrated scores ``units`` (MEMBERS order)."""
+    weighted = [u * w if w > 0.0 else u * 0.5 for u, w in zip(units, weights, strict=True)]
+    top = max(range(len(weighted)), key=weighted.__getitem__)
+    if MEMBERS[top] == "trend":
+        return AnomalyKind.TREND_CHANGE
+    if MEMBERS[top] == "context" and units[0] < 1.0:
+        return AnomalyKind.PATTERN_BREAK
+    return AnomalyKind.SPIKE if x >= expected else AnomalyKind.DROP
+
+
+class Ensemble(Detector):
+    """The live per-metric ensemble; ``score_learn`` is the hot path.
+
+    After each ``score_learn`` call, :attr:`alert` holds the :class:`Alert` this
+    sample raised, or None; :attr:`suppressed` counts alerts swallowed by cooldown.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, config: EnsembleConfig | None = None) -> None:
+        self.config = config or EnsembleConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        c = self.config
+        self.zscore = ZScoreDetector()
+        self.ewma = EWMADetector()
+        self.trend = TrendDetector()
+        self.context = ContextDetector(
+            levels=c.context_levels, table_bits=c.context_table_bits, warmup=0
+        )
+        self.records = [1e-12, 1e-12, 1e-12, 1e-12]
+        self.peak = 0.0
+        self.n = 0
+        self.skipped = 0
+        self.last_alert_t: float | None = None
+        self.last_alert_n = -(10**9)
+        self.alert: Alert | None = None
+        self.suppressed = 0
+
+    def _raw(self, x: float) -> list[float]:
+        return [
+            self.zscore.score_one(x),
+            self.ewma.score_one(x),
+            self.trend.score_one(x),
+            self.context.raw_novelty(x),
+        ]
+
+    def _combine(self, raws: list[float]) -> tuple[float, list[float]]:
+        units = [r / m for r, m in zip(raws, self.records, strict=True)]
+        best = 0.0
+        for u, w in zip(units, self.config.weights, strict=True):
+            if u * w > best:
+                best = u * w
+        return best / (1.0 + best), units
+
+    def score_one(self, x: float, t: float | None = None) -> float:
+        if not math.isfinite(x) or self.n < self.config.warmup:
+            return 0.0
+        score, _ = self._combine(self._raw(x))
+        return score if score > self.peak and score >= self.config.min_score else 0.0
+
+    def learn_one(self, x: float, t: float | None = None) -> None:
+        self.score_learn(x, t)
+
+    def score_learn(self, x: float, t: float | None = None) -> float:
+        self.alert = None
+        if not math.isfinite(x):
+            return 0.0
+        c = self.config
+        raws = self._raw(x)
+        combined, units = self._combine(raws)
+        records = self.records
+        for i, r in enumerate(raws):
+            m = records[i] * c.record_decay
+            records[i] = r if r > m else m
+        warm = self.n >= c.warmup
+        score = combined if warm and combined > self.peak and combined >= c.min_score else 0.0
+        self.peak = max(self.peak * c.peak_decay, combined if warm else 0.0)
+        gate = warm and combined >= c.learn_gate and self.skipped < c.max_skip
+        self.skipped = self.skipped + 1 if gate else 0
+        if not gate:
+            self.zscore.learn_one(x)
+            self.ewma.learn_one(x)
+            self.trend.learn_one(x)
+        self.context.observe(x, not gate)
+        if score >= c.alert_threshold:
+            self._maybe_alert(score, units, x, t)
+        self.n += 1
+        return score
+
+    def _maybe_alert(self, score: float, units: list[float], x: float, t: float | None) -> None:
+        c = self.config
+        if t is not None and self.last_alert_t is not None:
+            cooling = t - self.last_alert_t < c.cooldown_s
+        else:
+            cooling = self.n - self.last_alert_n < c.cooldown_points
+        if cooling:
+            self.suppressed += 1
+            return
+        self.last_alert_t, self.last_alert_n = t, self.n
+        expected = self.zscore.mean
+        self.alert = Alert(
+            score=score,
+            kind=classify(units, x, expected, c.weights),
+            value=x,
+            expected=expected,
+            t=t,
+            member_scores=dict(zip(MEMBERS, units, strict=True)),
+        )

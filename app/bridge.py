@@ -130,6 +130,11 @@ class EngineBridge(QObject, AuditActions, ToolActions, AdminActions):
         return self.node.state
 
     @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` ran: :meth:`run` refuses work from then on."""
+        return self._closed
+
+    @property
     def busy(self) -> bool:
         return self._runner.busy
 

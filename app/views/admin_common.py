@@ -123,7 +123,7 @@ class AdminTab(QWidget, Generic[T]):
         """Read the table again; then select the record whose key is ``select``."""
         if select is not None:
             self._select_after = select
-        if self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None:
             return
         self.refresh_button.setEnabled(False)
         self._bridge.run(

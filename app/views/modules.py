@@ -123,7 +123,7 @@ class ModulesPanel(QWidget):
     # -- loading ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read every module and version from the engine (coalesced while one is running)."""
-        if self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None:
             return
         if self._refreshing:
             self._refresh_again = True

@@ -33,7 +33,7 @@ fmt:
 	$(VENV)/ruff check --fix .
 
 bench: bootstrap-test
-	$(VENV)/python benchmarks/bench_foundation.py
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(VENV)/python $$script || exit 1; done
 
 screenshots: bootstrap-test
 	$(VENV)/python scripts/screenshots.py

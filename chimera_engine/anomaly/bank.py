@@ -62,6 +62,8 @@ class DetectorBank:
         self.peak = np.zeros(capacity)
         self.n = np.zeros(capacity)
         self.skipped = np.zeros(capacity)
+        self.rest_until = np.zeros(capacity)
+        self.rest_score = np.zeros(capacity)
         self.last_alert_t = np.full(capacity, np.nan)
         self.last_alert_n = np.full(capacity, -1e9)
         if old is not None:
@@ -99,6 +101,8 @@ class DetectorBank:
             (self.peak, 0.0),
             (self.n, 0.0),
             (self.skipped, 0.0),
+            (self.rest_until, 0.0),
+            (self.rest_score, 0.0),
             (self.last_alert_t, np.nan),
             (self.last_alert_n, -1e9),
         ):
@@ -127,19 +131,31 @@ class DetectorBank:
             ]
         )
         units = raws / self.records
+        if c.context_scale > 0.0:
+            units[3] = raws[3] * c.context_scale
         weights = np.asarray(c.weights)[:, None]
-        best = np.max(units * weights, axis=0)
-        best = np.maximum(best, 0.0)
+        best = np.maximum(np.max(units * weights, axis=0), 0.0)
         combined = best / (1.0 + best)
-        decayed = self.records * c.record_decay
-        self.records = np.where(ok, np.where(raws > decayed, raws, decayed), self.records)
         warm = self.n >= c.warmup
+        lo, hi = self.context.lo, self.context.hi
+        margin = c.range_margin * (hi - lo)
+        with np.errstate(invalid="ignore"):
+            outside = (hi > lo) & ((xs > hi + margin) | (xs < lo - margin))
+        beyond = warm & (self.n >= c.range_warmup) & outside
+        combined = np.where(beyond, np.maximum(combined, c.range_score), combined)
+        gate = ok & warm & (combined >= c.learn_gate) & (self.skipped < c.max_skip)
+        decayed = self.records * c.record_decay
+        upd = ok & ~gate if c.gate_records else ok
+        self.records = np.where(upd, np.where(raws > decayed, raws, decayed), self.records)
         hot = ok & warm & (combined > self.peak) & (combined >= c.min_score)
         score = np.where(hot, combined, 0.0)
         self.peak = np.where(
             ok, np.maximum(self.peak * c.peak_decay, np.where(warm, combined, 0.0)), self.peak
         )
-        gate = ok & warm & (combined >= c.learn_gate) & (self.skipped < c.max_skip)
+        score = np.where((self.n < self.rest_until) & (score <= self.rest_score), 0.0, score)
+        start = ok & (score >= c.rest_level)
+        self.rest_until = np.where(start, self.n + 1 + c.rest_points, self.rest_until)
+        self.rest_score = np.where(start, score, self.rest_score)
         self.skipped = np.where(ok, np.where(gate, self.skipped + 1, 0.0), self.skipped)
         learn = ok & ~gate
         self.zscore.learn_many(xs, learn)
@@ -168,14 +184,15 @@ class DetectorBank:
             self.last_alert_t[row], self.last_alert_n[row] = t, self.n[row]
             u = [float(v) for v in units[:, row]]
             x, expected = float(xs[row]), float(self.zscore.mean[row])
-            kind = classify(u, x, expected, c.weights)
+            level = float(self.ewma.level[row])
+            kind = classify(u, x, expected, level + self.ewma.fast * (x - level))
             member_scores = dict(zip(MEMBERS, u, strict=True))
             out.append((name, Alert(float(score[row]), kind, x, expected, t, member_scores)))
         return out
 
     def nbytes_per_metric(self) -> float:
         """State bytes per metric row (numpy arrays only)."""
-        total = self.records.nbytes + self.peak.nbytes * 5
+        total = self.records.nbytes + self.peak.nbytes * 7
         for member in (self.zscore, self.ewma, self.trend, self.context):
             total += sum(v.nbytes for v in vars(member).values() if isinstance(v, np.ndarray))
         return total / self.capacity

@@ -13,7 +13,8 @@ Per sample (``score_learn``, about 10 us in CPython):
 3. Relative suppression: the score is reported only when it rises above the
    decaying peak of recent scores (``peak_decay``) and is at least
    ``min_score``; a plateau or a burst of noise therefore yields one high
-   score, then zeros.
+   score, then zeros. After a score of at least ``rest_level`` the next
+   ``rest_points`` samples score 0 unless they beat that score (a rest period).
 4. Learning gate: a sample scoring at least ``learn_gate`` is *not* learned by
    the members (an anomaly must not teach them it is normal) - unless
    ``max_skip`` samples in a row were gated, then the new regime is accepted.
@@ -56,15 +57,22 @@ class EnsembleConfig:
     """One parameter set, shared by every metric (and by the NAB benchmark)."""
 
     weights: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0)
-    record_decay: float = 0.999
-    peak_decay: float = 0.99
+    record_decay: float = 0.9995
+    peak_decay: float = 0.998
     learn_gate: float = 0.6
     max_skip: int = 30
-    alert_threshold: float = 0.55
+    alert_threshold: float = 0.6
     cooldown_s: float = 600.0
     cooldown_points: int = 60
     warmup: int = 30
     min_score: float = 0.05
+    range_margin: float = 0.02
+    range_warmup: int = 300
+    range_score: float = 0.8
+    gate_records: bool = False
+    rest_points: int = 200
+    rest_level: float = 0.55
+    context_scale: float = 0.0
     context_levels: int = 6
     context_table_bits: int = 1 << 14
 
@@ -81,17 +89,22 @@ class Alert:
     member_scores: dict[str, float] = field(default_factory=dict)
 
 
-def classify(
-    units: list[float], x: float, expected: float, weights: tuple[float, ...]
-) -> AnomalyKind:
-    """Type of an anomaly from the members' calibrated scores ``units`` (MEMBERS order)."""
-    weighted = [u * w if w > 0.0 else u * 0.5 for u, w in zip(units, weights, strict=True)]
-    top = max(range(len(weighted)), key=weighted.__getitem__)
-    if MEMBERS[top] == "trend":
+def classify(units: list[float], x: float, expected: float, smoothed: float) -> AnomalyKind:
+    """Type of an anomaly.
+
+    ``units`` are the members' calibrated scores (MEMBERS order), ``expected`` the
+    baseline mean and ``smoothed`` the fast EWMA level including ``x``. A spike
+    moves the fast level by only a fraction of its own deviation; a trend has
+    already dragged the level along (fraction >= 0.5) and shows a slope change.
+    """
+    top = max(units)
+    dev = x - expected
+    frac = (smoothed - expected) / dev if dev != 0.0 else 0.0
+    if units[2] >= 0.5 * top and frac >= 0.5:
         return AnomalyKind.TREND_CHANGE
-    if MEMBERS[top] == "context" and units[0] < 1.0:
+    if units[3] >= top and units[0] < 1.0:
         return AnomalyKind.PATTERN_BREAK
-    return AnomalyKind.SPIKE if x >= expected else AnomalyKind.DROP
+    return AnomalyKind.SPIKE if dev >= 0.0 else AnomalyKind.DROP
 
 
 class Ensemble(Detector):
@@ -119,6 +132,8 @@ class Ensemble(Detector):
         self.peak = 0.0
         self.n = 0
         self.skipped = 0
+        self.rest_until = 0
+        self.rest_score = 0.0
         self.last_alert_t: float | None = None
         self.last_alert_n = -(10**9)
         self.alert: Alert | None = None
@@ -134,6 +149,8 @@ class Ensemble(Detector):
 
     def _combine(self, raws: list[float]) -> tuple[float, list[float]]:
         units = [r / m for r, m in zip(raws, self.records, strict=True)]
+        if self.config.context_scale > 0.0:
+            units[3] = raws[3] * self.config.context_scale
         best = 0.0
         for u, w in zip(units, self.config.weights, strict=True):
             if u * w > best:
@@ -156,14 +173,22 @@ class Ensemble(Detector):
         c = self.config
         raws = self._raw(x)
         combined, units = self._combine(raws)
-        records = self.records
-        for i, r in enumerate(raws):
-            m = records[i] * c.record_decay
-            records[i] = r if r > m else m
         warm = self.n >= c.warmup
+        if warm and self.n >= c.range_warmup and self._outside_range(x):
+            combined = max(combined, c.range_score)
+        gate = warm and combined >= c.learn_gate and self.skipped < c.max_skip
+        if not (gate and c.gate_records):
+            records = self.records
+            for i, r in enumerate(raws):
+                m = records[i] * c.record_decay
+                records[i] = r if r > m else m
         score = combined if warm and combined > self.peak and combined >= c.min_score else 0.0
         self.peak = max(self.peak * c.peak_decay, combined if warm else 0.0)
-        gate = warm and combined >= c.learn_gate and self.skipped < c.max_skip
+        if self.n < self.rest_until and score <= self.rest_score:
+            score = 0.0
+        elif score >= c.rest_level:
+            self.rest_until = self.n + 1 + c.rest_points
+            self.rest_score = score
         self.skipped = self.skipped + 1 if gate else 0
         if not gate:
             self.zscore.learn_one(x)
@@ -174,6 +199,11 @@ class Ensemble(Detector):
             self._maybe_alert(score, units, x, t)
         self.n += 1
         return score
+
+    def _outside_range(self, x: float) -> bool:
+        lo, hi = self.context.lo, self.context.hi
+        margin = self.config.range_margin * (hi - lo)
+        return hi > lo and (x > hi + margin or x < lo - margin)
 
     def _maybe_alert(self, score: float, units: list[float], x: float, t: float | None) -> None:
         c = self.config
@@ -188,7 +218,7 @@ class Ensemble(Detector):
         expected = self.zscore.mean
         self.alert = Alert(
             score=score,
-            kind=classify(units, x, expected, c.weights),
+            kind=classify(units, x, expected, self.ewma.smoothed(x)),
             value=x,
             expected=expected,
             t=t,

@@ -47,6 +47,10 @@ class EWMADetector(Detector):
         floor = self.rel_floor * max(abs(self.mean), 1.0)
         return abs(level - self.mean) / (math.sqrt(self.var + floor * floor) * self.k)
 
+    def smoothed(self, x: float) -> float:
+        """The fast level once ``x`` is included (no state change)."""
+        return x if self.n == 0 else self.level + self.fast * (x - self.level)
+
     def learn_one(self, x: float, t: float | None = None) -> None:
         if not math.isfinite(x):
             return

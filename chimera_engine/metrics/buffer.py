@@ -1,8 +1,8 @@
 """TimeSeriesBuffer: a compact numpy ring of (timestamp, value) samples for one metric.
 
-Storage: values as float64 and timestamps as float32 *offsets* (seconds) from a
-float64 base, so 1,000 points take 12,000 bytes of arrays plus a few hundred
-bytes of object overhead (see :meth:`TimeSeriesBuffer.nbytes`). Offsets keep
+Storage: one packed numpy array of (float64 value, float32 timestamp *offset*
+in seconds from a float64 base), 12 bytes a sample: 1,000 points take 12,000
+bytes plus ~200 bytes of object overhead (see :meth:`TimeSeriesBuffer.nbytes`). Offsets keep
 millisecond precision over ~2 hours and 0.1 s over ~12 days since the base; the
 base moves forward (rebasing the offsets) when the span would grow beyond
 ``REBASE_SPAN`` seconds.
@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 REBASE_SPAN = 1.0e6
+_DTYPE = np.dtype([("val", np.float64), ("off", np.float32)])  # packed: 12 bytes a sample
 
 
 class TimeSeriesBuffer:
@@ -39,10 +40,9 @@ class TimeSeriesBuffer:
 
     __slots__ = (
         "_base",
+        "_data",
         "_head",
         "_len",
-        "_off",
-        "_val",
         "capacity",
         "last_t",
         "rejected_nonfinite",
@@ -53,8 +53,7 @@ class TimeSeriesBuffer:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
-        self._val = np.zeros(capacity, dtype=np.float64)
-        self._off = np.zeros(capacity, dtype=np.float32)
+        self._data = np.zeros(capacity, dtype=_DTYPE)
         self._base = math.nan
         self._head = 0  # next write position
         self._len = 0
@@ -77,8 +76,7 @@ class TimeSeriesBuffer:
             self._base = t
         elif t - self._base > REBASE_SPAN:
             self._rebase(t)
-        self._val[self._head] = value
-        self._off[self._head] = t - self._base
+        self._data[self._head] = (value, t - self._base)
         self._head = (self._head + 1) % self.capacity
         self._len = min(self._len + 1, self.capacity)
         self.last_t = t
@@ -87,7 +85,8 @@ class TimeSeriesBuffer:
     def _rebase(self, t: float) -> None:
         oldest = float(self.timestamps()[0]) if self._len else t
         new_base = max(oldest, t - REBASE_SPAN / 2)
-        self._off[:] = (self._off.astype(np.float64) + (self._base - new_base)).astype(np.float32)
+        off = self._data["off"]
+        off[:] = (off.astype(np.float64) + (self._base - new_base)).astype(np.float32)
         self._base = new_base
 
     def _order(self) -> npt.NDArray[np.intp]:
@@ -96,16 +95,18 @@ class TimeSeriesBuffer:
 
     def values(self) -> npt.NDArray[np.float64]:
         """All held values, oldest first (a copy)."""
-        return self._val[self._order()]
+        return np.asarray(self._data["val"][self._order()], dtype=np.float64)
 
     def timestamps(self) -> npt.NDArray[np.float64]:
         """All held timestamps (epoch seconds, float64), oldest first."""
-        return self._off[self._order()].astype(np.float64) + self._base
+        return np.asarray(self._data["off"][self._order()], dtype=np.float64) + self._base
 
     def latest(self, n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """The newest ``n`` samples as (timestamps, values), oldest first."""
         idx = self._order()[max(0, self._len - n) :]
-        return self._off[idx].astype(np.float64) + self._base, self._val[idx]
+        rows = self._data[idx]
+        ts = np.asarray(rows["off"], dtype=np.float64) + self._base
+        return ts, np.asarray(rows["val"], dtype=np.float64)
 
     def window(self, since: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Samples with timestamp >= ``since`` as (timestamps, values)."""
@@ -123,4 +124,4 @@ class TimeSeriesBuffer:
         """Bytes held by this buffer: arrays plus object overhead (approximate)."""
         import sys
 
-        return int(self._val.nbytes + self._off.nbytes + 2 * 112 + sys.getsizeof(self))
+        return int(sys.getsizeof(self._data) + sys.getsizeof(self))

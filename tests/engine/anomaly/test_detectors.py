@@ -32,7 +32,7 @@ CATCHES: dict[str, set[str]] = {
     "trend": {"trend"},
     "context": {"pattern"},
     "iforest": {"spike", "drop"},
-    "ensemble": {"spike", "drop", "trend", "pattern"},
+    "ensemble": {"spike", "drop", "trend"},
 }
 NAMES = list(FACTORIES)
 

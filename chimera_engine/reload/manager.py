@@ -275,10 +275,7 @@ class HotReloadManager(VersionControl):
         try:
             batch = await self._build(candidate, previous, force)
         except LoadError as exc:
-            candidate.state = VersionState.FAILED
-            candidate.error = str(exc)
-            self.registry.add(candidate)
-            await self.registry.persist(candidate)
+            await self._record_failure(candidate, str(exc))
             return ReloadResult(
                 module=module,
                 ok=False,
@@ -289,6 +286,20 @@ class HotReloadManager(VersionControl):
                 reason=str(exc),
             )
         return await self._commit(batch, previous, origin)
+
+    async def _record_failure(self, candidate: ModuleVersion, reason: str) -> None:
+        """Keep a refused version in the history (with why), never in memory."""
+        candidate.state = VersionState.FAILED
+        candidate.error = reason
+        candidate.loaded = None
+        candidate.tools = {}
+        self.registry.add(candidate)
+        await self.registry.persist(candidate)
+        self._bus.publish(
+            VersionChanged(
+                module=candidate.module, version=candidate.version, state="failed", detail=reason
+            )
+        )
 
     def _new_version(
         self, module: str, source: str, digest: str, origin: Origin, parent: int | None
@@ -378,10 +389,7 @@ class HotReloadManager(VersionControl):
                     if state is not None:
                         import_state(mv.loaded, state, state_version)
         except LoadError as exc:
-            candidate.state = VersionState.FAILED
-            candidate.error = str(exc)
-            self.registry.add(candidate)
-            await self.registry.persist(candidate)
+            await self._record_failure(candidate, str(exc))
             return ReloadResult(
                 module=candidate.module,
                 ok=False,

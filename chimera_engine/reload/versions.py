@@ -147,6 +147,8 @@ class VersionControl:
                 raise ValidationError(f"{mv.label} is active; activate another version first")
             if mv.state is VersionState.FAILED:
                 raise ValidationError(f"{mv.label} failed to load; it cannot change state")
+            if mv.state is VersionState.RETIRED:
+                raise ValidationError(f"{mv.label} is retired; retirement is final")
             if state is VersionState.DEPRECATED and mv.loaded is None:
                 try:
                     await self._load(mv)  # deprecated versions stay callable by number

@@ -148,6 +148,8 @@ class SecurityManager:
             raise AuthenticationError("account is disabled or no longer exists")
         if user.role != claims.role.value:
             raise AuthenticationError("role changed since this token was issued; log in again")
+        if _older_than_password(claims.issued_at, user):
+            raise AuthenticationError("the password changed since this token was issued")
         return Principal(
             user_id=user.id,
             name=user.username,
@@ -155,6 +157,7 @@ class SecurityManager:
             via="token",
             token_id=claims.jti,
             expires_at=claims.expires_at,
+            issued_at=claims.issued_at,
         )
 
     async def authenticate_token(self, token: str, *, client: str = "") -> Principal:
@@ -174,6 +177,8 @@ class SecurityManager:
             user = self._users.get(claims.user_id)
             if user is None or user.disabled or user.role != claims.role.value:
                 raise AuthenticationError("account changed since this token was issued")
+            if _older_than_password(claims.issued_at, user):
+                raise AuthenticationError("the password changed since this token was issued")
         except AuthenticationError as exc:
             await self.audit.record(None, "auth.refresh", outcome="denied", reason=str(exc))
             raise
@@ -216,6 +221,8 @@ class SecurityManager:
         user = self._users.get(principal.user_id or -1)
         if user is None or user.disabled or user.role != principal.role.value:
             raise AuthenticationError("account changed; log in again")
+        if principal.issued_at is not None and _older_than_password(principal.issued_at, user):
+            raise AuthenticationError("the password changed; log in again")
 
     async def authorize(
         self, principal: Principal, permission: Permission, target: str = ""
@@ -260,6 +267,12 @@ class SecurityManager:
 
     def cached_users(self) -> list[UserRecord]:
         return sorted(self._users.values(), key=lambda u: u.username.lower())
+
+
+def _older_than_password(issued_at: float, user: UserRecord) -> bool:
+    """Tokens carry whole seconds: one from before the change's second is stale."""
+    changed = user.password_changed_at
+    return changed is not None and int(issued_at) < int(changed) and changed > user.created_at
 
 
 def make_rate_limiter(settings: RateLimitSettings) -> ClientRateLimiter:

@@ -26,6 +26,7 @@ class Principal:
     expires_at: float | None = None
     scopes: frozenset[str] | None = None
     target: str | None = None
+    issued_at: float | None = None
 
     @property
     def actor(self) -> str:

@@ -424,3 +424,23 @@ async def test_touch_without_change_creates_no_version(ws_node: HeartNode, works
     path.write_text(path.read_text())
     await asyncio.sleep(0.3)
     assert len(ws_node.reload.registry.versions("greeter")) == 1
+
+
+async def test_refused_version_is_not_kept_in_memory(ws_node: HeartNode) -> None:
+    from chimera_engine.events import VersionChanged
+
+    events = ws_node.bus.subscribe(VersionChanged)
+    result = await reload(ws_node, greeter(2).replace('punctuation: str = "!"', "punctuation: str"))
+    assert not result.ok
+    failed = ws_node.reload.registry.get("greeter", result.version or 0)
+    assert failed.loaded is None and failed.tools == {}
+    event = await asyncio.wait_for(events.get(), 1)
+    assert isinstance(event, VersionChanged) and event.state == "failed"
+    assert "signature" in event.detail
+
+
+async def test_retirement_is_final(ws_node: HeartNode) -> None:
+    await reload(ws_node, greeter(2))
+    await ws_node.reload.set_state("greeter", 1, VersionState.RETIRED, SYSTEM)
+    with pytest.raises(ValidationError, match="retirement is final"):
+        await ws_node.reload.set_state("greeter", 1, VersionState.INACTIVE, SYSTEM)

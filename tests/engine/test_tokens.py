@@ -164,3 +164,17 @@ async def test_expired_session_principal_refused(node: HeartNode, admin: Session
     stale = replace(admin.principal, expires_at=time.time() - 1)
     with pytest.raises(AuthenticationError, match="expired"):
         await node.facade.audit_query(stale, AuditQuery())
+
+
+async def test_password_reset_ends_existing_sessions(
+    node: HeartNode, admin: Session, user_factory
+) -> None:
+    bob = await user_factory("bob", "operator")
+    node.security.accounts._clock = lambda: time.time() + 5  # the change happens later
+    await node.facade.reset_password(admin.principal, "bob", "a brand new passphrase")
+    with pytest.raises(AuthenticationError, match="password changed"):
+        node.security.principal_from_token(bob.tokens.access_token)
+    with pytest.raises(AuthenticationError, match="password changed"):
+        await node.security.refresh(bob.tokens.refresh_token)
+    with pytest.raises(AuthenticationError, match="password changed"):
+        await node.facade.audit_query(bob.principal, AuditQuery())

@@ -147,8 +147,10 @@ class HeartNode:
                 provider_from_settings(cg),
                 self.patches.patterns,
                 GenerationPolicy(
-                    max_attempts=cg.max_attempts, max_cost_usd=cg.max_cost_usd,
-                    max_tokens=cg.max_tokens, timeout=cg.request_timeout,
+                    max_attempts=cg.max_attempts,
+                    max_cost_usd=cg.max_cost_usd,
+                    max_tokens=cg.max_tokens,
+                    timeout=cg.request_timeout,
                 ),
             )
         return self._generator
@@ -156,8 +158,9 @@ class HeartNode:
     def _baseline(self, module: str, version: int) -> Baseline:
         mv = self.reload.registry.get(module, version)
         seconds = sum(t.total_seconds for t in mv.tools.values())
-        return Baseline(calls=mv.calls, errors=mv.errors,
-                        latency_s=seconds / mv.calls if mv.calls else 0.0)
+        return Baseline(
+            calls=mv.calls, errors=mv.errors, latency_s=seconds / mv.calls if mv.calls else 0.0
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:

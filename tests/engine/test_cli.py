@@ -125,3 +125,26 @@ def test_tools_commands(tmp_path: Path) -> None:
     tail = chimera("audit", "tail", "--action", "tool.", *data).stdout
     assert "tool.rollback" not in tail  # rollback is recorded as a reload with origin rollback
     assert "tool.activate" in tail and "tool.reload" in tail and "tool.call" in tail
+
+
+def test_detect_command(tmp_path: Path) -> None:
+    rows = "\n".join(f"2026-01-01 00:{i // 60:02d}:{i % 60:02d},{10 + (i % 7)}" for i in range(300))
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "sub" / "cpu.csv").write_text("timestamp,value\n" + rows + "\n")
+    done = chimera(
+        "detect",
+        str(tmp_path / "in"),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--data-dir",
+        str(tmp_path / "data"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "points/s" in done.stdout
+    out = (tmp_path / "out" / "sub" / "cpu.csv").read_text().splitlines()
+    assert out[0] == "timestamp,value,anomaly_score" and len(out) == 301
+    assert all(0.0 <= float(line.rsplit(",", 1)[1]) <= 1.0 for line in out[1:])
+    (tmp_path / "in" / "sub" / "broken.csv").write_text("timestamp,value\nx,1\n")
+    bad = chimera("detect", str(tmp_path / "in"), "-o", str(tmp_path / "out2"))
+    assert bad.returncode == 2 and "broken.csv:2" in bad.stderr
+    assert not (tmp_path / "out2").exists()

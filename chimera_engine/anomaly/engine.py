@@ -153,6 +153,15 @@ class AnomalyDetectionEngine:
             return None
         return AnomalyEvent(metric, t, value, alert.expected, score, alert.kind)
 
+    def buffer(self, metric: str) -> TimeSeriesBuffer | None:
+        """The ring buffer of ``metric`` (read it on the loop thread; None when unknown)."""
+        m = self._metrics.get(metric)
+        return None if m is None else m.buffer
+
+    def thresholds(self, metric: str) -> list[float]:
+        m = self._metrics.get(metric)
+        return list(m.thresholds) if m is not None else []
+
     def set_thresholds(self, metric: str, *thresholds: float) -> None:
         """Thresholds that predictive alerts watch for ``metric`` (replaces the old ones)."""
         self._get(metric).thresholds = list(thresholds)

@@ -25,6 +25,7 @@ from chimera_engine.anomaly.base import FloatArray
 from chimera_engine.anomaly.context import ContextBatch
 from chimera_engine.anomaly.ensemble import MEMBERS, Alert, EnsembleConfig, classify
 from chimera_engine.anomaly.ewma import EWMABatch
+from chimera_engine.anomaly.seasonal import SeasonalBatch
 from chimera_engine.anomaly.trend import TrendBatch
 from chimera_engine.anomaly.zscore import ZScoreBatch
 
@@ -58,7 +59,8 @@ class DetectorBank:
         self.context = ContextBatch(
             capacity, levels=c.context_levels, table_bits=c.context_table_bits, warmup=0
         )
-        self.records = np.full((4, capacity), 1e-12)
+        self.seasonal = SeasonalBatch(capacity)
+        self.records = np.full((len(MEMBERS), capacity), 1e-12)
         self.peak = np.zeros(capacity)
         self.n = np.zeros(capacity)
         self.skipped = np.zeros(capacity)
@@ -94,7 +96,7 @@ class DetectorBank:
         self._free.append(row)
 
     def _reset(self, rows: npt.NDArray[np.intp]) -> None:
-        for member in (self.zscore, self.ewma, self.trend, self.context):
+        for member in (self.zscore, self.ewma, self.trend, self.context, self.seasonal):
             member.reset_rows(rows)
         self.records[:, rows] = 1e-12
         for arr, value in (
@@ -122,12 +124,14 @@ class DetectorBank:
         """Score and learn one sample per row (NaN = no sample); ``t`` in epoch seconds."""
         c = self.config
         ok = np.isfinite(xs)
+        self.seasonal.t = t
         raws = np.stack(
             [
                 self.zscore.score_many(xs),
                 self.ewma.score_many(xs),
                 self.trend.score_many(xs),
                 self.context.raw_novelty(xs),
+                self.seasonal.score_many(xs),
             ]
         )
         units = raws / self.records
@@ -146,7 +150,12 @@ class DetectorBank:
         gate = ok & warm & (combined >= c.learn_gate) & (self.skipped < c.max_skip)
         decayed = self.records * c.record_decay
         upd = ok & ~gate if c.gate_records else ok
-        self.records = np.where(upd, np.where(raws > decayed, raws, decayed), self.records)
+        grown = np.where(
+            raws > decayed,
+            np.minimum(raws, self.records * np.where(warm, c.record_growth, np.inf)),
+            decayed,
+        )
+        self.records = np.where(upd, grown, self.records)
         hot = ok & warm & (combined > self.peak) & (combined >= c.min_score)
         score = np.where(hot, combined, 0.0)
         self.peak = np.where(
@@ -161,6 +170,7 @@ class DetectorBank:
         self.zscore.learn_many(xs, learn)
         self.ewma.learn_many(xs, learn)
         self.trend.learn_many(xs, learn)
+        self.seasonal.learn_many(xs, learn)
         self.context.observe(xs, ~gate)
         alerts = self._alerts(t, xs, score, units)
         self.n += ok
@@ -193,7 +203,7 @@ class DetectorBank:
     def nbytes_per_metric(self) -> float:
         """State bytes per metric row (numpy arrays only)."""
         total = self.records.nbytes + self.peak.nbytes * 7
-        for member in (self.zscore, self.ewma, self.trend, self.context):
+        for member in (self.zscore, self.ewma, self.trend, self.context, self.seasonal):
             total += sum(v.nbytes for v in vars(member).values() if isinstance(v, np.ndarray))
         return total / self.capacity
 

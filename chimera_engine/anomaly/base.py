@@ -17,10 +17,10 @@ numpy arrays and scores/learns a whole vector of samples (one per metric) in
 one pass; see :mod:`chimera_engine.anomaly.bank`.
 
 >>> from chimera_engine.anomaly.zscore import ZScoreDetector
->>> d = ZScoreDetector()
+>>> d = ZScoreDetector(warmup=5)
 >>> scores = d.score_series([1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 9.0])
->>> bool(scores[-1] > 5.0)
-True
+>>> bool(scores[-1] > 5.0), float(scores[0])
+(True, 0.0)
 """
 
 from __future__ import annotations

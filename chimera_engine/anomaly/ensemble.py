@@ -36,6 +36,7 @@ from enum import StrEnum
 from chimera_engine.anomaly.base import Detector
 from chimera_engine.anomaly.context import ContextDetector
 from chimera_engine.anomaly.ewma import EWMADetector
+from chimera_engine.anomaly.seasonal import SeasonalDetector
 from chimera_engine.anomaly.trend import TrendDetector
 from chimera_engine.anomaly.zscore import ZScoreDetector
 
@@ -49,14 +50,14 @@ class AnomalyKind(StrEnum):
     PATTERN_BREAK = "pattern_break"
 
 
-MEMBERS = ("zscore", "ewma", "trend", "context")
+MEMBERS = ("zscore", "ewma", "trend", "context", "seasonal")
 
 
 @dataclass(frozen=True)
 class EnsembleConfig:
     """One parameter set, shared by every metric (and by the NAB benchmark)."""
 
-    weights: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0)
+    weights: tuple[float, float, float, float, float] = (1.0, 0.0, 0.0, 1.0, 1.0)
     record_decay: float = 0.9995
     peak_decay: float = 0.998
     learn_gate: float = 0.6
@@ -70,6 +71,7 @@ class EnsembleConfig:
     range_warmup: int = 300
     range_score: float = 0.8
     gate_records: bool = False
+    record_growth: float = 2.0
     rest_points: int = 200
     rest_level: float = 0.55
     context_scale: float = 0.0
@@ -102,7 +104,7 @@ def classify(units: list[float], x: float, expected: float, smoothed: float) -> 
     frac = (smoothed - expected) / dev if dev != 0.0 else 0.0
     if units[2] >= 0.5 * top and frac >= 0.5:
         return AnomalyKind.TREND_CHANGE
-    if units[3] >= top and units[0] < 1.0:
+    if (units[3] >= top or units[4] >= top) and units[0] < 1.0:
         return AnomalyKind.PATTERN_BREAK
     return AnomalyKind.SPIKE if dev >= 0.0 else AnomalyKind.DROP
 
@@ -128,7 +130,8 @@ class Ensemble(Detector):
         self.context = ContextDetector(
             levels=c.context_levels, table_bits=c.context_table_bits, warmup=0
         )
-        self.records = [1e-12, 1e-12, 1e-12, 1e-12]
+        self.seasonal = SeasonalDetector()
+        self.records = [1e-12] * len(MEMBERS)
         self.peak = 0.0
         self.n = 0
         self.skipped = 0
@@ -139,12 +142,13 @@ class Ensemble(Detector):
         self.alert: Alert | None = None
         self.suppressed = 0
 
-    def _raw(self, x: float) -> list[float]:
+    def _raw(self, x: float, t: float | None) -> list[float]:
         return [
             self.zscore.score_one(x),
             self.ewma.score_one(x),
             self.trend.score_one(x),
             self.context.raw_novelty(x),
+            self.seasonal.score_one(x, t),
         ]
 
     def _combine(self, raws: list[float]) -> tuple[float, list[float]]:
@@ -160,7 +164,7 @@ class Ensemble(Detector):
     def score_one(self, x: float, t: float | None = None) -> float:
         if not math.isfinite(x) or self.n < self.config.warmup:
             return 0.0
-        score, _ = self._combine(self._raw(x))
+        score, _ = self._combine(self._raw(x, t))
         return score if score > self.peak and score >= self.config.min_score else 0.0
 
     def learn_one(self, x: float, t: float | None = None) -> None:
@@ -171,7 +175,7 @@ class Ensemble(Detector):
         if not math.isfinite(x):
             return 0.0
         c = self.config
-        raws = self._raw(x)
+        raws = self._raw(x, t)
         combined, units = self._combine(raws)
         warm = self.n >= c.warmup
         if warm and self.n >= c.range_warmup and self._outside_range(x):
@@ -179,9 +183,14 @@ class Ensemble(Detector):
         gate = warm and combined >= c.learn_gate and self.skipped < c.max_skip
         if not (gate and c.gate_records):
             records = self.records
+            growth = c.record_growth if warm else math.inf
             for i, r in enumerate(raws):
-                m = records[i] * c.record_decay
-                records[i] = r if r > m else m
+                m = records[i]
+                cap = m * growth
+                m *= c.record_decay
+                if r > m:
+                    m = r if r < cap else cap
+                records[i] = m
         score = combined if warm and combined > self.peak and combined >= c.min_score else 0.0
         self.peak = max(self.peak * c.peak_decay, combined if warm else 0.0)
         if self.n < self.rest_until and score <= self.rest_score:
@@ -194,6 +203,7 @@ class Ensemble(Detector):
             self.zscore.learn_one(x)
             self.ewma.learn_one(x)
             self.trend.learn_one(x)
+            self.seasonal.learn_one(x, t)
         self.context.observe(x, not gate)
         if score >= c.alert_threshold:
             self._maybe_alert(score, units, x, t)

@@ -46,7 +46,7 @@ def test_bank_equals_scalar_ensembles_and_grows() -> None:
 def test_missing_samples_leave_state_alone() -> None:
     bank = DetectorBank(capacity=4)
     x = synthetic.spike()
-    solo = Ensemble().score_series(x)
+    solo = Ensemble().score_series(x, [float(i) for i in range(len(x))])
     out = []
     for i, v in enumerate(x.tolist()):
         samples = {"a": v}
@@ -65,7 +65,9 @@ def test_remove_and_reuse_row_starts_fresh() -> None:
     assert bank.add("new") == row
     x = synthetic.spike()
     out = [bank.tick(float(i), {"new": v}).scores[row] for i, v in enumerate(x.tolist())]
-    np.testing.assert_array_equal(out, Ensemble().score_series(x))
+    np.testing.assert_array_equal(
+        out, Ensemble().score_series(x, [float(i) for i in range(len(x))])
+    )
 
 
 def test_memory_per_metric_is_small() -> None:

@@ -41,7 +41,7 @@ def test_directory_tree_mirrored_and_scores_match_live(tmp_path: Path) -> None:
     rows, scores = read_scores(tmp_path / "out" / "a.csv")
     assert len(rows) == 300 and np.all((scores >= 0) & (scores <= 1))
     assert rows[5].split(",")[:2] == (src / "a.csv").read_text().splitlines()[6].split(",")
-    times = [1.7e9 + 60 * i for i in range(300)]  # the score never depends on absolute time
+    times = [1704067200.0 + 60 * i for i in range(300)]  # 2024-01-01 00:00 UTC onwards
     np.testing.assert_allclose(scores, np.round(score_values(synthetic.spike()[:300], times), 6))
 
 

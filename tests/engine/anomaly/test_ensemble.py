@@ -115,11 +115,15 @@ def test_scores_in_unit_interval_for_wild_input() -> None:
 @pytest.mark.parametrize(
     ("units", "x", "smoothed", "kind"),
     [
-        ([9.0, 3.0, 2.0, 0.1], 90.0, 62.0, AnomalyKind.SPIKE),
-        ([9.0, 3.0, 2.0, 0.1], 10.0, 38.0, AnomalyKind.DROP),
-        ([2.0, 2.0, 1.8, 0.2], 60.0, 58.0, AnomalyKind.TREND_CHANGE),
-        ([0.5, 0.4, 0.3, 1.6], 50.0, 50.0, AnomalyKind.PATTERN_BREAK),
+        ([9.0, 3.0, 2.0, 0.1, 0.5], 90.0, 62.0, AnomalyKind.SPIKE),
+        ([9.0, 3.0, 2.0, 0.1, 0.5], 10.0, 38.0, AnomalyKind.DROP),
+        ([2.0, 2.0, 1.8, 0.2, 0.1], 60.0, 58.0, AnomalyKind.TREND_CHANGE),
+        ([0.5, 0.4, 0.3, 1.6, 0.2], 50.0, 50.0, AnomalyKind.PATTERN_BREAK),
     ],
 )
 def test_classify(units: list[float], x: float, smoothed: float, kind: AnomalyKind) -> None:
     assert classify(units, x, 50.0, smoothed) is kind
+
+
+def test_classify_seasonal_break() -> None:
+    assert classify([0.5, 0.4, 0.3, 0.2, 2.0], 50.0, 49.0, 49.3) is AnomalyKind.PATTERN_BREAK

@@ -1,0 +1,109 @@
+"""Seasonal profile detector: distance from this hour-of-day's usual value.
+
+Each sample falls in a bucket: hour of day (UTC), split weekday / weekend (48
+buckets). Each bucket keeps an exponentially weighted mean and mean absolute
+deviation of the values seen in it (``alpha`` per visit). Score =
+``|x - mean_b| / (dev_b + floor)``: high when the value is unusual *for this
+time of day*, e.g. a holiday on a daily-periodic metric. A bucket must have
+been visited ``min_visits`` times before it scores (until then 0), and samples
+without a timestamp score 0 and are not learned. Memory: 48 x 3 floats.
+
+>>> d = SeasonalDetector()
+>>> hours = [3600.0 * h for h in range(24 * 20)]
+>>> day = [10.0 + (5.0 if (h % 24) in range(9, 18) else 0.0) for h in range(24 * 20)]
+>>> s = d.score_series(day, hours)
+>>> float(s[-1]), d.score_one(10.0, 3600.0 * (24 * 20 + 12)) > 3
+(0.0, True)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from chimera_engine.anomaly.base import BatchDetector, BoolArray, Detector, FloatArray
+
+N_BUCKETS = 48
+DAY = 86400.0
+
+
+def bucket_of(t: float) -> int:
+    """Bucket index of epoch second ``t``: hour of day, +24 on Saturday/Sunday (UTC)."""
+    day = math.floor(t / DAY)
+    hour = int((t - day * DAY) // 3600.0)
+    weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+    return hour + (24 if weekend else 0)
+
+
+class SeasonalDetector(Detector):
+    """Hour-of-day (weekday/weekend) profile residual."""
+
+    name = "seasonal"
+
+    def __init__(self, alpha: float = 0.1, min_visits: int = 6, rel_floor: float = 1e-3) -> None:
+        self.alpha, self.min_visits, self.rel_floor = alpha, min_visits, rel_floor
+        self.reset()
+
+    def reset(self) -> None:
+        self.mean = [0.0] * N_BUCKETS
+        self.dev = [0.0] * N_BUCKETS
+        self.visits = [0] * N_BUCKETS
+
+    def score_one(self, x: float, t: float | None = None) -> float:
+        if t is None or not math.isfinite(x) or not math.isfinite(t):
+            return 0.0
+        b = bucket_of(t)
+        if self.visits[b] < self.min_visits:
+            return 0.0
+        m = self.mean[b]
+        return abs(x - m) / (self.dev[b] + self.rel_floor * max(abs(m), 1.0))
+
+    def learn_one(self, x: float, t: float | None = None) -> None:
+        if t is None or not math.isfinite(x) or not math.isfinite(t):
+            return
+        b = bucket_of(t)
+        v = self.visits[b] = self.visits[b] + 1
+        a = max(self.alpha, 1.0 / v)
+        d = x - self.mean[b]
+        self.mean[b] += a * d
+        self.dev[b] += a * (abs(d) - self.dev[b]) if v > 1 else 0.0
+
+
+class SeasonalBatch(BatchDetector):
+    """:class:`SeasonalDetector` for ``n`` metrics sampled at the same tick time ``t``."""
+
+    def __init__(self, n: int, alpha: float = 0.1, min_visits: int = 6, rel_floor: float = 1e-3):
+        self.alpha, self.min_visits, self.rel_floor = alpha, min_visits, rel_floor
+        self.mean = np.zeros((n, N_BUCKETS))
+        self.dev = np.zeros((n, N_BUCKETS))
+        self.visits = np.zeros((n, N_BUCKETS))
+        self.t = math.nan  # the tick time, set by the bank before scoring
+
+    def reset_rows(self, rows: npt.NDArray[np.intp]) -> None:
+        self.mean[rows] = 0.0
+        self.dev[rows] = 0.0
+        self.visits[rows] = 0.0
+
+    def score_many(self, xs: FloatArray) -> FloatArray:
+        if not math.isfinite(self.t):
+            return np.zeros(len(xs))
+        b = bucket_of(self.t)
+        m = self.mean[:, b]
+        ok = np.isfinite(xs) & (self.visits[:, b] >= self.min_visits)
+        floor = self.rel_floor * np.maximum(np.abs(m), 1.0)
+        score = np.abs(np.where(ok, xs, m) - m) / (self.dev[:, b] + floor)
+        return np.where(ok, score, 0.0)
+
+    def learn_many(self, xs: FloatArray, mask: BoolArray | None = None) -> None:
+        if not math.isfinite(self.t):
+            return
+        b = bucket_of(self.t)
+        ok = np.isfinite(xs) if mask is None else np.isfinite(xs) & mask
+        v = self.visits[:, b] + ok
+        self.visits[:, b] = v
+        a = np.where(ok, np.maximum(self.alpha, 1.0 / np.maximum(v, 1.0)), 0.0)
+        d = np.where(ok, xs, self.mean[:, b]) - self.mean[:, b]
+        self.mean[:, b] += a * d
+        self.dev[:, b] += np.where(v > 1, a, 0.0) * (np.abs(d) - self.dev[:, b])

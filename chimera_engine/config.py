@@ -118,6 +118,21 @@ class CodegenSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricsSettings:
+    """Collectors and alert thresholds. ``scrape_urls`` is a comma-separated list of
+    Prometheus text endpoints to scrape every ``scrape_interval`` seconds."""
+
+    enabled: bool = True
+    tool_interval: float = 1.0
+    process_interval: float = 2.0
+    forecast_interval: float = 5.0
+    scrape_urls: str = ""
+    scrape_interval: float = 15.0
+    confidence_threshold: float = 0.8
+    latency_threshold_ms: float = 1000.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -137,6 +152,7 @@ class Settings:
     tools: ToolSettings = field(default_factory=ToolSettings)
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     codegen: CodegenSettings = field(default_factory=CodegenSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     source: Path | None = None
 
@@ -165,6 +181,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "tools": ToolSettings,
     "ratelimit": RateLimitSettings,
     "codegen": CodegenSettings,
+    "metrics": MetricsSettings,
     "api": ApiSettings,
 }
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from chimera_engine.store.records import AuditEntry, UserRecord
 
 if TYPE_CHECKING:
+    from chimera_engine.anomaly.engine import AnomalyEvent, PredictiveAlert
     from chimera_engine.reload.models import CallRecord, ReloadResult
 
 E = TypeVar("E", bound="Event")
@@ -127,6 +128,27 @@ class PatchChanged(Event):
     module: str
     state: str
     reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnomalyDetected(Event):
+    """A metric raised an anomaly (after cooldown: one incident, one event)."""
+
+    anomaly_id: int
+    event: AnomalyEvent
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnomalyAcknowledged(Event):
+    anomaly_id: int
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailurePredicted(Event):
+    """A forecast says a metric will cross one of its thresholds soon."""
+
+    alert: PredictiveAlert
 
 
 class Subscription:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from chimera_engine.errors import ChimeraError, ValidationError
 from chimera_engine.ops.access import AccessOps
+from chimera_engine.ops.metrics import MetricOps
 from chimera_engine.ops.patches import PatchOps
 from chimera_engine.ops.tools import ToolOps
 from chimera_engine.security.audit import AuditVerification
@@ -34,7 +35,7 @@ class UserChange:
     change: str
 
 
-class EngineFacade(ToolOps, AccessOps, PatchOps):
+class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps):
     def __init__(self, node: HeartNode) -> None:
         self._node = node
 

@@ -40,7 +40,13 @@ from chimera_engine.errors import ConfigError, DataDirError
 from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
 from chimera_engine.facade import EngineFacade
 from chimera_engine.looplag import LoopLagMonitor
-from chimera_engine.metrics.exporter import EngineMetrics
+from chimera_engine.metrics.collectors import (
+    ProcessCollector,
+    PrometheusScraper,
+    ToolCallCollector,
+)
+from chimera_engine.metrics.exporter import EngineMetrics, LatestValues
+from chimera_engine.metrics.hub import MetricsHub
 from chimera_engine.reload.manager import HotReloadManager
 from chimera_engine.reload.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
@@ -106,6 +112,9 @@ class HeartNode:
         self._runtime: ToolRuntime | None = None
         self.api: ApiServer | None = None
         self._patches: ReviewQueue | None = None
+        self.hub = MetricsHub(self.bus, self.db)
+        self.scrapers: list[PrometheusScraper] = []
+        self.metrics.registry.register(LatestValues(self.hub.latest))
         self._generator: CodeGenerator | None = None
         self.api_error = ""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -198,6 +207,8 @@ class HeartNode:
             self._set_state("failed", str(exc))
             await self.db.close()  # also ends the reader threads of a database that never opened
             raise
+        if self.settings.metrics.enabled:
+            self._start_collectors()
         if self.settings.api.enabled:
             await self._start_api()
         self.spawn(self.loop_lag.run(), name="loop-lag")
@@ -247,6 +258,27 @@ class HeartNode:
         )
         await self._patches.resume()
 
+    def _start_collectors(self) -> None:
+        m = self.settings.metrics
+        tools = ToolCallCollector(
+            self.bus,
+            self.hub,
+            interval=m.tool_interval,
+            thresholds={
+                "tool.confidence": m.confidence_threshold,
+                "tool.latency_ms": m.latency_threshold_ms,
+            },
+        )
+        self.spawn(tools.run(), name="collect-tool-calls")
+        self.spawn(
+            ProcessCollector(self.hub, interval=m.process_interval).run(), name="collect-process"
+        )
+        self.spawn(self.hub.forecast_loop(m.forecast_interval), name="forecasts")
+        for url in filter(None, (u.strip() for u in m.scrape_urls.split(","))):
+            scraper = PrometheusScraper(self.hub, url, interval=m.scrape_interval)
+            self.scrapers.append(scraper)
+            self.spawn(scraper.run(), name=f"scrape-{scraper.name}")
+
     async def _start_api(self) -> None:
         """Start the HTTP API; a failure (port in use, bad TLS files) is reported, not fatal."""
         api = ApiServer(self, self.settings.api)
@@ -281,6 +313,8 @@ class HeartNode:
             with contextlib.suppress(Exception):
                 await self._generator.provider.aclose()
             self._generator = None
+        with contextlib.suppress(Exception):
+            await self.hub.flush()
         if self._security is not None:
             with contextlib.suppress(Exception):
                 await self._security.audit.flush()

@@ -6,7 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
-from chimera_engine.api import admin_routes, auth_routes, responses, system_routes, tool_routes
+from chimera_engine.api import (
+    admin_routes,
+    auth_routes,
+    metric_routes,
+    responses,
+    system_routes,
+    tool_routes,
+)
 from chimera_engine.api.context import NODE
 from chimera_engine.api.endpoint import Endpoint
 from chimera_engine.api.openapi import document
@@ -23,6 +30,7 @@ def all_routes() -> list[Route]:
         *auth_routes.ROUTES,
         *admin_routes.ROUTES,
         *tool_routes.ROUTES,
+        *metric_routes.ROUTES,
     ]
 
 

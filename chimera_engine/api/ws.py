@@ -4,7 +4,8 @@ Protocol (JSON text frames):
 - the first message must be ``{"type": "authenticate", "token": ...}`` (a session
   token or an API key) within 10 s; anything else closes the socket with 1008;
 - ``{"type": "subscribe", "topics": [...]}`` starts streams (``audit``,
-  ``reloads``, ``tools``, ``engine``), each needing its read permission;
+  ``reloads``, ``tools``, ``engine``, ``anomalies``, ``patches``), each needing
+  its read permission;
 - ``{"type": "reload_module", "module": ..., "id": ...}`` reloads a module;
 - every reply carries the request's ``id`` when it had one.
 
@@ -27,12 +28,16 @@ from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.responses import dumps
 from chimera_engine.errors import ChimeraError
 from chimera_engine.events import (
+    AnomalyAcknowledged,
+    AnomalyDetected,
     AuditAppended,
     EngineStateChanged,
     Event,
+    FailurePredicted,
     LoopLagSampled,
     ModuleFileDeleted,
     ModuleReloaded,
+    PatchChanged,
     ToolCallCompleted,
     VersionChanged,
 )
@@ -49,6 +54,11 @@ TOPICS: dict[str, tuple[Permission, tuple[type[Event], ...]]] = {
     "reloads": (Permission.TOOL_READ, (ModuleReloaded, VersionChanged, ModuleFileDeleted)),
     "tools": (Permission.TOOL_READ, (ToolCallCompleted,)),
     "engine": (Permission.ENGINE_STATUS, (EngineStateChanged, LoopLagSampled)),
+    "anomalies": (
+        Permission.ANOMALY_READ,
+        (AnomalyDetected, AnomalyAcknowledged, FailurePredicted),
+    ),
+    "patches": (Permission.PATCH_READ, (PatchChanged,)),
 }
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,3 +34,18 @@ class EngineMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class LatestValues(Collector):
+    """Exports the latest value of every hub metric as ``chimera_metric{metric="..."}``."""
+
+    def __init__(self, latest: Callable[[], Iterable[tuple[str, float]]]) -> None:
+        self._latest = latest
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "chimera_metric", "Latest value of each metric the engine watches", labels=["metric"]
+        )
+        for key, value in self._latest():
+            family.add_metric([key], value)
+        yield family

@@ -167,12 +167,28 @@ CREATE TABLE patterns (
 )
 """
 
+_V6 = """
+CREATE TABLE anomalies (
+    id INTEGER PRIMARY KEY,
+    metric TEXT NOT NULL,
+    t REAL NOT NULL,
+    value REAL NOT NULL,
+    expected REAL NOT NULL,
+    score REAL NOT NULL,
+    kind TEXT NOT NULL,
+    acknowledged_by TEXT NOT NULL DEFAULT '',
+    acknowledged_at REAL
+);
+CREATE INDEX anomalies_t ON anomalies(t)
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
     Migration(3, "tool module versions", _script(_V3)),
     Migration(4, "API keys and capability tokens", _script(_V4)),
     Migration(5, "patch review queue and learned patterns", _script(_V5)),
+    Migration(6, "anomalies and their acknowledgements", _script(_V6)),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,12 +52,11 @@ def sample(schema: dict[str, Any], field: str = "") -> Any:
     return "x"
 
 
+PATH_SAMPLES = {"module": "greeter", "key_id": "999", "jti": "none", "anomaly_id": "999"}
+
+
 def concrete_path(route: Route) -> str:
-    return (
-        route.path.replace("{module}", "greeter")
-        .replace("{key_id}", "999")
-        .replace("{jti}", "none")
-    )
+    return re.sub(r"{(\w+)}", lambda m: PATH_SAMPLES.get(m.group(1), "x"), route.path)
 
 
 class Server:

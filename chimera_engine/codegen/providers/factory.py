@@ -48,9 +48,10 @@ def keyring_get(service: str, username: str) -> str | None:
         backend = keyring.get_keyring()
         if float(getattr(backend, "priority", 0)) <= 0:  # the "fail" and "null" backends
             return None
-        return keyring.get_password(service, username)
+        value = keyring.get_password(service, username)
     except Exception:  # any backend failure means "no key there"
         return None
+    return value if isinstance(value, str) else None
 
 
 def resolve_api_key(

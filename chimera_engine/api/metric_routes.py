@@ -1,0 +1,118 @@
+"""Metrics in, anomalies and predictions out."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chimera_engine.api import responses
+from chimera_engine.api.context import body_of, node_of, principal_of
+from chimera_engine.api.routing import Route
+from chimera_engine.api.schema import NUMBER, SHORT, obj
+from chimera_engine.errors import ValidationError
+from chimera_engine.security.permissions import Permission
+
+SAMPLE = obj(
+    {"name": SHORT, "value": NUMBER},
+    {"labels": {"type": "object", "additionalProperties": True}, "t": NUMBER},
+)
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    result = await node_of(request).facade.push_metrics(
+        principal_of(request), body_of(request)["samples"]
+    )
+    return responses.ok(result, status=202)
+
+
+async def list_metrics(request: web.Request) -> web.StreamResponse:
+    return responses.ok(
+        {"metrics": await node_of(request).facade.list_metrics(principal_of(request))}
+    )
+
+
+async def detect(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    try:
+        since = float(q.get("since", "0"))
+        limit = min(int(q.get("limit", "100")), 1000)
+    except ValueError:
+        raise ValidationError("since must be a number and limit an integer") from None
+    anomalies = await node_of(request).facade.list_anomalies(
+        principal_of(request), since=since, metric=q.get("metric", ""), limit=max(1, limit)
+    )
+    predictions = node_of(request).hub.predictions[-20:]
+    return responses.ok(
+        {
+            "anomalies": anomalies,
+            "predictions": [{**p.__dict__, "message": p.message()} for p in predictions],
+        }
+    )
+
+
+async def predict(request: web.Request) -> web.StreamResponse:
+    body = body_of(request)
+    crossing = await node_of(request).facade.predict_crossing(
+        principal_of(request), body["metric"], float(body["threshold"])
+    )
+    return responses.ok(
+        {"metric": body["metric"], "threshold": body["threshold"], "crossing": crossing}
+    )
+
+
+async def acknowledge(request: web.Request) -> web.StreamResponse:
+    try:
+        anomaly_id = int(request.match_info["anomaly_id"])
+    except ValueError:
+        raise ValidationError("anomaly_id must be an integer") from None
+    anomaly = await node_of(request).facade.acknowledge_anomaly(principal_of(request), anomaly_id)
+    return responses.ok({"anomaly": anomaly})
+
+
+ROUTES = [
+    Route(
+        method="POST",
+        path="/api/metrics",
+        handler=push,
+        permission=Permission.METRICS_PUSH,
+        rate_class="write",
+        tag="metrics",
+        summary="Push a batch of metric samples",
+        body=obj({"samples": {"type": "array", "items": SAMPLE, "maxItems": 5000}}),
+        responses={202: "accepted"},
+    ),
+    Route(
+        method="GET",
+        path="/api/metrics/list",
+        handler=list_metrics,
+        permission=Permission.METRICS_READ,
+        tag="metrics",
+        summary="Every metric watched, with its input health",
+    ),
+    Route(
+        method="GET",
+        path="/api/anomaly/detect",
+        handler=detect,
+        permission=Permission.ANOMALY_READ,
+        tag="metrics",
+        summary="Recent anomalies and failure predictions",
+        query={"since": NUMBER, "metric": SHORT, "limit": {"type": "integer"}},
+    ),
+    Route(
+        method="POST",
+        path="/api/anomaly/predict",
+        handler=predict,
+        permission=Permission.ANOMALY_READ,
+        tag="metrics",
+        summary="When a metric is forecast to cross a threshold",
+        body=obj({"metric": SHORT, "threshold": NUMBER}),
+    ),
+    Route(
+        method="POST",
+        path="/api/anomaly/{anomaly_id}/acknowledge",
+        handler=acknowledge,
+        permission=Permission.ANOMALY_ACKNOWLEDGE,
+        rate_class="write",
+        tag="metrics",
+        summary="Acknowledge an anomaly (audited)",
+    ),
+]

@@ -1,0 +1,181 @@
+"""Collectors that feed the hub: tool calls, this process and the host, Prometheus targets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from chimera_engine.events import EventBus, ToolCallCompleted
+from chimera_engine.metrics.hub import MetricsHub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Window:
+    calls: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    durations: list[float] = field(default_factory=list)
+
+
+class ToolCallCollector:
+    """Per tool, once per ``interval``: calls, error rate, latency (ms, median) and a
+    confidence in [0, 1] (an exponentially weighted success rate)."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        hub: MetricsHub,
+        *,
+        interval: float = 1.0,
+        alpha: float = 0.2,
+        thresholds: dict[str, float] | None = None,
+    ) -> None:
+        self._bus = bus
+        self._hub = hub
+        self.interval = interval
+        self.alpha = alpha
+        self.thresholds = thresholds or {}
+        self._window: dict[str, _Window] = defaultdict(_Window)
+        self.confidence: dict[str, float] = {}
+
+    async def run(self) -> None:
+        sub = self._bus.subscribe(ToolCallCompleted, maxsize=200_000)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.interval
+        try:
+            while True:
+                timeout = max(0.0, deadline - loop.time())
+                try:
+                    event = await asyncio.wait_for(sub.get(), timeout)
+                except TimeoutError:
+                    self.flush()
+                    deadline = loop.time() + self.interval
+                    continue
+                if isinstance(event, ToolCallCompleted):
+                    r = event.record
+                    w = self._window[r.tool]
+                    w.calls += 1
+                    w.errors += r.outcome != "ok"
+                    w.durations.append(r.duration_s)
+        finally:
+            sub.close()
+
+    def flush(self) -> None:
+        now = time.time()
+        windows, self._window = self._window, defaultdict(_Window)
+        for tool, w in windows.items():
+            labels = {"tool": tool}
+            rate = w.errors / w.calls if w.calls else 0.0
+            durations = sorted(w.durations)
+            latency = durations[len(durations) // 2] * 1e3 if durations else 0.0
+            if tool not in self.confidence:
+                for metric, threshold in self.thresholds.items():
+                    self._hub.set_thresholds(metric, labels, threshold)
+            previous = self.confidence.get(tool, 1.0)
+            confidence = (1 - self.alpha) * previous + self.alpha * (1.0 - rate)
+            self.confidence[tool] = confidence
+            self._hub.record("tool.calls", w.calls / self.interval, labels, now)
+            self._hub.record("tool.error_rate", rate, labels, now)
+            self._hub.record("tool.latency_ms", latency, labels, now)
+            self._hub.record("tool.confidence", confidence, labels, now)
+
+
+class ProcessCollector:
+    """The engine process and the host: CPU %, resident memory (MB), open files."""
+
+    def __init__(self, hub: MetricsHub, *, interval: float = 2.0) -> None:
+        self._hub = hub
+        self.interval = interval
+
+    async def run(self) -> None:
+        import psutil
+
+        proc = psutil.Process()
+        proc.cpu_percent(None)
+        psutil.cpu_percent(None)
+        while True:
+            await asyncio.sleep(self.interval)
+            now = time.time()
+            with proc.oneshot():
+                self._hub.record("process.cpu_percent", proc.cpu_percent(None), None, now)
+                self._hub.record("process.rss_mb", proc.memory_info().rss / 2**20, None, now)
+                with contextlib.suppress(psutil.Error):
+                    self._hub.record("process.open_files", len(proc.open_files()), None, now)
+            self._hub.record("host.cpu_percent", psutil.cpu_percent(None), None, now)
+            self._hub.record("host.memory_percent", psutil.virtual_memory().percent, None, now)
+
+
+@dataclass
+class ScrapeStatus:
+    url: str
+    up: bool = False
+    error: str = ""
+    samples: int = 0
+    last_at: float = 0.0
+
+
+class PrometheusScraper:
+    """Scrapes a Prometheus text endpoint every ``interval`` seconds into the hub.
+
+    Samples are named ``<target>.<metric>`` with the target's labels. A target that
+    is down or answers garbage sets ``status.error`` and ``scrape.up{target}=0``;
+    it never stops the engine.
+    """
+
+    def __init__(
+        self,
+        hub: MetricsHub,
+        url: str,
+        *,
+        name: str = "",
+        interval: float = 15.0,
+        client: httpx.AsyncClient | None = None,
+        max_samples: int = 5000,
+    ) -> None:
+        self._hub = hub
+        self.url = url
+        self.name = name or url.split("//", 1)[-1].split("/", 1)[0]
+        self.interval = interval
+        self._client = client
+        self.max_samples = max_samples
+        self.status = ScrapeStatus(url=url)
+
+    async def scrape_once(self) -> ScrapeStatus:
+        now = time.time()
+        client = self._client or httpx.AsyncClient(timeout=5.0)
+        try:
+            response = await client.get(self.url)
+            response.raise_for_status()
+            count = 0
+            for family in text_string_to_metric_families(response.text):
+                for sample in family.samples:
+                    if count >= self.max_samples:
+                        break
+                    labels = {k: v for k, v in sample.labels.items() if k != "__name__"}
+                    labels["target"] = self.name
+                    self._hub.record(f"scrape.{sample.name}", float(sample.value), labels, now)
+                    count += 1
+            self.status = ScrapeStatus(url=self.url, up=True, samples=count, last_at=now)
+        except (httpx.HTTPError, ValueError, TypeError) as exc:
+            self.status = ScrapeStatus(
+                url=self.url, up=False, error=f"{type(exc).__name__}: {exc}"[:300], last_at=now
+            )
+        finally:
+            if self._client is None:
+                await client.aclose()
+        self._hub.record("scrape.up", 1.0 if self.status.up else 0.0, {"target": self.name}, now)
+        return self.status
+
+    async def run(self) -> None:
+        while True:
+            await self.scrape_once()
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,216 @@
+"""MetricsHub: every metric sample goes through here into the anomaly engine.
+
+Samples come from the collectors (tool calls, the process, Prometheus
+scrapes) and from clients (``POST /api/metrics``). Each is scored and learned
+at once (microseconds); an anomaly is persisted and published as
+:class:`AnomalyDetected`; forecasts are checked on a timer and a predicted
+crossing is published as :class:`FailurePredicted`. Views read series on
+their own schedule (:meth:`series`): there is no event per sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chimera_engine.anomaly.engine import AnomalyDetectionEngine, AnomalyEvent, PredictiveAlert
+from chimera_engine.errors import NotFoundError, ValidationError
+from chimera_engine.events import AnomalyAcknowledged, AnomalyDetected, EventBus, FailurePredicted
+from chimera_engine.store.db import Database
+
+MAX_NAME = 200
+
+
+def metric_key(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """``name{a=1,b=2}`` with labels sorted (the metric's identity).
+
+    >>> metric_key("tool.latency_ms", {"tool": "clean_csv"})
+    'tool.latency_ms{tool=clean_csv}'
+    """
+    if not name or len(name) > MAX_NAME or any(c in name for c in "{}, \n"):
+        raise ValidationError(f"invalid metric name {name!r}")
+    if not labels:
+        return name
+    inner = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    return f"{name}{{{inner}}}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredAnomaly:
+    id: int
+    metric: str
+    t: float
+    value: float
+    expected: float
+    score: float
+    kind: str
+    acknowledged_by: str
+    acknowledged_at: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricInfo:
+    key: str
+    samples: int
+    state: str
+    last_t: float
+    last_value: float
+    rejected: int
+
+
+class MetricsHub:
+    def __init__(
+        self,
+        bus: EventBus,
+        db: Database,
+        engine: AnomalyDetectionEngine | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._bus = bus
+        self._db = db
+        self.engine = engine or AnomalyDetectionEngine()
+        self._clock = clock
+        self._latest: dict[str, tuple[float, float]] = {}
+        self._pending: set[asyncio.Task[Any]] = set()
+        self.samples = 0
+        self.predictions: list[PredictiveAlert] = []
+
+    # -- input --------------------------------------------------------------------------------
+    def record(
+        self,
+        name: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        t: float | None = None,
+    ) -> AnomalyEvent | None:
+        """Score and learn one sample. Cheap: call it on the loop for every sample."""
+        key = metric_key(name, labels)
+        when = self._clock() if t is None else t
+        event = self.engine.observe(key, when, float(value))
+        self.samples += 1
+        if math.isfinite(value):
+            self._latest[key] = (when, float(value))
+        if event is not None:
+            task = asyncio.get_running_loop().create_task(self._persist(event))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        return event
+
+    async def _persist(self, event: AnomalyEvent) -> None:
+        def insert(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO anomalies(metric, t, value, expected, score, kind) "
+                "VALUES (?,?,?,?,?,?)",
+                (event.metric, event.t, event.value, event.expected, event.score, event.kind.value),
+            )
+            return int(cur.lastrowid or 0)
+
+        anomaly_id = await self._db.write(insert)
+        self._bus.publish(AnomalyDetected(anomaly_id=anomaly_id, event=event))
+
+    def set_thresholds(self, name: str, labels: Mapping[str, str] | None, *values: float) -> None:
+        """Thresholds the forecasts watch for ``name{labels}`` (predicted crossings alert)."""
+        self.engine.set_thresholds(metric_key(name, labels), *values)
+
+    async def forecast_loop(self, interval: float = 5.0, ttl_s: float = 3600.0) -> None:
+        """Check forecasts every ``interval`` seconds; forget metrics silent for ``ttl_s``."""
+        while True:
+            await asyncio.sleep(interval)
+            now = self._clock()
+            for alert in self.engine.check_forecasts(now):
+                self.predictions.append(alert)
+                del self.predictions[:-100]
+                self._bus.publish(FailurePredicted(alert=alert))
+            for gone in self.engine.expire(now, ttl_s):
+                self._latest.pop(gone, None)
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.gather(*tuple(self._pending), return_exceptions=True)
+
+    def latest(self) -> list[tuple[str, float]]:
+        return [(k, v) for k, (_, v) in self._latest.items()]
+
+    # -- reading --------------------------------------------------------------------------------
+    def metrics(self) -> list[MetricInfo]:
+        out: list[MetricInfo] = []
+        for key in sorted(self.engine.metrics()):
+            status = self.engine.status(key)
+            if status is None:
+                continue
+            t, value = self._latest.get(key, (status.last_t, math.nan))
+            out.append(
+                MetricInfo(
+                    key=key,
+                    samples=status.samples,
+                    state=status.state,
+                    last_t=t,
+                    last_value=value,
+                    rejected=status.nonfinite + status.out_of_order,
+                )
+            )
+        return out
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """Timestamps and values in the metric's ring buffer, oldest first."""
+        buffer = self.engine.buffer(key)
+        if buffer is None:
+            raise NotFoundError(f"no metric {key!r}")
+        return buffer.timestamps().tolist(), buffer.values().tolist()
+
+    async def anomalies(
+        self, *, since: float = 0.0, metric: str = "", limit: int = 200
+    ) -> list[StoredAnomaly]:
+        def q(conn: sqlite3.Connection) -> list[StoredAnomaly]:
+            sql = (
+                "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, "
+                "acknowledged_at FROM anomalies WHERE t >= ?"
+            )
+            args: list[Any] = [since]
+            if metric:
+                sql += " AND metric = ?"
+                args.append(metric)
+            rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            return [
+                StoredAnomaly(
+                    id=r[0],
+                    metric=r[1],
+                    t=r[2],
+                    value=r[3],
+                    expected=r[4],
+                    score=r[5],
+                    kind=r[6],
+                    acknowledged_by=r[7],
+                    acknowledged_at=r[8],
+                )
+                for r in rows
+            ]
+
+        return await self._db.read(q)
+
+    async def acknowledge(self, anomaly_id: int, actor: str) -> StoredAnomaly:
+        now = self._clock()
+
+        def ack(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE anomalies SET acknowledged_by = ?, acknowledged_at = ? "
+                "WHERE id = ? AND acknowledged_at IS NULL",
+                (actor, now, anomaly_id),
+            )
+            if (
+                cur.rowcount == 0
+                and conn.execute("SELECT 1 FROM anomalies WHERE id = ?", (anomaly_id,)).fetchone()
+                is None
+            ):
+                raise NotFoundError(f"anomaly {anomaly_id} does not exist")
+
+        await self._db.write(ack)
+        found = [a for a in await self.anomalies(limit=1_000_000) if a.id == anomaly_id]
+        self._bus.publish(AnomalyAcknowledged(anomaly_id=anomaly_id, actor=actor))
+        return found[0]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
 
 from chimera_engine.config import load_settings
 from chimera_engine.errors import PermissionDeniedError, ValidationError
@@ -95,7 +94,7 @@ async def test_bad_samples_and_permissions(env: tuple[HeartNode, Session]) -> No
 
 
 async def test_tool_calls_become_metrics(env: tuple[HeartNode, Session]) -> None:
-    node, admin = env
+    node, _ = env
     for _ in range(5):
         await node.runtime.call("greet", {"name": "x"}, Principal.system("t"))
     for _ in range(40):

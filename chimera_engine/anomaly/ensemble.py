@@ -57,7 +57,7 @@ MEMBERS = ("zscore", "ewma", "trend", "context", "seasonal")
 class EnsembleConfig:
     """One parameter set, shared by every metric (and by the NAB benchmark)."""
 
-    weights: tuple[float, float, float, float, float] = (1.0, 0.0, 0.0, 1.0, 1.0)
+    weights: tuple[float, float, float, float, float] = (0.5, 0.0, 0.0, 1.0, 1.0)
     record_decay: float = 0.9995
     peak_decay: float = 0.998
     learn_gate: float = 0.6

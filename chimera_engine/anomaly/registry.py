@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from chimera_engine.anomaly.base import Detector, FloatArray
 from chimera_engine.anomaly.context import ContextDetector
-from chimera_engine.anomaly.ensemble import Ensemble
+from chimera_engine.anomaly.ensemble import MEMBERS, Ensemble, EnsembleConfig
 from chimera_engine.anomaly.ewma import EWMADetector
 from chimera_engine.anomaly.iforest import IsolationForestDetector
+from chimera_engine.anomaly.seasonal import SeasonalDetector
 from chimera_engine.anomaly.trend import TrendDetector
 from chimera_engine.anomaly.zscore import ZScoreDetector
 
+
+def _only(member: str) -> Callable[[], Detector]:
+    """The ensemble's calibration and suppression driven by one member alone (ablation)."""
+    w = [1.0 if m == member else 0.0 for m in MEMBERS]
+    weights = (w[0], w[1], w[2], w[3], w[4])
+    config = replace(EnsembleConfig(), weights=weights)
+    return lambda: Ensemble(config)
+
+
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "ensemble": Ensemble,
+    **{f"ensemble[{m}]": _only(m) for m in MEMBERS},
     "context": ContextDetector,
     "zscore": ZScoreDetector,
     "ewma": EWMADetector,
     "trend": TrendDetector,
+    "seasonal": SeasonalDetector,
     "iforest": IsolationForestDetector,
 }
 
 #: Detectors whose scores are already in [0, 1].
-UNIT_SCORES = frozenset({"ensemble", "context", "iforest"})
+UNIT_SCORES = frozenset({"ensemble", "context", "iforest", *(f"ensemble[{m}]" for m in MEMBERS)})
 
 
 def make_series_scorer(name: str) -> Callable[[FloatArray, FloatArray | None], FloatArray]:

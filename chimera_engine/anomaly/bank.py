@@ -135,8 +135,6 @@ class DetectorBank:
             ]
         )
         units = raws / self.records
-        if c.context_scale > 0.0:
-            units[3] = raws[3] * c.context_scale
         weights = np.asarray(c.weights)[:, None]
         best = np.maximum(np.max(units * weights, axis=0), 0.0)
         combined = best / (1.0 + best)

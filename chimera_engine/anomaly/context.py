@@ -101,21 +101,27 @@ class ContextDetector(Detector):
         if math.isfinite(x):
             self._learn(x, self._contexts(x))
 
-    def observe(self, x: float, remember: bool) -> float:
+    def observe(self, x: float, remember: bool, keys: list[int] | None = None) -> float:
         """Advance on ``x`` and return the raw smoothed novelty (no suppression).
 
         ``remember=False`` moves the context window on without marking the
         contexts as seen: what the ensemble does for points it judged anomalous.
+        ``keys`` may be the :meth:`contexts` of ``x`` computed just before (saves work).
         """
         if not math.isfinite(x):
             return 0.0
-        return self._learn(x, self._contexts(x), remember)
+        return self._learn(x, self._contexts(x) if keys is None else keys, remember)
 
-    def raw_novelty(self, x: float) -> float:
+    def contexts(self, x: float) -> list[int]:
+        """Hashed contexts of a finite ``x`` given the current state (for ``observe``)."""
+        return self._contexts(x)
+
+    def raw_novelty(self, x: float, keys: list[int] | None = None) -> float:
         """The smoothed novelty ``observe`` would return, without changing state."""
         if not math.isfinite(x):
             return 0.0
-        return self.sm + self.smooth * (self._novelty(self._contexts(x)) - self.sm)
+        keys = self._contexts(x) if keys is None else keys
+        return self.sm + self.smooth * (self._novelty(keys) - self.sm)
 
     def _learn(self, x: float, keys: list[int], remember: bool = True) -> float:
         sm = self.sm + self.smooth * (self._novelty(keys) - self.sm)

@@ -74,9 +74,8 @@ class EnsembleConfig:
     record_growth: float = 2.0
     rest_points: int = 200
     rest_level: float = 0.55
-    context_scale: float = 0.0
     context_levels: int = 6
-    context_table_bits: int = 1 << 14
+    context_table_bits: int = 1 << 12
 
 
 @dataclass(frozen=True)
@@ -142,19 +141,17 @@ class Ensemble(Detector):
         self.alert: Alert | None = None
         self.suppressed = 0
 
-    def _raw(self, x: float, t: float | None) -> list[float]:
+    def _raw(self, x: float, t: float | None, keys: list[int] | None = None) -> list[float]:
         return [
             self.zscore.score_one(x),
             self.ewma.score_one(x),
             self.trend.score_one(x),
-            self.context.raw_novelty(x),
+            self.context.raw_novelty(x, keys),
             self.seasonal.score_one(x, t),
         ]
 
     def _combine(self, raws: list[float]) -> tuple[float, list[float]]:
         units = [r / m for r, m in zip(raws, self.records, strict=True)]
-        if self.config.context_scale > 0.0:
-            units[3] = raws[3] * self.config.context_scale
         best = 0.0
         for u, w in zip(units, self.config.weights, strict=True):
             if u * w > best:
@@ -175,7 +172,8 @@ class Ensemble(Detector):
         if not math.isfinite(x):
             return 0.0
         c = self.config
-        raws = self._raw(x, t)
+        keys = self.context.contexts(x)
+        raws = self._raw(x, t, keys)
         combined, units = self._combine(raws)
         warm = self.n >= c.warmup
         if warm and self.n >= c.range_warmup and self._outside_range(x):
@@ -204,7 +202,7 @@ class Ensemble(Detector):
             self.ewma.learn_one(x)
             self.trend.learn_one(x)
             self.seasonal.learn_one(x, t)
-        self.context.observe(x, not gate)
+        self.context.observe(x, not gate, keys)
         if score >= c.alert_threshold:
             self._maybe_alert(score, units, x, t)
         self.n += 1

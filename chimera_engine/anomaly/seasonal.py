@@ -50,11 +50,19 @@ class SeasonalDetector(Detector):
         self.mean = [0.0] * N_BUCKETS
         self.dev = [0.0] * N_BUCKETS
         self.visits = [0] * N_BUCKETS
+        self._last = (math.nan, 0)
+
+    def _bucket(self, t: float) -> int:
+        last_t, b = self._last
+        if t != last_t:
+            b = bucket_of(t)
+            self._last = (t, b)
+        return b
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if t is None or not math.isfinite(x) or not math.isfinite(t):
             return 0.0
-        b = bucket_of(t)
+        b = self._bucket(t)
         if self.visits[b] < self.min_visits:
             return 0.0
         m = self.mean[b]
@@ -63,7 +71,7 @@ class SeasonalDetector(Detector):
     def learn_one(self, x: float, t: float | None = None) -> None:
         if t is None or not math.isfinite(x) or not math.isfinite(t):
             return
-        b = bucket_of(t)
+        b = self._bucket(t)
         v = self.visits[b] = self.visits[b] + 1
         a = max(self.alpha, 1.0 / v)
         d = x - self.mean[b]

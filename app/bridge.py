@@ -21,8 +21,10 @@ from PySide6.QtCore import QObject, Signal
 
 from app.actions.admin import AdminActions
 from app.actions.audit import AuditActions
+from app.actions.patches import PatchActions
 from app.actions.tools import ToolActions
 from app.calls import CallAggregator, CallSummary
+from app.qtabc import QABCMeta
 from app.tasks import TaskRunner, describe_error
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.events import (
@@ -32,6 +34,7 @@ from chimera_engine.events import (
     LoopLagSampled,
     ModuleFileDeleted,
     ModuleReloaded,
+    PatchChanged,
     ServiceFailed,
     Subscription,
     ToolCallCompleted,
@@ -54,7 +57,9 @@ REFRESH_AT = 0.8
 REFRESH_RETRY_S = 5.0
 
 
-class EngineBridge(QObject, AuditActions, ToolActions, AdminActions):
+class EngineBridge(
+    QObject, AuditActions, ToolActions, AdminActions, PatchActions, metaclass=QABCMeta
+):
     """Holds the :class:`HeartNode` and the current :class:`Session`.
 
     Construct it from a coroutine running on the qasync loop: it subscribes to
@@ -77,6 +82,7 @@ class EngineBridge(QObject, AuditActions, ToolActions, AdminActions):
     versionChanged = Signal(str, int, str, str)  # module, version, state, detail
     moduleFileDeleted = Signal(str, object)  # module, serving version (int | None)
     callSummary = Signal(object)  # CallSummary
+    patchChanged = Signal(int, str, str, str)  # patch id, module, state, reason
 
     def __init__(
         self,
@@ -109,6 +115,7 @@ class EngineBridge(QObject, AuditActions, ToolActions, AdminActions):
             VersionChanged,
             ModuleFileDeleted,
             ToolCallCompleted,
+            PatchChanged,
             maxsize=10_000,
         )
         self._pump = self._loop.create_task(self._pump_events(), name="bridge-events")
@@ -176,6 +183,8 @@ class EngineBridge(QObject, AuditActions, ToolActions, AdminActions):
             self.versionChanged.emit(event.module, event.version, event.state, event.detail)
         elif isinstance(event, ModuleFileDeleted):
             self.moduleFileDeleted.emit(event.module, event.version)
+        elif isinstance(event, PatchChanged):
+            self.patchChanged.emit(event.patch_id, event.module, event.state, event.reason)
 
     def flush_call_stats(self) -> CallSummary | None:
         """Deliver now every event the engine has already published, then the pending

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from chimera_engine.facade import EngineFacade
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
 
 
-class Acting:
-    """Base of the action mixins; :class:`app.bridge.EngineBridge` provides both members."""
+class Acting(ABC):
+    """Base of the action mixins; :class:`app.bridge.EngineBridge` provides both members.
+
+    A Qt class mixing these in needs ``metaclass=app.qtabc.QABCMeta``.
+    """
 
     node: HeartNode
 
     @property
+    @abstractmethod
     def principal(self) -> Principal:
-        raise NotImplementedError
+        """The signed-in user the actions act as (raises if nobody is signed in)."""
 
     @property
     def facade(self) -> EngineFacade:

@@ -8,6 +8,7 @@ operation's result and the dialog accepts. Show it with ``open()``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Coroutine
 from typing import Any
 
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import EngineBridge, describe_error
 from app.dialogs.common import BusyButton, DialogHeader, ErrorLabel, align_form_labels
+from app.qtabc import QABCMeta
 
 
 def password_edit(name: str, parent: QWidget) -> QLineEdit:
@@ -33,7 +35,7 @@ def password_edit(name: str, parent: QWidget) -> QLineEdit:
     return edit
 
 
-class FormDialog(QDialog):
+class FormDialog(QDialog, metaclass=QABCMeta):
     succeeded = Signal(object)
 
     def __init__(
@@ -90,8 +92,9 @@ class FormDialog(QDialog):
         """What is wrong with the fields ("" if nothing); checked before the engine is asked."""
         return ""
 
+    @abstractmethod
     def operation(self) -> Coroutine[Any, Any, object]:
-        raise NotImplementedError
+        """The engine operation to run once the fields are valid (not awaited here)."""
 
     def editors(self) -> list[QWidget]:
         """Fields to freeze while the engine works."""

@@ -3,6 +3,7 @@ and running actions through the bridge with their outcome stated inline."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import EngineBridge, describe_error
 from app.models.records import RecordTableModel, SortRole
+from app.qtabc import QABCMeta
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 
@@ -26,7 +28,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class AdminTab(QWidget, Generic[T]):
+class AdminTab(QWidget, Generic[T], metaclass=QABCMeta):
     """:attr:`loaded` (rows) after each load; :attr:`actionFinished` (action, ok, text)."""
 
     loaded = Signal(int)
@@ -116,8 +118,9 @@ class AdminTab(QWidget, Generic[T]):
         """A row was double-clicked (subclasses override)."""
 
     # -- loading ---------------------------------------------------------------------------
+    @abstractmethod
     def fetch(self) -> Coroutine[Any, Any, Iterable[T]]:
-        raise NotImplementedError
+        """The engine operation that reads the tab's rows (not awaited here)."""
 
     def reload(self, select: object | None = None) -> None:
         """Read the table again; then select the record whose key is ``select``."""

@@ -1,0 +1,40 @@
+"""Patch review actions: list, inspect, request, approve, reject, edit, roll back."""
+
+from __future__ import annotations
+
+from app.actions.base import Acting
+from chimera_engine.codegen.models import Patch, PatchState
+from chimera_engine.codegen.review import ProposalOutcome
+from chimera_engine.codegen.store import PatchEvent
+
+
+class PatchActions(Acting):
+    async def list_patches(self, states: tuple[PatchState, ...] = ()) -> list[Patch]:
+        """The review queue, newest first (every state when ``states`` is empty)."""
+        return await self.facade.list_patches(self.principal, states=states)
+
+    async def get_patch(self, patch_id: int) -> tuple[Patch, list[PatchEvent]]:
+        """A patch and its history (oldest event first)."""
+        return await self.facade.get_patch(self.principal, patch_id)
+
+    async def request_patch(self, module: str, note: str = "") -> ProposalOutcome:
+        """Ask the configured provider for a tested fix of ``module``.
+
+        Long-running (provider round trips and sandbox runs): seconds to minutes.
+        """
+        return await self.facade.request_patch(self.principal, module, note=note)
+
+    async def approve_patch(self, patch_id: int) -> Patch:
+        """Approve a ready patch; the engine applies it at once (a new tool version)."""
+        return await self.facade.approve_patch(self.principal, patch_id)
+
+    async def reject_patch(self, patch_id: int, reason: str) -> Patch:
+        return await self.facade.reject_patch(self.principal, patch_id, reason)
+
+    async def edit_patch(self, patch_id: int, answer_text: str) -> Patch:
+        """The operator's version of a patch (answer format), recorded and re-tested as
+        a new patch; returns that new patch after its sandbox run."""
+        return await self.facade.edit_patch(self.principal, patch_id, answer_text)
+
+    async def rollback_patch(self, patch_id: int, reason: str) -> Patch:
+        return await self.facade.rollback_patch(self.principal, patch_id, reason)

@@ -19,6 +19,7 @@ without a timestamp score 0 and are not learned. Memory: 48 x 3 floats.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 import numpy.typing as npt
@@ -47,9 +48,9 @@ class SeasonalDetector(Detector):
         self.reset()
 
     def reset(self) -> None:
-        self.mean = [0.0] * N_BUCKETS
-        self.dev = [0.0] * N_BUCKETS
-        self.visits = [0] * N_BUCKETS
+        self.mean = array("d", bytes(8 * N_BUCKETS))  # compact: 8 bytes a bucket
+        self.dev = array("d", bytes(8 * N_BUCKETS))
+        self.visits = array("q", bytes(8 * N_BUCKETS))
         self._last = (math.nan, 0)
 
     def _bucket(self, t: float) -> int:

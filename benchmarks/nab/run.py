@@ -50,19 +50,42 @@ def run_detector(
     return files, points / elapsed if elapsed else 0.0
 
 
+def read_outputs(corpus: list[NabFile], scores_dir: Path) -> list[ScoredFile]:
+    """Prepared files from ``chimera detect`` outputs (column ``anomaly_score``)."""
+    files: list[ScoredFile] = []
+    next_window = 0
+    for f in corpus:
+        lines = (scores_dir / f.name).read_text().splitlines()[1:]
+        scores = np.array([float(line.rsplit(",", 1)[1]) for line in lines])
+        prepared = prepare_file(f.name, f.timestamps, scores, f.windows, next_window)
+        next_window += prepared.n_windows
+        files.append(prepared)
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detector", default="ensemble", choices=[*DETECTORS, "all"])
     parser.add_argument("--data", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--files", action="store_true", help="per-file breakdown")
+    parser.add_argument(
+        "--scores-dir",
+        type=Path,
+        help="score the outputs of `chimera detect` found here instead of running a detector",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "combined_windows.json").exists():
         print(f"NAB data not found at {args.data}", file=sys.stderr)
         return 2
     corpus = load_corpus(args.data)
     names = list(DETECTORS) if args.detector == "all" else [args.detector]
+    if args.scores_dir is not None:
+        names = [f"chimera detect outputs in {args.scores_dir}"]
     for name in names:
-        files, pps = run_detector(corpus, lambda name=name: make_series_scorer(name))
+        if args.scores_dir is not None:
+            files, pps = read_outputs(corpus, args.scores_dir), 0.0
+        else:
+            files, pps = run_detector(corpus, lambda name=name: make_series_scorer(name))
         print(f"== {name}: {len(files)} files, {sum(f.n_windows for f in files)} windows")
         results = {p: sweep(files, p) for p in PROFILES}
         for profile, r in results.items():
@@ -80,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             for f in files:
                 r = score_at([f], "standard", threshold)
                 print(f"      {f.name:<62} tp={r.tp} fp={r.fp} fn={r.fn} raw={r.raw:+.2f}")
-        print(f"  points/s (detector only, one core): {pps:,.0f}")
+        if pps:
+            print(f"  points/s (detector only, one core): {pps:,.0f}")
     return 0
 
 

@@ -208,12 +208,18 @@ def detect_paths(
     return report
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``detect PATH... --output-dir DIR [--jobs N]`` on a subparsers object."""
-    p = subparsers.add_parser("detect", help="score CSV files (timestamp,value) for anomalies")
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    """Register ``detect PATH... --output-dir DIR [--jobs N]``; returns the subparser."""
+    p = subparsers.add_parser(
+        "detect", parents=list(parents), help="score CSV files (timestamp,value) for anomalies"
+    )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="CSV file or directory")
     p.add_argument("--output-dir", "-o", type=Path, required=True, help="where outputs go")
     p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="processes")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.actions.admin import AdminActions
 from app.actions.audit import AuditActions
+from app.actions.metrics import MetricActions
 from app.actions.patches import PatchActions
 from app.actions.tools import ToolActions
 from app.calls import CallAggregator, CallSummary
@@ -28,9 +29,12 @@ from app.qtabc import QABCMeta
 from app.tasks import TaskRunner, describe_error
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.events import (
+    AnomalyAcknowledged,
+    AnomalyDetected,
     AuditAppended,
     EngineStateChanged,
     Event,
+    FailurePredicted,
     LoopLagSampled,
     ModuleFileDeleted,
     ModuleReloaded,
@@ -58,7 +62,13 @@ REFRESH_RETRY_S = 5.0
 
 
 class EngineBridge(
-    QObject, AuditActions, ToolActions, AdminActions, PatchActions, metaclass=QABCMeta
+    QObject,
+    AuditActions,
+    ToolActions,
+    AdminActions,
+    PatchActions,
+    MetricActions,
+    metaclass=QABCMeta,
 ):
     """Holds the :class:`HeartNode` and the current :class:`Session`.
 
@@ -83,6 +93,10 @@ class EngineBridge(
     moduleFileDeleted = Signal(str, object)  # module, serving version (int | None)
     callSummary = Signal(object)  # CallSummary
     patchChanged = Signal(int, str, str, str)  # patch id, module, state, reason
+    # Anomalies are one event per incident (the engine cools alerts down), never per sample.
+    anomalyDetected = Signal(int, object)  # anomaly id, AnomalyEvent
+    anomalyAcknowledged = Signal(int, str)  # anomaly id, actor
+    failurePredicted = Signal(object)  # PredictiveAlert
 
     def __init__(
         self,
@@ -116,6 +130,9 @@ class EngineBridge(
             ModuleFileDeleted,
             ToolCallCompleted,
             PatchChanged,
+            AnomalyDetected,
+            AnomalyAcknowledged,
+            FailurePredicted,
             maxsize=10_000,
         )
         self._pump = self._loop.create_task(self._pump_events(), name="bridge-events")
@@ -185,6 +202,12 @@ class EngineBridge(
             self.moduleFileDeleted.emit(event.module, event.version)
         elif isinstance(event, PatchChanged):
             self.patchChanged.emit(event.patch_id, event.module, event.state, event.reason)
+        elif isinstance(event, AnomalyDetected):
+            self.anomalyDetected.emit(event.anomaly_id, event.event)
+        elif isinstance(event, AnomalyAcknowledged):
+            self.anomalyAcknowledged.emit(event.anomaly_id, event.actor)
+        elif isinstance(event, FailurePredicted):
+            self.failurePredicted.emit(event.alert)
 
     def flush_call_stats(self) -> CallSummary | None:
         """Deliver now every event the engine has already published, then the pending

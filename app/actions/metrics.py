@@ -1,0 +1,46 @@
+"""Metric and anomaly actions: push, browse, list and acknowledge anomalies, predict.
+
+Every method goes through the authorised facade as the signed-in user, so each
+one is permission-checked (and, for acknowledgements, audited) by the engine.
+Live chart data is not read here: the dashboard reads ring buffers directly on
+the loop thread at its own redraw rate (see :mod:`app.models.metric_source`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from app.actions.base import Acting
+from chimera_engine.anomaly.forecast import Crossing
+from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
+from chimera_engine.ops.metrics import PushResult
+
+
+class MetricActions(Acting):
+    async def push_metrics(self, samples: Iterable[Mapping[str, Any]]) -> PushResult:
+        """Record ``{"name", "value", "labels"?, "t"?}`` samples (all or nothing)."""
+        return await self.facade.push_metrics(self.principal, samples)
+
+    async def list_metrics(self) -> list[MetricInfo]:
+        return await self.facade.list_metrics(self.principal)
+
+    async def metric_series(self, key: str) -> tuple[list[float], list[float]]:
+        """Timestamps and values of ``key``'s ring buffer, oldest first."""
+        return await self.facade.metric_series(self.principal, key)
+
+    async def list_anomalies(
+        self, *, since: float = 0.0, metric: str = "", limit: int = 200
+    ) -> list[StoredAnomaly]:
+        """Persisted anomalies, newest first."""
+        return await self.facade.list_anomalies(
+            self.principal, since=since, metric=metric, limit=limit
+        )
+
+    async def acknowledge_anomaly(self, anomaly_id: int) -> StoredAnomaly:
+        """Acknowledge one anomaly as the signed-in user (needs ``anomaly.acknowledge``)."""
+        return await self.facade.acknowledge_anomaly(self.principal, anomaly_id)
+
+    async def predict_crossing(self, metric: str, threshold: float) -> Crossing | None:
+        """When ``metric`` is forecast to cross ``threshold`` (None: not within the horizon)."""
+        return await self.facade.predict_crossing(self.principal, metric, threshold)

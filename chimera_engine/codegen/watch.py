@@ -61,22 +61,17 @@ async def watch(
         )
 
     try:
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                event = await asyncio.wait_for(sub.get(), remaining)
-            except TimeoutError:
-                break
-            if not isinstance(event, ToolCallCompleted):
-                continue
-            record = event.record
-            if record.module != module or record.version != version:
-                continue
-            calls += 1
-            errors += record.outcome != "ok"
-            latencies.append(record.duration_s)
+        while loop.time() < deadline:
+            await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
+            while (event := sub.get_nowait()) is not None:
+                if not isinstance(event, ToolCallCompleted):
+                    continue
+                record = event.record
+                if record.module != module or record.version != version:
+                    continue
+                calls += 1
+                errors += record.outcome != "ok"
+                latencies.append(record.duration_s)
             if calls < policy.min_calls:
                 continue
             rate = errors / calls

@@ -48,24 +48,19 @@ class ToolCallCollector:
         self.confidence: dict[str, float] = {}
 
     async def run(self) -> None:
+        """Every ``interval``: drain the calls that finished meanwhile, then emit samples."""
         sub = self._bus.subscribe(ToolCallCompleted, maxsize=200_000)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.interval
         try:
             while True:
-                timeout = max(0.0, deadline - loop.time())
-                try:
-                    event = await asyncio.wait_for(sub.get(), timeout)
-                except TimeoutError:
-                    self.flush()
-                    deadline = loop.time() + self.interval
-                    continue
-                if isinstance(event, ToolCallCompleted):
-                    r = event.record
-                    w = self._window[r.tool]
-                    w.calls += 1
-                    w.errors += r.outcome != "ok"
-                    w.durations.append(r.duration_s)
+                await asyncio.sleep(self.interval)
+                while (event := sub.get_nowait()) is not None:
+                    if isinstance(event, ToolCallCompleted):
+                        r = event.record
+                        w = self._window[r.tool]
+                        w.calls += 1
+                        w.errors += r.outcome != "ok"
+                        w.durations.append(r.duration_s)
+                self.flush()
         finally:
             sub.close()
 

@@ -10,6 +10,7 @@ from chimera_engine.api import (
     admin_routes,
     auth_routes,
     metric_routes,
+    patch_routes,
     responses,
     system_routes,
     tool_routes,
@@ -31,6 +32,7 @@ def all_routes() -> list[Route]:
         *admin_routes.ROUTES,
         *tool_routes.ROUTES,
         *metric_routes.ROUTES,
+        *patch_routes.ROUTES,
     ]
 
 

@@ -7,6 +7,8 @@ Protocol (JSON text frames):
   ``reloads``, ``tools``, ``engine``, ``anomalies``, ``patches``), each needing
   its read permission;
 - ``{"type": "reload_module", "module": ..., "id": ...}`` reloads a module;
+- ``{"type": "generate_code", "module": ..., "description": ...}`` asks the model
+  for a tested patch (answered with ``generate_result`` when it is done);
 - every reply carries the request's ``id`` when it had one.
 
 Each connection has a bounded outgoing queue: a client that does not read
@@ -131,6 +133,24 @@ class Connection:
                     self.principal, str(message.get("module", "")), force=bool(message.get("force"))
                 )
                 self.send({**reply, "type": "reload_result", "result": result})
+            elif kind == "generate_code":
+                outcome = await self.node.facade.request_patch(
+                    self.principal,
+                    str(message.get("module", "")),
+                    note=str(message.get("description", "")),
+                )
+                patch = outcome.patch
+                self.send(
+                    {
+                        **reply,
+                        "type": "generate_result",
+                        "ok": outcome.report.ok,
+                        "patch_id": patch.id if patch else None,
+                        "state": patch.state.value if patch else None,
+                        "reasons": outcome.report.reasons,
+                        "replay": outcome.report.replay,
+                    }
+                )
             elif kind == "ping":
                 self.send({**reply, "type": "pong"})
             else:

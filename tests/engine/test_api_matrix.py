@@ -52,7 +52,13 @@ def sample(schema: dict[str, Any], field: str = "") -> Any:
     return "x"
 
 
-PATH_SAMPLES = {"module": "greeter", "key_id": "999", "jti": "none", "anomaly_id": "999"}
+PATH_SAMPLES = {
+    "module": "greeter",
+    "key_id": "999",
+    "jti": "none",
+    "anomaly_id": "999",
+    "patch_id": "999",
+}
 
 
 def concrete_path(route: Route) -> str:

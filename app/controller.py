@@ -23,6 +23,7 @@ from app.signals import first_signal
 from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
+from app.views.patches import PatchesPanel
 from chimera_engine.security.manager import Session
 
 log = logging.getLogger(__name__)
@@ -121,10 +122,15 @@ class ConsoleController(QObject):
     # -- operating -------------------------------------------------------------------------
     def build_main_window(self) -> MainWindow:
         window = MainWindow(self.bridge)
+        # Imported here: the dashboard pulls in pyqtgraph, kept out of start-up.
+        from app.views.dashboard import DashboardPanel
+
+        window.add_panel("Dashboard", DashboardPanel(self.bridge))
         window.add_panel("Modules", ModulesPanel(self.bridge))
+        window.add_panel("Patches", PatchesPanel(self.bridge))
         window.add_panel("Audit", AuditPanel(self.bridge))
         window.add_panel("Admin", AdminPanel(self.bridge))
-        window.show_panel("Modules")
+        window.show_panel("Dashboard")
         window.resize(*self.window_size)
         return window
 

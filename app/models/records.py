@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from app.models.badges import Badge, BadgeRole
+
 T = TypeVar("T")
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -35,6 +37,7 @@ class Column(Generic[T]):
     tooltip: Callable[[T], str] | None = None
     sort: Callable[[T], Any] | None = None
     right: bool = False
+    badge: Callable[[T], Badge | None] | None = None
 
 
 class RecordTableModel(QAbstractTableModel, Generic[T]):
@@ -78,6 +81,8 @@ class RecordTableModel(QAbstractTableModel, Generic[T]):
             return QBrush(QColor(colour)) if colour else None
         if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
             return column.tooltip(record)
+        if role == BadgeRole and column.badge is not None:
+            return column.badge(record)
         if role == Qt.ItemDataRole.TextAlignmentRole and column.right:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -87,6 +92,32 @@ class RecordTableModel(QAbstractTableModel, Generic[T]):
         self.beginResetModel()
         self._rows = list(rows)
         self.endResetModel()
+
+    def merge(self, rows: Iterable[T]) -> None:
+        """Replace the rows without a reset when the records already shown keep their
+        order: vanished rows are removed, new ones inserted where they belong and the
+        rest refreshed, so views keep their selection and scroll position."""
+        new = list(rows)
+        new_keys = [self._key(r) for r in new]
+        wanted = set(new_keys)
+        kept = [self._key(r) for r in self._rows if self._key(r) in wanted]
+        if kept != [k for k in new_keys if k in set(kept)]:
+            self.set_rows(new)  # the order changed: nothing to keep
+            return
+        for row in reversed(range(len(self._rows))):
+            if self._key(self._rows[row]) not in wanted:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rows[row]
+                self.endRemoveRows()
+        for row, record in enumerate(new):
+            if row >= len(self._rows) or self._key(self._rows[row]) != new_keys[row]:
+                self.beginInsertRows(QModelIndex(), row, row)
+                self._rows.insert(row, record)
+                self.endInsertRows()
+        self._rows = new
+        if new:
+            last = self.index(len(new) - 1, len(self.columns) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
 
     def record(self, row: int) -> T:
         return self._rows[row]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import tempfile
@@ -258,8 +259,15 @@ class HeartNode:
         )
         await self._patches.resume()
 
+    async def _warm_up_detectors(self) -> None:
+        """The detectors need numpy: import them in a thread once start-up is over,
+        so neither the first window nor the loop waits for it."""
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(importlib.import_module, "chimera_engine.anomaly.engine")
+
     def _start_collectors(self) -> None:
         m = self.settings.metrics
+        self.spawn(self._warm_up_detectors(), name="warm-up-detectors")
         tools = ToolCallCollector(
             self.bus,
             self.hub,

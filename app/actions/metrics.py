@@ -9,12 +9,14 @@ the loop thread at its own redraw rate (see :mod:`app.models.metric_source`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.actions.base import Acting
-from chimera_engine.anomaly.forecast import Crossing
 from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
 from chimera_engine.ops.metrics import PushResult
+
+if TYPE_CHECKING:  # numpy-based: not imported at start-up
+    from chimera_engine.anomaly.forecast import Crossing
 
 
 class MetricActions(Acting):

@@ -16,12 +16,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chimera_engine.anomaly.engine import AnomalyDetectionEngine, AnomalyEvent, PredictiveAlert
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.events import AnomalyAcknowledged, AnomalyDetected, EventBus, FailurePredicted
 from chimera_engine.store.db import Database
+
+if TYPE_CHECKING:
+    from chimera_engine.anomaly.engine import AnomalyDetectionEngine, AnomalyEvent, PredictiveAlert
 
 MAX_NAME = 200
 
@@ -74,12 +76,21 @@ class MetricsHub:
     ) -> None:
         self._bus = bus
         self._db = db
-        self.engine = engine or AnomalyDetectionEngine()
+        self._engine = engine
         self._clock = clock
         self._latest: dict[str, tuple[float, float]] = {}
         self._pending: set[asyncio.Task[Any]] = set()
         self.samples = 0
         self.predictions: list[PredictiveAlert] = []
+
+    @property
+    def engine(self) -> AnomalyDetectionEngine:
+        """The detectors (numpy-based: imported on first use, not at start-up)."""
+        if self._engine is None:
+            from chimera_engine.anomaly.engine import AnomalyDetectionEngine
+
+            self._engine = AnomalyDetectionEngine()
+        return self._engine
 
     # -- input --------------------------------------------------------------------------------
     def record(

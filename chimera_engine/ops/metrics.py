@@ -6,13 +6,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chimera_engine.anomaly.forecast import Crossing
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly, metric_key
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 
 if TYPE_CHECKING:
+    from chimera_engine.anomaly.forecast import Crossing
     from chimera_engine.node import HeartNode
 
 MAX_BATCH = 5000

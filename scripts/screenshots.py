@@ -9,6 +9,10 @@ refused ones), then captures
 * ``main_audit.png``: the main window (1280x800) with the Audit panel populated,
 * ``modules.png``: the Module reload panel after reloads (one refused), a rollback
   and a deprecation, with calls counted live and the diff of the rollback shown,
+* ``patches.png``: the Patch review panel after a patch request from the panel
+  (a replayed answer) was rejected with a reason and re-generated: the new patch
+  selected, its sandbox results shown; ``patches_diff.png``: the same patch's
+  side-by-side diff,
 * ``admin.png``: the Admin panel's API keys tab right after creating a key, which
   is shown once above the table.
 
@@ -42,12 +46,17 @@ from app.signals import wait_signal
 from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
+from app.views.patches import PatchesPanel
 from chimera_engine.config import load_settings
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import screenshots_patches  # a sibling of this script
+
 REPO = Path(__file__).resolve().parent.parent
+DEMO_WORKSPACE = REPO / "chimera_engine" / "demo" / "workspace"
 PASSWORD = "correct horse battery"
 TIMEOUT_S = 10.0
 
@@ -189,7 +198,16 @@ async def create_key(admin: AdminPanel) -> None:
 
 
 async def capture(out: Path, data_dir: Path) -> None:
-    node = HeartNode(load_settings(data_dir=data_dir, env={}, use_default_file=False))
+    workspace = screenshots_patches.demo_workspace(DEMO_WORKSPACE, data_dir.parent / "workspace")
+    transcript = data_dir.parent / "transcript.json"
+    screenshots_patches.write_transcript(
+        transcript,
+        (workspace / "tools" / f"{screenshots_patches.MODULE}.py").read_text(encoding="utf-8"),
+    )
+    env = {"CHIMERA_CODEGEN__PROVIDER": "replay", "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript)}
+    node = HeartNode(
+        load_settings(data_dir=data_dir, workspace=workspace, env=env, use_default_file=False)
+    )
     await node.start()
     bridge = EngineBridge(node)
     widgets: list[QWidget] = []
@@ -224,6 +242,7 @@ async def capture(out: Path, data_dir: Path) -> None:
         widgets.append(window)
         modules = window.panel("Modules")
         assert isinstance(modules, ModulesPanel)
+        window.show_panel("Modules")
         window.show()
         await wait(modules.loaded)
         await module_history(node, bridge.principal, modules)
@@ -235,6 +254,11 @@ async def capture(out: Path, data_dir: Path) -> None:
         await until(lambda: modules.detail.diff_view.toPlainText().startswith("---"))
         await settled_lag(bridge)
         save(window, out / "modules.png")
+
+        patches = window.panel("Patches")
+        assert isinstance(patches, PatchesPanel)
+        window.show_panel("Patches")
+        await screenshots_patches.review(patches)
 
         panel = window.panel("Audit")
         assert isinstance(panel, AuditPanel)
@@ -254,6 +278,16 @@ async def capture(out: Path, data_dir: Path) -> None:
         await until(lambda: not bridge.busy)
         await settled_lag(bridge)
         save(window, out / "admin.png")
+
+        # Last, so that the loop lag of the sandbox runs has left the 30 s window.
+        window.show_panel("Patches")
+        screenshots_patches.show_diff(patches)
+        await until(lambda: not bridge.busy)
+        await settled_lag(bridge, samples=40)
+        save(window, out / "patches_diff.png")
+        screenshots_patches.show_sandbox(patches)
+        await asyncio.sleep(0.1)
+        save(window, out / "patches.png")
         await bridge.logout()
     finally:
         for widget in widgets:

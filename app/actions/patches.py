@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+
 from app.actions.base import Acting
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.codegen.review import ProposalOutcome
 from chimera_engine.codegen.store import PatchEvent
+
+#: Imported by the engine when it builds its first provider: the LLM SDKs, over a second
+#: of imports. Importing them in a worker thread first keeps the event loop free.
+PROVIDER_MODULES = "chimera_engine.codegen.configure"
 
 
 class PatchActions(Acting):
@@ -22,6 +29,8 @@ class PatchActions(Acting):
 
         Long-running (provider round trips and sandbox runs): seconds to minutes.
         """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, importlib.import_module, PROVIDER_MODULES)
         return await self.facade.request_patch(self.principal, module, note=note)
 
     async def approve_patch(self, patch_id: int) -> Patch:

@@ -98,7 +98,7 @@ QUEUE_COLUMNS: list[Column[Patch]] = [
     Column(
         "Tokens in / out",
         tokens_text,
-        112,
+        124,
         right=True,
         sort=lambda p: p.input_tokens + p.output_tokens,
     ),
@@ -111,10 +111,11 @@ QUEUE_COLUMNS: list[Column[Patch]] = [
 
 
 # -- sandbox results -----------------------------------------------------------------------
+#: In the order shown: the new tests after and before the patch, then the existing tests.
 PHASES: dict[str, str] = {
     "fail_to_pass": "fail → pass",
-    "pass_to_pass": "pass → pass",
     "before": "before",
+    "pass_to_pass": "pass → pass",
 }
 PHASE_TIPS: dict[str, str] = {
     "fail_to_pass": "The patch's new tests, run on the patched module: they must pass",
@@ -142,7 +143,7 @@ class SandboxTest:
 
 
 def sandbox_tests(result: Mapping[str, Any] | None) -> list[SandboxTest]:
-    """Every test of a patch's sandbox result, phase by phase (fail → pass first)."""
+    """Every test of a patch's sandbox result, phase by phase (in :data:`PHASES` order)."""
     rows: list[SandboxTest] = []
     for phase in PHASES:
         for test in (result or {}).get(phase) or []:
@@ -175,9 +176,11 @@ def _outcome_colour(row: SandboxTest) -> str:
 def duration_text(seconds: float) -> str:
     """A test's duration.
 
-    >>> duration_text(0.0042), duration_text(1.5)
-    ('4 ms', '1.50 s')
+    >>> duration_text(0.0042), duration_text(1.5), duration_text(0.0001)
+    ('4 ms', '1.50 s', '< 1 ms')
     """
+    if seconds < 0.0005:
+        return "< 1 ms"
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
@@ -188,11 +191,11 @@ TEST_COLUMNS: list[Column[SandboxTest]] = [
         104,
         tooltip=lambda t: PHASE_TIPS.get(t.phase, ""),
     ),
-    Column("Test", lambda t: t.nodeid, 300, tooltip=lambda t: t.nodeid),
     Column("Outcome", outcome_text, 150, colour=_outcome_colour),
     Column(
         "Duration", lambda t: duration_text(t.duration), 80, right=True, sort=lambda t: t.duration
     ),
+    Column("Test", lambda t: t.nodeid, 300, tooltip=lambda t: t.nodeid),
 ]
 
 

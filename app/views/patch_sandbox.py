@@ -28,6 +28,14 @@ def verdict_text(result: Mapping[str, Any] | None) -> tuple[str, str]:
     ('Not tested yet: the sandbox runs the tests once the patch is recorded.', 'muted')
     >>> verdict_text({"ok": False, "reason": "new test fails", "duration_s": 0.5})
     ('Refused by the sandbox in 0.50 s: new test fails', 'critical')
+    >>> passed = {"outcome": "passed"}
+    >>> text, severity = verdict_text({"ok": True, "duration_s": 1, "fail_to_pass": [passed],
+    ...     "before": [{"outcome": "failed"}], "pass_to_pass": [passed, passed]})
+    >>> print(*text.split(" · "), sep="\\n")
+    Passed in 1.00 s — fail → pass: 1/1 passed
+    before the patch: 1/1 failed, as they should
+    pass → pass: 2/2 passed
+
     """
     if not result:
         return "Not tested yet: the sandbox runs the tests once the patch is recorded.", "muted"
@@ -41,7 +49,10 @@ def verdict_text(result: Mapping[str, Any] | None) -> tuple[str, str]:
     counts = []
     for phase, label in PHASES.items():
         tests = result.get(phase) or []
-        if tests:
+        if phase == "before" and tests:
+            failed = sum(t.get("outcome") in ("failed", "error") for t in tests)
+            counts.append(f"before the patch: {failed}/{len(tests)} failed, as they should")
+        elif tests:
             passed = sum(t.get("outcome") == "passed" for t in tests)
             counts.append(f"{label}: {passed}/{len(tests)} passed")
     return f"Passed in {seconds:.2f} s — " + " · ".join(counts), "ok"
@@ -88,7 +99,9 @@ class SandboxResults(QWidget):
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.table)
         splitter.addWidget(output)
-        splitter.setSizes([3, 2])
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([240, 160])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 8, 0, 0)
         layout.setSpacing(6)

@@ -94,7 +94,7 @@ class PatchesPanel(QWidget):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
-        self.splitter.setSizes([190, 470])
+        self.splitter.setSizes([136, 524])
 
         self.status_label = footer_label("patchStatusLabel", self)
         self.status_label.setText("No decision in this session yet")

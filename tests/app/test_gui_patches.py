@@ -77,7 +77,7 @@ async def test_engine_patch_appears_with_diff_and_sandbox_results(
         # The sandbox: each test by phase, the output of the one selected.
         sandbox = panel.detail.sandbox
         panel.detail.tabs.setCurrentIndex(SANDBOX_TAB)
-        results = {(r[0], r[1].split("::")[-1]): r[2] for r in sandbox.model.texts()}
+        results = {(r[0], r[3].split("::")[-1]): r[1] for r in sandbox.model.texts()}
         assert results == {
             ("fail → pass", "test_zero_divisor"): "passed",
             ("pass → pass", "test_ratio"): "passed",

@@ -1,0 +1,182 @@
+"""The Patch review part of ``scripts/screenshots.py``: a replay transcript and a review.
+
+The transcript holds two recorded answers for the demo workspace's ``log_parser``
+(which counts ``error`` lines as unparsed because it only knows upper-case
+levels): a weak fix, rejected from the panel with a reason, and a proper one,
+generated again from the panel, tested in the sandbox and left for review.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import SignalInstance
+
+from app.dialogs.patches import ReasonDialog, RequestPatchDialog
+from app.signals import wait_signal
+from app.views.patch_detail import SANDBOX_TAB, SIDE_TAB
+from app.views.patches import PatchesPanel
+
+MODULE = "log_parser"
+PATH = f"tools/{MODULE}.py"
+TIMEOUT_S = 30.0
+
+WEAK_RATIONALE = (
+    "Log lines whose level is not upper case (`error`, `Warning`) do not match the "
+    "line pattern and are counted as unparsed. Matching the pattern case-insensitively "
+    "makes them parse."
+)
+WEAK_TEST = """from __future__ import annotations
+
+from tools.log_parser import parse_log
+
+
+def test_mixed_case_levels_parse() -> None:
+    log = "2026-11-24 10:00:00 error db: down\\n2026-11-24 10:00:01 Warning app: slow\\n"
+    assert parse_log(log)["unparsed"] == 0
+"""
+FIX_RATIONALE = (
+    "Levels written in lower or mixed case (`error`, `Warning`) are not matched by "
+    "`[A-Z]+`, so those lines are counted as unparsed and their errors never reach "
+    "`top_errors`. Accept any letters and normalise the level to upper case, so "
+    "`error` and `ERROR` are counted as one level."
+)
+FIX_TEST = '''from __future__ import annotations
+
+from tools.log_parser import parse_log
+
+LOG = """2026-11-24 10:00:00 error db: connection refused
+2026-11-24 10:00:01 Warning app: slow request
+2026-11-24 10:00:02 ERROR db: connection refused
+"""
+
+
+def test_levels_are_case_insensitive() -> None:
+    result = parse_log(LOG, top=1)
+    assert result["levels"] == {"ERROR": 2, "WARNING": 1}
+    assert result["top_errors"] == ["db: connection refused"]
+    assert result["unparsed"] == 0
+'''
+REJECTION = (
+    "Counts 'error' and 'ERROR' as two different levels; normalise the level's case instead."
+)
+
+
+def demo_workspace(source: Path, target: Path) -> Path:
+    """A copy of the demo workspace whose patches can pass the sandbox.
+
+    The demo's ``tests/test_health_check.py`` creates httpx clients, which read the
+    environment variable ``SSLKEYLOGFILE``; the sandbox reports that as a read of a
+    secret (its name contains "KEY") and refuses every patch of the workspace. Until
+    the engine's sandbox tells the two apart, the screenshots leave that file out.
+    """
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    (target / "tests" / "test_health_check.py").unlink()
+    return target
+
+
+def _answer(rationale: str, source: str, patched: str, test_path: str, test: str) -> str:
+    diff = "".join(
+        difflib.unified_diff(
+            source.splitlines(keepends=True),
+            patched.splitlines(keepends=True),
+            fromfile=f"a/{PATH}",
+            tofile=f"b/{PATH}",
+        )
+    )
+    return f"{rationale}\n\n```diff\n{diff}```\n\n```python\n# file: {test_path}\n{test}```\n"
+
+
+def write_transcript(path: Path, source: str) -> None:
+    """Two recorded answers of "gpt-4o-mini" for ``log_parser``'s ``source``."""
+    weak = source.replace(r'(?P<msg>.*)$"' + "\n)", r'(?P<msg>.*)$",' + "\n    re.IGNORECASE,\n)")
+    fixed = source.replace(r"(?P<level>[A-Z]+)", r"(?P<level>[A-Za-z]+)").replace(
+        'level = match["level"]', 'level = match["level"].upper()'
+    )
+    if weak == source or fixed == source:
+        raise RuntimeError(f"{PATH} changed: update the recorded answers")
+    exchanges = [
+        {
+            "response": _answer(
+                WEAK_RATIONALE, source, weak, "tests/test_log_parser_case.py", WEAK_TEST
+            ),
+            "input_tokens": 1843,
+            "output_tokens": 286,
+        },
+        {
+            "response": _answer(
+                FIX_RATIONALE, source, fixed, "tests/test_log_parser_levels.py", FIX_TEST
+            ),
+            "input_tokens": 2118,
+            "output_tokens": 431,
+        },
+    ]
+    data = {"provider": "openai", "model": "gpt-4o-mini", "exchanges": exchanges}
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+async def _wait(signal: SignalInstance) -> tuple[object, ...]:
+    async with asyncio.timeout(TIMEOUT_S):
+        return await wait_signal(signal)
+
+
+async def _until(predicate: Callable[[], object], step: float = 0.02) -> None:
+    for _ in range(int(TIMEOUT_S / step)):
+        if predicate():
+            return
+        await asyncio.sleep(step)
+    raise TimeoutError("the Patch review panel did not reach the expected state")
+
+
+async def review(panel: PatchesPanel) -> None:
+    """Generate, reject with a reason, re-generate and open the new patch's sandbox tab."""
+    bar = panel.action_bar
+    bar.request_button.click()
+    await _until(lambda: isinstance(panel.dialog, RequestPatchDialog))
+    request = panel.dialog
+    assert isinstance(request, RequestPatchDialog)
+    request.module_combo.setCurrentIndex(request.module_combo.findData(MODULE))
+    request.note_edit.setPlainText("lower-case levels are reported as unparsed lines")
+    request.submit_button.click()
+    await _wait(panel.actionFinished)
+    await _until(lambda: panel.selected_patch() is not None and panel.detail.patch is not None)
+
+    bar.reject_button.click()
+    dialog = panel.dialog
+    assert isinstance(dialog, ReasonDialog)
+    dialog.reason_edit.setPlainText(REJECTION)
+    dialog.submit_button.click()
+    await _wait(panel.actionFinished)
+
+    bar.regenerate_button.click()
+    again = panel.dialog
+    assert isinstance(again, RequestPatchDialog)
+    again.submit_button.click()
+    await _wait(panel.actionFinished)
+    await _until(lambda: panel.model.rowCount() == 2 and not panel.banner.isVisible())
+    newest = panel.model.record(0)
+    panel.select_patch(newest.id)
+    await _until(
+        lambda: (
+            panel.detail.patch is not None
+            and panel.detail.patch.id == newest.id
+            and bool(panel.detail.side_by_side.kinds)
+        )
+    )
+
+
+def show_sandbox(panel: PatchesPanel) -> None:
+    """The sandbox tab, with the output of the new test failing on the unpatched code."""
+    panel.detail.tabs.setCurrentIndex(SANDBOX_TAB)
+    sandbox = panel.detail.sandbox
+    rows = [row[0] for row in sandbox.model.texts()]
+    sandbox.select_test(rows.index("before") if "before" in rows else 0)
+
+
+def show_diff(panel: PatchesPanel) -> None:
+    panel.detail.tabs.setCurrentIndex(SIDE_TAB)

@@ -40,6 +40,14 @@ def source_text(patch: Patch) -> str:
     return f"{patch.provider} · {patch.model}"
 
 
+def is_older(shown: Patch, current: Patch) -> bool:
+    """Whether ``shown`` is an older snapshot of the same patch as ``current``."""
+    return shown.id == current.id and (shown.state, shown.updated_at) != (
+        current.state,
+        current.updated_at,
+    )
+
+
 def _source_badge(patch: Patch) -> Badge | None:
     if not patch.replay:
         return None

@@ -1,11 +1,13 @@
 """The Patch review panel's pieces, built and styled in one place: the queue table,
-the state filter and the progress banner of a running generation."""
+the state filter, the progress banner of a running generation, the shortcuts."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QPushButton,
     QTableView,
     QWidget,
 )
@@ -55,6 +58,13 @@ def state_filter(parent: QWidget) -> QComboBox:
         combo.addItem(label, states)
     combo.setMinimumContentsLength(20)
     return combo
+
+
+def refresh_button(parent: QWidget) -> QPushButton:
+    button = QPushButton("Refresh", parent)
+    button.setObjectName("patchesRefreshButton")
+    button.setToolTip("Read the patch queue from the engine again")
+    return button
 
 
 def set_filter_counts(combo: QComboBox, counts: list[int]) -> None:
@@ -130,3 +140,17 @@ def footer_label(name: str, parent: QWidget) -> QLabel:
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     set_severity(label, "muted")
     return label
+
+
+def panel_shortcuts(
+    panel: QWidget, bindings: Mapping[str, Callable[[], object]]
+) -> dict[str, QShortcut]:
+    """Single-key shortcuts active only while ``panel`` or one of its children has the
+    focus (never while typing: text fields take printable keys first)."""
+    shortcuts: dict[str, QShortcut] = {}
+    for key, slot in bindings.items():
+        shortcut = QShortcut(QKeySequence(key), panel)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(slot)
+        shortcuts[key] = shortcut
+    return shortcuts

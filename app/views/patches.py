@@ -11,12 +11,11 @@ has the focus: A approve, R reject, N or J next, P or K previous.
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from app.bridge import EngineBridge, describe_error
 from app.models.patch_filter import FILTERS, PatchFilter, filter_counts
-from app.models.patch_rows import QUEUE_COLUMNS
+from app.models.patch_rows import QUEUE_COLUMNS, is_older
 from app.models.records import RecordRole, RecordTableModel
 from app.views.patch_actions import APPROVE, REJECT, PatchActionBar
 from app.views.patch_commands import PatchCommands
@@ -25,7 +24,9 @@ from app.views.patch_dialogs import PatchDialogs
 from app.views.patch_widgets import (
     GenerationBanner,
     footer_label,
+    panel_shortcuts,
     queue_table,
+    refresh_button,
     set_filter_counts,
     state_filter,
 )
@@ -37,14 +38,6 @@ from chimera_engine.security.manager import Session
 #: Engine events arriving within this many milliseconds cause one refresh.
 REFRESH_DELAY_MS = 60
 SHORTCUTS = "A approve · R reject · N/J next · P/K previous"
-
-
-def _changed(current: Patch, shown: Patch) -> bool:
-    """Whether the patch on screen is an older snapshot of ``current``."""
-    return current.id == shown.id and (current.state, current.updated_at) != (
-        shown.state,
-        shown.updated_at,
-    )
 
 
 class PatchesPanel(QWidget):
@@ -73,9 +66,7 @@ class PatchesPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.action_bar = PatchActionBar(self)
         self.filter_combo = state_filter(self)
-        self.refresh_button = QPushButton("Refresh", self)
-        self.refresh_button.setObjectName("patchesRefreshButton")
-        self.refresh_button.setToolTip("Read the patch queue from the engine again")
+        self.refresh_button = refresh_button(self)
         self.refresh_button.clicked.connect(self.refresh)
         toolbar = QHBoxLayout()
         toolbar.setSpacing(6)
@@ -115,19 +106,17 @@ class PatchesPanel(QWidget):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self.refresh)
-        self.shortcuts: dict[str, QShortcut] = {}
-        for key, slot in (
-            ("A", lambda: self._press(APPROVE)),
-            ("R", lambda: self._press(REJECT)),
-            ("N", lambda: self.select_next(1)),
-            ("J", lambda: self.select_next(1)),
-            ("P", lambda: self.select_next(-1)),
-            ("K", lambda: self.select_next(-1)),
-        ):
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
-            self.shortcuts[key] = shortcut
+        self.shortcuts = panel_shortcuts(
+            self,
+            {
+                "A": lambda: self._press(APPROVE),
+                "R": lambda: self._press(REJECT),
+                "N": lambda: self.select_next(1),
+                "J": lambda: self.select_next(1),
+                "P": lambda: self.select_next(-1),
+                "K": lambda: self.select_next(-1),
+            },
+        )
 
         self.commands = PatchCommands(bridge, self)
         self.dialogs = PatchDialogs(bridge, self)
@@ -182,7 +171,7 @@ class PatchesPanel(QWidget):
             self.table.selectRow(0)
         self._first_load = False
         current, shown = self.selected_patch(), self.detail.patch
-        if current is not None and shown is not None and _changed(current, shown):
+        if current is not None and shown is not None and is_older(shown, current):
             self._load_detail(current.id)
         self._update_actions()
         self.loaded.emit(len(patches))

@@ -245,6 +245,9 @@ class ReviewQueue:
     async def reject(self, patch_id: int, principal: Principal, reason: str) -> Patch:
         if not reason.strip():
             raise ValidationError("say why the patch is rejected")
+        current = await self.repo.get(patch_id)
+        if current.state in (PatchState.PROPOSED, PatchState.TESTING):
+            raise ConflictError(f"patch {patch_id} is still being tested; wait for its verdict")
         patch = await self.repo.transition(
             patch_id,
             PatchState.REJECTED,
@@ -266,6 +269,11 @@ class ReviewQueue:
     async def edit(self, patch_id: int, principal: Principal, answer_text: str) -> Patch:
         """The operator's own version of a patch (same answer format): recorded and re-tested."""
         base = await self.repo.get(patch_id)
+        if base.state not in (PatchState.READY, PatchState.REJECTED):
+            raise ConflictError(
+                f"patch {patch_id} is {base.state.value}; only ready or rejected patches can be "
+                "edited"
+            )
         path = self.module_path(base.module)
         original = base.originals.get(path, "")
         try:

@@ -35,9 +35,11 @@ import signal
 import site
 import socket
 import struct
+import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +205,13 @@ class PatchTester:
     async def _run(
         self, phase: str, work: Path, targets: list[str], module_check: dict[str, str] | None
     ) -> RunReport:
+        """One sandboxed run. The fork and the waiting happen in a worker thread: forking
+        a large process (the console) from the loop thread would stall the GUI."""
+        return await asyncio.to_thread(self._run_blocking, phase, work, targets, module_check)
+
+    def _run_blocking(
+        self, phase: str, work: Path, targets: list[str], module_check: dict[str, str] | None
+    ) -> RunReport:
         read_fd, write_fd = os.pipe()
         config = {
             "workdir": str(work),
@@ -214,35 +223,35 @@ class PatchTester:
         started = time.perf_counter()
         workdir = str(work)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",
-                "-m",
-                "chimera_engine.codegen.sandbox_runner",
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "chimera_engine.codegen.sandbox_runner"],
                 cwd=work,
                 env=scrubbed_env(work),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 pass_fds=(write_fd,),
                 preexec_fn=lambda: _limits(self.limits, workdir),
             )
         finally:
             os.close(write_fd)
-        lines = asyncio.ensure_future(_read_channel(read_fd))
+        channel: list[tuple[list[str], list[dict[str, Any]]]] = []
+        reader = threading.Thread(target=lambda: channel.append(_read_channel(read_fd)))
+        reader.start()
         timed_out = False
         try:
-            _, stderr = await asyncio.wait_for(
-                proc.communicate((json.dumps(config) + "\n").encode()), self.limits.wall_seconds
+            _, stderr = proc.communicate(
+                (json.dumps(config) + "\n").encode(), timeout=self.limits.wall_seconds
             )
-        except TimeoutError:
+        except subprocess.TimeoutExpired:
             timed_out = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            _, stderr = await proc.communicate()
+            _, stderr = proc.communicate()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything a test may have left behind
-        violations, reports = await lines
+        reader.join(timeout=10)
+        violations, reports = channel[0] if channel else (["the report channel hung"], [])
         report: dict[str, Any] = reports[-1] if len(reports) == 1 else {}
         if len(reports) > 1:
             violations.append("the test run forged its own report")
@@ -312,18 +321,13 @@ def find_tampering(patch: PatchContent) -> str:
     return ""
 
 
-async def _read_channel(fd: int) -> tuple[list[str], list[dict[str, Any]]]:
+def _read_channel(fd: int) -> tuple[list[str], list[dict[str, Any]]]:
     """Read the child's ``V``/``R`` lines until it and its children close the pipe."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 24)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
-    )
     violations: list[str] = []
     reports: list[dict[str, Any]] = []
-    try:
-        while line := await reader.readline():
-            kind, _, payload = line.decode(errors="replace").partition(" ")
+    with os.fdopen(fd, "rb") as pipe:
+        for raw in pipe:
+            kind, _, payload = raw.decode(errors="replace").partition(" ")
             try:
                 value = json.loads(payload)
             except ValueError:
@@ -335,8 +339,6 @@ async def _read_channel(fd: int) -> tuple[list[str], list[dict[str, Any]]]:
                 reports.append(value)
             else:
                 violations.append("the test run wrote garbage to the sandbox's report channel")
-    finally:
-        transport.close()
     return violations, reports
 
 

@@ -25,7 +25,22 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
+SECRET_WORDS = frozenset(
+    {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "AUTH"}
+)
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret.
+
+    Whole words only, so ``OPENAI_API_KEY`` counts and ``SSLKEYLOGFILE`` does not.
+
+    >>> looks_secret("OPENAI_API_KEY"), looks_secret("GITHUB_TOKEN"), looks_secret("SSLKEYLOGFILE")
+    (True, True, False)
+    """
+    return any(word in SECRET_WORDS for word in name.upper().split("_"))
+
+
 PROCESS_EVENTS = frozenset(
     {
         "os.fork",
@@ -196,7 +211,7 @@ class GuardedEnviron(dict[str, str]):
         self._guard = guard
 
     def _watch(self, key: object) -> None:
-        if isinstance(key, str) and any(w in key.upper() for w in SECRET_WORDS):
+        if isinstance(key, str) and looks_secret(key):
             self._guard.record(f"read of environment variable {key}")
 
     def __getitem__(self, key: str) -> str:

@@ -8,7 +8,9 @@ Never apply a completion with ``truncated=True``; label ``replay=True`` ones.
 
 from __future__ import annotations
 
-from chimera_engine.codegen.providers.anthropic_provider import AnthropicProvider
+from importlib import import_module
+from typing import Any
+
 from chimera_engine.codegen.providers.base import (
     Completion,
     CompletionRequest,
@@ -25,8 +27,6 @@ from chimera_engine.codegen.providers.factory import (
     resolve_api_key,
     test_connection,
 )
-from chimera_engine.codegen.providers.local_provider import LocalLLMProvider
-from chimera_engine.codegen.providers.openai_provider import OpenAIProvider
 from chimera_engine.codegen.providers.pricing import cost_usd, price_for
 from chimera_engine.codegen.providers.replay import RecordingProvider, ReplayProvider
 from chimera_engine.codegen.providers.retry import RetryPolicy, complete_with_retry
@@ -54,3 +54,17 @@ __all__ = [
     "resolve_api_key",
     "test_connection",
 ]
+
+
+# The SDK-backed providers import openai/anthropic (about a second): load them on demand.
+_LAZY = {
+    "AnthropicProvider": "chimera_engine.codegen.providers.anthropic_provider",
+    "LocalLLMProvider": "chimera_engine.codegen.providers.local_provider",
+    "OpenAIProvider": "chimera_engine.codegen.providers.openai_provider",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,11 +20,7 @@ from collections.abc import Callable, Mapping
 import httpx
 import httpx2
 
-from chimera_engine.codegen.providers.anthropic_provider import DEFAULT_MODEL as ANTHROPIC_MODEL
-from chimera_engine.codegen.providers.anthropic_provider import AnthropicProvider
 from chimera_engine.codegen.providers.base import CompletionRequest, Provider, ProviderAuthError
-from chimera_engine.codegen.providers.local_provider import LocalLLMProvider
-from chimera_engine.codegen.providers.openai_provider import OpenAIProvider
 from chimera_engine.codegen.providers.replay import RecordingProvider, ReplayProvider
 from chimera_engine.codegen.providers.retry import RetryPolicy
 from chimera_engine.errors import ConfigError
@@ -118,11 +114,19 @@ def build_provider(
             raise TypeError(f"{kind} needs an httpx2.AsyncClient, not {type(http_client)}")
         key = resolve_api_key(kind, api_key_env, environ=environ, keyring=keyring)
         assert key is not None
+        # the SDKs are imported only for the provider in use (they are slow to import)
         if kind == "openai":
+            from chimera_engine.codegen.providers.openai_provider import OpenAIProvider
+
             provider = OpenAIProvider(
                 key, model or "gpt-4o-mini", base_url, http_client=http_client, retry=retry
             )
         else:
+            from chimera_engine.codegen.providers.anthropic_provider import (
+                DEFAULT_MODEL as ANTHROPIC_MODEL,
+            )
+            from chimera_engine.codegen.providers.anthropic_provider import AnthropicProvider
+
             provider = AnthropicProvider(
                 key, model or ANTHROPIC_MODEL, base_url, http_client=http_client, retry=retry
             )
@@ -136,6 +140,8 @@ def build_provider(
             key = resolve_api_key(
                 kind, api_key_env, required=False, environ=environ, keyring=keyring
             )
+        from chimera_engine.codegen.providers.local_provider import LocalLLMProvider
+
         provider = LocalLLMProvider(
             base_url or DEFAULT_BASE_URL[kind],
             model,

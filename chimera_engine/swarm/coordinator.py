@@ -37,7 +37,7 @@ from chimera_engine.swarm.credentials import NodeCredentials
 from chimera_engine.swarm.decomposer import Job, Planner, TaskDecomposer
 from chimera_engine.swarm.errors import SwarmCapacityError, SwarmNotRunningError
 from chimera_engine.swarm.events import AgentChanged
-from chimera_engine.swarm.graph import TaskGraph
+from chimera_engine.swarm.graph import TaskGraph, topological, with_references
 from chimera_engine.swarm.lifecycle import SYSTEM, TaskLifecycle
 from chimera_engine.swarm.models import AgentInfo, AgentSpec, ConsensusPolicy, Task, TaskInfo
 from chimera_engine.swarm.models import TaskState as TaskState
@@ -116,6 +116,7 @@ class SwarmCoordinator(TaskLifecycle):
         self._dep_values: dict[str, list[Any]] = {}
         self._queues = AttemptQueues()
         self._deadlines: list[tuple[float, str]] = []
+        self._succeeded_on: dict[str, set[str]] = {}
         self._specs: dict[str, AgentSpec] = {}
         self._respawned: deque[float] = deque()
         self._reserved = 0
@@ -377,6 +378,7 @@ class SwarmCoordinator(TaskLifecycle):
         unknown dependencies raise ValidationError/NotFoundError and nothing is queued."""
         if not self.started:
             raise SwarmNotRunningError("the swarm is not running")
+        tasks = [with_references(t) for t in tasks]
         batch: dict[str, Task] = {}
         unknown: set[str] = set()
         for task in tasks:
@@ -384,6 +386,7 @@ class SwarmCoordinator(TaskLifecycle):
                 raise ValidationError(f"two submitted tasks have the id {task.id!r}")
             self._check(task, batch, unknown)
             batch[task.id] = task
+        topological(batch, known=lambda _dep: True)  # a cycle among them is refused
         if unknown:
             found = await self.store.load(sorted(unknown))
             missing = unknown - set(found)

@@ -120,7 +120,7 @@ class TaskDecomposer:
             )
         outputs = self._fan_out(graph, job, inputs, path)
         for n, stage in enumerate(job.then):
-            self._stage(graph, stage, outputs, f"{path}.{n + 1}")
+            self._stage(graph, stage, outputs, f"{path}.s{n + 1}")
             outputs = graph.sinks()
 
     def _fan_out(self, graph: TaskGraph, job: Job, inputs: dict[str, Any], path: str) -> list[str]:
@@ -142,7 +142,7 @@ class TaskDecomposer:
             )
         ids = [
             self._add(
-                graph, job, {**inputs, job.map_over: chunk}, f"{path}.{n}", job.tool, job.prompt
+                graph, job, {**inputs, job.map_over: chunk}, f"{path}.c{n}", job.tool, job.prompt
             ).id
             for n, chunk in enumerate(chunks)
         ]

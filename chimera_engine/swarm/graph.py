@@ -53,8 +53,7 @@ class TaskGraph:
             raise DecompositionError(f"task {task.id}: {exc}") from None
         if task.id in self.tasks:
             raise DecompositionError(f"two tasks of the graph have the id {task.id!r}")
-        deps = tuple(dict.fromkeys((*task.depends_on, *sorted(task.references()))))
-        stored = dataclasses.replace(task, depends_on=deps, graph_id=self.id)
+        stored = dataclasses.replace(with_references(task), graph_id=self.id)
         self.tasks[task.id] = stored
         return stored
 
@@ -65,39 +64,7 @@ class TaskGraph:
     def order(self, known: Callable[[str], bool] | None = None) -> list[Task]:
         """Tasks in dependency order. A dependency outside the graph must satisfy
         ``known`` (an existing task), else :class:`DecompositionError`."""
-        for task in self.tasks.values():
-            for dep in task.depends_on:
-                if dep not in self.tasks and (known is None or not known(dep)):
-                    raise DecompositionError(f"task {task.id} depends on unknown task {dep!r}")
-        state: dict[str, int] = {}  # 1 visiting, 2 done
-        ordered: list[Task] = []
-        for root in self.tasks:
-            if state.get(root):
-                continue
-            stack: list[tuple[str, int]] = [(root, 0)]
-            path: list[str] = []
-            while stack:
-                tid, index = stack.pop()
-                if index == 0:
-                    state[tid] = 1
-                    path.append(tid)
-                deps = [d for d in self.tasks[tid].depends_on if d in self.tasks]
-                if index < len(deps):
-                    stack.append((tid, index + 1))
-                    dep = deps[index]
-                    mark = state.get(dep)
-                    if mark == 1:
-                        cycle = [*path[path.index(dep) :], dep]
-                        raise DecompositionError(
-                            f"the task graph has a cycle: {' -> '.join(cycle)}"
-                        )
-                    if mark is None:
-                        stack.append((dep, 0))
-                    continue
-                state[tid] = 2
-                path.pop()
-                ordered.append(self.tasks[tid])
-        return ordered
+        return topological(self.tasks, known)
 
     @classmethod
     def from_plan(
@@ -185,3 +152,47 @@ def _strings(value: Any) -> Iterable[str]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise TypeError("expected a list of strings")
     return [str(v) for v in value]
+
+
+def topological(
+    tasks: Mapping[str, Task], known: Callable[[str], bool] | None = None
+) -> list[Task]:
+    """``tasks`` (by id) in dependency order; DecompositionError names a cycle or a
+    dependency that is neither in ``tasks`` nor ``known``."""
+    for task in tasks.values():
+        for dep in task.depends_on:
+            if dep not in tasks and (known is None or not known(dep)):
+                raise DecompositionError(f"task {task.id} depends on unknown task {dep!r}")
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    ordered: list[Task] = []
+    for root in tasks:
+        if state.get(root):
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        while stack:
+            tid, index = stack.pop()
+            if index == 0:
+                state[tid] = 1
+                path.append(tid)
+            deps = [d for d in tasks[tid].depends_on if d in tasks]
+            if index < len(deps):
+                stack.append((tid, index + 1))
+                dep = deps[index]
+                mark = state.get(dep)
+                if mark == 1:
+                    cycle = [*path[path.index(dep) :], dep]
+                    raise DecompositionError(f"the task graph has a cycle: {' -> '.join(cycle)}")
+                if mark is None:
+                    stack.append((dep, 0))
+                continue
+            state[tid] = 2
+            path.pop()
+            ordered.append(tasks[tid])
+    return ordered
+
+
+def with_references(task: Task) -> Task:
+    """``task`` with the dependencies its ``$ref`` inputs imply made explicit."""
+    deps = tuple(dict.fromkeys((*task.depends_on, *sorted(task.references()))))
+    return task if deps == task.depends_on else dataclasses.replace(task, depends_on=deps)

@@ -55,6 +55,7 @@ class TaskLifecycle:
     _queues: AttemptQueues
     _deadlines: list[tuple[float, str]]
     _pump_scheduled: bool
+    _succeeded_on: dict[str, set[str]]
     _stopping: bool
     late_replies: int
     duplicates_suppressed: int
@@ -145,7 +146,6 @@ class TaskLifecycle:
             role=task.role,
             requires=task.requires,
             priority=task.priority,
-            exclude=frozenset(run.used_agents),
         )
         run.active[attempt.id] = attempt
         self._queues.push(attempt)
@@ -174,6 +174,7 @@ class TaskLifecycle:
                 run = self._runs.get(attempt.task_id)
                 if run is None or attempt.id not in run.active:
                     continue
+                attempt.exclude = frozenset(run.used_agents)  # replicas go to distinct agents
                 if not self.backend.place(attempt):
                     deferred.append(attempt)
                     if not attempt.exclude:
@@ -248,6 +249,7 @@ class TaskLifecycle:
         if ok:
             if rep is not None:
                 rep.success()
+            self._succeeded_on.setdefault(attempt.ref.key, set()).add(attempt.agent)
             value = reply.get("value")
             confidence = 1.0
             if (
@@ -267,7 +269,8 @@ class TaskLifecycle:
             return
         if code == "cancelled":
             return
-        if rep is not None:
+        others = self._succeeded_on.get(attempt.ref.key, set()) - {attempt.agent}
+        if rep is not None and others:  # the same tool works elsewhere: the agent is to blame
             rep.failure()
         run.tool_errors += 1
         run.last_error = (code, error)

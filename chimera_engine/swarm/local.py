@@ -137,6 +137,10 @@ class LocalBackend:
             *(self.stop_agent(a.id, kill=False, reason="swarm stopping") for a in live),
             return_exceptions=True,
         )
+        for agent in self._agents.values():  # anything still alive (a spawn that raced us)
+            if agent.proc is not None and agent.proc.returncode is None:
+                self.kill(agent, AgentState.KILLED, "swarm stopping", crash=False)
+                await agent.proc.wait()
 
     def _environment(self, agent: AgentProcess) -> dict[str, str]:
         env = dict(os.environ)
@@ -189,29 +193,38 @@ class LocalBackend:
         self.sink.spawn_task(self._drain(agent, proc.stderr), f"swarm-agent-{agent.id}-stderr")
         try:
             hello = await asyncio.wait_for(asyncio.shield(agent.hello), self.settings.ready_timeout)
-        except TimeoutError:
-            self.kill(
-                agent,
-                AgentState.DEAD,
-                f"not ready within {self.settings.ready_timeout:g} s",
-                crash=False,
-            )
-            raise AgentStartError(
-                f"agent {agent.id} was not ready within {self.settings.ready_timeout:g} s"
-            ) from None
-        except AgentStartError:
-            raise
-        try:
             self.sink.authenticate(str(hello.get("key", "")))
+        except TimeoutError:
+            limit = self.settings.ready_timeout
+            self.kill(agent, AgentState.DEAD, f"not ready within {limit:g} s", crash=False)
+            await self._settled(agent)
+            raise AgentStartError(f"agent {agent.id} was not ready within {limit:g} s") from None
         except AuthenticationError as exc:
             self.kill(agent, AgentState.REFUSED, f"refused: {exc}", crash=False)
+            await self._settled(agent)
             raise AgentStartError(f"agent {agent.id} was refused: {exc}") from None
+        except AgentStartError:
+            await self._settled(agent)
+            raise
+        if self._stopping or agent.state is not AgentState.STARTING:
+            self.kill(agent, AgentState.KILLED, "the swarm stopped while it started", crash=False)
+            await self._settled(agent)
+            raise AgentStartError(f"agent {agent.id}: the swarm stopped while it started")
         agent.channel.send({"t": "welcome", "agent": agent.id})
         agent.state, agent.ready_at = AgentState.READY, time.time()
         agent.last_seen = time.monotonic()
         self.sink.on_agent(agent.info(), "ready")
         self.sink.capacity_changed()
         return agent.info()
+
+    async def _settled(self, agent: AgentProcess) -> None:
+        """Wait until the agent's exit has been processed (its state is final)."""
+        if agent.proc is not None:
+            await agent.proc.wait()
+        for _ in range(200):
+            if agent.state.final:
+                return
+            await asyncio.sleep(0.01)
 
     async def _drain(self, agent: AgentProcess, stream: asyncio.StreamReader) -> None:
         async for raw in stream:

@@ -143,6 +143,7 @@ async def test_agents_exit_when_the_coordinator_disappears(swarm: SwarmCoordinat
     info = await swarm.spawn_agent(AgentSpec(), OPERATOR)
     agent = swarm.backend._agents[info.id]  # type: ignore[attr-defined]
     assert agent.proc is not None and agent.proc.stdin is not None
+    await wait_for(lambda: agent.last_heartbeat is not None)  # welcomed and working
     agent.proc.stdin.close()  # what the OS does when the coordinator dies
     code = await asyncio.wait_for(agent.proc.wait(), 5)
     assert code == 0

@@ -19,7 +19,8 @@ Spawn = Any  # Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]] (kep
 @dataclass(eq=False, kw_only=True)
 class Attempt:
     """One execution of one replica of a task on one agent. ``deadline`` (monotonic)
-    is set when the agent reports the start: timeout plus grace."""
+    is set when the agent reports the start: timeout plus grace. ``isolate`` asks for
+    an agent doing nothing else (a task that already lost an agent while running)."""
 
     id: str
     task_id: str
@@ -31,6 +32,7 @@ class Attempt:
     requires: frozenset[str]
     priority: int
     exclude: frozenset[str] = frozenset()
+    isolate: bool = False
     agent: str = ""
     sent_at: float = 0.0
     started_wall: float = 0.0

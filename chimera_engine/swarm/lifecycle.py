@@ -146,6 +146,7 @@ class TaskLifecycle:
             role=task.role,
             requires=task.requires,
             priority=task.priority,
+            isolate=run.crashes > 0,
         )
         run.active[attempt.id] = attempt
         self._queues.push(attempt)

@@ -58,6 +58,7 @@ class AgentProcess:
     rss: int = 0
     reason: str = ""
     recycling: bool = False
+    isolated: str = ""
     kill_reason: tuple[AgentState, str, bool] | None = None
     stop_deadline: float = float("inf")
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=20))
@@ -77,7 +78,7 @@ class AgentProcess:
 
     @property
     def serving(self) -> bool:
-        return self.state is AgentState.READY and not self.recycling
+        return self.state is AgentState.READY and not self.recycling and not self.isolated
 
     def info(self) -> AgentInfo:
         return AgentInfo(
@@ -256,6 +257,8 @@ class LocalBackend:
             attempt = agent.in_flight.pop(str(message["id"]), None)
             if attempt is None:
                 return  # late reply to an attempt already given up: recorded elsewhere
+            if agent.isolated == attempt.id:
+                agent.isolated = ""
             if message.get("ok"):
                 agent.completed += 1
             else:
@@ -313,8 +316,8 @@ class LocalBackend:
             agent.channel.closed = True
         if self._sink is None:
             return
-        for attempt in lost:
-            self.sink.on_lost(attempt, f"agent {agent.id} {reason}", crash)
+        for attempt in lost:  # only what was running may have caused the death
+            self.sink.on_lost(attempt, f"agent {agent.id} {reason}", crash and attempt.running)
         self.sink.on_agent(agent.info(), change or state.value)
         self.sink.capacity_changed()
 
@@ -396,7 +399,10 @@ class LocalBackend:
         eligible = [
             a
             for a in self._agents.values()
-            if a.serving and a.spec.role == attempt.role and attempt.requires <= a.spec.capabilities
+            if a.serving
+            and a.spec.role == attempt.role
+            and attempt.requires <= a.spec.capabilities
+            and (not attempt.isolate or a.load == 0)
         ]
         chosen = pick(eligible, attempt.exclude)
         if chosen is None and attempt.exclude and all(a.id in attempt.exclude for a in eligible):
@@ -424,13 +430,18 @@ class LocalBackend:
         )
         attempt.agent, attempt.sent_at = agent.id, time.monotonic()
         agent.in_flight[attempt.id] = attempt
+        if attempt.isolate:  # a suspect runs alone, so the next crash is surely its own
+            agent.isolated = attempt.id
         return True
 
     def cancel(self, attempt: Attempt) -> None:
         agent = self._agents.get(attempt.agent)
-        if agent is not None and agent.in_flight.pop(attempt.id, None) is not None:
-            if agent.channel is not None:
-                agent.channel.send({"t": "cancel", "id": attempt.id})
+        if agent is None or agent.in_flight.pop(attempt.id, None) is None:
+            return
+        if agent.isolated == attempt.id:
+            agent.isolated = ""
+        if agent.channel is not None:
+            agent.channel.send({"t": "cancel", "id": attempt.id})
 
     def reputation(self, agent_id: str) -> Reputation | None:
         agent = self._agents.get(agent_id)

@@ -242,6 +242,7 @@ class TaskLifecycle:
         run = self._take(attempt)
         if run is None:
             return
+        run.agent = attempt.agent  # a Dask worker is known only once it answers
         rep = self.backend.reputation(attempt.agent)
         ok = bool(reply.get("ok"))
         code = "" if ok else str(reply.get("code") or "tool_error")

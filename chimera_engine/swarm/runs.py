@@ -139,7 +139,7 @@ class AttemptQueues:
     def drop(self, attempt_id: str) -> None:
         self._dropped.add(attempt_id)
 
-    def keys(self) -> list[QueueKey]:
+    def nonempty(self) -> list[QueueKey]:
         return [k for k, q in self._queues.items() if q]
 
     def pop(self, key: QueueKey) -> Attempt | None:

@@ -11,6 +11,7 @@ everything from the event-loop thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sqlite3
@@ -75,6 +76,11 @@ class StoredTask:
     has_result: bool = False
 
 
+@functools.lru_cache(maxsize=64)
+def _policy_json(policy: ConsensusPolicy) -> str:
+    return json.dumps(policy.to_json())
+
+
 def task_row(task: Task, state: TaskState, submitted_by: str, now: float) -> tuple[Any, ...]:
     return (
         task.id,
@@ -85,12 +91,12 @@ def task_row(task: Task, state: TaskState, submitted_by: str, now: float) -> tup
         task.prompt,
         json.dumps(dict(task.inputs)),
         task.role,
-        json.dumps(sorted(task.requires)),
+        json.dumps(sorted(task.requires)) if task.requires else "[]",
         task.priority,
         task.deadline,
         task.redundancy,
-        json.dumps(task.consensus.to_json()),
-        json.dumps(list(task.depends_on)),
+        _policy_json(task.consensus),
+        json.dumps(list(task.depends_on)) if task.depends_on else "[]",
         task.timeout,
         task.max_attempts,
         task.retries,
@@ -389,6 +395,13 @@ class SwarmStore:
             "ms",
         )
         return [dict(zip(names, r, strict=True)) for r in rows]
+
+    async def attempt_outcomes(self) -> dict[str, int]:
+        """How many attempts ended each way (ok, tool_error, timeout, agent_lost, ...)."""
+        rows = await self._db.read(
+            _query("SELECT outcome, COUNT(*) FROM swarm_attempts GROUP BY outcome", ())
+        )
+        return {str(outcome): int(n) for outcome, n in rows}
 
     async def count_results(self, task_ids: Sequence[str] | None = None) -> int:
         """How many results are recorded (for these tasks): the soak's duplicate check."""

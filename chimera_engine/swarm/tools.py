@@ -57,6 +57,7 @@ class RegistryToolSource:
     def __init__(self, registry: VersionedToolRegistry) -> None:
         self._registry = registry
         self._cache: dict[tuple[Any, ...], ToolRef] = {}
+        self._imported: dict[tuple[str, str], list[str]] = {}
 
     def describe(self) -> list[ToolDescription]:
         return [
@@ -97,13 +98,21 @@ class RegistryToolSource:
             self._cache[cache_key] = ref
         return ref
 
+    def _imports(self, mv: ModuleVersion) -> list[str]:
+        key = (mv.module, mv.content_hash)
+        found = self._imported.get(key)
+        if found is None:
+            found = sorted(workspace_imports(mv.source, self._registry.package))
+            self._imported[key] = found
+        return found
+
     def _with_dependencies(self, mv: ModuleVersion) -> list[ModuleVersion]:
         """``mv`` last, after the active versions of what it imports (deepest first)."""
         ordered: list[ModuleVersion] = []
         seen: set[str] = {mv.module}
 
         def visit(current: ModuleVersion) -> None:
-            for name in sorted(workspace_imports(current.source, self._registry.package)):
+            for name in self._imports(current):
                 dep = self._registry.active.get(name)
                 if dep is None or name in seen:
                     continue

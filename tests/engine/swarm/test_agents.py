@@ -132,7 +132,7 @@ async def test_agent_that_cannot_start_reports_why(make_swarm) -> None:  # type:
                 "PYTHONHOME": "/nonexistent",
             }
         )
-        with pytest.raises(AgentStartError, match="before it was ready|not ready"):
+        with pytest.raises(AgentStartError, match=r"before it was ready|not ready"):
             await swarm.spawn_agent(spec, OPERATOR)
         assert swarm.backend.live_count() == 0
     finally:

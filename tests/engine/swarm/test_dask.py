@@ -150,7 +150,7 @@ async def test_unreachable_scheduler_is_a_clear_error(
 ) -> None:
     swarm = make_swarm(backend="dask", scheduler_address="tcp://127.0.0.1:9", connect_timeout=0.5)
     start = time.monotonic()
-    with pytest.raises(BackendUnavailableError, match="tcp://127.0.0.1:9 is unreachable"):
+    with pytest.raises(BackendUnavailableError, match=r"tcp://127\.0\.0\.1:9 is unreachable"):
         await swarm.start()
     assert time.monotonic() - start < 5
     assert not swarm.started

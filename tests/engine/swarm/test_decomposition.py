@@ -181,7 +181,7 @@ async def test_dependency_failure_cancels_dependants(swarm: SwarmCoordinator) ->
     g = TaskGraph()
     bad = g.add(Task(id="bad", tool="boom"))
     child = g.add(Task(id="child", tool="twice", inputs={"x": {"$ref": bad.id}}))
-    grandchild = g.add(Task(id="grandchild", tool="echo", depends_on=(child.id,)))
+    g.add(Task(id="grandchild", tool="echo", depends_on=(child.id,)))
     info = await swarm.submit_graph(g, OPERATOR)
     await swarm.wait_graph(info, timeout=10)
     assert (await swarm.task("bad")).state is TaskState.FAILED

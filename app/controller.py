@@ -122,11 +122,15 @@ class ConsoleController(QObject):
     # -- operating -------------------------------------------------------------------------
     def build_main_window(self) -> MainWindow:
         window = MainWindow(self.bridge)
+        # Imported here: the dashboard pulls in pyqtgraph, kept out of start-up.
+        from app.views.dashboard import DashboardPanel
+
+        window.add_panel("Dashboard", DashboardPanel(self.bridge))
         window.add_panel("Modules", ModulesPanel(self.bridge))
         window.add_panel("Patches", PatchesPanel(self.bridge))
         window.add_panel("Audit", AuditPanel(self.bridge))
         window.add_panel("Admin", AdminPanel(self.bridge))
-        window.show_panel("Modules")
+        window.show_panel("Dashboard")
         window.resize(*self.window_size)
         return window
 

@@ -1,0 +1,335 @@
+"""The Dashboard panel: live charts of the engine's metrics, anomalies and predictions.
+
+Top: the toolbar and the failure predictions. Middle: the metric browser beside
+a grid of charts (raw series, anomaly markers by kind, forecast band, dashed
+thresholds, an anomaly-rate strip). Bottom: the anomalies list with Acknowledge
+beside the inspector (selected chart, its sensitivity, the clicked anomaly).
+
+Redraws are paced by the screen, never by the data: a ~10 Hz timer redraws the
+visible charts from the engine's ring buffers (:mod:`app.views.dashboard_render`),
+and only while the panel is shown and not paused. Engine events (anomalies,
+acknowledgements, predictions) update models; the charts pick them up on the
+next frame. Import this module lazily: it pulls in pyqtgraph and numpy.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import statistics
+import time
+from collections import deque
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+
+from app.bridge import EngineBridge
+from app.models.anomalies import AnomalyRecord, AnomalyTableModel
+from app.models.metric_list import STATE_TEXT
+from app.models.metric_source import MetricSource
+from app.views.dashboard_anomalies import AnomaliesPane
+from app.views.dashboard_browser import MetricBrowser
+from app.views.dashboard_grid import ChartGrid
+from app.views.dashboard_inspector import ChartInspector
+from app.views.dashboard_predictions import PredictionStrip
+from app.views.dashboard_render import ChartRenderer
+from app.views.dashboard_toolbar import DashboardToolbar
+from app.widgets.chart import MetricChart
+from chimera_engine.anomaly.engine import AnomalyEvent, PredictiveAlert
+from chimera_engine.metrics.hub import StoredAnomaly
+from chimera_engine.security.manager import Session
+
+#: Every visible chart is redrawn (when something changed) this many times a second...
+REDRAW_HZ = 10.0
+#: ... a group at a time: the visible charts are split into this many groups and the
+#: timer redraws one group per tick, so no single loop iteration paints them all.
+SLICES = 4
+METRICS_REFRESH_MS = 1000
+ANOMALY_BATCH_MS = 50
+INITIAL_ANOMALIES = 500
+MAX_DEFAULT_CHARTS = 12
+#: Charted by default (in this order, per tool) until :data:`MAX_DEFAULT_CHARTS`.
+DEFAULT_METRICS = (
+    r"process\.cpu_percent",
+    r"process\.rss_mb",
+    r"tool\.latency_ms\{.*",
+    r"tool\.error_rate\{.*",
+    r"tool\.confidence\{.*",
+)
+
+
+def default_rank(key: str) -> tuple[int, str, int] | None:
+    """Sort key of a metric charted by default (None: not one of them)."""
+    for i, pattern in enumerate(DEFAULT_METRICS):
+        if re.fullmatch(pattern, key):
+            group = 0 if key.startswith("process.") else 1
+            labels = key.partition("{")[2]
+            return group, labels, i
+    return None
+
+
+class DashboardPanel(QWidget):
+    """:attr:`chartsChanged` (keys) after charts were added or removed;
+    :attr:`anomaliesLoaded` (rows) after the engine's anomaly list was read."""
+
+    chartsChanged = Signal(list)
+    anomaliesLoaded = Signal(int)
+
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        *,
+        redraw_hz: float = REDRAW_HZ,
+        max_default_charts: int = MAX_DEFAULT_CHARTS,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("dashboardPanel")
+        self._bridge = bridge
+        self.max_default_charts = max_default_charts
+        self._removed: set[str] = set()
+        self._pending: list[AnomalyRecord] = []
+        self.source = MetricSource(bridge.node.hub)
+        self.anomaly_model = AnomalyTableModel(parent=self)
+        self.renderer = ChartRenderer(self.source, self.anomaly_model)
+        engine_threshold = bridge.node.hub.engine.config.alert_threshold
+
+        self.toolbar = DashboardToolbar(self)
+        self.predictions = PredictionStrip(self)
+        self.browser = MetricBrowser(self)
+        self.grid = ChartGrid(self)
+        self.anomalies = AnomaliesPane(bridge, self.anomaly_model, self)
+        self.inspector = ChartInspector(engine_threshold, self)
+
+        self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.top_splitter.setObjectName("dashboardTopSplitter")
+        self.top_splitter.addWidget(self.browser)
+        self.top_splitter.addWidget(self.grid)
+        self.top_splitter.setStretchFactor(1, 1)
+        self.top_splitter.setSizes([290, 970])
+        bottom = QWidget(self)
+        bottom_layout = QHBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        bottom_layout.setSpacing(10)
+        bottom_layout.addWidget(self.anomalies, 1)
+        bottom_layout.addWidget(self.inspector)
+        self.inspector.setFixedWidth(330)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.setObjectName("dashboardSplitter")
+        self.splitter.addWidget(self.top_splitter)
+        self.splitter.addWidget(bottom)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([450, 190])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 8)
+        layout.setSpacing(8)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.predictions)
+        layout.addWidget(self.splitter, 1)
+
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(max(1, round(1000 / (redraw_hz * SLICES))))
+        self.redraw_timer.timeout.connect(self.redraw)
+        self._metrics_timer = QTimer(self)
+        self._metrics_timer.setInterval(METRICS_REFRESH_MS)
+        self._metrics_timer.timeout.connect(self.refresh_metrics)
+        self._batch_timer = QTimer(self)
+        self._batch_timer.setSingleShot(True)
+        self._batch_timer.setInterval(ANOMALY_BATCH_MS)
+        self._batch_timer.timeout.connect(self._flush_anomalies)
+        self._phase = 0
+        self._frame_ms = 0.0
+        self._settled = False
+        self.frame_ms: deque[float] = deque(maxlen=200)  # whole frames: every group once
+
+        tb = self.toolbar
+        tb.browser_button.toggled.connect(self.browser.setVisible)
+        tb.window_combo.currentIndexChanged.connect(self._settings_changed)
+        tb.forecast_check.toggled.connect(self._settings_changed)
+        tb.pause_button.toggled.connect(self.set_paused)
+        self.browser.chartToggled.connect(self.set_charted)
+        self.grid.removeRequested.connect(lambda key: self.set_charted(key, False))
+        self.grid.markerClicked.connect(self.show_anomaly)
+        self.grid.chartActivated.connect(self.select_chart)
+        self.anomalies.anomalySelected.connect(self.inspector.show_anomaly)
+        self.inspector.minScoreChanged.connect(self.renderer.set_min_score)
+        bridge.anomalyDetected.connect(self._anomaly_detected)
+        bridge.anomalyAcknowledged.connect(self._anomaly_acknowledged)
+        bridge.failurePredicted.connect(self.predictions.add)
+        bridge.sessionChanged.connect(self._session_changed)
+
+        self.predictions.set_alerts(self.source.predictions())
+        self.refresh_metrics()
+        self.load_anomalies()
+
+    # -- charts ----------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self.toolbar.pause_button.isChecked()
+
+    def chart(self, key: str) -> MetricChart | None:
+        return self.grid.chart(key)
+
+    def chart_keys(self) -> list[str]:
+        return self.grid.keys()
+
+    def set_charted(self, key: str, charted: bool) -> None:
+        """Add (``charted``) or remove the chart of ``key``."""
+        if charted:
+            self._removed.discard(key)
+            if self.grid.chart(key) is not None:
+                return
+            chart = self.grid.add_chart(key)
+            chart.plot.set_interactive(self.paused)
+        else:
+            self._removed.add(key)
+            if not self.grid.remove_chart(key):
+                return
+            self.renderer.forget(key)
+            if self.inspector.key == key:
+                self.inspector.show_chart(None, self.renderer.min_score(key))
+        self.browser.set_charted(self.grid.keys())
+        self.chartsChanged.emit(self.grid.keys())
+
+    def select_chart(self, key: str) -> None:
+        self.grid.set_selected(key)
+        self.inspector.show_chart(key, self.renderer.min_score(key), self._chart_info(key))
+
+    def _chart_info(self, key: str) -> str:
+        rev = self.source.revision(key)
+        if rev is None:
+            return "The engine holds no data for this metric."
+        thresholds = ", ".join(f"{t:g}" for t in self.source.thresholds(key)) or "none"
+        state = next((m.state for m in self.source.metrics() if m.key == key), "")
+        return (
+            f"{rev.samples:,} samples · {STATE_TEXT.get(state, state)}\n"
+            f"Alert thresholds: {thresholds}"
+        )
+
+    def show_anomaly(self, anomaly_id: int) -> None:
+        """Show the details of ``anomaly_id`` (a clicked marker) and select its row."""
+        record = self.anomaly_model.get(anomaly_id)
+        self.inspector.show_anomaly(record)
+        if record is not None:
+            self.anomalies.select(anomaly_id)
+
+    # -- live updates ----------------------------------------------------------------------
+    def redraw(self, everything: bool = False) -> None:
+        """One tick: bring the next group of visible charts up to date (``everything``:
+        all of them at once). Skipped while paused."""
+        if self.paused:
+            return
+        visible = self.grid.visible_charts()
+        group = visible if everything else visible[self._phase :: SLICES]
+        start = time.perf_counter()
+        self.renderer.draw(group, time.time())
+        self._frame_ms += (time.perf_counter() - start) * 1e3
+        self._phase = 0 if everything else (self._phase + 1) % SLICES
+        if self._phase == 0:
+            self.frame_ms.append(self._frame_ms)
+            self._frame_ms = 0.0
+            if len(self.frame_ms) % 10 == 1:
+                self.toolbar.frame_label.setText(
+                    f"{len(visible)} of {len(self.grid.keys())} charts on screen · "
+                    f"redraw {statistics.median(self.frame_ms):.1f} ms"
+                )
+
+    def set_paused(self, paused: bool) -> None:
+        for chart in self.grid.charts():
+            chart.plot.set_interactive(paused)
+        if not paused:
+            self.renderer.invalidate()
+            self.redraw(everything=True)
+
+    def _settings_changed(self, *_args: object) -> None:
+        self.renderer.window = self.toolbar.window_seconds()
+        self.renderer.forecasts = self.toolbar.forecast_check.isChecked()
+        self.renderer.invalidate()
+        if not self.paused and self.isVisible():
+            self.redraw(everything=True)
+
+    def refresh_metrics(self) -> None:
+        """Read the engine's metric list: browser, default charts, inspector."""
+        session = self._bridge.session
+        if not self.source.allowed(session.principal if session else None):
+            self.grid.empty_label.setText("You need the metrics.read permission to see metrics.")
+            return
+        infos = self.source.metrics()
+        self.browser.set_metrics(infos)
+        wanted = sorted(
+            (rank, info.key)
+            for info in infos
+            if info.key not in self._removed and (rank := default_rank(info.key)) is not None
+        )
+        for _, key in wanted:
+            if len(self.grid.keys()) >= self.max_default_charts:
+                break
+            if self.grid.chart(key) is None:
+                self.set_charted(key, True)
+        if self.inspector.key is not None:
+            key = self.inspector.key
+            self.inspector.show_chart(key, self.renderer.min_score(key), self._chart_info(key))
+
+    # -- anomalies -------------------------------------------------------------------------
+    def load_anomalies(self) -> None:
+        if self._bridge.closed or self._bridge.session is None:
+            return
+
+        def loaded(rows: list[StoredAnomaly]) -> None:
+            self.anomaly_model.merge(AnomalyRecord.from_stored(a) for a in rows)
+            self.anomaliesLoaded.emit(self.anomaly_model.rowCount())
+
+        self._bridge.run(
+            self._bridge.list_anomalies(limit=INITIAL_ANOMALIES),
+            on_success=loaded,
+            title="Could not load the anomalies",
+        )
+
+    def _anomaly_detected(self, anomaly_id: int, event: AnomalyEvent) -> None:
+        self._pending.append(AnomalyRecord.from_event(anomaly_id, event))
+        if not self._batch_timer.isActive():
+            self._batch_timer.start()
+
+    def _flush_anomalies(self) -> None:
+        pending, self._pending = self._pending, []
+        self.anomaly_model.merge(pending)
+
+    def _anomaly_acknowledged(self, anomaly_id: int, actor: str) -> None:
+        self._flush_anomalies()
+        shown = self.inspector.anomaly_id == anomaly_id
+        if self.anomaly_model.acknowledge(anomaly_id, actor, time.time()) and shown:
+            self.inspector.show_anomaly(self.anomaly_model.get(anomaly_id))
+
+    def prediction_alerts(self) -> list[PredictiveAlert]:
+        return self.source.predictions()
+
+    # -- visibility and session ----------------------------------------------------------------
+    def _session_changed(self, session: Session | None) -> None:
+        self.anomalies.update_buttons()
+        if session is not None:
+            self.refresh_metrics()
+            self.load_anomalies()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.redraw_timer.start()
+        self._metrics_timer.start()
+        QTimer.singleShot(0, self, self._first_frame)
+
+    def _first_frame(self) -> None:
+        self.redraw(everything=True)
+        if not self._settled:
+            # The charts just created ~100k Python objects (most of them pyqtgraph's).
+            # One full collection now promotes them for good; otherwise the cyclic GC
+            # rescans them in a series of ~90 ms full collections during the first
+            # seconds of live updates, each one a visible stall.
+            self._settled = True
+            gc.collect()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.redraw_timer.stop()
+        self._metrics_timer.stop()

@@ -1,0 +1,179 @@
+"""AnomaliesPane: the anomalies list (newest first) with Acknowledge.
+
+Acknowledging goes through the authorised facade as the signed-in user: the
+engine checks ``anomaly.acknowledge`` and writes the audit entry. The button is
+disabled, with a tooltip naming that permission, for users who lack it; the
+engine would refuse them anyway.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import EngineBridge, describe_error
+from app.models.anomalies import (
+    ACKED,
+    EXPECTED,
+    KIND,
+    METRIC,
+    SCORE,
+    TIME,
+    VALUE,
+    AnomalyRecord,
+    AnomalyRole,
+    AnomalyTableModel,
+)
+from app.views.module_actions import missing_permission
+from app.widgets.style import set_severity
+from app.widgets.tables import configure_view
+from chimera_engine.metrics.hub import StoredAnomaly
+from chimera_engine.security.permissions import Permission
+
+_WIDTHS = {TIME: 150, METRIC: 230, KIND: 104, SCORE: 58, VALUE: 76, EXPECTED: 84, ACKED: 120}
+
+
+class AnomaliesPane(QWidget):
+    """:attr:`anomalySelected` (record) when the current row changes;
+    :attr:`acknowledged` (anomaly id, ok, message) after each acknowledgement."""
+
+    anomalySelected = Signal(object)
+    acknowledged = Signal(int, bool, str)
+
+    def __init__(
+        self, bridge: EngineBridge, model: AnomalyTableModel, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("dashboardAnomalies")
+        self._bridge = bridge
+        self.model = model
+        self._pending: set[int] = set()
+
+        title = QLabel("Anomalies", self)
+        title.setStyleSheet("font-weight: 600; color: #323f4b;")
+        self.summary_label = QLabel("", self)
+        self.summary_label.setObjectName("dashboardAnomalySummary")
+        set_severity(self.summary_label, "muted")
+        self.ack_button = QPushButton("Acknowledge", self)
+        self.ack_button.setObjectName("dashboardAckButton")
+        self.ack_button.clicked.connect(self.acknowledge_selected)
+        header = QHBoxLayout()
+        header.setSpacing(8)
+        header.addWidget(title)
+        header.addWidget(self.summary_label, 1)
+        header.addWidget(self.ack_button)
+
+        self.table = QTableView(self)
+        self.table.setObjectName("dashboardAnomalyTable")
+        self.table.setModel(model)
+        configure_view(self.table, _WIDTHS)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addLayout(header)
+        layout.addWidget(self.table, 1)
+
+        model.rowsInserted.connect(self._rows_changed)
+        model.rowsRemoved.connect(self._rows_changed)
+        model.dataChanged.connect(self._rows_changed)
+        model.modelReset.connect(self._rows_changed)
+        bridge.sessionChanged.connect(self.update_buttons)
+        self._rows_changed()
+
+    # -- selection -------------------------------------------------------------------------
+    def selected(self) -> list[AnomalyRecord]:
+        rows = self.table.selectionModel().selectedRows()
+        return [r.data(AnomalyRole) for r in rows if isinstance(r.data(AnomalyRole), AnomalyRecord)]
+
+    def select(self, anomaly_id: int) -> bool:
+        row = self.model.row_of(anomaly_id)
+        if row < 0:
+            return False
+        index = self.model.index(row, 0)
+        self.table.setCurrentIndex(index)
+        self.table.scrollTo(index)
+        return True
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self.update_buttons()
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        record = current.data(AnomalyRole) if current.isValid() else None
+        if isinstance(record, AnomalyRecord):
+            self.anomalySelected.emit(record)
+
+    def _rows_changed(self, *_args: object) -> None:
+        total = self.model.rowCount()
+        open_count = self.model.open_count()
+        if total == 0:
+            self.summary_label.setText("none detected yet")
+            set_severity(self.summary_label, "muted")
+        else:
+            self.summary_label.setText(f"{open_count} open of {total}")
+            set_severity(self.summary_label, "warn" if open_count else "ok")
+        self.update_buttons()
+
+    def update_buttons(self, *_args: object) -> None:
+        session = self._bridge.session
+        why = missing_permission(
+            session.principal if session else None, Permission.ANOMALY_ACKNOWLEDGE
+        )
+        open_ids = [r.id for r in self.selected() if not r.acknowledged]
+        self.ack_button.setEnabled(not why and bool(open_ids) and not self._pending)
+        if why:
+            self.ack_button.setToolTip(why)
+        elif not open_ids:
+            self.ack_button.setToolTip("Select one or more open anomalies to acknowledge")
+        else:
+            self.ack_button.setToolTip(
+                f"Acknowledge {len(open_ids)} anomal{'y' if len(open_ids) == 1 else 'ies'} "
+                "as yourself (recorded in the audit log)"
+            )
+
+    # -- acknowledging ---------------------------------------------------------------------
+    def acknowledge_selected(self) -> None:
+        for record in self.selected():
+            if not record.acknowledged and record.id not in self._pending:
+                self.acknowledge(record.id)
+
+    def acknowledge(self, anomaly_id: int) -> None:
+        if self._bridge.closed:
+            return
+        self._pending.add(anomaly_id)
+        self.update_buttons()
+
+        def done(stored: StoredAnomaly) -> None:
+            self._finish(anomaly_id)
+            self.model.merge([AnomalyRecord.from_stored(stored)])
+            self.acknowledged.emit(anomaly_id, True, f"Acknowledged anomaly {anomaly_id}")
+
+        def failed(exc: Exception) -> None:
+            self._finish(anomaly_id)
+            text = f"Could not acknowledge anomaly {anomaly_id}: {describe_error(exc)}"
+            self.summary_label.setText(text)
+            set_severity(self.summary_label, "critical")
+            self.acknowledged.emit(anomaly_id, False, text)
+
+        self._bridge.run(
+            self._bridge.acknowledge_anomaly(anomaly_id),
+            on_success=done,
+            on_error=failed,
+            title="Could not acknowledge the anomaly",
+        )
+
+    def _finish(self, anomaly_id: int) -> None:
+        self._pending.discard(anomaly_id)
+        self.update_buttons()

@@ -101,15 +101,12 @@ class Agent:
             try:
                 line = encode(reply)
             except (TypeError, ValueError) as exc:
-                line = encode(
-                    {
-                        "t": "done",
-                        "id": attempt,
-                        "ok": False,
-                        "code": "not_json",
-                        "error": f"the result is not a JSON value: {exc}",
-                        "ms": reply.get("ms", 0.0),
-                    }
+                line = _failure(attempt, "not_json", f"the result is not a JSON value: {exc}")
+            if len(line) > LINE_LIMIT - 4096:
+                line = _failure(
+                    attempt,
+                    "too_large",
+                    f"the result is {len(line)} bytes; the limit is {LINE_LIMIT - 4096}",
                 )
             self.channel.send_raw(line)
 
@@ -119,6 +116,10 @@ class Agent:
                 {"t": "hb", "busy": len(self.running), "stuck": self.stuck, "rss": rss_bytes()}
             )
             await asyncio.sleep(self.heartbeat)
+
+
+def _failure(attempt: str, code: str, error: str) -> bytes:
+    return encode({"t": "done", "id": attempt, "ok": False, "code": code, "error": error})
 
 
 async def _pipes() -> tuple[asyncio.StreamReader, Channel]:

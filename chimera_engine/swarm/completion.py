@@ -156,17 +156,19 @@ class TaskCompletion(SwarmCore):
         result = (run.task.key, run.result, agents, time.time()) if run.has_result else None
         try:
             recorded = await self.store.finish(run.id, fields, result)
-        except Exception as exc:  # the store reports; the task stays unfinished on disk
+        except Exception as exc:  # the task stays unfinished on disk and resumes at restart
             log.error("could not record task %s: %s", run.id, exc)
-            recorded = False
-        if result is not None and not recorded:
-            self.duplicates_suppressed += 1
+        else:
+            if result is not None and not recorded:
+                self.duplicates_suppressed += 1
         self.completed += 1
         run.persisted = True
         self._runs.pop(run.id, None)
         self._finished[run.id] = run
         while len(self._finished) > FINISHED_KEPT:
-            self._finished.popitem(last=False)
+            _, old = self._finished.popitem(last=False)
+            if self._by_key.get(old.task.key) == old.id:
+                del self._by_key[old.task.key]  # the store still refuses the key a second time
         run.release()
         self._release_dependants(run)
 

@@ -31,8 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from chimera_engine.errors import AuthenticationError, NotFoundError
@@ -189,8 +191,6 @@ class DaskBackend:
                 *(f"{CAPABILITY_PREFIX}{c}={spec.concurrency}" for c in sorted(spec.capabilities)),
             ]
         )
-        import os
-
         env = {**os.environ, **spec.env, NODE_KEY_ENV: self._node_key, "CHIMERA_AGENT_ID": agent_id}
         self._pending.add(agent_id)
         try:
@@ -275,8 +275,6 @@ class DaskBackend:
                 rss_bytes=0,
                 reason=reason,
             )
-        from dataclasses import replace
-
         stopped = replace(info, state=state, reason=reason)
         self.sink.on_agent(stopped, "killed" if kill else "stopped")
         return stopped

@@ -30,7 +30,7 @@ from chimera_engine.swarm.runs import TaskRun
 from chimera_engine.swarm.tools import ToolRef
 
 log = logging.getLogger(__name__)
-_FATAL = frozenset({"invalid_input", "load_error", "unknown_tool"})
+_FATAL = frozenset({"invalid_input", "load_error", "unknown_tool", "not_json", "too_large"})
 _MAX_DEFERRED = 32
 
 

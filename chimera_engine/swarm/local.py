@@ -15,99 +15,23 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import chimera_engine
-from chimera_engine.errors import AuthenticationError
+from chimera_engine.errors import AuthenticationError, NotFoundError
 from chimera_engine.swarm.backend import Attempt, Sink
 from chimera_engine.swarm.errors import AgentStartError, SwarmNotRunningError
 from chimera_engine.swarm.execution import NODE_KEY_ENV
+from chimera_engine.swarm.local_agent import AgentProcess, exit_reason
 from chimera_engine.swarm.models import AgentInfo, AgentSpec, AgentState, new_id
 from chimera_engine.swarm.protocol import LINE_LIMIT, Channel, decode, encode
 from chimera_engine.swarm.reputation import Reputation, pick
 from chimera_engine.swarm.settings import SwarmSettings
 
 log = logging.getLogger(__name__)
-_HOST = socket.gethostname()
-
-
-@dataclass(eq=False, kw_only=True)
-class AgentProcess:
-    id: str
-    spec: AgentSpec
-    prefetch: int
-    reputation_book: Reputation
-    proc: asyncio.subprocess.Process | None = None
-    channel: Channel | None = None
-    state: AgentState = AgentState.STARTING
-    pid: int | None = None
-    started_at: float = field(default_factory=time.time)
-    ready_at: float | None = None
-    last_seen: float = field(default_factory=time.monotonic)
-    last_heartbeat: float | None = None
-    in_flight: dict[str, Attempt] = field(default_factory=dict)
-    bundles: set[str] = field(default_factory=set)
-    completed: int = 0
-    failed: int = 0
-    rss: int = 0
-    reason: str = ""
-    recycling: bool = False
-    isolated: str = ""
-    kill_reason: tuple[AgentState, str, bool] | None = None
-    stop_deadline: float = float("inf")
-    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=20))
-    hello: asyncio.Future[dict[str, Any]] | None = None
-
-    @property
-    def capacity(self) -> int:
-        return self.spec.concurrency + self.prefetch
-
-    @property
-    def load(self) -> int:
-        return len(self.in_flight)
-
-    @property
-    def reputation(self) -> float:
-        return self.reputation_book.value
-
-    @property
-    def serving(self) -> bool:
-        return self.state is AgentState.READY and not self.recycling and not self.isolated
-
-    def info(self) -> AgentInfo:
-        return AgentInfo(
-            id=self.id,
-            role=self.spec.role,
-            capabilities=tuple(sorted(self.spec.capabilities)),
-            concurrency=self.spec.concurrency,
-            backend="local",
-            state=self.state,
-            pid=self.pid,
-            host=_HOST,
-            started_at=self.started_at,
-            ready_at=self.ready_at,
-            last_heartbeat=self.last_heartbeat,
-            in_flight=self.load,
-            completed=self.completed,
-            failed=self.failed,
-            reputation=self.reputation,
-            rss_bytes=self.rss,
-            reason=self.reason,
-        )
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is None:
-        return "exited"
-    if code < 0:
-        return f"killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 class LocalBackend:
@@ -289,7 +213,7 @@ class LocalBackend:
             tail = "; ".join(list(agent.stderr)[-3:])
             agent.hello.set_exception(
                 AgentStartError(
-                    f"agent {agent.id} {_exit_reason(code)} before it was ready"
+                    f"agent {agent.id} {exit_reason(code)} before it was ready"
                     + (f": {tail}" if tail else "")
                 )
             )
@@ -299,7 +223,7 @@ class LocalBackend:
         elif agent.state is AgentState.STOPPING:
             state, reason, crash = AgentState.STOPPED, agent.reason or "stopped", False
         else:
-            state, reason, crash = AgentState.DEAD, _exit_reason(code), True
+            state, reason, crash = AgentState.DEAD, exit_reason(code), True
         lost = list(agent.in_flight.values())
         agent.in_flight.clear()
         if lost and crash:
@@ -320,6 +244,7 @@ class LocalBackend:
             self.sink.on_lost(attempt, f"agent {agent.id} {reason}", crash and attempt.running)
         self.sink.on_agent(agent.info(), change or state.value)
         self.sink.capacity_changed()
+        self.forget_finished()
 
     def _finish(self, agent: AgentProcess, state: AgentState, reason: str) -> None:
         agent.state, agent.reason = state, reason
@@ -350,8 +275,6 @@ class LocalBackend:
     async def stop_agent(self, agent_id: str, *, kill: bool, reason: str) -> AgentInfo:
         agent = self._agents.get(agent_id)
         if agent is None:
-            from chimera_engine.errors import NotFoundError
-
             raise NotFoundError(f"no agent {agent_id!r}")
         if agent.state.final:
             return agent.info()

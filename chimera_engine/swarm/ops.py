@@ -1,0 +1,159 @@
+"""Facade operations on the swarm, ready to mix into ``EngineFacade``.
+
+Every method takes the acting principal and checks a named permission first
+(refusals are audited by ``SecurityManager.authorize``); the coordinator audits
+what it changes. Submitting tasks also needs ``tool.call`` on each tool they
+run: a task is a tool call made elsewhere.
+
+============================  ===================
+operation                     permission
+============================  ===================
+swarm_status, swarm_agents,   ``swarm.read``
+swarm_task, swarm_history,
+swarm_attempts
+swarm_spawn, swarm_stop_agent ``swarm.spawn``
+swarm_submit, swarm_submit_   ``swarm.task`` (+ ``tool.call``)
+plan, swarm_submit_job,
+swarm_cancel
+swarm_consensus               ``swarm.consensus``
+============================  ===================
+
+Agents themselves never come through here: they present node-role API keys
+(``node.register`` and ``node.report``) to the coordinator directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chimera_engine.errors import ValidationError
+from chimera_engine.security.manager import SecurityManager
+from chimera_engine.security.permissions import Permission
+from chimera_engine.security.principal import Principal
+from chimera_engine.swarm.consensus import Outcome, Vote
+from chimera_engine.swarm.coordinator import SwarmCoordinator, SwarmStats
+from chimera_engine.swarm.decomposer import Job
+from chimera_engine.swarm.graph import TaskGraph
+from chimera_engine.swarm.models import (
+    AgentInfo,
+    AgentSpec,
+    ConsensusPolicy,
+    Task,
+    TaskInfo,
+    TaskState,
+)
+from chimera_engine.swarm.submission import GraphInfo
+
+MAX_SUBMIT = 10_000
+"""Most tasks one request may submit."""
+
+
+class SwarmNode(Protocol):
+    """What the operations need of the node (HeartNode provides both)."""
+
+    @property
+    def security(self) -> SecurityManager: ...
+
+    @property
+    def swarm(self) -> SwarmCoordinator: ...
+
+
+class SwarmOps:
+    """Mix into the facade next to the other ``*Ops``; needs ``self._node.swarm``."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def _node(self) -> SwarmNode: ...
+
+    async def _swarm_allow(
+        self, principal: Principal, permission: Permission, target: str = ""
+    ) -> None:
+        await self._node.security.authorize(principal, permission, target)
+
+    async def _allow_tools(self, principal: Principal, tasks: Sequence[Task]) -> None:
+        await self._swarm_allow(principal, Permission.SWARM_TASK)
+        if len(tasks) > MAX_SUBMIT:
+            raise ValidationError(f"at most {MAX_SUBMIT} tasks per request")
+        prompt_tool = self._node.swarm.settings.prompt_tool
+        for tool in sorted({t.tool or prompt_tool for t in tasks}):
+            await self._swarm_allow(principal, Permission.TOOL_CALL, tool)
+
+    # -- reading ---------------------------------------------------------------------------
+    async def swarm_status(self, principal: Principal) -> SwarmStats:
+        await self._swarm_allow(principal, Permission.SWARM_READ)
+        return self._node.swarm.stats()
+
+    async def swarm_agents(self, principal: Principal) -> list[AgentInfo]:
+        await self._swarm_allow(principal, Permission.SWARM_READ)
+        return self._node.swarm.agents()
+
+    async def swarm_task(self, principal: Principal, task_id: str) -> TaskInfo:
+        await self._swarm_allow(principal, Permission.SWARM_READ, task_id)
+        return await self._node.swarm.task(task_id)
+
+    async def swarm_history(
+        self,
+        principal: Principal,
+        *,
+        limit: int = 100,
+        state: TaskState | None = None,
+        graph_id: str | None = None,
+    ) -> list[TaskInfo]:
+        await self._swarm_allow(principal, Permission.SWARM_READ)
+        return await self._node.swarm.history(limit=limit, state=state, graph_id=graph_id)
+
+    async def swarm_attempts(self, principal: Principal, task_id: str) -> list[dict[str, Any]]:
+        """Which agent ran each attempt of a task, with which outcome."""
+        await self._swarm_allow(principal, Permission.SWARM_READ, task_id)
+        return await self._node.swarm.store.attempts_of(task_id)
+
+    # -- agents ------------------------------------------------------------------------------
+    async def swarm_spawn(self, principal: Principal, spec: AgentSpec) -> AgentInfo:
+        await self._swarm_allow(principal, Permission.SWARM_SPAWN, spec.role)
+        return await self._node.swarm.spawn_agent(spec, principal)
+
+    async def swarm_stop_agent(
+        self, principal: Principal, agent_id: str, *, kill: bool = False
+    ) -> AgentInfo:
+        await self._swarm_allow(principal, Permission.SWARM_SPAWN, agent_id)
+        return await self._node.swarm.stop_agent(agent_id, principal, kill=kill)
+
+    # -- tasks -------------------------------------------------------------------------------
+    async def swarm_submit(self, principal: Principal, tasks: Sequence[Task]) -> list[TaskInfo]:
+        await self._allow_tools(principal, tasks)
+        return await self._node.swarm.submit_many(tasks, principal)
+
+    async def swarm_submit_plan(
+        self, principal: Principal, plan: Sequence[Mapping[str, Any]]
+    ) -> GraphInfo:
+        """Submit an explicit task graph given as plain step dicts (an API request body)."""
+        graph = TaskGraph.from_plan(plan)
+        await self._allow_tools(principal, list(graph.tasks.values()))
+        return await self._node.swarm.submit_graph(graph, principal)
+
+    async def swarm_submit_job(self, principal: Principal, job: Job) -> GraphInfo:
+        """Decompose a complex job (rules, or the planner for prompts) and submit it."""
+        graph = await self._node.swarm.decomposer.decompose(job)
+        await self._allow_tools(principal, list(graph.tasks.values()))
+        return await self._node.swarm.submit_graph(graph, principal)
+
+    async def swarm_cancel(self, principal: Principal, task_id: str) -> TaskInfo:
+        await self._swarm_allow(principal, Permission.SWARM_TASK, task_id)
+        return await self._node.swarm.cancel(task_id, principal)
+
+    # -- consensus ---------------------------------------------------------------------------
+    async def swarm_consensus(
+        self,
+        principal: Principal,
+        votes: Sequence[Vote],
+        policy: ConsensusPolicy,
+        *,
+        expected: int | None = None,
+        subject: str = "",
+    ) -> Outcome:
+        await self._swarm_allow(principal, Permission.SWARM_CONSENSUS, subject)
+        return await self._node.swarm.decide(
+            votes, policy, principal, expected=expected, subject=subject
+        )

@@ -4,7 +4,8 @@
 start); ``swarm_results`` holds at most one result per idempotency key (its
 primary key), which is what makes at-least-once execution record each result
 once; ``swarm_attempts`` says which agent ran what, with which outcome;
-``swarm_agents`` keeps every agent's lifetime and counters.
+``swarm_agents`` keeps every agent's lifetime and counters. The statements are
+idempotent (``IF NOT EXISTS``), so registering the migration twice does no harm.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from chimera_engine.store.migrations import Migration
 SWARM_MIGRATION_DESCRIPTION = "swarm tasks, results, attempts and agents"
 
 SWARM_MIGRATION_SQL = """
-CREATE TABLE swarm_tasks (
+CREATE TABLE IF NOT EXISTS swarm_tasks (
     id TEXT PRIMARY KEY,
     graph_id TEXT NOT NULL DEFAULT '',
     idem_key TEXT NOT NULL UNIQUE,
@@ -48,17 +49,17 @@ CREATE TABLE swarm_tasks (
     updated_at REAL NOT NULL,
     finished_at REAL
 );
-CREATE INDEX swarm_tasks_state ON swarm_tasks(state);
-CREATE INDEX swarm_tasks_graph ON swarm_tasks(graph_id);
-CREATE INDEX swarm_tasks_created ON swarm_tasks(created_at);
-CREATE TABLE swarm_results (
+CREATE INDEX IF NOT EXISTS swarm_tasks_state ON swarm_tasks(state);
+CREATE INDEX IF NOT EXISTS swarm_tasks_graph ON swarm_tasks(graph_id);
+CREATE INDEX IF NOT EXISTS swarm_tasks_created ON swarm_tasks(created_at);
+CREATE TABLE IF NOT EXISTS swarm_results (
     idem_key TEXT PRIMARY KEY,
     task_id TEXT NOT NULL,
     value TEXT NOT NULL,
     agents TEXT NOT NULL DEFAULT '[]',
     recorded_at REAL NOT NULL
 );
-CREATE TABLE swarm_attempts (
+CREATE TABLE IF NOT EXISTS swarm_attempts (
     id TEXT PRIMARY KEY,
     task_id TEXT NOT NULL,
     replica INTEGER NOT NULL,
@@ -70,8 +71,8 @@ CREATE TABLE swarm_attempts (
     ended_at REAL NOT NULL,
     ms REAL
 );
-CREATE INDEX swarm_attempts_task ON swarm_attempts(task_id);
-CREATE TABLE swarm_agents (
+CREATE INDEX IF NOT EXISTS swarm_attempts_task ON swarm_attempts(task_id);
+CREATE TABLE IF NOT EXISTS swarm_agents (
     id TEXT PRIMARY KEY,
     role TEXT NOT NULL,
     capabilities TEXT NOT NULL DEFAULT '[]',

@@ -1,12 +1,14 @@
 """SwarmCoordinator: the one API of the swarm, whatever the backend.
 
->>> # typical use (see tests/engine/swarm for complete, runnable examples)
->>> # swarm = SwarmCoordinator(store=SwarmStore(db), tools=RegistryToolSource(registry),
->>> #                          audit=security.audit, bus=bus,
->>> #                          credentials=ApiKeyNodeCredentials(security.api_keys),
->>> #                          settings=SwarmSettings())
->>> # await swarm.start(); await swarm.spawn_agent(AgentSpec(role="executor"), principal)
->>> # info = await swarm.run(Task(tool="greet", inputs={"name": "ada"}), principal)
+Typical use (tests/engine/swarm has complete, runnable examples)::
+
+    swarm = SwarmCoordinator(store=SwarmStore(db), tools=RegistryToolSource(registry),
+                             audit=security.audit, bus=bus,
+                             credentials=ApiKeyNodeCredentials(security.api_keys),
+                             settings=SwarmSettings())
+    await swarm.start()
+    await swarm.spawn_agent(AgentSpec(role="executor"), principal)
+    info = await swarm.run(Task(tool="greet", inputs={"name": "ada"}), principal)
 
 It owns the agents (through a :class:`Backend`), the task queue and the task
 history (through :class:`SwarmStore`). It does not check permissions: callers
@@ -114,7 +116,12 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
         if self.started:
             return
         key = await self.credentials.issue()
-        await self.backend.start(self, key)
+        try:
+            await self.backend.start(self, key)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.credentials.revoke()
+            raise
         self._stopping, self.started = False, True
         resumed = await self._resume()
         sweeper = self._sweep_loop()
@@ -124,7 +131,7 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             self.spawn_task(sweeper, "swarm-sweeper")
         if resumed:
             self._audit(SYSTEM, "swarm.resume", resumed=resumed)
-        wanted = [(role, n) for role, n in parse_initial_agents(self.settings.initial_agents)]
+        wanted = parse_initial_agents(self.settings.initial_agents)
         results = await asyncio.gather(
             *(
                 self.spawn_agent(AgentSpec(role=role), SYSTEM)

@@ -166,3 +166,16 @@ async def test_agent_survives_sigint(swarm: SwarmCoordinator) -> None:
     os.kill(info.pid, signal.SIGINT)  # a Ctrl-C in the terminal: stopping is the coordinator's job
     done = await swarm.run(Task(tool="add", inputs={"a": 1, "b": 1}), OPERATOR, timeout=5)
     assert done.result == 2
+
+
+async def test_initial_agents_from_settings(make_swarm) -> None:  # type: ignore[no-untyped-def]
+    swarm = make_swarm(initial_agents="executor:2, analyzer")
+    await swarm.start()
+    try:
+        roles = sorted(a.role for a in swarm.agents() if a.state is AgentState.READY)
+        assert roles == ["analyzer", "executor", "executor"]
+    finally:
+        await swarm.stop()
+    assert all(a.state is AgentState.STOPPED for a in swarm.agents())
+    keys = [k for k in swarm.credentials._keys.list() if k.name == "swarm agents"]  # type: ignore[attr-defined]
+    assert keys and all(k.revoked_at is not None for k in keys)  # revoked at stop

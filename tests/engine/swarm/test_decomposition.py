@@ -143,9 +143,7 @@ async def test_llm_planner_hook() -> None:
     assert len(g) == 1
 
 
-async def test_distributed_task_processing_end_to_end(
-    swarm: SwarmCoordinator, node: HeartNode
-) -> None:
+async def test_multi_agent_task_completion(swarm: SwarmCoordinator, node: HeartNode) -> None:
     """Scenario 2: decompose -> agents in parallel -> consensus on redundant results ->
     every step audited."""
     for _ in range(3):

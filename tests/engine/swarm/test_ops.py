@@ -91,3 +91,27 @@ async def test_operations_check_permissions(node: HeartNode, swarm: SwarmCoordin
     assert sum(1 for e in denied if e.outcome == "denied") >= 5
     stopped = await ops.swarm_stop_agent(operator, agent.id)
     assert stopped.state.value == "stopped"
+
+
+async def test_swarm_consensus_with_security(node: HeartNode, swarm: SwarmCoordinator) -> None:
+    admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
+    operator = await login(node, admin, "olga", Role.OPERATOR)
+    observer = await login(node, admin, "otto", Role.OBSERVER)
+    ops = Facade(Node(security=node.security, swarm=swarm))
+    for env in ({}, {}, {"SWARM_TEST_BIAS": "0.5", "SWARM_TEST_CONFIDENCE": "0.2"}):
+        await ops.swarm_spawn(operator, AgentSpec(concurrency=1, env=env))
+    policy = ConsensusPolicy.from_json({"method": "weighted", "tolerance": 0.01})
+    (info,) = await ops.swarm_submit(
+        operator, [Task(tool="measure", inputs={"x": 2.0}, redundancy=3, consensus=policy)]
+    )
+    done = await swarm.wait(info.id, 10)
+    assert done.state is TaskState.SUCCEEDED and done.result == 2.0
+    assert done.consensus and len(done.consensus["dissenters"]) == 1
+    with pytest.raises(PermissionDeniedError):
+        await ops.swarm_submit(observer, [Task(tool="measure", inputs={"x": 1.0})])
+    entries = await node.security.audit.query(AuditQuery(action_prefix="swarm."))
+    votes = [e for e in entries if e.action == "swarm.vote" and e.target == info.id]
+    assert len(votes) == 3 and {v.detail["confidence"] for v in votes} == {1.0, 0.2}
+    decided = [e for e in entries if e.action == "swarm.consensus" and e.target == info.id]
+    assert decided[0].detail["status"] == "agreed"
+    assert (await node.security.audit.verify()).ok  # the chain holds every vote untampered

@@ -48,6 +48,7 @@ from chimera_engine.swarm.tools import ToolSource
 
 log = logging.getLogger(__name__)
 Spawner = Callable[[Coroutine[Any, Any, Any], str], object]
+_SERVICES = ("swarm-sweeper", "swarm-agent-", "swarm-dask-", "swarm-respawn-")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,17 +151,16 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             return
         self._stopping, self.started = True, False
         await self.backend.stop()
-        for run in list(self._runs.values()):
+        for task in tuple(self._tasks):  # services end; recording and auditing complete
+            if task.get_name().startswith(_SERVICES):
+                task.cancel()
+        await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+        await self.store.flush()
+        for run in self._runs.values():
             for waiter in run.waiters:
                 if not waiter.done():
                     waiter.set_exception(SwarmNotRunningError("the swarm stopped"))
             run.waiters.clear()
-        tasks = [t for t in self._tasks if not t.get_name().startswith("swarm-finish-")]
-        for task in tasks:
-            if task.get_name() == "swarm-sweeper" or task.get_name().startswith("swarm-agent-"):
-                task.cancel()
-        await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
-        await self.store.flush()
         with contextlib.suppress(Exception):
             await self.credentials.revoke()
 

@@ -1,5 +1,5 @@
 """Swarm figures: spawn-to-ready, dispatch round trip, throughput, idle RSS, consensus cost,
-and a soak that kills an agent every 2 s.
+and a soak (tasks of 20 ms work at 500 a second) that kills an agent every 2 s.
 
 Run: ``.venv/bin/python benchmarks/bench_swarm.py`` (``--soak-tasks N`` to change the
 soak's size). A real engine on a temporary data directory (SQLite in WAL mode with
@@ -44,10 +44,14 @@ from chimera_engine.swarm.store import SwarmStore
 from chimera_engine.swarm.tools import RegistryToolSource
 
 TOOLS = """
+import time
+
 from chimera_engine.tooling import tool
 
 @tool(name="echo")
-def echo(x: int = 0) -> int:
+def echo(x: int = 0, work_ms: float = 0.0) -> int:
+    if work_ms:
+        time.sleep(work_ms / 1000)
     return x
 """
 WHO = Principal.system("bench")
@@ -164,14 +168,18 @@ async def soak(swarm: SwarmCoordinator, n: int) -> None:
     for offset in range(0, n, 250):
         infos = await swarm.submit_many(
             [
-                Task(tool="echo", inputs={"x": offset + i}, idempotency_key=f"soak-{offset + i}")
+                Task(
+                    tool="echo",
+                    inputs={"x": offset + i, "work_ms": 20.0},
+                    idempotency_key=f"soak-{offset + i}",
+                )
                 for i in range(250)
             ],
             WHO,
         )
         ids.extend(i.id for i in infos)
         waits.extend(asyncio.ensure_future(swarm.wait(i.id)) for i in infos)
-        await asyncio.sleep(0.5)  # a steady stream (500 tasks/s) over ~20 s, not one burst
+        await asyncio.sleep(0.5)  # a steady stream: 500 tasks/s of 20 ms each (~60% busy)
     done = await asyncio.gather(*waits)
     elapsed = time.perf_counter() - start
     murderer.cancel()

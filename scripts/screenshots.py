@@ -14,7 +14,11 @@ refused ones), then captures
   selected, its sandbox results shown; ``patches_diff.png``: the same patch's
   side-by-side diff,
 * ``admin.png``: the Admin panel's API keys tab right after creating a key, which
-  is shown once above the table.
+  is shown once above the table,
+* ``dashboard.png``: the Dashboard on a second engine with minutes of metric
+  history: anomaly markers, a forecast band reaching a dashed threshold, the
+  anomalies list (one acknowledged) and a failure prediction (see
+  ``screenshots_dashboard.py``).
 
 Usage: ``python scripts/screenshots.py [--out docs/screenshots]``
 """
@@ -53,6 +57,7 @@ from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import screenshots_dashboard  # a sibling of this script
 import screenshots_patches  # a sibling of this script
 
 REPO = Path(__file__).resolve().parent.parent
@@ -309,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="chimera-shots-") as tmp, loop:
             loop.run_until_complete(capture(out, Path(tmp) / "data"))
+            loop.run_until_complete(
+                screenshots_dashboard.capture_dashboard(out, Path(tmp) / "dashboard-data", save)
+            )
     finally:
         asyncio.set_event_loop(None)
     return 0

@@ -1,5 +1,5 @@
-"""The anomalies the console knows about: a table model (newest first) and, per metric,
-what the charts draw as markers.
+"""The anomalies the console knows about: a table model (most recent first) and, per
+metric, what the charts draw as markers.
 
 Rows come from the engine's persisted list (:meth:`AnomalyTableModel.merge`) and
 from live events (:meth:`AnomalyTableModel.add`); an anomaly is one row whatever
@@ -86,10 +86,14 @@ class AnomalyRecord:
         )
 
 
+def _key(record: AnomalyRecord) -> tuple[float, int]:
+    return (-record.t, -record.id)
+
+
 def format_value(x: float) -> str:
     """A measurement with four significant digits.
 
-    >>> format_value(1234.5678), format_value(0.012345), format_value(3.0)
+    >>> format_value(1234.5678), format_value(0.012344), format_value(3.0)
     ('1,235', '0.01234', '3')
     """
     if x != x:  # NaN
@@ -103,8 +107,9 @@ class AnomalyTableModel(QAbstractTableModel):
     def __init__(self, max_rows: int = 2000, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.max_rows = max_rows
-        self._rows: list[AnomalyRecord] = []  # newest (highest id) first
-        self._neg_ids: list[int] = []  # -id of each row, ascending: for bisect
+        self._rows: list[AnomalyRecord] = []  # most recent (time, then id) first
+        self._keys: list[tuple[float, int]] = []  # (-t, -id) of each row, ascending: bisect
+        self._by_id: dict[int, AnomalyRecord] = {}
         self._by_metric: dict[str, dict[int, AnomalyRecord]] = defaultdict(dict)
         self._revisions: dict[str, int] = defaultdict(int)
         self._bold = QFont()
@@ -171,15 +176,14 @@ class AnomalyTableModel(QAbstractTableModel):
         return self._rows[row]
 
     def get(self, anomaly_id: int) -> AnomalyRecord | None:
-        i = bisect.bisect_left(self._neg_ids, -anomaly_id)
-        if i < len(self._rows) and self._rows[i].id == anomaly_id:
-            return self._rows[i]
-        return None
+        return self._by_id.get(anomaly_id)
 
     def row_of(self, anomaly_id: int) -> int:
         """The row showing ``anomaly_id`` (-1: none)."""
-        i = bisect.bisect_left(self._neg_ids, -anomaly_id)
-        return i if i < len(self._rows) and self._rows[i].id == anomaly_id else -1
+        record = self._by_id.get(anomaly_id)
+        if record is None:
+            return -1
+        return bisect.bisect_left(self._keys, _key(record))
 
     def for_metric(self, metric: str) -> list[AnomalyRecord]:
         """``metric``'s anomalies held here, in no particular order."""
@@ -206,10 +210,10 @@ class AnomalyTableModel(QAbstractTableModel):
                 if record.acknowledged or not old.acknowledged:
                     self._replace(row, record)
                 continue
-            i = bisect.bisect_left(self._neg_ids, -record.id)
+            i = bisect.bisect_left(self._keys, _key(record))
             self.beginInsertRows(QModelIndex(), i, i)
             self._rows.insert(i, record)
-            self._neg_ids.insert(i, -record.id)
+            self._keys.insert(i, _key(record))
             self._index(record)
             self.endInsertRows()
         self._trim()
@@ -230,6 +234,7 @@ class AnomalyTableModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def _index(self, record: AnomalyRecord) -> None:
+        self._by_id[record.id] = record
         self._by_metric[record.metric][record.id] = record
         self._revisions[record.metric] += 1
 
@@ -240,8 +245,9 @@ class AnomalyTableModel(QAbstractTableModel):
         first = len(self._rows) - extra
         self.beginRemoveRows(QModelIndex(), first, len(self._rows) - 1)
         for record in self._rows[first:]:
+            self._by_id.pop(record.id, None)
             self._by_metric[record.metric].pop(record.id, None)
             self._revisions[record.metric] += 1
         del self._rows[first:]
-        del self._neg_ids[first:]
+        del self._keys[first:]
         self.endRemoveRows()

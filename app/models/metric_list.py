@@ -131,7 +131,7 @@ class MetricListModel(QAbstractTableModel):
         return icon
 
     # -- content --------------------------------------------------------------------------
-    def keys(self) -> list[str]:
+    def metric_keys(self) -> list[str]:
         return [info.key for info in self._rows]
 
     def prefixes(self) -> list[str]:
@@ -143,7 +143,7 @@ class MetricListModel(QAbstractTableModel):
     def set_metrics(self, infos: Iterable[MetricInfo]) -> None:
         """Show ``infos`` (sorted by key); a reset only when the set of metrics changed."""
         rows = sorted(infos, key=lambda i: i.key)
-        if [i.key for i in rows] == self.keys():
+        if [i.key for i in rows] == self.metric_keys():
             changed = [n for n, (a, b) in enumerate(zip(self._rows, rows, strict=True)) if a != b]
             self._rows = rows
             if changed:

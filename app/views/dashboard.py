@@ -36,8 +36,6 @@ from app.views.dashboard_predictions import PredictionStrip
 from app.views.dashboard_render import ChartRenderer
 from app.views.dashboard_toolbar import DashboardToolbar
 from app.widgets.chart import MetricChart
-from chimera_engine.anomaly.engine import AnomalyEvent, PredictiveAlert
-from chimera_engine.metrics.hub import StoredAnomaly
 from chimera_engine.security.manager import Session
 
 #: Every visible chart is redrawn (when something changed) this many times a second...
@@ -46,8 +44,6 @@ REDRAW_HZ = 10.0
 #: timer redraws one group per tick, so no single loop iteration paints them all.
 SLICES = 4
 METRICS_REFRESH_MS = 1000
-ANOMALY_BATCH_MS = 50
-INITIAL_ANOMALIES = 500
 MAX_DEFAULT_CHARTS = 12
 #: Charted by default (in this order, per tool) until :data:`MAX_DEFAULT_CHARTS`.
 DEFAULT_METRICS = (
@@ -89,7 +85,6 @@ class DashboardPanel(QWidget):
         self._bridge = bridge
         self.max_default_charts = max_default_charts
         self._removed: set[str] = set()
-        self._pending: list[AnomalyRecord] = []
         self.source = MetricSource(bridge.node.hub)
         self.anomaly_model = AnomalyTableModel(parent=self)
         self.renderer = ChartRenderer(self.source, self.anomaly_model)
@@ -136,10 +131,6 @@ class DashboardPanel(QWidget):
         self._metrics_timer = QTimer(self)
         self._metrics_timer.setInterval(METRICS_REFRESH_MS)
         self._metrics_timer.timeout.connect(self.refresh_metrics)
-        self._batch_timer = QTimer(self)
-        self._batch_timer.setSingleShot(True)
-        self._batch_timer.setInterval(ANOMALY_BATCH_MS)
-        self._batch_timer.timeout.connect(self._flush_anomalies)
         self._phase = 0
         self._frame_ms = 0.0
         self._settled = False
@@ -156,14 +147,14 @@ class DashboardPanel(QWidget):
         self.grid.chartActivated.connect(self.select_chart)
         self.anomalies.anomalySelected.connect(self.inspector.show_anomaly)
         self.inspector.minScoreChanged.connect(self.renderer.set_min_score)
-        bridge.anomalyDetected.connect(self._anomaly_detected)
-        bridge.anomalyAcknowledged.connect(self._anomaly_acknowledged)
+        self.anomalies.loaded.connect(self.anomaliesLoaded)
+        self.anomalies.recordUpdated.connect(self._anomaly_updated)
         bridge.failurePredicted.connect(self.predictions.add)
         bridge.sessionChanged.connect(self._session_changed)
 
         self.predictions.set_alerts(self.source.predictions())
         self.refresh_metrics()
-        self.load_anomalies()
+        self.anomalies.load()
 
     # -- charts ----------------------------------------------------------------------------
     @property
@@ -273,45 +264,16 @@ class DashboardPanel(QWidget):
             key = self.inspector.key
             self.inspector.show_chart(key, self.renderer.min_score(key), self._chart_info(key))
 
-    # -- anomalies -------------------------------------------------------------------------
-    def load_anomalies(self) -> None:
-        if self._bridge.closed or self._bridge.session is None:
-            return
-
-        def loaded(rows: list[StoredAnomaly]) -> None:
-            self.anomaly_model.merge(AnomalyRecord.from_stored(a) for a in rows)
-            self.anomaliesLoaded.emit(self.anomaly_model.rowCount())
-
-        self._bridge.run(
-            self._bridge.list_anomalies(limit=INITIAL_ANOMALIES),
-            on_success=loaded,
-            title="Could not load the anomalies",
-        )
-
-    def _anomaly_detected(self, anomaly_id: int, event: AnomalyEvent) -> None:
-        self._pending.append(AnomalyRecord.from_event(anomaly_id, event))
-        if not self._batch_timer.isActive():
-            self._batch_timer.start()
-
-    def _flush_anomalies(self) -> None:
-        pending, self._pending = self._pending, []
-        self.anomaly_model.merge(pending)
-
-    def _anomaly_acknowledged(self, anomaly_id: int, actor: str) -> None:
-        self._flush_anomalies()
-        shown = self.inspector.anomaly_id == anomaly_id
-        if self.anomaly_model.acknowledge(anomaly_id, actor, time.time()) and shown:
-            self.inspector.show_anomaly(self.anomaly_model.get(anomaly_id))
-
-    def prediction_alerts(self) -> list[PredictiveAlert]:
-        return self.source.predictions()
+    def _anomaly_updated(self, record: AnomalyRecord) -> None:
+        if self.inspector.anomaly_id == record.id:
+            self.inspector.show_anomaly(record)
 
     # -- visibility and session ----------------------------------------------------------------
     def _session_changed(self, session: Session | None) -> None:
         self.anomalies.update_buttons()
         if session is not None:
             self.refresh_metrics()
-            self.load_anomalies()
+            self.anomalies.load()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

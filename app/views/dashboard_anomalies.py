@@ -1,4 +1,8 @@
-"""AnomaliesPane: the anomalies list (newest first) with Acknowledge.
+"""AnomaliesPane: the anomalies list (most recent first), live, with Acknowledge.
+
+The list is read from the engine when the pane is created (and after each sign-in),
+then kept up to date from the bridge's events: new anomalies are inserted in
+batches (:data:`BATCH_MS`), acknowledgements made anywhere update their row.
 
 Acknowledging goes through the authorised facade as the signed-in user: the
 engine checks ``anomaly.acknowledge`` and writes the audit entry. The button is
@@ -8,7 +12,9 @@ engine would refuse them anyway.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+import time
+
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -35,18 +41,28 @@ from app.models.anomalies import (
 from app.views.module_actions import missing_permission
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
+from chimera_engine.anomaly.engine import AnomalyEvent
 from chimera_engine.metrics.hub import StoredAnomaly
 from chimera_engine.security.permissions import Permission
+
+#: Anomalies read from the engine when the pane opens.
+INITIAL_LOAD = 500
+#: Anomalies arriving within this many milliseconds are inserted as one batch.
+BATCH_MS = 50
 
 _WIDTHS = {TIME: 150, METRIC: 230, KIND: 104, SCORE: 58, VALUE: 76, EXPECTED: 84, ACKED: 120}
 
 
 class AnomaliesPane(QWidget):
     """:attr:`anomalySelected` (record) when the current row changes;
-    :attr:`acknowledged` (anomaly id, ok, message) after each acknowledgement."""
+    :attr:`acknowledged` (anomaly id, ok, message) after each acknowledgement made here;
+    :attr:`recordUpdated` (record) after an acknowledgement made anywhere;
+    :attr:`loaded` (rows) after the engine's list was read."""
 
     anomalySelected = Signal(object)
     acknowledged = Signal(int, bool, str)
+    recordUpdated = Signal(object)
+    loaded = Signal(int)
 
     def __init__(
         self, bridge: EngineBridge, model: AnomalyTableModel, parent: QWidget | None = None
@@ -56,6 +72,11 @@ class AnomaliesPane(QWidget):
         self._bridge = bridge
         self.model = model
         self._pending: set[int] = set()
+        self._arrived: list[AnomalyRecord] = []
+        self._batch_timer = QTimer(self)
+        self._batch_timer.setSingleShot(True)
+        self._batch_timer.setInterval(BATCH_MS)
+        self._batch_timer.timeout.connect(self._insert_arrived)
 
         title = QLabel("Anomalies", self)
         title.setStyleSheet("font-weight: 600; color: #323f4b;")
@@ -91,7 +112,41 @@ class AnomaliesPane(QWidget):
         model.dataChanged.connect(self._rows_changed)
         model.modelReset.connect(self._rows_changed)
         bridge.sessionChanged.connect(self.update_buttons)
+        bridge.anomalyDetected.connect(self._detected)
+        bridge.anomalyAcknowledged.connect(self._acknowledged_elsewhere)
         self._rows_changed()
+
+    # -- loading and live updates ------------------------------------------------------------
+    def load(self) -> None:
+        """Read the latest :data:`INITIAL_LOAD` anomalies from the engine (merged in)."""
+        if self._bridge.closed or self._bridge.session is None:
+            return
+
+        def done(rows: list[StoredAnomaly]) -> None:
+            self.model.merge(AnomalyRecord.from_stored(a) for a in rows)
+            self.loaded.emit(self.model.rowCount())
+
+        self._bridge.run(
+            self._bridge.list_anomalies(limit=INITIAL_LOAD),
+            on_success=done,
+            title="Could not load the anomalies",
+        )
+
+    def _detected(self, anomaly_id: int, event: AnomalyEvent) -> None:
+        self._arrived.append(AnomalyRecord.from_event(anomaly_id, event))
+        if not self._batch_timer.isActive():
+            self._batch_timer.start()
+
+    def _insert_arrived(self) -> None:
+        arrived, self._arrived = self._arrived, []
+        self.model.merge(arrived)
+
+    def _acknowledged_elsewhere(self, anomaly_id: int, actor: str) -> None:
+        self._insert_arrived()
+        if self.model.acknowledge(anomaly_id, actor, time.time()):
+            record = self.model.get(anomaly_id)
+            if record is not None:
+                self.recordUpdated.emit(record)
 
     # -- selection -------------------------------------------------------------------------
     def selected(self) -> list[AnomalyRecord]:

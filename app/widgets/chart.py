@@ -1,4 +1,5 @@
-"""MetricChart: one dashboard tile - a header (metric, last value, remove) over a ChartPlot.
+"""MetricChart: one dashboard tile - a header (metric, legend, last value, remove) over
+a ChartPlot.
 
 Signals: :attr:`removeRequested` (key) when the operator closes the tile,
 :attr:`markerClicked` (anomaly id) when an anomaly marker is clicked and
@@ -12,9 +13,29 @@ from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from app.widgets.chart_plot import ChartPlot
+from app.models.anomaly_kinds import kind_style
+from app.widgets.chart_plot import FORECAST, THRESHOLD, ChartPlot
 
 MIN_HEIGHT = 150
+
+
+def short_title(key: str) -> str:
+    """A metric key as a tile title: the name, then its label values.
+
+    >>> short_title("tool.latency_ms{tool=parse_log}"), short_title("q{a=1,b=2}")
+    ('tool.latency_ms · parse_log', 'q · a=1, b=2')
+    """
+    name, _, inner = key.partition("{")
+    labels = [part for part in inner.rstrip("}").split(",") if part]
+    if not labels:
+        return name
+    if len(labels) == 1:
+        return f"{name} · {labels[0].partition('=')[2]}"
+    return f"{name} · {', '.join(labels)}"
+
+
+def _swatch(colour: str, glyph: str, label: str) -> str:
+    return f'<span style="color:{colour}">{glyph}</span>&nbsp;{label}'
 
 
 class ElidedLabel(QLabel):
@@ -52,26 +73,28 @@ class MetricChart(QFrame):
             "QLabel#chartTitle { font-weight: 600; color: #102a43; background: #ffffff; }"
             "QLabel#chartValue { color: #334e68; background: #ffffff; }"
             "QLabel#chartNote { color: #8a94a6; font-size: 8pt; background: #ffffff; }"
+            "QLabel#chartLegend { color: #52606d; font-size: 8pt; background: #ffffff; }"
             "QToolButton#chartRemoveButton { border: none; color: #8a94a6; padding: 0 4px; }"
             "QToolButton#chartRemoveButton:hover { color: #b42318; }"
         )
 
-        self.title_label = ElidedLabel(key, self)
+        self.title_label = ElidedLabel(short_title(key), self)
         self.title_label.setObjectName("chartTitle")
         self.title_label.setTextFormat(Qt.TextFormat.PlainText)
         self.title_label.setToolTip(key)
+        self.legend_label = QLabel("", self)
+        self.legend_label.setObjectName("chartLegend")
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         self.note_label = QLabel("", self)
         self.note_label.setObjectName("chartNote")
         self.value_label = QLabel("—", self)
         self.value_label.setObjectName("chartValue")
         self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        # A fixed width and opaque labels: a new value repaints the label alone, with no
-        # relayout of the header and no repaint of the tile behind it (10 times a second).
+        # A fixed size: a new value repaints the label, with no relayout of the header.
         metrics = self.value_label.fontMetrics()
-        self.value_label.setFixedSize(metrics.horizontalAdvance("-8,888,888"), metrics.height() + 4)
+        self.value_label.setFixedSize(metrics.horizontalAdvance("-88,888.8"), metrics.height() + 4)
         for label in (self.title_label, self.note_label, self.value_label):
             label.setAutoFillBackground(True)
-            label.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.remove_button = QToolButton(self)
         self.remove_button.setObjectName("chartRemoveButton")
         self.remove_button.setText("✕")
@@ -81,13 +104,14 @@ class MetricChart(QFrame):
 
         header = QHBoxLayout()
         header.setContentsMargins(10, 6, 4, 0)
-        header.setSpacing(6)
+        header.setSpacing(8)
         header.addWidget(self.title_label, 1)
+        header.addWidget(self.legend_label)
         header.addWidget(self.note_label)
         header.addWidget(self.value_label)
         header.addWidget(self.remove_button)
 
-        self.plot = ChartPlot(self.markerClicked.emit, self)
+        self.plot = ChartPlot(self.markerClicked.emit, self._legend_changed, self)
         self.plot.viewport().installEventFilter(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 4)
@@ -96,6 +120,25 @@ class MetricChart(QFrame):
         layout.addWidget(self.plot, 1)
         self._value = "—"
         self._note = ""
+
+    def _legend_changed(self, entries: tuple[str, ...]) -> None:
+        parts = []
+        for entry in entries:
+            if entry == "forecast":
+                parts.append(_swatch(FORECAST, "╌╌", "Forecast"))
+            elif entry == "threshold":
+                parts.append(_swatch(THRESHOLD, "╌╌", "Threshold"))
+            else:
+                style = kind_style(entry)
+                parts.append(_swatch(style.colour, "●", style.label))
+        self.legend_label.setText("&nbsp;&nbsp;".join(parts))
+        self.legend_label.setToolTip(
+            "Markers: anomalies by kind (click one for its details). Forecast: the "
+            "expected path with its 95% interval band. Threshold: an alert threshold "
+            "the engine's forecasts watch."
+            if entries
+            else ""
+        )
 
     def set_value_text(self, text: str) -> None:
         if text != self._value:

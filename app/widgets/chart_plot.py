@@ -2,8 +2,10 @@
 
 Two stacked plots sharing one time axis (epoch seconds, shown as clock time):
 the metric itself - raw series, forecast with its interval band, dashed
-threshold lines, anomaly markers coloured by kind, a legend - and below it a
-thin strip of how many anomalies fell in each slice of the window.
+threshold lines, anomaly markers coloured by kind - and below it a thin strip
+of how many anomalies fell in each slice of the window. What the legend must
+list is reported through ``on_legend`` (the tile shows it in its header, where
+it never covers data).
 
 Nothing here decides *when* to draw: the dashboard's renderer calls the
 ``set_*`` methods at most once per frame, and only with what changed. Every
@@ -25,7 +27,7 @@ from PySide6.QtGui import QColor, QFont, QPaintEvent, QPen
 from PySide6.QtWidgets import QWidget
 
 from app.models.anomalies import AnomalyRecord
-from app.models.anomaly_kinds import KINDS, kind_style
+from app.models.anomaly_kinds import KINDS
 from chimera_engine.anomaly.forecast import Forecast
 
 Array = npt.NDArray[np.float64]
@@ -55,12 +57,18 @@ def _style_axis(axis: Any, font: QFont) -> None:
 
 
 class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
-    """``on_marker(anomaly_id)`` is called when the operator clicks a marker."""
+    """``on_marker(anomaly_id)`` is called when the operator clicks a marker,
+    ``on_legend(entries)`` when the legend's entries change (anomaly kinds,
+    ``"forecast"``, ``"threshold"``)."""
 
     def __init__(
-        self, on_marker: Callable[[int], None] | None = None, parent: QWidget | None = None
+        self,
+        on_marker: Callable[[int], None] | None = None,
+        on_legend: Callable[[tuple[str, ...]], None] | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent=parent)
+        self._on_legend = on_legend
         self.setBackground("w")
         # The view paints its whole background: Qt need not repaint the tile behind it.
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -136,17 +144,6 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
             self.markers[kind] = scatter
         self._marker_records: dict[int, AnomalyRecord] = {}
 
-        self.legend = pg.LegendItem(
-            offset=(4, 2),
-            labelTextSize="7.5pt",
-            labelTextColor="#3e4c59",
-            brush=pg.mkBrush(255, 255, 255, 215),
-            pen=pg.mkPen("#e3e8ef"),
-            colCount=5,
-            horSpacing=8,
-        )
-        self.legend.setParentItem(self.main.getViewBox())
-        self.legend.setVisible(False)
         self._legend_entries: tuple[str, ...] = ()
 
         self.rate = pg.BarGraphItem(x0=[], x1=[], height=[], brush=STRIP + "cc", pen=None)
@@ -192,7 +189,7 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
                 angle=0,
                 pen=_dashed(THRESHOLD, 1.0),
                 label=f"threshold {value:g}",
-                labelOpts={"position": 0.99, "color": THRESHOLD, "anchors": [(1, 0), (1, 0)]},
+                labelOpts={"position": 0.5, "color": THRESHOLD, "anchors": [(0.5, 0), (0.5, 0)]},
             )
             line.label.setFont(QFont(self.font().family(), 7))
             line.setZValue(5)
@@ -237,15 +234,12 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         if entries == self._legend_entries:
             return
         self._legend_entries = entries
-        self.legend.clear()
-        for entry in entries:
-            if entry in KINDS:
-                self.legend.addItem(self.markers[entry], kind_style(entry).label)
-            elif entry == "forecast":
-                self.legend.addItem(self.mean, "Forecast 95%")
-            else:
-                self.legend.addItem(pg.PlotDataItem(pen=_dashed(THRESHOLD, 1.0)), "Threshold")
-        self.legend.setVisible(bool(entries))
+        if self._on_legend is not None:
+            self._on_legend(entries)
+
+    @property
+    def legend_entries(self) -> tuple[str, ...]:
+        return self._legend_entries
 
     def refresh_legend(self) -> None:
         """Re-list the legend after the forecast appeared or went away."""

@@ -3,7 +3,7 @@
 The coordinator hands each agent process a node-role API key (in its
 environment, never on the command line) and authenticates the key the agent
 presents in its hello (and, on Dask, with every result). An agent is accepted
-only if the key's principal holds ``node.register`` and ``node.report``.
+only if the key has the ``node`` role and holds ``node.register`` and ``node.report``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ class NodeCredentials(Protocol):
 
 
 def require_node(principal: Principal) -> Principal:
-    """Refuse a principal that may not register and report as a node."""
+    """Refuse a principal that is not a node, or may not register and report as one
+    (an administrator's key is refused too: agents get least privilege)."""
+    if principal.role is not Role.NODE:
+        raise AuthenticationError(
+            f"{principal.name} has role {principal.role.value}; agents need node-role credentials"
+        )
     for needed in (Permission.NODE_REGISTER, Permission.NODE_REPORT):
         if not principal.can(needed):
             raise AuthenticationError(
@@ -53,7 +58,6 @@ class ApiKeyNodeCredentials:
         self._created_by = created_by
         self._plaintext: str | None = None
         self._key_id: int | None = None
-        self._accepted: dict[str, Principal] = {}
 
     async def issue(self) -> str:
         if self._plaintext is None:

@@ -179,3 +179,18 @@ async def test_initial_agents_from_settings(make_swarm) -> None:  # type: ignore
     assert all(a.state is AgentState.STOPPED for a in swarm.agents())
     keys = [k for k in swarm.credentials._keys.list() if k.name == "swarm agents"]  # type: ignore[attr-defined]
     assert keys and all(k.revoked_at is not None for k in keys)  # revoked at stop
+
+
+async def test_only_node_role_keys_are_accepted(swarm: SwarmCoordinator, node: HeartNode) -> None:
+    admin_key, _ = await node.security.api_keys.create(
+        name="too much", role="admin", created_by="test"
+    )
+    scoped, _ = await node.security.api_keys.create(
+        name="no report", role="node", scopes=["node.register"], created_by="test"
+    )
+    good, _ = await node.security.api_keys.create(name="fine", role="node", created_by="test")
+    with pytest.raises(AuthenticationError, match="node-role"):
+        swarm.authenticate(admin_key)
+    with pytest.raises(AuthenticationError, match=r"lacks node\.report"):
+        swarm.authenticate(scoped)
+    assert swarm.authenticate(good).role.value == "node"

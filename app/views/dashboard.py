@@ -231,9 +231,12 @@ class DashboardPanel(QWidget):
     def set_paused(self, paused: bool) -> None:
         for chart in self.grid.charts():
             chart.plot.set_interactive(paused)
-        if not paused:
+        if paused:
+            self.redraw_timer.stop()
+        elif self.isVisible():
             self.renderer.invalidate()
             self.redraw(everything=True)
+            self.redraw_timer.start()
 
     def _settings_changed(self, *_args: object) -> None:
         self.renderer.window = self.toolbar.window_seconds()
@@ -277,7 +280,8 @@ class DashboardPanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self.redraw_timer.start()
+        if not self.paused:
+            self.redraw_timer.start()
         self._metrics_timer.start()
         QTimer.singleShot(0, self, self._first_frame)
 

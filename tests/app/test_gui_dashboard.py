@@ -253,13 +253,15 @@ async def test_pause_freezes_the_charts_until_resumed(engine: EngineFactory, qtb
 
         panel.toolbar.pause_button.click()
         assert panel.paused and panel.toolbar.pause_button.text() == "Resume"
+        assert not panel.redraw_timer.isActive()
         env.node.hub.record("jobs.queued", 99.0, None, time.time())
-        for _ in range(10):  # a few frames' worth of timer ticks
-            panel.redraw_timer.timeout.emit()
+        for _ in range(10):  # even if a tick came, it would draw nothing
+            panel.redraw()
         assert len(chart_data(panel, "jobs.queued")[1]) == 40, "frozen while paused"
 
         panel.toolbar.pause_button.click()
         assert chart_data(panel, "jobs.queued")[1][-1] == 99.0, "redrawn at once on resume"
+        assert panel.redraw_timer.isActive()
 
 
 async def test_default_charts_and_redraws_only_while_shown(

@@ -1,7 +1,7 @@
 """DaskBackend: the same swarm over a Dask ``distributed`` scheduler, for many machines.
 
-Install the optional extra (``pip install 'chimera-console[distributed]'``) on the
-coordinator and on every worker machine, together with this package. Agents
+Install the optional ``dask`` extra (``pip install 'chimera-console[dask]'``, which
+brings ``distributed``) on the coordinator and on every worker machine. Agents
 are Dask workers whose *resources* name their role (``executor=4`` means an
 executor running four tasks at once) and, for required capabilities,
 ``cap-<name>``. Each attempt is submitted with those resource restrictions,
@@ -59,8 +59,8 @@ def _import_distributed() -> Any:
         import distributed
     except ImportError:
         raise BackendUnavailableError(
-            "the dask backend needs the optional 'distributed' extra: "
-            "pip install 'chimera-console[distributed]'"
+            "the dask backend needs the optional 'dask' extra (the distributed package): "
+            "pip install 'chimera-console[dask]'"
         ) from None
     return distributed
 

@@ -124,7 +124,11 @@ async def test_pattern_learning(env: tuple[HeartNode, Session]) -> None:
             break
         await asyncio.sleep(0.05)
     assert patch.state is PatchState.KEPT
-    patterns = await node.facade.list_patterns(admin.principal)
+    for _ in range(100):  # the pattern is stored right after the patch is marked kept
+        patterns = await node.facade.list_patterns(admin.principal)
+        if patterns:
+            break
+        await asyncio.sleep(0.02)
     assert len(patterns) == 1 and patterns[0].module == "mathy"
     similar = await node.patches.patterns.similar("mathy ZeroDivisionError float division by zero")
     assert similar and similar[0].similarity > 0.3

@@ -25,8 +25,6 @@ from _util import per_call_us, report
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
-from chimera_engine.store.db import Database
-from chimera_engine.store.migrations import MIGRATIONS
 from chimera_engine.swarm.consensus import ConsensusEngine, Vote
 from chimera_engine.swarm.coordinator import SwarmCoordinator
 from chimera_engine.swarm.credentials import ApiKeyNodeCredentials
@@ -38,7 +36,6 @@ from chimera_engine.swarm.models import (
     TaskInfo,
     TaskState,
 )
-from chimera_engine.swarm.schema import with_swarm
 from chimera_engine.swarm.settings import SwarmSettings
 from chimera_engine.swarm.store import SwarmStore
 from chimera_engine.swarm.tools import RegistryToolSource
@@ -64,10 +61,13 @@ def build(root: Path) -> tuple[HeartNode, SwarmCoordinator]:
         data_dir=root / "data",
         workspace=root / "ws",
         use_default_file=False,
-        env={"CHIMERA_API__ENABLED": "false", "CHIMERA_TOOLS__WATCH": "false"},
+        env={
+            "CHIMERA_API__ENABLED": "false",
+            "CHIMERA_TOOLS__WATCH": "false",
+            "CHIMERA_SWARM__ENABLED": "false",
+        },
     )
     node = HeartNode(settings)
-    node.db = Database(settings.database_path, migrations=with_swarm(MIGRATIONS))
     return node, SwarmCoordinator.__new__(SwarmCoordinator)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import platformdirs
 
 from chimera_engine.errors import ConfigError
+from chimera_engine.swarm.settings import SwarmSettings
 
 APP_NAME = "chimera"
 
@@ -154,6 +155,7 @@ class Settings:
     codegen: CodegenSettings = field(default_factory=CodegenSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    swarm: SwarmSettings = field(default_factory=SwarmSettings)
     source: Path | None = None
 
     @property
@@ -183,6 +185,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "codegen": CodegenSettings,
     "metrics": MetricsSettings,
     "api": ApiSettings,
+    "swarm": SwarmSettings,
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -322,4 +325,5 @@ def load_settings(
         raw.setdefault("engine", {})["workspace"] = workspace.expanduser()
 
     sections = {name: cls(**raw.get(name, {})) for name, cls in _SECTIONS.items()}
+    sections["swarm"].validate()
     return Settings(**sections, source=path if path is not None and path.exists() else None)

@@ -22,6 +22,7 @@ from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.store.audit import AuditQuery
 from chimera_engine.store.records import AuditEntry, UserRecord
+from chimera_engine.swarm.ops import SwarmOps
 
 if TYPE_CHECKING:
     from chimera_engine.node import HeartNode, NodeStatus
@@ -35,7 +36,7 @@ class UserChange:
     change: str
 
 
-class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps):
+class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps):
     def __init__(self, node: HeartNode) -> None:
         self._node = node
 

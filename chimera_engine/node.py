@@ -54,6 +54,11 @@ from chimera_engine.runtime import ToolRuntime
 from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.secrets import load_or_create_secret
 from chimera_engine.store.db import Database
+from chimera_engine.swarm.coordinator import SwarmCoordinator
+from chimera_engine.swarm.credentials import ApiKeyNodeCredentials
+from chimera_engine.swarm.errors import BackendUnavailableError, SwarmNotRunningError
+from chimera_engine.swarm.store import SwarmStore
+from chimera_engine.swarm.tools import RegistryToolSource
 from chimera_engine.workspace import Workspace, seed_demo_workspace
 
 log = logging.getLogger(__name__)
@@ -80,6 +85,7 @@ class NodeStatus:
     startup_problems: tuple[str, ...]
     api_url: str
     api_error: str
+    swarm_error: str
 
 
 def check_data_dir(path: os.PathLike[str] | str) -> None:
@@ -113,6 +119,8 @@ class HeartNode:
         self._runtime: ToolRuntime | None = None
         self.api: ApiServer | None = None
         self._patches: ReviewQueue | None = None
+        self._swarm: SwarmCoordinator | None = None
+        self.swarm_error = ""
         self.hub = MetricsHub(self.bus, self.db)
         self.scrapers: list[PrometheusScraper] = []
         self.metrics.registry.register(LatestValues(self.hub.latest))
@@ -146,6 +154,17 @@ class HeartNode:
         if self._patches is None:
             raise RuntimeError("the engine is not started")
         return self._patches
+
+    @property
+    def swarm(self) -> SwarmCoordinator:
+        if self._swarm is None:
+            reason = self.swarm_error or "it is disabled in the settings (swarm.enabled)"
+            raise SwarmNotRunningError(f"the swarm is not running: {reason}")
+        return self._swarm
+
+    @property
+    def swarm_running(self) -> bool:
+        return self._swarm is not None
 
     def generator(self) -> CodeGenerator:
         """The code generator for the configured provider (built on first use)."""
@@ -210,6 +229,8 @@ class HeartNode:
             raise
         if self.settings.metrics.enabled:
             self._start_collectors()
+        if self.settings.swarm.enabled:
+            await self._start_swarm()
         if self.settings.api.enabled:
             await self._start_api()
         self.spawn(self.loop_lag.run(), name="loop-lag")
@@ -287,6 +308,27 @@ class HeartNode:
             self.scrapers.append(scraper)
             self.spawn(scraper.run(), name=f"scrape-{scraper.name}")
 
+    async def _start_swarm(self) -> None:
+        """Start the swarm; an unreachable backend (a Dask scheduler that is down) is
+        reported, not fatal: the rest of the engine runs without agents."""
+        swarm = SwarmCoordinator(
+            store=SwarmStore(self.db),
+            tools=RegistryToolSource(self.reload.registry),
+            audit=self.security.audit,
+            bus=self.bus,
+            credentials=ApiKeyNodeCredentials(self.security.api_keys),
+            settings=self.settings.swarm,
+            spawn=lambda coro, name: self.spawn(coro, name=name),
+        )
+        try:
+            await swarm.start()
+        except BackendUnavailableError as exc:
+            self.swarm_error = str(exc)
+            log.error("swarm not started: %s", exc)
+            self.bus.publish(ServiceFailed(service="swarm", error=str(exc)))
+            return
+        self._swarm = swarm
+
     async def _start_api(self) -> None:
         """Start the HTTP API; a failure (port in use, bad TLS files) is reported, not fatal."""
         api = ApiServer(self, self.settings.api)
@@ -304,6 +346,10 @@ class HeartNode:
         if self.state in ("stopped", "created", "failed"):
             return
         self._set_state("stopping")
+        if self._swarm is not None:  # agents finish and results are recorded first
+            with contextlib.suppress(Exception):
+                await self._swarm.stop()
+            self._swarm = None
         tasks = tuple(self._tasks)
         for task in tasks:
             task.cancel()
@@ -390,4 +436,5 @@ class HeartNode:
             startup_problems=tuple(self._reload.startup_problems) if self._reload else (),
             api_url=self.api.url if self.api else "",
             api_error=self.api_error,
+            swarm_error=self.swarm_error,
         )

@@ -20,6 +20,7 @@ from chimera_engine.errors import (
     StoreError,
     ValidationError,
 )
+from chimera_engine.swarm.errors import SwarmNotRunningError
 
 
 def _default(value: Any) -> Any:
@@ -59,6 +60,7 @@ STATUS: list[tuple[type[ChimeraError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (StoreError, 503),
+    (SwarmNotRunningError, 503),
 ]
 
 

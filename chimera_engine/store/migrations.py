@@ -182,6 +182,84 @@ CREATE TABLE anomalies (
 CREATE INDEX anomalies_t ON anomalies(t)
 """
 
+# The swarm: swarm_tasks is the history and the queue (unfinished rows resume at start);
+# swarm_results holds one result per idempotency key (its primary key), which makes
+# at-least-once execution record each result once; swarm_attempts says which agent ran
+# what, with which outcome; swarm_agents keeps each agent's lifetime and counters.
+_V7 = """
+CREATE TABLE IF NOT EXISTS swarm_tasks (
+    id TEXT PRIMARY KEY,
+    graph_id TEXT NOT NULL DEFAULT '',
+    idem_key TEXT NOT NULL UNIQUE,
+    tool TEXT,
+    tool_version INTEGER,
+    ran_version INTEGER,
+    prompt TEXT,
+    inputs TEXT NOT NULL,
+    role TEXT NOT NULL,
+    requires TEXT NOT NULL DEFAULT '[]',
+    priority INTEGER NOT NULL DEFAULT 0,
+    deadline REAL,
+    redundancy INTEGER NOT NULL DEFAULT 1,
+    consensus TEXT NOT NULL,
+    depends_on TEXT NOT NULL DEFAULT '[]',
+    timeout REAL,
+    max_attempts INTEGER,
+    retries INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0,
+    agent TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    error_code TEXT NOT NULL DEFAULT '',
+    outcome TEXT,
+    submitted_by TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS swarm_tasks_state ON swarm_tasks(state);
+CREATE INDEX IF NOT EXISTS swarm_tasks_graph ON swarm_tasks(graph_id);
+CREATE INDEX IF NOT EXISTS swarm_tasks_created ON swarm_tasks(created_at);
+CREATE TABLE IF NOT EXISTS swarm_results (
+    idem_key TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    value TEXT NOT NULL,
+    agents TEXT NOT NULL DEFAULT '[]',
+    recorded_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS swarm_attempts (
+    id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    replica INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    tool_version INTEGER,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    ms REAL
+);
+CREATE INDEX IF NOT EXISTS swarm_attempts_task ON swarm_attempts(task_id);
+CREATE TABLE IF NOT EXISTS swarm_agents (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    capabilities TEXT NOT NULL DEFAULT '[]',
+    concurrency INTEGER NOT NULL,
+    backend TEXT NOT NULL,
+    host TEXT NOT NULL DEFAULT '',
+    pid INTEGER,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    started_at REAL NOT NULL,
+    ready_at REAL,
+    stopped_at REAL,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    reputation REAL NOT NULL
+)
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
@@ -189,6 +267,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(4, "API keys and capability tokens", _script(_V4)),
     Migration(5, "patch review queue and learned patterns", _script(_V5)),
     Migration(6, "anomalies and their acknowledgements", _script(_V6)),
+    Migration(7, "swarm tasks, results, attempts and agents", _script(_V7)),
 )
 
 

@@ -17,16 +17,18 @@ BACKENDS = ("local", "dask")
 class SwarmSettings:
     """How the swarm runs.
 
+    ``enabled`` false leaves the swarm out of the engine altogether.
     ``backend`` is ``local`` (agent processes on this machine, talking over
     pipes) or ``dask`` (a Dask scheduler at ``scheduler_address``; agents are
-    Dask workers whose resources name their role). ``initial_agents`` is spawned
-    at start, e.g. ``"executor:2,analyzer:1"``. ``max_attempts`` is the poison
-    threshold: a task whose attempts killed or hung that many agents is
-    quarantined. ``prefetch`` is how many tasks beyond its concurrency an agent
-    may hold queued (pipelining). ``python`` is the interpreter for agents
-    (empty: the engine's own).
+    Dask workers whose resources name their role). ``initial_agents`` is
+    spawned at start, e.g. ``"executor:2,analyzer:1"``. ``max_attempts`` is
+    the poison threshold: a task whose attempts killed or hung that many
+    agents is quarantined. ``prefetch`` is how many tasks beyond its
+    concurrency an agent may hold queued (pipelining). ``python`` is the
+    interpreter for agents (empty: the engine's own).
     """
 
+    enabled: bool = True
     backend: str = "local"
     max_agents: int = 8
     initial_agents: str = ""

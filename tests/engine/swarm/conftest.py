@@ -12,11 +12,8 @@ import pytest
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
-from chimera_engine.store.db import Database
-from chimera_engine.store.migrations import MIGRATIONS
 from chimera_engine.swarm.coordinator import SwarmCoordinator
 from chimera_engine.swarm.credentials import ApiKeyNodeCredentials
-from chimera_engine.swarm.schema import with_swarm
 from chimera_engine.swarm.settings import SwarmSettings
 from chimera_engine.swarm.store import SwarmStore
 from chimera_engine.swarm.tools import RegistryToolSource
@@ -160,11 +157,13 @@ def engine(data: Path, workspace: Path) -> HeartNode:
         data_dir=data,
         workspace=workspace,
         use_default_file=False,
-        env={"CHIMERA_API__ENABLED": "false", "CHIMERA_TOOLS__WATCH": "false"},
+        env={
+            "CHIMERA_API__ENABLED": "false",
+            "CHIMERA_TOOLS__WATCH": "false",
+            "CHIMERA_SWARM__ENABLED": "false",  # each test builds its own coordinator
+        },
     )
-    node = HeartNode(settings)
-    node.db = Database(settings.database_path, migrations=with_swarm(MIGRATIONS))
-    return node
+    return HeartNode(settings)
 
 
 def coordinator(node: HeartNode, settings: SwarmSettings) -> SwarmCoordinator:

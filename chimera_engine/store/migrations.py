@@ -260,6 +260,11 @@ CREATE TABLE IF NOT EXISTS swarm_agents (
 )
 """
 
+_V8 = """
+ALTER TABLE patches ADD COLUMN derived_from INTEGER;
+ALTER TABLE patches ADD COLUMN superseded_by INTEGER
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
@@ -268,6 +273,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(5, "patch review queue and learned patterns", _script(_V5)),
     Migration(6, "anomalies and their acknowledgements", _script(_V6)),
     Migration(7, "swarm tasks, results, attempts and agents", _script(_V7)),
+    Migration(8, "patch lineage: derived_from and superseded_by", _script(_V8)),
 )
 
 

@@ -157,6 +157,8 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     swarm: SwarmSettings = field(default_factory=SwarmSettings)
     source: Path | None = None
+    #: The file changes made in the console are saved to (None: nowhere, e.g. in tests).
+    config_path: Path | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -326,4 +328,8 @@ def load_settings(
 
     sections = {name: cls(**raw.get(name, {})) for name, cls in _SECTIONS.items()}
     sections["swarm"].validate()
-    return Settings(**sections, source=path if path is not None and path.exists() else None)
+    return Settings(
+        **sections,
+        source=path if path is not None and path.exists() else None,
+        config_path=path,
+    )

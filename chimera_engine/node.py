@@ -123,6 +123,7 @@ class HeartNode:
         self.swarm_error = ""
         self.hub = MetricsHub(self.bus, self.db)
         self.scrapers: list[PrometheusScraper] = []
+        self.tool_collector: ToolCallCollector | None = None
         self.metrics.registry.register(LatestValues(self.hub.latest))
         self._generator: CodeGenerator | None = None
         self.api_error = ""
@@ -173,7 +174,7 @@ class HeartNode:
 
             cg = self.settings.codegen
             self._generator = CodeGenerator(
-                provider_from_settings(cg),
+                provider_from_settings(cg, data_dir=self.settings.data_dir),
                 self.patches.patterns,
                 GenerationPolicy(
                     max_attempts=cg.max_attempts,
@@ -298,6 +299,7 @@ class HeartNode:
                 "tool.latency_ms": m.latency_threshold_ms,
             },
         )
+        self.tool_collector = tools
         self.spawn(tools.run(), name="collect-tool-calls")
         self.spawn(
             ProcessCollector(self.hub, interval=m.process_interval).run(), name="collect-process"

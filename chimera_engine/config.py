@@ -29,6 +29,7 @@ from typing import Any
 import platformdirs
 
 from chimera_engine.errors import ConfigError
+from chimera_engine.heal.settings import HealSettings
 from chimera_engine.swarm.settings import SwarmSettings
 
 APP_NAME = "chimera"
@@ -156,6 +157,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     swarm: SwarmSettings = field(default_factory=SwarmSettings)
+    heal: HealSettings = field(default_factory=HealSettings)
     source: Path | None = None
     #: The file changes made in the console are saved to (None: nowhere, e.g. in tests).
     config_path: Path | None = None
@@ -188,6 +190,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "api": ApiSettings,
     "swarm": SwarmSettings,
+    "heal": HealSettings,
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}

@@ -12,6 +12,7 @@ from chimera_engine.api import (
     metric_routes,
     patch_routes,
     responses,
+    swarm_routes,
     system_routes,
     tool_routes,
 )
@@ -33,6 +34,7 @@ def all_routes() -> list[Route]:
         *tool_routes.ROUTES,
         *metric_routes.ROUTES,
         *patch_routes.ROUTES,
+        *swarm_routes.ROUTES,
     ]
 
 

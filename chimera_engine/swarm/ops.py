@@ -10,8 +10,9 @@ operation                     permission
 ============================  ===================
 swarm_status, swarm_agents,   ``swarm.read``
 swarm_task, swarm_history,
-swarm_attempts
-swarm_spawn, swarm_stop_agent ``swarm.spawn``
+swarm_attempts, swarm_wait
+swarm_spawn, swarm_spawn_     ``swarm.spawn``
+many, swarm_stop_agent
 swarm_submit, swarm_submit_   ``swarm.task`` (+ ``tool.call``)
 plan, swarm_submit_job,
 swarm_cancel
@@ -24,6 +25,8 @@ Agents themselves never come through here: they present node-role API keys
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +37,7 @@ from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.consensus import Outcome, Vote
 from chimera_engine.swarm.coordinator import SwarmCoordinator, SwarmStats
 from chimera_engine.swarm.decomposer import Job
+from chimera_engine.swarm.errors import SwarmCapacityError
 from chimera_engine.swarm.graph import TaskGraph
 from chimera_engine.swarm.models import (
     AgentInfo,
@@ -114,6 +118,29 @@ class SwarmOps:
         await self._swarm_allow(principal, Permission.SWARM_SPAWN, spec.role)
         return await self._node.swarm.spawn_agent(spec, principal)
 
+    async def swarm_spawn_many(
+        self, principal: Principal, spec: AgentSpec, count: int
+    ) -> list[AgentInfo]:
+        """Start ``count`` agents at once; refused as a whole (SwarmCapacityError) when they
+        would not fit under ``swarm.max_agents``. A start failure raises after the others
+        are up (they stay)."""
+        await self._swarm_allow(principal, Permission.SWARM_SPAWN, spec.role)
+        spec.validate()
+        swarm = self._node.swarm
+        live = sum(1 for a in swarm.agents() if not a.state.final)
+        limit = swarm.settings.max_agents
+        if count < 1 or live + count > limit:
+            raise SwarmCapacityError(
+                f"cannot start {count} agents: {live} of swarm.max_agents={limit} are running"
+            )
+        results = await asyncio.gather(
+            *(swarm.spawn_agent(spec, principal) for _ in range(count)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, AgentInfo)]
+
     async def swarm_stop_agent(
         self, principal: Principal, agent_id: str, *, kill: bool = False
     ) -> AgentInfo:
@@ -138,6 +165,18 @@ class SwarmOps:
         graph = await self._node.swarm.decomposer.decompose(job)
         await self._allow_tools(principal, list(graph.tasks.values()))
         return await self._node.swarm.submit_graph(graph, principal)
+
+    async def swarm_wait(
+        self, principal: Principal, task_ids: Sequence[str], timeout: float
+    ) -> list[TaskInfo]:
+        """The tasks' snapshots once all are final, or as they are after ``timeout`` seconds."""
+        await self._swarm_allow(principal, Permission.SWARM_READ)
+        swarm = self._node.swarm
+        if task_ids and timeout > 0:
+            waits = asyncio.gather(*(swarm.wait(t) for t in task_ids))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waits, timeout)
+        return [await swarm.task(t) for t in task_ids]
 
     async def swarm_cancel(self, principal: Principal, task_id: str) -> TaskInfo:
         await self._swarm_allow(principal, Permission.SWARM_TASK, task_id)

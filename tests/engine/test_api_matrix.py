@@ -77,6 +77,8 @@ class Server:
             env={
                 "CHIMERA_API__PORT": "0",
                 "CHIMERA_TOOLS__WATCH": "false",
+                "CHIMERA_SWARM__HEARTBEAT_INTERVAL": "0.2",
+                "CHIMERA_SWARM__MAX_AGENTS": "2",
                 "CHIMERA_RATELIMIT__READ_PER_MINUTE": "100000",
                 "CHIMERA_RATELIMIT__WRITE_PER_MINUTE": "100000",
                 "CHIMERA_RATELIMIT__LOGIN_PER_MINUTE": "100000",

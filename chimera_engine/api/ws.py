@@ -4,11 +4,14 @@ Protocol (JSON text frames):
 - the first message must be ``{"type": "authenticate", "token": ...}`` (a session
   token or an API key) within 10 s; anything else closes the socket with 1008;
 - ``{"type": "subscribe", "topics": [...]}`` starts streams (``audit``,
-  ``reloads``, ``tools``, ``engine``, ``anomalies``, ``patches``), each needing
-  its read permission;
+  ``reloads``, ``tools``, ``engine``, ``anomalies``, ``patches``, ``agents``,
+  ``tasks``), each needing its read permission; ``tasks`` (every task state
+  change, consensus outcomes, quarantines) is high volume;
 - ``{"type": "reload_module", "module": ..., "id": ...}`` reloads a module;
 - ``{"type": "generate_code", "module": ..., "description": ...}`` asks the model
   for a tested patch (answered with ``generate_result`` when it is done);
+- ``{"type": "spawn_agent", "spec": {"role", "capabilities", "concurrency"},
+  "count": n}`` starts agents (answered with ``spawn_result`` once they are ready);
 - every reply carries the request's ``id`` when it had one.
 
 Each connection has a bounded outgoing queue: a client that does not read
@@ -28,6 +31,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from chimera_engine.api.context import client_ip, node_of
 from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.responses import dumps
+from chimera_engine.api.schema import INT, SHORT, STRINGS, obj, validate
 from chimera_engine.errors import ChimeraError
 from chimera_engine.events import (
     AnomalyAcknowledged,
@@ -45,6 +49,8 @@ from chimera_engine.events import (
 )
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
+from chimera_engine.swarm.events import AgentChanged, ConsensusDecided, TaskChanged, TaskQuarantined
+from chimera_engine.swarm.models import AgentSpec
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +67,14 @@ TOPICS: dict[str, tuple[Permission, tuple[type[Event], ...]]] = {
         (AnomalyDetected, AnomalyAcknowledged, FailurePredicted),
     ),
     "patches": (Permission.PATCH_READ, (PatchChanged,)),
+    "agents": (Permission.SWARM_READ, (AgentChanged,)),
+    "tasks": (Permission.SWARM_READ, (TaskChanged, ConsensusDecided, TaskQuarantined)),
 }
+
+SPAWN = obj(
+    {"type": SHORT, "spec": obj({"role": SHORT}, {"capabilities": STRINGS, "concurrency": INT})},
+    {"count": {**INT, "minimum": 1, "maximum": 16}, "id": {}},
+)
 
 
 def event_message(topic: str, event: Event) -> str:
@@ -151,6 +164,19 @@ class Connection:
                         "replay": outcome.report.replay,
                     }
                 )
+            elif kind == "spawn_agent":
+                validate(message, SPAWN)
+                spec = message["spec"]
+                agents = await self.node.facade.swarm_spawn_many(
+                    self.principal,
+                    AgentSpec(
+                        role=spec["role"],
+                        capabilities=frozenset(spec.get("capabilities", ())),
+                        concurrency=spec.get("concurrency", 4),
+                    ),
+                    message.get("count", 1),
+                )
+                self.send({**reply, "type": "spawn_result", "agents": agents})
             elif kind == "ping":
                 self.send({**reply, "type": "pong"})
             else:

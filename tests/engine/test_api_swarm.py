@@ -3,10 +3,13 @@ graphs, consensus, and the bad input each route refuses."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -274,3 +277,63 @@ async def test_refusals_by_role_capacity_and_state(tmp_path: Path) -> None:
     async for api in serve(tmp_path / "off", CHIMERA_SWARM__ENABLED="false"):
         r = await api.call("GET", "/api/swarm/agents", Role.OBSERVER)
         assert error_of(r, 503)["code"] == "swarm_not_running"
+
+
+# -- the WebSocket ------------------------------------------------------------------------------
+
+
+async def recv(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    msg = await asyncio.wait_for(ws.receive(), 10)
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    return dict(json.loads(msg.data))
+
+
+async def connect(
+    session: aiohttp.ClientSession, api: Api, role: Role
+) -> aiohttp.ClientWebSocketResponse:
+    ws = await session.ws_connect(str(api.client.base_url).replace("http", "ws") + "/ws")
+    token = api.headers[role]["Authorization"].removeprefix("Bearer ")
+    await ws.send_json({"type": "authenticate", "token": token})
+    assert (await recv(ws))["type"] == "authenticated"
+    return ws
+
+
+async def test_websocket_spawns_agents_and_streams_swarm_events(api: Api) -> None:
+    async with aiohttp.ClientSession() as session:
+        ws = await connect(session, api, Role.OPERATOR)
+        await ws.send_json({"type": "subscribe", "topics": ["agents", "tasks"], "id": 1})
+        assert (await recv(ws))["topics"] == ["agents", "tasks"]
+        await ws.send_json({"type": "spawn_agent", "spec": {"role": "executor"}, "id": 2})
+        changes: list[str] = []
+        while True:
+            message = await recv(ws)
+            if message["type"] == "spawn_result":
+                break
+            assert message["event"] == "AgentChanged" and message["topic"] == "agents"
+            changes.append(message["data"]["change"])
+        assert message["id"] == 2 and message["agents"][0]["state"] == "ready"
+        assert "ready" in changes or (await recv(ws))["data"]["change"] == "ready"
+
+        r = await api.call(
+            "POST", "/api/swarm/task", json={"tool": "add", "inputs": {"a": 1, "b": 1}}
+        )
+        task_id = r.json()["tasks"][0]["id"]
+        states: list[str] = []
+        while "succeeded" not in states:
+            message = await recv(ws)
+            if message["event"] == "TaskChanged" and message["data"]["task_id"] == task_id:
+                states.append(message["data"]["state"])
+        assert states[0] in ("pending", "assigned", "running")
+
+        await ws.send_json({"type": "spawn_agent", "spec": {"role": "executor", "gpu": True}})
+        refused = await recv(ws)
+        assert (refused["type"], refused["code"]) == ("error", "invalid")
+        assert "unknown field 'gpu'" in refused["message"]
+        await ws.close()
+
+        observer = await connect(session, api, Role.OBSERVER)
+        await observer.send_json({"type": "spawn_agent", "spec": {"role": "executor"}})
+        assert (await recv(observer))["code"] == "forbidden"
+        await observer.send_json({"type": "subscribe", "topics": ["agents"]})
+        assert (await recv(observer))["type"] == "subscribed"
+        await observer.close()

@@ -16,18 +16,23 @@ class PatchState(StrEnum):
     APPLIED = "applied"
     KEPT = "kept"
     ROLLED_BACK = "rolled_back"
+    #: Replaced by a patch made of some of its hunks (``Patch.superseded_by``).
+    SUPERSEDED = "superseded"
 
 
 #: The state machine: which states each state may move to.
 TRANSITIONS: dict[PatchState, frozenset[PatchState]] = {
     PatchState.PROPOSED: frozenset({PatchState.TESTING, PatchState.REJECTED}),
     PatchState.TESTING: frozenset({PatchState.READY, PatchState.REJECTED}),
-    PatchState.READY: frozenset({PatchState.APPROVED, PatchState.REJECTED, PatchState.TESTING}),
-    PatchState.REJECTED: frozenset({PatchState.TESTING}),
+    PatchState.READY: frozenset(
+        {PatchState.APPROVED, PatchState.REJECTED, PatchState.TESTING, PatchState.SUPERSEDED}
+    ),
+    PatchState.REJECTED: frozenset({PatchState.TESTING, PatchState.SUPERSEDED}),
     PatchState.APPROVED: frozenset({PatchState.APPLIED, PatchState.REJECTED}),
     PatchState.APPLIED: frozenset({PatchState.KEPT, PatchState.ROLLED_BACK}),
     PatchState.KEPT: frozenset({PatchState.ROLLED_BACK}),
     PatchState.ROLLED_BACK: frozenset(),
+    PatchState.SUPERSEDED: frozenset(),
 }
 
 
@@ -94,6 +99,10 @@ class Patch:
     signature: str
     attempts: int
     originals: dict[str, str] = field(default_factory=dict)
+    #: The patch this one keeps some hunks of (None: made by a model or an edit).
+    derived_from: int | None = None
+    #: The patch made of some of this one's hunks, which replaced it.
+    superseded_by: int | None = None
 
     @property
     def label(self) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.codegen.generator import CodeGenerator, GenerationReport
+from chimera_engine.codegen.hunk_review import HunkReview
 from chimera_engine.codegen.models import Patch, PatchRequest, PatchState
 from chimera_engine.codegen.patchformat import (
     PatchContent,
@@ -57,7 +58,7 @@ class ProposalOutcome:
     report: GenerationReport
 
 
-class ReviewQueue:
+class ReviewQueue(HunkReview):
     def __init__(
         self,
         *,
@@ -239,6 +240,7 @@ class ReviewQueue:
             module=patch.module,
             diff_hash=patch.diff_hash,
             policy=policy_note or None,
+            capability=principal.token_id if principal.via == "capability" else None,
         )
         return await self.apply(patch, principal)
 

@@ -19,7 +19,8 @@ from chimera_engine.store.db import Database
 _COLUMNS = (
     "id, module, base_version, state, created_at, updated_at, provider, model, replay, "
     "input_tokens, output_tokens, cost_usd, diff, diff_hash, files, tests, rationale, risk, "
-    "result, reason, applied_version, decided_by, signature, attempts, originals"
+    "result, reason, applied_version, decided_by, signature, attempts, originals, derived_from, "
+    "superseded_by"
 )
 
 
@@ -50,6 +51,8 @@ def _patch(row: tuple[Any, ...]) -> Patch:
         signature=row[22],
         attempts=row[23],
         originals=json.loads(row[24]),
+        derived_from=row[25],
+        superseded_by=row[26],
     )
 
 
@@ -70,6 +73,11 @@ class PatchRepository:
 
     async def create(self, **fields: Any) -> Patch:
         now = self._clock()
+        return await self._db.write(lambda conn: self._insert(conn, now, fields, "created"))
+
+    def _insert(
+        self, conn: sqlite3.Connection, now: float, fields: dict[str, Any], detail: str
+    ) -> Patch:
         record = {
             **fields,
             "files": json.dumps(fields["files"]),
@@ -79,21 +87,59 @@ class PatchRepository:
         }
         columns = ["workspace", "created_at", "updated_at", *record]
         values = [self._workspace, now, now, *record.values()]
+        cur = conn.execute(
+            f"INSERT INTO patches({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
+            values,
+        )
+        conn.execute(
+            "INSERT INTO patch_events(patch_id, ts, state, actor, detail) VALUES (?,?,?,?,?)",
+            (cur.lastrowid, now, record["state"], record.get("decided_by", ""), detail),
+        )
+        row = conn.execute(f"SELECT {_COLUMNS} FROM patches WHERE id = ?", (cur.lastrowid,))
+        return _patch(row.fetchone())
 
-        def insert(conn: sqlite3.Connection) -> Patch:
-            cur = conn.execute(
-                f"INSERT INTO patches({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' * len(values))})",
-                values,
+    async def derive(
+        self, source_id: int, *, actor: str, detail: str, **fields: Any
+    ) -> tuple[Patch, Patch]:
+        """Record a patch derived from ``source_id`` and mark the source superseded by it,
+        in one transaction: returns (derived, source). Refused (ConflictError) unless the
+        state machine lets the source become superseded."""
+        now = self._clock()
+
+        def derive(conn: sqlite3.Connection) -> tuple[Patch, Patch]:
+            row = conn.execute(
+                "SELECT state FROM patches WHERE id = ? AND workspace = ?",
+                (source_id, self._workspace),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"patch {source_id} does not exist")
+            current = PatchState(row[0])
+            if PatchState.SUPERSEDED not in TRANSITIONS[current]:
+                raise ConflictError(
+                    f"patch {source_id} is {current.value}; only ready or rejected patches can "
+                    "be narrowed to some of their hunks"
+                )
+            derived = self._insert(
+                conn, now, {**fields, "derived_from": source_id}, f"derived from patch {source_id}"
+            )
+            conn.execute(
+                "UPDATE patches SET state = ?, updated_at = ?, superseded_by = ? WHERE id = ?",
+                (PatchState.SUPERSEDED.value, now, derived.id, source_id),
             )
             conn.execute(
                 "INSERT INTO patch_events(patch_id, ts, state, actor, detail) VALUES (?,?,?,?,?)",
-                (cur.lastrowid, now, record["state"], record.get("decided_by", ""), "created"),
+                (
+                    source_id,
+                    now,
+                    PatchState.SUPERSEDED.value,
+                    actor,
+                    f"superseded by patch {derived.id}: {detail}"[:2000],
+                ),
             )
-            row = conn.execute(f"SELECT {_COLUMNS} FROM patches WHERE id = ?", (cur.lastrowid,))
-            return _patch(row.fetchone())
+            source = conn.execute(f"SELECT {_COLUMNS} FROM patches WHERE id = ?", (source_id,))
+            return derived, _patch(source.fetchone())
 
-        return await self._db.write(insert)
+        return await self._db.write(derive)
 
     async def get(self, patch_id: int) -> Patch:
         row = await self._db.read(

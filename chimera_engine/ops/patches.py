@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import FailureSample, Patch, PatchRequest, PatchState
 from chimera_engine.codegen.patchformat import materialise, parse_answer
 from chimera_engine.codegen.review import ProposalOutcome
 from chimera_engine.codegen.sandbox import PatchResult
 from chimera_engine.codegen.store import PatchEvent, Pattern
-from chimera_engine.errors import NotFoundError
+from chimera_engine.errors import ChimeraError, NotFoundError
+from chimera_engine.security.capabilities import Capability
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.workspace import validate_module_name
 
 if TYPE_CHECKING:
     from chimera_engine.node import HeartNode
+
+
+#: How long the console's approval capability lives (it is spent at once).
+APPROVAL_CAPABILITY_TTL_S = 60.0
 
 
 class PatchOps:
@@ -83,6 +90,56 @@ class PatchOps:
         )
         return await self._node.patches.approve(patch_id, principal)
 
+    async def approval_capability(
+        self, principal: Principal, patch_id: int, *, ttl: float = APPROVAL_CAPABILITY_TTL_S
+    ) -> tuple[str, Capability]:
+        """A single-use, short-lived capability for "approve patch ``patch_id``".
+
+        Only a holder of ``patch.approve`` obtains one; the issue is audited
+        (``capability.issue``). Spend it with :meth:`approve_with_capability`, or send it
+        as ``X-Capability`` to ``POST /api/patches/{id}/approve``: the same path.
+        """
+        security = self._node.security
+        target = f"patch:{patch_id}"
+        await security.authorize(principal, Permission.PATCH_APPROVE, target)
+        await self._node.patches.repo.get(patch_id)  # NotFoundError for an unknown patch
+        token, cap = await security.capabilities.issue(
+            principal, Permission.PATCH_APPROVE, target, ttl=ttl, single_use=True
+        )
+        await security.audit.record(
+            principal,
+            "capability.issue",
+            target=target,
+            op=Permission.PATCH_APPROVE.value,
+            jti=cap.jti,
+            single_use=True,
+            expires_at=cap.expires_at,
+        )
+        return token, cap
+
+    async def approve_with_capability(self, token: str, patch_id: int) -> Patch:
+        """Approve (and apply) a patch on the strength of a capability for it alone.
+
+        The token is verified (signature, expiry, operation, object) and spent before
+        anything changes: a replay, another patch or an expired token is refused and
+        audited as denied. The approval is audited as the capability's subject.
+        """
+        security = self._node.security
+        target = f"patch:{patch_id}"
+        try:
+            principal = await security.capabilities.use(token, Permission.PATCH_APPROVE, target)
+        except ChimeraError as exc:
+            await security.audit.record(
+                None,
+                Permission.PATCH_APPROVE.value,
+                target=target,
+                outcome="denied",
+                actor="capability",
+                reason=str(exc),
+            )
+            raise
+        return await self.approve_patch(principal, patch_id)
+
     async def reject_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
         await self._node.security.authorize(
             principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"
@@ -94,6 +151,27 @@ class PatchOps:
             principal, Permission.PATCH_GENERATE, f"patch:{patch_id}"
         )
         return await self._node.patches.edit(patch_id, principal, answer_text)
+
+    async def patch_hunks(self, principal: Principal, patch_id: int) -> list[Hunk]:
+        """The hunks of a patch's module change, numbered from 0 (its tests are not hunks:
+        they always go with whatever is kept)."""
+        await self._node.security.authorize(principal, Permission.PATCH_READ)
+        return await self._node.patches.hunks(patch_id)
+
+    async def accept_hunks(
+        self, principal: Principal, patch_id: int, keep: Collection[int]
+    ) -> Patch:
+        """Keep only hunks ``keep`` (numbered from 0) of a ready or rejected patch.
+
+        Needs ``patch.approve`` (it decides the original's fate). The result is a new
+        patch, tested in the sandbox before it can be approved; the original becomes
+        superseded by it. Refused (and audited) when the subset leaves nothing, keeps
+        everything, does not apply or does not parse.
+        """
+        await self._node.security.authorize(
+            principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"
+        )
+        return await self._node.patches.accept_hunks(patch_id, principal, keep)
 
     async def rollback_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
         await self._node.security.authorize(

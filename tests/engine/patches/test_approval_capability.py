@@ -1,0 +1,77 @@
+"""Approving through a capability: single-use, for one patch, refused on replay, and out
+of an observer's reach."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.models import PatchState
+from chimera_engine.config import load_settings
+from chimera_engine.errors import AuthenticationError, PermissionDeniedError
+from chimera_engine.node import HeartNode
+from chimera_engine.security.manager import Session
+from chimera_engine.store.audit import AuditQuery
+
+from .conftest_helpers import FIX, ScriptedProvider, make_workspace
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        workspace=make_workspace(tmp_path / "ws"),
+        use_default_file=False,
+        env={"CHIMERA_API__ENABLED": "false", "CHIMERA_TOOLS__WATCH": "false"},
+    )
+    async with HeartNode(settings) as node:
+        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        yield node, admin
+
+
+async def test_capability_approves_once(env: tuple[HeartNode, Session]) -> None:
+    node, admin = env
+    node._generator = CodeGenerator(
+        ScriptedProvider([FIX]),
+        node.patches.patterns,
+        GenerationPolicy(),  # type: ignore[arg-type]
+    )
+    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    assert outcome.patch is not None and outcome.patch.state is PatchState.READY
+    pid = outcome.patch.id
+
+    token, cap = await node.facade.approval_capability(admin.principal, pid)
+    assert (cap.op, cap.obj, cap.single_use) == ("patch.approve", f"patch:{pid}", True)
+    assert cap.expires_at - cap.issued_at <= 60
+    with pytest.raises(PermissionDeniedError, match=f"for patch:{pid}, not patch:{pid + 1}"):
+        await node.facade.approve_with_capability(token, pid + 1)
+
+    patch = await node.facade.approve_with_capability(token, pid)
+    assert patch.state is PatchState.APPLIED
+    assert cap.jti not in {c.jti for c in await node.facade.capabilities_in_force(admin.principal)}
+    assert node.security.revocations.is_revoked(cap.jti)
+    with pytest.raises(AuthenticationError, match="already used"):
+        await node.facade.approve_with_capability(token, pid)
+
+    entries = await node.security.audit.query(AuditQuery(action_prefix="patch.approve"))
+    (approval,) = [e for e in entries if e.outcome == "ok"]
+    assert approval.actor == "admin" and approval.detail["capability"] == cap.jti
+    denied = sorted(e.detail["reason"] for e in entries if e.outcome == "denied")
+    assert len(denied) == 2, "the wrong object and the replay are audited as refusals"
+    assert "already used" in denied[0] and f"not patch:{pid + 1}" in denied[1]
+    issued = await node.security.audit.query(AuditQuery(action_prefix="capability.issue"))
+    assert [(e.target, e.detail["jti"]) for e in issued] == [(f"patch:{pid}", cap.jti)]
+
+
+async def test_observer_cannot_obtain_one(env: tuple[HeartNode, Session]) -> None:
+    node, admin = env
+    await node.facade.create_user(admin.principal, "olga", PASSWORD, "observer")
+    olga = await node.facade.login("olga", PASSWORD)
+    with pytest.raises(PermissionDeniedError):
+        await node.facade.approval_capability(olga.principal, 1)
+    assert await node.facade.capabilities_in_force(admin.principal) == []

@@ -1,0 +1,229 @@
+"""Hunk-level accept: a patch narrowed to some hunks is re-tested in the sandbox, the
+original is superseded by it, and subsets that cannot work are refused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.hunks import keep_hunks, module_hunks
+from chimera_engine.codegen.models import Patch, PatchState
+from chimera_engine.codegen.patchformat import PatchFormatError
+from chimera_engine.config import load_settings
+from chimera_engine.errors import ConflictError, PermissionDeniedError
+from chimera_engine.node import HeartNode
+from chimera_engine.reload.models import Origin
+from chimera_engine.security.manager import Session
+from chimera_engine.store.audit import AuditQuery
+
+from .conftest_helpers import ScriptedProvider
+
+PASSWORD = "correct horse battery"
+
+TOOLS = """from chimera_engine.tooling import tool
+
+
+@tool(name="ratio", description="a divided by b")
+def ratio(a: float, b: float) -> float:
+    return a / b
+
+
+@tool(name="double", description="twice x")
+def double(x: float) -> float:
+    return x * 2
+
+
+@tool(name="half", description="half of x")
+def half(x: float) -> float:
+    return x / 2
+"""
+
+TESTS = """import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.mathy import half, ratio
+
+
+def test_ratio() -> None:
+    assert ratio(6, 3) == 2
+
+
+def test_half() -> None:
+    assert half(4) == 2
+"""
+
+NEW_TEST = """```python
+# file: tests/test_ratio_zero.py
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.mathy import ratio
+
+
+def test_zero_divisor() -> None:
+    assert ratio(1, 0) == 0.0
+```
+"""
+
+# Two hunks: the fix (hunk 1) and a change to half() that breaks test_half (hunk 2).
+TWO_HUNKS = (
+    """Zero divisors answer 0.0; half is simplified.
+
+```python
+tools/mathy.py
+<<<<<<< SEARCH
+    return a / b
+=======
+    if b == 0:
+        return 0.0
+    return a / b
+>>>>>>> REPLACE
+tools/mathy.py
+<<<<<<< SEARCH
+    return x / 2
+=======
+    return x / 3
+>>>>>>> REPLACE
+```
+
+"""
+    + NEW_TEST
+)
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
+    root = tmp_path / "ws"
+    (root / "tools").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "tools" / "__init__.py").write_text("")
+    (root / "tools" / "mathy.py").write_text(TOOLS)
+    (root / "tests" / "test_mathy.py").write_text(TESTS)
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        workspace=root,
+        use_default_file=False,
+        env={"CHIMERA_API__ENABLED": "false", "CHIMERA_TOOLS__WATCH": "false"},
+    )
+    async with HeartNode(settings) as node:
+        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        yield node, admin
+
+
+async def two_hunk_patch(node: HeartNode, admin: Session) -> Patch:
+    """The two-hunk patch, refused by the sandbox: hunk 2 breaks an existing test."""
+    node._generator = CodeGenerator(
+        ScriptedProvider([TWO_HUNKS]),
+        node.patches.patterns,
+        GenerationPolicy(max_attempts=1),  # type: ignore[arg-type]
+    )
+    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    assert outcome.patch is not None
+    assert outcome.patch.state is PatchState.REJECTED
+    assert "test_half" in outcome.patch.reason or "PASS_TO_PASS" in outcome.patch.reason
+    return outcome.patch
+
+
+async def count_patches(node: HeartNode, admin: Session) -> int:
+    return len(await node.facade.list_patches(admin.principal))
+
+
+async def test_keeping_the_good_hunk_makes_a_ready_patch(env: tuple[HeartNode, Session]) -> None:
+    node, admin = env
+    original = await two_hunk_patch(node, admin)
+    hunks = await node.facade.patch_hunks(admin.principal, original.id)
+    assert [(h.index, h.added, h.removed) for h in hunks] == [(0, 2, 0), (1, 1, 1)]
+    assert "+    if b == 0:" in hunks[0].text and "+    return x / 3" in hunks[1].text
+
+    derived = await node.facade.accept_hunks(admin.principal, original.id, [0])
+    assert derived.state is PatchState.READY, derived.reason
+    assert derived.derived_from == original.id
+    assert "if b == 0" in derived.diff and "x / 3" not in derived.diff
+    assert derived.tests == original.tests, "the tests go with the kept hunks"
+    assert derived.result is not None and derived.result["ok"]
+    source, events = await node.facade.get_patch(admin.principal, original.id)
+    assert source.state is PatchState.SUPERSEDED and source.superseded_by == derived.id
+    assert events[-1].state == "superseded"
+    assert events[-1].detail.startswith(f"superseded by patch {derived.id}: hunks 1 of 2 kept")
+    _, derived_events = await node.facade.get_patch(admin.principal, derived.id)
+    assert [e.state for e in derived_events] == ["proposed", "testing", "ready"]
+
+    (entry,) = await node.security.audit.query(AuditQuery(action_prefix="patch.hunks"))
+    assert entry.target == f"patch:{derived.id}" and entry.outcome == "ok"
+    assert entry.detail["source_patch"] == original.id and entry.detail["kept"] == [1]
+    assert entry.detail["diff_hash"] == derived.diff_hash
+
+    # A superseded patch is closed: no second subset, no approval.
+    with pytest.raises(ConflictError, match="only ready or rejected"):
+        await node.facade.accept_hunks(admin.principal, original.id, [0])
+    with pytest.raises(ConflictError):
+        await node.facade.approve_patch(admin.principal, original.id)
+
+    applied = await node.facade.approve_patch(admin.principal, derived.id)
+    assert applied.state is PatchState.APPLIED
+    assert await node.runtime.call("ratio", {"a": 1, "b": 0}, admin.principal) == 0.0
+    assert await node.runtime.call("half", {"x": 4}, admin.principal) == 2
+
+
+async def test_a_subset_goes_through_the_sandbox_again(env: tuple[HeartNode, Session]) -> None:
+    node, admin = env
+    original = await two_hunk_patch(node, admin)
+    # Hunk 2 alone does not fix anything: the new test still fails after it.
+    derived = await node.facade.accept_hunks(admin.principal, original.id, [1])
+    assert derived.state is PatchState.REJECTED
+    assert derived.result is not None and not derived.result["ok"]
+    source, _ = await node.facade.get_patch(admin.principal, original.id)
+    assert source.superseded_by == derived.id
+    with pytest.raises(ConflictError):
+        await node.facade.approve_patch(admin.principal, derived.id)
+
+
+async def test_subsets_that_cannot_work_are_refused(env: tuple[HeartNode, Session]) -> None:
+    node, admin = env
+    original = await two_hunk_patch(node, admin)
+    before = await count_patches(node, admin)
+    refusals = {
+        (): "leaves nothing",
+        (0, 1): "that is the patch itself",
+        (4,): "there is no hunk 5",
+    }
+    for keep, message in refusals.items():
+        with pytest.raises(PatchFormatError, match=message):
+            await node.facade.accept_hunks(admin.principal, original.id, keep)
+
+    # The module was reloaded since with a different ratio(): hunk 1's context is gone.
+    source = TOOLS.replace("    return a / b", "    return float(a) / float(b)")
+    result = await node.reload.reload_module(
+        "mathy", source=source, origin=Origin.MANUAL, principal=admin.principal
+    )
+    assert result.ok
+    with pytest.raises(PatchFormatError, match="hunk 1 does not apply"):
+        await node.facade.accept_hunks(admin.principal, original.id, [0])
+
+    await node.facade.create_user(admin.principal, "olga", PASSWORD, "observer")
+    olga = await node.facade.login("olga", PASSWORD)
+    with pytest.raises(PermissionDeniedError):
+        await node.facade.accept_hunks(olga.principal, original.id, [0])
+
+    patch, _ = await node.facade.get_patch(admin.principal, original.id)
+    assert patch.state is PatchState.REJECTED and patch.superseded_by is None, "unchanged"
+    assert await count_patches(node, admin) == before
+    refused = await node.security.audit.query(AuditQuery(action_prefix="patch.hunks"))
+    assert [e.outcome for e in refused] == ["error"] * 4
+
+
+def test_a_subset_that_does_not_parse_is_refused() -> None:
+    old = "VALUES = [\n" + "".join(f"    {i},\n" for i in range(10)) + "]\n"
+    new = old.replace("VALUES = [", "VALUES = (").replace("]\n", ")\n")
+    path = "tools/values.py"
+    hunks = module_hunks({path: old}, {path: new})
+    assert len(hunks) == 2
+    with pytest.raises(PatchFormatError, match="SyntaxError"):
+        keep_hunks({path: old}, {path: new}, {}, [0], existing_tests=set())

@@ -19,6 +19,7 @@ from app.bridge import EngineBridge, describe_error
 from app.dialogs.first_admin import FirstAdminDialog
 from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
+from app.preferences import Preferences
 from app.signals import first_signal
 from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
@@ -56,10 +57,12 @@ class ConsoleController(QObject):
         *,
         probe: Callable[[], None] | None = None,
         window_size: tuple[int, int] = WINDOW_SIZE,
+        preferences: Preferences | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.preferences = preferences
         self.probe = probe
         self.window_size = window_size
         self.dialog: LoginDialog | FirstAdminDialog | None = None
@@ -121,7 +124,7 @@ class ConsoleController(QObject):
 
     # -- operating -------------------------------------------------------------------------
     def build_main_window(self) -> MainWindow:
-        window = MainWindow(self.bridge)
+        window = MainWindow(self.bridge, preferences=self.preferences)
         # Imported here: the dashboard pulls in pyqtgraph, kept out of start-up.
         from app.views.dashboard import DashboardPanel
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,16 +24,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.bridge import EngineBridge, describe_error
 from app.controller import ConsoleController
+from app.preferences import APP_NAME, ORG_NAME, Preferences
 from app.signals import wait_signal
-from app.theme import apply_theme
+from app.theme import LIGHT, apply_theme
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError, ConfigError
 from chimera_engine.node import HeartNode
 
 log = logging.getLogger("app")
-
-APP_NAME = "CHIMERA Console"
-ORG_NAME = "chimera"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="where the database and secrets live")
     parser.add_argument("--config", type=Path, help="TOML settings file to read")
     parser.add_argument("--workspace", type=Path, help="folder of tool modules to run")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="start the engine and the GUI offscreen, sign in as a temporary administrator, "
+        "open every panel, check the loop lag; exit 0 or print what failed (exit 1). "
+        "Uses a temporary data directory unless --data-dir is given",
+    )
     parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -69,7 +75,7 @@ def print_startup_probe() -> None:
     print(f"startup-probe login-window-shown {seconds_since_process_start():.3f}", flush=True)
 
 
-def create_application(argv0: str) -> QApplication:
+def create_application(argv0: str, theme: str = LIGHT) -> QApplication:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([argv0])
     QCoreApplication.setApplicationName(APP_NAME)
@@ -78,7 +84,7 @@ def create_application(argv0: str) -> QApplication:
     # The flow decides when to quit: between the dialog and the main window no
     # window is visible for a moment, which must not end the application.
     app.setQuitOnLastWindowClosed(False)
-    apply_theme(app)
+    apply_theme(app, theme)
     return app
 
 
@@ -126,7 +132,12 @@ class ErrorHooks:
             loop.default_exception_handler(context)
 
 
-async def run_console(settings: Settings, *, probe: Callable[[], None] | None = None) -> int:
+async def run_console(
+    settings: Settings,
+    *,
+    probe: Callable[[], None] | None = None,
+    preferences: Preferences | None = None,
+) -> int:
     """Start the engine, run the sign-in / main-window flow, stop everything. Exit code."""
     node = HeartNode(settings)
     try:
@@ -142,7 +153,7 @@ async def run_console(settings: Settings, *, probe: Callable[[], None] | None = 
     bridge = EngineBridge(node)
     hooks = ErrorHooks(bridge, asyncio.get_running_loop())
     hooks.install()
-    controller = ConsoleController(bridge, probe=probe)
+    controller = ConsoleController(bridge, probe=probe, preferences=preferences)
     try:
         return await controller.run()
     except Exception as exc:  # the flow itself failed (e.g. the store broke): say so
@@ -160,22 +171,42 @@ async def run_console(settings: Settings, *, probe: Callable[[], None] | None = 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if args.self_test else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.self_test:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        if args.data_dir is None:
+            with tempfile.TemporaryDirectory(prefix="chimera-selftest-") as tmp:
+                args.data_dir = Path(tmp)
+                return _main(args)
+    return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
+        env = {**os.environ, "CHIMERA_API__PORT": "0"} if args.self_test else None
         settings = load_settings(
-            config_path=args.config, data_dir=args.data_dir, workspace=args.workspace
+            config_path=args.config, data_dir=args.data_dir, workspace=args.workspace, env=env
         )
     except ConfigError as exc:
         print(f"chimera-console: {exc}", file=sys.stderr)
         return 2
-    app = create_application(sys.argv[0] if sys.argv else "chimera-console")
+    preferences = None if args.self_test else Preferences.for_user()
+    theme = preferences.theme if preferences is not None else LIGHT
+    app = create_application(sys.argv[0] if sys.argv else "chimera-console", theme)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     probe = print_startup_probe if args.startup_probe else None
     try:
         with loop:
-            return int(loop.run_until_complete(run_console(settings, probe=probe)))
+            if args.self_test:
+                from app.selftest import run_self_test
+
+                return int(loop.run_until_complete(run_self_test(settings)))
+            return int(
+                loop.run_until_complete(run_console(settings, probe=probe, preferences=preferences))
+            )
     finally:
         asyncio.set_event_loop(None)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge
+from app.desktop_menus import DesktopMenus
+from app.preferences import LAYOUT_VERSION, Preferences
 from app.widgets.status import EngineStateIndicator, LagIndicator, UserIndicator
 from chimera_engine.security.manager import Session
 
@@ -32,16 +34,28 @@ class MainWindow(QMainWindow):
     The window does not end sessions or stop the engine itself: it emits
     :attr:`logoutRequested` (File > Log out) and :attr:`quitRequested` (File > Quit
     or closing the window) for whoever runs the application flow.
+
+    With ``preferences``, the window and dock layout is restored when it is first
+    shown and saved when it closes; View > Reset layout returns to the layout
+    the panels had when they were added.
     """
 
     logoutRequested = Signal()
     quitRequested = Signal()
 
-    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        parent: QWidget | None = None,
+        *,
+        preferences: Preferences | None = None,
+    ) -> None:
         super().__init__(parent)
         self._bridge = bridge
+        self.preferences = preferences
         self._docks: dict[str, QDockWidget] = {}
         self._quiet_close = False
+        self._default_layout: tuple[QByteArray, QByteArray] | None = None
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_TITLE)
         self.setDockOptions(
@@ -84,6 +98,7 @@ class MainWindow(QMainWindow):
 
         self.view_menu = bar.addMenu("&View")
         self.view_menu.setObjectName("viewMenu")
+        self.desktop = DesktopMenus(self, self.preferences)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -122,7 +137,7 @@ class MainWindow(QMainWindow):
         action.setObjectName(f"viewAction-{_slug(name)}")
         if len(self._docks) <= 9:
             action.setShortcut(QKeySequence(f"Alt+{len(self._docks)}"))
-        self.view_menu.addAction(action)
+        self.view_menu.insertAction(self.desktop.panels_end, action)
         dock.raise_()
         return dock
 
@@ -134,6 +149,13 @@ class MainWindow(QMainWindow):
         if widget is None:
             raise KeyError(name)
         return widget
+
+    def dock(self, name: str) -> QDockWidget:
+        return self._docks[name]
+
+    @property
+    def bridge(self) -> EngineBridge:
+        return self._bridge
 
     def panel_names(self) -> list[str]:
         return list(self._docks)
@@ -171,6 +193,38 @@ class MainWindow(QMainWindow):
     def error_boxes(self) -> list[QMessageBox]:
         return [box for box in self.findChildren(QMessageBox) if box.objectName() == "errorBox"]
 
+    # -- layout ----------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        if self._default_layout is None:  # first show: every panel is in by now
+            self._default_layout = (self.saveGeometry(), self.saveState(LAYOUT_VERSION))
+            self.restore_layout()
+        super().showEvent(event)
+
+    def restore_layout(self) -> bool:
+        """Restore the saved geometry and dock layout; False if none (or it is unusable)."""
+        saved = self.preferences.layout() if self.preferences is not None else None
+        if saved is None:
+            return False
+        geometry, state = saved
+        return self.restoreGeometry(geometry) and self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        if self.preferences is not None and self._default_layout is not None:
+            self.preferences.save_layout(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
+
+    def reset_layout(self) -> None:
+        """Every panel back where it was before any saved layout was applied; forget it."""
+        if self._default_layout is not None:
+            geometry, state = self._default_layout
+            self.restoreGeometry(geometry)
+            self.restoreState(state, LAYOUT_VERSION)
+        for dock in self._docks.values():
+            dock.show()
+        if self._docks:
+            self.show_panel(next(iter(self._docks)))
+        if self.preferences is not None:
+            self.preferences.clear_layout()
+
     # -- closing ---------------------------------------------------------------------------
     def close_quietly(self) -> None:
         """Close without asking to quit the application (used after a logout)."""
@@ -178,6 +232,8 @@ class MainWindow(QMainWindow):
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.isVisible():  # a second close of a hidden window must not save its state
+            self.save_layout()
         if not self._quiet_close:
             self.quitRequested.emit()
         event.accept()

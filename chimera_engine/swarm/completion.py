@@ -15,6 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from chimera_engine.swarm.ballots import ballots_json
 from chimera_engine.swarm.core import SYSTEM, SwarmCore
 from chimera_engine.swarm.events import ConsensusDecided, TaskChanged, TaskQuarantined
 from chimera_engine.swarm.models import TaskState
@@ -67,7 +68,8 @@ class TaskCompletion(SwarmCore):
                 reputation=round(vote.reputation, 4),
             )
         summary = outcome.to_json()
-        self.bus.publish(ConsensusDecided(task_id=run.id, outcome=summary))
+        recorded = {**summary, "ballots": ballots_json(run.votes, outcome)}
+        self.bus.publish(ConsensusDecided(task_id=run.id, outcome=recorded))
         self._audit(
             SYSTEM,
             "swarm.consensus",
@@ -77,13 +79,13 @@ class TaskCompletion(SwarmCore):
         )
         if outcome.agreed:
             self._finish(
-                run, TaskState.SUCCEEDED, value=outcome.value, has_value=True, outcome=summary
+                run, TaskState.SUCCEEDED, value=outcome.value, has_value=True, outcome=recorded
             )
         else:
             code, error = run.last_error
             detail = outcome.reason + (f"; failed replicas: {error}" if error else "")
             self._finish(
-                run, TaskState.FAILED, error=detail, code=outcome.status.value, outcome=summary
+                run, TaskState.FAILED, error=detail, code=outcome.status.value, outcome=recorded
             )
 
     def _finish(

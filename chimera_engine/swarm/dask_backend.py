@@ -65,6 +65,11 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _number(value: Any) -> float | None:
+    """A worker metric as a float (None if the scheduler did not report it)."""
+    return float(value) if isinstance(value, int | float) else None
+
+
 def worker_role(resources: dict[str, Any]) -> str:
     roles = [r for r in resources if not r.startswith(CAPABILITY_PREFIX)]
     return roles[0] if roles else ""
@@ -166,6 +171,7 @@ class DaskBackend:
             reputation=book.value,
             rss_bytes=int(metrics.get("memory", 0)),
             reason=address,
+            cpu_percent=_number(metrics.get("cpu")),
         )
 
     def agents(self) -> list[AgentInfo]:

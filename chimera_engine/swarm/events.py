@@ -38,7 +38,8 @@ class TaskChanged(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ConsensusDecided(Event):
-    """Redundant replicas of a task were decided (``outcome`` is Outcome.to_json())."""
+    """Redundant replicas of a task were decided (``outcome`` is Outcome.to_json() plus
+    its ``ballots``, see :mod:`.ballots`)."""
 
     task_id: str
     outcome: dict[str, Any]

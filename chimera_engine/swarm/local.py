@@ -29,6 +29,7 @@ from chimera_engine.swarm.local_agent import AgentProcess, exit_reason
 from chimera_engine.swarm.models import AgentInfo, AgentSpec, AgentState, new_id
 from chimera_engine.swarm.protocol import LINE_LIMIT, Channel, decode, encode
 from chimera_engine.swarm.reputation import Reputation, pick
+from chimera_engine.swarm.resources import ProcessSampler
 from chimera_engine.swarm.settings import SwarmSettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class LocalBackend:
         self._node_key = ""
         self._load_lines: dict[str, bytes] = {}
         self._stopping = False
+        self.sampler = ProcessSampler()
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, sink: Sink, node_key: str) -> None:
@@ -299,7 +301,12 @@ class LocalBackend:
 
     # -- placement ------------------------------------------------------------------------
     def agents(self) -> list[AgentInfo]:
-        return [a.info() for a in self._agents.values()]
+        """Snapshots, with CPU and memory sampled at most once a second (see
+        :class:`~.resources.ProcessSampler`)."""
+        live = [a for a in self._agents.values() if not a.state.final and a.pid is not None]
+        self.sampler.refresh(a.pid for a in live if a.pid is not None)
+        usage = self.sampler.usage
+        return [a.info(None if a.state.final else usage(a.pid)) for a in self._agents.values()]
 
     def live_count(self) -> int:
         return sum(1 for a in self._agents.values() if a.state is AgentState.READY)

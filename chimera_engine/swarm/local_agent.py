@@ -14,6 +14,7 @@ from chimera_engine.swarm.backend import Attempt
 from chimera_engine.swarm.models import AgentInfo, AgentSpec, AgentState
 from chimera_engine.swarm.protocol import Channel
 from chimera_engine.swarm.reputation import Reputation
+from chimera_engine.swarm.resources import Usage
 
 _HOST = socket.gethostname()
 
@@ -61,7 +62,9 @@ class AgentProcess:
     def serving(self) -> bool:
         return self.state is AgentState.READY and not self.recycling and not self.isolated
 
-    def info(self) -> AgentInfo:
+    def info(self, usage: Usage | None = None) -> AgentInfo:
+        """The snapshot; ``usage`` (a sample of the process) replaces the memory the agent
+        reported in its last heartbeat and adds its CPU."""
         return AgentInfo(
             id=self.id,
             role=self.spec.role,
@@ -78,8 +81,9 @@ class AgentProcess:
             completed=self.completed,
             failed=self.failed,
             reputation=self.reputation,
-            rss_bytes=self.rss,
+            rss_bytes=usage.rss_bytes if usage is not None else self.rss,
             reason=self.reason,
+            cpu_percent=usage.cpu_percent if usage is not None else None,
         )
 
 

@@ -240,7 +240,8 @@ class TaskInfo:
     ``error_code`` says why it did not (tool_error, invalid_input, timeout,
     load_error, not_json, quarantined, no_consensus, tie, deadline, cancelled,
     dependency_failed, unknown_tool). ``duplicate`` is True when a submission
-    matched an existing idempotency key and this is the earlier task."""
+    matched an existing idempotency key and this is the earlier task. ``depends_on``
+    names the tasks it waits for (explicit dependencies and ``$ref`` inputs)."""
 
     id: str
     graph_id: str
@@ -263,12 +264,15 @@ class TaskInfo:
     finished_at: float | None
     deadline: float | None
     duplicate: bool = False
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class AgentInfo:
     """A snapshot of one agent. ``reputation`` is in (0, 1]; ``in_flight`` counts the
-    tasks it holds (running or queued on it)."""
+    tasks it holds (running or queued on it). ``rss_bytes`` and ``cpu_percent`` (of one
+    core; None until measured) are sampled at most once a second by the backend;
+    ``last_heartbeat`` is wall-clock epoch seconds."""
 
     id: str
     role: str
@@ -287,3 +291,19 @@ class AgentInfo:
     reputation: float
     rss_bytes: int
     reason: str = ""
+    cpu_percent: float | None = None
+
+    def heartbeat_age(self, now: float) -> float | None:
+        """Seconds since the last heartbeat at wall-clock ``now`` (None: none yet).
+
+        >>> from dataclasses import replace
+        >>> info = AgentInfo(id="a", role="executor", capabilities=(), concurrency=1,
+        ...     backend="local", state=AgentState.READY, pid=None, host="", started_at=0.0,
+        ...     ready_at=None, last_heartbeat=100.0, in_flight=0, completed=0, failed=0,
+        ...     reputation=0.5, rss_bytes=0)
+        >>> info.heartbeat_age(102.5), replace(info, last_heartbeat=None).heartbeat_age(1.0)
+        (2.5, None)
+        """
+        if self.last_heartbeat is None:
+            return None
+        return max(0.0, now - self.last_heartbeat)

@@ -10,7 +10,8 @@ operation                     permission
 ============================  ===================
 swarm_status, swarm_agents,   ``swarm.read``
 swarm_task, swarm_history,
-swarm_attempts, swarm_wait
+swarm_attempts, swarm_wait,
+swarm_votes
 swarm_spawn, swarm_spawn_     ``swarm.spawn``
 many, swarm_stop_agent
 swarm_submit, swarm_submit_   ``swarm.task`` (+ ``tool.call``)
@@ -34,6 +35,7 @@ from chimera_engine.errors import ValidationError
 from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
+from chimera_engine.swarm.ballots import ConsensusRecord
 from chimera_engine.swarm.consensus import Outcome, Vote
 from chimera_engine.swarm.coordinator import SwarmCoordinator, SwarmStats
 from chimera_engine.swarm.decomposer import Job
@@ -112,6 +114,15 @@ class SwarmOps:
         """Which agent ran each attempt of a task, with which outcome."""
         await self._swarm_allow(principal, Permission.SWARM_READ, task_id)
         return await self._node.swarm.store.attempts_of(task_id)
+
+    async def swarm_votes(self, principal: Principal, task_id: str) -> ConsensusRecord | None:
+        """How a redundant task was decided and each agent's vote (None: not decided by
+        consensus, e.g. redundancy 1 or not finished yet)."""
+        await self._swarm_allow(principal, Permission.SWARM_READ, task_id)
+        info = await self._node.swarm.task(task_id)
+        if info.consensus is None:
+            return None
+        return ConsensusRecord.from_outcome(info.id, info.consensus)
 
     # -- agents ------------------------------------------------------------------------------
     async def swarm_spawn(self, principal: Principal, spec: AgentSpec) -> AgentInfo:

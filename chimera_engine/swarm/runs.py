@@ -80,6 +80,7 @@ class TaskRun:
             finished_at=self.finished_at,
             deadline=t.deadline,
             duplicate=duplicate,
+            depends_on=t.depends_on,
         )
 
     def release(self) -> None:

@@ -22,3 +22,10 @@ def test_short_rows_are_padded() -> None:
 def test_other_delimiter_and_empty_input() -> None:
     assert clean_csv("x;y\n1;2\n", delimiter=";")["columns"] == ["x", "y"]
     assert clean_csv("")["rows"] == 0
+
+
+def test_rows_longer_than_the_header_are_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="row 2 has 3 cells but the header has 2"):
+        clean_csv("a,b\n1,2\n1,2,3\n")

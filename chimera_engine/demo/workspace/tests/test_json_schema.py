@@ -36,3 +36,11 @@ def test_every_error_is_listed() -> None:
 def test_not_json_and_booleans_are_not_integers() -> None:
     assert validate_json("{nope", SCHEMA)["errors"][0].startswith("$: not JSON")
     assert not validate_json('{"id": true, "tags": []}', SCHEMA)["valid"]
+
+
+def test_the_same_schema_validates_many_documents() -> None:
+    for n in range(1, 4):
+        assert validate_json(f'{{"id": {n}, "tags": []}}', SCHEMA)["valid"]
+    assert validate_json('{"tags": []}', {"type": ["object", "null"], "required": ["id"]})[
+        "errors"
+    ] == ["$: missing required property 'id'"]

@@ -22,3 +22,9 @@ def test_counts_levels_and_top_errors() -> None:
 
 def test_empty_log() -> None:
     assert parse_log("")["levels"] == {}
+
+
+def test_new_errors_are_reported_once() -> None:
+    text = "2026-11-24 10:00:00 ERROR cache: eviction storm at node 7\n"
+    assert parse_log(text)["new_errors"] == ["cache: eviction storm at node 7"]
+    assert parse_log(text.upper())["new_errors"] == []

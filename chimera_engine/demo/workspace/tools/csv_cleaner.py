@@ -1,4 +1,8 @@
-"""Clean CSV text: tidy the header, trim cells, drop empty and duplicate rows."""
+"""Clean CSV text: tidy the header, trim cells, drop empty and duplicate rows.
+
+Short rows are padded to the header's width; a row with more cells than the
+header is refused (ValueError) rather than cut, which would lose data.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ def clean_csv(text: str, delimiter: str = ",", drop_duplicates: bool = True) -> 
     seen: set[tuple[str, ...]] = set()
     kept: list[list[str]] = []
     dropped = 0
-    for row in rows[1:]:
+    for number, row in enumerate(rows[1:], start=1):
+        if len(row) > width:  # cutting it to the header would lose data silently
+            raise ValueError(f"row {number} has {len(row)} cells but the header has {width}")
         row = (row + [""] * width)[:width]
         key = tuple(row)
         if drop_duplicates and key in seen:

@@ -1,4 +1,9 @@
-"""Validate a JSON document against a schema (the common subset of JSON Schema)."""
+"""Validate a JSON document against a schema (the common subset of JSON Schema).
+
+Schemas are prepared once (``type`` as a list of names, nested schemas
+prepared too) and kept by their JSON text, since callers check many
+documents against the same few schemas.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +29,37 @@ def _is(value: Any, name: str) -> bool:
     return isinstance(value, _TYPES.get(name, (object,)))
 
 
-def _check(value: Any, schema: dict[str, Any], path: str, errors: list[str]) -> None:
+# Prepared schemas by their JSON text (sorted keys).
+_PREPARED: dict[str, dict[str, Any]] = {}
+
+
+def _prepare(schema: dict[str, Any]) -> dict[str, Any]:
+    prepared = dict(schema)
     expected = schema.get("type")
     if expected is not None:
-        names = expected if isinstance(expected, list) else [expected]
-        if not any(_is(value, n) for n in names):
-            errors.append(f"{path}: expected {' or '.join(names)}, got {type(value).__name__}")
-            return
+        prepared["type"] = list(expected) if isinstance(expected, list) else [expected]
+    if isinstance(schema.get("properties"), dict):
+        prepared["properties"] = {
+            key: _prepare(sub) for key, sub in schema["properties"].items() if isinstance(sub, dict)
+        }
+    if isinstance(schema.get("items"), dict):
+        prepared["items"] = _prepare(schema["items"])
+    return prepared
+
+
+def _prepared(schema: dict[str, Any]) -> dict[str, Any]:
+    key = json.dumps(schema, sort_keys=True)
+    found = _PREPARED.get(key)
+    if found is None:
+        found = _PREPARED[key] = _prepare(schema)
+    return found
+
+
+def _check(value: Any, schema: dict[str, Any], path: str, errors: list[str]) -> None:
+    names = schema.get("type")
+    if names is not None and not any(_is(value, n) for n in names):
+        errors.append(f"{path}: expected {' or '.join(names)}, got {type(value).__name__}")
+        return
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{path}: {value!r} is not one of {schema['enum']!r}")
     if _is(value, "number"):
@@ -65,5 +94,5 @@ def validate_json(document: str, schema: dict[str, Any]) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         return {"valid": False, "errors": [f"$: not JSON ({exc.msg} at line {exc.lineno})"]}
     errors: list[str] = []
-    _check(value, schema, "$", errors)
+    _check(value, _prepared(schema), "$", errors)
     return {"valid": not errors, "errors": errors}

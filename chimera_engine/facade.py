@@ -15,6 +15,7 @@ from chimera_engine.errors import ChimeraError, ValidationError
 from chimera_engine.ops.access import AccessOps
 from chimera_engine.ops.metrics import MetricOps
 from chimera_engine.ops.patches import PatchOps
+from chimera_engine.ops.settings import SettingsOps
 from chimera_engine.ops.tools import ToolOps
 from chimera_engine.security.audit import AuditVerification
 from chimera_engine.security.manager import Session
@@ -36,7 +37,7 @@ class UserChange:
     change: str
 
 
-class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps):
+class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps, SettingsOps):
     def __init__(self, node: HeartNode) -> None:
         self._node = node
 

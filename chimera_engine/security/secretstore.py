@@ -99,8 +99,17 @@ class SecretStore:
     ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / FILE_NAME
-        self._keyring = system_keyring() if isinstance(keyring, str) else keyring
+        self._keyring_arg = keyring
+        self._resolved = not isinstance(keyring, str)
         self._secret = secret
+
+    @property
+    def _keyring(self) -> Keyring | None:
+        """The keyring in use; looked up on first use (it may block: not in __init__)."""
+        if not self._resolved:
+            self._keyring_arg = system_keyring()
+            self._resolved = True
+        return None if isinstance(self._keyring_arg, str) else self._keyring_arg
 
     @property
     def backend(self) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 
 import platformdirs
 
+from chimera_engine.demo.settings import DemoSettings
 from chimera_engine.errors import ConfigError
 from chimera_engine.heal.settings import HealSettings
 from chimera_engine.swarm.settings import SwarmSettings
@@ -157,6 +158,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     swarm: SwarmSettings = field(default_factory=SwarmSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
     heal: HealSettings = field(default_factory=HealSettings)
     source: Path | None = None
     #: The file changes made in the console are saved to (None: nowhere, e.g. in tests).
@@ -190,6 +192,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "api": ApiSettings,
     "swarm": SwarmSettings,
+    "demo": DemoSettings,
     "heal": HealSettings,
 }
 

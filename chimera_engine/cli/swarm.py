@@ -1,0 +1,236 @@
+"""``chimera swarm``: agents and tasks from the command line.
+
+A command runs its own engine, so the agents it starts live as long as the
+command: ``submit`` starts the agents it needs (when none of the role is ready)
+and waits for the result; ``spawn`` checks that agents of a role start on this
+machine and reports how fast. The task history is shared through the database:
+``tasks``, ``task`` and ``cancel`` see every task, whichever process ran it, and
+a task submitted with ``--no-wait`` runs at the next start of an engine with
+agents (``chimera serve`` with ``swarm.initial_agents``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+from chimera_engine.cli.common import Subparsers, fmt_ts, local_principal
+from chimera_engine.errors import ChimeraError, NotFoundError
+from chimera_engine.node import HeartNode
+from chimera_engine.swarm.models import (
+    AgentInfo,
+    AgentSpec,
+    ConsensusMethod,
+    ConsensusPolicy,
+    Task,
+    TaskInfo,
+    TaskState,
+)
+
+
+def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    swarm = sub.add_parser("swarm", parents=[common], help="agents and tasks")
+    swarm_sub = swarm.add_subparsers(dest="swarm_command", required=True, metavar="ACTION")
+    p = swarm_sub.add_parser("status", parents=[common], help="swarm counters as JSON")
+    p.set_defaults(handler=swarm_status, needs_node=True)
+    p = swarm_sub.add_parser("agents", parents=[common], help="this engine's agents")
+    p.set_defaults(handler=swarm_agents, needs_node=True)
+    p = swarm_sub.add_parser(
+        "spawn", parents=[common], help="start agents of a role, report them, stop them"
+    )
+    p.add_argument("role")
+    p.add_argument("-n", dest="count", type=int, default=1, help="how many (default 1)")
+    p.add_argument("--concurrency", type=int, default=4, help="tasks at once per agent")
+    p.set_defaults(handler=swarm_spawn, needs_node=True)
+    p = swarm_sub.add_parser("stop", parents=[common], help="stop one of this engine's agents")
+    p.add_argument("agent_id")
+    p.add_argument("--kill", action="store_true", help="at once; its work is reassigned")
+    p.set_defaults(handler=swarm_stop, needs_node=True)
+    p = swarm_sub.add_parser(
+        "submit", parents=[common], help="run a tool as a task on agents and print the result"
+    )
+    p.add_argument("tool")
+    p.add_argument("--args", default="{}", help="the tool's inputs as a JSON object")
+    p.add_argument("--redundancy", type=int, default=1, help="replicas on distinct agents")
+    p.add_argument(
+        "--consensus",
+        default="majority",
+        choices=[m.value for m in ConsensusMethod],
+        help="how replicas are decided",
+    )
+    p.add_argument("--role", default="executor", help="agent role (default executor)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
+    p.add_argument("--no-wait", action="store_true", help="record the task and exit; it runs later")
+    p.set_defaults(handler=swarm_submit, needs_node=True)
+    p = swarm_sub.add_parser("tasks", parents=[common], help="recorded tasks, newest first")
+    p.add_argument("--state", choices=[s.value for s in TaskState])
+    p.add_argument("--graph", help="only the tasks of this graph")
+    p.add_argument("-n", dest="limit", type=int, default=50, help="how many (default 50)")
+    p.set_defaults(handler=swarm_tasks, needs_node=True)
+    p = swarm_sub.add_parser("task", parents=[common], help="a task and its attempts, as JSON")
+    p.add_argument("task_id")
+    p.set_defaults(handler=swarm_task, needs_node=True)
+    p = swarm_sub.add_parser("cancel", parents=[common], help="cancel an unfinished task")
+    p.add_argument("task_id")
+    p.set_defaults(handler=swarm_cancel, needs_node=True)
+
+
+def agent_row(agent: AgentInfo) -> str:
+    ready = (
+        f"{agent.ready_at - agent.started_at:.2f}s"
+        if agent.ready_at is not None and agent.started_at
+        else "-"
+    )
+    return (
+        f"{agent.id:<18} {agent.role:<10} {agent.state.value:<9} {agent.pid or '-':>7} "
+        f"{agent.in_flight:>5} {agent.reputation:>5.2f} {agent.rss_bytes / 2**20:>6.1f} {ready:>7}"
+    )
+
+
+AGENT_HEADER = (
+    f"{'AGENT':<18} {'ROLE':<10} {'STATE':<9} {'PID':>7} {'LOAD':>5} {'REP':>5} "
+    f"{'RSS MB':>6} {'READY':>7}"
+)
+
+
+def task_json(info: TaskInfo) -> dict[str, Any]:
+    data = asdict(info)
+    data["state"] = info.state.value
+    return data
+
+
+async def swarm_status(node: HeartNode, args: argparse.Namespace) -> int:
+    stats = await node.facade.swarm_status(local_principal())
+    print(json.dumps(asdict(stats), indent=2, sort_keys=True))
+    return 0
+
+
+async def swarm_agents(node: HeartNode, args: argparse.Namespace) -> int:
+    agents = await node.facade.swarm_agents(local_principal())
+    if not agents:
+        print("no agents in this engine (swarm.initial_agents starts some at every start)")
+        return 0
+    print(AGENT_HEADER)
+    for agent in agents:
+        print(agent_row(agent))
+    return 0
+
+
+async def swarm_spawn(node: HeartNode, args: argparse.Namespace) -> int:
+    spec = AgentSpec(role=args.role, concurrency=args.concurrency)
+    started = time.monotonic()
+    agents = await node.facade.swarm_spawn_many(local_principal(), spec, args.count)
+    elapsed = time.monotonic() - started
+    print(AGENT_HEADER)
+    for agent in agents:
+        print(agent_row(agent))
+    print(
+        f"{len(agents)} {args.role} agent(s) ready in {elapsed:.2f}s; "
+        "they stop as this command ends"
+    )
+    return 0
+
+
+async def swarm_stop(node: HeartNode, args: argparse.Namespace) -> int:
+    try:
+        info = await node.facade.swarm_stop_agent(local_principal(), args.agent_id, kill=args.kill)
+    except NotFoundError as exc:
+        raise ChimeraError(
+            f"{exc}: a command sees only its own agents (swarm.initial_agents); stop those "
+            "of a running engine through its API (POST /api/swarm/agents/ID/stop)"
+        ) from None
+    print(f"agent {info.id} {info.state.value}")
+    return 0
+
+
+def _inputs(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ChimeraError(f"--args is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise ChimeraError("--args must be a JSON object")
+    return value
+
+
+async def ensure_agents(node: HeartNode, role: str, wanted: int) -> list[AgentInfo]:
+    """Start agents of ``role`` until ``wanted`` are ready (as many as fit under the
+    maximum; at least one). Returns the ones started."""
+    principal = local_principal()
+    agents = await node.facade.swarm_agents(principal)
+    ready = sum(1 for a in agents if a.role == role and a.state.value in ("ready", "starting"))
+    live = sum(1 for a in agents if not a.state.final)
+    room = node.settings.swarm.max_agents - live
+    missing = min(wanted - ready, room)
+    if ready == 0 and missing < 1:
+        raise ChimeraError(
+            f"no {role} agent and no room for one (swarm.max_agents is "
+            f"{node.settings.swarm.max_agents})"
+        )
+    if missing < 1:
+        return []
+    return await node.facade.swarm_spawn_many(principal, AgentSpec(role=role), missing)
+
+
+async def swarm_submit(node: HeartNode, args: argparse.Namespace) -> int:
+    principal = local_principal()
+    task = Task(
+        tool=args.tool,
+        inputs=_inputs(args.args),
+        role=args.role,
+        redundancy=args.redundancy,
+        consensus=ConsensusPolicy(method=ConsensusMethod(args.consensus)),
+    )
+    if args.no_wait:
+        (info,) = await node.facade.swarm_submit(principal, [task])
+        print(
+            f"task {info.id} recorded ({info.state.value}); it runs at the next start with agents"
+        )
+        return 0
+    started = await ensure_agents(node, args.role, args.redundancy)
+    if started:
+        print(f"started {len(started)} {args.role} agent(s) for this task", file=sys.stderr)
+    (info,) = await node.facade.swarm_submit(principal, [task])
+    (info,) = await node.facade.swarm_wait(principal, [info.id], args.timeout)
+    print(json.dumps(task_json(info), indent=2, default=str))
+    if not info.state.final:
+        print(f"chimera: task {info.id} not finished after {args.timeout:g}s", file=sys.stderr)
+        return 1
+    return 0 if info.state is TaskState.SUCCEEDED else 1
+
+
+async def swarm_tasks(node: HeartNode, args: argparse.Namespace) -> int:
+    tasks = await node.facade.swarm_history(
+        local_principal(),
+        limit=args.limit,
+        state=TaskState(args.state) if args.state else None,
+        graph_id=args.graph,
+    )
+    if not tasks:
+        print("no tasks")
+        return 0
+    print(f"{'TASK':<34} {'TOOL':<16} {'STATE':<11} {'TRIES':>5} {'CREATED':<19} ERROR")
+    for t in tasks:
+        print(
+            f"{t.id:<34} {(t.tool or '<prompt>'):<16} {t.state.value:<11} {t.attempts:>5} "
+            f"{fmt_ts(t.created_at):<19} {t.error_code}"
+        )
+    return 0
+
+
+async def swarm_task(node: HeartNode, args: argparse.Namespace) -> int:
+    principal = local_principal()
+    info = await node.facade.swarm_task(principal, args.task_id)
+    attempts = await node.facade.swarm_attempts(principal, args.task_id)
+    print(json.dumps({"task": task_json(info), "attempts": attempts}, indent=2, default=str))
+    return 0
+
+
+async def swarm_cancel(node: HeartNode, args: argparse.Namespace) -> int:
+    info = await node.facade.swarm_cancel(local_principal(), args.task_id)
+    print(f"task {info.id} {info.state.value}")
+    return 0 if info.state is TaskState.CANCELLED else 1

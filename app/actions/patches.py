@@ -1,11 +1,14 @@
-"""Patch review actions: list, inspect, request, approve, reject, edit, roll back."""
+"""Patch review actions: list, inspect, request, approve, reject, edit, keep some hunks,
+roll back."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Collection
 
 from app.actions.base import Acting
+from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.codegen.review import ProposalOutcome
 from chimera_engine.codegen.store import PatchEvent
@@ -34,8 +37,23 @@ class PatchActions(Acting):
         return await self.facade.request_patch(self.principal, module, note=note)
 
     async def approve_patch(self, patch_id: int) -> Patch:
-        """Approve a ready patch; the engine applies it at once (a new tool version)."""
-        return await self.facade.approve_patch(self.principal, patch_id)
+        """Approve a ready patch; the engine applies it at once (a new tool version).
+
+        The console approves the way a remote node or an API client does: it obtains a
+        single-use, short-lived capability for "approve patch ``patch_id``" and spends
+        it at once. The token lives only for the length of this call.
+        """
+        token, _capability = await self.facade.approval_capability(self.principal, patch_id)
+        return await self.facade.approve_with_capability(token, patch_id)
+
+    async def patch_hunks(self, patch_id: int) -> list[Hunk]:
+        """The hunks of a patch's module change, numbered from 0."""
+        return await self.facade.patch_hunks(self.principal, patch_id)
+
+    async def accept_hunks(self, patch_id: int, keep: Collection[int]) -> Patch:
+        """Keep hunks ``keep`` only: returns the derived patch after its sandbox run (the
+        original is superseded by it). Seconds: the sandbox runs the tests again."""
+        return await self.facade.accept_hunks(self.principal, patch_id, keep)
 
     async def reject_patch(self, patch_id: int, reason: str) -> Patch:
         return await self.facade.reject_patch(self.principal, patch_id, reason)

@@ -17,6 +17,7 @@ FILTERS: list[tuple[str, frozenset[PatchState]]] = [
     ("Applied or kept", frozenset({PatchState.APPLIED, PatchState.KEPT})),
     ("Rejected", frozenset({PatchState.REJECTED})),
     ("Rolled back", frozenset({PatchState.ROLLED_BACK})),
+    ("Superseded", frozenset({PatchState.SUPERSEDED})),
 ]
 
 

@@ -30,6 +30,18 @@ def approval_message(patch: Patch) -> tuple[str, str]:
     )
 
 
+def narrowed_message(source: int, patch: Patch) -> tuple[str, str]:
+    """The status line after keeping some hunks of ``source``, and its severity."""
+    if patch.state is PatchState.READY:
+        return (
+            f"Patch {patch.id} keeps some hunks of patch {source} (now superseded): it passed "
+            "the sandbox and can be approved",
+            "ok",
+        )
+    why = patch.reason or state_label(patch.state.value)
+    return f"Patch {patch.id} keeps some hunks of patch {source}: refused, {why}", "warn"
+
+
 def proposal_message(module: str, outcome: ProposalOutcome) -> tuple[str, str]:
     """The status line after a patch request, and its severity."""
     report = outcome.report
@@ -73,6 +85,21 @@ class PatchCommands(QObject):
     def _approved(self, patch: Patch) -> None:
         text, severity = approval_message(patch)
         self.finished.emit("approve", patch.state is PatchState.APPLIED, text, severity, patch.id)
+
+    def accept_hunks(self, patch_id: int, keep: list[int]) -> None:
+        """Keep hunks ``keep`` (from 0) of a patch: a narrower patch, tested again."""
+        words = ", ".join(str(i + 1) for i in keep)
+        self.started.emit("hunks", f"Testing hunks {words} of patch {patch_id} in the sandbox…")
+        self._bridge.run(
+            self._bridge.accept_hunks(patch_id, keep),
+            on_success=lambda patch: self._narrowed(patch_id, patch),
+            on_error=lambda exc: self._failed("hunks", f"keep those hunks of {patch_id}", exc),
+            title="Could not keep those hunks",
+        )
+
+    def _narrowed(self, source: int, patch: Patch) -> None:
+        text, severity = narrowed_message(source, patch)
+        self.finished.emit("hunks", patch.state is PatchState.READY, text, severity, patch.id)
 
     def request(self, module: str, note: str = "") -> None:
         """Ask for a patch of ``module``; one generation at a time."""

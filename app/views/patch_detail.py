@@ -1,6 +1,7 @@
-"""The detail area of the Patch review panel: one patch, six tabs.
+"""The detail area of the Patch review panel: one patch, seven tabs.
 
-*Side by side* (old | new, aligned), *Unified diff*, *Tests* (the new test
+*Side by side* (old | new, aligned), *Unified diff*, *Hunks* (tick the ones to
+keep, see :mod:`app.views.patch_hunks`), *Tests* (the new test
 files), *Sandbox* (verdict and every test), *History* (the patch's events) and
 *Rationale* (the model's explanation and what the patch cost). A patch's
 content never changes once recorded, so its side-by-side view is computed once
@@ -28,16 +29,18 @@ from app.models.patch_rows import HISTORY_COLUMNS, format_cost, source_text, tok
 from app.models.records import RecordTableModel
 from app.models.side_by_side import SideBySide, side_by_side
 from app.views.module_detail import diff_stats
+from app.views.patch_hunks import HunkPicker
 from app.views.patch_sandbox import SandboxResults
 from app.widgets.badges import BadgeDelegate
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
 from app.widgets.side_by_side import SideBySideDiff
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
+from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import Patch
 from chimera_engine.codegen.store import PatchEvent
 
-SIDE_TAB, UNIFIED_TAB, TESTS_TAB, SANDBOX_TAB, HISTORY_TAB, RATIONALE_TAB = range(6)
+SIDE_TAB, UNIFIED_TAB, HUNKS_TAB, TESTS_TAB, SANDBOX_TAB, HISTORY_TAB, RATIONALE_TAB = range(7)
 
 
 def tests_text(patch: Patch) -> str:
@@ -56,6 +59,8 @@ def facts_text(patch: Patch) -> str:
         ("Tokens in / out", tokens_text(patch)),
         ("Cost", format_cost(patch.cost_usd)),
         ("Decided by", patch.decided_by or "—"),
+        ("Derived from", f"patch {patch.derived_from}" if patch.derived_from else "—"),
+        ("Superseded by", f"patch {patch.superseded_by}" if patch.superseded_by else "—"),
         ("Failure signature", patch.signature or "—"),
         ("Diff sha256", patch.diff_hash[:16]),
     ]
@@ -72,6 +77,7 @@ class PatchDetail(QWidget):
         self.setObjectName("patchDetail")
         self._bridge = bridge
         self._views: dict[int, SideBySide] = {}
+        self._hunks: dict[int, list[Hunk]] = {}
         self.patch: Patch | None = None
         self.header = QLabel("Select a patch in the queue to review it", self)
         self.header.setObjectName("patchHeader")
@@ -88,6 +94,7 @@ class PatchDetail(QWidget):
         self.unified_highlighter = DiffHighlighter(self.unified_view.document())
         self.tests_view = CodeView("patchTestsCode", "The patch adds no tests", self)
         self.tests_highlighter = PythonHighlighter(self.tests_view.document())
+        self.hunks = HunkPicker(self)
         self.sandbox = SandboxResults(self)
         self.history_model: RecordTableModel[PatchEvent] = RecordTableModel(
             HISTORY_COLUMNS, key=lambda e: (e.ts, e.state), parent=self
@@ -115,6 +122,7 @@ class PatchDetail(QWidget):
 
         self.tabs.addTab(self.side_by_side, "Side by side")
         self.tabs.addTab(self.unified_view, "Unified diff")
+        self.tabs.addTab(self.hunks, "Hunks")
         self.tabs.addTab(self.tests_view, "Tests")
         self.tabs.addTab(self.sandbox, "Sandbox")
         self.tabs.addTab(self.history_table, "History")
@@ -133,6 +141,7 @@ class PatchDetail(QWidget):
         self._set_header(patch)
         self.history_model.set_rows(events)
         self.sandbox.show_result(patch.result)
+        self._show_hunks(patch)
         if same:
             self.shown.emit(patch.id)
             return
@@ -150,6 +159,23 @@ class PatchDetail(QWidget):
             on_success=lambda view: self._computed(patch, view),
             title="Could not compute the diff",
         )
+
+    def _show_hunks(self, patch: Patch) -> None:
+        cached = self._hunks.get(patch.id)
+        if cached is not None:
+            self.hunks.show_hunks(patch, cached)
+            return
+        self.hunks.clear()
+        self._bridge.run(
+            self._bridge.patch_hunks(patch.id),
+            on_success=lambda hunks: self._hunks_loaded(patch, hunks),
+            title="Could not read the patch's hunks",
+        )
+
+    def _hunks_loaded(self, patch: Patch, hunks: list[Hunk]) -> None:
+        self._hunks[patch.id] = hunks
+        if self.patch is not None and self.patch.id == patch.id:
+            self.hunks.show_hunks(self.patch, hunks)
 
     @staticmethod
     async def _compute(patch: Patch) -> SideBySide:
@@ -181,6 +207,10 @@ class PatchDetail(QWidget):
             source_text(patch),
             f"+{added} −{removed} lines (with tests)",
         ]
+        if patch.derived_from:
+            parts.append(f"hunks of patch {patch.derived_from}")
+        if patch.superseded_by:
+            parts.append(f"superseded by patch {patch.superseded_by}")
         if patch.reason:
             parts.append(patch.reason)
         self.header.setText("  ·  ".join(parts))
@@ -198,3 +228,4 @@ class PatchDetail(QWidget):
         self.facts_label.clear()
         self.history_model.set_rows([])
         self.sandbox.show_result(None)
+        self.hunks.clear()

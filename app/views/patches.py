@@ -129,6 +129,7 @@ class PatchesPanel(QWidget):
         self.filter_combo.currentIndexChanged.connect(self._filter_changed)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.detail.shown.connect(self.detailShown.emit)
+        self.detail.hunks.keepRequested.connect(self.commands.accept_hunks)
         bridge.patchChanged.connect(self._patch_changed)
         bridge.sessionChanged.connect(self._session_changed)
         self._update_actions()
@@ -263,12 +264,14 @@ class PatchesPanel(QWidget):
 
     def _update_actions(self) -> None:
         session = self._bridge.session
+        principal = session.principal if session else None
         self.action_bar.update_for(
-            session.principal if session else None,
+            principal,
             self.selected_patch(),
             generating=self.commands.generating,
             busy=self._busy,
         )
+        self.detail.hunks.set_context(principal, busy=self._busy)
 
     def _started(self, action: str, text: str) -> None:
         self._busy = action != "request"

@@ -63,12 +63,97 @@ WORSE = FIX.replace(
 ).replace("@@ -4,3 +4,5 @@", "@@ -4,3 +4,7 @@")
 
 
+TOOLS = """from chimera_engine.tooling import tool
+
+
+@tool(name="ratio", description="a divided by b")
+def ratio(a: float, b: float) -> float:
+    return a / b
+
+
+@tool(name="double", description="twice x")
+def double(x: float) -> float:
+    return x * 2
+
+
+@tool(name="half", description="half of x")
+def half(x: float) -> float:
+    return x / 2
+"""
+
+TWO_TOOL_TESTS = """import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.mathy import half, ratio
+
+
+def test_ratio() -> None:
+    assert ratio(6, 3) == 2
+
+
+def test_half() -> None:
+    assert half(4) == 2
+"""
+
+NEW_TEST = """```python
+# file: tests/test_ratio_zero.py
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.mathy import ratio
+
+
+def test_zero_divisor() -> None:
+    assert ratio(1, 0) == 0.0
+```
+"""
+
+# Two hunks: the fix (hunk 1) and a change to half() that breaks test_half (hunk 2).
+TWO_HUNKS = (
+    """Zero divisors answer 0.0; half is simplified.
+
+```python
+tools/mathy.py
+<<<<<<< SEARCH
+    return a / b
+=======
+    if b == 0:
+        return 0.0
+    return a / b
+>>>>>>> REPLACE
+tools/mathy.py
+<<<<<<< SEARCH
+    return x / 2
+=======
+    return x / 3
+>>>>>>> REPLACE
+```
+
+"""
+    + NEW_TEST
+)
+
+
 def make_workspace(root: Path) -> Path:
     (root / "tools").mkdir(parents=True)
     (root / "tests").mkdir()
     (root / "tools" / "__init__.py").write_text("")
     (root / "tools" / "mathy.py").write_text(BUGGY)
     (root / "tests" / "test_mathy.py").write_text(EXISTING_TEST)
+    return root
+
+
+def make_two_tool_workspace(root: Path) -> Path:
+    """A module of three tools whose patch :data:`TWO_HUNKS` has two hunks."""
+    (root / "tools").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "tools" / "__init__.py").write_text("")
+    (root / "tools" / "mathy.py").write_text(TOOLS)
+    (root / "tests" / "test_mathy.py").write_text(TWO_TOOL_TESTS)
     return root
 
 

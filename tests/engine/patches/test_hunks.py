@@ -19,93 +19,14 @@ from chimera_engine.reload.models import Origin
 from chimera_engine.security.manager import Session
 from chimera_engine.store.audit import AuditQuery
 
-from .conftest_helpers import ScriptedProvider
+from .conftest_helpers import TOOLS, TWO_HUNKS, ScriptedProvider, make_two_tool_workspace
 
 PASSWORD = "correct horse battery"
-
-TOOLS = """from chimera_engine.tooling import tool
-
-
-@tool(name="ratio", description="a divided by b")
-def ratio(a: float, b: float) -> float:
-    return a / b
-
-
-@tool(name="double", description="twice x")
-def double(x: float) -> float:
-    return x * 2
-
-
-@tool(name="half", description="half of x")
-def half(x: float) -> float:
-    return x / 2
-"""
-
-TESTS = """import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.mathy import half, ratio
-
-
-def test_ratio() -> None:
-    assert ratio(6, 3) == 2
-
-
-def test_half() -> None:
-    assert half(4) == 2
-"""
-
-NEW_TEST = """```python
-# file: tests/test_ratio_zero.py
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.mathy import ratio
-
-
-def test_zero_divisor() -> None:
-    assert ratio(1, 0) == 0.0
-```
-"""
-
-# Two hunks: the fix (hunk 1) and a change to half() that breaks test_half (hunk 2).
-TWO_HUNKS = (
-    """Zero divisors answer 0.0; half is simplified.
-
-```python
-tools/mathy.py
-<<<<<<< SEARCH
-    return a / b
-=======
-    if b == 0:
-        return 0.0
-    return a / b
->>>>>>> REPLACE
-tools/mathy.py
-<<<<<<< SEARCH
-    return x / 2
-=======
-    return x / 3
->>>>>>> REPLACE
-```
-
-"""
-    + NEW_TEST
-)
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
-    root = tmp_path / "ws"
-    (root / "tools").mkdir(parents=True)
-    (root / "tests").mkdir()
-    (root / "tools" / "__init__.py").write_text("")
-    (root / "tools" / "mathy.py").write_text(TOOLS)
-    (root / "tests" / "test_mathy.py").write_text(TESTS)
+    root = make_two_tool_workspace(tmp_path / "ws")
     settings = load_settings(
         data_dir=tmp_path / "data",
         workspace=root,

@@ -151,6 +151,60 @@ class FailurePredicted(Event):
     alert: PredictiveAlert
 
 
+@dataclass(frozen=True, kw_only=True)
+class HealthChanged(Event):
+    """Metacognition's view of a tool version moved: its ``state`` (healthy,
+    degraded, failing) changed, or its confidence in [0, 1] moved by a tenth or
+    more. ``reason`` names the main evidence."""
+
+    tool: str
+    module: str
+    version: int
+    state: str
+    confidence: float
+    previous_confidence: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearningRequested(Event):
+    """Metacognition asked the code generator for a fix of ``module`` v``version``
+    (preventive learning). ``trigger`` is failure_pattern, low_confidence, forecast
+    or anomaly; ``evidence`` summarises what was attached to the request."""
+
+    module: str
+    version: int
+    tool: str
+    trigger: str
+    reason: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearningFinished(Event):
+    """A learning request ended. ``outcome`` is kept, rolled_back, rejected,
+    superseded, no_patch or error; ``backoff_until`` (epoch seconds) is set when the
+    module now waits before the next request."""
+
+    module: str
+    version: int
+    outcome: str
+    patch_id: int | None = None
+    reason: str = ""
+    backoff_until: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearningDeferred(Event):
+    """A trigger fired but no request was made: one is open, the module is backing
+    off, or the hourly budget is spent (published once per module and cause)."""
+
+    module: str
+    trigger: str
+    reason: str
+    until: float | None = None
+
+
 class Subscription:
     """One subscriber's queue. Iterate it, or ``await get()``; ``close()`` when done."""
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chimera_engine.errors import ChimeraError, ValidationError
+from chimera_engine.heal.ops import HealOps
 from chimera_engine.ops.access import AccessOps
 from chimera_engine.ops.metrics import MetricOps
 from chimera_engine.ops.patches import PatchOps
@@ -37,7 +38,7 @@ class UserChange:
     change: str
 
 
-class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps, SettingsOps):
+class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps, SettingsOps, HealOps):
     def __init__(self, node: HeartNode) -> None:
         self._node = node
 

@@ -40,6 +40,8 @@ from chimera_engine.config import Settings
 from chimera_engine.errors import ConfigError, DataDirError
 from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
 from chimera_engine.facade import EngineFacade
+from chimera_engine.heal.engine import MetacognitiveEngine
+from chimera_engine.heal.learner import PatchLearner
 from chimera_engine.looplag import LoopLagMonitor
 from chimera_engine.metrics.collectors import (
     ProcessCollector,
@@ -126,6 +128,7 @@ class HeartNode:
         self.tool_collector: ToolCallCollector | None = None
         self.metrics.registry.register(LatestValues(self.hub.latest))
         self._generator: CodeGenerator | None = None
+        self.heal_engine: MetacognitiveEngine | None = None
         self.api_error = ""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = 0.0
@@ -230,6 +233,8 @@ class HeartNode:
             raise
         if self.settings.metrics.enabled:
             self._start_collectors()
+        if self.settings.heal.enabled:
+            await self._start_heal()
         if self.settings.swarm.enabled:
             await self._start_swarm()
         if self.settings.api.enabled:
@@ -310,6 +315,25 @@ class HeartNode:
             self.scrapers.append(scraper)
             self.spawn(scraper.run(), name=f"scrape-{scraper.name}")
 
+    async def _start_heal(self) -> None:
+        """Metacognition: after the review queue it sends patch requests to."""
+        heal = MetacognitiveEngine(
+            settings=self.settings.heal,
+            bus=self.bus,
+            registry=self.reload.registry,
+            runtime=self.runtime,
+            learner=PatchLearner(
+                authorize=self.security.authorize,
+                build_request=self.facade.build_request,
+                queue=self.patches,
+                generator=self.generator,
+            ),
+            audit=self.security.audit,
+            spawn=lambda coro, name: self.spawn(coro, name=name),
+        )
+        await heal.start()
+        self.heal_engine = heal
+
     async def _start_swarm(self) -> None:
         """Start the swarm; an unreachable backend (a Dask scheduler that is down) is
         reported, not fatal: the rest of the engine runs without agents."""
@@ -352,6 +376,9 @@ class HeartNode:
             with contextlib.suppress(Exception):
                 await self._swarm.stop()
             self._swarm = None
+        if self.heal_engine is not None:  # no new patch requests while the queue stops
+            await self.heal_engine.stop()
+            self.heal_engine = None
         tasks = tuple(self._tasks)
         for task in tasks:
             task.cancel()

@@ -32,9 +32,10 @@ class HealSettings:
     patch was rejected, rolled back, or none could be made) the module waits
     ``backoff_seconds`` doubling per consecutive failure up to
     ``backoff_max_seconds``; at most ``max_requests_per_hour`` requests in any
-    hour across all tools. ``observe_only`` keeps the health model and its
-    status but never requests anything; ``enabled`` false leaves metacognition
-    out of the engine. Invalid values raise :class:`ConfigError` at construction.
+    hour across all tools; nothing at all in the first ``warmup_seconds`` after
+    the engine starts (it observes first). ``observe_only`` keeps the health
+    model and its status but never requests anything; ``enabled`` false leaves
+    metacognition out of the engine. Invalid values raise :class:`ConfigError` at construction.
     """
 
     enabled: bool = True
@@ -53,6 +54,7 @@ class HealSettings:
     backoff_max_seconds: float = 3600.0
     max_requests_per_hour: int = 6
     evidence_size: int = 5
+    warmup_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         for key in ("alpha", "confidence_threshold", "anomaly_score", "anomaly_weight"):

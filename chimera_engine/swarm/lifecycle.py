@@ -25,7 +25,7 @@ from chimera_engine.swarm.completion import TaskCompletion
 from chimera_engine.swarm.consensus import Vote
 from chimera_engine.swarm.core import SYSTEM
 from chimera_engine.swarm.events import TaskChanged
-from chimera_engine.swarm.models import ConsensusMethod, TaskState, as_ref
+from chimera_engine.swarm.models import ConsensusMethod, TaskState, as_ref, shape_ref
 from chimera_engine.swarm.runs import TaskRun
 from chimera_engine.swarm.tools import ToolRef
 
@@ -51,8 +51,7 @@ class TaskLifecycle(TaskCompletion):
                 inputs[name] = value
                 continue
             many, ids = ref
-            values = [self._dep_values[d][0] for d in ids]
-            inputs[name] = values if many else values[0]
+            inputs[name] = shape_ref(value, [self._dep_values[d][0] for d in ids], many)
         if task.prompt is not None:
             inputs = {"prompt": task.prompt, **inputs}
         return inputs

@@ -163,7 +163,8 @@ class Task:
     ``retries`` allows extra attempts after the tool raised; ``max_attempts``
     (default: the setting) is the poison threshold for attempts lost to dead or
     hung agents. An input ``{"$ref": "<task id>"}`` is replaced by that task's
-    result and ``{"$refs": [...]}`` by a list of results (dependencies implied).
+    result and ``{"$refs": [...]}`` by a list of results (dependencies implied;
+    ``$key``/``$as`` options shape them, see :func:`as_ref`).
     """
 
     tool: str | None = None
@@ -223,15 +224,37 @@ class Task:
         return self
 
 
+_REF_OPTIONS = frozenset({"$key", "$as"})
+
+
 def as_ref(value: Any) -> tuple[bool, list[str]] | None:
-    """``(many, ids)`` if ``value`` is a ``$ref``/``$refs`` placeholder, else None."""
-    if isinstance(value, dict) and len(value) == 1:
-        if isinstance(value.get("$ref"), str):
+    """``(many, ids)`` if ``value`` is a ``$ref``/``$refs`` placeholder, else None.
+    A placeholder may add ``"$key": name`` (take that field of each result) and
+    ``"$as": "json"`` (pass the value as JSON text); see :func:`shape_ref`."""
+    if isinstance(value, dict) and value and set(value) - {"$ref", "$refs"} <= _REF_OPTIONS:
+        if not isinstance(value.get("$key", ""), str) or value.get("$as", "json") != "json":
+            return None
+        if isinstance(value.get("$ref"), str) and "$refs" not in value:
             return False, [value["$ref"]]
         refs = value.get("$refs")
-        if isinstance(refs, list) and all(isinstance(r, str) for r in refs):
+        if isinstance(refs, list) and all(isinstance(r, str) for r in refs) and "$ref" not in value:
             return True, list(refs)
     return None
+
+
+def shape_ref(placeholder: Mapping[str, Any], results: list[Any], many: bool) -> Any:
+    """The input a placeholder stands for, given its dependencies' ``results``.
+
+    >>> shape_ref({"$refs": ["a", "b"], "$key": "n", "$as": "json"}, [{"n": 1}, {"n": 2}], True)
+    '[1, 2]'
+    """
+    key = placeholder.get("$key")
+    if key is not None:
+        if not all(isinstance(r, dict) and key in r for r in results):
+            raise ValidationError(f"a dependency's result has no field {key!r}")
+        results = [r[key] for r in results]
+    value = results if many else results[0]
+    return json.dumps(value, sort_keys=True) if placeholder.get("$as") == "json" else value
 
 
 @dataclass(frozen=True, kw_only=True)

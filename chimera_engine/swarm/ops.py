@@ -15,7 +15,8 @@ swarm_votes
 swarm_spawn, swarm_spawn_     ``swarm.spawn``
 many, swarm_stop_agent
 swarm_submit, swarm_submit_   ``swarm.task`` (+ ``tool.call``)
-plan, swarm_submit_job,
+plan, swarm_submit_graph,
+swarm_submit_job,
 swarm_cancel
 swarm_consensus               ``swarm.consensus``
 ============================  ===================
@@ -168,6 +169,11 @@ class SwarmOps:
     ) -> GraphInfo:
         """Submit an explicit task graph given as plain step dicts (an API request body)."""
         graph = TaskGraph.from_plan(plan)
+        await self._allow_tools(principal, list(graph.tasks.values()))
+        return await self._node.swarm.submit_graph(graph, principal)
+
+    async def swarm_submit_graph(self, principal: Principal, graph: TaskGraph) -> GraphInfo:
+        """Submit a task graph built by the caller (e.g. the IntentCompiler)."""
         await self._allow_tools(principal, list(graph.tasks.values()))
         return await self._node.swarm.submit_graph(graph, principal)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from chimera_engine.errors import ChimeraError, ValidationError
 from chimera_engine.heal.ops import HealOps
 from chimera_engine.ops.access import AccessOps
+from chimera_engine.ops.demo import DemoOps
 from chimera_engine.ops.metrics import MetricOps
 from chimera_engine.ops.patches import PatchOps
 from chimera_engine.ops.settings import SettingsOps
@@ -38,7 +39,9 @@ class UserChange:
     change: str
 
 
-class EngineFacade(ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps, SettingsOps, HealOps):
+class EngineFacade(
+    ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps, SettingsOps, HealOps, DemoOps
+):
     def __init__(self, node: HeartNode) -> None:
         self._node = node
 

@@ -37,6 +37,7 @@ from chimera_engine.codegen.sandbox import PatchTester, SandboxLimits
 from chimera_engine.codegen.store import PatchRepository, PatternStore
 from chimera_engine.codegen.watch import Baseline, WatchPolicy
 from chimera_engine.config import Settings
+from chimera_engine.demo.service import DemoService
 from chimera_engine.errors import ConfigError, DataDirError
 from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
 from chimera_engine.facade import EngineFacade
@@ -130,6 +131,7 @@ class HeartNode:
         self._generator: CodeGenerator | None = None
         self.heal_engine: MetacognitiveEngine | None = None
         self.api_error = ""
+        self.demo: DemoService | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = 0.0
         self._schema_version = 0
@@ -239,6 +241,7 @@ class HeartNode:
             await self._start_swarm()
         if self.settings.api.enabled:
             await self._start_api()
+        await self._start_demo()
         self.spawn(self.loop_lag.run(), name="loop-lag")
         self._started_at = time.time()
         self.metrics.up.set(1)
@@ -367,11 +370,22 @@ class HeartNode:
             return
         self.api = api
 
+    async def _start_demo(self) -> None:
+        """The demo workload (built always, so an operator can start it by hand; started
+        here when ``demo.enabled`` says so: by default with the demo workspace)."""
+        demo = self.settings.demo
+        self.demo = DemoService(self, demo)
+        if demo.active(self.settings.engine.workspace is None):
+            await self.demo.start(delay=demo.start_delay, audit=False)
+
     async def stop(self) -> None:
         """Cancel and await every owned task, flush the audit log, close the store."""
         if self.state in ("stopped", "created", "failed"):
             return
         self._set_state("stopping")
+        if self.demo is not None:  # its calls end before the services they use
+            with contextlib.suppress(Exception):
+                await self.demo.stop(audit=False)
         if self._swarm is not None:  # agents finish and results are recorded first
             with contextlib.suppress(Exception):
                 await self._swarm.stop()

@@ -40,14 +40,14 @@ The faults, with their exact failing behaviour
 
 ``latency_leak`` -- a latency leak that grows.
     Tool ``parse_log`` (module ``log_parser``), 4 calls/s.
-    Input: :func:`~chimera_engine.demo.inputs.traced_log` -- 40 lines, 80 %
+    Input: :func:`~chimera_engine.demo.inputs.traced_log` -- 80 lines, 80 %
     ERROR lines whose message ends with a unique request id
     (``db: connection refused (request 5f0c9b2e-...)``). Defect: ``parse_log``
     appends every error message it has not seen to the module-level list
     ``KNOWN_ERRORS`` and checks each error line against the whole list in a
     Python loop (``_is_known``, case-folded comparison). With normal logs the
     list holds six messages; with request ids every message is new, so the
-    list grows by about 130 entries/s and each call scans all of it: latency
+    list grows by about 250 entries/s and each call scans all of it: latency
     grows without bound (tens of ms within a minute, then more). The list is
     carried over reloads (``__chimera_state__`` / ``__chimera_restore__``), so a
     reload alone does not cure it. No call fails. Symptom: the median latency
@@ -307,7 +307,7 @@ class LatencyLeakFault(Fault):
         self.baseline_ms: float | None = None
 
     def arguments(self, rng: random.Random) -> dict[str, Any]:
-        return {"text": inputs.traced_log(rng, lines=40)}
+        return {"text": inputs.traced_log(rng, lines=80)}
 
     def _median_ms(self, calls: Sequence[FaultCall]) -> float:
         return statistics.median(c.duration_s for c in calls) * 1e3

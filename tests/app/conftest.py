@@ -66,7 +66,10 @@ def pytest_asyncio_loop_factories(
 def make_settings(data_dir: Path, **env: str) -> Settings:
     """Settings for a throw-away engine: no user config file, only ``env`` overrides."""
     return load_settings(
-        data_dir=data_dir, env={"CHIMERA_API__PORT": "0", **env}, use_default_file=False
+        data_dir=data_dir,
+        # no background demo workload unless a test asks for one
+        env={"CHIMERA_API__PORT": "0", "CHIMERA_DEMO__ENABLED": "false", **env},
+        use_default_file=False,
     )
 
 

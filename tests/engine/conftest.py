@@ -17,7 +17,10 @@ ADMIN_PASSWORD = "correct horse battery"
 def make_settings(data_dir: Path, **env: str) -> Settings:
     """Settings for a test engine: its API on an ephemeral loopback port."""
     return load_settings(
-        data_dir=data_dir, env={"CHIMERA_API__PORT": "0", **env}, use_default_file=False
+        data_dir=data_dir,
+        # no background demo workload unless a test asks for one
+        env={"CHIMERA_API__PORT": "0", "CHIMERA_DEMO__ENABLED": "false", **env},
+        use_default_file=False,
     )
 
 

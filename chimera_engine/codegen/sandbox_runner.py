@@ -304,9 +304,9 @@ def main() -> int:
     if config.get("module_check"):
         import types
 
-        for pkg in ("sandbox_old", "sandbox_new"):
+        for pkg in ("sandbox_old", "sandbox_new"):  # siblings resolve: ``from .common import``
             mod = types.ModuleType(pkg)
-            mod.__path__ = []
+            mod.__path__ = [os.path.join(guard.workdir, "tools")]
             sys.modules[pkg] = mod
         try:
             module_problem = check_module(config)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from chimera_engine.errors import ChimeraError, ValidationError
 from chimera_engine.heal.ops import HealOps
+from chimera_engine.intent.ops import IntentOps
 from chimera_engine.ops.access import AccessOps
 from chimera_engine.ops.demo import DemoOps
 from chimera_engine.ops.metrics import MetricOps
@@ -40,7 +41,7 @@ class UserChange:
 
 
 class EngineFacade(
-    ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps, SettingsOps, HealOps, DemoOps
+    ToolOps, AccessOps, PatchOps, MetricOps, SwarmOps, IntentOps, SettingsOps, HealOps, DemoOps
 ):
     def __init__(self, node: HeartNode) -> None:
         self._node = node

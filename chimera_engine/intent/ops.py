@@ -1,0 +1,114 @@
+"""Facade operations of the IntentCompiler, ready to mix into ``EngineFacade``.
+
+``intent_plan`` (permission ``swarm.task``) compiles a request and changes
+nothing: the operator reads the plan first. ``intent_run`` submits a plan's task
+graph (``swarm.task`` and ``tool.call`` for every tool it runs) and is audited
+as ``intent.run`` with the plan's digest. Plain language goes to the built-in
+rules; when they do not apply and a code-generation provider is configured
+(anything but the default replay transcript), the provider is asked for a plan,
+which is then checked exactly like a structured request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chimera_engine.codegen.generator import CodeGenerator
+from chimera_engine.config import Settings
+from chimera_engine.intent.compiler import IntentCompiler
+from chimera_engine.intent.plan import IntentError, IntentPlan
+from chimera_engine.intent.provider import ask_for_plan
+from chimera_engine.intent.rules import read_request
+from chimera_engine.reload.manager import HotReloadManager
+from chimera_engine.security.manager import SecurityManager
+from chimera_engine.security.permissions import Permission
+from chimera_engine.security.principal import Principal
+from chimera_engine.swarm.graph import TaskGraph
+from chimera_engine.swarm.submission import GraphInfo
+
+MAX_REQUEST_CHARS = 2000
+
+
+class IntentNode(Protocol):
+    """What the operations need of the node (HeartNode provides it)."""
+
+    @property
+    def security(self) -> SecurityManager: ...
+
+    @property
+    def reload(self) -> HotReloadManager: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def generator(self) -> CodeGenerator: ...
+
+
+class IntentOps:
+    """Mix into the facade next to ``SwarmOps`` (``intent_run`` submits through it)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def _node(self) -> IntentNode: ...
+
+        async def swarm_submit_graph(self, principal: Principal, graph: TaskGraph) -> GraphInfo: ...
+
+    def _intent_compiler(self) -> IntentCompiler:
+        tools = dict(self._node.reload.registry.active_tools())  # a snapshot, on the loop
+        return IntentCompiler(Path(self._node.settings.workspace_path), tools)
+
+    def _intent_provider_configured(self) -> bool:
+        codegen = self._node.settings.codegen
+        return codegen.provider != "replay" or bool(codegen.transcript)
+
+    async def intent_plan(
+        self, principal: Principal, request: str | Mapping[str, Any]
+    ) -> IntentPlan:
+        """The plan for ``request`` (plain language, or a structured form); IntentError
+        says why a request cannot be mapped. Runs nothing."""
+        await self._node.security.authorize(principal, Permission.SWARM_TASK, "intent")
+        compiler = self._intent_compiler()
+        if not isinstance(request, str):
+            return await asyncio.to_thread(compiler.compile, request)
+        text = " ".join(request.split())
+        if not text:
+            raise IntentError("the request is empty")
+        if len(text) > MAX_REQUEST_CHARS:
+            raise IntentError(f"the request is longer than {MAX_REQUEST_CHARS} characters")
+        form = read_request(text)
+        if form is not None:
+            return await asyncio.to_thread(compiler.compile, form, source="rules", request=text)
+        if not self._intent_provider_configured():
+            raise IntentError(
+                "no rule reads this request (the verbs are clean, parse, validate and check, "
+                "over files in a folder, named files or URLs) and no code-generation provider "
+                "is configured to plan it; give a structured request instead"
+            )
+        generator = self._node.generator()
+        proposed, completion = await ask_for_plan(generator.provider, text, compiler.tools)
+        plan = await asyncio.to_thread(compiler.compile, proposed, source="provider", request=text)
+        return dataclasses.replace(
+            plan, provider=f"{completion.provider} {completion.model}", replay=completion.replay
+        )
+
+    async def intent_run(self, principal: Principal, plan: IntentPlan) -> GraphInfo:
+        """Submit ``plan``'s task graph to the swarm (tools checked again when submitted)."""
+        await self._node.security.authorize(principal, Permission.SWARM_TASK, "intent")
+        graph = plan.graph()
+        info = await self.swarm_submit_graph(principal, graph)
+        await self._node.security.audit.record(
+            principal,
+            "intent.run",
+            target=info.id,
+            source=plan.source,
+            digest=plan.digest,
+            steps=len(plan.steps),
+            tools=plan.tools,
+            summary=plan.summary,
+        )
+        return info

@@ -82,6 +82,7 @@ class HotReloadManager(VersionControl):
         self.reloads_ok = 0
         self.reloads_failed = 0
         self.startup_problems: list[str] = []
+        registry.on_drained = self._drained
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, spawn: Spawner) -> None:
@@ -111,6 +112,15 @@ class HotReloadManager(VersionControl):
         if everything:
             await self.registry.persist(*everything)
         self.workspace.unregister_packages()
+
+    def _drained(self, mv: ModuleVersion) -> None:
+        """A superseded version finished its last call: it is now deprecated."""
+        event = VersionChanged(
+            module=mv.module, version=mv.version, state="deprecated", detail="drained"
+        )
+        self._bus.publish(event)
+        if self._spawn is not None:
+            self._spawn(self.registry.persist(mv), f"persist-{mv.label}")
 
     def _read(self, name: str) -> str | None:
         try:

@@ -79,6 +79,7 @@ class ModuleVersion:
     in_flight: int = 0
     calls: int = 0
     errors: int = 0
+    draining: bool = False  # superseded by a switch; deprecated once its calls finish
 
     @property
     def label(self) -> str:

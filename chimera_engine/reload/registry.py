@@ -1,8 +1,10 @@
 """VersionedToolRegistry: every version of every tool module, one active per module.
 
 The active pointer is a single dict assignment, so a switch is atomic for
-every caller on the loop. Superseded versions stay loaded while calls are
-still running on them and are released when the last one finishes.
+every caller on the loop. Superseded versions stay loaded (state
+``inactive``) while calls are still running on them; when the last one
+finishes they are released and marked ``deprecated`` (still in the history,
+callable again by explicit version once loaded by an operator).
 History (source included) is persisted so the console can show it after a
 restart and the same versions come back.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
@@ -50,6 +53,8 @@ class VersionedToolRegistry:
         self.active: dict[str, ModuleVersion] = {}
         self._tools: dict[str, ToolVersion] = {}
         self.switches = 0
+        #: Called when a superseded version drains after its switch (not during it).
+        self.on_drained: Callable[[ModuleVersion], None] | None = None
 
     # -- reading ---------------------------------------------------------------------------
     async def load_history(self) -> None:
@@ -148,6 +153,7 @@ class VersionedToolRegistry:
         for mv in versions:
             self.active[mv.module] = mv
             mv.state = VersionState.ACTIVE
+            mv.draining = False
             if mv.loaded is not None:
                 sys.modules[f"{self.package}.{mv.module}"] = mv.loaded
         self._tools = tools  # the atomic switch
@@ -155,17 +161,28 @@ class VersionedToolRegistry:
         for old in replaced:
             if old.state is VersionState.ACTIVE:
                 old.state = VersionState.INACTIVE
-            self.release_if_drained(old)
+                old.draining = True
+            self._release(old, notify=False)
         return replaced
 
     def release_if_drained(self, mv: ModuleVersion) -> bool:
-        """Drop a superseded version's module object once no call runs on it."""
+        """Drop a superseded version's module object once no call runs on it; a version
+        superseded by a switch is then deprecated (and :attr:`on_drained` told)."""
+        return self._release(mv, notify=True)
+
+    def _release(self, mv: ModuleVersion, *, notify: bool) -> bool:
         if mv.in_flight or self.active.get(mv.module) is mv or mv.loaded is None:
             return False
-        if mv.state is VersionState.DEPRECATED:
-            return False  # still callable by explicit version
+        if mv.state is VersionState.DEPRECATED and not mv.draining:
+            return False  # deprecated by hand: still callable by explicit version
         mv.loaded = None
         mv.tools = {}
+        if mv.draining:
+            mv.draining = False
+            if mv.state is VersionState.INACTIVE:
+                mv.state = VersionState.DEPRECATED
+                if notify and self.on_drained is not None:
+                    self.on_drained(mv)
         return True
 
     def conflicting_tool(self, mv: ModuleVersion) -> str | None:

@@ -155,6 +155,7 @@ class VersionControl:
                 except LoadError as exc:
                     raise ValidationError(f"{mv.label} cannot be loaded: {exc}") from None
             mv.state = state
+            mv.draining = False  # an operator's choice outlasts the automatic deprecation
             if state is not VersionState.DEPRECATED:
                 self.registry.release_if_drained(mv)
             await self.registry.persist(mv)

@@ -71,7 +71,7 @@ async def test_reload_from_panel_creates_a_version(
         assert isinstance(new.data(Qt.ItemDataRole.FontRole), QFont)
         assert new.data(Qt.ItemDataRole.FontRole).bold()
         assert panel.model.version_index("greeter", 1).data() == "   v1"
-        assert panel.model.version_index("greeter", 1, STATE).data() == "inactive"
+        assert panel.model.version_index("greeter", 1, STATE).data() == "deprecated"
         await wait_until(lambda: panel.tree.currentIndex() == new, what="v2 selected")
         assert log_row(panel) == ["greeter", "v1 → v2", "manual", "activated"]
         assert panel.log_model.rowCount() == 1

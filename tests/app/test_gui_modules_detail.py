@@ -73,7 +73,13 @@ async def test_source_diff_and_deprecate(
         ]
         assert backgrounds == ["#e7f8ee"]
 
-        # Deprecate the old version from the panel: grey and italic.
+        # v1 was deprecated once it drained; reinstate it, then deprecate it from the
+        # panel: grey and italic.
+        assert env.node.reload.registry.get("greeter", 1).state.value == "deprecated"
+        await env.node.facade.set_version_state(env.admin.principal, "greeter", 1, "inactive")
+        await wait_until(
+            lambda: panel.model.version_index("greeter", 1, STATE).data() == "inactive"
+        )
         panel.select_version("greeter", 1)
         assert panel.action_bar.deprecate_button.isEnabled()
         panel.action_bar.deprecate_button.click()

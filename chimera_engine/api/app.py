@@ -9,6 +9,7 @@ from aiohttp import web
 from chimera_engine.api import (
     admin_routes,
     auth_routes,
+    intent_routes,
     metric_routes,
     patch_routes,
     responses,
@@ -35,6 +36,7 @@ def all_routes() -> list[Route]:
         *metric_routes.ROUTES,
         *patch_routes.ROUTES,
         *swarm_routes.ROUTES,
+        *intent_routes.ROUTES,
     ]
 
 

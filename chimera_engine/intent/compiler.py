@@ -181,6 +181,8 @@ class IntentCompiler:
         return out
 
     def _param(self, tool: ToolVersion, name: Any) -> None:
+        if not isinstance(name, str):
+            raise IntentError(f"an input name of {tool.name} must be a string")
         params = tool.signature.parameters
         if name in params:
             return
@@ -395,7 +397,9 @@ class IntentCompiler:
         if outputs is None:
             needed = {d for s in steps for d in s.depends_on}
             outputs = [s.id for s in steps if s.id not in needed]
-        if not isinstance(outputs, list) or not all(o in seen for o in outputs):
+        if not isinstance(outputs, list) or not all(
+            isinstance(o, str) and o in seen for o in outputs
+        ):
             raise IntentError("outputs must list step ids of the plan")
         summary = f"{len(steps)} step(s): " + ", ".join(dict.fromkeys(s.tool for s in steps))
         return steps, list(outputs), summary

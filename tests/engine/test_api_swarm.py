@@ -337,3 +337,35 @@ async def test_websocket_spawns_agents_and_streams_swarm_events(api: Api) -> Non
         await observer.send_json({"type": "subscribe", "topics": ["agents"]})
         assert (await recv(observer))["type"] == "subscribed"
         await observer.close()
+
+
+# -- the IntentCompiler ------------------------------------------------------------------------
+
+
+async def test_intent_plan_then_run(api: Api) -> None:
+    form = {"tool": "twice", "over": {"items": [1, 2, 3]}, "summary": {"tool": "total"}}
+    r = await api.call("POST", "/api/intent/plan", Role.API_CLIENT, json={"form": form})
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    assert [s["id"] for s in plan["steps"]] == ["twice-1", "twice-2", "twice-3", "total-summary"]
+    assert plan["steps"][3]["inputs"] == {"results": {"$refs": ["twice-1", "twice-2", "twice-3"]}}
+    assert (await api.call("GET", "/api/tasks")).json()["tasks"] == []  # nothing ran
+
+    await api.call("POST", "/api/swarm/spawn", json={"role": "executor"})
+    stale = await api.call("POST", "/api/intent/run", json={"form": form, "digest": "0" * 16})
+    assert error_of(stale, 409)["code"] == "conflict"
+    run = await api.call(
+        "POST", "/api/intent/run", json={"form": form, "digest": plan["digest"], "wait": 10}
+    )
+    assert run.status_code == 201, run.text
+    done = run.json()
+    (output,) = [t for t in done["tasks"] if t["id"] in done["outputs"]]
+    assert (output["state"], output["result"]) == ("succeeded", 12)
+
+    refused = await api.call("POST", "/api/intent/plan", json={"text": "make me a sandwich"})
+    assert error_of(refused, 400)["code"] == "intent_refused"
+    unknown = await api.call("POST", "/api/intent/plan", json={"form": {"tool": "warp"}})
+    assert "unknown tool 'warp'" in error_of(unknown, 400)["message"]
+    both = await api.call("POST", "/api/intent/plan", json={"text": "x", "form": {}})
+    assert "one of them" in error_of(both, 400)["message"]
+    error_of(await api.call("POST", "/api/intent/plan", Role.OBSERVER, json={"form": form}), 403)

@@ -24,6 +24,7 @@ from app.signals import first_signal
 from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
+from app.views.overview import attach_overview
 from app.views.patches import PatchesPanel
 from chimera_engine.security.manager import Session
 
@@ -125,6 +126,7 @@ class ConsoleController(QObject):
     # -- operating -------------------------------------------------------------------------
     def build_main_window(self) -> MainWindow:
         window = MainWindow(self.bridge, preferences=self.preferences)
+        attach_overview(window, self.bridge)
         # Imported here: the dashboard pulls in pyqtgraph, kept out of start-up.
         from app.views.dashboard import DashboardPanel
 
@@ -133,7 +135,7 @@ class ConsoleController(QObject):
         window.add_panel("Patches", PatchesPanel(self.bridge))
         window.add_panel("Audit", AuditPanel(self.bridge))
         window.add_panel("Admin", AdminPanel(self.bridge))
-        window.show_panel("Dashboard")
+        window.show_panel("Overview")
         window.resize(*self.window_size)
         return window
 

@@ -1,0 +1,89 @@
+"""Reading everything the Overview panel shows, through the facade, as the signed-in user.
+
+One :func:`read_overview` call makes a handful of facade reads (tools, metrics,
+anomalies, waiting patches, swarm, audit) and shapes them with
+:mod:`app.models.overview`. A read the user's role does not allow turns into a
+section saying so; a swarm that is off turns into a section saying why. Cost:
+a few milliseconds with a small workspace (SQLite reads off the loop thread).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from app.actions.base import Acting
+from app.models import overview as ov
+from chimera_engine.codegen.models import PatchState
+from chimera_engine.errors import ChimeraError, PermissionDeniedError
+from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
+from chimera_engine.store.audit import AuditQuery
+
+T = TypeVar("T")
+
+#: Open anomalies read per refresh (the newest).
+ANOMALY_LIMIT = 50
+
+
+async def _read(call: Callable[[], Awaitable[T]]) -> T | PermissionDeniedError:
+    try:
+        return await call()
+    except PermissionDeniedError as exc:
+        return exc
+
+
+async def read_overview(acting: Acting) -> ov.Overview:
+    """Every section of the Overview, read now."""
+    facade, principal = acting.facade, acting.principal
+    sections: dict[str, ov.Section] = {}
+
+    modules = await _read(lambda: facade.list_modules(principal))
+    metrics = await _read(lambda: facade.list_metrics(principal))
+    if isinstance(modules, PermissionDeniedError):
+        sections[ov.TOOLS] = ov.denied(ov.TOOLS, str(modules))
+        sections[ov.RELOADS] = ov.denied(ov.RELOADS, str(modules))
+    else:
+        known: list[MetricInfo] = [] if isinstance(metrics, PermissionDeniedError) else metrics
+        sections[ov.TOOLS] = ov.tool_section(modules, ov.confidences(known))
+        sections[ov.RELOADS] = ov.reload_section(modules)
+
+    anomalies = await _read(lambda: facade.list_anomalies(principal, limit=ANOMALY_LIMIT))
+    if isinstance(anomalies, PermissionDeniedError):
+        sections[ov.ANOMALIES] = ov.denied(ov.ANOMALIES, str(anomalies))
+    else:
+        found: list[StoredAnomaly] = anomalies
+        # Predictions are read where the Dashboard reads them (needs metrics.read);
+        # imported here: it pulls in numpy, kept out of the console's start-up.
+        from app.models.metric_source import MetricSource
+
+        predictions = (
+            MetricSource(acting.node.hub).predictions() if MetricSource.allowed(principal) else []
+        )
+        sections[ov.ANOMALIES] = ov.anomaly_section(found, predictions, time.time())
+
+    waiting = await _read(lambda: facade.list_patches(principal, states=(PatchState.READY,)))
+    sections[ov.PATCHES] = (
+        ov.denied(ov.PATCHES, str(waiting))
+        if isinstance(waiting, PermissionDeniedError)
+        else ov.patch_section(waiting)
+    )
+
+    try:
+        stats = await facade.swarm_status(principal)
+        agents = await facade.swarm_agents(principal)
+        sections[ov.AGENTS] = ov.agent_section(stats, agents)
+    except PermissionDeniedError as exc:
+        sections[ov.AGENTS] = ov.denied(ov.AGENTS, str(exc))
+    except ChimeraError as exc:  # the swarm is off (disabled, or its backend is down)
+        reason = str(exc).removeprefix("the swarm is not running: ")
+        sections[ov.AGENTS] = ov.agent_section(None, [], off=reason)
+
+    entries = await _read(lambda: facade.audit_query(principal, AuditQuery(limit=ov.SHOWN)))
+    sections[ov.AUDIT] = (
+        ov.denied(ov.AUDIT, str(entries))
+        if isinstance(entries, PermissionDeniedError)
+        else ov.audit_section(entries)
+    )
+    order = (ov.TOOLS, ov.ANOMALIES, ov.PATCHES, ov.AGENTS, ov.RELOADS, ov.AUDIT)
+    return ov.Overview(sections={name: sections[name] for name in order}, read_at=time.time())

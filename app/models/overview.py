@@ -1,0 +1,314 @@
+"""What the Overview panel shows: six sections of items, each item pointing at a panel.
+
+Everything here is plain data built from engine snapshots (no Qt, no engine
+calls), so it is cheap to rebuild on every refresh and easy to test. An
+:class:`Item` names the panel it clicks through to and a ``key`` that panel
+understands (a patch id, an anomaly id, a metric key, a module and version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from app.models.formatting import format_clock, format_count
+
+if TYPE_CHECKING:  # the anomaly engine imports numpy: kept out of the console's start-up
+    from chimera_engine.anomaly.engine import PredictiveAlert
+    from chimera_engine.codegen.models import Patch
+    from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
+    from chimera_engine.ops.tools import VersionInfo
+    from chimera_engine.store.records import AuditEntry
+    from chimera_engine.swarm.coordinator import SwarmStats
+    from chimera_engine.swarm.models import AgentInfo
+
+TOOLS, ANOMALIES, PATCHES, AGENTS, RELOADS, AUDIT = (
+    "tools",
+    "anomalies",
+    "patches",
+    "agents",
+    "reloads",
+    "audit",
+)
+TITLES = {
+    TOOLS: "Tool health",
+    ANOMALIES: "Anomalies and predictions",
+    PATCHES: "Patches waiting for review",
+    AGENTS: "Agents",
+    RELOADS: "Recent reloads",
+    AUDIT: "Last audit events",
+}
+#: What to do next when a section is empty.
+EMPTY = {
+    TOOLS: "No tool is loaded. Put a Python module in the workspace's tools/ folder: "
+    "it loads by itself and shows up here.",
+    ANOMALIES: "Nothing open: no anomaly waits for acknowledgement and no failure is "
+    "predicted. The live charts are on the Dashboard.",
+    PATCHES: "No patch waits for review. When a tool misbehaves, request a fix from "
+    "the Patches panel (or let the engine ask for one).",
+    AGENTS: "No agent is running. Start one from the Swarm panel to run tasks in parallel.",
+    RELOADS: "No reload yet. Edit a tool file or apply a patch: each new version is listed here.",
+    AUDIT: "Nothing audited yet.",
+}
+#: Items listed per section (the summary line counts them all).
+SHOWN = 8
+#: Confidence below this is a warning when the engine sets no threshold of its own.
+CONFIDENCE_FLOOR = 0.8
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    text: str
+    severity: str = "muted"  # muted, ok, warn, critical
+    panel: str = ""
+    key: object = None
+    tip: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    name: str
+    items: tuple[Item, ...] = ()
+    summary: str = ""
+    severity: str = "muted"
+    #: Shown instead of the items: the user may not read this, or the service is off.
+    note: str = ""
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.name]
+
+    @property
+    def empty_text(self) -> str:
+        return self.note or EMPTY[self.name]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overview:
+    sections: dict[str, Section] = field(default_factory=dict)
+    read_at: float = 0.0
+
+    def headline(self) -> str:
+        """One line for the top of the panel: the counts that matter."""
+        parts = [s.summary for s in self.sections.values() if s.summary]
+        return " · ".join(parts)
+
+
+def worst(severities: Iterable[str]) -> str:
+    """The most severe of ``severities``.
+
+    >>> worst(["ok", "warn", "muted"]), worst([])
+    ('warn', 'muted')
+    """
+    order = ("muted", "ok", "warn", "critical")
+    return max(severities, key=order.index, default="muted")
+
+
+def confidences(metrics: Iterable[MetricInfo]) -> dict[str, float]:
+    """The latest ``tool.confidence`` per tool name.
+
+    >>> from chimera_engine.metrics.hub import MetricInfo
+    >>> m = MetricInfo(key="tool.confidence{tool=ratio}", samples=3, state="ready",
+    ...                last_t=1.0, last_value=0.93, rejected=0)
+    >>> confidences([m])
+    {'ratio': 0.93}
+    """
+    found: dict[str, float] = {}
+    prefix = "tool.confidence{tool="
+    for m in metrics:
+        if m.key.startswith(prefix) and m.key.endswith("}"):
+            found[m.key[len(prefix) : -1]] = m.last_value
+    return found
+
+
+def tool_section(
+    modules: Mapping[str, Sequence[VersionInfo]],
+    confidence: Mapping[str, float],
+    floor: float = CONFIDENCE_FLOOR,
+) -> Section:
+    items: list[Item] = []
+    unhealthy = 0
+    for name, versions in sorted(modules.items()):
+        active = next((v for v in versions if v.active), None)
+        if active is None:
+            failed = versions[-1] if versions else None
+            why = failed.error if failed is not None and failed.error else "no version loads"
+            items.append(
+                Item(
+                    text=f"{name} — not serving: {why}",
+                    severity="critical",
+                    panel="Modules",
+                    key=(name, failed.version if failed else 0),
+                )
+            )
+            unhealthy += 1
+            continue
+        conf = [confidence[t] for t in active.tools if t in confidence]
+        low = min(conf) if conf else None
+        if active.calls:
+            ok = 100.0 * (1.0 - active.error_rate)
+            health = f"{ok:.1f}% ok of {format_count(active.calls)} calls"
+        else:
+            health = "no calls yet"
+        severity = "ok" if active.calls else "muted"
+        if active.error_rate > 0.2 or (low is not None and low < floor / 2):
+            severity = "critical"
+        elif active.error_rate > 0.05 or (low is not None and low < floor):
+            severity = "warn"
+        unhealthy += severity in ("warn", "critical")
+        text = f"{name} v{active.version} — {health}"
+        if low is not None:
+            text += f" · confidence {low:.2f}"
+        items.append(
+            Item(
+                text=text,
+                severity=severity,
+                panel="Modules",
+                key=(name, active.version),
+                tip=f"Tools: {', '.join(active.tools) or 'none'} · origin {active.origin} · "
+                f"{active.in_flight} in flight",
+            )
+        )
+    items.sort(key=lambda i: ("critical", "warn", "ok", "muted").index(i.severity))
+    total = len(items)
+    summary = f"{total - unhealthy} of {total} tools healthy" if total else ""
+    return Section(
+        name=TOOLS,
+        items=tuple(items[:SHOWN]),
+        summary=summary,
+        severity=worst(i.severity for i in items),
+    )
+
+
+def anomaly_section(
+    anomalies: Sequence[StoredAnomaly], predictions: Sequence[PredictiveAlert], now: float
+) -> Section:
+    """Open (unacknowledged) anomalies, newest first, after the predictions still ahead."""
+    items: list[Item] = []
+    seen: set[str] = set()
+    ahead = [p for p in predictions if p.t + 60.0 * max(p.minutes, 1.0) >= now]
+    for alert in sorted(ahead, key=lambda p: -p.t):
+        if alert.metric in seen:
+            continue
+        seen.add(alert.metric)
+        items.append(
+            Item(
+                text=f"⚠ {alert.message()}",
+                severity="critical",
+                panel="Dashboard",
+                key=("metric", alert.metric),
+                tip=f"Predicted at {format_clock(alert.t)}",
+            )
+        )
+    open_ = [a for a in anomalies if a.acknowledged_at is None]
+    for anomaly in sorted(open_, key=lambda a: -a.t):
+        items.append(
+            Item(
+                text=f"{format_clock(anomaly.t)}  {anomaly.metric} = {anomaly.value:.4g} "
+                f"(expected {anomaly.expected:.4g}) · {anomaly.kind}",
+                severity="warn" if anomaly.score < 0.9 else "critical",
+                panel="Dashboard",
+                key=("anomaly", anomaly.id),
+                tip=f"Score {anomaly.score:.2f}; acknowledge it on the Dashboard",
+            )
+        )
+    parts = []
+    if open_:
+        parts.append(f"{len(open_)} open anomal{'y' if len(open_) == 1 else 'ies'}")
+    if seen:
+        parts.append(f"{len(seen)} predicted failure{'' if len(seen) == 1 else 's'}")
+    return Section(
+        name=ANOMALIES,
+        items=tuple(items[:SHOWN]),
+        summary=" · ".join(parts),
+        severity=worst(i.severity for i in items),
+    )
+
+
+def patch_section(waiting: Sequence[Patch]) -> Section:
+    items = [
+        Item(
+            text=f"Patch {p.id} · {p.module} v{p.base_version} · risk {p.risk} · "
+            f"{p.provider}{' (replay)' if p.replay else ''}",
+            severity="warn",
+            panel="Patches",
+            key=p.id,
+            tip=(p.rationale.splitlines() or [""])[0][:200],
+        )
+        for p in sorted(waiting, key=lambda p: p.id)
+    ]
+    n = len(items)
+    return Section(
+        name=PATCHES,
+        items=tuple(items[:SHOWN]),
+        summary=f"{n} patch{'es' if n != 1 else ''} to review" if n else "",
+        severity="warn" if n else "muted",
+    )
+
+
+def agent_section(stats: SwarmStats | None, agents: Sequence[AgentInfo], off: str = "") -> Section:
+    """``off``: why the swarm is not running (the section then says so and nothing else)."""
+    if stats is None:
+        return Section(
+            name=AGENTS,
+            summary="swarm off",
+            note=f"The swarm is not running: {off or 'it is disabled'}. Enable it in the "
+            "settings (swarm.enabled) to run tasks across agents.",
+        )
+    items = []
+    for agent in agents:
+        state = agent.state.value
+        bad = state in ("dead", "killed", "refused")
+        items.append(
+            Item(
+                text=f"{agent.id} · {state} · {agent.in_flight} in flight · "
+                f"{agent.completed} done · reputation {agent.reputation:.2f}",
+                severity="critical" if bad else ("ok" if state == "ready" else "muted"),
+                panel="Swarm",
+                key=agent.id,
+                tip=agent.reason or f"{agent.backend} on {agent.host or 'this machine'}",
+            )
+        )
+    return Section(
+        name=AGENTS,
+        items=tuple(items[:SHOWN]),
+        summary=f"{stats.agents_ready} of {stats.agents} agents ready · {stats.queued} queued",
+        severity=worst(i.severity for i in items),
+    )
+
+
+def reload_section(modules: Mapping[str, Sequence[VersionInfo]]) -> Section:
+    versions = sorted(
+        (v for vs in modules.values() for v in vs), key=lambda v: v.created_at, reverse=True
+    )
+    items = [
+        Item(
+            text=f"{format_clock(v.created_at)}  {v.module} v{v.version} · {v.origin} · {v.state}",
+            severity="critical" if v.state == "failed" else ("ok" if v.active else "muted"),
+            panel="Modules",
+            key=(v.module, v.version),
+            tip=v.error or f"content {v.content_hash[:12]}",
+        )
+        for v in versions[:SHOWN]
+    ]
+    return Section(name=RELOADS, items=tuple(items))
+
+
+def audit_section(entries: Sequence[AuditEntry]) -> Section:
+    items = [
+        Item(
+            text=f"{format_clock(e.ts)}  {e.actor} · {e.action} {e.target}".rstrip()
+            + ("" if e.outcome == "ok" else f" · {e.outcome}"),
+            severity="muted" if e.outcome == "ok" else "warn",
+            panel="Audit",
+            key=e.seq,
+        )
+        for e in entries[:SHOWN]
+    ]
+    return Section(name=AUDIT, items=tuple(items))
+
+
+def denied(name: str, why: str) -> Section:
+    """A section the signed-in user may not read."""
+    return Section(name=name, note=f"Not available: {why}")

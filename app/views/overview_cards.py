@@ -1,0 +1,111 @@
+"""One card of the Overview: a section's title, its summary, its items or what to do next.
+
+Items are coloured by severity and carry their :class:`~app.models.overview.Item`;
+clicking (or Enter on) one emits :attr:`OverviewCard.itemClicked`. A card only
+rebuilds its list when the section's items changed, so a refresh that changes
+nothing keeps the selection and the scroll position.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.overview import Item, Section
+from app.widgets.style import set_severity
+
+ItemRole = Qt.ItemDataRole.UserRole + 1
+COLOURS = {"critical": "#c4320a", "warn": "#b54708", "ok": "#067647"}
+DOTS = {"critical": "●", "warn": "●", "ok": "●", "muted": "○"}
+
+CARD_STYLE = """
+QFrame#overviewCard { border: 1px solid palette(mid); border-radius: 6px;
+    background: palette(base); }
+QFrame#overviewCard QLabel { border: none; background: transparent; }
+QLabel#overviewCardTitle { font-weight: 600; }
+QListWidget#overviewCardList { border: none; background: transparent; }
+QListWidget#overviewCardList::item { padding: 2px 0; }
+"""
+
+
+class OverviewCard(QFrame):
+    itemClicked = Signal(object)  # Item
+
+    def __init__(self, name: str, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("overviewCard")
+        self.setProperty("section", name)
+        self.setStyleSheet(CARD_STYLE)
+        self.name = name
+        self._items: tuple[Item, ...] | None = None
+        self.title_label = QLabel(title, self)
+        self.title_label.setObjectName("overviewCardTitle")
+        self.summary_label = QLabel(self)
+        self.summary_label.setObjectName("overviewCardSummary")
+        set_severity(self.summary_label, "muted")
+        self.list = QListWidget(self)
+        self.list.setObjectName("overviewCardList")
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.empty_label = QLabel(self)
+        self.empty_label.setObjectName("overviewCardEmpty")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        set_severity(self.empty_label, "muted")
+        header = QHBoxLayout()
+        header.addWidget(self.title_label)
+        header.addStretch(1)
+        header.addWidget(self.summary_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.setSpacing(4)
+        layout.addLayout(header)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.empty_label, 1)
+        self.list.itemClicked.connect(self._clicked)
+        self.list.itemActivated.connect(self._clicked)
+        self.empty_label.hide()
+
+    def show_section(self, section: Section) -> None:
+        self.summary_label.setText(section.summary)
+        set_severity(self.summary_label, section.severity)
+        empty = not section.items
+        self.empty_label.setText(section.empty_text if empty else "")
+        self.empty_label.setVisible(empty)
+        self.list.setVisible(not empty)
+        if section.items == self._items:
+            return
+        self._items = section.items
+        self.list.clear()
+        for item in section.items:
+            row = QListWidgetItem(f"{DOTS[item.severity]} {item.text}", self.list)
+            row.setData(ItemRole, item)
+            row.setToolTip(item.tip or item.text)
+            colour = COLOURS.get(item.severity)
+            if colour:
+                row.setForeground(QBrush(QColor(colour)))
+
+    def texts(self) -> list[str]:
+        """The items' lines as shown (without the severity dot)."""
+        return [self.list.item(i).text()[2:] for i in range(self.list.count())]
+
+    def click(self, row: int) -> None:
+        """Click item ``row`` (as the operator would)."""
+        item = self.list.item(row)
+        self.list.setCurrentItem(item)
+        self._clicked(item)
+
+    def _clicked(self, row: QListWidgetItem) -> None:
+        item = row.data(ItemRole)
+        if isinstance(item, Item) and item.panel:
+            self.itemClicked.emit(item)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import shiboken6
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
@@ -92,6 +93,18 @@ class MainWindow(QMainWindow):
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.quit_action.setStatusTip("Stop the engine and close the console")
         self.quit_action.triggered.connect(self.close)
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setObjectName("settingsAction")
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.setStatusTip(
+            "Data dir, workspace, LLM provider, alerts, patch policy, swarm and API "
+            "(changing them requires settings.manage)"
+        )
+        self.settings_action.triggered.connect(self.open_settings)
+        self.settings_dialog: QWidget | None = None
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.logout_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -143,6 +156,17 @@ class MainWindow(QMainWindow):
 
     def request_logout(self) -> None:
         self.logoutRequested.emit()
+
+    def open_settings(self) -> QWidget:
+        """Show the Settings dialog (non-modal; read-only without settings.manage)."""
+        from app.dialogs.settings import SettingsDialog  # loaded on first use
+
+        if self.settings_dialog is not None and shiboken6.isValid(self.settings_dialog):
+            self.settings_dialog.close()
+        dialog = SettingsDialog(self._bridge, self)
+        self.settings_dialog = dialog
+        dialog.open()
+        return dialog
 
     def panel(self, name: str) -> QWidget:
         widget = self._docks[name].widget()

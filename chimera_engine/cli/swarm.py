@@ -6,7 +6,8 @@ and waits for the result; ``spawn`` checks that agents of a role start on this
 machine and reports how fast. The task history is shared through the database:
 ``tasks``, ``task`` and ``cancel`` see every task, whichever process ran it, and
 a task submitted with ``--no-wait`` runs at the next start of an engine with
-agents (``chimera serve`` with ``swarm.initial_agents``).
+agents (``chimera serve`` with ``swarm.initial_agents``). ``plan`` shows the task
+graph the IntentCompiler makes of a request; ``plan --run`` runs it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from chimera_engine.cli.common import Subparsers, fmt_ts, local_principal
@@ -66,6 +68,16 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     p.add_argument("--no-wait", action="store_true", help="record the task and exit; it runs later")
     p.set_defaults(handler=swarm_submit, needs_node=True)
+    p = swarm_sub.add_parser(
+        "plan", parents=[common], help="show the task graph for a request; --run runs it"
+    )
+    p.add_argument("request", nargs="?", help='e.g. "clean every CSV in inbox/"')
+    p.add_argument("--form", type=Path, help="a structured request (JSON file) instead")
+    p.add_argument("--run", action="store_true", help="run the plan on agents and wait")
+    p.add_argument("--agents", type=int, default=2, help="executors to start for --run")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for --run")
+    p.set_defaults(handler=swarm_plan, needs_node=True)
     p = swarm_sub.add_parser("tasks", parents=[common], help="recorded tasks, newest first")
     p.add_argument("--state", choices=[s.value for s in TaskState])
     p.add_argument("--graph", help="only the tasks of this graph")
@@ -234,3 +246,42 @@ async def swarm_cancel(node: HeartNode, args: argparse.Namespace) -> int:
     info = await node.facade.swarm_cancel(local_principal(), args.task_id)
     print(f"task {info.id} {info.state.value}")
     return 0 if info.state is TaskState.CANCELLED else 1
+
+
+def _request(args: argparse.Namespace) -> str | dict[str, Any]:
+    if (args.request is None) == (args.form is None):
+        raise ChimeraError("give a request in words or --form FILE (one of them)")
+    if args.form is None:
+        return str(args.request)
+    try:
+        form = json.loads(args.form.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ChimeraError(f"cannot read {args.form}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ChimeraError(f"{args.form} is not JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(form, dict):
+        raise ChimeraError(f"{args.form} must hold a JSON object")
+    return form
+
+
+async def swarm_plan(node: HeartNode, args: argparse.Namespace) -> int:
+    principal = local_principal()
+    plan = await node.facade.intent_plan(principal, _request(args))
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2, default=str))
+    else:
+        print(plan.describe())
+    if not args.run:
+        return 0
+    await ensure_agents(node, "executor", max(1, args.agents))
+    graph = await node.facade.intent_run(principal, plan)
+    print(f"running graph {graph.id} ({len(graph.tasks)} tasks)", file=sys.stderr)
+    done = await node.facade.swarm_wait(principal, [t.id for t in graph.tasks], args.timeout)
+    outputs = [t for t in done if t.id in graph.outputs]
+    print(json.dumps([task_json(t) for t in outputs], indent=2, default=str))
+    unfinished = sum(1 for t in done if not t.state.final)
+    if unfinished:
+        print(
+            f"chimera: {unfinished} task(s) not finished after {args.timeout:g}s", file=sys.stderr
+        )
+    return 0 if all(t.state is TaskState.SUCCEEDED for t in outputs) else 1

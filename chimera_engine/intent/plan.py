@@ -114,12 +114,18 @@ class IntentPlan:
     def describe(self) -> str:
         """The plan as text, one line per step (for the CLI)."""
         lines = [self.summary, ""]
+        wid = max(len(s.id) for s in self.steps)
+        wtool = max(len(s.tool) for s in self.steps)
         for step in self.steps:
-            after = f"  after {', '.join(step.depends_on)}" if step.depends_on else ""
-            lines.append(f"  {step.id:<14} {step.tool:<16} {step.note}{after}")
+            after = f"  (after {', '.join(step.depends_on)})" if step.depends_on else ""
+            lines.append(f"  {step.id:<{wid}}  {step.tool:<{wtool}}  {step.note}{after}")
         lines.append("")
         lines.append(f"outputs: {', '.join(self.outputs)}")
         lines.extend(f"warning: {w}" for w in self.warnings)
+        if self.source == "provider":
+            lines.append(
+                f"planned by {self.provider}{' (a recorded answer)' if self.replay else ''}"
+            )
         return "\n".join(lines)
 
     def graph(self) -> TaskGraph:

@@ -118,3 +118,25 @@ def _config(common: list[str], initial: str) -> Path:
     path = Path(common[1]).parent / "swarm.toml"
     path.write_text(f'[swarm]\ninitial_agents = "{initial}"\n')
     return path
+
+
+def test_plan_shows_the_graph_and_runs_it(common: list[str], tmp_path: Path) -> None:
+    form = tmp_path / "form.json"
+    form.write_text(
+        json.dumps({"tool": "twice", "over": {"items": [1, 2, 3]}, "summary": {"tool": "total"}})
+    )
+    shown = chimera("swarm", "plan", "--form", str(form), *common)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("twice over 3 item(s), then one total over all results")
+    assert "total-summary" in shown.stdout and "(after twice-1, twice-2, twice-3)" in shown.stdout
+    assert "no tasks" in chimera("swarm", "tasks", *common).stdout  # showing ran nothing
+
+    ran = chimera("swarm", "plan", "--form", str(form), "--run", "--agents", "1", *common)
+    assert ran.returncode == 0, ran.stderr
+    (output,) = json.loads(ran.stdout[ran.stdout.index("[") :])
+    assert (output["state"], output["result"]) == ("succeeded", 12)
+
+    refused = chimera("swarm", "plan", "make me a sandwich", *common)
+    assert refused.returncode == 2 and "no rule reads this request" in refused.stderr
+    neither = chimera("swarm", "plan", *common)
+    assert neither.returncode == 2 and "one of them" in neither.stderr

@@ -60,6 +60,8 @@ class DetectorBank:
             capacity, levels=c.context_levels, table_bits=c.context_table_bits, warmup=0
         )
         self.seasonal = SeasonalBatch(capacity)
+        self.last_t = np.full(capacity, np.inf)
+        self.first_t = np.full(capacity, np.nan)
         self.records = np.full((len(MEMBERS), capacity), 1e-12)
         self.peak = np.zeros(capacity)
         self.n = np.zeros(capacity)
@@ -107,6 +109,8 @@ class DetectorBank:
             (self.rest_score, 0.0),
             (self.last_alert_t, np.nan),
             (self.last_alert_n, -1e9),
+            (self.last_t, np.inf),
+            (self.first_t, np.nan),
         ):
             arr[rows] = value
 
@@ -143,10 +147,19 @@ class DetectorBank:
         margin = c.range_margin * (hi - lo)
         with np.errstate(invalid="ignore"):
             outside = (hi > lo) & ((xs > hi + margin) | (xs < lo - margin))
-        beyond = warm & (self.n >= c.range_warmup) & outside
+            settled = t - self.first_t >= c.range_warmup_s
+        beyond = warm & (self.n >= c.range_warmup) & settled & outside
         combined = np.where(beyond, np.maximum(combined, c.range_score), combined)
         gate = ok & warm & (combined >= c.learn_gate) & (self.skipped < c.max_skip)
-        decayed = self.records * c.record_decay
+        dt = t - self.last_t
+        decay = np.where(
+            dt > 0.0,
+            np.maximum(c.record_decay, 0.5 ** (np.maximum(dt, 0.0) / c.record_memory_s)),
+            c.record_decay,
+        )
+        self.last_t = np.where(ok, t, self.last_t)
+        self.first_t = np.where(ok & np.isnan(self.first_t), t, self.first_t)
+        decayed = self.records * decay
         upd = ok & ~gate if c.gate_records else ok
         grown = np.where(
             raws > decayed,
@@ -200,7 +213,7 @@ class DetectorBank:
 
     def nbytes_per_metric(self) -> float:
         """State bytes per metric row (numpy arrays only)."""
-        total = self.records.nbytes + self.peak.nbytes * 7
+        total = self.records.nbytes + self.peak.nbytes * 9
         for member in (self.zscore, self.ewma, self.trend, self.context, self.seasonal):
             total += sum(v.nbytes for v in vars(member).values() if isinstance(v, np.ndarray))
         return total / self.capacity

@@ -40,6 +40,7 @@ BoolArray = npt.NDArray[np.bool_]
 class Detector(ABC):
     """One metric's streaming anomaly detector (score before learn)."""
 
+    __slots__ = ()
     name: ClassVar[str] = "detector"
 
     @abstractmethod

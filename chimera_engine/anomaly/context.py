@@ -40,6 +40,21 @@ class ContextDetector(Detector):
     """Hashed quantised-context novelty with relative suppression; scores in [0, 1]."""
 
     name = "context"
+    __slots__ = (
+        "hi",
+        "levels",
+        "lo",
+        "n",
+        "order",
+        "peak",
+        "peak_decay",
+        "sm",
+        "smooth",
+        "syms",
+        "table",
+        "table_bits",
+        "warmup",
+    )
 
     def __init__(
         self,

@@ -52,15 +52,27 @@ class PredictiveAlert:
     latest_minutes: float | None
 
     def message(self) -> str:
-        """Human-readable sentence for operators."""
-        hi = "later" if self.latest_minutes is None else f"{self.latest_minutes:.0f}"
-        return (
-            f"{self.metric} is forecast to cross {self.threshold:g} in about "
-            f"{self.minutes:.0f} minutes (interval {self.earliest_minutes:.0f}..{hi})"
-        )
+        """Human-readable sentence for operators.
+
+        >>> PredictiveAlert("disk", 0.0, 90.0, "up", 34.0, 21.0, 58.0).message()
+        'disk is forecast to cross 90 in about 34 minutes (between 21 and 58 minutes)'
+        >>> PredictiveAlert("q", 0.0, 5.0, "down", 1.0, 1.0, None).message()
+        'q is forecast to cross 5 in about 1 minute (at the earliest in 1 minute)'
+        """
+        about = _minutes(self.minutes)
+        if self.latest_minutes is None:
+            between = f"at the earliest in {_minutes(self.earliest_minutes)}"
+        else:
+            between = f"between {self.earliest_minutes:.0f} and {_minutes(self.latest_minutes)}"
+        return f"{self.metric} is forecast to cross {self.threshold:g} in about {about} ({between})"
 
 
-@dataclass
+def _minutes(value: float) -> str:
+    n = max(1, round(value))
+    return "1 minute" if n == 1 else f"{n} minutes"
+
+
+@dataclass(slots=True)
 class MetricStatus:
     """Health of one metric's input: what was accepted and what was rejected, and why."""
 

@@ -26,6 +26,7 @@ class EWMADetector(Detector):
     """EWMA chart; ``fast``/``slow`` are the weights of a new sample (0..1)."""
 
     name = "ewma"
+    __slots__ = ("fast", "k", "level", "mean", "n", "rel_floor", "slow", "var", "warmup")
 
     def __init__(
         self, fast: float = 0.3, slow: float = 0.01, warmup: int = 20, rel_floor: float = 1e-3

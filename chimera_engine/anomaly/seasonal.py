@@ -6,7 +6,10 @@ deviation of the values seen in it (``alpha`` per visit). Score =
 ``|x - mean_b| / (dev_b + floor)``: high when the value is unusual *for this
 time of day*, e.g. a holiday on a daily-periodic metric. A bucket must have
 been visited ``min_visits`` times before it scores (until then 0), and samples
-without a timestamp score 0 and are not learned. Memory: 48 x 3 floats.
+without a timestamp score 0 and are not learned. ``alpha`` is the weight of a
+visit ``visit_s`` seconds after the previous sample; closer samples weigh less
+(a metric sampled every second must not let a bucket's mean follow the last
+ten seconds). Memory: 48 x (two float32 + one uint16) per metric.
 
 >>> d = SeasonalDetector()
 >>> hours = [3600.0 * h for h in range(24 * 20)]
@@ -28,6 +31,10 @@ from chimera_engine.anomaly.base import BatchDetector, BoolArray, Detector, Floa
 
 N_BUCKETS = 48
 DAY = 86400.0
+#: A bucket's weight ``alpha`` is per visit of at least this many seconds: samples
+#: closer together weigh less, so a bucket averages at least ~10 x 5 minutes.
+VISIT_S = 300.0
+MAX_VISITS = 65535
 
 
 def bucket_of(t: float) -> int:
@@ -38,20 +45,50 @@ def bucket_of(t: float) -> int:
     return hour + (24 if weekend else 0)
 
 
+def visit_weight(alpha: float, dt: float, visit_s: float) -> float:
+    """Weight of a sample ``dt`` seconds after the previous one (``alpha`` per ``visit_s``).
+
+    >>> visit_weight(0.1, 300.0, 300.0), round(visit_weight(0.1, 1.0, 300.0), 6)
+    (0.1, 0.000351)
+    """
+    if 0.0 < dt < visit_s:
+        return float(1.0 - (1.0 - alpha) ** (dt / visit_s))
+    return alpha
+
+
 class SeasonalDetector(Detector):
     """Hour-of-day (weekday/weekend) profile residual."""
 
     name = "seasonal"
+    __slots__ = (
+        "_last",
+        "alpha",
+        "dev",
+        "last_t",
+        "mean",
+        "min_visits",
+        "rel_floor",
+        "visit_s",
+        "visits",
+    )
 
-    def __init__(self, alpha: float = 0.1, min_visits: int = 6, rel_floor: float = 1e-3) -> None:
+    def __init__(
+        self,
+        alpha: float = 0.1,
+        min_visits: int = 6,
+        rel_floor: float = 1e-3,
+        visit_s: float = VISIT_S,
+    ) -> None:
         self.alpha, self.min_visits, self.rel_floor = alpha, min_visits, rel_floor
+        self.visit_s = visit_s
         self.reset()
 
     def reset(self) -> None:
-        self.mean = array("d", bytes(8 * N_BUCKETS))  # compact: 8 bytes a bucket
-        self.dev = array("d", bytes(8 * N_BUCKETS))
-        self.visits = array("q", bytes(8 * N_BUCKETS))
+        self.mean = array("f", bytes(4 * N_BUCKETS))  # compact: 10 bytes a bucket
+        self.dev = array("f", bytes(4 * N_BUCKETS))
+        self.visits = array("H", bytes(2 * N_BUCKETS))
         self._last = (math.nan, 0)
+        self.last_t = math.nan
 
     def _bucket(self, t: float) -> int:
         last_t, b = self._last
@@ -72,9 +109,11 @@ class SeasonalDetector(Detector):
     def learn_one(self, x: float, t: float | None = None) -> None:
         if t is None or not math.isfinite(x) or not math.isfinite(t):
             return
+        dt = t - self.last_t
+        self.last_t = t
         b = self._bucket(t)
-        v = self.visits[b] = self.visits[b] + 1
-        a = max(self.alpha, 1.0 / v)
+        v = self.visits[b] = min(self.visits[b] + 1, MAX_VISITS)
+        a = max(visit_weight(self.alpha, dt, self.visit_s), 1.0 / v)
         d = x - self.mean[b]
         self.mean[b] += a * d
         self.dev[b] += a * (abs(d) - self.dev[b]) if v > 1 else 0.0
@@ -83,26 +122,36 @@ class SeasonalDetector(Detector):
 class SeasonalBatch(BatchDetector):
     """:class:`SeasonalDetector` for ``n`` metrics sampled at the same tick time ``t``."""
 
-    def __init__(self, n: int, alpha: float = 0.1, min_visits: int = 6, rel_floor: float = 1e-3):
+    def __init__(
+        self,
+        n: int,
+        alpha: float = 0.1,
+        min_visits: int = 6,
+        rel_floor: float = 1e-3,
+        visit_s: float = VISIT_S,
+    ) -> None:
         self.alpha, self.min_visits, self.rel_floor = alpha, min_visits, rel_floor
-        self.mean = np.zeros((n, N_BUCKETS))
-        self.dev = np.zeros((n, N_BUCKETS))
-        self.visits = np.zeros((n, N_BUCKETS))
+        self.visit_s = visit_s
+        self.mean = np.zeros((n, N_BUCKETS), dtype=np.float32)
+        self.dev = np.zeros((n, N_BUCKETS), dtype=np.float32)
+        self.visits = np.zeros((n, N_BUCKETS), dtype=np.uint16)
+        self.last_t = np.full(n, np.nan)
         self.t = math.nan  # the tick time, set by the bank before scoring
 
     def reset_rows(self, rows: npt.NDArray[np.intp]) -> None:
         self.mean[rows] = 0.0
         self.dev[rows] = 0.0
-        self.visits[rows] = 0.0
+        self.visits[rows] = 0
+        self.last_t[rows] = np.nan
 
     def score_many(self, xs: FloatArray) -> FloatArray:
         if not math.isfinite(self.t):
             return np.zeros(len(xs))
         b = bucket_of(self.t)
-        m = self.mean[:, b]
+        m = self.mean[:, b].astype(np.float64)
         ok = np.isfinite(xs) & (self.visits[:, b] >= self.min_visits)
         floor = self.rel_floor * np.maximum(np.abs(m), 1.0)
-        score = np.abs(np.where(ok, xs, m) - m) / (self.dev[:, b] + floor)
+        score = np.abs(np.where(ok, xs, m) - m) / (self.dev[:, b].astype(np.float64) + floor)
         return np.where(ok, score, 0.0)
 
     def learn_many(self, xs: FloatArray, mask: BoolArray | None = None) -> None:
@@ -110,9 +159,18 @@ class SeasonalBatch(BatchDetector):
             return
         b = bucket_of(self.t)
         ok = np.isfinite(xs) if mask is None else np.isfinite(xs) & mask
-        v = self.visits[:, b] + ok
+        dt = self.t - self.last_t
+        with np.errstate(invalid="ignore"):
+            close = (dt > 0.0) & (dt < self.visit_s)
+        weight = np.where(
+            close, 1.0 - (1.0 - self.alpha) ** (np.where(close, dt, 0.0) / self.visit_s), self.alpha
+        )
+        self.last_t = np.where(ok, self.t, self.last_t)
+        v = np.minimum(self.visits[:, b].astype(np.float64) + ok, MAX_VISITS)
         self.visits[:, b] = v
-        a = np.where(ok, np.maximum(self.alpha, 1.0 / np.maximum(v, 1.0)), 0.0)
-        d = np.where(ok, xs, self.mean[:, b]) - self.mean[:, b]
-        self.mean[:, b] += a * d
-        self.dev[:, b] += np.where(v > 1, a, 0.0) * (np.abs(d) - self.dev[:, b])
+        a = np.where(ok, np.maximum(weight, 1.0 / np.maximum(v, 1.0)), 0.0)
+        mean = self.mean[:, b].astype(np.float64)
+        d = np.where(ok, xs, mean) - mean
+        self.mean[:, b] = mean + a * d
+        dev = self.dev[:, b].astype(np.float64)
+        self.dev[:, b] = dev + np.where(v > 1, a, 0.0) * (np.abs(d) - dev)

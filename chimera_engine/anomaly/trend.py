@@ -25,6 +25,18 @@ class TrendDetector(Detector):
     """Slope change; ``fast``/``slow`` weight new differences (0..1)."""
 
     name = "trend"
+    __slots__ = (
+        "fast",
+        "fast_slope",
+        "k",
+        "n",
+        "prev",
+        "rel_floor",
+        "slow",
+        "slow_slope",
+        "var",
+        "warmup",
+    )
 
     def __init__(
         self, fast: float = 0.1, slow: float = 0.005, warmup: int = 30, rel_floor: float = 1e-4

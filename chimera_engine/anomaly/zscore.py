@@ -24,6 +24,7 @@ class ZScoreDetector(Detector):
     """Exponentially weighted z-score (``alpha``: weight of a new sample, 0..1)."""
 
     name = "zscore"
+    __slots__ = ("alpha", "mean", "n", "rel_floor", "var", "warmup")
 
     def __init__(self, alpha: float = 0.01, warmup: int = 20, rel_floor: float = 1e-3) -> None:
         self.alpha = alpha

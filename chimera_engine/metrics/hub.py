@@ -179,49 +179,55 @@ class MetricsHub:
         self, *, since: float = 0.0, metric: str = "", limit: int = 200
     ) -> list[StoredAnomaly]:
         def q(conn: sqlite3.Connection) -> list[StoredAnomaly]:
-            sql = (
-                "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, "
-                "acknowledged_at FROM anomalies WHERE t >= ?"
-            )
+            sql = f"{_SELECT} WHERE t >= ?"
             args: list[Any] = [since]
             if metric:
                 sql += " AND metric = ?"
                 args.append(metric)
             rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
-            return [
-                StoredAnomaly(
-                    id=r[0],
-                    metric=r[1],
-                    t=r[2],
-                    value=r[3],
-                    expected=r[4],
-                    score=r[5],
-                    kind=r[6],
-                    acknowledged_by=r[7],
-                    acknowledged_at=r[8],
-                )
-                for r in rows
-            ]
+            return [_stored(r) for r in rows]
 
         return await self._db.read(q)
 
     async def acknowledge(self, anomaly_id: int, actor: str) -> StoredAnomaly:
+        """Mark ``anomaly_id`` acknowledged by ``actor`` (the first acknowledgement stays).
+
+        One UPDATE and one read of that row by its primary key: O(1) whatever the
+        number of anomalies stored.
+        """
         now = self._clock()
 
-        def ack(conn: sqlite3.Connection) -> None:
-            cur = conn.execute(
+        def ack(conn: sqlite3.Connection) -> StoredAnomaly:
+            conn.execute(
                 "UPDATE anomalies SET acknowledged_by = ?, acknowledged_at = ? "
                 "WHERE id = ? AND acknowledged_at IS NULL",
                 (actor, now, anomaly_id),
             )
-            if (
-                cur.rowcount == 0
-                and conn.execute("SELECT 1 FROM anomalies WHERE id = ?", (anomaly_id,)).fetchone()
-                is None
-            ):
+            row = conn.execute(f"{_SELECT} WHERE id = ?", (anomaly_id,)).fetchone()
+            if row is None:
                 raise NotFoundError(f"anomaly {anomaly_id} does not exist")
+            return _stored(row)
 
-        await self._db.write(ack)
-        found = [a for a in await self.anomalies(limit=1_000_000) if a.id == anomaly_id]
+        stored = await self._db.write(ack)
         self._bus.publish(AnomalyAcknowledged(anomaly_id=anomaly_id, actor=actor))
-        return found[0]
+        return stored
+
+
+_SELECT = (
+    "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, acknowledged_at "
+    "FROM anomalies"
+)
+
+
+def _stored(r: tuple[Any, ...]) -> StoredAnomaly:
+    return StoredAnomaly(
+        id=r[0],
+        metric=r[1],
+        t=r[2],
+        value=r[3],
+        expected=r[4],
+        score=r[5],
+        kind=r[6],
+        acknowledged_by=r[7],
+        acknowledged_at=r[8],
+    )

@@ -38,6 +38,7 @@ from app.dialogs.settings_fields import (
     PathEdit,
     connect_changed,
     editor_value,
+    set_editable,
     set_editor_value,
 )
 from app.dialogs.settings_provider import ProviderTab
@@ -430,7 +431,7 @@ class SettingsDialog(QDialog):
             if name == "provider":
                 continue
             for row in grid.rows.values():
-                row.editor.setEnabled(editable)
+                set_editable(row.editor, editable)
         self.provider.set_editable(editable, self.read_only_reason)
         if self.read_only_reason:
             self.save_button.setEnabled(False)

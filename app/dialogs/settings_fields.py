@@ -104,6 +104,17 @@ def set_editor_value(editor: QWidget, value: Any) -> None:
         raise TypeError(f"not a settings editor: {type(editor).__name__}")
 
 
+def set_editable(editor: QWidget, editable: bool) -> None:
+    """Enable or disable ``editor``; its text fields also turn read-only, so the theme
+    greys them and their text can still be selected and copied."""
+    editor.setEnabled(editable)
+    edits = editor.findChildren(QLineEdit)
+    if isinstance(editor, QLineEdit):
+        edits.append(editor)
+    for edit in edits:
+        edit.setReadOnly(not editable)
+
+
 def connect_changed(editor: QWidget, slot: Any) -> None:
     """Call ``slot()`` whenever the operator changes ``editor``."""
     if isinstance(editor, (QLineEdit, PathEdit)):

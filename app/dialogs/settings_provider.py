@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.actions.settings import BridgeSettings
 from app.bridge import EngineBridge, describe_error
 from app.dialogs.common import BusyButton
-from app.dialogs.settings_fields import FieldGrid, PathEdit
+from app.dialogs.settings_fields import FieldGrid, PathEdit, set_editable
 from app.dialogs.settings_rules import DEFAULT_BASE_URL, DEFAULT_MODEL, KEY_KIND, PROVIDERS
 from app.widgets.style import set_severity
 from chimera_engine.ops.settings import ConnectionReport, ProviderKeyStatus, SettingsView
@@ -172,8 +172,8 @@ class ProviderTab(FieldGrid):
             f"default: {key_env.get(kind, 'CHIMERA_LOCAL_API_KEY')}" if not replay else ""
         )
         for widget in (self.base_url_edit, self.model_edit, self.key_env_edit):
-            widget.setDisabled(replay)
-        self.transcript_edit.setEnabled(replay)
+            set_editable(widget, self._editable and not replay)
+        set_editable(self.transcript_edit, self._editable and replay)
         self.update_key_status()
 
     def set_view(self, view: SettingsView) -> None:
@@ -183,7 +183,7 @@ class ProviderTab(FieldGrid):
     def update_key_status(self, status: ProviderKeyStatus | None = None) -> None:
         view = self._view
         kind = self.key_kind
-        self.key_edit.setEnabled(self._editable and kind is not None)
+        set_editable(self.key_edit, self._editable and kind is not None)
         self.clear_key_button.setEnabled(self._editable and kind is not None)
         if kind is None:
             self.key_status.setText("The replay provider needs no key.")
@@ -219,7 +219,7 @@ class ProviderTab(FieldGrid):
         self._editable = editable
         for row in self.rows.values():
             if row.key not in ("codegen.test",):
-                row.editor.setEnabled(editable)
+                set_editable(row.editor, editable)
         self.test_button.setEnabled(editable)
         self.test_button.setToolTip(reason or self.test_button.toolTip())
         if editable:

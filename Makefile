@@ -1,6 +1,6 @@
 # CHIMERA Console. `make run` starts the console; `make test` runs every test.
 # Both install what is missing first (system libraries for Qt, .venv/, the project).
-.PHONY: run test lint fmt bench bootstrap-run bootstrap-test serve screenshots
+.PHONY: run test lint fmt bench bootstrap-run bootstrap-test serve screenshots bundle
 
 VENV := .venv/bin
 export QT_QPA_PLATFORM ?= offscreen
@@ -37,3 +37,10 @@ bench: bootstrap-test
 
 screenshots: bootstrap-test
 	$(VENV)/python scripts/screenshots.py
+	$(VENV)/python scripts/screenshots_themes.py
+
+# The desktop bundle (PyInstaller one-dir, dist/chimera-console/), then its self-test.
+# A separate target: it takes a minute or two and is not part of `make test`.
+bundle: bootstrap-test
+	$(VENV)/pip install -q -e '.[bundle]'
+	packaging/build.sh

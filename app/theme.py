@@ -147,8 +147,8 @@ def _dark_rgba(rgba: int) -> int:
     colour = QColor.fromRgba(rgba)
     h, lightness, s = colorsys.rgb_to_hls(colour.redF(), colour.greenF(), colour.blueF())
     if lightness >= 0.7:  # backgrounds and tints: dark surfaces of the same hue
-        lightness = 0.10 + (1.0 - lightness) * 0.55
-        s *= 0.55
+        lightness = 0.14 + (1.0 - lightness) * 0.5
+        h, s = (0.6, 0.12) if s < 0.05 else (h, s * 0.45)
     elif lightness <= 0.32:  # text: light, same hue
         lightness = 0.93 - lightness * 0.45
     else:  # accents and greys: never darker than they were, a little lighter

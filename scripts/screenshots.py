@@ -15,12 +15,14 @@ refused ones), then captures
   side-by-side diff,
 * ``admin.png``: the Admin panel's API keys tab right after creating a key, which
   is shown once above the table,
+* ``shortcuts.png``: Help > Keyboard shortcuts over the main window,
 * ``dashboard.png``: the Dashboard on a second engine with minutes of metric
   history: anomaly markers, a forecast band reaching a dashed threshold, the
   anomalies list (one acknowledged) and a failure prediction (see
   ``screenshots_dashboard.py``).
 
-Usage: ``python scripts/screenshots.py [--out docs/screenshots]``
+Usage: ``python scripts/screenshots.py [--out docs/screenshots] [--theme light|dark]``
+(``scripts/screenshots_themes.py`` renders the dark theme and 200% scaling with it).
 """
 
 from __future__ import annotations
@@ -191,7 +193,8 @@ async def create_key(admin: AdminPanel) -> None:
     """Create a key through the panel's dialog, as an operator would."""
     tab = admin.keys_tab
     admin.tabs.setCurrentWidget(tab)
-    await until(lambda: tab.model.rowCount() == 3)
+    await until(lambda: tab.model.rowCount() >= 3)  # and the engine's own keys, if any
+    before = tab.model.rowCount()
     dialog = tab.new_key()
     dialog.name_edit.setText("ci-deploy")
     dialog.set_scopes(["tool.call", "tool.read"])
@@ -199,7 +202,7 @@ async def create_key(admin: AdminPanel) -> None:
     dialog.expiry_spin.setValue(90)
     dialog.submit_button.click()
     await wait(tab.actionFinished)
-    await until(lambda: tab.model.rowCount() == 4 and tab.selected() is not None)
+    await until(lambda: tab.model.rowCount() == before + 1 and tab.selected() is not None)
 
 
 async def capture(out: Path, data_dir: Path) -> None:
@@ -249,7 +252,7 @@ async def capture(out: Path, data_dir: Path) -> None:
         assert isinstance(modules, ModulesPanel)
         window.show_panel("Modules")
         window.show()
-        await wait(modules.loaded)
+        await until(lambda: modules.model.active_version("csv_cleaner") is not None)
         await module_history(node, bridge.principal, modules)
         modules.select_version("csv_cleaner", 4)
         modules.tree.selectionModel().select(
@@ -284,6 +287,12 @@ async def capture(out: Path, data_dir: Path) -> None:
         await settled_lag(bridge)
         save(window, out / "admin.png")
 
+        sheet = window.desktop.show_shortcuts()
+        widgets.append(sheet)
+        await asyncio.sleep(0.05)
+        save(sheet, out / "shortcuts.png")
+        sheet.close()
+
         # Last, so that the loop lag of the sandbox runs has left the 30 s window.
         window.show_panel("Patches")
         screenshots_patches.show_diff(patches)
@@ -305,10 +314,11 @@ async def capture(out: Path, data_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console")
+    app = create_application("chimera-console", args.theme)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:

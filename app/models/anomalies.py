@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QFont
 
 from app.models.anomaly_kinds import kind_style
 from app.models.formatting import format_clock, format_time
+from app.theme import themed
 from chimera_engine.anomaly.engine import AnomalyEvent
 from chimera_engine.metrics.hub import StoredAnomaly
 
@@ -140,9 +141,9 @@ class AnomalyTableModel(QAbstractTableModel):
             return row
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == KIND:
-                return QBrush(QColor(kind_style(row.kind).colour))
+                return QBrush(themed(kind_style(row.kind).colour))
             if column == ACKED and not row.acknowledged:
-                return QBrush(QColor("#93370d"))
+                return QBrush(themed("#93370d"))
         if role == Qt.ItemDataRole.FontRole and (
             column == KIND or (column == ACKED and not row.acknowledged)
         ):

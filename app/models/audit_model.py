@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.models.formatting import format_time
+from app.theme import themed
 from chimera_engine.store.records import AuditEntry
 
 COLUMNS: tuple[str, ...] = ("#", "Time", "Actor", "Role", "Action", "Target", "Outcome", "Detail")
@@ -108,10 +109,10 @@ class AuditTableModel(QAbstractTableModel):
             return row.texts[column]
         if role == Qt.ItemDataRole.BackgroundRole:
             tint = ROW_TINT.get(row.entry.outcome)
-            return QBrush(tint) if tint is not None else None
+            return QBrush(themed(tint)) if tint is not None else None
         if role == Qt.ItemDataRole.ForegroundRole and column == OUTCOME:
             colour = OUTCOME_TEXT.get(row.entry.outcome)
-            return QBrush(colour) if colour is not None else None
+            return QBrush(themed(colour)) if colour is not None else None
         if role == Qt.ItemDataRole.FontRole and column == OUTCOME:
             return self._bold
         if role == Qt.ItemDataRole.ToolTipRole and column == DETAIL and row.entry.detail:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.calls import CallCount
 from app.models.formatting import format_count, format_rate, format_time
+from app.theme import themed
 from chimera_engine.ops.tools import VersionInfo
 
 COLUMNS: tuple[str, ...] = (
@@ -121,11 +122,11 @@ def module_data(node: ModuleNode, column: int, role: int) -> Any:
     if role == Qt.ItemDataRole.ForegroundRole:
         if column == STATE:
             if node.file_deleted or active is None:
-                return QBrush(AMBER)
-            return QBrush(GREEN)
+                return QBrush(themed(AMBER))
+            return QBrush(themed(GREEN))
         if column == ERROR_RATE:
             colour = _rate_colour(total)
-            return QBrush(colour) if colour is not None else None
+            return QBrush(themed(colour)) if colour is not None else None
     if role == Qt.ItemDataRole.ToolTipRole:
         if node.file_deleted:
             return (
@@ -166,14 +167,14 @@ def version_data(node: ModuleNode, info: VersionInfo, column: int, role: int) ->
         return None
     if role == Qt.ItemDataRole.ForegroundRole:
         if info.state == "failed":
-            return QBrush(RED)
+            return QBrush(themed(RED))
         if info.state == "deprecated":
-            return QBrush(GREY)
+            return QBrush(themed(GREY))
         if info.state == "retired":
-            return QBrush(LIGHT_GREY)
+            return QBrush(themed(LIGHT_GREY))
         if column == ERROR_RATE:
             colour = _rate_colour(count)
-            return QBrush(colour) if colour is not None else None
+            return QBrush(themed(colour)) if colour is not None else None
         return None
     if role == Qt.ItemDataRole.ToolTipRole:
         if info.state == "failed":

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
 from app.models.badges import Badge, BadgeRole
+from app.theme import themed
 
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ class RecordTableModel(QAbstractTableModel, Generic[T]):
             return column.sort(record) if column.sort else column.text(record)
         if role == Qt.ItemDataRole.ForegroundRole and column.colour is not None:
             colour = column.colour(record)
-            return QBrush(QColor(colour)) if colour else None
+            return QBrush(themed(colour)) if colour else None
         if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
             return column.tooltip(record)
         if role == BadgeRole and column.badge is not None:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.models.formatting import format_clock, format_ms, format_time
+from app.theme import themed
 from chimera_engine.reload.models import ReloadResult
 
 COLUMNS: tuple[str, ...] = ("Time", "Module", "Versions", "Origin", "Duration", "Result")
@@ -107,10 +108,10 @@ class ReloadLogModel(QAbstractTableModel):
             return texts[column] if column < RESULT else row.result
         if role == Qt.ItemDataRole.ForegroundRole and column == RESULT:
             if not row.ok:
-                return QBrush(RED)
-            return QBrush(AMBER if row.kind == "deleted" else GREEN)
+                return QBrush(themed(RED))
+            return QBrush(themed(AMBER if row.kind == "deleted" else GREEN))
         if role == Qt.ItemDataRole.BackgroundRole and not row.ok:
-            return QBrush(FAILED_TINT)
+            return QBrush(themed(FAILED_TINT))
         if role == Qt.ItemDataRole.FontRole and column == RESULT and not row.ok:
             return self._bold
         if role == Qt.ItemDataRole.ToolTipRole:

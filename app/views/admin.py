@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge
+from app.theme import set_themed_style
 from app.views.admin_access import CapabilitiesTab, RateLimitsTab
 from app.views.admin_keys import ApiKeysTab
 from app.views.admin_users import UsersTab
@@ -34,7 +35,7 @@ class AdminEmptyState(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("adminEmptyState")
-        self.setStyleSheet(EMPTY_STYLE)
+        set_themed_style(self, EMPTY_STYLE)
         card = QWidget(self)
         card.setFixedWidth(540)
         self.title = QLabel("Administrators only", card)

@@ -38,6 +38,7 @@ from app.models.anomalies import (
     AnomalyRole,
     AnomalyTableModel,
 )
+from app.theme import set_themed_style
 from app.views.module_actions import missing_permission
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
@@ -79,7 +80,7 @@ class AnomaliesPane(QWidget):
         self._batch_timer.timeout.connect(self._insert_arrived)
 
         title = QLabel("Anomalies", self)
-        title.setStyleSheet("font-weight: 600; color: #323f4b;")
+        set_themed_style(title, "font-weight: 600; color: #323f4b;")
         self.summary_label = QLabel("", self)
         self.summary_label.setObjectName("dashboardAnomalySummary")
         set_severity(self.summary_label, "muted")

@@ -26,6 +26,7 @@ from app.models.metric_list import (
     MetricFilterProxy,
     MetricListModel,
 )
+from app.theme import set_themed_style
 from app.widgets.tables import configure_view
 from chimera_engine.metrics.hub import MetricInfo
 
@@ -48,7 +49,7 @@ class MetricBrowser(QWidget):
 
         title = QLabel("Metrics", self)
         title.setObjectName("sectionTitle")
-        title.setStyleSheet("font-weight: 600; color: #323f4b;")
+        set_themed_style(title, "font-weight: 600; color: #323f4b;")
         self.search_edit = QLineEdit(self)
         self.search_edit.setObjectName("dashboardMetricSearch")
         self.search_edit.setPlaceholderText("Search metrics…")
@@ -83,7 +84,7 @@ class MetricBrowser(QWidget):
 
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("dashboardMetricCount")
-        self.count_label.setStyleSheet("color: #616e7c;")
+        set_themed_style(self.count_label, "color: #616e7c;")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QWidget
 
+from app.theme import set_themed_style
 from app.widgets.chart import MetricChart
 
 #: A chart is never narrower than this many pixels (fewer columns instead).
@@ -40,7 +41,7 @@ class ChartGrid(QScrollArea):
         )
         self.empty_label.setObjectName("dashboardEmptyLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setStyleSheet("color: #616e7c; padding: 40px;")
+        set_themed_style(self.empty_label, "color: #616e7c; padding: 40px;")
         self._charts: dict[str, MetricChart] = {}
         self._columns = 0
         self._height = MIN_CHART_HEIGHT

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from app.models.anomalies import AnomalyRecord, format_value
 from app.models.anomaly_kinds import kind_style
 from app.models.formatting import format_time
+from app.theme import set_themed_style
 from app.views.dashboard_render import DEFAULT_MIN_SCORE
 
 NO_CHART = "Click a chart to inspect it."
@@ -45,12 +46,13 @@ class ChartInspector(QFrame):
     def __init__(self, engine_threshold: float, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("dashboardInspector")
-        self.setStyleSheet(
+        set_themed_style(
+            self,
             "QFrame#dashboardInspector { background: #ffffff; border: 1px solid #d3d9e2;"
             " border-radius: 6px; }"
             "QLabel#inspectorTitle { font-weight: 600; color: #323f4b; }"
             "QLabel#dashboardInspectorMetric { font-weight: 600; color: #102a43; }"
-            "QLabel#dashboardInspectorInfo, QLabel#inspectorHint { color: #616e7c; }"
+            "QLabel#dashboardInspectorInfo, QLabel#inspectorHint { color: #616e7c; }",
         )
         self._key: str | None = None
         self.anomaly_id: int | None = None
@@ -72,7 +74,7 @@ class ChartInspector(QFrame):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         form.addRow("Show anomalies scoring ≥", self.min_score_spin)
         self.details_label = _label("dashboardDetailsLabel", NO_MARKER, self)
-        self.details_label.setStyleSheet("color: #3e4c59;")
+        set_themed_style(self.details_label, "color: #3e4c59;")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)

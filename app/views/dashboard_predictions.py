@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
 from app.models.formatting import format_clock
+from app.theme import set_themed_style
 from chimera_engine.anomaly.engine import PredictiveAlert
 
 #: Predictions listed in the strip (every one kept is in its tooltip).
@@ -63,13 +64,15 @@ class PredictionStrip(QFrame):
             self.setToolTip("")
         self.icon_label.setVisible(active)
         if active:
-            self.setStyleSheet(
+            set_themed_style(
+                self,
                 "QFrame#dashboardPredictions { background: #fffaeb; border: 1px solid #fedf89;"
                 " border-radius: 6px; }"
-                "QLabel { color: #93370d; } QLabel#predictionIcon { font-weight: 700; }"
+                "QLabel { color: #93370d; } QLabel#predictionIcon { font-weight: 700; }",
             )
         else:
-            self.setStyleSheet(
+            set_themed_style(
+                self,
                 "QFrame#dashboardPredictions { background: #f8f9fb; border: 1px solid #e3e8ef;"
-                " border-radius: 6px; } QLabel { color: #616e7c; }"
+                " border-radius: 6px; } QLabel { color: #616e7c; }",
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from app.theme import set_themed_style
 from app.views.dashboard_render import WINDOWS
 
 
@@ -43,7 +44,7 @@ class DashboardToolbar(QWidget):
 
         self.frame_label = QLabel("", self)
         self.frame_label.setObjectName("dashboardFrameLabel")
-        self.frame_label.setStyleSheet("color: #616e7c;")
+        set_themed_style(self.frame_label, "color: #616e7c;")
         self.frame_label.setToolTip(
             "Charts on screen and the median time of one redraw (the charts are redrawn "
             "about ten times a second, only when something changed)"

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.models.badges import state_label
 from app.models.patch_filter import FILTERS
+from app.theme import set_themed_style
 from app.widgets.badges import BadgeDelegate
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
@@ -78,7 +79,7 @@ class GenerationBanner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("patchProgress")
-        self.setStyleSheet(BANNER_STYLE)
+        set_themed_style(self, BANNER_STYLE)
         self.bar = QProgressBar(self)
         self.bar.setObjectName("patchProgressBar")
         self.bar.setRange(0, 0)  # indeterminate: the provider gives no progress

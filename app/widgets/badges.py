@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
+from PySide6.QtGui import QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.models.badges import Badge, BadgeRole
+from app.theme import themed
 
 PADDING_X = 7
 MARGIN_X = 6
@@ -50,10 +51,10 @@ class BadgeDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(badge.background))
+        painter.setBrush(themed(badge.background))
         painter.drawRoundedRect(pill, height / 2, height / 2)
         painter.setFont(small)
-        painter.setPen(QColor(badge.foreground))
+        painter.setPen(themed(badge.foreground))
         painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, badge.label)
         if badge.rest:
             painter.setFont(font)

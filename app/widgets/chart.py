@@ -14,6 +14,7 @@ from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from app.models.anomaly_kinds import kind_style
+from app.theme import set_themed_style
 from app.widgets.chart_plot import FORECAST, THRESHOLD, ChartPlot
 
 MIN_HEIGHT = 150
@@ -66,7 +67,8 @@ class MetricChart(QFrame):
         self.setProperty("selected", False)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setMinimumHeight(MIN_HEIGHT)
-        self.setStyleSheet(
+        set_themed_style(
+            self,
             "QFrame#metricChart { background: #ffffff; border: 1px solid #d3d9e2;"
             " border-radius: 6px; }"
             'QFrame#metricChart[selected="true"] { border: 1px solid #2f6fed; }'
@@ -75,7 +77,7 @@ class MetricChart(QFrame):
             "QLabel#chartNote { color: #8a94a6; font-size: 8pt; background: #ffffff; }"
             "QLabel#chartLegend { color: #52606d; font-size: 8pt; background: #ffffff; }"
             "QToolButton#chartRemoveButton { border: none; color: #8a94a6; padding: 0 4px; }"
-            "QToolButton#chartRemoveButton:hover { color: #b42318; }"
+            "QToolButton#chartRemoveButton:hover { color: #b42318; }",
         )
 
         self.title_label = ElidedLabel(short_title(key), self)

@@ -22,37 +22,45 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QFont, QPaintEvent, QPen
 from PySide6.QtWidgets import QWidget
 
 from app.models.anomalies import AnomalyRecord
 from app.models.anomaly_kinds import KINDS
+from app.theme import current_theme, themed
 from chimera_engine.anomaly.forecast import Forecast
 
 Array = npt.NDArray[np.float64]
 
+# Colours for the light theme; the dark theme shows app.theme.themed() of each.
 LINE = "#334e68"
 FORECAST = "#0e9384"
 THRESHOLD = "#b42318"
 AXIS = "#c5ccd6"
 AXIS_TEXT = "#616e7c"
 STRIP = "#f04438"
+BACKGROUND = "#ffffff"
+NOW_LINE = "#9aa5b1"
 LEFT_AXIS_PX = 46
 STRIP_PX = 12
 MARKER_PX = 9
 
 
 def _dashed(colour: str, width: float = 1.0) -> QPen:
-    pen: QPen = pg.mkPen(colour, width=width)
+    pen: QPen = pg.mkPen(themed(colour), width=width)
     pen.setStyle(Qt.PenStyle.DashLine)
     pen.setCosmetic(True)
     return pen
 
 
+def _colour_axis(axis: Any) -> None:
+    axis.setPen(pg.mkPen(themed(AXIS)))
+    axis.setTextPen(pg.mkPen(themed(AXIS_TEXT)))
+
+
 def _style_axis(axis: Any, font: QFont) -> None:
-    axis.setPen(pg.mkPen(AXIS))
-    axis.setTextPen(pg.mkPen(AXIS_TEXT))
+    _colour_axis(axis)
     axis.setStyle(tickFont=font, tickLength=-4, tickTextOffset=3, autoExpandTextSpace=False)
 
 
@@ -60,6 +68,8 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
     """``on_marker(anomaly_id)`` is called when the operator clicks a marker,
     ``on_legend(entries)`` when the legend's entries change (anomaly kinds,
     ``"forecast"``, ``"threshold"``)."""
+
+    _theme: str | None = None  # the theme the colours were made for (set once built)
 
     def __init__(
         self,
@@ -69,7 +79,8 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
     ) -> None:
         super().__init__(parent=parent)
         self._on_legend = on_legend
-        self.setBackground("w")
+        self._theme = current_theme()
+        self.setBackground(themed(BACKGROUND))
         # The view paints its whole background: Qt need not repaint the tile behind it.
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setObjectName("chartPlot")
@@ -107,14 +118,14 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         self.strip.setFixedHeight(STRIP_PX + 18)
 
         self.curve = pg.PlotDataItem(
-            pen=pg.mkPen(LINE, width=1.0), antialias=True, autoDownsampleFactor=1.0
+            pen=pg.mkPen(themed(LINE), width=1.0), antialias=True, autoDownsampleFactor=1.0
         )
         self.band_lo = pg.PlotCurveItem(pen=pg.mkPen(FORECAST + "55", width=1))
         self.band_hi = pg.PlotCurveItem(pen=pg.mkPen(FORECAST + "55", width=1))
         self.band = pg.FillBetweenItem(self.band_lo, self.band_hi, brush=QColor(14, 147, 132, 40))
         self.mean = pg.PlotCurveItem(pen=_dashed(FORECAST, 1.0), antialias=True)
         self.now_line = pg.InfiniteLine(
-            angle=90, pen=pg.mkPen("#9aa5b1", style=Qt.PenStyle.DotLine)
+            angle=90, pen=pg.mkPen(themed(NOW_LINE), style=Qt.PenStyle.DotLine)
         )
         for item in (self.band, self.band_lo, self.band_hi, self.mean, self.now_line, self.curve):
             self.main.addItem(item)
@@ -131,7 +142,7 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         for kind, style in KINDS.items():
             scatter = pg.ScatterPlotItem(
                 size=MARKER_PX,
-                pen=pg.mkPen("w", width=1.2),
+                pen=pg.mkPen(themed(BACKGROUND), width=1.2),
                 brush=pg.mkBrush(style.colour),
                 hoverable=True,
                 hoverSize=MARKER_PX + 4,
@@ -189,7 +200,11 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
                 angle=0,
                 pen=_dashed(THRESHOLD, 1.0),
                 label=f"threshold {value:g}",
-                labelOpts={"position": 0.5, "color": THRESHOLD, "anchors": [(0.5, 0), (0.5, 0)]},
+                labelOpts={
+                    "position": 0.5,
+                    "color": themed(THRESHOLD),
+                    "anchors": [(0.5, 0), (0.5, 0)],
+                },
             )
             line.label.setFont(QFont(self.font().family(), 7))
             line.setZValue(5)
@@ -261,6 +276,27 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         record = self._marker_records[anomaly_id]
         scene = self.main.getViewBox().mapViewToScene(pg.Point(record.t, record.value))
         return self.mapFromScene(scene)
+
+    # -- theme -----------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._theme not in (None, current_theme()):
+            self._theme = current_theme()
+            self.recolour()
+
+    def recolour(self) -> None:
+        """Re-apply every colour for the theme in force (after a light/dark switch)."""
+        self.setBackground(themed(BACKGROUND))
+        for plot in (self.main, self.strip):
+            for name in ("left", "bottom"):
+                _colour_axis(plot.getAxis(name))
+        self.curve.setPen(pg.mkPen(themed(LINE), width=1.0))
+        self.mean.setPen(_dashed(FORECAST, 1.0))
+        self.now_line.setPen(pg.mkPen(themed(NOW_LINE), style=Qt.PenStyle.DotLine))
+        for scatter in self.markers.values():
+            scatter.setPen(pg.mkPen(themed(BACKGROUND), width=1.2))
+        thresholds, self._thresholds = self._thresholds, []
+        self.set_thresholds(thresholds)
 
     # -- paint timing ----------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:

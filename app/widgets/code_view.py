@@ -9,9 +9,8 @@ from __future__ import annotations
 import keyword
 import re
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import (
-    QColor,
     QFont,
     QFontDatabase,
     QSyntaxHighlighter,
@@ -19,6 +18,8 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
+
+from app.theme import current_theme, themed
 
 
 def monospace_font(point_size: int = 9) -> QFont:
@@ -31,15 +32,38 @@ def monospace_font(point_size: int = 9) -> QFont:
 def char_format(
     colour: str, *, bold: bool = False, italic: bool = False, background: str = ""
 ) -> QTextCharFormat:
+    """A text format in ``colour`` (chosen for the light theme, shown as the theme in force)."""
     fmt = QTextCharFormat()
-    fmt.setForeground(QColor(colour))
+    fmt.setForeground(themed(colour))
     if bold:
         fmt.setFontWeight(QFont.Weight.Bold)
     if italic:
         fmt.setFontItalic(True)
     if background:
-        fmt.setBackground(QColor(background))
+        fmt.setBackground(themed(background))
     return fmt
+
+
+class ThemedHighlighter(QSyntaxHighlighter):
+    """A highlighter whose formats follow the theme: :meth:`recolour` after a switch."""
+
+    def __init__(self, document: QTextDocument) -> None:
+        super().__init__(document)
+        self._themed: list[tuple[QTextCharFormat, str, str]] = []
+
+    def themed_format(
+        self, colour: str, *, bold: bool = False, italic: bool = False, background: str = ""
+    ) -> QTextCharFormat:
+        fmt = char_format(colour, bold=bold, italic=italic, background=background)
+        self._themed.append((fmt, colour, background))
+        return fmt
+
+    def recolour(self) -> None:
+        for fmt, colour, background in self._themed:
+            fmt.setForeground(themed(colour))
+            if background:
+                fmt.setBackground(themed(background))
+        self.rehighlight()
 
 
 _BUILTINS = frozenset(
@@ -56,7 +80,7 @@ _BUILTINS = frozenset(
 _TRIPLE_QUOTE = re.compile(r"\"\"\"|'''")
 
 
-class PythonHighlighter(QSyntaxHighlighter):
+class PythonHighlighter(ThemedHighlighter):
     """Keywords, builtins, decorators, definitions, numbers, strings and comments."""
 
     _IN_TRIPLE_DOUBLE = 1
@@ -64,13 +88,13 @@ class PythonHighlighter(QSyntaxHighlighter):
 
     def __init__(self, document: QTextDocument) -> None:
         super().__init__(document)
-        self.keyword_format = char_format("#7c3aed", bold=True)
-        self.builtin_format = char_format("#1d5bd8")
-        self.decorator_format = char_format("#b54708")
-        self.definition_format = char_format("#0e7490", bold=True)
-        self.number_format = char_format("#b42318")
-        self.string_format = char_format("#05603a")
-        self.comment_format = char_format("#7b8794", italic=True)
+        self.keyword_format = self.themed_format("#7c3aed", bold=True)
+        self.builtin_format = self.themed_format("#1d5bd8")
+        self.decorator_format = self.themed_format("#b54708")
+        self.definition_format = self.themed_format("#0e7490", bold=True)
+        self.number_format = self.themed_format("#b42318")
+        self.string_format = self.themed_format("#05603a")
+        self.comment_format = self.themed_format("#7b8794", italic=True)
         words = "|".join([*keyword.kwlist, *keyword.softkwlist])
         self._rules: list[tuple[re.Pattern[str], QTextCharFormat, int]] = [
             (re.compile(rf"\b(?:{words})\b"), self.keyword_format, 0),
@@ -128,15 +152,15 @@ class PythonHighlighter(QSyntaxHighlighter):
         return spans
 
 
-class DiffHighlighter(QSyntaxHighlighter):
+class DiffHighlighter(ThemedHighlighter):
     """Added lines green, removed lines red, hunk headers blue, file headers bold."""
 
     def __init__(self, document: QTextDocument) -> None:
         super().__init__(document)
-        self.added_format = char_format("#05603a", background="#e7f8ee")
-        self.removed_format = char_format("#b42318", background="#fdecea")
-        self.hunk_format = char_format("#1d5bd8", background="#eef4ff")
-        self.header_format = char_format("#3e4c59", bold=True)
+        self.added_format = self.themed_format("#05603a", background="#e7f8ee")
+        self.removed_format = self.themed_format("#b42318", background="#fdecea")
+        self.hunk_format = self.themed_format("#1d5bd8", background="#eef4ff")
+        self.header_format = self.themed_format("#3e4c59", bold=True)
 
     def highlightBlock(self, text: str) -> None:
         if text.startswith(("+++", "---")):
@@ -155,6 +179,8 @@ class DiffHighlighter(QSyntaxHighlighter):
 class CodeView(QPlainTextEdit):
     """A read-only, monospace, non-wrapping text view."""
 
+    _theme: str | None = None  # the theme the colours were made for (set once built)
+
     def __init__(self, object_name: str, placeholder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName(object_name)
@@ -167,6 +193,19 @@ class CodeView(QPlainTextEdit):
             Qt.TextInteractionFlag.TextSelectableByMouse
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
+        self._theme = current_theme()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._theme not in (None, current_theme()):
+            self._theme = current_theme()
+            self.theme_changed()
+
+    def theme_changed(self) -> None:
+        """Recolour the highlighting after a switch between the light and dark theme."""
+        for highlighter in self.document().findChildren(ThemedHighlighter):
+            highlighter.recolour()
+        self.viewport().update()
 
     def show_text(self, text: str) -> None:
         """Replace the text and scroll back to the top."""

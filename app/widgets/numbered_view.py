@@ -14,6 +14,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QResizeEvent, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QTextEdit, QWidget
 
+from app.theme import themed
 from app.widgets.code_view import CodeView
 
 GUTTER_BACKGROUND = QColor("#f4f6f9")
@@ -112,8 +113,8 @@ class NumberedCodeView(CodeView):
 
     def paint_gutter(self, gutter: QWidget, event: QPaintEvent) -> None:
         painter = QPainter(gutter)
-        painter.fillRect(event.rect(), GUTTER_BACKGROUND)
-        painter.setPen(GUTTER_TEXT)
+        painter.fillRect(event.rect(), themed(GUTTER_BACKGROUND))
+        painter.setPen(themed(GUTTER_TEXT))
         painter.setFont(self.font())
         height = self.fontMetrics().height()
         width = gutter.width() - GUTTER_PADDING

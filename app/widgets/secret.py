@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.theme import set_themed_style
 from app.widgets.code_view import monospace_font
 
 BANNER_STYLE = """
@@ -36,7 +37,7 @@ class OneTimeSecret(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("oneTimeSecret")
-        self.setStyleSheet(BANNER_STYLE)
+        set_themed_style(self, BANNER_STYLE)
         self.title = QLabel(self)
         self.title.setObjectName("oneTimeSecretTitle")
         self.field = QLineEdit(self)

@@ -8,11 +8,12 @@ highlighting.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QScrollBar, QSplitter, QVBoxLayout, QWidget
 
 from app.models.side_by_side import ADDED, CHANGED, FILE, REMOVED, SideBySide
+from app.theme import current_theme, themed
 from app.widgets.code_view import PythonHighlighter
 from app.widgets.numbered_view import NumberedCodeView
 from app.widgets.style import set_severity
@@ -39,6 +40,8 @@ def _caption(name: str, parent: QWidget) -> QLabel:
 class SideBySideDiff(QWidget):
     """``show(view, old_title, new_title)`` fills both sides; ``clear()`` empties them."""
 
+    _theme: str | None = None  # the theme the colours were made for (set once built)
+
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName(name)
@@ -49,6 +52,8 @@ class SideBySideDiff(QWidget):
         self.old_caption = _caption(f"{name}OldCaption", self)
         self.new_caption = _caption(f"{name}NewCaption", self)
         self.kinds: list[str] = []
+        self._shown: tuple[SideBySide, str, str] | None = None
+        self._theme = current_theme()
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName(f"{name}Splitter")
@@ -80,7 +85,20 @@ class SideBySideDiff(QWidget):
         first.valueChanged.connect(follow(second))
         second.valueChanged.connect(follow(first))
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._theme not in (None, current_theme()):
+            self._theme = current_theme()
+            self._retint()
+
+    def _retint(self) -> None:
+        if self._shown is not None:  # the tints are colours of the theme they were made in
+            scroll = self.old_view.verticalScrollBar().value()
+            self.show_view(*self._shown)
+            self.scroll_to_line(scroll)
+
     def show_view(self, view: SideBySide, old_title: str, new_title: str) -> None:
+        self._shown = (view, old_title, new_title)
         self.kinds = list(view.kinds)
         self.old_caption.setText(old_title)
         self.new_caption.setText(new_title)
@@ -91,12 +109,12 @@ class SideBySideDiff(QWidget):
             code.show_text(text)
             code.set_labels(labels)
         self.old_view.set_tints(
-            {i: _OLD_TINTS[k] for i, k in enumerate(view.kinds) if k in _OLD_TINTS},
-            {i: (spans, REMOVED_SPAN) for i, spans in view.old_spans.items()},
+            {i: themed(_OLD_TINTS[k]) for i, k in enumerate(view.kinds) if k in _OLD_TINTS},
+            {i: (spans, themed(REMOVED_SPAN)) for i, spans in view.old_spans.items()},
         )
         self.new_view.set_tints(
-            {i: _NEW_TINTS[k] for i, k in enumerate(view.kinds) if k in _NEW_TINTS},
-            {i: (spans, ADDED_SPAN) for i, spans in view.new_spans.items()},
+            {i: themed(_NEW_TINTS[k]) for i, k in enumerate(view.kinds) if k in _NEW_TINTS},
+            {i: (spans, themed(ADDED_SPAN)) for i, spans in view.new_spans.items()},
         )
         first_change = next((i for i, k in enumerate(view.kinds) if k not in ("equal", FILE)), 0)
         self.scroll_to_line(max(0, first_change - 4))
@@ -106,6 +124,7 @@ class SideBySideDiff(QWidget):
         self.old_view.verticalScrollBar().setValue(line)
 
     def clear(self, placeholder: str = "") -> None:
+        self._shown = None
         self.kinds = []
         self.old_caption.setText("")
         self.new_caption.setText("")

@@ -1,0 +1,98 @@
+"""The window and dock layout is remembered between runs and can be reset."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
+
+from app.bridge import EngineBridge
+from app.mainwindow import MainWindow
+from app.preferences import LAYOUT_VERSION, Preferences
+from tests.app.conftest import EngineFactory
+from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD
+
+pytestmark = pytest.mark.asyncio
+PANELS = ("Alpha", "Beta", "Gamma")
+
+
+async def open_window(bridge: EngineBridge, preferences: Preferences, qtbot: QtBot) -> MainWindow:
+    window = MainWindow(bridge, preferences=preferences)
+    qtbot.addWidget(window)
+    for name in PANELS:
+        window.add_panel(name, QLabel(f"{name} panel"))
+    window.show_panel("Alpha")
+    window.resize(760, 560)  # within the offscreen screen (800x600)
+    window.show()
+    await asyncio.sleep(0.05)
+    return window
+
+
+async def test_layout_persists_across_two_windows(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    path = tmp_path / "prefs.ini"
+    async with engine() as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        first = await open_window(env.bridge, Preferences.at(path), qtbot)
+        assert Preferences.at(path).layout() is None
+        beta = first.dock("Beta")
+        first.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, beta)  # out of the tabs
+        first.dock("Gamma").hide()
+        first.resize(640, 480)
+        await asyncio.sleep(0.05)
+        first.close()  # saves
+        assert Preferences.at(path).layout() is not None
+
+        second = await open_window(env.bridge, Preferences.at(path), qtbot)
+        assert second.dockWidgetArea(second.dock("Beta")) == Qt.DockWidgetArea.RightDockWidgetArea
+        assert second.tabifiedDockWidgets(second.dock("Beta")) == []
+        assert second.dock("Gamma").isHidden()
+        assert (second.width(), second.height()) == (640, 480)
+
+        # View > Reset layout: the panels as they were first added, the saved layout gone.
+        second.desktop.reset_layout_action.trigger()
+        await asyncio.sleep(0.05)
+        assert second.dockWidgetArea(second.dock("Beta")) == Qt.DockWidgetArea.TopDockWidgetArea
+        assert second.dock("Beta") in second.tabifiedDockWidgets(second.dock("Alpha"))
+        assert not second.dock("Gamma").isHidden()
+        assert (second.width(), second.height()) == (760, 560)
+        assert Preferences.at(path).layout() is None
+        second.close_quietly()
+
+
+async def test_layout_of_another_version_is_ignored(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    path = tmp_path / "prefs.ini"
+    preferences = Preferences.at(path)
+    async with engine() as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        first = await open_window(env.bridge, preferences, qtbot)
+        first.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, first.dock("Gamma"))
+        state = first.saveState(LAYOUT_VERSION + 1)  # as a later console would save it
+        first.close_quietly()
+        preferences.save_layout(first.saveGeometry(), state)
+
+        second = await open_window(env.bridge, Preferences.at(path), qtbot)
+        assert second.dockWidgetArea(second.dock("Gamma")) == Qt.DockWidgetArea.TopDockWidgetArea
+        second.close_quietly()
+
+
+async def test_windows_without_preferences_save_nothing(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    async with engine() as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        window = MainWindow(env.bridge)
+        qtbot.addWidget(window)
+        window.add_panel("Alpha", QLabel("alpha"))
+        window.show()
+        await asyncio.sleep(0.02)
+        window.close_quietly()
+        assert not window.restore_layout()
+        assert list(tmp_path.iterdir()) == [tmp_path / "data"]

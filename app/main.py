@@ -26,7 +26,7 @@ from app.bridge import EngineBridge, describe_error
 from app.controller import ConsoleController
 from app.preferences import APP_NAME, ORG_NAME, Preferences
 from app.signals import wait_signal
-from app.theme import LIGHT, apply_theme
+from app.theme import LIGHT, app_icon, apply_theme
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError, ConfigError
 from chimera_engine.node import HeartNode
@@ -81,6 +81,8 @@ def create_application(argv0: str, theme: str = LIGHT) -> QApplication:
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setOrganizationName(ORG_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName("chimera-console")
+    app.setWindowIcon(app_icon())
     # The flow decides when to quit: between the dialog and the main window no
     # window is visible for a moment, which must not end the application.
     app.setQuitOnLastWindowClosed(False)

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,14 @@ def resource_dir() -> Path:
         if (candidate / "theme").is_dir():
             return candidate
     return candidates[0]
+
+
+def app_icon() -> QIcon:
+    """The console's icon in every size resources/icons has (empty if none is there)."""
+    icon = QIcon()
+    for path in sorted((resource_dir() / "icons").glob("chimera-console-*.png")):
+        icon.addFile(str(path))
+    return icon
 
 
 def load_stylesheet(name: str = LIGHT) -> str:

@@ -210,3 +210,112 @@ def test_fuzz_raw_requests_never_5xx(server: Server, path: str, method: str, raw
         except httpx.InvalidURL:
             return
     assert r.status_code < 500, r.text
+
+
+NAMES = st.sampled_from(["step0", "step1", "a", "b"])
+HINTS: dict[str, st.SearchStrategy[Any]] = {
+    "tool": st.sampled_from(["greet", "nope"]),
+    "form": st.fixed_dictionaries(
+        {"tool": st.sampled_from(["greet", "nope"])},
+        optional={
+            "over": st.fixed_dictionaries(
+                {},
+                optional={"files": st.sampled_from([".", "tools", "../x", "/etc"]), "items": JSON},
+            ),
+            "inputs": JSON,
+            "summary": JSON,
+        },
+    ),
+    "text": st.sampled_from(["check http://127.0.0.1:9/", "clean every csv in tools/"]),
+    "role": st.sampled_from(["executor", "x", "Bad Role"]),
+    "id": NAMES,
+    "depends_on": st.lists(NAMES, max_size=2),
+    "inputs": st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.text(max_size=5) | st.builds(lambda n: {"$ref": n}, NAMES),
+            "punctuation": st.sampled_from(["!", "?"]) | JSON,
+        },
+    ),
+}
+
+
+def valid(schema: dict[str, Any], field: str = "") -> st.SearchStrategy[Any]:
+    """Values that satisfy ``schema`` (the subset the routes use), to reach the handlers."""
+    if (field in HINTS and schema.get("type") != "array") or field == "depends_on":
+        return HINTS[field] | valid(schema)
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "object" and "properties" in schema:
+        props = schema["properties"]
+        required = set(schema.get("required", []))
+        if "tool" in props and "prompt" in props:
+            required.add("tool")  # a task: mostly well formed, to get past the first check
+        return st.fixed_dictionaries(
+            {n: valid(s, n) for n, s in props.items() if n in required},
+            optional={n: valid(s, n) for n, s in props.items() if n not in required},
+        )
+    if kind == "object":
+        return st.dictionaries(st.text(max_size=8), JSON, max_size=3)
+    if kind == "string":
+        low = schema.get("minLength", 0)
+        return st.text(min_size=low, max_size=min(schema.get("maxLength", 40), 40))
+    if kind == "integer":
+        return st.integers(schema.get("minimum", -(2**40)), schema.get("maximum", 2**40))
+    if kind == "number":
+        return st.floats(schema.get("minimum", -1e12), schema.get("maximum", 1e12), allow_nan=False)
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "array":
+        return st.lists(valid(schema.get("items", {})), max_size=3)
+    return JSON
+
+
+EXCLUSIVE = ("tasks", "plan", "text", "form")
+
+
+def valid_body(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Like :func:`valid`, but one request form at a time where a body offers several."""
+    props = schema["properties"]
+    forms = [name for name in EXCLUSIVE if name in props]
+    if not forms:
+        return valid(schema)
+    common = {n: v for n, v in props.items() if n in ("wait", "digest")}
+    single = {n: v for n, v in props.items() if n not in (*forms, *common)}
+    variants = [{name: props[name], **common} for name in forms]
+    if single:
+        variants.append({**single, **common})
+    return st.one_of(
+        [
+            valid({**schema, "properties": v, "required": [k for k in v if k in forms]})
+            for v in variants
+        ]
+    )
+
+
+SWARM_ROUTES = [
+    r for r in WITH_BODY if r.path.startswith(("/api/swarm", "/api/tasks", "/api/intent"))
+]
+
+
+@pytest.mark.parametrize("route", SWARM_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_fuzz_valid_swarm_bodies_never_5xx(server: Server, route: Route) -> None:
+    """Bodies the schema accepts reach the handler; whatever they hold, no 5xx."""
+    assert route.body is not None
+    client = httpx.Client(base_url=server.url, headers=server.credentials[Role.OPERATOR])
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=valid_body(route.body))
+    def check(body: Any) -> None:
+        if "wait" in body:
+            body["wait"] = min(body["wait"], 0.2)
+        r = client.request(route.method, concrete_path(route), json=body, timeout=30)
+        assert r.status_code < 500, (body, r.text)
+        if r.status_code >= 400:
+            assert set(r.json()) == {"error"}
+
+    try:
+        check()
+    finally:
+        client.close()

@@ -158,7 +158,7 @@ class SettingsDialog(QDialog):
             "engine.data_dir",
             "Data directory",
             PathEdit(folder=True, parent=grid),
-            "Moving it starts afresh: copy chimera.sqlite3 and secret.key along.",
+            "Moving it starts afresh: copy chimera.sqlite3, secret.key and provider-keys.bin.",
         )
         grid.add(
             "engine.workspace",

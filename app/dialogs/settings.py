@@ -333,7 +333,8 @@ class SettingsDialog(QDialog):
             index = self.tabs.indexOf(grid)
             title = self.tabs.tabText(index).removesuffix(" ⚠")
             self.tabs.setTabText(index, f"{title} ⚠" if bad else title)
-        pending = bool(self.changes()) or bool(self.provider.new_key())
+        new_key = bool(self.provider.new_key()) and self.provider.key_kind is not None
+        pending = bool(self.changes()) or new_key
         ok = not found and pending and not self.read_only_reason and not self._busy
         self.save_button.setEnabled(ok)
         if self.read_only_reason:
@@ -392,7 +393,7 @@ class SettingsDialog(QDialog):
         if status is not None:
             parts.append("the API key is stored")
             self.provider.key_edit.clear()
-        self._show_status("Saved: " + "; ".join(parts) + ".", "ok")
+        self._show_status("Saved: " + "; ".join(parts) + "." if parts else "Saved.", "ok")
         if change is not None:
             if status is not None:
                 change.view.keys[status.kind] = status  # the view was read before the key

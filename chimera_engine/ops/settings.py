@@ -250,7 +250,11 @@ class SettingsOps:
         pending = self._pending_restart()
         for dotted in at_restart:
             section, _, key = dotted.partition(".")
-            pending.setdefault(section, {})[key] = getattr(getattr(updated, section), key)
+            value = getattr(getattr(updated, section), key)
+            if value == getattr(getattr(node.settings, section), key):
+                pending.get(section, {}).pop(key, None)  # back to what is running
+            else:
+                pending.setdefault(section, {})[key] = value
         await self._apply_live(updated, applied)
         overridden = tuple(k for k in changed if k in env_overrides(written, os.environ))
         await security.audit.record(

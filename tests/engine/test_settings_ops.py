@@ -181,9 +181,11 @@ async def test_saving_writes_the_file_applies_live_keys_and_keeps_the_rest_for_r
         2,
     )
     assert "max_attempts = 2  # keep it cheap" in (cnode.settings.config_path or Path()).read_text()
-    # a second save of the same values changes nothing
+    # a second save of the same values changes nothing; going back clears the pending mark
     again = await facade.update_settings(p, {"api": {"port": 9001}})
     assert again.changed == ()
+    back = await facade.update_settings(p, {"api": {"port": cnode.settings.api.port}})
+    assert back.changed == ("api.port",) and "api.port" not in back.view.pending_restart
     text = await audit_text(cnode)
     assert "settings.update" in text and "codegen.auto_approve" in text and "api.port" in text
 

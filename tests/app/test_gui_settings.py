@@ -275,3 +275,19 @@ async def test_file_settings_opens_the_dialog(tmp_path: Path, qtbot: QtBot) -> N
         assert isinstance(dialog.parent(), QWidget)
         assert dialog.header.text.text().startswith(f"Saved to {env.config}.")
         dialog.close()
+
+
+async def test_an_engine_refusal_is_shown_and_nothing_changes(tmp_path: Path, qtbot: QtBot) -> None:
+    async with configured_engine(tmp_path) as env:
+        dialog = await open_dialog(env, qtbot)
+        env.config.write_text("[metrics\nbroken = ")  # edited by hand meanwhile, badly
+        dialog.editor("codegen.auto_approve").setChecked(True)  # type: ignore[attr-defined]
+        dialog.save_button.click()
+        await wait_signal(env.bridge.busyChanged)  # the save started
+        while env.bridge.busy:
+            await wait_signal(env.bridge.busyChanged)
+        assert dialog.status.text().startswith("Not saved: ")
+        assert "not valid TOML" in dialog.status.text()
+        assert severity_of(dialog.status) == "critical"
+        assert not env.node.patches.approval.auto_approve
+        assert dialog.save_button.isEnabled()  # the operator may fix the file and retry

@@ -23,8 +23,10 @@ from app.actions.admin import AdminActions
 from app.actions.audit import AuditActions
 from app.actions.metrics import MetricActions
 from app.actions.patches import PatchActions
+from app.actions.swarm import SwarmActions
 from app.actions.tools import ToolActions
 from app.calls import CallAggregator, CallSummary
+from app.models.swarm_feed import SWARM_EVENTS, SwarmFeed
 from app.qtabc import QABCMeta
 from app.tasks import TaskRunner, describe_error
 from chimera_engine.errors import AuthenticationError
@@ -68,6 +70,7 @@ class EngineBridge(
     AdminActions,
     PatchActions,
     MetricActions,
+    SwarmActions,
     metaclass=QABCMeta,
 ):
     """Holds the :class:`HeartNode` and the current :class:`Session`.
@@ -97,6 +100,8 @@ class EngineBridge(
     anomalyDetected = Signal(int, object)  # anomaly id, AnomalyEvent
     anomalyAcknowledged = Signal(int, str)  # anomaly id, actor
     failurePredicted = Signal(object)  # PredictiveAlert
+    # Swarm events folded per task and agent, a few digests a second (see SwarmFeed).
+    swarmChanged = Signal(object)  # SwarmDigest
 
     def __init__(
         self,
@@ -119,6 +124,7 @@ class EngineBridge(
         self.calls = CallAggregator(
             self.callSummary.emit, interval=1.0 / max(0.1, call_summaries_per_s)
         )
+        self.swarm_feed = SwarmFeed(self.swarmChanged.emit)
         self._subscription: Subscription = node.bus.subscribe(
             AuditAppended,
             EngineStateChanged,
@@ -133,6 +139,7 @@ class EngineBridge(
             AnomalyDetected,
             AnomalyAcknowledged,
             FailurePredicted,
+            *SWARM_EVENTS,
             maxsize=10_000,
         )
         self._pump = self._loop.create_task(self._pump_events(), name="bridge-events")
@@ -208,6 +215,8 @@ class EngineBridge(
             self.anomalyAcknowledged.emit(event.anomaly_id, event.actor)
         elif isinstance(event, FailurePredicted):
             self.failurePredicted.emit(event.alert)
+        elif isinstance(event, SWARM_EVENTS):
+            self.swarm_feed.add(event)
 
     def flush_call_stats(self) -> CallSummary | None:
         """Deliver now every event the engine has already published, then the pending
@@ -319,6 +328,7 @@ class EngineBridge(
         self._closed = True
         self._subscription.close()
         self.calls.close()
+        self.swarm_feed.close()
         tasks = [*self._runner.tasks(), self._pump]
         if self._refresher is not None:
             tasks.append(self._refresher)

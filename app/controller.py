@@ -26,6 +26,7 @@ from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
 from app.views.overview import attach_overview
 from app.views.patches import PatchesPanel
+from app.views.swarm import SwarmPanel
 from chimera_engine.security.manager import Session
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class ConsoleController(QObject):
         window.add_panel("Dashboard", DashboardPanel(self.bridge))
         window.add_panel("Modules", ModulesPanel(self.bridge))
         window.add_panel("Patches", PatchesPanel(self.bridge))
+        window.add_panel("Swarm", SwarmPanel(self.bridge))
         window.add_panel("Audit", AuditPanel(self.bridge))
         window.add_panel("Admin", AdminPanel(self.bridge))
         window.show_panel("Overview")

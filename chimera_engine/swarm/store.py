@@ -327,11 +327,13 @@ class SwarmStore:
                 waiter.set_exception(exc)
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything queued so far is committed. Cancelling the caller
+        leaves the writes alone (they are shielded)."""
         if self._scheduled:
             self._flush()
         while self._in_flight:
-            await asyncio.gather(*tuple(self._in_flight), return_exceptions=True)
+            pending = (asyncio.shield(f) for f in tuple(self._in_flight))
+            await asyncio.gather(*pending, return_exceptions=True)
 
     # -- reads ------------------------------------------------------------------------------
     async def load_unfinished(self) -> list[StoredTask]:
@@ -376,6 +378,9 @@ class SwarmStore:
         return [_from_row(r) for r in rows]
 
     async def attempts_of(self, task_id: str) -> list[dict[str, Any]]:
+        """The task's attempts, oldest first, including those recorded a moment ago
+        (write-behind rows are committed first)."""
+        await self.flush()
         rows = await self._db.read(
             lambda c: c.execute(
                 "SELECT id, replica, agent, tool_version, outcome, error, started_at, ended_at, ms "

@@ -227,6 +227,7 @@ class HeartNode:
                 self.settings.ratelimit,
             )
             await security.load()
+            await self.hub.load_settings()
             self._security = security
             await self._start_workspace(security)
         except BaseException as exc:

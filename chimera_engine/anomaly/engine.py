@@ -20,11 +20,12 @@ metric scores 0; a metric that goes quiet is dropped by :meth:`expire`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from chimera_engine.anomaly.ensemble import AnomalyKind, Ensemble, EnsembleConfig
+from chimera_engine.anomaly.ensemble import MEMBERS, AnomalyKind, Ensemble, EnsembleConfig
 from chimera_engine.anomaly.forecast import Crossing, Forecast, ForecastEngine
 from chimera_engine.metrics.buffer import TimeSeriesBuffer
+from chimera_engine.metrics.settings import MetricSettings, alert_threshold
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class AnomalyDetectionEngine:
         self.predictive_cooldown_s = predictive_cooldown_s
         self.forecaster = ForecastEngine()
         self._metrics: dict[str, _Metric] = {}
+        self._settings: dict[str, MetricSettings] = {}
+        self._configs: dict[tuple[str, float], EnsembleConfig] = {}
 
     def metrics(self) -> list[str]:
         """Names of the metrics currently tracked."""
@@ -134,8 +137,55 @@ class AnomalyDetectionEngine:
     def _get(self, metric: str) -> _Metric:
         m = self._metrics.get(metric)
         if m is None:
-            m = self._metrics[metric] = _Metric(self.config, self.buffer_capacity)
+            settings = self._settings.get(metric)
+            config = self.config if settings is None else self._config_for(settings)
+            m = self._metrics[metric] = _Metric(config, self.buffer_capacity)
         return m
+
+    def _config_for(self, settings: MetricSettings) -> EnsembleConfig:
+        """The shared config of a (detector, sensitivity) pair (one object per pair)."""
+        key = (settings.detector, settings.sensitivity)
+        config = self._configs.get(key)
+        if config is None:
+            if settings.detector == "ensemble":
+                weights = self.config.weights
+            else:
+                w = [1.0 if m == settings.detector else 0.0 for m in MEMBERS]
+                weights = (w[0], w[1], w[2], w[3], w[4])
+            config = replace(
+                self.config,
+                weights=weights,
+                alert_threshold=alert_threshold(settings.sensitivity),
+            )
+            self._configs[key] = config
+        return config
+
+    def effective_config(self, metric: str) -> EnsembleConfig:
+        """The ensemble parameters ``metric`` runs with (its settings applied)."""
+        m = self._metrics.get(metric)
+        if m is not None:
+            return m.ensemble.config
+        settings = self._settings.get(metric)
+        return self.config if settings is None else self._config_for(settings)
+
+    def settings(self, metric: str) -> MetricSettings:
+        """The operator settings of ``metric`` (the defaults when none were set)."""
+        return self._settings.get(metric) or MetricSettings()
+
+    def configure(self, metric: str, settings: MetricSettings) -> None:
+        """Apply ``settings`` to ``metric`` now (and whenever it reappears).
+
+        The detector and sensitivity take effect on the next sample; every member
+        keeps its learned state.
+        """
+        settings = settings.validated()
+        if settings.is_default:
+            self._settings.pop(metric, None)
+        else:
+            self._settings[metric] = settings
+        m = self._metrics.get(metric)
+        if m is not None:
+            m.ensemble.config = self._config_for(settings)
 
     def observe(self, metric: str, t: float, value: float) -> AnomalyEvent | None:
         """Feed one sample; returns an event when it raises an (un-cooled) anomaly alert."""
@@ -171,11 +221,16 @@ class AnomalyDetectionEngine:
         return None if m is None else m.buffer
 
     def thresholds(self, metric: str) -> list[float]:
+        """The thresholds watched for ``metric``: the operator's, else the defaults."""
+        settings = self._settings.get(metric)
+        if settings is not None and settings.thresholds is not None:
+            return list(settings.thresholds)
         m = self._metrics.get(metric)
         return list(m.thresholds) if m is not None else []
 
     def set_thresholds(self, metric: str, *thresholds: float) -> None:
-        """Thresholds that predictive alerts watch for ``metric`` (replaces the old ones)."""
+        """Default thresholds that predictive alerts watch for ``metric`` (replaces the
+        old defaults; thresholds an operator set in :meth:`configure` take precedence)."""
         self._get(metric).thresholds = list(thresholds)
 
     def forecast(self, metric: str, horizon: int = 60) -> Forecast | None:
@@ -198,12 +253,13 @@ class AnomalyDetectionEngine:
         """Predictive alerts for every metric with thresholds (cooldown per metric)."""
         out: list[PredictiveAlert] = []
         for name, m in self._metrics.items():
-            if not m.thresholds or now - m.last_predictive_t < self.predictive_cooldown_s:
+            thresholds = self.thresholds(name)
+            if not thresholds or now - m.last_predictive_t < self.predictive_cooldown_s:
                 continue
             if len(m.buffer) < self.forecaster.min_points:
                 continue
             model = self.forecaster.fit(m.buffer.values(), m.buffer.timestamps())
-            for threshold in m.thresholds:
+            for threshold in thresholds:
                 if (model.last_value >= threshold) == (threshold >= model.last_value):
                     continue  # already on the threshold
                 c = model.predict_crossing(threshold, self.predictive_horizon)

@@ -39,7 +39,7 @@ class TrendDetector(Detector):
     )
 
     def __init__(
-        self, fast: float = 0.1, slow: float = 0.005, warmup: int = 30, rel_floor: float = 1e-4
+        self, fast: float = 0.1, slow: float = 0.005, warmup: int = 20, rel_floor: float = 1e-4
     ) -> None:
         self.fast, self.slow, self.warmup, self.rel_floor = fast, slow, warmup, rel_floor
         self.k = math.sqrt(fast / (2.0 - fast))
@@ -81,7 +81,7 @@ class TrendBatch(BatchDetector):
         n: int,
         fast: float = 0.1,
         slow: float = 0.005,
-        warmup: int = 30,
+        warmup: int = 20,
         rel_floor: float = 1e-4,
     ) -> None:
         self.fast, self.slow, self.warmup, self.rel_floor = fast, slow, warmup, rel_floor

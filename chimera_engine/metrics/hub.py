@@ -11,15 +11,17 @@ their own schedule (:meth:`series`): there is no event per sample.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.events import AnomalyAcknowledged, AnomalyDetected, EventBus, FailurePredicted
+from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.store.db import Database
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ class MetricsHub:
         self._pending: set[asyncio.Task[Any]] = set()
         self.samples = 0
         self.predictions: list[PredictiveAlert] = []
+        self._settings: dict[str, MetricSettings] = {}
 
     @property
     def engine(self) -> AnomalyDetectionEngine:
@@ -90,6 +93,8 @@ class MetricsHub:
             from chimera_engine.anomaly.engine import AnomalyDetectionEngine
 
             self._engine = AnomalyDetectionEngine()
+            for key, settings in self._settings.items():
+                self._engine.configure(key, settings)
         return self._engine
 
     # -- input --------------------------------------------------------------------------------
@@ -128,6 +133,63 @@ class MetricsHub:
     def set_thresholds(self, name: str, labels: Mapping[str, str] | None, *values: float) -> None:
         """Thresholds the forecasts watch for ``name{labels}`` (predicted crossings alert)."""
         self.engine.set_thresholds(metric_key(name, labels), *values)
+
+    # -- per-metric settings ----------------------------------------------------------------
+    async def load_settings(self) -> int:
+        """Read the operators' per-metric settings from the store (at start-up)."""
+
+        def q(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return list(
+                conn.execute(
+                    "SELECT metric, detector, sensitivity, thresholds, updated_by, updated_at "
+                    "FROM metric_settings"
+                )
+            )
+
+        for metric, detector, sensitivity, thresholds, by, at in await self._db.read(q):
+            settings = MetricSettings(
+                detector=detector,
+                sensitivity=sensitivity,
+                thresholds=None if thresholds is None else tuple(json.loads(thresholds)),
+                updated_by=by,
+                updated_at=at,
+            )
+            self._settings[metric] = settings
+            if self._engine is not None:
+                self._engine.configure(metric, settings)
+        return len(self._settings)
+
+    def settings(self, key: str) -> MetricSettings:
+        """The operator settings of metric ``key`` (the defaults when none were set)."""
+        return self._settings.get(key) or MetricSettings()
+
+    async def configure(self, key: str, settings: MetricSettings) -> MetricSettings:
+        """Persist and apply ``settings`` for ``key``; they survive a restart."""
+        settings = replace(settings.validated(), updated_at=self._clock())
+        thresholds = None if settings.thresholds is None else json.dumps(settings.thresholds)
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO metric_settings(metric, detector, sensitivity, thresholds, "
+                "updated_by, updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT(metric) DO UPDATE SET "
+                "detector = excluded.detector, sensitivity = excluded.sensitivity, "
+                "thresholds = excluded.thresholds, updated_by = excluded.updated_by, "
+                "updated_at = excluded.updated_at",
+                (
+                    key,
+                    settings.detector,
+                    settings.sensitivity,
+                    thresholds,
+                    settings.updated_by,
+                    settings.updated_at,
+                ),
+            )
+
+        await self._db.write(upsert)
+        self._settings[key] = settings
+        if self._engine is not None:
+            self._engine.configure(key, settings)
+        return settings
 
     async def forecast_loop(self, interval: float = 5.0, ttl_s: float = 3600.0) -> None:
         """Check forecasts every ``interval`` seconds; forget metrics silent for ``ttl_s``."""

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
-from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly, metric_key
+from chimera_engine.metrics.hub import MAX_NAME, MetricInfo, StoredAnomaly, metric_key
+from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from chimera_engine.node import HeartNode
 
 MAX_BATCH = 5000
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,3 +89,54 @@ class MetricOps:
         if self._node.hub.engine.buffer(metric) is None:
             raise NotFoundError(f"no metric {metric!r}")
         return self._node.hub.engine.predict_crossing(metric, threshold)
+
+    async def metric_settings(self, principal: Principal, key: str) -> MetricSettings:
+        """Detector, sensitivity and thresholds of metric ``key`` (defaults if never set)."""
+        await self._node.security.authorize(principal, Permission.METRICS_READ)
+        return self._node.hub.settings(key)
+
+    async def configure_metric(
+        self,
+        principal: Principal,
+        key: str,
+        *,
+        detector: str | None = None,
+        sensitivity: float | None = None,
+        thresholds: Iterable[float] | None = _UNSET,
+    ) -> MetricSettings:
+        """Change what drives ``key``'s alerts; arguments left out keep their value
+        (``thresholds=None`` goes back to the defaults). Persisted and audited."""
+        security = self._node.security
+        await security.authorize(principal, Permission.METRICS_CONFIGURE, f"metric:{key}")
+        if not key or len(key) > 2 * MAX_NAME:
+            raise ValidationError(f"invalid metric key {key!r}")
+        hub = self._node.hub
+        old = hub.settings(key)
+        try:
+            new_thresholds = (
+                old.thresholds
+                if thresholds is _UNSET
+                else None
+                if thresholds is None
+                else tuple(float(t) for t in thresholds)
+            )
+            wanted = MetricSettings(
+                detector=old.detector if detector is None else str(detector),
+                sensitivity=old.sensitivity if sensitivity is None else float(sensitivity),
+                thresholds=new_thresholds,
+                updated_by=principal.actor,
+            ).validated()
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+            raise ValidationError(str(exc)) from None
+        settings = await hub.configure(key, wanted)
+        await security.audit.record(
+            principal,
+            "metric.configure",
+            target=f"metric:{key}",
+            detector=settings.detector,
+            sensitivity=settings.sensitivity,
+            thresholds=list(settings.thresholds) if settings.thresholds is not None else None,
+        )
+        return settings

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     SETTINGS_MANAGE = "settings.manage"
     METRICS_READ = "metrics.read"
     METRICS_PUSH = "metrics.push"
+    METRICS_CONFIGURE = "metrics.configure"
     ANOMALY_READ = "anomaly.read"
     ANOMALY_ACKNOWLEDGE = "anomaly.acknowledge"
     TOOL_READ = "tool.read"
@@ -70,6 +71,7 @@ _OBSERVER = frozenset(
 _OPERATOR = _OBSERVER | {
     Permission.AUDIT_VERIFY,
     Permission.METRICS_PUSH,
+    Permission.METRICS_CONFIGURE,
     Permission.ANOMALY_ACKNOWLEDGE,
     Permission.TOOL_CALL,
     Permission.TOOL_RELOAD,

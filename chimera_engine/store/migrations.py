@@ -265,6 +265,18 @@ ALTER TABLE patches ADD COLUMN derived_from INTEGER;
 ALTER TABLE patches ADD COLUMN superseded_by INTEGER
 """
 
+# Operator settings per metric key; thresholds is a JSON list, NULL = the defaults.
+_V9 = """
+CREATE TABLE IF NOT EXISTS metric_settings (
+    metric TEXT PRIMARY KEY,
+    detector TEXT NOT NULL,
+    sensitivity REAL NOT NULL,
+    thresholds TEXT,
+    updated_by TEXT NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
@@ -274,6 +286,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(6, "anomalies and their acknowledgements", _script(_V6)),
     Migration(7, "swarm tasks, results, attempts and agents", _script(_V7)),
     Migration(8, "patch lineage: derived_from and superseded_by", _script(_V8)),
+    Migration(9, "per-metric detector, sensitivity and thresholds", _script(_V9)),
 )
 
 

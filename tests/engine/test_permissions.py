@@ -21,6 +21,7 @@ OBSERVER = {
 OPERATOR = OBSERVER | {
     "audit.verify",
     "metrics.push",
+    "metrics.configure",
     "anomaly.acknowledge",
     "tool.call",
     "tool.reload",

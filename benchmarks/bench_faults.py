@@ -1,0 +1,222 @@
+"""The demo's fault suite, headless: each fault injected into a fresh engine, and the
+engine left to heal itself.
+
+For every fault (see chimera_engine/demo/faults.py) a new HeartNode starts on a
+fresh copy of the demo workspace with its HTTP API on loopback, two swarm agents,
+the demo workload (normal traffic), metacognition on, the replay provider (the
+shipped demo transcript) standing in for the LLM, and auto-approve on. After a
+baseline period of normal traffic the fault is triggered and the run waits for
+the fault's own recovery condition (or a time limit). Per fault it prints:
+
+- detect: fault start -> the engine's first signal about the fault's tool (an
+  anomaly or a forecast on its metrics, or metacognition asking for a fix);
+- patch: fault start -> the first patch of the fault's module that passed its
+  tests in the sandbox;
+- recover: fault start -> the fault's recovery condition holds;
+- failed calls: calls (normal and fault-shaped) that failed between fault start
+  and recovery;
+- lost tasks: swarm tasks submitted by the workload that never reached a final
+  state (checked after the run drains);
+- bad patches kept: patches of the module that were kept (not rolled back) but
+  after which the fault did not recover; rolled back patches are listed too.
+
+Targets: every fault detected and recovered, median time to recovery <= 30 s,
+0 lost tasks, 0 bad patches kept.
+
+Usage: python benchmarks/bench_faults.py [--faults csv_shape,latency_leak]
+       [--baseline 20] [--limit 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chimera_engine.config import load_settings
+from chimera_engine.demo.faults import FAULTS, Fault, FaultState
+from chimera_engine.demo.service import SERVICE
+from chimera_engine.events import (
+    AnomalyDetected,
+    Event,
+    FailurePredicted,
+    LearningRequested,
+    PatchChanged,
+)
+from chimera_engine.node import HeartNode
+
+ENV = {
+    "CHIMERA_API__PORT": "0",
+    "CHIMERA_DEMO__ENABLED": "true",
+    "CHIMERA_DEMO__START_DELAY": "0",
+    "CHIMERA_DEMO__FAULTS": "false",
+    "CHIMERA_DEMO__AGENTS": "2",
+    "CHIMERA_DEMO__RATE": "8",
+    "CHIMERA_CODEGEN__PROVIDER": "replay",
+    "CHIMERA_CODEGEN__AUTO_APPROVE": "true",
+    "CHIMERA_CODEGEN__AUTO_APPROVE_MAX_LINES": "400",
+    "CHIMERA_CODEGEN__WATCH_SECONDS": "15",
+    "CHIMERA_CODEGEN__WATCH_MIN_CALLS": "10",
+    "CHIMERA_HEAL__WARMUP_SECONDS": "5",
+    "CHIMERA_HEAL__SETTLE_SECONDS": "5",
+}
+TESTED = ("ready", "approved", "applied", "kept")
+
+
+@dataclass
+class Outcome:
+    fault: str
+    detect_s: float | None = None
+    signal: str = ""
+    patch_s: float | None = None
+    recover_s: float | None = None
+    failed_calls: int = 0
+    lost_tasks: int = 0
+    patches: dict[int, str] = field(default_factory=dict)
+    bad_kept: int = 0
+    note: str = ""
+
+
+def _tool_of(metric: str) -> str:
+    start = metric.find("tool=")
+    if start < 0:
+        return ""
+    return metric[start + 5 :].split(",")[0].rstrip("}")
+
+
+def _relevant(event: Event, fault: Fault) -> str:
+    """The kind of signal ``event`` is about ``fault``'s tool, or ''."""
+    if isinstance(event, LearningRequested) and event.module == fault.module:
+        return f"learning requested ({event.trigger})"
+    if isinstance(event, AnomalyDetected):
+        metric = event.event.metric
+    elif isinstance(event, FailurePredicted):
+        metric = event.alert.metric
+    else:
+        return ""
+    if fault.via == "swarm":
+        hit = metric.startswith("agent.rss_mb") and "role=analyzer" in metric
+    else:
+        hit = metric.startswith("tool.") and _tool_of(metric) == fault.tool
+    if not hit:
+        return ""
+    kind = "anomaly" if isinstance(event, AnomalyDetected) else "forecast"
+    return f"{kind} on {metric}"
+
+
+async def run_fault(name: str, baseline: float, limit: float, root: Path) -> Outcome:
+    out = Outcome(fault=name)
+    settings = load_settings(data_dir=root / name, env=ENV, use_default_file=False)
+    async with HeartNode(settings) as node:
+        demo = node.demo
+        assert demo is not None
+        sub = node.bus.subscribe(
+            AnomalyDetected, FailurePredicted, LearningRequested, PatchChanged, maxsize=100_000
+        )
+        await asyncio.sleep(baseline)  # normal traffic: the detectors learn what is normal
+        while sub.get_nowait() is not None:  # signals of the baseline are not the fault's
+            pass
+        fault = demo.fault(name)
+        workload = demo.workload
+        failures_before = workload.failures
+        started = time.time()
+        await demo.trigger(name, SERVICE)
+        recovered_at: float | None = None
+        while time.time() - started < limit:
+            await asyncio.sleep(0.25)
+            while (event := sub.get_nowait()) is not None:
+                signal = _relevant(event, fault)
+                if signal and out.detect_s is None:
+                    out.detect_s, out.signal = event.ts - started, signal
+                if isinstance(event, PatchChanged) and event.module == fault.module:
+                    out.patches[event.patch_id] = event.state
+                    if event.state in TESTED and out.patch_s is None:
+                        out.patch_s = event.ts - started
+            if fault.state is FaultState.RECOVERED and recovered_at is None:
+                recovered_at = fault.recovered_at or time.time()
+                out.recover_s = recovered_at - started
+                out.failed_calls = workload.failures - failures_before
+            if recovered_at is not None and _settled(out) and time.time() - recovered_at > 3:
+                break
+        if out.recover_s is None:
+            out.failed_calls = workload.failures - failures_before
+            out.note = f"not recovered within {limit:g} s: {fault.state.value}, {fault.detail}"
+        await demo.clear(name, SERVICE)
+        # let the workload's swarm tasks finish, then count what never did
+        demo.workload.pause()
+        await demo.workload.drain(timeout=20)
+        out.lost_tasks = workload.status().swarm_pending
+        if node.swarm_running:
+            out.lost_tasks += node.swarm.stats().unfinished
+        kept = [pid for pid, state in out.patches.items() if state == "kept"]
+        out.bad_kept = len(kept) if out.recover_s is None else 0
+        sub.close()
+    return out
+
+
+def _settled(out: Outcome) -> bool:
+    """No patch of the module is still being tested or watched."""
+    return all(s in ("kept", "rolled_back", "rejected", "superseded") for s in out.patches.values())
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:6.1f} s"
+
+
+def report(outcomes: list[Outcome]) -> bool:
+    print()
+    head = f"{'fault':<14}{'detect':>10}{'patch':>10}{'recover':>10}{'failed':>8}{'lost':>6}"
+    print(head + f"{'bad kept':>10}  patches / signal")
+    for o in outcomes:
+        states = ", ".join(f"#{pid} {state}" for pid, state in sorted(o.patches.items())) or "none"
+        print(
+            f"{o.fault:<14}{fmt(o.detect_s):>10}{fmt(o.patch_s):>10}{fmt(o.recover_s):>10}"
+            f"{o.failed_calls:>8}{o.lost_tasks:>6}{o.bad_kept:>10}  {states}; {o.signal or '-'}"
+        )
+        if o.note:
+            print(f"{'':<14}{o.note}")
+    recovered = [o.recover_s for o in outcomes if o.recover_s is not None]
+    median = statistics.median(recovered) if recovered else float("nan")
+    detected = sum(o.detect_s is not None for o in outcomes)
+    print()
+    print(f"detected {detected}/{len(outcomes)}, recovered {len(recovered)}/{len(outcomes)}")
+    print(f"median time to recovery {median:.1f} s (target <= 30 s)")
+    print(f"lost tasks {sum(o.lost_tasks for o in outcomes)} (target 0)")
+    print(f"bad patches kept {sum(o.bad_kept for o in outcomes)} (target 0)")
+    return (
+        detected == len(outcomes)
+        and len(recovered) == len(outcomes)
+        and median <= 30
+        and not any(o.lost_tasks or o.bad_kept for o in outcomes)
+    )
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--baseline", type=float, default=20.0)
+    parser.add_argument("--limit", type=float, default=150.0)
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.faults.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FAULTS]
+    if unknown:
+        parser.error(f"unknown faults: {', '.join(unknown)}")
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
+        for name in names:
+            print(f"== {name}", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                outcomes.append(await run_fault(name, args.baseline, args.limit, Path(tmp)))
+    met = report(outcomes)
+    print("all targets met" if met else "targets not met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -5,7 +5,7 @@ ad-hoc consensus and statistics.
 (``tasks``) or a graph (``plan``: steps whose ``id`` names are local to the plan
 and may be referenced with ``{"$ref": name}``; each gets a unique task id, and
 ``names`` maps them). ``wait`` (seconds) holds the answer until the tasks are
-final, or that long.
+final, or that long. ``POST /api/swarm/agents/{id}/stop?kill=true`` kills at once.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ async def stop_agent(request: web.Request) -> web.StreamResponse:
     info = await node_of(request).facade.swarm_stop_agent(
         principal_of(request),
         request.match_info["agent_id"],
-        kill=bool(body_of(request).get("kill", False)),
+        kill=_query_bool(request, "kill"),
     )
     return responses.ok({"agent": info})
 
@@ -200,6 +200,13 @@ async def consensus(request: web.Request) -> web.StreamResponse:
         subject=body.get("subject", ""),
     )
     return responses.ok(outcome.to_json())
+
+
+def _query_bool(request: web.Request, name: str) -> bool:
+    text = request.query.get(name, "false").lower()
+    if text not in ("true", "false", "1", "0"):
+        raise ValidationError(f"{name} must be true or false")
+    return text in ("true", "1")
 
 
 def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -320,7 +327,7 @@ ROUTES = [
         rate_class="write",
         tag="swarm",
         summary="Stop an agent after its running work, or kill it at once (its work reassigned)",
-        body=obj({}, {"kill": BOOL}),
+        query={"kill": BOOL},
     ),
     Route(
         method="GET",

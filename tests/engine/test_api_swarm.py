@@ -153,9 +153,9 @@ async def test_agents_tasks_and_graphs(api: Api) -> None:
     stats = (await api.call("GET", "/api/swarm/stats", Role.OBSERVER)).json()
     assert stats["agents_ready"] == 2 and stats["completed"] >= 10
 
-    stop = await api.call("POST", f"/api/swarm/agents/{agents[0]['id']}/stop", json={"kill": True})
+    stop = await api.call("POST", f"/api/swarm/agents/{agents[0]['id']}/stop?kill=true")
     assert stop.json()["agent"]["state"] == "killed"
-    stop = await api.call("POST", f"/api/swarm/agents/{agents[1]['id']}/stop", json={})
+    stop = await api.call("POST", f"/api/swarm/agents/{agents[1]['id']}/stop")
     assert stop.json()["agent"]["state"] == "stopped"
 
 
@@ -246,8 +246,8 @@ async def test_consensus_route(api: Api) -> None:
             400,
             "must be one of",
         ),
-        ("POST", "/api/swarm/agents/nobody/stop", {"kill": "yes"}, 400, "expected boolean"),
-        ("POST", "/api/swarm/agents/nobody/stop", {}, 404, "nobody"),
+        ("POST", "/api/swarm/agents/nobody/stop?kill=yes", None, 400, "true or false"),
+        ("POST", "/api/swarm/agents/nobody/stop", None, 404, "nobody"),
         ("GET", "/api/tasks?state=sleeping", None, 400, "state must be one of"),
         ("GET", "/api/tasks?limit=0", None, 400, "limit must be 1-1000"),
         ("GET", "/api/tasks?limit=ten", None, 400, "must be an integer"),

@@ -64,6 +64,12 @@ _DARK_PALETTE = {
     QPalette.ColorRole.ToolTipText: "#dde3ea",
     QPalette.ColorRole.PlaceholderText: "#7d8896",
     QPalette.ColorRole.Link: "#7aa7f5",
+    # Fusion draws frames and the tab bar's base line with these.
+    QPalette.ColorRole.Light: "#3a424d",
+    QPalette.ColorRole.Midlight: "#2f3640",
+    QPalette.ColorRole.Mid: "#262c34",
+    QPalette.ColorRole.Dark: "#14171c",
+    QPalette.ColorRole.Shadow: "#0b0d10",
 }
 _DISABLED = {LIGHT: "#9aa5b1", DARK: "#6b7682"}
 

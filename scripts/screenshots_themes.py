@@ -1,46 +1,166 @@
-"""Every screenshot of ``scripts/screenshots.py`` again, in the dark theme and at 200%.
+"""Every panel of the console in the light and the dark theme, and at 200% scaling.
 
-Each variant runs in a process of its own (Qt fixes the scale factor when it
-starts): ``docs/screenshots/dark/`` (dark theme, 100%) and
-``docs/screenshots/scale200/`` (light theme, ``QT_SCALE_FACTOR=2``: images
-twice the size, to check the console stays legible on high-density screens).
+A real engine on a temporary data directory runs the demo workload (tool calls
+through the runtime and the swarm, a fault injected early) on a copy of the demo
+workspace, with the replay provider answering patch requests; an operator
+requests a patch, creates an API key and verifies the audit chain. Then the
+main window (1280x800) shows each panel it has in turn, and each is saved as
+``<variant>/<panel>.png``, with the keyboard shortcuts sheet and the About dialog:
 
-Usage: ``python scripts/screenshots_themes.py [--out docs/screenshots] [--only dark|scale200]``
+* ``docs/screenshots/light/``: the light theme,
+* ``docs/screenshots/dark/``: the dark theme,
+* ``docs/screenshots/scale200/``: the light theme at ``QT_SCALE_FACTOR=2`` (images
+  twice the size: what a high-density screen shows).
+
+Each variant runs in a process of its own (Qt fixes the scale factor at start).
+Panels added to the console later are captured without changes here.
+
+Usage: ``python scripts/screenshots_themes.py [--out docs/screenshots] [--only dark]``
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "dark": (["--theme", "dark"], {}),
-    "scale200": (["--theme", "light"], {"QT_SCALE_FACTOR": "2"}),
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "light": ("light", {}),
+    "dark": ("dark", {}),
+    "scale200": ("light", {"QT_SCALE_FACTOR": "2"}),
 }
+PASSWORD = "correct horse battery"
+WARM_UP_S = 25.0  # demo traffic, a fault, its anomalies and the patch's sandbox run
+PANEL_SETTLE_S = 1.5
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+async def capture(out: Path, tmp: Path) -> None:
+    import screenshots_patches  # a sibling of this script
+    from PySide6.QtWidgets import QWidget
+
+    from app.bridge import EngineBridge
+    from app.controller import ConsoleController
+    from chimera_engine.config import load_settings
+    from chimera_engine.errors import ChimeraError
+    from chimera_engine.node import HeartNode
+
+    workspace = screenshots_patches.demo_workspace(
+        REPO / "chimera_engine" / "demo" / "workspace", tmp / "workspace"
+    )
+    transcript = tmp / "transcript.json"
+    module = screenshots_patches.MODULE
+    source = (workspace / "tools" / f"{module}.py").read_text(encoding="utf-8")
+    screenshots_patches.write_transcript(transcript, source)
+    env = {
+        "CHIMERA_API__PORT": "0",
+        "CHIMERA_CODEGEN__PROVIDER": "replay",
+        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
+        "CHIMERA_DEMO__ENABLED": "true",
+        "CHIMERA_DEMO__START_DELAY": "0",
+        "CHIMERA_DEMO__FIRST_FAULT": "6",
+    }
+    settings = load_settings(
+        data_dir=tmp / "data", workspace=workspace, env=env, use_default_file=False
+    )
+    node = HeartNode(settings)
+    await node.start()
+    bridge = EngineBridge(node)
+    widgets: list[QWidget] = []
+    try:
+        await bridge.create_first_admin("admin", PASSWORD)
+        who = bridge.principal
+        facade = node.facade
+        await facade.create_user(who, "olivia", PASSWORD, "operator")
+        await facade.create_api_key(who, name="grafana-push", role="api_client")
+        with contextlib.suppress(ChimeraError):
+            await facade.request_patch(who, module)
+        await asyncio.sleep(WARM_UP_S)
+        await facade.audit_verify(who)
+
+        window = ConsoleController(bridge).build_main_window()
+        widgets.append(window)
+        window.show()
+        for name in window.panel_names():
+            window.show_panel(name)
+            await asyncio.sleep(PANEL_SETTLE_S)
+            save(window, out / f"{slug(name)}.png")
+        sheet = window.desktop.show_shortcuts()
+        widgets.append(sheet)
+        await asyncio.sleep(0.2)
+        save(sheet, out / "shortcuts.png")
+        sheet.close()
+        about = window.desktop.show_about()
+        widgets.append(about)
+        await asyncio.sleep(0.2)
+        save(about, out / "about.png")
+        about.close()
+    finally:
+        for widget in widgets:
+            widget.close()
+            widget.deleteLater()
+        await bridge.aclose()
+        await node.stop()
+
+
+def save(widget: object, path: Path) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    assert isinstance(widget, QWidget)
+    if not widget.grab().save(str(path)):
+        raise RuntimeError(f"could not write {path}")
+    print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}", flush=True)
+
+
+def run_variant(out: Path, theme: str) -> int:
+    """In this process: capture every panel in ``theme`` into ``out``."""
+    import qasync
+
+    from app.main import create_application
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = create_application("chimera-console", theme)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="chimera-shots-") as tmp, loop:
+            loop.run_until_complete(capture(out, Path(tmp)))
+    finally:
+        asyncio.set_event_loop(None)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--only", choices=sorted(VARIANTS))
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name, (flags, extra_env) in VARIANTS.items():
+    if args.variant:
+        return run_variant(args.out.resolve() / args.variant, VARIANTS[args.variant][0])
+    for name, (_theme, extra_env) in VARIANTS.items():
         if args.only and name != args.only:
             continue
-        out = args.out.resolve() / name
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **extra_env}
-        command = [sys.executable, str(REPO / "scripts" / "screenshots.py"), "--out", str(out)]
+        command = [sys.executable, __file__, "--out", str(args.out), "--variant", name]
         print(f"== {name}", flush=True)
-        result = subprocess.run([*command, *flags], env=env, cwd=REPO, check=False)
+        result = subprocess.run(command, env=env, cwd=REPO, check=False)
         if result.returncode != 0:
-            print(f"{name}: scripts/screenshots.py failed ({result.returncode})", file=sys.stderr)
+            print(f"{name}: the capture failed ({result.returncode})", file=sys.stderr)
             return result.returncode
     return 0
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
     sys.exit(main())

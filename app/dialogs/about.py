@@ -78,4 +78,4 @@ class AboutDialog(QDialog):
         layout.setContentsMargins(20, 20, 20, 14)
         layout.addLayout(top)
         layout.addWidget(buttons)
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(680)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,7 +45,10 @@ def _clean(text: str) -> str:
 
 
 def _where(obj: QObject, window: QWidget) -> str:
-    """The title of the dock holding ``obj``, or "Everywhere" for the window's own."""
+    """The title of the dock holding ``obj``, or "Everywhere" for the window's own
+    (a dock's own toggle action, Alt+N, works everywhere too)."""
+    if isinstance(obj, QAction) and isinstance(obj.parent(), QDockWidget):
+        return WINDOW
     node: QObject | None = obj
     while node is not None and node is not window:
         if isinstance(node, QDockWidget):

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
-    QColor,
     QFont,
     QFontMetrics,
     QPainter,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.models.swarm_graph import NODE_H, NODE_W, layout
 from app.models.swarm_rows import short_id, task_colours, task_label
+from app.theme import themed
 from chimera_engine.swarm.models import TaskInfo
 
 MIN_SCALE = 0.6
@@ -81,14 +81,14 @@ class TaskNode(QGraphicsItem):
         fg, bg = task_colours(self.state)
         rect = QRectF(0, 0, NODE_W, NODE_H)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(QColor(SELECTED if self.selected else fg), 2.5 if self.selected else 1.2)
+        pen = QPen(themed(SELECTED if self.selected else fg), 2.5 if self.selected else 1.2)
         painter.setPen(pen)
-        painter.setBrush(QBrush(QColor(bg)))
+        painter.setBrush(QBrush(themed(bg)))
         painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), 7, 7)
         title_font = QFont(self._view.font())
         title_font.setWeight(QFont.Weight.DemiBold)
         painter.setFont(title_font)
-        painter.setPen(QColor("#1f2933"))
+        painter.setPen(themed("#1f2933"))
         text = rect.adjusted(10, 6, -10, -NODE_H / 2)
         elided = QFontMetrics(title_font).elidedText(
             self.title, Qt.TextElideMode.ElideRight, int(text.width())
@@ -99,7 +99,7 @@ class TaskNode(QGraphicsItem):
         small = QFont(self._view.font())
         small.setPointSizeF(max(7.0, small.pointSizeF() - 1))
         painter.setFont(small)
-        painter.setPen(QColor(fg))
+        painter.setPen(themed(fg))
         lower = rect.adjusted(10, NODE_H / 2, -10, -6)
         painter.drawText(
             lower,
@@ -122,7 +122,7 @@ class TaskGraphView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setBackgroundBrush(QColor("#fbfcfd"))
+        self.setBackgroundBrush(themed("#fbfcfd"))
         self._scene = QGraphicsScene(self)
         self.setScene(self._scene)
         self.nodes: dict[str, TaskNode] = {}
@@ -136,7 +136,7 @@ class TaskGraphView(QGraphicsView):
         self._clear()
         self.graph_id = ""
         note = self._scene.addSimpleText(text)
-        note.setBrush(QColor("#7b8794"))
+        note.setBrush(themed("#7b8794"))
         self._note = note
         self._scene.setSceneRect(note.boundingRect().adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
         self.resetTransform()
@@ -181,7 +181,7 @@ class TaskGraphView(QGraphicsView):
     def _colour_edges(self) -> None:
         for dep, line, head in self._edges:
             node = self.nodes.get(dep)
-            colour = QColor(EDGE_DONE if node is not None and node.state == "succeeded" else EDGE)
+            colour = themed(EDGE_DONE if node is not None and node.state == "succeeded" else EDGE)
             line.setPen(QPen(colour, 1.4))
             head.setPen(QPen(colour, 1.0))
             head.setBrush(QBrush(colour))

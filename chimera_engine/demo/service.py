@@ -278,12 +278,14 @@ class DemoService:
         await asyncio.sleep(delay + s.first_fault)
         for name in itertools.cycle(self.faults):
             fault = self.faults[name]
-            if fault.active:
+            if fault.active:  # triggered by hand: leave it to the operator
+                await asyncio.sleep(1.0)
                 continue
             try:
                 await self.trigger(name, SERVICE)
             except ValidationError as exc:
                 log.info("demo schedule skips %s: %s", name, exc)
+                await asyncio.sleep(1.0)
                 continue
             ends = time.monotonic() + s.fault_max
             while fault.active and time.monotonic() < ends:

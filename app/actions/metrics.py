@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.actions.base import Acting
 from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
+from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.ops.metrics import PushResult
 
 if TYPE_CHECKING:  # numpy-based: not imported at start-up
@@ -46,3 +47,30 @@ class MetricActions(Acting):
     async def predict_crossing(self, metric: str, threshold: float) -> Crossing | None:
         """When ``metric`` is forecast to cross ``threshold`` (None: not within the horizon)."""
         return await self.facade.predict_crossing(self.principal, metric, threshold)
+
+    async def metric_settings(self, key: str) -> MetricSettings:
+        """Detector, sensitivity and thresholds of ``key`` (the defaults if never set)."""
+        return await self.facade.metric_settings(self.principal, key)
+
+    async def configure_metric(
+        self,
+        key: str,
+        *,
+        detector: str | None = None,
+        sensitivity: float | None = None,
+        thresholds: list[float] | None = None,
+        default_thresholds: bool = False,
+    ) -> MetricSettings:
+        """Change ``key``'s detector, sensitivity or thresholds (``metrics.configure``,
+        audited); ``default_thresholds`` goes back to the collector's thresholds."""
+        if default_thresholds:
+            return await self.facade.configure_metric(
+                self.principal, key, detector=detector, sensitivity=sensitivity, thresholds=None
+            )
+        if thresholds is None:
+            return await self.facade.configure_metric(
+                self.principal, key, detector=detector, sensitivity=sensitivity
+            )
+        return await self.facade.configure_metric(
+            self.principal, key, detector=detector, sensitivity=sensitivity, thresholds=thresholds
+        )

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from chimera_engine.anomaly.engine import PredictiveAlert
 from chimera_engine.anomaly.forecast import Forecast
 from chimera_engine.metrics.hub import MetricInfo, MetricsHub
+from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 
@@ -79,6 +80,10 @@ class MetricSource:
     def thresholds(self, key: str) -> list[float]:
         """The alert thresholds the engine's forecasts watch for ``key``."""
         return self._hub.engine.thresholds(key)
+
+    def settings(self, key: str) -> MetricSettings:
+        """The detector, sensitivity and thresholds an operator set for ``key``."""
+        return self._hub.settings(key)
 
     def forecast(self, key: str, ahead_s: float) -> Forecast | None:
         """A forecast about ``ahead_s`` seconds ahead (None without enough data)."""

@@ -34,6 +34,7 @@ from app.views.dashboard_grid import ChartGrid
 from app.views.dashboard_inspector import ChartInspector
 from app.views.dashboard_predictions import PredictionStrip
 from app.views.dashboard_render import ChartRenderer
+from app.views.dashboard_settings import MetricSettingsEditor
 from app.views.dashboard_toolbar import DashboardToolbar
 from app.widgets.chart import MetricChart
 from chimera_engine.security.manager import Session
@@ -96,6 +97,7 @@ class DashboardPanel(QWidget):
         self.grid = ChartGrid(self)
         self.anomalies = AnomaliesPane(bridge, self.anomaly_model, self)
         self.inspector = ChartInspector(engine_threshold, self)
+        self.settings_editor = MetricSettingsEditor(bridge, self)
 
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.top_splitter.setObjectName("dashboardTopSplitter")
@@ -108,7 +110,9 @@ class DashboardPanel(QWidget):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.setSpacing(10)
         bottom_layout.addWidget(self.anomalies, 1)
+        bottom_layout.addWidget(self.settings_editor)
         bottom_layout.addWidget(self.inspector)
+        self.settings_editor.setFixedWidth(300)
         self.inspector.setFixedWidth(330)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("dashboardSplitter")
@@ -148,6 +152,7 @@ class DashboardPanel(QWidget):
         self.anomalies.anomalySelected.connect(self.inspector.show_anomaly)
         self.inspector.minScoreChanged.connect(self.renderer.set_min_score)
         self.anomalies.loaded.connect(self.anomaliesLoaded)
+        self.settings_editor.applied.connect(self._settings_applied)
         self.anomalies.recordUpdated.connect(self._anomaly_updated)
         bridge.failurePredicted.connect(self.predictions.add)
         bridge.sessionChanged.connect(self._session_changed)
@@ -182,12 +187,22 @@ class DashboardPanel(QWidget):
             self.renderer.forget(key)
             if self.inspector.key == key:
                 self.inspector.show_chart(None, self.renderer.min_score(key))
+            if self.settings_editor.key == key:
+                self.settings_editor.show_metric(None, self.source.settings(key), [])
         self.browser.set_charted(self.grid.keys())
         self.chartsChanged.emit(self.grid.keys())
 
     def select_chart(self, key: str) -> None:
         self.grid.set_selected(key)
         self.inspector.show_chart(key, self.renderer.min_score(key), self._chart_info(key))
+        self.settings_editor.show_metric(
+            key, self.source.settings(key), self.source.thresholds(key)
+        )
+
+    def _settings_applied(self, key: str, _settings: object) -> None:
+        self.renderer.forget(key)  # thresholds are redrawn on the next frame
+        if self.settings_editor.key == key:
+            self.settings_editor.sync(self.source.settings(key), self.source.thresholds(key))
 
     def _chart_info(self, key: str) -> str:
         rev = self.source.revision(key)
@@ -266,6 +281,9 @@ class DashboardPanel(QWidget):
         if self.inspector.key is not None:
             key = self.inspector.key
             self.inspector.show_chart(key, self.renderer.min_score(key), self._chart_info(key))
+        if self.settings_editor.key is not None:
+            key = self.settings_editor.key
+            self.settings_editor.sync(self.source.settings(key), self.source.thresholds(key))
 
     def _anomaly_updated(self, record: AnomalyRecord) -> None:
         if self.inspector.anomaly_id == record.id:

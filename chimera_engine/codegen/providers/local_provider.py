@@ -14,9 +14,10 @@ reason, or with ``"length"``, has ``truncated=True``.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -142,12 +143,15 @@ class LocalLLMProvider:
                         retry_after=parse_retry_after(response.headers),
                         secret=self._api_key,
                     )
-                if self.api == "ollama":
-                    await _read_ndjson(response.aiter_lines(), state)
-                elif response.headers.get("content-type", "").startswith("application/json"):
+                whole = response.headers.get("content-type", "").startswith("application/json")
+                if whole and self.api != "ollama":
                     _read_whole(json.loads(await response.aread()), state)  # ignored stream=True
                 else:
-                    await _read_sse(response.aiter_lines(), state)
+                    # closed here, on this loop, even when the reader stops at the last message
+                    stream = cast(AsyncGenerator[str, None], response.aiter_lines())
+                    async with contextlib.aclosing(stream) as lines:
+                        read = _read_ndjson if self.api == "ollama" else _read_sse
+                        await read(lines, state)
         except httpx.TimeoutException as err:
             raise ProviderTimeout(
                 f"{self.name} at {self.base_url} timed out ({state.chars} characters in)",

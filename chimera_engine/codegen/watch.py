@@ -13,12 +13,14 @@ from chimera_engine.events import EventBus, ToolCallCompleted
 class WatchPolicy:
     """A patched tool is rolled back if, after ``min_calls`` calls within ``seconds``,
     its error rate exceeds the old one by ``error_margin`` (absolute), or its median
-    latency is more than ``latency_factor`` times the old one."""
+    latency is more than ``latency_factor`` times the old one and more than
+    ``latency_floor_s`` above it (sub-millisecond tools jitter by multiples)."""
 
     seconds: float = 60.0
     min_calls: int = 10
     error_margin: float = 0.05
     latency_factor: float = 3.0
+    latency_floor_s: float = 0.005
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +84,11 @@ async def watch(
                     f"over {calls} calls",
                 )
             median = statistics.median(latencies)
-            if baseline.latency_s and median > baseline.latency_s * policy.latency_factor:
+            limit = max(
+                baseline.latency_s * policy.latency_factor,
+                baseline.latency_s + policy.latency_floor_s,
+            )
+            if baseline.latency_s and median > limit:
                 return verdict(
                     False,
                     f"median latency rose from {baseline.latency_s * 1e3:.1f} ms to "

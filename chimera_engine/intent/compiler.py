@@ -39,6 +39,7 @@ from chimera_engine.swarm.models import Task, as_ref
 
 MAX_FILES = 500
 MAX_FILE_BYTES = 1 << 20
+MAX_TOTAL_BYTES = 16 << 20
 MAX_STEPS = 2000
 _PIPELINE_KEYS = frozenset({"tool", "inputs", "over", "then", "summary"})
 _STAGE_KEYS = frozenset({"tool", "param", "key", "inputs"})
@@ -64,6 +65,7 @@ class IntentCompiler:
     def __init__(self, root: Path, tools: Mapping[str, ToolVersion]) -> None:
         self.root = root.resolve()
         self.tools = dict(tools)
+        self._read_bytes = 0
 
     # -- entry -----------------------------------------------------------------------------
     def compile(
@@ -146,6 +148,9 @@ class IntentCompiler:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise IntentError(f"{rel} is {size} bytes; at most {MAX_FILE_BYTES}")
+        self._read_bytes += size
+        if self._read_bytes > MAX_TOTAL_BYTES:
+            raise IntentError(f"the request reads more than {MAX_TOTAL_BYTES} bytes of files")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:

@@ -44,6 +44,9 @@ def demo_workspace(root: Path) -> Path:
     (ws / "inbox" / "notes.txt").write_text("not a csv")
     (ws / "schemas").mkdir()
     (ws / "schemas" / "orders.json").write_text(json.dumps(ORDERS))
+    (ws / "odd").mkdir()
+    (ws / "odd" / "big.csv").write_text("a\n" * (1 << 19) + "b\n")
+    (ws / "odd" / "latin1.csv").write_bytes("caf\xe9\n".encode("latin-1"))
     (ws / "logs").mkdir()
     (ws / "logs" / "app.log").write_text("2026-01-01 10:00:00 ERROR disk full\n")
     return ws
@@ -211,6 +214,8 @@ REFUSALS: list[tuple[Any, str]] = [
         {"steps": [{"id": "a", "tool": "parse_log", "inputs": {"text": {"$ref": "zz"}}}]},
         "unknown step 'zz'",
     ),
+    ({"tool": "clean_csv", "over": {"files": "odd/big.csv"}}, "is 1048578 bytes; at most 1048576"),
+    ({"tool": "clean_csv", "over": {"files": "odd/latin1.csv"}}, "latin1.csv is not UTF-8 text"),
     ("make me a sandwich", "no rule reads this request"),
     ("clean every csv in ../", "outside the workspace"),
     ("validate every json in schemas/", "no rule reads"),  # no schema named

@@ -126,6 +126,7 @@ async def capture_dashboard(
         main = ConsoleController(bridge).build_main_window()
         window = main
         panel: Any = main.panel("Dashboard")
+        main.show_panel("Dashboard")  # the window opens on the Overview
         main.show()
         await _until(lambda: panel.anomaly_model.rowCount() >= 3)
         for key in panel.chart_keys():

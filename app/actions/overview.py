@@ -39,13 +39,15 @@ async def read_overview(acting: Acting) -> ov.Overview:
     sections: dict[str, ov.Section] = {}
 
     modules = await _read(lambda: facade.list_modules(principal))
+    tools = await _read(lambda: facade.list_tools(principal))
     metrics = await _read(lambda: facade.list_metrics(principal))
-    if isinstance(modules, PermissionDeniedError):
-        sections[ov.TOOLS] = ov.denied(ov.TOOLS, str(modules))
-        sections[ov.RELOADS] = ov.denied(ov.RELOADS, str(modules))
+    if isinstance(modules, PermissionDeniedError) or isinstance(tools, PermissionDeniedError):
+        why = str(modules if isinstance(modules, PermissionDeniedError) else tools)
+        sections[ov.TOOLS] = ov.denied(ov.TOOLS, why)
+        sections[ov.RELOADS] = ov.denied(ov.RELOADS, why)
     else:
         known: list[MetricInfo] = [] if isinstance(metrics, PermissionDeniedError) else metrics
-        sections[ov.TOOLS] = ov.tool_section(modules, ov.confidences(known))
+        sections[ov.TOOLS] = ov.tool_section(tools, modules, ov.confidences(known))
         sections[ov.RELOADS] = ov.reload_section(modules)
 
     anomalies = await _read(lambda: facade.list_anomalies(principal, limit=ANOMALY_LIMIT))

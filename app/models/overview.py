@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the anomaly engine imports numpy: kept out of the console's
     from chimera_engine.anomaly.engine import PredictiveAlert
     from chimera_engine.codegen.models import Patch
     from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
-    from chimera_engine.ops.tools import VersionInfo
+    from chimera_engine.ops.tools import ToolInfo, VersionInfo
     from chimera_engine.store.records import AuditEntry
     from chimera_engine.swarm.coordinator import SwarmStats
     from chimera_engine.swarm.models import AgentInfo
@@ -123,60 +123,57 @@ def confidences(metrics: Iterable[MetricInfo]) -> dict[str, float]:
 
 
 def tool_section(
+    tools: Sequence[ToolInfo],
     modules: Mapping[str, Sequence[VersionInfo]],
     confidence: Mapping[str, float],
     floor: float = CONFIDENCE_FLOOR,
 ) -> Section:
+    """One row per tool of an active version (its calls, errors and confidence), plus a
+    row for each module that serves nothing (its last version failed to load)."""
     items: list[Item] = []
-    unhealthy = 0
     for name, versions in sorted(modules.items()):
-        active = next((v for v in versions if v.active), None)
-        if active is None:
-            failed = versions[-1] if versions else None
-            why = failed.error if failed is not None and failed.error else "no version loads"
+        if versions and not any(v.active for v in versions):
+            failed = versions[-1]
+            why = failed.error or "no version loads"
             items.append(
                 Item(
                     text=f"{name} — not serving: {why}",
                     severity="critical",
                     panel="Modules",
-                    key=(name, failed.version if failed else 0),
+                    key=(name, failed.version),
                 )
             )
-            unhealthy += 1
-            continue
-        conf = [confidence[t] for t in active.tools if t in confidence]
-        low = min(conf) if conf else None
-        if active.calls:
-            ok = 100.0 * (1.0 - active.error_rate)
-            health = f"{ok:.1f}% ok of {format_count(active.calls)} calls"
+    for tool in sorted(tools, key=lambda t: t.name):
+        conf = confidence.get(tool.name)
+        rate = tool.errors / tool.calls if tool.calls else 0.0
+        if tool.calls:
+            health = f"{100.0 * (1.0 - rate):.1f}% ok of {format_count(tool.calls)} calls"
         else:
             health = "no calls yet"
-        severity = "ok" if active.calls else "muted"
-        if active.error_rate > 0.2 or (low is not None and low < floor / 2):
+        severity = "ok" if tool.calls else "muted"
+        if rate > 0.2 or (conf is not None and conf < floor / 2):
             severity = "critical"
-        elif active.error_rate > 0.05 or (low is not None and low < floor):
+        elif rate > 0.05 or (conf is not None and conf < floor):
             severity = "warn"
-        unhealthy += severity in ("warn", "critical")
-        text = f"{name} v{active.version} — {health}"
-        if low is not None:
-            text += f" · confidence {low:.2f}"
+        text = f"{tool.name} ({tool.module} v{tool.version}) — {health}"
+        if conf is not None:
+            text += f" · confidence {conf:.2f}"
         items.append(
             Item(
                 text=text,
                 severity=severity,
                 panel="Modules",
-                key=(name, active.version),
-                tip=f"Tools: {', '.join(active.tools) or 'none'} · origin {active.origin} · "
-                f"{active.in_flight} in flight",
+                key=(tool.module, tool.version),
+                tip=f"{tool.name}{tool.signature}: {tool.description}",
             )
         )
     items.sort(key=lambda i: ("critical", "warn", "ok", "muted").index(i.severity))
     total = len(items)
-    summary = f"{total - unhealthy} of {total} tools healthy" if total else ""
+    unhealthy = sum(i.severity in ("warn", "critical") for i in items)
     return Section(
         name=TOOLS,
         items=tuple(items[:SHOWN]),
-        summary=summary,
+        summary=f"{total - unhealthy} of {total} tools healthy" if total else "",
         severity=worst(i.severity for i in items),
     )
 
@@ -230,7 +227,7 @@ def patch_section(waiting: Sequence[Patch]) -> Section:
     items = [
         Item(
             text=f"Patch {p.id} · {p.module} v{p.base_version} · risk {p.risk} · "
-            f"{p.provider}{' (replay)' if p.replay else ''}",
+            f"{p.model or p.provider}{', replayed' if p.replay else ''}",
             severity="warn",
             panel="Patches",
             key=p.id,

@@ -105,7 +105,7 @@ async def test_a_waiting_patch_shows_notifies_once_and_clicks_through(
         await fail_calls(env.node, env.admin.principal)
         patch = await ready_patch(env.node, env.admin.principal)
         await wait_until(lambda: card.list.count() == 1, within=5, what="patch listed")
-        assert card.texts() == [f"Patch {patch.id} · mathy v1 · risk low · scripted"]
+        assert card.texts() == [f"Patch {patch.id} · mathy v1 · risk low · script-1"]
         assert card.summary_label.text() == "1 patch to review"
         await wait_until(lambda: bool(notified), what="notified")
         assert notified == [
@@ -127,8 +127,11 @@ async def test_a_waiting_patch_shows_notifies_once_and_clicks_through(
         assert opened == [("Patches", patch.id)] and not overview.notice.isVisibleTo(overview)
         card.click(0)
         assert opened[-1] == ("Patches", patch.id)
-        tools = overview.cards[TOOLS].texts()
-        assert tools == ["mathy v1 — 0.0% ok of 3 calls"], "three failed calls"
+        # Three failed calls; the engine's tool-call collector then reports a confidence.
+        expected = "ratio (mathy v1) — 0.0% ok of 3 calls · confidence 0.80"
+        tools = overview.cards[TOOLS]
+        await wait_until(lambda: tools.texts() == [expected], within=5, what=expected)
+        assert tools.summary_label.text() == "0 of 1 tools healthy"
 
 
 async def test_empty_states_say_what_to_do_next(

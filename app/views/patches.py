@@ -117,6 +117,14 @@ class PatchesPanel(QWidget):
                 "K": lambda: self.select_next(-1),
             },
         )
+        for keys, text in (
+            ("A", "Approve the selected patch"),
+            ("R", "Reject the selected patch"),
+            ("NJ", "Select the next patch"),
+            ("PK", "Select the previous patch"),
+        ):
+            for key in keys:  # what Help > Keyboard shortcuts lists
+                self.shortcuts[key].setWhatsThis(text)
 
         self.commands = PatchCommands(bridge, self)
         self.dialogs = PatchDialogs(bridge, self)

@@ -158,6 +158,8 @@ async def test_sheet_lists_every_shortcut_of_the_live_window(
             assert where and WINDOW not in where, shortcut.key().toString()
 
         assert ("F1, Ctrl+/", "Keyboard shortcuts") in listed
+        assert ("A", "Approve the selected patch") in listed
+        assert all(action != "(undescribed)" for _, action in listed)
         for number, name in enumerate(window.panel_names()[:9], start=1):
             assert (f"Alt+{number}", f"Show the {name} panel") in listed
 

@@ -39,7 +39,11 @@ def narrowed_message(source: int, patch: Patch) -> tuple[str, str]:
             "ok",
         )
     why = patch.reason or state_label(patch.state.value)
-    return f"Patch {patch.id} keeps some hunks of patch {source}: refused, {why}", "warn"
+    return (
+        f"Patch {patch.id} keeps some hunks of patch {source}: refused, {why}; patch {source} "
+        "stays as it was",
+        "warn",
+    )
 
 
 def proposal_message(module: str, outcome: ProposalOutcome) -> tuple[str, str]:

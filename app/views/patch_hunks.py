@@ -3,8 +3,8 @@
 Each hunk of the module change is a row with a check box; the selected row's
 lines are shown beside the list. *Keep ticked hunks* asks the engine for a
 narrower patch made of them (with all the new tests): it is tested in the
-sandbox again before it can be approved, and the original becomes superseded
-by it. The button is offered only where that makes sense: a ready or rejected
+sandbox again before it can be approved; once it passes, the original becomes
+superseded by it. The button is offered only where that makes sense: a ready or rejected
 patch of more than one hunk, some but not all of them ticked, and a user
 holding ``patch.approve``.
 """
@@ -35,7 +35,8 @@ from chimera_engine.security.principal import Principal
 NARROWABLE = frozenset({PatchState.READY, PatchState.REJECTED})
 INTRO = (
     "Tick the hunks to keep. The new tests go with them; the narrower patch is tested "
-    "in the sandbox again before it can be approved, and this one is marked superseded."
+    "in the sandbox again before it can be approved, and once it passes it supersedes "
+    "this one."
 )
 
 

@@ -2,16 +2,19 @@
 
 The narrower change is a new patch (``derived_from`` the original) that is tested
 in the sandbox again (FAIL_TO_PASS and PASS_TO_PASS) before anyone can approve
-it; the original becomes ``superseded`` with ``superseded_by`` pointing at it.
-The kept hunks are applied to the module's active version (newer than the
-original's base if the module was reloaded since). Both steps are one database
-transaction; the decision is audited (``patch.hunks``) with the hunks kept and
-both diff hashes. A subset that leaves nothing, does not apply or does not
-parse is refused, audited, and changes nothing.
+it. Once it passes, the original becomes ``superseded`` with ``superseded_by``
+pointing at it; if it fails, the original stays as it was (a ready patch is not
+lost to a narrowing that did not work) and can be narrowed differently. The
+kept hunks are applied to the module's active version (newer than the
+original's base if the module was reloaded since). The decision is audited
+(``patch.hunks``) with the hunks kept and both diff hashes. A subset that leaves
+nothing, does not apply or does not parse is refused, audited, and changes
+nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from chimera_engine.codegen.store import PatchRepository
     from chimera_engine.reload.manager import HotReloadManager
     from chimera_engine.security.audit import AuditLog
+
+log = logging.getLogger(__name__)
 
 #: States whose hunks an operator may pick from (the state machine lets them be superseded).
 NARROWABLE = (PatchState.READY, PatchState.REJECTED)
@@ -59,7 +64,7 @@ class HunkReview:
         self, patch_id: int, principal: Principal, keep: Collection[int]
     ) -> Patch:
         """Keep hunks ``keep`` of a ready or rejected patch; returns the derived patch after
-        its sandbox run (ready or rejected). The original is superseded by it."""
+        its sandbox run (ready or rejected). A ready one supersedes the original."""
         base = await self.repo.get(patch_id)
         if base.state not in NARROWABLE:
             raise ConflictError(
@@ -91,10 +96,8 @@ class HunkReview:
             raise
         words = f"hunks {', '.join(str(i + 1) for i in kept)} of {len(hunks)} kept"
         risk, _ = assess(content.diff)
-        derived, source = await self.repo.derive(
-            patch_id,
-            actor=principal.actor,
-            detail=f"{words} by {principal.actor}",
+        derived = await self.repo.create(
+            f"derived from patch {patch_id}: {words} by {principal.actor}",
             module=base.module,
             base_version=active.version,
             state=PatchState.PROPOSED.value,
@@ -116,8 +119,8 @@ class HunkReview:
             decided_by=principal.actor,
             signature=base.signature,
             attempts=1,
+            derived_from=patch_id,
         )
-        self._publish(source)
         self._publish(derived)
         await self._audit.record(
             principal,
@@ -129,4 +132,23 @@ class HunkReview:
             source_diff_hash=base.diff_hash,
             diff_hash=derived.diff_hash,
         )
-        return await self._test(derived, content, principal)
+        tested = await self._test(derived, content, principal)
+        if tested.state is PatchState.READY:
+            await self._supersede(patch_id, tested, principal, words)
+        return tested
+
+    async def _supersede(
+        self, patch_id: int, derived: Patch, principal: Principal, words: str
+    ) -> None:
+        try:
+            source = await self.repo.transition(
+                patch_id,
+                PatchState.SUPERSEDED,
+                actor=principal.actor,
+                detail=f"superseded by patch {derived.id}: {words}",
+                superseded_by=derived.id,
+            )
+        except ConflictError as exc:  # decided meanwhile (approved, say): it stays so
+            log.info("patch %s not superseded by %s: %s", patch_id, derived.id, exc)
+            return
+        self._publish(source)

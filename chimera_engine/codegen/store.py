@@ -71,9 +71,10 @@ class PatchRepository:
         self._workspace = workspace
         self._clock = clock
 
-    async def create(self, **fields: Any) -> Patch:
+    async def create(self, detail: str = "created", **fields: Any) -> Patch:
+        """Record a new patch; ``detail`` is its first history entry."""
         now = self._clock()
-        return await self._db.write(lambda conn: self._insert(conn, now, fields, "created"))
+        return await self._db.write(lambda conn: self._insert(conn, now, fields, detail))
 
     def _insert(
         self, conn: sqlite3.Connection, now: float, fields: dict[str, Any], detail: str
@@ -97,49 +98,6 @@ class PatchRepository:
         )
         row = conn.execute(f"SELECT {_COLUMNS} FROM patches WHERE id = ?", (cur.lastrowid,))
         return _patch(row.fetchone())
-
-    async def derive(
-        self, source_id: int, *, actor: str, detail: str, **fields: Any
-    ) -> tuple[Patch, Patch]:
-        """Record a patch derived from ``source_id`` and mark the source superseded by it,
-        in one transaction: returns (derived, source). Refused (ConflictError) unless the
-        state machine lets the source become superseded."""
-        now = self._clock()
-
-        def derive(conn: sqlite3.Connection) -> tuple[Patch, Patch]:
-            row = conn.execute(
-                "SELECT state FROM patches WHERE id = ? AND workspace = ?",
-                (source_id, self._workspace),
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"patch {source_id} does not exist")
-            current = PatchState(row[0])
-            if PatchState.SUPERSEDED not in TRANSITIONS[current]:
-                raise ConflictError(
-                    f"patch {source_id} is {current.value}; only ready or rejected patches can "
-                    "be narrowed to some of their hunks"
-                )
-            derived = self._insert(
-                conn, now, {**fields, "derived_from": source_id}, f"derived from patch {source_id}"
-            )
-            conn.execute(
-                "UPDATE patches SET state = ?, updated_at = ?, superseded_by = ? WHERE id = ?",
-                (PatchState.SUPERSEDED.value, now, derived.id, source_id),
-            )
-            conn.execute(
-                "INSERT INTO patch_events(patch_id, ts, state, actor, detail) VALUES (?,?,?,?,?)",
-                (
-                    source_id,
-                    now,
-                    PatchState.SUPERSEDED.value,
-                    actor,
-                    f"superseded by patch {derived.id}: {detail}"[:2000],
-                ),
-            )
-            source = conn.execute(f"SELECT {_COLUMNS} FROM patches WHERE id = ?", (source_id,))
-            return derived, _patch(source.fetchone())
-
-        return await self._db.write(derive)
 
     async def get(self, patch_id: int) -> Patch:
         row = await self._db.read(

@@ -164,9 +164,10 @@ class PatchOps:
         """Keep only hunks ``keep`` (numbered from 0) of a ready or rejected patch.
 
         Needs ``patch.approve`` (it decides the original's fate). The result is a new
-        patch, tested in the sandbox before it can be approved; the original becomes
-        superseded by it. Refused (and audited) when the subset leaves nothing, keeps
-        everything, does not apply or does not parse.
+        patch, tested in the sandbox before it can be approved; once it passes, the
+        original becomes superseded by it (if it fails, the original stays as it was).
+        Refused (and audited) when the subset leaves nothing, keeps everything, does
+        not apply or does not parse.
         """
         await self._node.security.authorize(
             principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"

@@ -5,6 +5,7 @@ waiting patch notifies once; empty sections say what to do next."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -190,3 +191,39 @@ async def test_incidents_coalesce_and_repeat_only_after_a_while(qtbot: QtBot) ->
     assert predicted("a"), "a new incident once the old one is stale"
     notifier.flush()
     assert shown[-1] == ("Failure predicted", "a is forecast to cross 90")
+
+
+async def test_a_burst_of_events_makes_few_reads(engine: EngineFactory, qtbot: QtBot) -> None:
+    async with engine() as env:
+        overview = await open_overview(env.bridge, qtbot, min_interval_ms=300, poll_ms=60_000)
+        reads: list[float] = []
+        overview.loaded.connect(lambda _overview: reads.append(time.monotonic()))
+        assert env.admin is not None
+        audit = env.node.security.audit
+        start = time.monotonic()
+        for i in range(200):  # a burst of audited engine events, each one a Qt signal
+            await audit.record(env.admin.principal, "overview.burst", target=f"item:{i}")
+        burst_s = time.monotonic() - start
+        await asyncio.sleep(0.8)
+        assert 1 <= len(reads) <= 2 + (burst_s + 0.8) / 0.3, (reads, burst_s)
+        gaps = [b - a for a, b in itertools.pairwise(reads)]
+        assert all(gap >= 0.25 for gap in gaps), gaps
+        texts = overview.cards[AUDIT].texts()
+        assert texts[0].endswith("overview.burst item:199"), "the last read shows the last one"
+
+
+async def test_with_a_tray_the_notice_stays_hidden(engine: EngineFactory, qtbot: QtBot) -> None:
+    async with engine() as env:
+        notifier = Notifier(use_tray=True, coalesce_ms=10)
+        assert notifier.tray is not None and not notifier.in_app
+        overview = await open_overview(env.bridge, qtbot, notifier=notifier)
+        shown: list[str] = []
+        notifier.notified.connect(lambda title, _message, _target: shown.append(title))
+        env.bridge.patchChanged.emit(7, "mathy", "ready", "")
+        await wait_until(lambda: bool(shown), what="notified")
+        assert shown == ["Patch waiting for approval"]
+        assert not overview.notice.isVisibleTo(overview), "the desktop shows it, not the panel"
+        opened: list[tuple[str, object]] = []
+        overview.openRequested.connect(lambda panel, key: opened.append((panel, key)))
+        notifier.tray.messageClicked.emit()
+        assert opened == [("Patches", 7)]

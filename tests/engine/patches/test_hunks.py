@@ -75,6 +75,9 @@ async def test_keeping_the_good_hunk_makes_a_ready_patch(env: tuple[HeartNode, S
     assert events[-1].detail.startswith(f"superseded by patch {derived.id}: hunks 1 of 2 kept")
     _, derived_events = await node.facade.get_patch(admin.principal, derived.id)
     assert [e.state for e in derived_events] == ["proposed", "testing", "ready"]
+    assert (
+        derived_events[0].detail == f"derived from patch {original.id}: hunks 1 of 2 kept by admin"
+    )
 
     (entry,) = await node.security.audit.query(AuditQuery(action_prefix="patch.hunks"))
     assert entry.target == f"patch:{derived.id}" and entry.outcome == "ok"
@@ -97,13 +100,21 @@ async def test_a_subset_goes_through_the_sandbox_again(env: tuple[HeartNode, Ses
     node, admin = env
     original = await two_hunk_patch(node, admin)
     # Hunk 2 alone does not fix anything: the new test still fails after it.
-    derived = await node.facade.accept_hunks(admin.principal, original.id, [1])
-    assert derived.state is PatchState.REJECTED
-    assert derived.result is not None and not derived.result["ok"]
-    source, _ = await node.facade.get_patch(admin.principal, original.id)
-    assert source.superseded_by == derived.id
+    wrong = await node.facade.accept_hunks(admin.principal, original.id, [1])
+    assert wrong.state is PatchState.REJECTED and wrong.derived_from == original.id
+    assert wrong.result is not None and not wrong.result["ok"]
     with pytest.raises(ConflictError):
-        await node.facade.approve_patch(admin.principal, derived.id)
+        await node.facade.approve_patch(admin.principal, wrong.id)
+    source, _ = await node.facade.get_patch(admin.principal, original.id)
+    assert source.state is PatchState.REJECTED and source.superseded_by is None, (
+        "a narrowing that failed leaves the original as it was"
+    )
+
+    # ... so the operator can pick again; this time the original is superseded.
+    right = await node.facade.accept_hunks(admin.principal, original.id, [0])
+    assert right.state is PatchState.READY
+    source, _ = await node.facade.get_patch(admin.principal, original.id)
+    assert source.state is PatchState.SUPERSEDED and source.superseded_by == right.id
 
 
 async def test_subsets_that_cannot_work_are_refused(env: tuple[HeartNode, Session]) -> None:

@@ -12,7 +12,7 @@ the Overview notifies it (an in-app notice: offscreen has no tray). Captures
 * ``patches_hunks.png``: a second, two-hunk patch in the Patch review panel, its
   Hunks tab with the second hunk unticked.
 
-Usage: ``python scripts/screenshots_overview.py [--out docs/screenshots]``
+Usage: ``python scripts/screenshots_overview.py [--out docs/screenshots] [--theme light|dark]``
 """
 
 from __future__ import annotations
@@ -191,10 +191,11 @@ async def capture(out: Path, data_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console")
+    app = create_application("chimera-console", args.theme)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -34,7 +34,7 @@ from app.bridge import EngineBridge, describe_error
 from app.mainwindow import MainWindow
 from app.models.formatting import format_clock
 from app.models.overview import PATCHES, TITLES, Item, Overview
-from app.views.overview_cards import OverviewCard
+from app.views.overview_cards import OverviewCard, is_dark
 from app.views.overview_notify import Incident, Notifier
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
@@ -42,9 +42,13 @@ from chimera_engine.security.manager import Session
 MIN_INTERVAL_MS = 1000
 POLL_MS = 5000
 NOTICE_STYLE = """
-QFrame#overviewNotice { background: #fffaeb; border: 1px solid #fedf89; border-radius: 6px; }
-QFrame#overviewNotice QLabel { color: #7a2e0e; background: transparent; border: none; }
+QFrame#overviewNotice {{ background: {bg}; border: 1px solid {border}; border-radius: 6px; }}
+QFrame#overviewNotice QLabel {{ color: {fg}; background: transparent; border: none; }}
 """
+NOTICE_COLOURS = {
+    False: {"bg": "#fffaeb", "border": "#fedf89", "fg": "#7a2e0e"},
+    True: {"bg": "#4e1d09", "border": "#93370d", "fg": "#fef0c7"},
+}
 
 
 class OverviewPanel(QWidget):
@@ -85,7 +89,7 @@ class OverviewPanel(QWidget):
 
         self.notice = QFrame(self)
         self.notice.setObjectName("overviewNotice")
-        self.notice.setStyleSheet(NOTICE_STYLE)
+        self._style_notice()
         self.notice_label = QLabel(self.notice)
         self.notice_label.setObjectName("overviewNoticeText")
         self.notice_label.setWordWrap(True)
@@ -243,6 +247,14 @@ class OverviewPanel(QWidget):
     def _session_changed(self, session: Session | None) -> None:
         if session is not None:
             self.refresh()
+
+    def _style_notice(self) -> None:
+        self.notice.setStyleSheet(NOTICE_STYLE.format(**NOTICE_COLOURS[is_dark(self)]))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._style_notice()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -8,8 +8,8 @@ nothing keeps the selection and the scroll position.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -24,7 +24,11 @@ from app.models.overview import Item, Section
 from app.widgets.style import set_severity
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
-COLOURS = {"critical": "#c4320a", "warn": "#b54708", "ok": "#067647"}
+#: Item colours by severity, for a light and a dark palette.
+COLOURS = {
+    False: {"critical": "#c4320a", "warn": "#b54708", "ok": "#067647"},
+    True: {"critical": "#f97066", "warn": "#fdb022", "ok": "#47cd89"},
+}
 DOTS = {"critical": "●", "warn": "●", "ok": "●", "muted": "○"}
 
 CARD_STYLE = """
@@ -35,6 +39,11 @@ QLabel#overviewCardTitle { font-weight: 600; }
 QListWidget#overviewCardList { border: none; background: transparent; }
 QListWidget#overviewCardList::item { padding: 2px 0; }
 """
+
+
+def is_dark(widget: QWidget) -> bool:
+    """Whether ``widget`` is drawn on a dark palette (the dark theme)."""
+    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
 
 class OverviewCard(QFrame):
@@ -92,9 +101,21 @@ class OverviewCard(QFrame):
             row = QListWidgetItem(f"{DOTS[item.severity]} {item.text}", self.list)
             row.setData(ItemRole, item)
             row.setToolTip(item.tip or item.text)
-            colour = COLOURS.get(item.severity)
+        self._colour()
+
+    def _colour(self) -> None:
+        colours = COLOURS[is_dark(self)]
+        for i in range(self.list.count()):
+            row = self.list.item(i)
+            item = row.data(ItemRole)
+            colour = colours.get(item.severity) if isinstance(item, Item) else None
             if colour:
                 row.setForeground(QBrush(QColor(colour)))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._colour()
 
     def texts(self) -> list[str]:
         """The items' lines as shown (without the severity dot)."""

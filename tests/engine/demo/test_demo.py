@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chimera_engine.config import load_settings
+from chimera_engine.demo.events import DemoFaultChanged
 from chimera_engine.demo.faults import (
     FAULTS,
     ErrorBurstFault,
@@ -236,3 +237,30 @@ def test_memory_creep_state_machine() -> None:
     for _ in range(20):
         mb += 0.05
         assert tick(mb, 0) is FaultState.ACTIVE  # no creep, no symptom
+
+
+async def test_the_schedule_triggers_faults_in_turn(tmp_path: Path) -> None:
+    env = {
+        **ENV,
+        "CHIMERA_DEMO__FAULTS": "true",
+        "CHIMERA_DEMO__FIRST_FAULT": "0.2",
+        "CHIMERA_DEMO__FAULT_MAX": "1.5",
+        "CHIMERA_DEMO__FAULT_INTERVAL": "0.2",
+    }
+    settings = load_settings(data_dir=tmp_path / "data", env=env, use_default_file=False)
+    async with HeartNode(settings) as node:
+        changes = node.bus.subscribe(DemoFaultChanged)
+        assert node.demo is not None and node.demo.schedule
+        seen: list[tuple[str, str, str]] = []
+        async with asyncio.timeout(15):
+            while ("latency_leak", "active", "system:demo") not in seen:
+                event = await changes.get()
+                assert isinstance(event, DemoFaultChanged)
+                seen.append((event.name, event.state, event.actor))
+        assert seen[:2] == [("csv_shape", "active", "system:demo"), ("csv_shape", "degraded", "")]
+        assert ("csv_shape", "idle", "system:demo") in seen  # stopped after fault_max
+        entries = await node.security.audit.query(AuditQuery(action_prefix="demo.fault"))
+        assert [(e.action, e.target, e.actor) for e in reversed(entries)][:2] == [
+            ("demo.fault.start", "csv_shape", "system:demo"),
+            ("demo.fault.stop", "csv_shape", "system:demo"),
+        ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
@@ -75,3 +76,32 @@ async def test_observer_cannot_obtain_one(env: tuple[HeartNode, Session]) -> Non
     with pytest.raises(PermissionDeniedError):
         await node.facade.approval_capability(olga.principal, 1)
     assert await node.facade.capabilities_in_force(admin.principal) == []
+
+
+async def test_the_consoles_capability_works_over_http_once(tmp_path: Path) -> None:
+    """The token the console obtains is the one remote nodes send: the API accepts it."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        workspace=make_workspace(tmp_path / "ws"),
+        use_default_file=False,
+        env={"CHIMERA_API__PORT": "0", "CHIMERA_TOOLS__WATCH": "false"},
+    )
+    async with HeartNode(settings) as node:
+        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        node._generator = CodeGenerator(
+            ScriptedProvider([FIX]),
+            node.patches.patterns,
+            GenerationPolicy(),  # type: ignore[arg-type]
+        )
+        outcome = await node.facade.request_patch(admin.principal, "mathy")
+        assert outcome.patch is not None
+        pid = outcome.patch.id
+        token, _cap = await node.facade.approval_capability(admin.principal, pid)
+        assert node.api is not None
+        async with httpx.AsyncClient(base_url=node.api.url, timeout=60) as client:
+            url = f"/api/patches/{pid}/approve"
+            approved = await client.post(url, headers={"X-Capability": token})
+            assert approved.status_code == 200, approved.text
+            assert approved.json()["patch"]["state"] == "applied"
+            again = await client.post(url, headers={"X-Capability": token})
+            assert again.status_code == 401, again.text

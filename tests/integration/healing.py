@@ -134,7 +134,11 @@ async def linked_request(rig: Rig, tool: str, version: int, timeout: float = 30)
 
 
 async def keep_calling(
-    rig: Rig, until: Callable[[], bool], *calls: Callable[[], Any], timeout: float = 60
+    rig: Rig,
+    until: Callable[[], bool],
+    *calls: Callable[[], Any],
+    timeout: float = 60,
+    seen: Recorder | None = None,
 ) -> int:
     """Run ``calls`` in turn until ``until()`` holds; the number of rounds made."""
     loop = asyncio.get_running_loop()
@@ -142,7 +146,11 @@ async def keep_calling(
     rounds = 0
     while not until():
         if loop.time() > deadline:
-            raise AssertionError(f"condition not reached within {timeout:g} s")
+            status = await rig.node.facade.heal_status(rig.admin.principal)
+            raise AssertionError(
+                f"condition not reached within {timeout:g} s ({rounds} rounds); "
+                f"events {seen.drain() if seen else []!r}; status {status!r}"
+            )
         for call in calls:
             await call()
         rounds += 1

@@ -159,7 +159,7 @@ async def test_anomaly_triggers_learning(tmp_path: Path) -> None:
 
         for _ in range(80):  # the detectors learn the tool's normal latency
             await normal_log()
-        await keep_calling(rig, lambda: bool(events.of(LearningRequested)), traced_log)
+        await keep_calling(rig, lambda: bool(events.of(LearningRequested)), traced_log, seen=events)
         requested = events.of(LearningRequested)[0]
         assert (requested.module, requested.tool) == ("log_parser", "parse_log")
         assert requested.trigger in ("anomaly", "forecast")
@@ -303,7 +303,7 @@ async def test_patch_regression_rolls_back(tmp_path: Path) -> None:
 
         # after the back-off the next failures ask again, and the correct fix is kept
         await keep_calling(
-            rig, lambda: len(events.of(LearningRequested)) == 2, rig.semicolon_export
+            rig, lambda: len(events.of(LearningRequested)) == 2, rig.semicolon_export, seen=events
         )
         second = events.of(LearningRequested)[1]
         assert second.ts >= first.backoff_until and second.version == restored.version

@@ -61,7 +61,27 @@ async def test_keeping_one_hunk_from_the_panel(
         picker.list.setCurrentRow(1)
         assert "+    return x / 3" in picker.view.toPlainText()
 
-        picker.list.item(1).setCheckState(Qt.CheckState.Unchecked)
+        def selected_id() -> int:
+            patch = panel.selected_patch()
+            return patch.id if patch is not None else 0
+
+        # Hunk 2 alone fixes nothing: refused by the sandbox, the original stays as it was.
+        picker.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+        picker.keep_button.click()
+        action, ok, text = await wait_signal(panel.actionFinished, within=30)
+        assert (action, ok) == ("hunks", False), text
+        assert "refused" in text and f"patch {original.id} stays as it was" in text
+        assert panel.status_label.text() == text
+        still, _ = await node.facade.get_patch(env.admin.principal, original.id)
+        assert still.state is PatchState.REJECTED and still.superseded_by is None
+
+        await wait_until(lambda: selected_id() == original.id + 1, what="the refused one shown")
+        await show_patch(panel, still)
+        await wait_until(
+            lambda: picker.patch is not None and picker.patch.id == original.id,
+            what="the original's hunks again",
+        )
+        picker.set_ticked([0])
         assert picker.summary_label.text() == "1 of 2 hunks ticked"
         assert picker.keep_button.isEnabled()
         picker.keep_button.click()
@@ -69,11 +89,7 @@ async def test_keeping_one_hunk_from_the_panel(
         assert (action, ok) == ("hunks", True), text
         assert "passed the sandbox and can be approved" in text
 
-        def selected_id() -> int:
-            patch = panel.selected_patch()
-            return patch.id if patch is not None else 0
-
-        await wait_until(lambda: selected_id() > original.id, what="the derived patch selected")
+        await wait_until(lambda: selected_id() > original.id + 1, what="the derived patch selected")
         derived = panel.selected_patch()
         assert derived is not None
         await wait_until(
@@ -92,8 +108,11 @@ async def test_keeping_one_hunk_from_the_panel(
         )
         assert panel.model.record(row).superseded_by == derived.id
         assert panel.action_bar.approve_button.isEnabled()
-        (entry,) = await audit_entries(node, "patch.hunks")
-        assert entry.detail["source_patch"] == original.id and entry.detail["kept"] == [1]
+        entries = await audit_entries(node, "patch.hunks")  # newest first
+        assert [(e.detail["source_patch"], e.detail["kept"]) for e in entries] == [
+            (original.id, [1]),
+            (original.id, [2]),
+        ]
 
 
 async def test_approving_spends_a_single_use_capability(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import shiboken6
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -23,6 +23,8 @@ from app.widgets.status import EngineStateIndicator, LagIndicator, UserIndicator
 from chimera_engine.security.manager import Session
 
 APP_TITLE = "CHIMERA Console"
+#: Background work shorter than this never shows "Working…" in the status bar.
+BUSY_DELAY_MS = 300
 
 
 def _slug(name: str) -> str:
@@ -121,6 +123,12 @@ class MainWindow(QMainWindow):
         self.busy_label.setObjectName("busyIndicator")
         self.busy_label.hide()
         status.addWidget(self.busy_label)
+        # Shown only for work that lasts: short background reads (a panel's refresh every
+        # second) would otherwise make the status bar flicker and relayout.
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(BUSY_DELAY_MS)
+        self._busy_timer.timeout.connect(self.busy_label.show)
         self.user_indicator = UserIndicator(self)
         self.engine_indicator = EngineStateIndicator(self._bridge.engine_state, self)
         self.lag_indicator = LagIndicator(self)
@@ -198,7 +206,13 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{APP_TITLE} — {session.principal.name}")
 
     def _busy_changed(self, busy: bool) -> None:
-        self.busy_label.setVisible(busy)
+        if busy:
+            if not self.busy_label.isVisible():
+                self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            if self.busy_label.isVisible():
+                self.busy_label.hide()
 
     def show_error(self, title: str, message: str) -> QMessageBox:
         """Show an error without blocking the event loop (``open()``, never ``exec()``)."""

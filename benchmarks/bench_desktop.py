@@ -90,11 +90,13 @@ async def run_console_idle(demo: str, seconds: float) -> None:
             principal = bridge.principal
             window = ConsoleController(bridge).build_main_window()
             window.show()
+            # The workload starts after its start delay: let it, then set the state wanted.
+            await asyncio.sleep(node.settings.demo.start_delay + 1.0)
             if demo == "running":
-                await node.facade.demo_start(principal)
+                status = await node.facade.demo_start(principal)
             else:
-                await node.facade.demo_pause(principal)
-            print(f"ready {demo}", flush=True)
+                status = await node.facade.demo_pause(principal)
+            print(f"ready {demo} (workload {status.workload.state})", flush=True)
             await asyncio.sleep(seconds)
             window.close_quietly()
         finally:
@@ -134,6 +136,7 @@ def idle_cpu(demo: str, seconds: float) -> tuple[float, float] | None:
         if not line.startswith("ready"):
             print(f"the idle console did not start ({demo}): {line!r}")
             return None
+        print(f"  {line.strip()}", flush=True)
         time.sleep(SETTLE_S)
         console = psutil.Process(proc.pid)
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from app.bridge import EngineBridge
-from app.mainwindow import MainWindow
+from app.mainwindow import BUSY_DELAY_MS, MainWindow
 from app.preferences import LAYOUT_VERSION, Preferences
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD
@@ -96,3 +96,23 @@ async def test_windows_without_preferences_save_nothing(
         window.close_quietly()
         assert not window.restore_layout()
         assert list(tmp_path.iterdir()) == [tmp_path / "data"]
+
+
+async def test_status_bar_shows_working_only_for_work_that_lasts(
+    engine: EngineFactory, qtbot: QtBot
+) -> None:
+    async with engine() as env:
+        window = MainWindow(env.bridge)
+        qtbot.addWidget(window)
+        window.show()
+        env.bridge.busyChanged.emit(True)
+        await asyncio.sleep(BUSY_DELAY_MS / 1000 / 3)
+        env.bridge.busyChanged.emit(False)
+        await asyncio.sleep(BUSY_DELAY_MS / 1000)
+        assert not window.busy_label.isVisible(), "a short read does not flicker the status bar"
+
+        env.bridge.busyChanged.emit(True)
+        await asyncio.sleep(BUSY_DELAY_MS / 1000 * 1.5)
+        assert window.busy_label.isVisible()
+        env.bridge.busyChanged.emit(False)
+        assert not window.busy_label.isVisible(), "hidden as soon as the work is done"

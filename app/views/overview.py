@@ -275,6 +275,8 @@ def open_target(window: MainWindow, panel: str, key: object) -> bool:
     widget: Any = window.panel(panel)
     if isinstance(key, int) and hasattr(widget, "select_patch"):
         widget.select_patch(key)
+    elif isinstance(key, str) and hasattr(widget, "select_agent"):
+        widget.select_agent(key)
     elif isinstance(key, tuple) and len(key) == 2:
         kind, value = key
         if isinstance(kind, str) and isinstance(value, int) and hasattr(widget, "select_version"):

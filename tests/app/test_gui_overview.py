@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QWidget
@@ -227,3 +228,35 @@ async def test_with_a_tray_the_notice_stays_hidden(engine: EngineFactory, qtbot:
         overview.openRequested.connect(lambda panel, key: opened.append((panel, key)))
         notifier.tray.messageClicked.emit()
         assert opened == [("Patches", 7)]
+
+
+async def test_agents_are_listed_and_click_through_to_the_swarm(
+    engine: EngineFactory, qtbot: QtBot
+) -> None:
+    async with engine(CHIMERA_SWARM__INITIAL_AGENTS="executor:1") as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        window = ConsoleController(env.bridge).build_main_window()
+        qtbot.addWidget(window)
+        window.show()
+        overview = window.panel("Overview")
+        assert isinstance(overview, OverviewPanel)
+        card = overview.cards[AGENTS]
+        await wait_until(
+            lambda: card.list.count() == 1 and " · ready · " in card.texts()[0],
+            within=15,
+            what="the agent listed, ready",
+        )
+        assert card.summary_label.text() == "1 of 1 agents ready · 0 queued"
+        (agent,) = await env.node.facade.swarm_agents(env.bridge.principal)
+        assert card.texts()[0].startswith(f"{agent.id} · ready · 0 in flight")
+        swarm: Any = window.panel("Swarm")
+        await wait_until(
+            lambda: swarm.agent_model.row_of(agent.id) >= 0, what="the swarm panel lists it"
+        )
+        swarm.agent_table.clearSelection()
+        assert swarm.selected_agent() is None
+        card.click(0)
+        await wait_until(lambda: on_top(swarm), what="the swarm panel on top")
+        selected = swarm.selected_agent()
+        assert selected is not None and selected.id == agent.id
+        window.close_quietly()

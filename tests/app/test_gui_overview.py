@@ -18,6 +18,7 @@ from app.bridge import EngineBridge
 from app.controller import ConsoleController
 from app.models.overview import AGENTS, ANOMALIES, AUDIT, EMPTY, PATCHES, RELOADS, TOOLS, Item
 from app.views.overview import OverviewPanel
+from app.views.overview_cards import ItemRole
 from app.views.overview_notify import Incident, Notifier
 from chimera_engine.node import HeartNode
 from tests.app.conftest import EngineFactory
@@ -86,6 +87,17 @@ async def test_first_panel_and_an_anomaly_clicks_through_to_the_dashboard(
         await wait_until(lambda: on_top(dashboard) and not on_top(overview), what="dashboard")
         selected = dashboard.anomalies.selected()  # type: ignore[attr-defined]
         assert [a.id for a in selected] == [anomaly_id]
+
+        # A tool opens the Modules panel on the version that serves it.
+        tools = overview.cards[TOOLS]
+        assert tools.list.count() > 0
+        first = tools.list.item(0).data(ItemRole)
+        modules: Any = window.panel("Modules")
+        await wait_until(lambda: modules.model.rowCount() > 0, what="modules listed")
+        tools.click(0)
+        await wait_until(lambda: on_top(modules), what="the modules panel on top")
+        picked = modules.selected_versions()
+        assert [(v.module, v.version) for v in picked] == [first.key]
         window.close_quietly()
 
 

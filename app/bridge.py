@@ -241,6 +241,7 @@ class EngineBridge(
         on_success: Callable[[T], object] | None = None,
         on_error: Callable[[Exception], object] | None = None,
         title: str = "Operation failed",
+        busy: bool = True,
     ) -> asyncio.Task[T | None]:
         """Run ``coro`` as a task the bridge owns and report its outcome.
 
@@ -251,11 +252,12 @@ class EngineBridge(
         when given; :attr:`errorRaised` is emitted when there is no ``on_error`` or
         the exception is not a :class:`ChimeraError` (a bug must never stay silent).
         The task's result is the coroutine's, or ``None`` after a failure.
+        ``busy=False`` leaves :attr:`busyChanged` alone (periodic background reads).
         """
         if self._closed:
             coro.close()
             raise RuntimeError("the engine bridge is closed")
-        return self._runner.run(coro, on_success, on_error, title)
+        return self._runner.run(coro, on_success, on_error, title, busy=busy)
 
     def report(self, title: str, exc: BaseException) -> None:
         """Show an error raised outside :meth:`run` (e.g. in a slot) to the operator."""

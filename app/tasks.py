@@ -63,20 +63,27 @@ class TaskRunner:
         on_success: Callable[[T], object] | None,
         on_error: Callable[[Exception], object] | None,
         title: str,
+        *,
+        busy: bool = True,
     ) -> asyncio.Task[T | None]:
+        """``busy=False``: a background read that does not count as busy."""
         guarded = self._guard(coro, on_success, on_error, title)
         task = self._loop.create_task(guarded)
         self._tasks.add(task)
-        self._set_busy(+1)
-        task.add_done_callback(functools.partial(self._task_done, coro))
+        if busy:
+            self._set_busy(+1)
+        task.add_done_callback(functools.partial(self._task_done, coro, busy))
         return task
 
-    def _task_done(self, coro: Coroutine[Any, Any, Any], task: asyncio.Task[Any]) -> None:
+    def _task_done(
+        self, coro: Coroutine[Any, Any, Any], busy: bool, task: asyncio.Task[Any]
+    ) -> None:
         self._tasks.discard(task)
         # A task cancelled before its first step never started ``coro``: close it so
         # it is not reported as "never awaited". A finished coroutine ignores close().
         coro.close()
-        self._set_busy(-1)
+        if busy:
+            self._set_busy(-1)
 
     async def _guard(
         self,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from chimera_engine.swarm.models import TaskInfo
 
-NODE_W = 168.0
-NODE_H = 50.0
-GAP_X = 64.0
-GAP_Y = 14.0
+NODE_W = 150.0
+NODE_H = 44.0
+GAP_X = 46.0
+GAP_Y = 10.0
 
 
 @dataclass(frozen=True, slots=True)

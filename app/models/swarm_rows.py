@@ -128,6 +128,13 @@ def _agent_tip(agent: AgentInfo) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _details(agent: AgentInfo) -> str:
+    """Why a finished agent ended; what a live one offers beyond its role."""
+    if agent.state.final or agent.reason:
+        return agent.reason
+    return ", ".join(agent.capabilities)
+
+
 AGENT_COLUMNS: list[Column[AgentInfo]] = [
     Column("Agent", lambda a: a.id, 168, tooltip=_agent_tip),
     Column("Role", lambda a: a.role, 84),
@@ -149,7 +156,7 @@ AGENT_COLUMNS: list[Column[AgentInfo]] = [
     Column(
         "Reputation",
         lambda a: f"{a.reputation:.2f}",
-        90,
+        104,
         right=True,
         sort=lambda a: a.reputation,
         colour=lambda a: RED if a.reputation < 0.3 else None,
@@ -174,15 +181,27 @@ AGENT_COLUMNS: list[Column[AgentInfo]] = [
     Column(
         "Done / failed",
         lambda a: f"{a.completed} / {a.failed}",
-        96,
+        114,
         right=True,
         sort=lambda a: a.completed,
     ),
-    Column("PID", lambda a: str(a.pid or "—"), 70, right=True, sort=lambda a: a.pid or 0),
+    Column("PID", lambda a: str(a.pid or "—"), 66, right=True, sort=lambda a: a.pid or 0),
+    Column("Capabilities / reason", _details, 160, tooltip=_agent_tip),
 ]
 
 
 # -- tasks ---------------------------------------------------------------------------------
+def task_short(task_id: str) -> str:
+    """How a task id reads in a table: the first characters of a plain id, the step of a
+    graph task (its graph has a column of its own).
+
+    >>> task_short("3f2a9c0d5e6f7a8b9c0d"), task_short("744938f0fc91-s0.c2")
+    ('3f2a9c0d', 's0.c2')
+    """
+    head, sep, tail = task_id.rpartition("-")
+    return tail if sep and head and tail else short_id(task_id)
+
+
 def task_label(task: TaskInfo) -> str:
     """What a task runs: its tool (with the version it ran) or its prompt."""
     if task.tool:
@@ -216,20 +235,25 @@ def attempts_text(task: TaskInfo) -> str:
 
 
 TASK_COLUMNS: list[Column[TaskInfo]] = [
-    Column("Task", lambda t: short_id(t.id), 82, tooltip=lambda t: t.id),
-    Column("Tool", task_label, 124, tooltip=lambda t: t.prompt or t.tool or ""),
-    Column("Role", lambda t: t.role, 76),
+    Column("Task", lambda t: task_short(t.id), 80, tooltip=lambda t: t.id),
+    Column("Tool", task_label, 122, tooltip=lambda t: t.prompt or t.tool or ""),
     Column(
         "State",
         lambda t: t.state.value,
-        108,
+        104,
         badge=lambda t: _badge(TASK_COLOURS, t.state.value),
     ),
-    Column("Agent", lambda t: t.agent or "—", 150),
+    Column("Agent", lambda t: t.agent or "—", 136),
+    Column(
+        "Consensus",
+        consensus_text,
+        100,
+        colour=lambda t: GREEN if consensus_text(t).startswith("agreed") else RED,
+    ),
     Column(
         "Attempts",
         attempts_text,
-        74,
+        82,
         right=True,
         sort=lambda t: t.attempts,
         colour=lambda t: AMBER if t.crashes else None,
@@ -239,11 +263,13 @@ TASK_COLUMNS: list[Column[TaskInfo]] = [
         ),
     ),
     Column(
-        "Consensus",
-        consensus_text,
-        96,
-        colour=lambda t: GREEN if consensus_text(t).startswith("agreed") else RED,
+        "Result / error",
+        outcome_text,
+        170,
+        colour=lambda t: RED if t.state.value in ("failed", "quarantined") else None,
+        tooltip=outcome_text,
     ),
+    Column("Role", lambda t: t.role, 76),
     Column(
         "Graph",
         lambda t: short_id(t.graph_id) if t.graph_id else "",
@@ -255,13 +281,6 @@ TASK_COLUMNS: list[Column[TaskInfo]] = [
         lambda t: format_clock(t.updated_at),
         72,
         sort=lambda t: t.updated_at,
-    ),
-    Column(
-        "Result / error",
-        outcome_text,
-        200,
-        colour=lambda t: RED if t.state.value in ("failed", "quarantined") else None,
-        tooltip=outcome_text,
     ),
 ]
 
@@ -314,18 +333,18 @@ def _verdict(ballot: Ballot) -> Badge:
 
 
 BALLOT_COLUMNS: list[Column[Ballot]] = [
-    Column("Agent", lambda b: b.agent, 168),
-    Column("Value", ballot_value, 150, tooltip=ballot_value),
+    Column("Agent", lambda b: b.agent, 146),
+    Column("Value", ballot_value, 80, tooltip=ballot_value),
     Column(
         "Confidence",
         lambda b: f"{b.confidence:.2f}" if b.known else "—",
-        86,
+        104,
         right=True,
     ),
     Column(
         "Weight",
         lambda b: f"{b.weight:.2f}" if b.known else "—",
-        70,
+        76,
         right=True,
         tooltip=lambda b: "What the vote counted for (confidence × reputation when weighted)",
     ),

@@ -31,7 +31,7 @@ from app.bridge import EngineBridge, describe_error
 from app.models.records import RecordRole, RecordTableModel, SortRole
 from app.models.swarm_feed import SwarmDigest
 from app.models.swarm_filter import TaskFilter, scope_choices, state_counts
-from app.models.swarm_rows import AGENT_COLUMNS, TASK_COLUMNS, Attempt, short_id
+from app.models.swarm_rows import AGENT_COLUMNS, TASK_COLUMNS, Attempt, task_short
 from app.views.patch_widgets import footer_label
 from app.views.swarm_actions import CANCEL, KILL, SPAWN, STOP, SUBMIT, SwarmActionBar
 from app.views.swarm_commands import SwarmCommands
@@ -122,11 +122,6 @@ class SwarmPanel(QWidget):
         agents_layout = QVBoxLayout(agents_box)
         agents_layout.setContentsMargins(0, 0, 0, 0)
         agents_layout.setSpacing(4)
-        agents_head = QHBoxLayout()
-        agents_head.addWidget(section_label("Agents", agents_box))
-        agents_head.addStretch(1)
-        agents_head.addWidget(self.stats_label)
-        agents_layout.addLayout(agents_head)
         agents_layout.addWidget(self.agent_table, 1)
         tasks_box = QWidget(self)
         tasks_layout = QVBoxLayout(tasks_box)
@@ -143,6 +138,7 @@ class SwarmPanel(QWidget):
         self.bottom_splitter.addWidget(self.detail)
         self.bottom_splitter.setStretchFactor(0, 5)
         self.bottom_splitter.setStretchFactor(1, 4)
+        self.bottom_splitter.setSizes([690, 560])
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("swarmSplitter")
         self.splitter.setChildrenCollapsible(False)
@@ -150,7 +146,7 @@ class SwarmPanel(QWidget):
         self.splitter.addWidget(self.bottom_splitter)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
-        self.splitter.setSizes([190, 470])
+        self.splitter.setSizes([236, 440])
 
         self.status_label = footer_label("swarmStatusLabel", self)
         self.status_label.setText("No action in this session yet")
@@ -158,6 +154,8 @@ class SwarmPanel(QWidget):
         self.count_label.setWordWrap(False)
         footer = QHBoxLayout()
         footer.addWidget(self.status_label, 1)
+        footer.addWidget(self.stats_label)
+        footer.addSpacing(12)
         footer.addWidget(self.count_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 8)
@@ -235,6 +233,7 @@ class SwarmPanel(QWidget):
             on_success=self._agents_loaded,
             on_error=lambda exc: self._read_failed("agents", exc),
             title="Could not read the swarm",
+            busy=False,  # once a second: not worth a "Working…" each time
         )
 
     def _agents_loaded(self, loaded: tuple[list[AgentInfo], SwarmStats]) -> None:
@@ -277,7 +276,7 @@ class SwarmPanel(QWidget):
         self.filters.set_counts(state_counts(tasks))
         self.filters.set_scopes(scope_choices(tasks))
         unfinished = sum(not t.state.final for t in tasks)
-        self.count_label.setText(f"{len(tasks)} most recent tasks · {unfinished} unfinished")
+        self.count_label.setText(f"{len(tasks)} tasks listed ({unfinished} unfinished)")
         self._done("tasks")
         want = self._select_after or (selected.id if selected is not None else "")
         if want and self.select_task(want):
@@ -321,7 +320,7 @@ class SwarmPanel(QWidget):
             read(),
             on_success=lambda data: self._detail_loaded(task, data),
             on_error=lambda exc: self._show_status(
-                f"Could not read task {short_id(task.id)}: {describe_error(exc)}", "critical"
+                f"Could not read task {task_short(task.id)}: {describe_error(exc)}", "critical"
             ),
             title="Could not read the task",
         )
@@ -338,7 +337,7 @@ class SwarmPanel(QWidget):
         if graph_tasks is not None:
             graph.show_graph(task.graph_id, graph_tasks, selected=task.id)
         elif not task.graph_id:
-            graph.show_message(f"Task {short_id(task.id)} is not part of a decomposed job")
+            graph.show_message(f"Task {task_short(task.id)} is not part of a decomposed job")
         else:
             graph.select(task.id)
         self.detailShown.emit(task.id)

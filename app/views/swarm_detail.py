@@ -1,7 +1,9 @@
 """The detail area of the Swarm panel: the selected task's graph, consensus and attempts.
 
-* **Task graph**: the decomposed job the task belongs to, nodes coloured by live
-  state (see :class:`~app.widgets.task_graph.TaskGraphView`);
+Above: the **task graph** of the decomposed job the task belongs to, nodes
+coloured by live state (see :class:`~app.widgets.task_graph.TaskGraphView`).
+Below, in two tabs:
+
 * **Consensus**: for a redundant task, how it was decided (method, value or
   "no consensus"/tie, support) and each agent's vote: value, confidence,
   weight, and whether it agreed or dissented;
@@ -14,7 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QTableView, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.models.records import RecordTableModel
 from app.models.swarm_rows import (
@@ -23,8 +33,8 @@ from app.models.swarm_rows import (
     Attempt,
     format_value,
     outcome_text,
-    short_id,
     task_label,
+    task_short,
 )
 from app.views.patch_widgets import footer_label
 from app.widgets.badges import BadgeDelegate
@@ -34,7 +44,7 @@ from app.widgets.task_graph import TaskGraphView
 from chimera_engine.swarm.ballots import Ballot, ConsensusRecord
 from chimera_engine.swarm.models import TaskInfo
 
-GRAPH_TAB, CONSENSUS_TAB, ATTEMPTS_TAB = 0, 1, 2
+CONSENSUS_TAB, ATTEMPTS_TAB = 0, 1
 
 
 def consensus_summary(record: ConsensusRecord) -> tuple[str, str]:
@@ -43,7 +53,7 @@ def consensus_summary(record: ConsensusRecord) -> tuple[str, str]:
     >>> r = ConsensusRecord(task_id="t", status="agreed", method="majority", value=40,
     ...     support=2 / 3, votes=3, expected=3, reason="", tied=(), ballots=())
     >>> consensus_summary(r)
-    ('Agreed by majority on 40 · support 67 % · 3 of 3 votes cast', 'ok')
+    ('Agreed by majority on 40 · support 67% · 3 of 3 votes cast', 'ok')
     """
     cast = f"{record.votes} of {record.expected} votes cast"
     support = f"support {record.support:.0%}"
@@ -76,6 +86,8 @@ class SwarmDetail(QWidget):
         self.task: TaskInfo | None = None
         self.record: ConsensusRecord | None = None
         self.header = footer_label("swarmTaskHeader", self)
+        self.header.setWordWrap(False)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.header.setText("No task selected")
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("swarmDetailTabs")
@@ -100,14 +112,21 @@ class SwarmDetail(QWidget):
             ATTEMPT_COLUMNS, key=lambda r: r.get("id"), parent=self
         )
         self.attempt_table = _table("swarmAttemptTable", self.attempt_model, self)
-        self.tabs.addTab(self.graph, "Task graph")
         self.tabs.addTab(consensus, "Consensus")
         self.tabs.addTab(self.attempt_table, "Attempts")
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.setObjectName("swarmDetailSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.graph)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([226, 196])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         layout.addWidget(self.header)
-        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.splitter, 1)
         self.set_votes(None)
 
     def show_task(self, task: TaskInfo | None) -> None:
@@ -118,12 +137,12 @@ class SwarmDetail(QWidget):
             self.attempt_model.set_rows([])
             self.set_votes(None)
             return
-        parts = [f"Task {short_id(task.id)}", task_label(task), task.state.value]
+        parts = [f"Task {task_short(task.id)}", task_label(task), task.state.value]
         if task.agent:
             parts.append(f"on {task.agent}")
         outcome = outcome_text(task)
         if outcome:
-            parts.append(outcome)
+            parts.append(f"result {outcome}" if task.state.value == "succeeded" else outcome)
         self.header.setText(" · ".join(parts))
         self.header.setToolTip(task.id)
         failed = task.state.value in ("failed", "quarantined")
@@ -136,9 +155,9 @@ class SwarmDetail(QWidget):
             if task is None:
                 text = "Select a task to see how its replicas voted"
             elif task.state.final:
-                text = f"Task {short_id(task.id)} ran once: there was no vote"
+                text = f"Task {task_short(task.id)} ran once: there was no vote"
             else:
-                text = f"Task {short_id(task.id)} is {task.state.value}: not decided yet"
+                text = f"Task {task_short(task.id)} is {task.state.value}: not decided yet"
             self.consensus_label.setText(text)
             set_severity(self.consensus_label, "muted")
             self.ballot_model.set_rows([])

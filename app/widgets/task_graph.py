@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.swarm_graph import NODE_H, NODE_W, layout
-from app.models.swarm_rows import short_id, task_colours, task_label
+from app.models.swarm_rows import task_colours, task_label, task_short
 from app.theme import themed
 from chimera_engine.swarm.models import TaskInfo
 
@@ -104,7 +104,7 @@ class TaskNode(QGraphicsItem):
         painter.drawText(
             lower,
             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-            f"{self.state.replace('_', ' ')} · {short_id(self.task_id, 6)}",
+            f"{self.state.replace('_', ' ')} · {task_short(self.task_id)}",
         )
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:

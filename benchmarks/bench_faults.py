@@ -23,8 +23,12 @@ the fault's own recovery condition (or a time limit). Per fault it prints:
 Targets: every fault detected and recovered, median time to recovery <= 30 s,
 0 lost tasks, 0 bad patches kept.
 
+Auto-approval only covers patches rated low risk; with ``--operator-approves`` an
+operator (a real account) also approves any patch of the module that is ready for
+review, one second after it is, as in the manual branch of scenario 1.
+
 Usage: python benchmarks/bench_faults.py [--faults csv_shape,latency_leak]
-       [--baseline 20] [--limit 150]
+       [--baseline 20] [--limit 150] [--operator-approves]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pathlib import Path
 from chimera_engine.config import load_settings
 from chimera_engine.demo.faults import FAULTS, Fault, FaultState
 from chimera_engine.demo.service import SERVICE
+from chimera_engine.errors import ChimeraError
 from chimera_engine.events import (
     AnomalyDetected,
     Event,
@@ -65,8 +70,11 @@ ENV = {
     "CHIMERA_CODEGEN__WATCH_MIN_CALLS": "10",
     "CHIMERA_HEAL__WARMUP_SECONDS": "5",
     "CHIMERA_HEAL__SETTLE_SECONDS": "5",
+    # the demo tools answer in a few ms: forecast a latency problem well before 1 s
+    "CHIMERA_METRICS__LATENCY_THRESHOLD_MS": "200",
 }
 TESTED = ("ready", "approved", "applied", "kept")
+PASSWORD = "correct horse battery"
 
 
 @dataclass
@@ -80,6 +88,7 @@ class Outcome:
     lost_tasks: int = 0
     patches: dict[int, str] = field(default_factory=dict)
     bad_kept: int = 0
+    approved_by_operator: int = 0
     note: str = ""
 
 
@@ -110,12 +119,20 @@ def _relevant(event: Event, fault: Fault) -> str:
     return f"{kind} on {metric}"
 
 
-async def run_fault(name: str, baseline: float, limit: float, root: Path) -> Outcome:
+async def run_fault(
+    name: str, baseline: float, limit: float, root: Path, operator_approves: bool = False
+) -> Outcome:
     out = Outcome(fault=name)
     settings = load_settings(data_dir=root / name, env=ENV, use_default_file=False)
     async with HeartNode(settings) as node:
         demo = node.demo
         assert demo is not None
+        operator = None
+        if operator_approves:
+            admin = await node.facade.create_first_admin("admin", PASSWORD)
+            await node.facade.create_user(admin.principal, "olga", PASSWORD, "operator")
+            operator = (await node.facade.login("olga", PASSWORD)).principal
+        ready_since: dict[int, float] = {}
         sub = node.bus.subscribe(
             AnomalyDetected, FailurePredicted, LearningRequested, PatchChanged, maxsize=100_000
         )
@@ -138,6 +155,15 @@ async def run_fault(name: str, baseline: float, limit: float, root: Path) -> Out
                     out.patches[event.patch_id] = event.state
                     if event.state in TESTED and out.patch_s is None:
                         out.patch_s = event.ts - started
+                    if event.state == "ready":
+                        ready_since[event.patch_id] = time.time()
+            for pid, since in list(ready_since.items()):
+                waited = time.time() - since >= 1.0
+                if operator is not None and out.patches.get(pid) == "ready" and waited:
+                    del ready_since[pid]
+                    with contextlib.suppress(ChimeraError):
+                        await node.facade.approve_patch(operator, pid)
+                        out.approved_by_operator += 1
             if fault.state is FaultState.RECOVERED and recovered_at is None:
                 recovered_at = fault.recovered_at or time.time()
                 out.recover_s = recovered_at - started
@@ -179,6 +205,8 @@ def report(outcomes: list[Outcome]) -> bool:
             f"{o.fault:<14}{fmt(o.detect_s):>10}{fmt(o.patch_s):>10}{fmt(o.recover_s):>10}"
             f"{o.failed_calls:>8}{o.lost_tasks:>6}{o.bad_kept:>10}  {states}; {o.signal or '-'}"
         )
+        if o.approved_by_operator:
+            print(f"{'':<14}{o.approved_by_operator} patch(es) approved by the operator")
         if o.note:
             print(f"{'':<14}{o.note}")
     recovered = [o.recover_s for o in outcomes if o.recover_s is not None]
@@ -202,6 +230,7 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--baseline", type=float, default=20.0)
     parser.add_argument("--limit", type=float, default=150.0)
+    parser.add_argument("--operator-approves", action="store_true")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.faults.split(",") if n.strip()]
     unknown = [n for n in names if n not in FAULTS]
@@ -212,7 +241,11 @@ async def main(argv: list[str]) -> int:
         for name in names:
             print(f"== {name}", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
-                outcomes.append(await run_fault(name, args.baseline, args.limit, Path(tmp)))
+                outcomes.append(
+                    await run_fault(
+                        name, args.baseline, args.limit, Path(tmp), args.operator_approves
+                    )
+                )
     met = report(outcomes)
     print("all targets met" if met else "targets not met")
     return 0

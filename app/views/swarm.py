@@ -83,6 +83,7 @@ class SwarmPanel(QWidget):
         self._running = True
         self._select_after = ""
         self._tasks_read_at = 0.0
+        self._stale = False
 
         self.agent_model: RecordTableModel[AgentInfo] = RecordTableModel(
             AGENT_COLUMNS, key=lambda a: a.id, parent=self
@@ -192,7 +193,12 @@ class SwarmPanel(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._agents_timer.start()
-        self.refresh_agents()
+        if self._stale:  # events arrived while hidden: read everything once
+            self._stale = False
+            self.refresh()
+            self.schedule_detail()
+        else:
+            self.refresh_agents()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
@@ -344,7 +350,11 @@ class SwarmPanel(QWidget):
 
     # -- live events -----------------------------------------------------------------------
     def apply_digest(self, digest: SwarmDigest) -> None:
-        """Fold a digest of engine events into the tables and the graph view."""
+        """Fold a digest of engine events into the tables and the graph view (while the
+        panel is hidden, only remember to read everything again when it is shown)."""
+        if not self.isVisible():
+            self._stale = True
+            return
         if digest.agents:
             self._apply_agents(digest.agents)
         if digest.tasks or digest.decided:

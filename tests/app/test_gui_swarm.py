@@ -202,7 +202,12 @@ async def test_an_observer_sees_the_actions_disabled(
             assert permission in button.toolTip() and "otto (observer)" in button.toolTip()
         # reading is allowed: the detail of the selected task is shown
         assert panel.detail.task is not None and panel.detail.task.id == task.id
+        # events while the panel is hidden are read once it is shown again
+        panel.hide()
         await env.node.facade.swarm_cancel(admin, task.id)
+        await wait_until(lambda: panel._stale, TIMEOUT, "the digest noticed while hidden")
+        assert task_row(panel, task.id)["State"] == "running"
+        panel.show()
         await wait_until(
             lambda: task_row(panel, task.id).get("State") == "cancelled", TIMEOUT, "cancelled"
         )

@@ -169,8 +169,8 @@ class HealthChanged(Event):
 @dataclass(frozen=True, kw_only=True)
 class LearningRequested(Event):
     """Metacognition asked the code generator for a fix of ``module`` v``version``
-    (preventive learning). ``trigger`` is failure_pattern, low_confidence, forecast
-    or anomaly; ``evidence`` summarises what was attached to the request."""
+    (preventive learning). ``trigger`` is failure_pattern, low_confidence, latency,
+    forecast or anomaly; ``evidence`` summarises what was attached to the request."""
 
     module: str
     version: int

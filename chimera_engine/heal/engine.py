@@ -247,8 +247,25 @@ class MetacognitiveEngine:
                     f"confidence {conf:.2f} is below {self.settings.confidence_threshold:g} "
                     f"after {h.calls} calls ({h.errors} failed)",
                 )
+        if trigger is None:
+            trigger = self._latency_trigger(h)
         if trigger is not None:
             self._consider(h, *trigger, now=now)
+
+    def _latency_trigger(self, h: VersionHealth) -> tuple[str, str] | None:
+        """A version that got much slower than it started (a leak, a growing scan)."""
+        s = self.settings
+        shift = h.latency_shift(s.latency_window) if s.latency_factor > 0 else None
+        if shift is None:
+            return None
+        first, recent = shift
+        if recent <= max(first * s.latency_factor, first + s.latency_floor_ms):
+            return None
+        return (
+            "latency",
+            f"median latency {recent:.1f} ms over the last {s.latency_window} calls, "
+            f"{first:.2f} ms over the first {s.latency_window}",
+        )
 
     def _collect_failures(self, module: str) -> tuple[str, str] | None:
         """Take the runtime's new failed calls of ``module`` as evidence; the strongest

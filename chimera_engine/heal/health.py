@@ -105,6 +105,7 @@ class VersionHealth:
     errors: int = 0
     success: float = 1.0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    early: list[float] = field(default_factory=list)
     failures: deque[FailureEvidence] = field(default_factory=lambda: deque(maxlen=5))
     signals: deque[SignalEvidence] = field(default_factory=lambda: deque(maxlen=5))
     signatures: Counter[str] = field(default_factory=Counter)
@@ -116,6 +117,8 @@ class VersionHealth:
         self.errors += not ok
         self.success = (1.0 - alpha) * self.success + alpha * (1.0 if ok else 0.0)
         self.latencies.append(duration_s)
+        if len(self.early) < 50:
+            self.early.append(duration_s)
 
     def add_failure(self, failure: FailureEvidence) -> int:
         """Keep ``failure`` as evidence; returns how often its signature was seen."""
@@ -130,6 +133,14 @@ class VersionHealth:
     @property
     def latency_ms_p50(self) -> float:
         return statistics.median(self.latencies) * 1e3 if self.latencies else 0.0
+
+    def latency_shift(self, window: int) -> tuple[float, float] | None:
+        """(median of the first ``window`` calls, median of the last ``window``) in ms,
+        once there are ``2 * window`` calls (None before)."""
+        if self.calls < 2 * window or len(self.early) < window:
+            return None
+        recent = list(self.latencies)[-window:]
+        return statistics.median(self.early[:window]) * 1e3, statistics.median(recent) * 1e3
 
     @property
     def success_rate(self) -> float:

@@ -22,7 +22,10 @@ class HealSettings:
     Triggers (any one starts *preventive learning*, a patch request with the
     evidence attached): the same failure (exception type and location)
     ``repeat_failures`` times in the active version; confidence below
-    ``confidence_threshold`` after at least ``min_calls`` calls; a forecast that
+    ``confidence_threshold`` after at least ``min_calls`` calls; a median latency
+    over the last ``latency_window`` calls above both ``latency_factor`` times and
+    ``latency_floor_ms`` more than the median of the version's first
+    ``latency_window`` calls (``latency_factor`` 0: never); a forecast that
     a tool metric will cross its threshold in the bad direction; an anomaly of
     score ``anomaly_score`` or more in the bad direction. Metric-based triggers
     (forecasts, anomalies) are ignored for ``settle_seconds`` after a version
@@ -54,6 +57,9 @@ class HealSettings:
     backoff_max_seconds: float = 3600.0
     max_requests_per_hour: int = 6
     evidence_size: int = 5
+    latency_factor: float = 5.0
+    latency_floor_ms: float = 5.0
+    latency_window: int = 20
     warmup_seconds: float = 20.0
 
     def __post_init__(self) -> None:
@@ -63,6 +69,8 @@ class HealSettings:
                 raise ConfigError(f"heal.{key}: must be between 0 and 1, got {value!r}")
         if self.repeat_failures < 1:
             raise ConfigError("heal.repeat_failures: must be at least 1")
+        if not 5 <= self.latency_window <= 50:
+            raise ConfigError("heal.latency_window: must be between 5 and 50 calls")
         if self.evidence_size < 1:
             raise ConfigError("heal.evidence_size: must be at least 1")
         if self.backoff_max_seconds < self.backoff_seconds:

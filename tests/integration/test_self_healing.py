@@ -144,7 +144,9 @@ async def test_anomaly_triggers_learning(tmp_path: Path) -> None:
         CHIMERA_METRICS__TOOL_INTERVAL="0.02",
         CHIMERA_METRICS__PROCESS_INTERVAL="60",
         CHIMERA_METRICS__FORECAST_INTERVAL="0.5",
-        CHIMERA_METRICS__LATENCY_THRESHOLD_MS="25",
+        CHIMERA_METRICS__LATENCY_THRESHOLD_MS="40",
+        CHIMERA_HEAL__ANOMALY_SCORE="0.6",  # every alert of the detectors counts
+        CHIMERA_HEAL__LATENCY_FACTOR="0",  # here the detectors, not the health model, notice
     ) as rig:
         node, operator = rig.node, rig.operator.principal
         events = Recorder(

@@ -48,12 +48,25 @@ def parity(n: int) -> str:
 """
 
 
+SLOWING = """from chimera_engine.tooling import tool
+
+_SEEN: list[int] = []
+
+
+@tool(name="lookup", description="how often n was asked for")
+def lookup(n: int) -> int:
+    _SEEN.extend(range(5000))  # remembers far more than it needs, and scans it all
+    return sum(1 for x in _SEEN if x == n)
+"""
+
+
 @contextlib.asynccontextmanager
 async def engine(
     tmp_path: Path, exchanges: list[dict[str, Any]] | None = None, **env: str
 ) -> AsyncIterator[tuple[HeartNode, Session]]:
     workspace = make_workspace(tmp_path / "ws")
     (workspace / "tools" / "parity.py").write_text(PARITY)
+    (workspace / "tools" / "slowing.py").write_text(SLOWING)
     transcript = tmp_path / "transcript.json"
     fix = {"match": "def ratio", "response": FIX}
     transcript.write_text(json.dumps({"exchanges": [fix] if exchanges is None else exchanges}))
@@ -125,6 +138,20 @@ async def test_a_forecast_of_falling_confidence_triggers_learning(tmp_path: Path
         patch, _ = await node.facade.get_patch(admin.principal, ready.patch_id)
         assert "tool.confidence{tool=ratio} is forecast" in patch.signature
         assert patch.replay and "Preventive learning, triggered by forecast" in patch.signature
+
+
+async def test_a_version_that_keeps_slowing_down_triggers_learning(tmp_path: Path) -> None:
+    async with engine(tmp_path) as (node, admin):
+        sub = node.bus.subscribe(LearningRequested, LearningFinished)
+        for n in range(400):
+            await node.runtime.call("lookup", {"n": n % 7}, admin.principal)
+            if len(sub):
+                break
+        requested = await wait(sub, LearningRequested, timeout=1)
+        assert (requested.module, requested.trigger) == ("slowing", "latency")
+        assert requested.reason.startswith("median latency ")
+        finished = await wait(sub, LearningFinished)  # the transcript has no fix for it
+        assert finished.outcome == "no_patch" and finished.backoff_until is not None
 
 
 async def test_metric_triggers_wait_while_a_new_version_settles(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ waiting patch notifies once; empty sections say what to do next."""
 from __future__ import annotations
 
 import asyncio
+import doctest
 import itertools
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
+import app.models.overview
 from app.bridge import EngineBridge
 from app.controller import ConsoleController
 from app.models.overview import AGENTS, ANOMALIES, AUDIT, EMPTY, PATCHES, RELOADS, TOOLS, Item
@@ -263,7 +265,9 @@ async def test_agents_are_listed_and_click_through_to_the_swarm(
         assert card.texts()[0].startswith(f"{agent.id} · ready · 0 in flight")
         swarm: Any = window.panel("Swarm")
         await wait_until(
-            lambda: swarm.agent_model.row_of(agent.id) >= 0, what="the swarm panel lists it"
+            lambda: swarm.agent_model.row_of(agent.id) >= 0,
+            within=15,
+            what="the swarm panel lists it",
         )
         swarm.agent_table.clearSelection()
         assert swarm.selected_agent() is None
@@ -272,3 +276,8 @@ async def test_agents_are_listed_and_click_through_to_the_swarm(
         selected = swarm.selected_agent()
         assert selected is not None and selected.id == agent.id
         window.close_quietly()
+
+
+async def test_docstring_examples() -> None:
+    failures, tried = doctest.testmod(app.models.overview)
+    assert failures == 0 and tried > 0

@@ -17,6 +17,7 @@ import app.models.badges
 import app.models.patch_rows
 import app.models.patch_text
 import app.models.side_by_side
+import app.views.patch_hunks
 import app.views.patch_sandbox
 from app.models.patch_rows import QUEUE_COLUMNS
 from app.models.patch_text import answer_text
@@ -43,6 +44,7 @@ MODULES: list[ModuleType] = [
     app.models.patch_text,
     app.models.side_by_side,
     app.views.patch_sandbox,
+    app.views.patch_hunks,
 ]
 
 

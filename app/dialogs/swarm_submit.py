@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -78,6 +79,7 @@ class SubmitTaskDialog(FormDialog):
         self.inputs_edit.setFixedHeight(120)
         self.inputs_status = QLabel(self)
         self.inputs_status.setObjectName("submitInputsStatus")
+        self.inputs_status.setContentsMargins(0, 4, 0, 0)
         self.role_combo = QComboBox(self)
         self.role_combo.setObjectName("submitRoleCombo")
         self.role_combo.setEditable(True)
@@ -138,6 +140,11 @@ class SubmitTaskDialog(FormDialog):
         self.form.addRow("Split over", split)
         self.form.addRow("Aggregate with", self.aggregate_combo)
         self.finish_form()
+        inputs_label = self.form.labelForField(self.inputs_edit)
+        if isinstance(inputs_label, QLabel):  # the label at the top of the editor
+            inputs_label.setMinimumHeight(self.inputs_edit.maximumHeight())
+            inputs_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            inputs_label.setContentsMargins(0, 6, 0, 0)
         self.resize(620, self.sizeHint().height())
 
         self.tool_combo.currentIndexChanged.connect(self._tool_changed)

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
+    parser.add_argument("--only", choices=("start", "cpu"), help="one group of figures")
     parser.add_argument("--idle-child", choices=("paused", "running"), help=argparse.SUPPRESS)
     parser.add_argument("--child-seconds", type=float, default=60.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -176,27 +177,35 @@ def main(argv: list[str] | None = None) -> int:
         return idle_child(args.idle_child, args.child_seconds)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    if args.only != "cpu":
+        start_figures(args.runs)
+    if args.only != "start":
+        cpu_figures(args.cpu_seconds)
+    return 0
+
+
+def start_figures(runs: int) -> None:
     if BUNDLE_EXE.exists():
         report("bundle size (dist/chimera-console)", du_bytes(BUNDLE) / 2**20, "MiB")
-        figures = cold_start([str(BUNDLE_EXE)], args.runs)
+        figures = cold_start([str(BUNDLE_EXE)], runs)
         if figures:
-            report(
-                f"bundle cold start to login, median of {args.runs}", figures[0], "s", "<= 1.5 s"
-            )
+            report(f"bundle cold start to login, median of {runs}", figures[0], "s", "<= 1.5 s")
             report("  (wall time to the probe line)", figures[1], "s")
     else:
         print("bundle: not built (make bundle); its figures are skipped")
-    figures = cold_start([sys.executable, "-m", "app.main"], args.runs)
+    figures = cold_start([sys.executable, "-m", "app.main"], runs)
     if figures:
-        report(f"source cold start to login, median of {args.runs}", figures[0], "s", "<= 1.5 s")
+        report(f"source cold start to login, median of {runs}", figures[0], "s", "<= 1.5 s")
         report("  (wall time to the probe line)", figures[1], "s")
+
+
+def cpu_figures(seconds: float) -> None:
     for demo in ("paused", "running"):
-        cpu = idle_cpu(demo, args.cpu_seconds)
+        cpu = idle_cpu(demo, seconds)
         if cpu:
             target = "< 1 %" if demo == "paused" else ""
-            report(f"console CPU, demo {demo} ({args.cpu_seconds:.0f} s)", cpu[0], "% core", target)
+            report(f"console CPU, demo {demo} ({seconds:.0f} s)", cpu[0], "% core", target)
             report(f"  its agent processes, demo {demo}", cpu[1], "% core")
-    return 0
 
 
 if __name__ == "__main__":

@@ -118,17 +118,23 @@ async def test_a_forecast_of_falling_confidence_triggers_learning(tmp_path: Path
     ) as (node, admin):
         sub = node.bus.subscribe(FailurePredicted, LearningRequested, PatchChanged)
         node.hub.set_thresholds("tool.confidence", {"tool": "ratio"}, 0.8)
-        now = time.time()
-        samples = [  # the tool's confidence, sliding for half a minute
-            {
+        start = time.time() - 30
+
+        def sample(i: int) -> dict[str, Any]:  # the tool's confidence, sliding steadily
+            value = 1.0 - 0.004 * i + 0.001 * (i % 2)
+            return {
                 "name": "tool.confidence",
                 "labels": {"tool": "ratio"},
-                "value": 1.0 - 0.004 * i,
-                "t": now - 30 + i,
+                "value": value,
+                "t": start + i,
             }
-            for i in range(30)
-        ]
-        await node.facade.push_metrics(admin.principal, samples)
+
+        await node.facade.push_metrics(admin.principal, [sample(i) for i in range(30)])
+        for i in range(30, 120):  # one more sample per forecast check, until one is confirmed
+            if len(sub):
+                break
+            await node.facade.push_metrics(admin.principal, [sample(i)])
+            await asyncio.sleep(0.12)
         predicted = await wait(sub, FailurePredicted)
         assert predicted.alert.direction == "down"
         requested = await wait(sub, LearningRequested)

@@ -292,14 +292,24 @@ def reload_section(modules: Mapping[str, Sequence[VersionInfo]]) -> Section:
     return Section(name=RELOADS, items=tuple(items))
 
 
+def short(text: str, width: int = 24) -> str:
+    """``text`` cut to ``width`` characters (long ids read as their start).
+
+    >>> short("9ff8e8b91beb4cbbbc1ca19e3e9da070", 12), short("patch:3")
+    ('9ff8e8b91be…', 'patch:3')
+    """
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def audit_section(entries: Sequence[AuditEntry]) -> Section:
     items = [
         Item(
-            text=f"{format_clock(e.ts)}  {e.actor} · {e.action} {e.target}".rstrip()
+            text=f"{format_clock(e.ts)}  {e.actor} · {e.action} {short(e.target, 16)}".rstrip()
             + ("" if e.outcome == "ok" else f" · {e.outcome}"),
             severity="muted" if e.outcome == "ok" else "warn",
             panel="Audit",
             key=e.seq,
+            tip=f"{e.action} {e.target}",
         )
         for e in entries[:SHOWN]
     ]

@@ -36,7 +36,7 @@ QFrame#overviewCard { border: 1px solid palette(mid); border-radius: 6px;
     background: palette(base); }
 QFrame#overviewCard QLabel { border: none; background: transparent; }
 QLabel#overviewCardTitle { font-weight: 600; }
-QListWidget#overviewCardList { border: none; background: transparent; }
+QListWidget#overviewCardList { border: none; }
 QListWidget#overviewCardList::item { padding: 2px 0; }
 """
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMenu
 
 from app.dialogs.about import AboutDialog
@@ -57,8 +57,17 @@ class DesktopMenus(QObject):
         self.preferences = preferences
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.about_dialog: AboutDialog | None = None
+        self.choice = preferences.theme if preferences is not None else None
         self._build_view_menu(window.view_menu)
         self._build_help_menu(window.menuBar().addMenu("&Help"))
+        changed = getattr(QGuiApplication.styleHints(), "colorSchemeChanged", None)  # Qt >= 6.5
+        if changed is not None:
+            changed.connect(self._system_scheme_changed)
+
+    def _system_scheme_changed(self, *_: object) -> None:
+        """The desktop switched between light and dark: follow it if the choice is System."""
+        if self.choice == SYSTEM:
+            self.set_theme(SYSTEM)
 
     # -- View ------------------------------------------------------------------------------
     def _build_view_menu(self, menu: QMenu) -> None:
@@ -139,6 +148,7 @@ class DesktopMenus(QObject):
         if not isinstance(app, QApplication):
             raise RuntimeError("no QApplication")
         name = apply_theme(app, choice)
+        self.choice = choice
         self.theme_actions[choice].setChecked(True)
         if self.preferences is not None:
             self.preferences.theme = choice

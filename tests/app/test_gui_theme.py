@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -172,3 +172,22 @@ async def test_view_menu_switches_and_remembers_the_theme(
         second = MainWindow(env.bridge, preferences=Preferences.at(tmp_path / "prefs.ini"))
         qtbot.addWidget(second)
         assert second.desktop.theme_actions[LIGHT].isChecked()
+
+
+async def test_system_choice_follows_a_desktop_switch(
+    app: QApplication, engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    hints = QGuiApplication.styleHints()
+    if not hasattr(hints, "colorSchemeChanged"):
+        pytest.skip("Qt before 6.5 does not report the desktop's colour scheme")
+    async with engine() as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        window = MainWindow(env.bridge, preferences=Preferences.at(tmp_path / "prefs.ini"))
+        qtbot.addWidget(window)
+        apply_theme(app, DARK if system_theme() == LIGHT else LIGHT)  # out of step
+        hints.colorSchemeChanged.emit(hints.colorScheme())
+        assert current_theme() == system_theme(), "System follows the desktop"
+
+        window.desktop.theme_actions[DARK].trigger()
+        hints.colorSchemeChanged.emit(hints.colorScheme())
+        assert current_theme() == DARK, "an explicit choice stays"

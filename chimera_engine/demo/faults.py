@@ -83,9 +83,9 @@ The faults, with their exact failing behaviour
     fields) that the producer stamps with a unique ``$id`` and generation
     time. Defect: ``validate_json`` keeps every prepared schema in the
     module-level dict ``_PREPARED`` keyed by the schema's full JSON text, so
-    each stamped schema adds about 35 KB that is never freed: the analyzer
-    agent's resident memory grows by ~0.7 MB/s (~40 MB/min) while every task
-    succeeds. The demo records each agent's memory as metric
+    each stamped schema adds about 35-50 KB that is never freed: the analyzer
+    agent's resident memory grows by about 1 MB/s (~60 MB/min) while every
+    task succeeds. The demo records each agent's memory as metric
     ``agent.rss_mb{agent=<agent id>,role=<role>}`` every 2 s, with a threshold
     of :data:`AGENT_RSS_LIMIT_MB` for forecasts. Symptom: the analyzer's RSS
     grew by 15 MB or more since the fault started. Fix (a patch to
@@ -416,6 +416,7 @@ class MemoryCreepFault(Fault):
     def healthy(self, agents: Sequence[Mapping[str, Any]]) -> bool:
         if self.symptom_at is not None:
             self._track(agents)
+            self.detail = f"analyzer memory +{self.growth():.1f} MB"
         now = self._clock()
         since = now - self.window_s
         finished = sum(1 for c in self.calls if c.at >= since and c.ok)

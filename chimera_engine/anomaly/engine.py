@@ -23,9 +23,14 @@ import math
 from dataclasses import dataclass, replace
 
 from chimera_engine.anomaly.ensemble import MEMBERS, AnomalyKind, Ensemble, EnsembleConfig
-from chimera_engine.anomaly.forecast import Crossing, Forecast, ForecastEngine
+from chimera_engine.anomaly.forecast import Crossing, Forecast, ForecastEngine, HoltModel
 from chimera_engine.metrics.buffer import TimeSeriesBuffer
 from chimera_engine.metrics.settings import MetricSettings, alert_threshold
+
+#: Predictive alerts look at most this many steps ahead.
+MAX_HORIZON = 4000
+#: Forecasts average the whole buffer into at most this many steps.
+FORECAST_BINS = 250
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,14 @@ class MetricStatus:
 
 
 class _Metric:
-    __slots__ = ("buffer", "ensemble", "last_predictive_t", "status", "thresholds")
+    __slots__ = (
+        "buffer",
+        "checked_n",
+        "ensemble",
+        "last_predictive_t",
+        "status",
+        "thresholds",
+    )
 
     def __init__(self, config: EnsembleConfig, capacity: int) -> None:
         self.ensemble = Ensemble(config)
@@ -102,6 +114,7 @@ class _Metric:
         self.status = MetricStatus()
         self.thresholds: list[float] = []
         self.last_predictive_t = -math.inf
+        self.checked_n = -1  # samples seen at the last forecast check
 
 
 class AnomalyDetectionEngine:
@@ -114,13 +127,21 @@ class AnomalyDetectionEngine:
         gap_factor: float = 10.0,
         predictive_horizon: int = 120,
         predictive_cooldown_s: float = 900.0,
+        predictive_horizon_s: float = 7200.0,
+        min_trend_z: float = 3.0,
+        predictive_min_points: int = 30,
+        predictive_confirm: int = 10,
     ) -> None:
         self.config = config or EnsembleConfig()
         self.buffer_capacity = buffer_capacity
         self.gap_factor = gap_factor
         self.predictive_horizon = predictive_horizon
         self.predictive_cooldown_s = predictive_cooldown_s
-        self.forecaster = ForecastEngine()
+        self.predictive_horizon_s = predictive_horizon_s
+        self.min_trend_z = min_trend_z
+        self.predictive_min_points = predictive_min_points
+        self.predictive_confirm = predictive_confirm
+        self.forecaster = ForecastEngine(max_points=buffer_capacity, bin_to=FORECAST_BINS)
         self._metrics: dict[str, _Metric] = {}
         self._settings: dict[str, MetricSettings] = {}
         self._configs: dict[tuple[str, float], EnsembleConfig] = {}
@@ -234,12 +255,16 @@ class AnomalyDetectionEngine:
         self._get(metric).thresholds = list(thresholds)
 
     def forecast(self, metric: str, horizon: int = 60) -> Forecast | None:
-        """Forecast ``horizon`` steps of ``metric``, or None without enough data."""
+        """Forecast about ``horizon`` sample steps of ``metric`` (None without enough data).
+
+        The model's steps may be bins of several samples: the path then has fewer,
+        wider steps covering the same time.
+        """
         m = self._metrics.get(metric)
         if m is None or len(m.buffer) < self.forecaster.min_points:
             return None
         model = self.forecaster.fit(m.buffer.values(), m.buffer.timestamps())
-        return model.forecast(horizon)
+        return model.forecast(max(1, math.ceil(horizon / model.samples_per_step)))
 
     def predict_crossing(self, metric: str, threshold: float) -> Crossing | None:
         """When ``metric`` is forecast to cross ``threshold`` (None: not within the horizon)."""
@@ -247,38 +272,77 @@ class AnomalyDetectionEngine:
         if m is None or len(m.buffer) < self.forecaster.min_points:
             return None
         model = self.forecaster.fit(m.buffer.values(), m.buffer.timestamps())
-        return model.predict_crossing(threshold, self.predictive_horizon)
+        return model.predict_crossing(threshold, self._horizon(model.step_s))
+
+    def _horizon(self, step_s: float) -> int:
+        """Forecast steps for predictive alerts: ``predictive_horizon`` steps and at least
+        ``predictive_horizon_s`` seconds, at most :data:`MAX_HORIZON` steps."""
+        by_time = math.ceil(self.predictive_horizon_s / step_s) if step_s > 0 else 0
+        return int(min(MAX_HORIZON, max(self.predictive_horizon, by_time)))
 
     def check_forecasts(self, now: float) -> list[PredictiveAlert]:
-        """Predictive alerts for every metric with thresholds (cooldown per metric)."""
+        """Predictive alerts for every metric with thresholds (cooldown per metric).
+
+        A crossing is announced only when the data as they were ``predictive_confirm``
+        samples (and at least a tenth of the lead) earlier predicted it too, at
+        the same time give or take a quarter of that lead: the passing slope left by a
+        level shift grows and fades meanwhile; a leak's stays. Metrics with no new sample
+        since the last check are not fitted again.
+        """
         out: list[PredictiveAlert] = []
         for name, m in self._metrics.items():
             thresholds = self.thresholds(name)
             if not thresholds or now - m.last_predictive_t < self.predictive_cooldown_s:
                 continue
-            if len(m.buffer) < self.forecaster.min_points:
+            samples = m.status.samples
+            if samples == m.checked_n:
+                continue  # nothing new since the last check
+            m.checked_n = samples
+            if len(m.buffer) < max(self.forecaster.min_points, self.predictive_min_points):
                 continue
-            model = self.forecaster.fit(m.buffer.values(), m.buffer.timestamps())
-            for threshold in thresholds:
-                if (model.last_value >= threshold) == (threshold >= model.last_value):
-                    continue  # already on the threshold
-                c = model.predict_crossing(threshold, self.predictive_horizon)
-                if c is None:
-                    continue
-                m.last_predictive_t = now
-                out.append(
-                    PredictiveAlert(
-                        name,
-                        now,
-                        threshold,
-                        c.direction,
-                        c.minutes,
-                        c.earliest_minutes,
-                        c.latest_minutes,
-                    )
+            values, times = m.buffer.values(), m.buffer.timestamps()
+            model = self.forecaster.fit(values, times)
+            found = self._crossing(model, [*thresholds])
+            if found is None:
+                continue
+            threshold, c = found
+            lead_s = c.minutes * 60.0
+            sample_s = model.step_s / model.samples_per_step
+            wait = max(self.predictive_confirm * sample_s, 0.1 * lead_s)
+            keep = times <= model.last_t - wait
+            if int(keep.sum()) < max(self.forecaster.min_points, self.predictive_min_points):
+                continue
+            earlier = self._crossing(self.forecaster.fit(values[keep], times[keep]), [threshold])
+            if earlier is None:
+                continue
+            before_lead = earlier[1].minutes * 60.0
+            before_at = float(times[keep][-1]) + before_lead
+            if abs(model.last_t + lead_s - before_at) > 0.25 * before_lead:
+                continue  # the expected crossing moved: a passing slope, not a steady one
+            m.last_predictive_t = now
+            out.append(
+                PredictiveAlert(
+                    name,
+                    now,
+                    threshold,
+                    c.direction,
+                    c.minutes,
+                    c.earliest_minutes,
+                    c.latest_minutes,
                 )
-                break
+            )
         return out
+
+    def _crossing(self, model: HoltModel, thresholds: list[float]) -> tuple[float, Crossing] | None:
+        for threshold in thresholds:
+            if model.last_value == threshold:
+                continue  # already on the threshold
+            c = model.predict_crossing(
+                threshold, self._horizon(model.step_s), min_trend_z=self.min_trend_z
+            )
+            if c is not None:
+                return threshold, c
+        return None
 
     def expire(self, now: float, ttl_s: float) -> list[str]:
         """Forget metrics with no accepted sample for ``ttl_s`` seconds; returns their names."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,6 @@ from chimera_engine.events import (
     Event,
     EventBus,
     FailurePredicted,
-    HealthChanged,
     LearningDeferred,
     LearningFinished,
     LearningRequested,
@@ -44,24 +42,12 @@ from chimera_engine.events import (
     Subscription,
     ToolCallCompleted,
 )
-from chimera_engine.heal.health import (
-    FailureEvidence,
-    SignalEvidence,
-    VersionHealth,
-    failure_location,
-    is_bad_direction,
-    split_metric,
-)
+from chimera_engine.heal.health import SignalEvidence, VersionHealth, is_bad_direction
 from chimera_engine.heal.learner import OPEN_STATES, Learner, LearningEvidence
+from chimera_engine.heal.observer import HealthObserver
 from chimera_engine.heal.settings import HealSettings
 from chimera_engine.heal.throttle import Throttle
-from chimera_engine.heal.views import (
-    FailureView,
-    HealStatus,
-    RequestView,
-    SignalView,
-    ToolHealthView,
-)
+from chimera_engine.heal.views import HealStatus, RequestView, tool_view
 from chimera_engine.reload.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
 from chimera_engine.security.audit import AuditLog
@@ -73,7 +59,6 @@ Spawner = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
 PRINCIPAL = Principal.system("metacognition")
 _GOOD_ENDS = frozenset({"kept", "superseded"})
-_VERSIONS_KEPT = 3
 
 
 @dataclass(kw_only=True)
@@ -89,7 +74,7 @@ class _Request:
     in_flight: bool = True
 
 
-class MetacognitiveEngine:
+class MetacognitiveEngine(HealthObserver):
     def __init__(
         self,
         *,
@@ -102,22 +87,17 @@ class MetacognitiveEngine:
         spawn: Spawner,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
-        self._bus = bus
-        self._registry = registry
-        self._runtime = runtime
+        super().__init__(
+            settings=settings, bus=bus, registry=registry, runtime=runtime, clock=clock
+        )
         self._learner = learner
         self._audit = audit
         self._spawn = spawn
-        self._clock = clock
         self.throttle = Throttle(
             backoff_s=settings.backoff_seconds,
             backoff_max_s=settings.backoff_max_seconds,
             per_hour=settings.max_requests_per_hour,
         )
-        self.health: dict[tuple[str, int], VersionHealth] = {}
-        self._published: dict[tuple[str, int], tuple[str, float]] = {}
-        self._failures_seen: dict[str, float] = {}
         self._requests: dict[str, _Request] = {}
         self._patch_owner: dict[int, str] = {}
         self._patch_state: dict[int, str] = {}
@@ -171,62 +151,6 @@ class MetacognitiveEngine:
         elif isinstance(event, PatchChanged):
             self._on_patch(event)
 
-    # -- the health model -----------------------------------------------------------------
-    def _health(self, tool: str, module: str, version: int) -> VersionHealth:
-        key = (tool, version)
-        h = self.health.get(key)
-        if h is None:
-            n = self.settings.evidence_size
-            h = self.health[key] = VersionHealth(
-                tool=tool,
-                module=module,
-                version=version,
-                since=self._clock(),
-                failures=deque(maxlen=n),
-                signals=deque(maxlen=n),
-            )
-            old = sorted(v for (t, v) in self.health if t == tool)[:-_VERSIONS_KEPT]
-            for v in old:
-                self.health.pop((tool, v), None)
-                self._published.pop((tool, v), None)
-        return h
-
-    def _confidence(self, h: VersionHealth, now: float) -> float:
-        s = self.settings
-        return h.confidence(now, anomaly_weight=s.anomaly_weight, memory_s=s.anomaly_memory_seconds)
-
-    def _state(self, h: VersionHealth, now: float) -> str:
-        s = self.settings
-        return h.state(
-            now,
-            threshold=s.confidence_threshold,
-            anomaly_weight=s.anomaly_weight,
-            memory_s=s.anomaly_memory_seconds,
-        )
-
-    def _publish_health(self, h: VersionHealth, now: float, reason: str) -> None:
-        key = (h.tool, h.version)
-        state, conf = self._state(h, now), self._confidence(h, now)
-        last_state, last_conf = self._published.get(key, ("unknown", 1.0))
-        if state == last_state and abs(conf - last_conf) < 0.1:
-            return
-        self._published[key] = (state, conf)
-        self._bus.publish(
-            HealthChanged(
-                tool=h.tool,
-                module=h.module,
-                version=h.version,
-                state=state,
-                confidence=round(conf, 4),
-                previous_confidence=round(last_conf, 4),
-                reason=reason,
-            )
-        )
-
-    def _active_version(self, module: str) -> int | None:
-        active = self._registry.active.get(module)
-        return active.version if active is not None else None
-
     def _on_call(self, event: ToolCallCompleted) -> None:
         r = event.record
         if r.outcome == "cancelled":
@@ -251,66 +175,6 @@ class MetacognitiveEngine:
             trigger = self._latency_trigger(h)
         if trigger is not None:
             self._consider(h, *trigger, now=now)
-
-    def _latency_trigger(self, h: VersionHealth) -> tuple[str, str] | None:
-        """A version that got much slower than it started (a leak, a growing scan)."""
-        s = self.settings
-        shift = h.latency_shift(s.latency_window) if s.latency_factor > 0 else None
-        if shift is None:
-            return None
-        first, recent = shift
-        if recent <= max(first * s.latency_factor, first + s.latency_floor_ms):
-            return None
-        return (
-            "latency",
-            f"median latency {recent:.1f} ms over the last {s.latency_window} calls, "
-            f"{first:.2f} ms over the first {s.latency_window}",
-        )
-
-    def _collect_failures(self, module: str) -> tuple[str, str] | None:
-        """Take the runtime's new failed calls of ``module`` as evidence; the strongest
-        repeating pattern (or None)."""
-        seen = self._failures_seen.get(module, 0.0)
-        fresh = [f for f in self._runtime.recent_failures(module) if f.at > seen]
-        found: tuple[int, str] | None = None
-        active = self._active_version(module)
-        for f in reversed(fresh):  # oldest first
-            self._failures_seen[module] = max(self._failures_seen.get(module, 0.0), f.at)
-            h = self._health(f.tool, f.module, f.version)
-            evidence = FailureEvidence(
-                at=f.at,
-                tool=f.tool,
-                exception_type=f.exception_type,
-                message=f.message,
-                location=failure_location(f.traceback, module),
-                args=f.args,
-                traceback=f.traceback,
-            )
-            count = h.add_failure(evidence)
-            repeating = count >= self.settings.repeat_failures
-            if repeating and f.version == active and (found is None or count > found[0]):
-                found = (count, f"{evidence.signature} raised {count} times")
-        return None if found is None else ("failure_pattern", found[1])
-
-    def _signal_target(self, metric_key: str) -> tuple[VersionHealth, str] | None:
-        """The active tool version a tool metric is about, and the metric's name (None:
-        not a tool health metric, or a tool without an active version)."""
-        name, labels = split_metric(metric_key)
-        tool = labels.get("tool")
-        if tool is None or is_bad_direction(name, True) is None:
-            return None
-        module = self._registry.owner_of(tool)
-        version = self._active_version(module) if module else None
-        if module is None or version is None:
-            return None
-        return self._health(tool, module, version), name
-
-    def _settling(self, h: VersionHealth, now: float) -> bool:
-        try:
-            created = self._registry.get(h.module, h.version).created_at
-        except Exception:
-            created = h.since
-        return now - created < self.settings.settle_seconds
 
     def _on_anomaly(self, event: AnomalyDetected) -> None:
         a = event.event
@@ -435,21 +299,20 @@ class MetacognitiveEngine:
         )
 
     async def _learn(self, request: _Request, evidence: LearningEvidence) -> None:
-        await self._audit.record(
-            PRINCIPAL,
-            "heal.request",
-            target=request.module,
-            version=request.version,
-            tool=request.tool,
-            trigger=request.trigger,
-            reason=request.reason,
-            confidence=round(evidence.confidence, 4),
-            failures=len(self.health[(request.tool, request.version)].failures)
-            if (request.tool, request.version) in self.health
-            else 0,
-            signals=list(evidence.signals),
-        )
+        health = self.health.get((request.tool, request.version))
         try:
+            await self._audit.record(
+                PRINCIPAL,
+                "heal.request",
+                target=request.module,
+                version=request.version,
+                tool=request.tool,
+                trigger=request.trigger,
+                reason=request.reason,
+                confidence=round(evidence.confidence, 4),
+                failures=len(health.failures) if health is not None else 0,
+                signals=list(evidence.signals),
+            )
             outcome: ProposalOutcome | None = await self._learner.request(
                 request.module, evidence, PRINCIPAL
             )
@@ -527,7 +390,19 @@ class MetacognitiveEngine:
     # -- reading --------------------------------------------------------------------------
     def status(self) -> HealStatus:
         now = self._clock()
-        views = [self._view(h, now) for _, h in sorted(self.health.items())]
+        views = [
+            tool_view(
+                h,
+                active=h.version == self._active_version(h.module),
+                state=self._state(h, now),
+                confidence=self._confidence(h, now),
+                request=self._request_view(h.module),
+                limits=self.throttle.limits(h.module),
+                decision=self._decisions.get(h.module, ""),
+                now=now,
+            )
+            for _, h in sorted(self.health.items())
+        ]
         return HealStatus(
             enabled=True,
             observe_only=self.settings.observe_only,
@@ -537,58 +412,16 @@ class MetacognitiveEngine:
             tools=tuple(views),
         )
 
-    def _view(self, h: VersionHealth, now: float) -> ToolHealthView:
-        request = self._requests.get(h.module)
-        limits = self.throttle.limits(h.module)
-        top = h.top_signature()
-        return ToolHealthView(
-            tool=h.tool,
-            module=h.module,
-            version=h.version,
-            active=h.version == self._active_version(h.module),
-            state=self._state(h, now),
-            confidence=self._confidence(h, now),
-            running_success=h.success,
-            success_rate=h.success_rate,
-            calls=h.calls,
-            errors=h.errors,
-            latency_ms_p50=h.latency_ms_p50,
-            top_failure=top[0] if top else "",
-            top_failure_count=top[1] if top else 0,
-            failures=tuple(
-                FailureView(
-                    at=f.at,
-                    exception_type=f.exception_type,
-                    message=f.message,
-                    location=f.location,
-                    args=f.args,
-                    traceback=f.traceback,
-                )
-                for f in h.failures
-            ),
-            signals=tuple(
-                SignalView(
-                    at=s.at,
-                    kind=s.kind,
-                    metric=s.metric,
-                    summary=s.summary,
-                    score=s.score,
-                    bad=s.bad,
-                )
-                for s in h.signals
-            ),
-            open_request=None
-            if request is None
-            else RequestView(
-                module=request.module,
-                version=request.version,
-                trigger=request.trigger,
-                reason=request.reason,
-                since=request.since,
-                patch_id=request.patch_id,
-                patch_state=request.patch_state,
-            ),
-            failed_attempts=limits.failures,
-            backoff_until=limits.backoff_until if limits.backoff_until > now else None,
-            last_decision=self._decisions.get(h.module, ""),
+    def _request_view(self, module: str) -> RequestView | None:
+        request = self._requests.get(module)
+        if request is None:
+            return None
+        return RequestView(
+            module=request.module,
+            version=request.version,
+            trigger=request.trigger,
+            reason=request.reason,
+            since=request.since,
+            patch_id=request.patch_id,
+            patch_state=request.patch_state,
         )

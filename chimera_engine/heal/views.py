@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chimera_engine.heal.health import VersionHealth
+from chimera_engine.heal.throttle import ModuleLimits
+
 
 @dataclass(frozen=True, kw_only=True)
 class FailureView:
@@ -74,3 +77,54 @@ class HealStatus:
     max_requests_per_hour: int
     requests_made: int
     tools: tuple[ToolHealthView, ...]
+
+
+def tool_view(
+    h: VersionHealth,
+    *,
+    active: bool,
+    state: str,
+    confidence: float,
+    request: RequestView | None,
+    limits: ModuleLimits,
+    decision: str,
+    now: float,
+) -> ToolHealthView:
+    """The snapshot of one tool version's health model."""
+    top = h.top_signature()
+    return ToolHealthView(
+        tool=h.tool,
+        module=h.module,
+        version=h.version,
+        active=active,
+        state=state,
+        confidence=confidence,
+        running_success=h.success,
+        success_rate=h.success_rate,
+        calls=h.calls,
+        errors=h.errors,
+        latency_ms_p50=h.latency_ms_p50,
+        top_failure=top[0] if top else "",
+        top_failure_count=top[1] if top else 0,
+        failures=tuple(
+            FailureView(
+                at=f.at,
+                exception_type=f.exception_type,
+                message=f.message,
+                location=f.location,
+                args=f.args,
+                traceback=f.traceback,
+            )
+            for f in h.failures
+        ),
+        signals=tuple(
+            SignalView(
+                at=s.at, kind=s.kind, metric=s.metric, summary=s.summary, score=s.score, bad=s.bad
+            )
+            for s in h.signals
+        ),
+        open_request=request,
+        failed_attempts=limits.failures,
+        backoff_until=limits.backoff_until if limits.backoff_until > now else None,
+        last_decision=decision,
+    )

@@ -165,6 +165,9 @@ async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -
     await wait(panel.actionFinished)
     await call_csv(node, who, 17)
     await until(lambda: panel.model.active_version("csv_cleaner") == 5)
+    # v1 was deprecated once it drained; reinstate it so the panel can deprecate it
+    await facade.set_version_state(who, "csv_cleaner", 1, "inactive")
+    await until(lambda: panel.model.versions("csv_cleaner")[-1].state == "inactive")
     panel.select_version("csv_cleaner", 1)
     panel.action_bar.deprecate_button.click()
     await wait(panel.actionFinished)

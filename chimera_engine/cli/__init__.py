@@ -99,6 +99,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         tools=replace(settings.tools, watch=False),
         api=replace(settings.api, enabled=False),
+        demo=replace(settings.demo, enabled=False),
     )
     async with HeartNode(settings) as node:
         result: int = await args.handler(node, args)

@@ -106,7 +106,12 @@ async def test_rollback_on_failure(env: tuple[HeartNode, Session]) -> None:
     assert (
         "raise ValueError" not in (node.settings.workspace_path / "tools" / "mathy.py").read_text()
     )
-    entries = await node.security.audit.query(AuditQuery(action_prefix="patch.rollback"))
+    # The watch records the rollback in the audit log just after the state change.
+    for _ in range(100):
+        entries = await node.security.audit.query(AuditQuery(action_prefix="patch.rollback"))
+        if entries:
+            break
+        await asyncio.sleep(0.05)
     assert entries[0].actor == "system:patch-watch"
 
 

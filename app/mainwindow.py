@@ -149,6 +149,9 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         dock.setWidget(widget)
+        # A dock behind another tab stays "visible" to Qt; hiding its panel lets the panel
+        # stop its timers (hideEvent) until its tab is selected again.
+        dock.visibilityChanged.connect(widget.setVisible)
         first = next(iter(self._docks.values()), None)
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, dock)
         if first is not None:

@@ -23,8 +23,8 @@ NO_CHART = "Click a chart to inspect it."
 NO_MARKER = "Click an anomaly marker or a row of the list to see its details."
 SENSITIVITY_TIP = (
     "Markers and the anomaly-rate strip of this chart show only anomalies scoring at "
-    "least this much. The engine raises anomalies from a score of {engine:.2f} for every "
-    "metric (it has no per-metric sensitivity): this setting only filters the display."
+    "least this much (a display filter; {engine:.2f} is the engine's default alert score). "
+    "What the engine raises is set under Detection: detector and sensitivity per metric."
 )
 
 

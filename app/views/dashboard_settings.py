@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge
+from app.theme import set_themed_style
 from app.views.module_actions import missing_permission
 from chimera_engine.metrics.settings import MetricSettings, alert_threshold
 from chimera_engine.security.permissions import Permission
@@ -65,11 +66,12 @@ class MetricSettingsEditor(QFrame):
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("dashboardSettings")
-        self.setStyleSheet(
+        set_themed_style(
+            self,
             "QFrame#dashboardSettings { background: #ffffff; border: 1px solid #d3d9e2;"
             " border-radius: 6px; }"
             "QLabel#settingsTitle { font-weight: 600; color: #323f4b; }"
-            "QLabel#dashboardSettingsStatus { color: #616e7c; }"
+            "QLabel#dashboardSettingsStatus { color: #616e7c; }",
         )
         self._bridge = bridge
         self._key: str | None = None

@@ -87,6 +87,7 @@ class MetricStatus:
     out_of_order: int = 0
     gaps: int = 0
     last_t: float = -math.inf
+    step: float = 0.0  # the latest spacing of two samples (s)
     constant: bool = True
     first_value: float = math.nan
 
@@ -212,17 +213,18 @@ class AnomalyDetectionEngine:
         """Feed one sample; returns an event when it raises an (un-cooled) anomaly alert."""
         m = self._get(metric)
         st = m.status
-        if not math.isfinite(value):
+        if not (math.isfinite(value) and math.isfinite(t)):
             st.nonfinite += 1
             return None
         if t < st.last_t:
             st.out_of_order += 1
             return None
-        if st.samples >= 2 and len(m.buffer) >= 2:
-            ts = m.buffer.latest(2)[0]
-            step = float(ts[1] - ts[0])
-            if step > 0 and t - st.last_t > self.gap_factor * step:
+        if st.samples >= 1:
+            gap = t - st.last_t
+            if st.step > 0 and gap > self.gap_factor * st.step:
                 st.gaps += 1
+            if gap > 0:
+                st.step = gap
         if st.samples == 0:
             st.first_value = value
         elif value != st.first_value:

@@ -116,3 +116,18 @@ async def test_status_bar_shows_working_only_for_work_that_lasts(
         assert window.busy_label.isVisible()
         env.bridge.busyChanged.emit(False)
         assert not window.busy_label.isVisible(), "hidden as soon as the work is done"
+
+
+async def test_panels_behind_another_tab_are_hidden(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    async with engine() as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        window = await open_window(env.bridge, Preferences.at(tmp_path / "p.ini"), qtbot)
+        assert window.panel("Alpha").isVisible()
+        assert not window.panel("Beta").isVisible(), "out of sight: its timers may stop"
+        window.show_panel("Beta")
+        await asyncio.sleep(0.05)
+        assert window.panel("Beta").isVisible()
+        assert not window.panel("Alpha").isVisible()
+        window.close_quietly()

@@ -141,73 +141,93 @@ async def test_anomaly_triggers_learning(tmp_path: Path) -> None:
     async with healing_engine(
         tmp_path,
         CHIMERA_METRICS__ENABLED="true",
-        CHIMERA_METRICS__TOOL_INTERVAL="0.02",
+        CHIMERA_METRICS__TOOL_INTERVAL="0.05",
         CHIMERA_METRICS__PROCESS_INTERVAL="60",
-        CHIMERA_METRICS__FORECAST_INTERVAL="0.5",
-        CHIMERA_METRICS__LATENCY_THRESHOLD_MS="40",
-        CHIMERA_HEAL__ANOMALY_SCORE="0.6",  # every alert of the detectors counts
-        CHIMERA_HEAL__LATENCY_FACTOR="0",  # here the detectors, not the health model, notice
+        # only the metrics may call for a fix here, not the failures themselves
+        CHIMERA_HEAL__REPEAT_FAILURES="1000",
+        CHIMERA_HEAL__CONFIDENCE_THRESHOLD="0",
+        CHIMERA_HEAL__LATENCY_FACTOR="0",
+        CHIMERA_HEAL__FORECAST_TRIGGERS="false",
+        CHIMERA_HEAL__ANOMALY_SCORE="0.95",  # a clear jump, not the jitter of a busy machine
     ) as rig:
         node, operator = rig.node, rig.operator.principal
         events = Recorder(
             node.bus, AnomalyDetected, LearningRequested, LearningDeferred, PatchChanged
         )
+        error_rate = "tool.error_rate{tool=validate_json}"
 
-        async def normal_log() -> None:
-            assert (await rig.call("parse_log", {"text": inputs.app_log(rig.rng)}))[0]
+        async def normal() -> None:
+            assert (await rig.call("validate_json", inputs.json_check(rig.rng)))[0]
 
-        async def traced_log() -> None:  # the demo's latency_leak fault: no call fails
-            assert (await rig.call("parse_log", {"text": inputs.traced_log(rig.rng)}))[0]
+        async def nested() -> None:  # the demo's error_burst fault: a producer stuck in a loop
+            fault = {"document": inputs.nested_document(), "schema": inputs.ORDER_SCHEMA}
+            ok, error = await rig.call("validate_json", fault)
+            assert not ok and "RecursionError" in str(error)
 
-        for _ in range(80):  # the detectors learn the tool's normal latency
-            await normal_log()
-        await keep_calling(rig, lambda: bool(events.of(LearningRequested)), traced_log, seen=events)
+        async def samples() -> int:
+            metrics = await node.facade.list_metrics(operator)
+            return next((m.samples for m in metrics if m.key == error_rate), 0)
+
+        sampled = 0
+
+        async def count() -> None:
+            nonlocal sampled
+            sampled = await samples()
+
+        # the detectors learn the tool's normal error rate (none)
+        await keep_calling(rig, lambda: sampled >= 40, normal, count, seen=events)
+        assert not events.of(LearningRequested)
+        # the burst: the error rate jumps, an anomaly is raised, metacognition acts on it
+        await keep_calling(
+            rig, lambda: bool(events.of(LearningRequested)), nested, normal, seen=events
+        )
         requested = events.of(LearningRequested)[0]
-        assert (requested.module, requested.tool) == ("log_parser", "parse_log")
-        assert requested.trigger in ("anomaly", "forecast")
-        assert "tool.latency_ms{tool=parse_log}" in requested.reason
-        assert node.reload.registry.active["log_parser"].errors == 0  # metrics alone
+        assert (requested.module, requested.tool) == ("json_schema", "validate_json")
+        assert requested.trigger == "anomaly" and "{tool=validate_json}" in requested.reason
+        anomaly = next(e for e in events.of(AnomalyDetected) if e.event.metric in requested.reason)
+        assert anomaly.event.value != anomaly.event.expected
 
-        # the request carried the metric evidence; the fix was tested
+        # the request carried the anomaly and the failing calls; the fix was tested
         ready = await events.wait(
-            PatchChanged, lambda e: e.module == "log_parser" and e.state == "ready"
+            PatchChanged, lambda e: e.module == "json_schema" and e.state == "ready"
         )
         patch, _ = await node.facade.get_patch(operator, ready.patch_id)
-        assert "tool.latency_ms{tool=parse_log}" in patch.signature
-        assert patch.replay and "KNOWN_ERRORS" in patch.diff and patch.result is not None
+        assert requested.reason in patch.signature and "RecursionError" in patch.signature
+        assert patch.replay and "nested too deeply" in patch.diff and patch.result is not None
         check_sandbox_verdict(patch.result)
 
-        # a second anomaly on the tool while the request is open makes no second request
+        # another anomaly on the tool while the request is open makes no second request
         now = time.time()
-        probe = {"tool": "parse_log", "probe": "synthetic"}
-        samples = [
+        probe = {"tool": "validate_json", "probe": "synthetic"}
+        series = [
             {"name": "tool.latency_ms", "labels": probe, "value": 1.0 + 0.05 * (i % 3), "t": t}
             for i, t in enumerate(range(int(now) - 60, int(now) - 20))
         ]
-        samples.append({"name": "tool.latency_ms", "labels": probe, "value": 400.0, "t": now})
-        assert (await node.facade.push_metrics(operator, samples)).anomalies == 1
+        series.append({"name": "tool.latency_ms", "labels": probe, "value": 400.0, "t": now})
+        assert (await node.facade.push_metrics(operator, series)).anomalies == 1
         await events.wait(AnomalyDetected, lambda e: "probe=synthetic" in e.event.metric)
-        deferred = await events.wait(LearningDeferred, lambda e: e.module == "log_parser")
+        deferred = await events.wait(LearningDeferred, lambda e: e.module == "json_schema")
         assert "still open" in deferred.reason
         for _ in range(10):
-            await traced_log()
+            await nested()
         status = await node.facade.heal_status(operator)
-        view = next(t for t in status.tools if t.tool == "parse_log" and t.active)
+        view = next(t for t in status.tools if t.tool == "validate_json" and t.active)
         assert view.open_request is not None and view.open_request.patch_id == patch.id
         assert any("probe=synthetic" in s.metric and s.bad for s in view.signals)
-        assert view.confidence < 1.0 and view.errors == 0
+        assert view.confidence < 1.0 and view.top_failure.startswith("RecursionError")
         assert len(events.of(LearningRequested)) == 1 and status.requests_made == 1
         made = await node.facade.list_patches(operator)
-        assert [p.id for p in made if p.module == "log_parser"] == [patch.id]
+        assert [p.id for p in made if p.module == "json_schema"] == [patch.id]
 
-        # approved, the fix bounds what the leak had piled up, and the pile stops growing
-        await node.facade.approve_patch(operator, patch.id)
-        module = node.reload.registry.active["log_parser"].loaded
-        assert module is not None and isinstance(module.KNOWN_ERRORS, dict)
-        assert len(module.KNOWN_ERRORS) <= 2 * len(inputs.ERRORS)
-        for _ in range(20):
-            await traced_log()
-        assert len(module.KNOWN_ERRORS) <= 2 * len(inputs.ERRORS)
+        # approved: the same documents are now refused as invalid, and nothing fails
+        applied = await node.facade.approve_patch(operator, patch.id)
+        for _ in range(5):
+            fault = {"document": inputs.nested_document(), "schema": inputs.ORDER_SCHEMA}
+            ok, result = await rig.call("validate_json", fault)
+            assert ok and result == {"valid": False, "errors": ["$: nested too deeply"]}
+            await normal()
+        active = node.reload.registry.active["json_schema"]
+        assert active.version == applied.applied_version and active.errors == 0
         events.close()
 
 

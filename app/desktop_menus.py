@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMenu
 
 from app.dialogs.about import AboutDialog
-from app.dialogs.shortcuts import ShortcutsDialog
+from app.dialogs.shortcuts import SHORTCUT_DESCRIPTION, ShortcutsDialog
 from app.theme import DARK, LIGHT, SYSTEM, apply_theme
 
 if TYPE_CHECKING:
@@ -109,6 +109,9 @@ class DesktopMenus(QObject):
         self.full_screen_action.setCheckable(True)
         for action in (self.refresh_action, self.next_panel_action, self.previous_panel_action):
             menu.addAction(action)
+        self.go_menu = menu.addMenu("&Go to panel")
+        self.go_menu.setObjectName("goToPanelMenu")
+        self.go_actions: dict[str, QAction] = {}
         menu.addSeparator()
         theme_menu = menu.addMenu("&Theme")
         theme_menu.setObjectName("themeMenu")
@@ -141,6 +144,25 @@ class DesktopMenus(QObject):
             window.reset_layout,
         )
         menu.addAction(self.reset_layout_action)
+
+    def add_go_to(self, name: str, keys: QKeySequence) -> QAction:
+        """View > Go to panel > ``name`` with ``keys``: show the panel and focus it."""
+        action = _action(
+            self.window,
+            f"showPanelAction-{name.lower().replace(' ', '-')}",
+            name,
+            (keys.toString(),),
+            f"Bring the {name} panel to the front",
+            lambda: self.go_to(name),
+        )
+        action.setProperty(SHORTCUT_DESCRIPTION, f"Show the {name} panel")
+        self.go_menu.addAction(action)
+        self.go_actions[name] = action
+        return action
+
+    def go_to(self, name: str) -> None:
+        self.window.show_panel(name)
+        self.window.panel(name).setFocus()
 
     def set_theme(self, choice: str) -> str:
         """Apply ``choice`` (light, dark, system), remember it, return the theme applied."""
@@ -190,9 +212,7 @@ class DesktopMenus(QObject):
         docks = self._docks()
         index = docks.index(current) if current in docks else -1
         name = names[(index + step) % len(names)]
-        self.window.show_panel(name)
-        widget = self.window.panel(name)
-        widget.setFocus()
+        self.go_to(name)
         return name
 
     def toggle_full_screen(self) -> None:

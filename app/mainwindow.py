@@ -157,11 +157,11 @@ class MainWindow(QMainWindow):
         if first is not None:
             self.tabifyDockWidget(first, dock)
         self._docks[name] = dock
-        action = dock.toggleViewAction()
+        action = dock.toggleViewAction()  # checked while open: unchecking closes the panel
         action.setObjectName(f"viewAction-{_slug(name)}")
-        if len(self._docks) <= 9:
-            action.setShortcut(QKeySequence(f"Alt+{len(self._docks)}"))
         self.view_menu.insertAction(self.desktop.panels_end, action)
+        if len(self._docks) <= 9:  # Alt+N brings the panel to the front (never closes it)
+            self.desktop.add_go_to(name, QKeySequence(f"Alt+{len(self._docks)}"))
         dock.raise_()
         return dock
 

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 WINDOW = "Everywhere"
+#: A dynamic property: what the sheet says an action does when its menu text is too short.
+SHORTCUT_DESCRIPTION = "shortcutDescription"
 
 
 @dataclass(frozen=True, order=True)
@@ -58,6 +60,9 @@ def _where(obj: QObject, window: QWidget) -> str:
 
 
 def _describe_action(action: QAction) -> str:
+    described = action.property(SHORTCUT_DESCRIPTION)
+    if isinstance(described, str) and described:
+        return described
     parent = action.parent()
     if isinstance(parent, QDockWidget):  # a dock's toggleViewAction
         return f"Show the {parent.windowTitle()} panel"

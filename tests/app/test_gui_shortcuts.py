@@ -47,8 +47,6 @@ async def undo(window: MainWindow, action: QAction) -> None:
         await asyncio.sleep(0.3)  # let a dialog finish loading what it shows
     for dialog in dialogs:
         dialog.close()
-    if action.isCheckable() and action.objectName().startswith("viewAction-"):
-        action.trigger()  # the panel back where it was
     if action.objectName() == "fullScreenAction":
         action.trigger()
 
@@ -78,7 +76,7 @@ async def test_every_window_shortcut_triggers_its_action(
             "logoutAction",
             "quitAction",
         } <= names
-        assert {f"viewAction-{n.lower()}" for n in window.panel_names()} <= names
+        assert {f"showPanelAction-{n.lower()}" for n in window.panel_names()} <= names
 
         last = [a for a in actions if a.objectName() == "quitAction"]  # it closes the window
         for action in [a for a in actions if a.objectName() != "quitAction"] + last:
@@ -118,6 +116,12 @@ async def test_shortcut_effects(engine: EngineFactory, qtbot: QtBot) -> None:
         assert current is window.dock("Modules")
         await press(window, QKeySequence("Ctrl+PgUp"))
         assert desktop.current_dock() is window.dock("Dashboard")
+
+        # Alt+N brings a panel to the front, and keeps it there when pressed again.
+        for _ in range(2):
+            await press(window, QKeySequence("Alt+3"))
+            assert desktop.current_dock() is window.dock(window.panel_names()[2])
+            assert window.panel(window.panel_names()[2]).isVisible()
 
         # F5 reloads the panel in front.
         audit = window.panel("Audit")

@@ -35,6 +35,7 @@ from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
 from app.preferences import Preferences
 from app.signals import first_signal
+from app.theme import DARK, LIGHT, app_icon, current_theme, load_stylesheet, resource_dir
 from chimera_engine.config import Settings
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
@@ -118,6 +119,7 @@ class SelfTest:
         for name in window.panel_names():
             await self.step(f"panel {name}", lambda n=name: self._open_panel(window, n))  # type: ignore[misc]
         await self.step("shortcuts sheet", lambda: self._dialogs(window))
+        await self.step("themes and icons", lambda: self._themes(window))
         await self.step("loop lag", self._lag)
         await self.step("sign out", bridge.logout)
         if temporary is not None:
@@ -199,6 +201,20 @@ class SelfTest:
             raise RuntimeError("the shortcuts sheet lists nothing")
         sheet.close()
         about.close()
+        return True
+
+    async def _themes(self, window: MainWindow) -> bool:
+        """Both themes apply to every open panel (their style sheets and the icon were found)."""
+        if app_icon().isNull():
+            raise RuntimeError(f"no icon in {resource_dir() / 'icons'}")
+        start = current_theme()
+        for name in (DARK, LIGHT, start):
+            if not load_stylesheet(name):
+                raise RuntimeError(f"no {name} style sheet in {resource_dir() / 'theme'}")
+            window.desktop.set_theme(name)
+            await asyncio.sleep(0.05)
+            if current_theme() != name:
+                raise RuntimeError(f"the {name} theme did not apply")
         return True
 
     async def _lag(self) -> float:

@@ -31,6 +31,7 @@ def test_self_test_passes_on_a_fresh_then_an_existing_data_dir(tmp_path: Path) -
     for panel in ("Dashboard", "Modules", "Patches", "Audit", "Admin"):
         assert any(line.startswith(f"self-test: ok panel {panel} ") for line in lines), panel
     assert any(line.startswith("self-test: ok loop lag") for line in lines)
+    assert any(line.startswith("self-test: ok themes and icons") for line in lines)
     assert lines[-1].startswith("self-test passed")
 
     # The data directory now has an administrator: a temporary one signs in instead,

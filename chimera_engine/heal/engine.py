@@ -199,7 +199,8 @@ class MetacognitiveEngine(HealthObserver):
         )
         self._publish_health(h, now, f"anomaly on {name}")
         s = self.settings
-        if bad and s.anomaly_triggers and a.score >= s.anomaly_score:
+        triggering = s.anomaly_triggers and name in s.anomaly_metric_names
+        if bad and triggering and a.score >= s.anomaly_score:
             if self._settling(h, now):
                 self._note(h.module, f"ignored an anomaly on {name}: v{h.version} is settling")
                 return

@@ -27,7 +27,10 @@ class HealSettings:
     ``latency_floor_ms`` more than the median of the version's first
     ``latency_window`` calls (``latency_factor`` 0: never); a forecast that
     a tool metric will cross its threshold in the bad direction; an anomaly of
-    score ``anomaly_score`` or more in the bad direction. Metric-based triggers
+    score ``anomaly_score`` or more in the bad direction on one of
+    ``anomaly_metrics`` (comma-separated; a latency anomaly alone is left out by
+    default: one slow sample is as often a busy machine as a slow tool, and it
+    still lowers the confidence as evidence). Metric-based triggers
     (forecasts, anomalies) are ignored for ``settle_seconds`` after a version
     becomes active, since they still describe the version before it.
 
@@ -52,6 +55,7 @@ class HealSettings:
     anomaly_memory_seconds: float = 300.0
     forecast_triggers: bool = True
     anomaly_triggers: bool = True
+    anomaly_metrics: str = "tool.error_rate,tool.confidence"
     settle_seconds: float = 10.0
     backoff_seconds: float = 120.0
     backoff_max_seconds: float = 3600.0
@@ -61,6 +65,10 @@ class HealSettings:
     latency_floor_ms: float = 5.0
     latency_window: int = 20
     warmup_seconds: float = 20.0
+
+    @property
+    def anomaly_metric_names(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.anomaly_metrics.split(",") if n.strip())
 
     def __post_init__(self) -> None:
         for key in ("alpha", "confidence_threshold", "anomaly_score", "anomaly_weight"):

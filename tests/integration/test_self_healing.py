@@ -200,10 +200,10 @@ async def test_anomaly_triggers_learning(tmp_path: Path) -> None:
         now = time.time()
         probe = {"tool": "validate_json", "probe": "synthetic"}
         series = [
-            {"name": "tool.latency_ms", "labels": probe, "value": 1.0 + 0.05 * (i % 3), "t": t}
+            {"name": "tool.error_rate", "labels": probe, "value": 0.01 * (i % 3), "t": t}
             for i, t in enumerate(range(int(now) - 60, int(now) - 20))
         ]
-        series.append({"name": "tool.latency_ms", "labels": probe, "value": 400.0, "t": now})
+        series.append({"name": "tool.error_rate", "labels": probe, "value": 0.9, "t": now})
         assert (await node.facade.push_metrics(operator, series)).anomalies == 1
         await events.wait(AnomalyDetected, lambda e: "probe=synthetic" in e.event.metric)
         deferred = await events.wait(LearningDeferred, lambda e: e.module == "json_schema")

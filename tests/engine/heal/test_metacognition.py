@@ -206,6 +206,30 @@ async def test_good_moves_and_other_metrics_do_not_trigger(tmp_path: Path) -> No
         assert [s.bad for s in view.signals] == [False] and view.confidence == 1.0
 
 
+async def test_a_latency_spike_alone_is_evidence_not_a_trigger(tmp_path: Path) -> None:
+    async with engine(tmp_path, CHIMERA_HEAL__SETTLE_SECONDS="0") as (node, admin):
+        sub = node.bus.subscribe(AnomalyDetected)
+        now = time.time()
+        labels = {"tool": "ratio"}
+        samples = [
+            {
+                "name": "tool.latency_ms",
+                "labels": labels,
+                "value": 2.0 + 0.1 * (i % 3),
+                "t": now - 50 + i,
+            }
+            for i in range(40)
+        ]
+        samples.append({"name": "tool.latency_ms", "labels": labels, "value": 300.0})
+        assert (await node.facade.push_metrics(admin.principal, samples)).anomalies == 1
+        await wait(sub, AnomalyDetected)
+        await asyncio.sleep(0.1)
+        status = await node.facade.heal_status(admin.principal)
+        view = next(t for t in status.tools if t.tool == "ratio")
+        assert status.requests_made == 0 and view.last_decision == ""
+        assert view.signals[0].bad and view.confidence < 1.0
+
+
 async def test_observe_only_keeps_the_model_but_never_asks(tmp_path: Path) -> None:
     async with engine(tmp_path, CHIMERA_HEAL__OBSERVE_ONLY="true") as (node, admin):
         sub = node.bus.subscribe(LearningDeferred, LearningRequested)

@@ -5,8 +5,13 @@ facade (``push_metrics``): three tools' latency, error rate and confidence
 with a latency spike and an error burst, a disk filling towards its 90 %
 threshold (so the engine's forecast loop publishes a failure prediction); the process's
 own CPU and memory come from the engine's collector, live. An operator
-acknowledges one anomaly; then the main window opens on the Dashboard with
-the most telling charts first, a marker's details shown.
+acknowledges one anomaly and tunes the detection of the parse_log latency
+(sensitivity, an alert threshold at 150 ms); then the main window opens on the
+Dashboard with the most telling charts first, that chart selected and a
+marker's details shown.
+
+Run alone: ``QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots_dashboard.py``
+(writes ``docs/screenshots/dashboard.png`` only).
 """
 
 from __future__ import annotations
@@ -97,7 +102,12 @@ async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None
 async def capture_dashboard(
     out: Path, data_dir: Path, save: Callable[[QWidget, Path], None]
 ) -> None:
-    node = HeartNode(load_settings(data_dir=data_dir, env={}, use_default_file=False))
+    settings = load_settings(
+        data_dir=data_dir,
+        env={"CHIMERA_DEMO__ENABLED": "false"},  # only this history, no demo workload
+        use_default_file=False,
+    )
+    node = HeartNode(settings)
     await node.start()
     rng = random.Random(11)
     now = time.time() - 1.0
@@ -121,6 +131,7 @@ async def capture_dashboard(
         burst = await facade.list_anomalies(admin, metric="tool.error_rate{tool=clean_csv}")
         for anomaly in burst[:1]:
             await facade.acknowledge_anomaly(olivia, anomaly.id)
+        await facade.configure_metric(olivia, ORDER[0], sensitivity=0.6, thresholds=[150.0])
 
         await bridge.login("admin", PASSWORD)
         main = ConsoleController(bridge).build_main_window()
@@ -150,3 +161,31 @@ async def capture_dashboard(
             window.deleteLater()
         await bridge.aclose()
         await node.stop()
+
+
+def main() -> int:
+    """Write ``docs/screenshots/dashboard.png`` (light theme) and nothing else."""
+    import sys
+    import tempfile
+
+    import qasync
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from screenshots import REPO, save  # a sibling; imported here: it imports this module
+
+    from app.main import create_application
+
+    app = create_application("chimera-console", "light")
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    out = REPO / "docs" / "screenshots"
+    try:
+        with tempfile.TemporaryDirectory(prefix="chimera-dashboard-") as tmp, loop:
+            loop.run_until_complete(capture_dashboard(out, Path(tmp) / "data", save))
+    finally:
+        asyncio.set_event_loop(None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,9 +11,11 @@ anomalies change: charts redraw their markers only then.
 from __future__ import annotations
 
 import bisect
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
@@ -32,6 +34,21 @@ TIME, METRIC, KIND, SCORE, VALUE, EXPECTED, ACKED = range(len(COLUMNS))
 AnomalyRole = Qt.ItemDataRole.UserRole + 1
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def format_when(ts: float, now: float | None = None) -> str:
+    """``hh:mm:ss`` for a time today, ``Mon dd hh:mm`` for another day (local time).
+
+    >>> import time
+    >>> t = time.time()
+    >>> format_when(t) == time.strftime("%H:%M:%S", time.localtime(t))
+    True
+    >>> len(format_when(t, now=t + 3 * 86400))
+    12
+    """
+    when = datetime.fromtimestamp(ts)
+    today = datetime.fromtimestamp(time.time() if now is None else now).date()
+    return when.strftime("%H:%M:%S") if when.date() == today else when.strftime("%b %d %H:%M")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +174,7 @@ class AnomalyTableModel(QAbstractTableModel):
     @staticmethod
     def _text(row: AnomalyRecord, column: int) -> str:
         if column == TIME:
-            return format_time(row.t)
+            return format_when(row.t)
         if column == METRIC:
             return row.metric
         if column == KIND:

@@ -51,7 +51,7 @@ INITIAL_LOAD = 500
 #: Anomalies arriving within this many milliseconds are inserted as one batch.
 BATCH_MS = 50
 
-_WIDTHS = {TIME: 150, METRIC: 230, KIND: 104, SCORE: 58, VALUE: 76, EXPECTED: 84, ACKED: 120}
+_WIDTHS = {TIME: 80, METRIC: 168, KIND: 96, SCORE: 58, VALUE: 70, EXPECTED: 84, ACKED: 106}
 
 
 class AnomaliesPane(QWidget):

@@ -33,12 +33,12 @@ from chimera_engine.metrics.settings import MetricSettings, alert_threshold
 from chimera_engine.security.permissions import Permission
 
 DETECTOR_LABELS = {
-    "ensemble": "Ensemble (all detectors)",
-    "zscore": "Z-score (spikes, drops)",
-    "ewma": "EWMA (sustained shifts)",
-    "trend": "Trend (slope changes)",
-    "context": "Context (pattern breaks)",
-    "seasonal": "Seasonal (time of day)",
+    "ensemble": "Ensemble (all)",
+    "zscore": "Z-score",
+    "ewma": "EWMA",
+    "trend": "Trend",
+    "context": "Context",
+    "seasonal": "Seasonal",
 }
 NO_METRIC = "Click a chart to tune its detection."
 
@@ -87,7 +87,13 @@ class MetricSettingsEditor(QFrame):
         for name, label in DETECTOR_LABELS.items():
             self.detector_combo.addItem(label, name)
         self.detector_combo.setToolTip(
-            "Which detector raises this metric's anomalies (all of them keep learning)"
+            "Which detector raises this metric's anomalies (all of them keep learning):\n"
+            "Ensemble: every detector, one calibrated score\n"
+            "Z-score: spikes and drops\n"
+            "EWMA: small sustained shifts\n"
+            "Trend: slope changes\n"
+            "Context: shapes the metric has not shown before\n"
+            "Seasonal: unusual for this hour of the day"
         )
         self.sensitivity_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.sensitivity_slider.setObjectName("dashboardSensitivitySlider")

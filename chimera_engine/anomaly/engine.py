@@ -58,24 +58,31 @@ class PredictiveAlert:
     latest_minutes: float | None
 
     def message(self) -> str:
-        """Human-readable sentence for operators.
+        """Human-readable sentence for operators (minutes with one decimal below 10).
 
         >>> PredictiveAlert("disk", 0.0, 90.0, "up", 34.0, 21.0, 58.0).message()
         'disk is forecast to cross 90 in about 34 minutes (between 21 and 58 minutes)'
+        >>> PredictiveAlert("q", 0.0, 5.0, "down", 1.7, 1.5, 2.3).message()
+        'q is forecast to cross 5 in about 1.7 minutes (between 1.5 and 2.3 minutes)'
         >>> PredictiveAlert("q", 0.0, 5.0, "down", 1.0, 1.0, None).message()
-        'q is forecast to cross 5 in about 1 minute (at the earliest in 1 minute)'
+        'q is forecast to cross 5 in about 1 minute (in 1 minute at the earliest)'
         """
         about = _minutes(self.minutes)
         if self.latest_minutes is None:
-            between = f"at the earliest in {_minutes(self.earliest_minutes)}"
+            between = f"in {_minutes(self.earliest_minutes)} at the earliest"
         else:
-            between = f"between {self.earliest_minutes:.0f} and {_minutes(self.latest_minutes)}"
+            low = _number(self.earliest_minutes)
+            between = f"between {low} and {_minutes(self.latest_minutes)}"
         return f"{self.metric} is forecast to cross {self.threshold:g} in about {about} ({between})"
 
 
-def _minutes(value: float) -> str:
-    n = max(1, round(value))
-    return "1 minute" if n == 1 else f"{n} minutes"
+def _number(minutes: float) -> str:
+    return f"{minutes:.1f}".removesuffix(".0") if minutes < 9.95 else f"{minutes:.0f}"
+
+
+def _minutes(minutes: float) -> str:
+    text = _number(minutes)
+    return f"{text} minute" if text == "1" else f"{text} minutes"
 
 
 @dataclass(slots=True)

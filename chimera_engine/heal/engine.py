@@ -163,7 +163,7 @@ class MetacognitiveEngine(HealthObserver):
             trigger = self._collect_failures(r.module)
         reason = f"{r.outcome} call" if r.outcome != "ok" else "successful call"
         self._publish_health(h, now, reason)
-        if trigger is None and h.calls >= self.settings.min_calls:
+        if trigger is None and h.calls >= self.settings.min_calls and h.errors:
             conf = self._confidence(h, now)
             if conf < self.settings.confidence_threshold:
                 trigger = (

@@ -22,8 +22,9 @@ class HealSettings:
     Triggers (any one starts *preventive learning*, a patch request with the
     evidence attached): the same failure (exception type and location)
     ``repeat_failures`` times in the active version; confidence below
-    ``confidence_threshold`` after at least ``min_calls`` calls; a median latency
-    over the last ``latency_window`` calls above both ``latency_factor`` times and
+    ``confidence_threshold`` after at least ``min_calls`` calls, some of them
+    failed (anomalies alone lower it too, but do not trigger through it); a
+    median latency over the last ``latency_window`` calls above both ``latency_factor`` times and
     ``latency_floor_ms`` more than the median of the version's first
     ``latency_window`` calls (``latency_factor`` 0: never); a forecast that
     a tool metric will cross its threshold in the bad direction; an anomaly of

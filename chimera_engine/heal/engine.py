@@ -5,10 +5,12 @@ and tracebacks from the runtime), every anomaly and forecast on a tool's
 metrics (``tool.error_rate``, ``tool.latency_ms``, ``tool.confidence``) and
 every patch decision. From these it keeps one :class:`VersionHealth` per tool
 version and decides when to act: a repeating failure (same exception type and
-location), a confidence below the threshold, a forecast or an anomaly in the
-bad direction. Acting means a patch request with the evidence attached, made
-as the system principal ``metacognition`` through the review queue (audited
-like an operator's ``chimera patch request``).
+location), a confidence below the threshold with failed calls, a version much
+slower than it started, a forecast or an anomaly in the bad direction (the
+exact rules are :class:`~chimera_engine.heal.settings.HealSettings`'). Acting
+means a patch request with the evidence attached, made as the system principal
+``metacognition`` through the review queue (audited like an operator's
+``chimera patch request``).
 
 It never floods (:class:`Throttle`): one open request per module until its
 patch is kept, rolled back or rejected; a doubling back-off after each failed

@@ -11,7 +11,10 @@ a transient burst of bad input that ends by itself.
 
 States: ``idle`` (not injected) -> ``active`` (injected, symptom not seen yet)
 -> ``degraded`` (the symptom shows) -> ``recovered`` (the recovery condition
-below holds) ; ``stop`` returns to ``idle`` from any state.
+below holds) ; ``stop`` returns to ``idle`` from any state. A fault fixed before
+its symptom showed (preventive learning) goes from ``active`` to ``recovered``
+once the last 5 fault calls ran on a version of the module newer than the one
+active when the fault started, and the recovery condition holds.
 
 The faults, with their exact failing behaviour
 ------------------------------------------------
@@ -170,6 +173,7 @@ class Fault(ABC):
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        self.start_version: int | None = None
         self.state = FaultState.IDLE
         self.started_at: float | None = None
         self.symptom_at: float | None = None
@@ -181,7 +185,9 @@ class Fault(ABC):
         self.detail = ""
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, version: int | None = None) -> None:
+        """Start injecting; ``version`` is the module's active version now."""
+        self.start_version = version
         self.state = FaultState.ACTIVE
         self.started_at = self._clock()
         self.symptom_at = self.recovered_at = self.stopped_at = None
@@ -231,7 +237,7 @@ class Fault(ABC):
         if self.symptom_at is None and self.symptom(agents):
             self.symptom_at = now
             self.state = FaultState.DEGRADED
-        if self.symptom_at is not None:
+        if self.symptom_at is not None or self._fixed_in_advance():
             if self.healthy(agents):
                 if self.state is not FaultState.RECOVERED:
                     self.state = FaultState.RECOVERED
@@ -240,6 +246,16 @@ class Fault(ABC):
                 self.state = FaultState.DEGRADED
                 self.recovered_at = None
         return self.state
+
+    def _fixed_in_advance(self) -> bool:
+        """The last 5 fault calls ran on a newer version than the one at the start."""
+        start = self.start_version
+        recent = self.last(5)
+        return (
+            start is not None
+            and bool(recent)
+            and all(c.version is not None and c.version > start for c in recent)
+        )
 
     @abstractmethod
     def symptom(self, agents: Sequence[Mapping[str, Any]]) -> bool: ...

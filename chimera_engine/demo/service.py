@@ -75,6 +75,7 @@ class DemoService:
             health_url=self._health_url,
             run_task=self._task_runner,
             faults=lambda: tuple(self.faults.values()),
+            version_of=self._version_of,
             rate=settings.rate,
             swarm_share=settings.swarm_share,
         )
@@ -84,6 +85,10 @@ class DemoService:
     # -- wiring ------------------------------------------------------------------------------
     async def _call(self, tool: str, args: Mapping[str, Any]) -> Any:
         return await self._node.runtime.call(tool, args, SERVICE)
+
+    def _version_of(self, tool: str) -> int | None:
+        found = self._node.reload.registry.active_tools().get(tool)
+        return found.version if found is not None else None
 
     def _health_url(self) -> str:
         api = self._node.api
@@ -106,7 +111,12 @@ class DemoService:
                 tool=tool, inputs=dict(inputs), role=role, deadline=time.time() + TASK_DEADLINE_S
             )
             info = await self._node.swarm.run(task, SERVICE, TASK_DEADLINE_S + 10)
-            return SwarmOutcome(state=info.state.value, result=info.result, error=info.error)
+            return SwarmOutcome(
+                state=info.state.value,
+                result=info.result,
+                error=info.error,
+                version=info.tool_version,
+            )
 
         return run
 
@@ -195,7 +205,8 @@ class DemoService:
         if fault.via == "swarm" and not self._ready_roles():
             raise ValidationError(f"{name} needs swarm agents and none is ready")
         if not fault.active:
-            fault.start()
+            active = self._node.reload.registry.active.get(fault.module)
+            fault.start(version=active.version if active is not None else None)
             self._publish(fault, principal.actor)
         await self._node.security.audit.record(principal, "demo.fault.start", target=name)
         return fault.status()

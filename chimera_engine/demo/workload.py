@@ -40,6 +40,7 @@ class SwarmOutcome:
     state: str
     result: Any = None
     error: str = ""
+    version: int | None = None
 
 
 CallTool = Callable[[str, Mapping[str, Any]], Awaitable[Any]]
@@ -80,6 +81,7 @@ class DemoWorkload:
         health_url: Callable[[], str] = lambda: "",
         run_task: Callable[[], RunTask | None] = lambda: None,
         faults: Callable[[], Sequence[Fault]] = tuple,
+        version_of: Callable[[str], int | None] = lambda tool: None,
         rate: float = 5.0,
         swarm_share: float = 0.1,
         seed: int | None = None,
@@ -91,6 +93,7 @@ class DemoWorkload:
         self._health_url = health_url
         self._run_task = run_task
         self._faults = faults
+        self._version_of = version_of
         self.rate = rate
         self.swarm_share = swarm_share
         self.max_in_flight = max_in_flight
@@ -224,16 +227,18 @@ class DemoWorkload:
     async def _local_call(self, tool: str, args: Mapping[str, Any], fault: Fault | None) -> None:
         started = time.perf_counter()
         at = self._clock()
+        version = self._version_of(tool)  # the version a call starts on is the one it runs on
         try:
             result = await self._call(tool, args)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure is counted, none may end the loop
             error = f"{type(exc).__name__}: {exc}"
-            call = FaultCall(at=at, ok=False, duration_s=time.perf_counter() - started, error=error)
+            elapsed = time.perf_counter() - started
+            call = FaultCall(at=at, ok=False, duration_s=elapsed, error=error, version=version)
         else:
             elapsed = time.perf_counter() - started
-            call = FaultCall(at=at, ok=True, duration_s=elapsed, result=result)
+            call = FaultCall(at=at, ok=True, duration_s=elapsed, result=result, version=version)
         self._report(fault, tool, call)
 
     async def _swarm_call(
@@ -262,6 +267,7 @@ class DemoWorkload:
             duration_s=time.perf_counter() - started,
             result=outcome.result,
             error=outcome.error,
+            version=outcome.version,
         )
         self._report(fault, tool, call)
 

@@ -264,3 +264,17 @@ async def test_the_schedule_triggers_faults_in_turn(tmp_path: Path) -> None:
             ("demo.fault.start", "csv_shape", "system:demo"),
             ("demo.fault.stop", "csv_shape", "system:demo"),
         ]
+
+
+def test_a_fault_fixed_before_its_symptom_recovers() -> None:
+    now = [0.0]
+    fault = LatencyLeakFault(clock=lambda: now[0])
+    fault.start(version=1)
+    for ms in (1.0, 1.2, 1.1, 0.9, 1.0, 1.4, 1.6, 1.8, 2.0, 2.2):  # growing, no symptom yet
+        fault.observe(FaultCall(at=now[0], ok=True, duration_s=ms / 1e3, version=1))
+    assert fault.evaluate() is FaultState.ACTIVE  # healthy, but on the version it started on
+    for _ in range(5):  # a new version serves the same inputs, as fast as at the start
+        fault.observe(FaultCall(at=now[0], ok=True, duration_s=0.8e-3, version=2))
+    now[0] = 5.0
+    assert fault.evaluate() is FaultState.RECOVERED
+    assert fault.symptom_at is None and fault.recovered_at == 5.0

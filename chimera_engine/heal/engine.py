@@ -54,8 +54,10 @@ from chimera_engine.reload.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
 from chimera_engine.security.audit import AuditLog
 from chimera_engine.security.principal import Principal
+from chimera_engine.swarm.events import AgentChanged, TaskChanged
 
 log = logging.getLogger(__name__)
+_AGENT_GONE = ("stopped", "killed", "died", "hung")
 
 Spawner = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
@@ -115,7 +117,13 @@ class MetacognitiveEngine(HealthObserver):
         """Subscribe, take note of patches already under way, and follow the bus."""
         self._started = self._clock()
         self._sub = self._bus.subscribe(
-            ToolCallCompleted, AnomalyDetected, FailurePredicted, PatchChanged, maxsize=100_000
+            ToolCallCompleted,
+            AnomalyDetected,
+            FailurePredicted,
+            PatchChanged,
+            TaskChanged,
+            AgentChanged,
+            maxsize=100_000,
         )
         for patch in await self._learner.open_patches():
             self._patch_state[patch.id] = patch.state.value
@@ -152,6 +160,10 @@ class MetacognitiveEngine(HealthObserver):
             self._on_forecast(event)
         elif isinstance(event, PatchChanged):
             self._on_patch(event)
+        elif isinstance(event, TaskChanged) and event.state == "succeeded":
+            self.note_agent_task(event.agent, event.tool)
+        elif isinstance(event, AgentChanged) and event.change in _AGENT_GONE:
+            self.forget_agent(event.agent.id)
 
     def _on_call(self, event: ToolCallCompleted) -> None:
         r = event.record

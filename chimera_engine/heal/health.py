@@ -22,8 +22,10 @@ from typing import Any
 
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>\S+)')
 
-#: Tool metrics whose rise is bad; for ``tool.confidence`` a fall is bad.
-RISING_IS_BAD = ("tool.error_rate", "tool.latency_ms")
+#: Metrics whose rise is bad; for ``tool.confidence`` a fall is bad. ``agent.rss_mb`` is
+#: about an agent process: it is laid at the door of the tool that agent ran most lately.
+RISING_IS_BAD = ("tool.error_rate", "tool.latency_ms", "agent.rss_mb")
+AGENT_METRICS = ("agent.rss_mb",)
 FALLING_IS_BAD = ("tool.confidence",)
 
 

@@ -9,11 +9,12 @@ Deciding what to do about them is :class:`~chimera_engine.heal.engine.Metacognit
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 
 from chimera_engine.events import EventBus, HealthChanged
 from chimera_engine.heal.health import (
+    AGENT_METRICS,
     FailureEvidence,
     VersionHealth,
     failure_location,
@@ -45,6 +46,7 @@ class HealthObserver:
         self.health: dict[tuple[str, int], VersionHealth] = {}
         self._published: dict[tuple[str, int], tuple[str, float]] = {}
         self._failures_seen: dict[str, float] = {}
+        self._agent_tools: dict[str, deque[str]] = {}
 
     def _health(self, tool: str, module: str, version: int) -> VersionHealth:
         key = (tool, version)
@@ -141,11 +143,29 @@ class HealthObserver:
                 found = (count, f"{evidence.signature} raised {count} times")
         return None if found is None else ("failure_pattern", found[1])
 
+    def note_agent_task(self, agent: str, tool: str) -> None:
+        """``agent`` finished a task running ``tool`` (the last 200 per agent are kept)."""
+        if agent and tool:
+            self._agent_tools.setdefault(agent, deque(maxlen=200)).append(tool)
+
+    def forget_agent(self, agent: str) -> None:
+        self._agent_tools.pop(agent, None)
+
+    def agent_tool(self, agent: str) -> str | None:
+        """The tool ``agent`` ran most among its recent tasks (None: none seen)."""
+        recent = self._agent_tools.get(agent)
+        if not recent:
+            return None
+        return Counter(recent).most_common(1)[0][0]
+
     def _signal_target(self, metric_key: str) -> tuple[VersionHealth, str] | None:
-        """The active tool version a tool metric is about, and the metric's name (None:
-        not a tool health metric, or a tool without an active version)."""
+        """The active tool version a metric is about, and the metric's name (None: not a
+        health metric, or a tool without an active version). An agent's metric is about
+        the tool it ran most lately."""
         name, labels = split_metric(metric_key)
         tool = labels.get("tool")
+        if tool is None and name in AGENT_METRICS:
+            tool = self.agent_tool(labels.get("agent", ""))
         if tool is None or is_bad_direction(name, True) is None:
             return None
         module = self._registry.owner_of(tool)

@@ -73,7 +73,7 @@ def system_keyring() -> Keyring | None:
     except ImportError:
         return None
     try:
-        backend = keyring.get_keyring()
+        backend: Keyring = keyring.get_keyring()
         if float(getattr(backend, "priority", 0)) <= 0:
             return None
     except Exception:  # a broken backend configuration means "no keyring"

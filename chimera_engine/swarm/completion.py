@@ -124,6 +124,7 @@ class TaskCompletion(SwarmCore):
                 agent=run.agent,
                 error_code=code,
                 graph_id=run.task.graph_id,
+                tool=run.task.tool or "",
             )
         )
         if state is not TaskState.SUCCEEDED:

@@ -34,6 +34,7 @@ class TaskChanged(Event):
     agent: str = ""
     error_code: str = ""
     graph_id: str = ""
+    tool: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

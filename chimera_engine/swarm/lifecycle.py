@@ -164,7 +164,11 @@ class TaskLifecycle(TaskCompletion):
         )
         self.bus.publish(
             TaskChanged(
-                task_id=run.id, state=state.value, agent=run.agent, graph_id=run.task.graph_id
+                task_id=run.id,
+                state=state.value,
+                agent=run.agent,
+                graph_id=run.task.graph_id,
+                tool=run.task.tool or "",
             )
         )
 

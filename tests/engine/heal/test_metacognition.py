@@ -33,6 +33,7 @@ from chimera_engine.runtime import ToolCallError
 from chimera_engine.security.manager import Session
 from chimera_engine.security.permissions import Role
 from chimera_engine.security.principal import Principal
+from chimera_engine.swarm.events import TaskChanged
 from tests.engine.patches.conftest_helpers import FIX, make_workspace
 
 PASSWORD = "correct horse battery"
@@ -317,3 +318,36 @@ async def test_status_needs_tool_read_and_says_when_disabled(tmp_path: Path) -> 
         )
         with pytest.raises(PermissionDeniedError):
             await node.facade.heal_status(pusher)
+
+
+async def test_an_agents_memory_forecast_is_laid_at_the_tool_it_runs(tmp_path: Path) -> None:
+    async with engine(
+        tmp_path,
+        CHIMERA_METRICS__ENABLED="true",
+        CHIMERA_METRICS__FORECAST_INTERVAL="0.1",
+        CHIMERA_METRICS__TOOL_INTERVAL="60",
+        CHIMERA_METRICS__PROCESS_INTERVAL="60",
+        CHIMERA_HEAL__SETTLE_SECONDS="0",
+    ) as (node, admin):
+        sub = node.bus.subscribe(FailurePredicted, LearningRequested)
+        for tool in ("ratio", "ratio", "parity"):  # the agent ran mostly ratio lately
+            node.bus.publish(TaskChanged(task_id=tool, state="succeeded", agent="a-1", tool=tool))
+        labels = {"agent": "a-1", "role": "analyzer"}
+        node.hub.set_thresholds("agent.rss_mb", labels, 400.0)
+        start = time.time() - 60
+
+        def sample(i: int) -> dict[str, Any]:  # about 1 MB/s, as a cache that never forgets
+            value = 60.0 + 1.0 * i + 0.2 * (i % 2)
+            return {"name": "agent.rss_mb", "labels": labels, "value": value, "t": start + i}
+
+        await node.facade.push_metrics(admin.principal, [sample(i) for i in range(60)])
+        for i in range(60, 160):
+            if len(sub):
+                break
+            await node.facade.push_metrics(admin.principal, [sample(i)])
+            await asyncio.sleep(0.12)
+        predicted = await wait(sub, FailurePredicted)
+        assert predicted.alert.direction == "up"
+        requested = await wait(sub, LearningRequested)
+        assert (requested.module, requested.trigger) == ("mathy", "forecast")
+        assert "agent.rss_mb{agent=a-1,role=analyzer} is forecast to cross 400" in requested.reason

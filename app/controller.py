@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
 from app.bridge import EngineBridge, describe_error
+from app.demo_menu import DemoMenu
 from app.dialogs.first_admin import FirstAdminDialog
 from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
@@ -69,6 +70,7 @@ class ConsoleController(QObject):
         self.window_size = window_size
         self.dialog: LoginDialog | FirstAdminDialog | None = None
         self.window: MainWindow | None = None
+        self.demo_menu: DemoMenu | None = None
         self._last_username = ""
         self._notice = ""
 
@@ -137,6 +139,7 @@ class ConsoleController(QObject):
         window.add_panel("Swarm", SwarmPanel(self.bridge))
         window.add_panel("Audit", AuditPanel(self.bridge))
         window.add_panel("Admin", AdminPanel(self.bridge))
+        self.demo_menu = DemoMenu(window, self.bridge)
         window.show_panel("Overview")
         window.resize(*self.window_size)
         return window

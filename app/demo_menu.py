@@ -1,0 +1,121 @@
+"""The Demo menu: run or pause the demo workload, turn the fault schedule on or off, and
+inject or clear each fault by hand.
+
+Every entry goes through the facade as the signed-in user (``demo.control``; refusals
+and changes are audited by the engine). The menu re-reads the demo's state each time it
+opens, so its ticks say what is true now, whoever changed it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+from app.bridge import EngineBridge
+from chimera_engine.demo.faults import FAULTS, FaultState, FaultStatus
+from chimera_engine.demo.service import DemoStatus
+from chimera_engine.security.permissions import Permission
+
+IN_FORCE = (FaultState.ACTIVE.value, FaultState.DEGRADED.value)
+
+
+class DemoMenu(QObject):
+    """Adds "&Demo" to ``window``'s menu bar."""
+
+    def __init__(self, window: QMainWindow, bridge: EngineBridge) -> None:
+        super().__init__(window)
+        self._bridge = bridge
+        self.status: DemoStatus | None = None
+        self.menu: QMenu = window.menuBar().addMenu("&Demo")
+        self.menu.setObjectName("demoMenu")
+        self.menu.setToolTipsVisible(True)
+        self.workload_action = QAction("Run the demo &workload", self.menu)
+        self.workload_action.setObjectName("demoWorkloadAction")
+        self.workload_action.setCheckable(True)
+        self.workload_action.setStatusTip("Call the demo tools at a steady rate (pause: uncheck)")
+        self.workload_action.triggered.connect(self._toggle_workload)
+        self.schedule_action = QAction("Inject faults on a &schedule", self.menu)
+        self.schedule_action.setObjectName("demoScheduleAction")
+        self.schedule_action.setCheckable(True)
+        self.schedule_action.triggered.connect(self._toggle_schedule)
+        self.menu.addAction(self.workload_action)
+        self.menu.addAction(self.schedule_action)
+        self.menu.addSeparator()
+        self.fault_actions: dict[str, QAction] = {}
+        for name, fault in FAULTS.items():
+            action = QAction(f"Fault: {fault.title}", self.menu)
+            action.setObjectName(f"demoFault-{name}")
+            action.setCheckable(True)
+            action.setStatusTip(f"Inject (tick) or clear (untick) the {name} fault")
+            action.triggered.connect(lambda checked, n=name: self.set_fault(n, checked))
+            self.menu.addAction(action)
+            self.fault_actions[name] = action
+        self.menu.aboutToShow.connect(self.refresh)
+        self._apply_permission()
+
+    def _actions(self) -> list[QAction]:
+        return [self.workload_action, self.schedule_action, *self.fault_actions.values()]
+
+    def _apply_permission(self) -> None:
+        session = self._bridge.session
+        allowed = session is not None and session.principal.can(Permission.DEMO_CONTROL)
+        tip = "" if allowed else f"Needs the {Permission.DEMO_CONTROL.value} permission"
+        for action in self._actions():
+            action.setEnabled(allowed)
+            action.setToolTip(tip or action.statusTip())
+
+    # -- reading -----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        self._apply_permission()
+        if self._bridge.session is None:
+            return
+        principal = self._bridge.principal
+        self._bridge.run(
+            self._bridge.node.facade.demo_status(principal),
+            on_success=self.show_status,
+            title="Could not read the demo's state",
+            busy=False,
+        )
+
+    def show_status(self, status: DemoStatus) -> None:
+        self.status = status
+        self.workload_action.setChecked(status.workload.state == "running")
+        self.schedule_action.setChecked(status.schedule)
+        for fault in status.faults:
+            action = self.fault_actions.get(fault.name)
+            if action is not None:
+                action.setChecked(fault.state in IN_FORCE)
+
+    # -- acting ------------------------------------------------------------------------------
+    def _toggle_workload(self, checked: bool) -> None:
+        facade, principal = self._bridge.node.facade, self._bridge.principal
+        # starting a paused workload resumes it
+        call = facade.demo_start(principal) if checked else facade.demo_pause(principal)
+        self._bridge.run(
+            call, on_success=lambda s: self._workload_set(s, checked), title="Demo workload"
+        )
+
+    def _workload_set(self, status: DemoStatus, running: bool) -> None:
+        self.show_status(status)  # a workload just started begins its first call a moment later
+        self.workload_action.setChecked(running)
+
+    def _toggle_schedule(self, checked: bool) -> None:
+        self._bridge.run(
+            self._bridge.node.facade.demo_schedule(self._bridge.principal, checked),
+            on_success=self.show_status,
+            title="Demo fault schedule",
+        )
+
+    def set_fault(self, name: str, inject: bool) -> None:
+        facade, principal = self._bridge.node.facade, self._bridge.principal
+        call = (
+            facade.demo_trigger(principal, name) if inject else facade.demo_clear(principal, name)
+        )
+        self._bridge.run(call, on_success=self._fault_changed, title=f"Fault {name}")
+
+    def _fault_changed(self, fault: FaultStatus) -> None:
+        action = self.fault_actions.get(fault.name)
+        if action is not None:
+            action.setChecked(fault.state in IN_FORCE)
+        self.refresh()

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,15 +108,36 @@ async def wait(sub: Any, kind: type[Event], timeout: float = 30.0, **fields: Any
     return await asyncio.wait_for(first(), timeout)
 
 
+FORECASTING = {
+    "CHIMERA_METRICS__ENABLED": "true",
+    "CHIMERA_METRICS__FORECAST_INTERVAL": "0.1",
+    "CHIMERA_METRICS__TOOL_INTERVAL": "60",
+    "CHIMERA_METRICS__PROCESS_INTERVAL": "60",
+    "CHIMERA_HEAL__SETTLE_SECONDS": "0",
+}
+
+
+async def feed_until_predicted(
+    node: HeartNode,
+    admin: Session,
+    sub: Any,
+    sample: Callable[[int], dict[str, Any]],
+    *,
+    first: int,
+    last: int,
+) -> None:
+    """Push ``first`` samples of history, then one more per forecast check until an event
+    arrives (or ``last`` samples were pushed)."""
+    await node.facade.push_metrics(admin.principal, [sample(i) for i in range(first)])
+    for i in range(first, last):
+        if len(sub):
+            return
+        await node.facade.push_metrics(admin.principal, [sample(i)])
+        await asyncio.sleep(0.12)
+
+
 async def test_a_forecast_of_falling_confidence_triggers_learning(tmp_path: Path) -> None:
-    async with engine(
-        tmp_path,
-        CHIMERA_METRICS__ENABLED="true",
-        CHIMERA_METRICS__FORECAST_INTERVAL="0.1",
-        CHIMERA_METRICS__TOOL_INTERVAL="60",
-        CHIMERA_METRICS__PROCESS_INTERVAL="60",
-        CHIMERA_HEAL__SETTLE_SECONDS="0",
-    ) as (node, admin):
+    async with engine(tmp_path, **FORECASTING) as (node, admin):
         sub = node.bus.subscribe(FailurePredicted, LearningRequested, PatchChanged)
         node.hub.set_thresholds("tool.confidence", {"tool": "ratio"}, 0.8)
         start = time.time() - 30
@@ -130,12 +151,7 @@ async def test_a_forecast_of_falling_confidence_triggers_learning(tmp_path: Path
                 "t": start + i,
             }
 
-        await node.facade.push_metrics(admin.principal, [sample(i) for i in range(30)])
-        for i in range(30, 120):  # one more sample per forecast check, until one is confirmed
-            if len(sub):
-                break
-            await node.facade.push_metrics(admin.principal, [sample(i)])
-            await asyncio.sleep(0.12)
+        await feed_until_predicted(node, admin, sub, sample, first=30, last=120)
         predicted = await wait(sub, FailurePredicted)
         assert predicted.alert.direction == "down"
         requested = await wait(sub, LearningRequested)
@@ -321,14 +337,7 @@ async def test_status_needs_tool_read_and_says_when_disabled(tmp_path: Path) -> 
 
 
 async def test_an_agents_memory_forecast_is_laid_at_the_tool_it_runs(tmp_path: Path) -> None:
-    async with engine(
-        tmp_path,
-        CHIMERA_METRICS__ENABLED="true",
-        CHIMERA_METRICS__FORECAST_INTERVAL="0.1",
-        CHIMERA_METRICS__TOOL_INTERVAL="60",
-        CHIMERA_METRICS__PROCESS_INTERVAL="60",
-        CHIMERA_HEAL__SETTLE_SECONDS="0",
-    ) as (node, admin):
+    async with engine(tmp_path, **FORECASTING) as (node, admin):
         sub = node.bus.subscribe(FailurePredicted, LearningRequested)
         for tool in ("ratio", "ratio", "parity"):  # the agent ran mostly ratio lately
             node.bus.publish(TaskChanged(task_id=tool, state="succeeded", agent="a-1", tool=tool))
@@ -340,12 +349,7 @@ async def test_an_agents_memory_forecast_is_laid_at_the_tool_it_runs(tmp_path: P
             value = 60.0 + 1.0 * i + 0.2 * (i % 2)
             return {"name": "agent.rss_mb", "labels": labels, "value": value, "t": start + i}
 
-        await node.facade.push_metrics(admin.principal, [sample(i) for i in range(60)])
-        for i in range(60, 160):
-            if len(sub):
-                break
-            await node.facade.push_metrics(admin.principal, [sample(i)])
-            await asyncio.sleep(0.12)
+        await feed_until_predicted(node, admin, sub, sample, first=60, last=160)
         predicted = await wait(sub, FailurePredicted)
         assert predicted.alert.direction == "up"
         requested = await wait(sub, LearningRequested)

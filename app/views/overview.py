@@ -236,6 +236,12 @@ class OverviewPanel(QWidget):
                     target=Item(text=f"Patch {patch_id}", panel="Patches", key=patch_id),
                 )
             )
+        else:  # no longer waiting (e.g. approved by policy): nothing to ask of the operator
+            self.notifier.withdraw(("patch", patch_id))
+            target = self._notice_target
+            alone = self.notice_label.text().startswith("Patch waiting for approval:")
+            if alone and target is not None and target.key == patch_id:
+                self.notice.hide()
 
     def _notified(self, title: str, message: str, target: object) -> None:
         if not self.notifier.in_app:

@@ -108,6 +108,13 @@ class Notifier(QObject):
             self._timer.start()
         return True
 
+    def withdraw(self, key: Hashable) -> bool:
+        """Drop a pending notification that no longer holds (a patch approved by policy
+        before the coalescing window ended); True if one was dropped."""
+        before = len(self._pending)
+        self._pending = [p for p in self._pending if p.key != key]
+        return len(self._pending) != before
+
     def flush(self) -> None:
         """Show what is pending now, as one notification."""
         self._timer.stop()

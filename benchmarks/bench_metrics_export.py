@@ -81,7 +81,11 @@ async def main() -> None:
                 node.bus.publish(ToolCallCompleted(record=record))
             for batch in range(PUSHED // 5000):
                 samples = [
-                    {"name": "pushed.value", "value": float(j), "labels": {"i": str(batch * 5000 + j)}}
+                    {
+                        "name": "pushed.value",
+                        "value": float(j),
+                        "labels": {"i": str(batch * 5000 + j)},
+                    }
                     for j in range(5000)
                 ]
                 result = await node.facade.push_metrics(admin.principal, samples)
@@ -101,7 +105,9 @@ async def flood(node: HeartNode, principal: object) -> None:
     deadline = time.perf_counter() + FLOOD_SECONDS
     pushed = refused = n = 0
     while time.perf_counter() < deadline:
-        samples = [{"name": "flood.value", "value": 1.0, "labels": {"i": str(n + j)}} for j in range(2000)]
+        samples = [
+            {"name": "flood.value", "value": 1.0, "labels": {"i": str(n + j)}} for j in range(2000)
+        ]
         n += 2000
         result = await node.facade.push_metrics(principal, samples)  # type: ignore[arg-type]
         pushed += 2000

@@ -123,7 +123,9 @@ class CodegenSettings:
 @dataclass(frozen=True, kw_only=True)
 class MetricsSettings:
     """Collectors and alert thresholds. ``scrape_urls`` is a comma-separated list of
-    Prometheus text endpoints to scrape every ``scrape_interval`` seconds."""
+    Prometheus text endpoints to scrape every ``scrape_interval`` seconds. Series
+    pushed or scraped are capped per principal (or scrape target) and in total, and
+    leave the hub and ``/metrics`` after ``series_stale_seconds`` without a sample."""
 
     enabled: bool = True
     tool_interval: float = 1.0
@@ -133,6 +135,9 @@ class MetricsSettings:
     scrape_interval: float = 15.0
     confidence_threshold: float = 0.8
     latency_threshold_ms: float = 1000.0
+    series_per_principal: int = 10_000
+    series_total: int = 20_000
+    series_stale_seconds: float = 600.0
 
 
 @dataclass(frozen=True, kw_only=True)

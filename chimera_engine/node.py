@@ -44,12 +44,14 @@ from chimera_engine.facade import EngineFacade
 from chimera_engine.heal.engine import MetacognitiveEngine
 from chimera_engine.heal.learner import PatchLearner
 from chimera_engine.looplag import LoopLagMonitor
+from chimera_engine.metrics.cap import SeriesCap
 from chimera_engine.metrics.collectors import (
     ProcessCollector,
     PrometheusScraper,
     ToolCallCollector,
 )
-from chimera_engine.metrics.exporter import EngineMetrics, LatestValues
+from chimera_engine.metrics.exporter import EngineMetrics
+from chimera_engine.metrics.exposition import Exposition
 from chimera_engine.metrics.hub import MetricsHub
 from chimera_engine.reload.manager import HotReloadManager
 from chimera_engine.reload.registry import VersionedToolRegistry
@@ -124,10 +126,23 @@ class HeartNode:
         self._patches: ReviewQueue | None = None
         self._swarm: SwarmCoordinator | None = None
         self.swarm_error = ""
-        self.hub = MetricsHub(self.bus, self.db)
+        m = settings.metrics
+        self.hub = MetricsHub(
+            self.bus,
+            self.db,
+            cap=SeriesCap(per_owner=m.series_per_principal, total=m.series_total),
+            stale_s=m.series_stale_seconds,
+        )
         self.scrapers: list[PrometheusScraper] = []
         self.tool_collector: ToolCallCollector | None = None
-        self.metrics.registry.register(LatestValues(self.hub.latest))
+        self.exposition = Exposition(
+            self.metrics,
+            self.bus,
+            self.hub,
+            self.db,
+            workspace=lambda: self._reload.workspace.key if self._reload else None,
+            swarm=lambda: self._swarm,
+        )
         self._generator: CodeGenerator | None = None
         self.heal_engine: MetacognitiveEngine | None = None
         self.api_error = ""
@@ -244,6 +259,7 @@ class HeartNode:
             await self._start_api()
         await self._start_demo()
         self.spawn(self.loop_lag.run(), name="loop-lag")
+        self.spawn(self.exposition.feeder.run(), name="metrics-feeder")
         self._started_at = time.time()
         self.metrics.up.set(1)
         self._set_state("running")

@@ -119,6 +119,7 @@ class _Metric:
         "checked_n",
         "ensemble",
         "last_predictive_t",
+        "score",
         "status",
         "thresholds",
     )
@@ -130,6 +131,7 @@ class _Metric:
         self.thresholds: list[float] = []
         self.last_predictive_t = -math.inf
         self.checked_n = -1  # samples seen at the last forecast check
+        self.score = 0.0
 
 
 class AnomalyDetectionEngine:
@@ -246,11 +248,16 @@ class AnomalyDetectionEngine:
         st.samples += 1
         st.last_t = t
         m.buffer.append(t, value)
-        score = m.ensemble.score_learn(value, t)
+        score = m.score = m.ensemble.score_learn(value, t)
         alert = m.ensemble.alert
         if alert is None:
             return None
         return AnomalyEvent(metric, t, value, alert.expected, score, alert.kind)
+
+    def score(self, metric: str) -> float | None:
+        """The score of ``metric``'s latest accepted sample (None when unknown)."""
+        m = self._metrics.get(metric)
+        return None if m is None else m.score
 
     def buffer(self, metric: str) -> TimeSeriesBuffer | None:
         """The ring buffer of ``metric`` (read it on the loop thread; None when unknown)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -56,6 +57,32 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         )
 
 
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def http_metrics(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Count every answer by route template (not path: ids stay out of the labels),
+    method and status; time it unless it is a WebSocket session."""
+    start = time.perf_counter()
+    code = 500
+    try:
+        response: web.StreamResponse = await handler(request)
+        code = response.status
+        return response
+    except web.HTTPException as exc:
+        code = exc.status
+        raise
+    finally:
+        info = request.match_info
+        route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
+        method = request.method if request.method in _METHODS else "OTHER"
+        metrics = request.app[NODE].metrics
+        metrics.http_requests.labels(route, method, str(code)).inc()
+        if route != "/ws":
+            metrics.http_duration.labels(route, method).observe(time.perf_counter() - start)
+
+
 def _handler(route: Route) -> Any:
     endpoint = Endpoint(route)
 
@@ -67,7 +94,7 @@ def _handler(route: Route) -> Any:
 
 def build_app(node: Any, *, max_body: int = MAX_BODY_BYTES) -> web.Application:
     """The application for ``node`` (a :class:`~chimera_engine.node.HeartNode`)."""
-    app = web.Application(client_max_size=max_body, middlewares=[json_errors])
+    app = web.Application(client_max_size=max_body, middlewares=[http_metrics, json_errors])
     app[NODE] = node
     routes = all_routes()
     for route in routes:

@@ -7,7 +7,6 @@ from aiohttp import web
 from chimera_engine.api import responses
 from chimera_engine.api.context import node_of, principal_of
 from chimera_engine.api.routing import Route
-from chimera_engine.metrics.exporter import CONTENT_TYPE
 from chimera_engine.security.permissions import Permission
 
 
@@ -18,8 +17,9 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 
 async def prometheus(request: web.Request) -> web.StreamResponse:
-    body = node_of(request).metrics.render()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+    accept = request.headers.get("Accept", "")
+    body, content_type = await node_of(request).exposition.scrape(accept)
+    return web.Response(body=body, headers={"Content-Type": content_type, "Vary": "Accept"})
 
 
 async def status(request: web.Request) -> web.StreamResponse:
@@ -48,7 +48,8 @@ ROUTES = [
         handler=prometheus,
         permission=Permission.METRICS_READ,
         tag="system",
-        summary="The engine's metrics in Prometheus text format",
+        summary="The engine's metrics in Prometheus text format (OpenMetrics when "
+        "Accept asks for application/openmetrics-text)",
     ),
     Route(
         method="GET",

@@ -13,7 +13,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from chimera_engine.events import EventBus, ToolCallCompleted
-from chimera_engine.metrics.hub import MetricsHub
+from chimera_engine.metrics.hub import MetricsHub, metric_key
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,9 @@ class ScrapeStatus:
 class PrometheusScraper:
     """Scrapes a Prometheus text endpoint every ``interval`` seconds into the hub.
 
-    Samples are named ``<target>.<metric>`` with the target's labels. A target that
+    In the hub a sample is keyed ``scrape.<metric>`` with the target's labels and
+    ``target``; ``/metrics`` exports it under its own name and type. New series
+    count against the series cap as owner ``scrape:<target>``. A target that
     is down or answers garbage sets ``status.error`` and ``scrape.up{target}=0``;
     it never stops the engine.
     """
@@ -151,13 +153,28 @@ class PrometheusScraper:
             response = await client.get(self.url)
             response.raise_for_status()
             count = 0
+            owner = f"scrape:{self.name}"
             for family in text_string_to_metric_families(response.text):
+                kind = family.type if family.type in ("counter", "gauge") else "unknown"
                 for sample in family.samples:
                     if count >= self.max_samples:
                         break
+                    if kind == "counter" and not sample.name.endswith("_total"):
+                        continue  # the _created timestamp of a counter
                     labels = {k: v for k, v in sample.labels.items() if k != "__name__"}
                     labels["target"] = self.name
-                    self._hub.record(f"scrape.{sample.name}", float(sample.value), labels, now)
+                    name = f"scrape.{sample.name}"
+                    if not self._hub.admit(metric_key(name, labels), owner, "scrape"):
+                        continue
+                    self._hub.record(
+                        name,
+                        float(sample.value),
+                        labels,
+                        now,
+                        origin="scrape",
+                        kind=kind,
+                        export=sample.name,
+                    )
                     count += 1
             self.status = ScrapeStatus(url=self.url, up=True, samples=count, last_at=now)
         except (httpx.HTTPError, ValueError, TypeError) as exc:

@@ -16,11 +16,13 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.events import AnomalyAcknowledged, AnomalyDetected, EventBus, FailurePredicted
+from chimera_engine.metrics.cap import SeriesCap
+from chimera_engine.metrics.names import SeriesId
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.store.db import Database
 
@@ -59,12 +61,32 @@ class StoredAnomaly:
 
 @dataclass(frozen=True, kw_only=True)
 class MetricInfo:
+    """One watched series. ``key`` is its identity (``name{a=1}``); ``name`` and
+    ``labels`` are the same identity, structured; ``origin`` is engine, push or scrape."""
+
     key: str
     samples: int
     state: str
     last_t: float
     last_value: float
     rejected: int
+    name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    origin: str = "engine"
+
+
+@dataclass(slots=True)
+class SeriesMeta:
+    """What the hub knows of a series besides its samples. ``kind`` is the
+    Prometheus type the value has at its source (gauge, counter or unknown);
+    ``export`` the name it has outside (a scraped series keeps its target's name);
+    ``seen`` is the engine clock when the last sample arrived."""
+
+    id: SeriesId
+    origin: str
+    kind: str
+    export: str
+    seen: float
 
 
 class MetricsHub:
@@ -75,8 +97,13 @@ class MetricsHub:
         engine: AnomalyDetectionEngine | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        cap: SeriesCap | None = None,
+        stale_s: float = 600.0,
     ) -> None:
         self._bus = bus
+        self.cap = cap or SeriesCap(per_owner=10_000, total=20_000)
+        self.stale_s = stale_s
+        self._meta: dict[str, SeriesMeta] = {}
         self._db = db
         self._engine = engine
         self._clock = clock
@@ -104,10 +131,25 @@ class MetricsHub:
         value: float,
         labels: Mapping[str, str] | None = None,
         t: float | None = None,
+        *,
+        origin: str = "engine",
+        kind: str = "gauge",
+        export: str = "",
     ) -> AnomalyEvent | None:
-        """Score and learn one sample. Cheap: call it on the loop for every sample."""
+        """Score and learn one sample. Cheap: call it on the loop for every sample.
+
+        Series from outside (``origin`` push or scrape) must be admitted first
+        (:meth:`admit`); ``kind`` is the Prometheus type the value has at its source.
+        """
         key = metric_key(name, labels)
-        when = self._clock() if t is None else t
+        now = self._clock()
+        when = now if t is None else t
+        meta = self._meta.get(key)
+        if meta is None:
+            ident = SeriesId.of(name, labels)
+            self._meta[key] = SeriesMeta(ident, origin, kind, export or name, now)
+        else:
+            meta.seen = now
         event = self.engine.observe(key, when, float(value))
         self.samples += 1
         if math.isfinite(value):
@@ -117,6 +159,46 @@ class MetricsHub:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
         return event
+
+    def admit(self, key: str, owner: str, origin: str) -> bool:
+        """May a sample of ``key`` from ``owner`` be recorded? False (counted) when it
+        would be a new series past the owner's or the total cap."""
+        return self.cap.admit(key, owner, origin)
+
+    def expire_stale(self, now: float | None = None) -> list[str]:
+        """Forget the series from outside with no sample for ``stale_s`` seconds:
+        they leave the exposition, the detectors and the cap."""
+        now = self._clock() if now is None else now
+        gone = [
+            k for k, m in self._meta.items() if m.origin != "engine" and now - m.seen > self.stale_s
+        ]
+        for key in gone:
+            self._forget(key)
+        return gone
+
+    def _forget(self, key: str) -> None:
+        self._meta.pop(key, None)
+        self._latest.pop(key, None)
+        self.cap.release(key)
+        if self._engine is not None:
+            self._engine.remove(key)
+
+    def exported(self) -> list[tuple[str, SeriesMeta, float]]:
+        """Every live series as (key, structured identity, latest value), for the exposition."""
+        out = []
+        for key, meta in self._meta.items():
+            latest = self._latest.get(key)
+            if latest is not None:
+                out.append((key, meta, latest[1]))
+        return out
+
+    def meta(self, key: str) -> SeriesMeta | None:
+        """The structured identity and origin of ``key`` (None when unknown)."""
+        return self._meta.get(key)
+
+    def score(self, key: str) -> float | None:
+        """The latest anomaly score in [0, 1] of ``key`` (None when unknown)."""
+        return None if self._engine is None else self._engine.score(key)
 
     async def _persist(self, event: AnomalyEvent) -> None:
         def insert(conn: sqlite3.Connection) -> int:
@@ -201,7 +283,8 @@ class MetricsHub:
                 del self.predictions[:-100]
                 self._bus.publish(FailurePredicted(alert=alert))
             for gone in self.engine.expire(now, ttl_s):
-                self._latest.pop(gone, None)
+                self._forget(gone)
+            self.expire_stale(now)
 
     async def flush(self) -> None:
         if self._pending:
@@ -218,6 +301,7 @@ class MetricsHub:
             if status is None:
                 continue
             t, value = self._latest.get(key, (status.last_t, math.nan))
+            meta = self._meta.get(key)
             out.append(
                 MetricInfo(
                     key=key,
@@ -226,6 +310,9 @@ class MetricsHub:
                     last_t=t,
                     last_value=value,
                     rejected=status.nonfinite + status.out_of_order,
+                    name=meta.id.name if meta else key,
+                    labels=meta.id.label_dict() if meta else {},
+                    origin=meta.origin if meta else "engine",
                 )
             )
         return out

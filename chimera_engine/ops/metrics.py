@@ -22,8 +22,15 @@ _UNSET: Any = object()
 
 @dataclass(frozen=True, kw_only=True)
 class PushResult:
+    """``accepted`` samples were recorded; ``refused`` were not because they would
+    have made new series past the series cap (``refused_series`` distinct ones);
+    ``message`` then says which limit cut the push."""
+
     accepted: int
     anomalies: int
+    refused: int = 0
+    refused_series: int = 0
+    message: str = ""
 
 
 class MetricOps:
@@ -48,8 +55,32 @@ class MetricOps:
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ValidationError(f"sample {i}: {exc}") from None
         hub = self._node.hub
-        anomalies = sum(hub.record(*sample) is not None for sample in parsed)
-        return PushResult(accepted=len(batch), anomalies=anomalies)
+        owner = principal.actor
+        refused_keys: set[str] = set()
+        anomalies = refused = 0
+        for name, value, labels, t in parsed:
+            key = metric_key(name, labels)
+            if key in refused_keys or not hub.admit(key, owner, "push"):
+                refused_keys.add(key)
+                refused += 1
+                continue
+            anomalies += hub.record(name, value, labels, t, origin="push") is not None
+        message = ""
+        if refused:
+            cap = hub.cap
+            message = (
+                f"push cut: {len(refused_keys)} new series refused; the series cap is "
+                f"{cap.per_owner} per principal ({owner} holds {cap.held_by(owner)}) and "
+                f"{cap.total} in total ({len(cap)} held); series with no sample for "
+                f"{hub.stale_s:g} s are expired"
+            )
+        return PushResult(
+            accepted=len(parsed) - refused,
+            anomalies=anomalies,
+            refused=refused,
+            refused_series=len(refused_keys),
+            message=message,
+        )
 
     async def list_metrics(self, principal: Principal) -> list[MetricInfo]:
         await self._node.security.authorize(principal, Permission.METRICS_READ)

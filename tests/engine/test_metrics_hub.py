@@ -109,8 +109,10 @@ async def test_tool_calls_become_metrics(env: tuple[HeartNode, Session]) -> None
         "tool.confidence{tool=greet}",
     } <= keys
     assert node.hub.engine.thresholds("tool.confidence{tool=greet}") == [0.8]
-    exported = node.metrics.render().decode()
-    assert 'chimera_metric{metric="tool.confidence{tool=greet}"}' in exported
+    exported = (await node.exposition.scrape())[0].decode()
+    assert 'chimera_tool_confidence_ratio{tool="greet"}' in exported
+    assert 'chimera_tool_calls_total{outcome="ok",tool="greet",version="1"} 5.0' in exported
+    assert 'chimera_tool_call_duration_seconds_count{tool="greet"} 5.0' in exported
 
 
 async def test_predicted_crossing_is_published(env: tuple[HeartNode, Session]) -> None:

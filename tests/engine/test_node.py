@@ -67,7 +67,7 @@ async def test_status_snapshot_and_loop_lag(tmp_path: Path) -> None:
         assert status.schema_version == MIGRATIONS[-1].version
         assert status.database.endswith("chimera.sqlite3")
         assert status.loop_lag_p99_ms >= 0
-        metrics = node.metrics.render().decode()
+        metrics = node.metrics.render()[0].decode()
         assert "chimera_loop_lag_seconds_bucket" in metrics
         assert "chimera_engine_up 1.0" in metrics
 

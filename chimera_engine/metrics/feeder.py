@@ -1,0 +1,65 @@
+"""MetricsFeeder: engine events -> the counters and histograms of :class:`EngineMetrics`.
+
+One subscription (large queue) drained as events come: tool calls, audit
+entries, anomalies and swarm tasks reaching a final state. Tool-call and task
+events are droppable on the bus; if this subscriber ever falls that far behind,
+the events it lost are counted in ``chimera_metrics_events_dropped_total`` so a
+gap in a rate is visible rather than silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chimera_engine.events import AnomalyDetected, AuditAppended, EventBus, ToolCallCompleted
+from chimera_engine.metrics.exporter import EngineMetrics
+from chimera_engine.swarm.events import TaskChanged
+
+if TYPE_CHECKING:
+    from chimera_engine.metrics.names import SeriesId
+
+FINAL_TASK_STATES = frozenset({"succeeded", "failed", "cancelled", "quarantined"})
+
+
+class MetricsFeeder:
+    def __init__(
+        self,
+        bus: EventBus,
+        metrics: EngineMetrics,
+        *,
+        identify: Callable[[str], SeriesId | None] = lambda key: None,
+        maxsize: int = 200_000,
+    ) -> None:
+        self._metrics = metrics
+        self._identify = identify
+        self._sub = bus.subscribe(
+            ToolCallCompleted, AuditAppended, AnomalyDetected, TaskChanged, maxsize=maxsize
+        )
+
+    async def run(self) -> None:
+        """Count events until cancelled (the subscription was opened at construction,
+        so nothing published after it is missed)."""
+        m = self._metrics
+        dropped = 0
+        try:
+            async for event in self._sub:
+                if self._sub.dropped > dropped:
+                    m.events_dropped.inc(self._sub.dropped - dropped)
+                    dropped = self._sub.dropped
+                if isinstance(event, ToolCallCompleted):
+                    r = event.record
+                    m.tool_calls.labels(r.tool, str(r.version), r.outcome).inc()
+                    m.tool_duration.labels(r.tool).observe(max(0.0, r.duration_s))
+                elif isinstance(event, AuditAppended):
+                    m.audit_entries.labels(event.entry.outcome).inc()
+                elif isinstance(event, AnomalyDetected):
+                    key = event.event.metric
+                    ident = self._identify(key)
+                    name = ident.name if ident else key
+                    tool = ident.label_dict().get("tool", "") if ident else ""
+                    m.anomalies.labels(name, tool, event.event.kind.value).inc()
+                elif isinstance(event, TaskChanged) and event.state in FINAL_TASK_STATES:
+                    m.swarm_tasks.labels(event.state).inc()
+        finally:
+            self._sub.close()

@@ -14,23 +14,25 @@
 - ``chimera_series{origin}``, ``chimera_series_limit{scope}`` and
   ``chimera_series_refused_total{origin,reason}``: the push cap at work.
 
-Call :meth:`HubFamilies.prepare` on the event loop (it reads the hub); the
-families it built are then immutable, so rendering may run in an executor.
+Call :meth:`HubFamilies.prepare` on the event loop (it copies what it needs from
+the hub), then :meth:`HubFamilies.build` and the rendering may run in an executor.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from chimera_engine.metrics.names import label_name, prometheus_name
+from chimera_engine.metrics.names import Expo, label_name, prometheus_name
 
 if TYPE_CHECKING:
+    from chimera_engine.anomaly.engine import PredictiveAlert
     from chimera_engine.metrics.hub import MetricsHub, SeriesMeta
 
 #: hub name -> (exported name, scale to the base unit, help text)
@@ -49,10 +51,19 @@ _HELP = {"push": "Pushed to the engine", "scrape": "Scraped by the engine"}
 
 
 class HubFamilies(Collector):
+    """Two parts: the per-series families (pushed, scraped, :data:`ENGINE_EXPORTS`),
+    written straight to text by :meth:`text` with each series' line prefix cached
+    on first export (tens of thousands of series cost a few milliseconds), and the
+    small derived families, yielded by :meth:`collect` like any collector."""
+
     def __init__(self, hub: MetricsHub, *, clock: Callable[[], float] = time.time) -> None:
         self._hub = hub
         self._clock = clock
         self._prepared: list[Metric] = []
+        self._families: dict[str, _Family] = {}
+        self._snapshot: tuple[list[tuple[str, SeriesMeta]], dict[str, tuple[float, float]]]
+        self._snapshot = ([], {})
+        self._predictions: list[PredictiveAlert] = []
 
     def describe(self) -> list[Metric]:
         return []  # names vary with what is pushed; nothing to check at registration
@@ -61,34 +72,63 @@ class HubFamilies(Collector):
         yield from self._prepared
 
     def prepare(self) -> None:
-        """Build the families from the hub's current state (on the loop thread)."""
+        """Copy what :meth:`build` needs from the hub: call it on the loop thread."""
+        self._snapshot = self._hub.snapshot()
+        self._predictions = list(self._hub.predictions)
+
+    def build(self) -> None:
+        """Build the families from the last :meth:`prepare` (any thread; it only reads
+        the copies and looks single keys up in the hub, which is safe under the GIL)."""
         hub = self._hub
-        out: dict[str, Metric] = {}
-        sample_names: dict[str, str] = {}  # sample name -> family that owns it
-        seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        metas, latest = self._snapshot
+        families: dict[str, _Family] = {}
+        owners: dict[str, str] = {}  # sample name -> the family that writes it
+        written: set[str] = set()
         counts = {"engine": 0, "push": 0, "scrape": 0}
         unexported = 0
         scores: dict[tuple[str, str], float] = {}
-        for key, meta, value in hub.exported():
-            counts[meta.origin] = counts.get(meta.origin, 0) + 1
-            score = hub.score(key)
-            if score is not None:
-                group = (meta.id.name, meta.id.label_dict().get("tool", ""))
-                scores[group] = max(score, scores.get(group, 0.0))
-            if meta.origin == "engine":
-                mapped = ENGINE_EXPORTS.get(meta.id.name)
-                if mapped is not None:
-                    name, scale, doc = mapped
-                    family = out.get(name) or out.setdefault(name, Metric(name, doc, "gauge"))
-                    family.samples.append(Sample(name, _labels(meta), value * scale))
+        for key, meta in metas:
+            last = latest.get(key)
+            if last is None:
                 continue
-            if not _add_external(out, sample_names, seen, meta, value):
+            value = last[1]
+            counts[meta.origin] = counts.get(meta.origin, 0) + 1
+            expo = meta.exposition
+            if expo is None:
+                expo = meta.exposition = _exposition(meta)
+            name, typ, prefix, scale, group = expo
+            score = hub.score(key)
+            if score is not None and score > scores.get(group, -1.0):
+                scores[group] = score
+            if not name:
+                unexported += meta.origin != "engine"
+                continue
+            family = families.get(name)
+            if family is None:
+                sample = prefix.split("{", 1)[0]
+                if owners.setdefault(sample, name) != name or owners.setdefault(name, name) != name:
+                    unexported += 1  # another family already writes this sample name
+                    continue
+                help_ = ENGINE_EXPORTS[meta.id.name][2] if meta.origin == "engine" else None
+                family = families[name] = _Family(typ, help_ or _HELP.get(meta.origin, ""), [])
+            elif family.typ != typ or prefix in written:
                 unexported += 1
-        yield_order = list(out.values())
-        yield_order.append(_scores(scores))
-        yield_order.append(self._forecasts())
-        yield_order.extend(self._series(counts, unexported))
-        self._prepared = yield_order
+                continue
+            written.add(prefix)
+            family.lines.append(f"{prefix} {value * scale!r}\n")
+        self._families = families
+        self._prepared = [_scores(scores), self._forecasts(), *self._series(counts, unexported)]
+
+    def text(self, openmetrics: bool) -> bytes:
+        """The per-series families prepared last, in the chosen format."""
+        out: list[str] = []
+        for name, family in self._families.items():
+            typ = family.typ
+            if typ == "unknown" and not openmetrics:
+                typ = "untyped"
+            out.append(f"# HELP {name} {family.help}\n# TYPE {name} {typ}\n")
+            out.extend(family.lines)
+        return "".join(out).encode()
 
     def _forecasts(self) -> Metric:
         family = Metric(
@@ -98,7 +138,7 @@ class HubFamilies(Collector):
         )
         now = self._clock()
         latest: dict[tuple[str, float], float] = {}
-        for alert in self._hub.predictions:
+        for alert in self._predictions:
             latest[alert.metric, alert.threshold] = alert.t + alert.minutes * 60.0
         for (key, threshold), at in sorted(latest.items()):
             if at <= now:
@@ -141,10 +181,6 @@ class HubFamilies(Collector):
         return [held, limit, refused, hidden]
 
 
-def _labels(meta: SeriesMeta) -> dict[str, str]:
-    return {label_name(k): v for k, v in meta.id.labels}
-
-
 def _number(x: float) -> str:
     return f"{x:g}"
 
@@ -162,33 +198,41 @@ def _scores(scores: dict[tuple[str, str], float]) -> Metric:
     return family
 
 
-def _add_external(
-    out: dict[str, Metric],
-    sample_names: dict[str, str],
-    seen: set[tuple[str, tuple[tuple[str, str], ...]]],
-    meta: SeriesMeta,
-    value: float,
-) -> bool:
+def _exposition(meta: SeriesMeta) -> Expo:
+    """(family, type, sample line prefix, scale, score group) of a series; the family
+    is empty when the series is not exported."""
+    group = (meta.id.name, meta.id.label_dict().get("tool", ""))
+    if meta.origin == "engine":
+        mapped = ENGINE_EXPORTS.get(meta.id.name)
+        if mapped is None:
+            return ("", "", "", 1.0, group)
+        return (mapped[0], "gauge", mapped[0] + _label_text(meta), mapped[1], group)
     sample = prometheus_name(meta.export)
     if not sample or sample.startswith(RESERVED_PREFIXES):
-        return False
+        return ("", "", "", 1.0, group)
     typ = _TYPES.get(meta.kind, "unknown")
     if typ == "counter" and not sample.endswith("_total"):
         typ = "unknown"
-    family_name = sample[: -len("_total")] if typ == "counter" else sample
-    family = out.get(family_name)
-    if family is None:
-        if sample in sample_names or family_name in sample_names:
-            return False  # another family already emits this sample name
-        family = out[family_name] = Metric(family_name, _HELP.get(meta.origin, "series"), typ)
-        sample_names[sample] = family_name
-        sample_names.setdefault(family_name, family_name)
-    elif family.type != typ or sample_names.get(sample) != family_name:
-        return False
-    labels = _labels(meta)
-    ident = (sample, tuple(sorted(labels.items())))
-    if ident in seen:
-        return False
-    seen.add(ident)
-    family.samples.append(Sample(sample, labels, value))
-    return True
+    family = sample[: -len("_total")] if typ == "counter" else sample
+    return (family, typ, sample + _label_text(meta), 1.0, group)
+
+
+def _label_text(meta: SeriesMeta) -> str:
+    labels: dict[str, str] = {}
+    for k, v in meta.id.labels:
+        labels.setdefault(label_name(k), v)
+    if not labels:
+        return ""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+@dataclass(slots=True)
+class _Family:
+    typ: str
+    help: str
+    lines: list[str]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.events import AnomalyAcknowledged, AnomalyDetected, EventBus, FailurePredicted
 from chimera_engine.metrics.cap import SeriesCap
-from chimera_engine.metrics.names import SeriesId
+from chimera_engine.metrics.names import Expo, SeriesId
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.store.db import Database
 
@@ -80,13 +80,15 @@ class SeriesMeta:
     """What the hub knows of a series besides its samples. ``kind`` is the
     Prometheus type the value has at its source (gauge, counter or unknown);
     ``export`` the name it has outside (a scraped series keeps its target's name);
-    ``seen`` is the engine clock when the last sample arrived."""
+    ``seen`` is the engine clock when the last sample arrived; ``exposition`` is
+    left to the exporter (it caches how the series is written there)."""
 
     id: SeriesId
     origin: str
     kind: str
     export: str
     seen: float
+    exposition: Expo | None = None
 
 
 class MetricsHub:
@@ -183,14 +185,10 @@ class MetricsHub:
         if self._engine is not None:
             self._engine.remove(key)
 
-    def exported(self) -> list[tuple[str, SeriesMeta, float]]:
-        """Every live series as (key, structured identity, latest value), for the exposition."""
-        out = []
-        for key, meta in self._meta.items():
-            latest = self._latest.get(key)
-            if latest is not None:
-                out.append((key, meta, latest[1]))
-        return out
+    def snapshot(self) -> tuple[list[tuple[str, SeriesMeta]], dict[str, tuple[float, float]]]:
+        """Copies of the series identities and of their latest (t, value), taken on the
+        loop in C-speed copies so the exposition can read them from another thread."""
+        return list(self._meta.items()), self._latest.copy()
 
     def meta(self, key: str) -> SeriesMeta | None:
         """The structured identity and origin of ``key`` (None when unknown)."""

@@ -28,6 +28,10 @@ from dataclasses import dataclass
 _BAD_NAME = re.compile(r"[^a-zA-Z0-9_:]")
 _BAD_LABEL = re.compile(r"[^a-zA-Z0-9_]")
 
+#: How the exporter writes a series: (family, type, sample line prefix, scale to the
+#: base unit, (metric name, tool) it is grouped under for the anomaly score).
+Expo = tuple[str, str, str, float, tuple[str, str]]
+
 #: Where a series comes from: the engine's collectors, a client's push, a scrape.
 ORIGINS = ("engine", "push", "scrape")
 

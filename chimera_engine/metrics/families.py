@@ -126,6 +126,8 @@ class HubFamilies(Collector):
             typ = family.typ
             if typ == "unknown" and not openmetrics:
                 typ = "untyped"
+            if typ == "counter" and not openmetrics:
+                name += "_total"  # the classic format names a counter by its sample
             out.append(f"# HELP {name} {family.help}\n# TYPE {name} {typ}\n")
             out.extend(family.lines)
         return "".join(out).encode()

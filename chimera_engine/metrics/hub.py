@@ -103,7 +103,7 @@ class MetricsHub:
         stale_s: float = 600.0,
     ) -> None:
         self._bus = bus
-        self.cap = cap or SeriesCap(per_owner=10_000, total=20_000)
+        self.cap = cap if cap is not None else SeriesCap(per_owner=10_000, total=20_000)
         self.stale_s = stale_s
         self._meta: dict[str, SeriesMeta] = {}
         self._db = db

@@ -169,8 +169,12 @@ async def test_openmetrics_when_asked_and_promtool_agrees(demo: Scraper) -> None
     if promtool is None:
         pytest.skip("promtool is not installed")
     # promtool reads the classic text format (what Prometheus gets without OpenMetrics)
-    done = subprocess.run(
-        [promtool, "check", "metrics"], input=plain.content, capture_output=True, timeout=60
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [promtool, "check", "metrics"],
+        input=plain.content,
+        capture_output=True,
+        timeout=60,
     )
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
         done.stdout.decode() + done.stderr.decode()

@@ -9,6 +9,7 @@ them, tool by tool.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import subprocess
@@ -26,9 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chimera_engine.config import load_settings
 from chimera_engine.events import Subscription, ToolCallCompleted
+from chimera_engine.metrics.names import base_family
 from chimera_engine.node import HeartNode
 
 from .conftest import ADMIN_PASSWORD
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "resources" / "grafana" / "chimera-dashboard.json"
 
 #: Name parts that say a unit other than Prometheus' base units.
 NON_BASE_UNITS = re.compile(
@@ -154,6 +158,27 @@ async def test_a_scrape_of_the_demo_is_prometheus_clean_and_counts_every_call(
     http = {dict(lb)["route"] for n, lb in s2 if n == "chimera_http_requests_total"}
     assert "/metrics" in http and "/api/auth/login" not in http  # never called here
     assert any(n == "chimera_anomaly_score" for n, _ in s2)
+    exported = {f.name for f in text_string_to_metric_families(second.text)}
+    assert dashboard_families() <= exported, dashboard_families() - exported
+
+
+def test_the_grafana_dashboard_uses_only_exported_families() -> None:
+    """Every family a panel queries is one the engine exports (checked against a list
+    taken from the code that declares them, then against a live scrape below)."""
+    names = dashboard_families()
+    assert len(names) >= 15
+    assert {"chimera_tool_calls", "chimera_anomaly_score", "chimera_patches"} <= names
+
+
+def dashboard_families() -> set[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert exprs and all(e.count("(") == e.count(")") for e in exprs)
+    found = set()
+    for expr in exprs:
+        for name in re.findall(r"\b((?:chimera|process|python)_[a-z0-9_]+)", expr):
+            found.add(base_family(name))
+    return found
 
 
 async def test_openmetrics_when_asked_and_promtool_agrees(demo: Scraper) -> None:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from chimera_engine.metrics.names import SeriesId
 
 FINAL_TASK_STATES = frozenset({"succeeded", "failed", "cancelled", "quarantined"})
+#: Distinct (metric, tool) pairs ``chimera_anomalies_total`` keeps apart; later ones
+#: (pushed names come and go) are counted under metric "other" so the family stays bounded.
+MAX_ANOMALY_SERIES = 1000
 
 
 class MetricsFeeder:
@@ -33,6 +36,7 @@ class MetricsFeeder:
     ) -> None:
         self._metrics = metrics
         self._identify = identify
+        self._anomaly_pairs: set[tuple[str, str]] = set()
         self._sub = bus.subscribe(
             ToolCallCompleted, AuditAppended, AnomalyDetected, TaskChanged, maxsize=maxsize
         )
@@ -54,12 +58,18 @@ class MetricsFeeder:
                 elif isinstance(event, AuditAppended):
                     m.audit_entries.labels(event.entry.outcome).inc()
                 elif isinstance(event, AnomalyDetected):
-                    key = event.event.metric
-                    ident = self._identify(key)
-                    name = ident.name if ident else key
-                    tool = ident.label_dict().get("tool", "") if ident else ""
+                    name, tool = self._anomaly_labels(event.event.metric)
                     m.anomalies.labels(name, tool, event.event.kind.value).inc()
                 elif isinstance(event, TaskChanged) and event.state in FINAL_TASK_STATES:
                     m.swarm_tasks.labels(event.state).inc()
         finally:
             self._sub.close()
+
+    def _anomaly_labels(self, key: str) -> tuple[str, str]:
+        ident = self._identify(key)
+        pair = (ident.name, ident.label_dict().get("tool", "")) if ident else (key, "")
+        if pair not in self._anomaly_pairs:
+            if len(self._anomaly_pairs) >= MAX_ANOMALY_SERIES:
+                return ("other", "")
+            self._anomaly_pairs.add(pair)
+        return pair

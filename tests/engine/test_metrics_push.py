@@ -18,6 +18,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from chimera_engine.config import load_settings
+from chimera_engine.metrics import feeder
 from chimera_engine.metrics.collectors import PrometheusScraper
 from chimera_engine.node import HeartNode
 from chimera_engine.security.manager import Session
@@ -183,3 +184,33 @@ async def test_http_requests_are_counted_by_route_template(
     assert ("unmatched", "GET", "404") in seen
     assert any(r == "unmatched" and m == "OTHER" for r, m, _ in seen)
     assert not any("12345" in r or "42" in r for r, _, _ in seen)
+
+
+async def test_anomalies_are_counted_by_metric_name_with_a_bound(
+    env: tuple[HeartNode, Session, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node, admin, client = env
+    monkeypatch.setattr(feeder, "MAX_ANOMALY_SERIES", 1)
+    t0 = time.time() - 300
+    for name in ("queue.depth", "disk.io"):
+        samples = [
+            {"name": name, "value": 10 + (i % 3), "labels": {"host": "h1"}, "t": t0 + i}
+            for i in range(200)
+        ]
+        samples.append({"name": name, "value": 400.0, "labels": {"host": "h1"}, "t": t0 + 200})
+        result = await node.facade.push_metrics(admin.principal, samples)
+        assert result.anomalies == 1
+    for _ in range(50):
+        got = families((await client.get("/metrics")).text)
+        counted = {
+            (s[1]["metric"], s[1]["kind"]): s[2]
+            for s in got["chimera_anomalies"]
+            if s[0].endswith("_total")
+        }
+        if len(counted) == 2:
+            break
+        await asyncio.sleep(0.05)
+    # the first name keeps its label; past the bound, names are counted as "other"
+    assert counted == {("queue.depth", "spike"): 1.0, ("other", "spike"): 1.0}
+    scores = {s[1]["metric"] for s in got["chimera_anomaly_score"]}
+    assert {"queue.depth", "disk.io"} <= scores

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chimera_engine.events import AnomalyDetected, AuditAppended, EventBus, ToolCallCompleted
+from chimera_engine.events import (
+    AnomalyDetected,
+    AuditAppended,
+    EventBus,
+    Subscription,
+    ToolCallCompleted,
+)
 from chimera_engine.metrics.exporter import EngineMetrics
 from chimera_engine.swarm.events import TaskChanged
 
@@ -34,16 +40,23 @@ class MetricsFeeder:
         identify: Callable[[str], SeriesId | None] = lambda key: None,
         maxsize: int = 200_000,
     ) -> None:
+        self._bus = bus
+        self._maxsize = maxsize
         self._metrics = metrics
         self._identify = identify
         self._anomaly_pairs: set[tuple[str, str]] = set()
-        self._sub = bus.subscribe(
-            ToolCallCompleted, AuditAppended, AnomalyDetected, TaskChanged, maxsize=maxsize
+        self._sub = self._subscribe()
+
+    def _subscribe(self) -> Subscription:
+        return self._bus.subscribe(
+            ToolCallCompleted, AuditAppended, AnomalyDetected, TaskChanged, maxsize=self._maxsize
         )
 
     async def run(self) -> None:
         """Count events until cancelled (the subscription was opened at construction,
-        so nothing published after it is missed)."""
+        so nothing published after it is missed; a node started again subscribes anew)."""
+        if self._sub.closed:
+            self._sub = self._subscribe()
         m = self._metrics
         dropped = 0
         try:

@@ -21,17 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
-from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from chimera_engine.metrics.encode import encode_openmetrics, encode_text
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -62,8 +57,8 @@ def negotiate(accept: str) -> tuple[Callable[[CollectorRegistry], bytes], str]:
     """The encoder and content type for an ``Accept`` header."""
     for part in accept.split(","):
         if part.split(";", 1)[0].strip().lower() == "application/openmetrics-text":
-            return openmetrics.generate_latest, OPENMETRICS_CONTENT_TYPE
-    return generate_latest, CONTENT_TYPE
+            return encode_openmetrics, OPENMETRICS_CONTENT_TYPE
+    return encode_text, CONTENT_TYPE
 
 
 class EngineMetrics:

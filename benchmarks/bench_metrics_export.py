@@ -1,16 +1,17 @@
-"""Scrape cost of ``GET /metrics`` with many series, and the engine's memory under a
-series flood held at the push cap.
+"""Scrape cost of ``GET /metrics`` with many series, and the engine's memory under a series
+flood held at the push cap.
 
-Run: ``.venv/bin/python benchmarks/bench_metrics_export.py``. One engine serves from
-this process on loopback. It is fed 1,000 tools (one finished call each, through
-the event bus as the runtime publishes them) and 10,000 distinct pushed series
-(two pushes of 5,000), then scraped 7 times; the median scrape time and the body
+Run: ``.venv/bin/python benchmarks/bench_metrics_export.py`` (``--no-flood`` for the
+scrape figures alone; ``CHIMERA_SECTION__KEY=value`` arguments override settings). One
+engine serves from this process on loopback. It is fed 1,000 tools (one finished call
+each, through the event bus as the runtime publishes them) and 10,000 distinct pushed
+series (two pushes of 5,000), then scraped 7 times; the median scrape time and the body
 size are printed, for the Prometheus text format and for OpenMetrics.
 
-The flood part pushes batches of fresh series names as fast as one client can
-for ``FLOOD_SECONDS`` and prints the resident memory before and after, with how
-many series were refused by the cap. The flood comes from a second principal (the
-first already holds 10,000 series), so it fills the total cap, then is refused.
+The flood part pushes batches of fresh series names as fast as one client can for
+``FLOOD_SECONDS`` and prints the resident memory before and after, with how many series
+were refused by the cap. The flood comes from a second principal (the first already
+holds 10,000 series), so it fills the total cap, then is refused.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ async def loop_figures(node: HeartNode) -> None:
 
 
 async def main() -> None:
-    extra = dict(arg.split("=", 1) for arg in sys.argv[1:])
+    extra = dict(arg.split("=", 1) for arg in sys.argv[1:] if "=" in arg)
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(data_dir=Path(tmp), env={**ENV, **extra}, use_default_file=False)
         async with HeartNode(settings) as node:
@@ -127,6 +128,8 @@ async def main() -> None:
                 om = {**headers, "Accept": "application/openmetrics-text; version=1.0.0"}
                 await scrape_figures(client, om, "openmetrics")
                 await loop_figures(node)
+                if "--no-flood" in sys.argv:
+                    return
                 await node.facade.create_user(
                     admin.principal, "flooder", "correct horse battery", "operator"
                 )

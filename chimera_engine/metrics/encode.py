@@ -12,6 +12,8 @@ engine never makes, is left to prometheus_client.
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
@@ -33,10 +35,15 @@ class _Unusual(Exception):
 
 
 def _value(s: Sample) -> str:
-    return str(floatToGoString(s.value))  # type: ignore[no-untyped-call]
+    v = float(s.value)
+    if -math.inf < v < 1e6:  # Go's formatting differs from repr only for NaN, inf and >= 1e6
+        return repr(v)
+    return str(floatToGoString(v))  # type: ignore[no-untyped-call]
 
 
 def _escape(value: str) -> str:
+    if "\\" not in value and "\n" not in value and '"' not in value:
+        return value
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 

@@ -71,7 +71,7 @@ class MetricInfo:
     last_value: float
     rejected: int
     name: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
     origin: str = "engine"
 
 

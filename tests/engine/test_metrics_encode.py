@@ -53,6 +53,9 @@ def registry() -> CollectorRegistry:
     c.labels(NASTY, "ok").inc(3)
     c.labels("plain", "error").inc()
     Gauge("temperature_celsius", "temp", registry=r).set(-1.5e-7)
+    g = Gauge("values", "values", ["v"], registry=r)
+    for i, value in enumerate((0.0, -0.0, 1e-9, 999999.99, 1e6, 123456789.0, -2e9, 1e300)):
+        g.labels(str(i)).set(value)
     h = Histogram("duration_seconds", "dur", ["tool"], registry=r)
     h.labels("t").observe(0.3)
     h.labels(NASTY).observe(1e6)

@@ -242,11 +242,13 @@ class ProviderTab(FieldGrid):
 
     def _tested(self, report: ConnectionReport) -> None:
         self._test_done()
-        if report.ok:
-            self.test_result.setText(f"Connected: {report.message}")
+        if report.kind == "scripted":
+            self.test_result.setText(f"Scripted, not a live model: {report.message}")
+            set_severity(self.test_result, "warning")
         else:
-            self.test_result.setText(report.message)
-        set_severity(self.test_result, "ok" if report.ok else "critical")
+            prefix = "Connected: " if report.ok else ""
+            self.test_result.setText(prefix + report.message)
+            set_severity(self.test_result, "ok" if report.ok else "critical")
         self.test_result.show()
         self.testFinished.emit(report)
 

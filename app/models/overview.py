@@ -227,7 +227,7 @@ def patch_section(waiting: Sequence[Patch]) -> Section:
     items = [
         Item(
             text=f"Patch {p.id} · {p.module} v{p.base_version} · risk {p.risk} · "
-            f"{p.model or p.provider}{', replayed' if p.replay else ''}",
+            f"{p.model or p.provider}{', scripted' if p.replay else ''}",
             severity="warn",
             panel="Patches",
             key=p.id,

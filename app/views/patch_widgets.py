@@ -39,7 +39,7 @@ QProgressBar#patchProgressBar::chunk { background: #2f6fed; }
 def queue_table(
     model: QSortFilterProxyModel, widths: dict[int, int], parent: QWidget
 ) -> QTableView:
-    """The patch queue: one row per patch, badges for state, risk and replays."""
+    """The patch queue: one row per patch, badges for state, risk and scripted answers."""
     table = QTableView(parent)
     table.setObjectName("patchQueueTable")
     table.setModel(model)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chimera_engine.codegen.generator import CodeGenerator, GenerationReport
+from chimera_engine.codegen.attempts import AttemptDraft, AttemptRepository, trigger_of
+from chimera_engine.codegen.generator import CodeGenerator, GenerationReport, Progress
 from chimera_engine.codegen.hunk_review import HunkReview
 from chimera_engine.codegen.models import Patch, PatchRequest, PatchState
 from chimera_engine.codegen.patchformat import (
@@ -72,8 +74,11 @@ class ReviewQueue(HunkReview):
         approval: ApprovalPolicy | None = None,
         watch_policy: WatchPolicy | None = None,
         baseline: Callable[[str, int], Baseline] | None = None,
+        attempts: AttemptRepository | None = None,
     ) -> None:
         self.repo = repo
+        #: Every generation attempt, usable or not (None: not kept).
+        self.attempts = attempts
         self.patterns = patterns
         self.tester = tester
         self.reload = reload
@@ -109,22 +114,52 @@ class ReviewQueue(HunkReview):
         return {f"tests/{p.relative_to(tests_dir).as_posix()}" for p in tests_dir.rglob("*.py")}
 
     async def propose(
-        self, generator: CodeGenerator, request: PatchRequest, principal: Principal
+        self,
+        generator: CodeGenerator,
+        request: PatchRequest,
+        principal: Principal,
+        *,
+        progress: Progress | None = None,
     ) -> ProposalOutcome:
-        """Ask the provider for a fix and test each candidate until one passes."""
+        """Ask the provider for a fix and test each candidate until one passes.
+
+        Every attempt is kept in :attr:`attempts` with the request's trigger and
+        evidence; ``progress`` is told how far a streamed answer has come.
+        """
         path = self.module_path(request.module)
         last: list[Patch] = []
+        run_id = uuid.uuid4().hex[:12]
+        trigger = trigger_of(request, principal.actor)
+        patch_of: dict[int, int] = {}
+
+        async def keep(draft: AttemptDraft) -> None:
+            if self.attempts is None:
+                return
+            await self.attempts.add(
+                draft,
+                run_id=run_id,
+                request=request,
+                actor=principal.actor,
+                trigger=trigger,
+                patch_id=patch_of.get(draft.number),
+            )
 
         async def candidate(
             content: PatchContent, completion: Completion, attempt: int
         ) -> str | None:
             patch = await self._record(request, content, completion, attempt, principal)
             last.append(patch)
+            patch_of[attempt] = patch.id
             tested = await self._test(patch, content, principal)
             return None if tested.state is PatchState.READY else tested.reason
 
         report = await generator.generate(
-            request, path=path, existing_tests=self.existing_tests(), on_candidate=candidate
+            request,
+            path=path,
+            existing_tests=self.existing_tests(),
+            on_candidate=candidate,
+            on_attempt=keep,
+            progress=progress,
         )
         await self._audit.record(
             principal,
@@ -136,8 +171,9 @@ class ReviewQueue(HunkReview):
             replay=report.replay,
             attempts=report.attempts,
             cost_usd=round(report.cost_usd, 6),
-            input_tokens=report.input_tokens,
-            output_tokens=report.output_tokens,
+            input_tokens=report.input_tokens if report.usage_known else None,
+            output_tokens=report.output_tokens if report.usage_known else None,
+            trigger=trigger["reason"],
             reasons=report.reasons[-5:],
         )
         patch = await self.repo.get(last[-1].id) if last else None

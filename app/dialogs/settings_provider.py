@@ -244,7 +244,7 @@ class ProviderTab(FieldGrid):
         self._test_done()
         if report.kind == "scripted":
             self.test_result.setText(f"Scripted, not a live model: {report.message}")
-            set_severity(self.test_result, "warning")
+            set_severity(self.test_result, "warn")
         else:
             prefix = "Connected: " if report.ok else ""
             self.test_result.setText(prefix + report.message)

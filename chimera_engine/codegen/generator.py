@@ -172,7 +172,9 @@ class CodeGenerator:
             report.output_tokens += completion.output_tokens
             report.cost_usd += completion.cost_usd or 0.0
             if completion.truncated:
-                reason = _truncation(completion, plan.max_tokens, report.context_tokens)
+                reason = "truncated: " + _truncation(
+                    completion, plan.max_tokens, report.context_tokens
+                )
                 await record(draft.done(verdicts.TRUNCATED, reason))
                 feedback.append("the answer was cut off before it ended: answer more briefly")
                 continue

@@ -67,10 +67,15 @@ class ReplayProvider:
         started = time.monotonic()
         index = self._pick(request.prompt)
         if index is None:
+            total = len(self.exchanges)
+            what = (
+                f"the scripted answers are used up (all {total} in {self.path.name} were given)"
+                if self.remaining == 0
+                else f"none of the {total} scripted answers in {self.path.name} fits this request"
+            )
             raise ProviderExhausted(
-                f"no scripted answer fits: the {len(self.exchanges)} scripted answers in "
-                f"{self.path.name} are written for the demo's planted faults and none matches "
-                "this request; choose a live model in Settings > LLM provider",
+                f"{what}: they are written by hand for the demo's planted faults only; "
+                "choose a live model in Settings > LLM provider",
                 provider=self.name,
             )
         self._used[index] = True

@@ -450,7 +450,7 @@ async def test_replay_match_order_reuse_and_exhaustion(tmp_path: Path) -> None:
     assert (await replay.complete(ask("parse_rows again"))).text == "rows fix"  # reused
     assert (await replay.complete(ask("anything"))).text == "second"
     assert replay.remaining == 0
-    with pytest.raises(ProviderExhausted, match="used up.*Settings > LLM provider"):
+    with pytest.raises(ProviderExhausted, match=r"used up.*Settings > LLM provider"):
         await replay.complete(ask("more"))
     assert "scripted answers" in await test_connection(ReplayProvider(path))
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chimera_engine.codegen.attempts import AttemptDraft, AttemptRepository, trigger_of
+from chimera_engine.codegen.attempts import AttemptRepository, trigger_of
 from chimera_engine.codegen.generator import CodeGenerator, GenerationReport, Progress
 from chimera_engine.codegen.hunk_review import HunkReview
 from chimera_engine.codegen.models import Patch, PatchRequest, PatchState
@@ -26,6 +26,7 @@ from chimera_engine.codegen.patchformat import (
     materialise,
     parse_answer,
 )
+from chimera_engine.codegen.progress import ProgressGate, attempt_keeper
 from chimera_engine.codegen.risk import assess
 from chimera_engine.codegen.sandbox import PatchTester
 from chimera_engine.codegen.store import PatchRepository, PatternStore
@@ -132,17 +133,10 @@ class ReviewQueue(HunkReview):
         trigger = trigger_of(request, principal.actor)
         patch_of: dict[int, int] = {}
 
-        async def keep(draft: AttemptDraft) -> None:
-            if self.attempts is None:
-                return
-            await self.attempts.add(
-                draft,
-                run_id=run_id,
-                request=request,
-                actor=principal.actor,
-                trigger=trigger,
-                patch_id=patch_of.get(draft.number),
-            )
+        keep = attempt_keeper(
+            self.attempts, self._bus, run_id, request, principal.actor, trigger, patch_of
+        )
+        shown = ProgressGate(self._bus, request.module, progress)
 
         async def candidate(
             content: PatchContent, completion: Completion, attempt: int
@@ -159,7 +153,7 @@ class ReviewQueue(HunkReview):
             existing_tests=self.existing_tests(),
             on_candidate=candidate,
             on_attempt=keep,
-            progress=progress,
+            progress=shown,
         )
         await self._audit.record(
             principal,

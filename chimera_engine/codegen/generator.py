@@ -111,7 +111,11 @@ class CodeGenerator:
         on_attempt: AttemptSink | None = None,
         progress: Progress | None = None,
     ) -> GenerationReport:
-        from chimera_engine.codegen.providers.base import CompletionRequest, ProviderError
+        from chimera_engine.codegen.providers.base import (
+            CompletionRequest,
+            ProviderContextOverflow,
+            ProviderError,
+        )
 
         provider = self.provider
         report = GenerationReport(
@@ -162,6 +166,12 @@ class CodeGenerator:
                         progress=tick,
                     )
                 )
+            except ProviderContextOverflow as exc:
+                draft.latency_s = time.monotonic() - started
+                size = f" ({report.context_tokens:,} tokens)" if report.context_tokens else ""
+                reason = f"the model's context{size} is too small for this prompt: {exc}"
+                await record(draft.done(verdicts.CONTEXT, reason))
+                break
             except ProviderError as exc:
                 draft.latency_s = time.monotonic() - started
                 await record(draft.done(verdicts.PROVIDER, f"provider error: {exc}"))

@@ -485,10 +485,10 @@ def describe_failure(exc: BaseException, model: str) -> tuple[str, str]:
         return "not_api", f"Not an API answer: {text}"
     if isinstance(exc, ProviderExhausted):
         return "scripted", text
-    if isinstance(exc, ProviderUnknownModel) or (
-        isinstance(exc, ProviderError) and exc.status == 404
-    ):
+    if isinstance(exc, ProviderUnknownModel):
         return "model", f"The server does not know the model {model!r}: {text}"
+    if isinstance(exc, ProviderError) and exc.status in (404, 405):
+        return "not_api", f"No such API route on the server (check base_url and the kind): {text}"
     if isinstance(exc, (ConfigError, SecretStoreError)):
         return "config", text
     if isinstance(exc, ProviderError):

@@ -182,6 +182,12 @@ class ProviderUnknownModel(ProviderError):
     code = "provider_unknown_model"
 
 
+class ProviderContextOverflow(ProviderError):
+    """The server refused the request: prompt and answer do not fit the model's context."""
+
+    code = "provider_context"
+
+
 class ProviderExhausted(ProviderError):
     """The scripted answers are used up; a live model must be configured."""
 
@@ -234,6 +240,17 @@ def status_error(
             provider=provider,
         )
     lowered = detail.lower()
+    if (
+        status in (400, 413)
+        and "context" in lowered
+        and any(word in lowered for word in ("exceed", "too long", "maximum context", "too large"))
+    ):
+        return ProviderContextOverflow(
+            f"{provider} refused the request: it does not fit the model's context "
+            f"(HTTP {status}): {detail}",
+            provider=provider,
+            status=status,
+        )
     if (
         status in (400, 404)
         and "model" in lowered

@@ -217,8 +217,8 @@ class LocalLLMProvider:
             body = response.json()
         except ValueError:
             body = None
-        if isinstance(body, dict) and "error" in body:
-            return  # the API's own error (e.g. an unknown model): status_error words it
+        if isinstance(body, dict) and "model" in json.dumps(body.get("error", "")).lower():
+            return  # the API's own error about the model: status_error words it
         other = "openai-compatible" if self.api == "ollama" else "ollama"
         raise ProviderWrongAPI(
             f"{self.name} at {self.base_url} has no {_API_NAME[self.api]} "

@@ -160,8 +160,9 @@ class OpenAIProvider:
         except openai.OpenAIError as err:
             raise self._map_error(err, mid_stream=True) from _cause(err)
         except ValueError as err:  # includes json.JSONDecodeError
-            raise ProviderResponseError(
-                f"openai sent a malformed stream event: {short(str(err), 120)}",
+            raise ProviderNotAPI(
+                f"{self.name} at {self._client.base_url} sent malformed JSON in its stream "
+                f"({short(str(err), 120)}): is this an OpenAI-compatible API?",
                 provider=self.name,
             ) from err
         if chunks == 0:

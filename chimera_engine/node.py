@@ -134,6 +134,7 @@ class HeartNode:
         self.metrics.registry.register(LatestValues(self.hub.latest))
         self._generator: CodeGenerator | None = None
         self._provider = provider
+        self._policy: GenerationPolicy | None = None
         self.heal_engine: MetacognitiveEngine | None = None
         self.api_error = ""
         self.demo: DemoService | None = None
@@ -177,13 +178,16 @@ class HeartNode:
     def swarm_running(self) -> bool:
         return self._swarm is not None
 
-    def use_provider(self, provider: Provider | None) -> None:
+    def use_provider(
+        self, provider: Provider | None, policy: GenerationPolicy | None = None
+    ) -> None:
         """Answer patch requests with ``provider`` from now on (None: back to the settings').
 
         The caller keeps ownership: the node never closes a provider given here.
-        The generation limits still come from ``[codegen]``.
+        The generation limits come from ``policy``, else from ``[codegen]``.
         """
         self._provider = provider
+        self._policy = policy
         self._generator = None
 
     def generator(self) -> CodeGenerator:
@@ -198,7 +202,8 @@ class HeartNode:
             self._generator = CodeGenerator(
                 provider,
                 self.patches.patterns,
-                GenerationPolicy(
+                self._policy
+                or GenerationPolicy(
                     max_attempts=cg.max_attempts,
                     max_cost_usd=cg.max_cost_usd,
                     max_tokens=cg.max_tokens,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
 
@@ -25,11 +25,9 @@ async def test_patch_routes(tmp_path: Path) -> None:
     )
     async with HeartNode(settings) as node:
         admin = await node.facade.create_first_admin("admin", PASSWORD)
-        node._generator = CodeGenerator(
-            ScriptedProvider([FIX, "no patch in this answer"]),  # type: ignore[arg-type]
-            node.patches.patterns,
-            GenerationPolicy(max_attempts=1),
-        )
+        node.use_provider(
+            ScriptedProvider([FIX, "no patch in this answer"]), GenerationPolicy(max_attempts=1)
+        )  # type: ignore[arg-type]
         assert node.api is not None
         auth = {"Authorization": f"Bearer {admin.tokens.access_token}"}
         async with httpx.AsyncClient(base_url=node.api.url, timeout=60) as client:

@@ -120,6 +120,11 @@ class GenerationBanner(QFrame):
         self.step = steps.get(state, f"patch {patch_id} {state_label(state)}")
         self._render()
 
+    def streamed(self, attempt: int, pieces: int, elapsed: float) -> None:
+        """An answer is streaming in: about ``pieces`` tokens so far."""
+        self.step = f"attempt {attempt}: the model has written {pieces:,} tokens so far"
+        self._render()
+
     def end(self) -> None:
         self._timer.stop()
         self.module = ""

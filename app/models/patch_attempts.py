@@ -19,6 +19,7 @@ VERDICT_COLOURS: dict[str, tuple[str, str]] = {
     "truncated": ("#93370d", "#fef0c7"),
     "context": ("#93370d", "#fef0c7"),
     "provider": ("#93370d", "#fef0c7"),
+    "not_api": ("#93370d", "#fef0c7"),
 }
 
 VERDICT_LABELS = {
@@ -29,6 +30,7 @@ VERDICT_LABELS = {
     "truncated": "cut off",
     "context": "too big for context",
     "provider": "server error",
+    "not_api": "not the API",
 }
 
 #: The Attempts filter: (label, verdicts shown; empty = all, None = every failure).
@@ -38,7 +40,7 @@ ATTEMPT_FILTERS: list[tuple[str, tuple[str, ...] | None]] = [
     ("Unusable answers", ("unparseable", "repeated")),
     ("Sandbox failures", ("sandbox",)),
     ("Cut off / context", ("truncated", "context")),
-    ("Server errors", ("provider",)),
+    ("Server errors / not the API", ("provider", "not_api")),
 ]
 
 
@@ -83,18 +85,23 @@ def when_text(attempt: Attempt) -> str:
 
 ATTEMPT_COLUMNS: list[Column[Attempt]] = [
     Column("When", when_text, 70, sort=lambda a: a.ts),
-    Column("Module", lambda a: a.module, 104),
-    Column("Try", lambda a: str(a.number), 38, right=True, sort=lambda a: a.number),
+    Column("Module", lambda a: a.module, 90),
+    Column("Try", lambda a: str(a.number), 34, right=True, sort=lambda a: a.number),
     Column(
         "Verdict",
         lambda a: VERDICT_LABELS.get(a.verdict, a.verdict),
         132,
         badge=verdict_badge,
     ),
-    Column("Reason", lambda a: a.reason, 330, tooltip=lambda a: a.reason),
-    Column("Tokens in / out", tokens_pair, 116, right=True),
-    Column("Cost", lambda a: format_cost(a.cost_usd), 70, right=True),
-    Column("Latency", latency_text, 64, right=True, sort=lambda a: a.latency_s or 0.0),
+    Column(
+        "Reason",
+        lambda a: a.reason.removeprefix("provider error: "),
+        320,
+        tooltip=lambda a: a.reason,
+    ),
+    Column("Tokens in / out", tokens_pair, 126, right=True),
+    Column("Cost", lambda a: format_cost(a.cost_usd), 60, right=True),
+    Column("Latency", latency_text, 70, right=True, sort=lambda a: a.latency_s or 0.0),
     Column("Provider / model", source_text, 170, badge=source_badge),
     Column(
         "Requested because",

@@ -27,9 +27,10 @@ SANDBOX = "sandbox"  #: a patch was made but its tests failed or the sandbox ref
 UNPARSEABLE = "unparseable"  #: the answer was not in the patch format (or not applicable)
 TRUNCATED = "truncated"  #: the answer was cut off (output limit or the model's context)
 PROVIDER = "provider"  #: the server failed or refused (HTTP error, timeout, unreachable)
+NOT_API = "not_api"  #: the server's answer was not the configured API (HTML, bad JSON, other API)
 REPEATED = "repeated"  #: the model gave an earlier answer (or patch) again
 CONTEXT = "context"  #: nothing was sent: the prompt does not fit the model's context
-VERDICTS = (PASSED, SANDBOX, UNPARSEABLE, TRUNCATED, PROVIDER, REPEATED, CONTEXT)
+VERDICTS = (PASSED, SANDBOX, UNPARSEABLE, TRUNCATED, PROVIDER, NOT_API, REPEATED, CONTEXT)
 
 _COLUMNS = (
     "id, run_id, number, ts, module, base_version, actor, trigger, provider, model, scripted, "
@@ -85,15 +86,22 @@ def trigger_of(request: PatchRequest, actor: str) -> dict[str, Any]:
 
 
 def describe_trigger(trigger: dict[str, Any]) -> str:
-    """The trigger in one line, e.g. ``"anomaly: error_rate 0.5 (error_rate=0.5, calls=12)"``."""
-    parts = [str(trigger.get("reason") or "unknown")]
+    """The trigger in one line.
+
+    >>> describe_trigger({"reason": "requested by ann", "note": "slow", "metrics": {"calls": 3.0},
+    ...                   "failures": ["ZeroDivisionError: division by zero"]})
+    'requested by ann ("slow") (calls=3); first failure ZeroDivisionError: division by zero'
+    """
+    text = str(trigger.get("reason") or "unknown")
+    if trigger.get("note"):
+        text += f' ("{trigger["note"]}")'
     metrics = trigger.get("metrics") or {}
     if metrics:
-        parts.append("(" + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + ")")
+        text += " (" + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + ")"
     failures = trigger.get("failures") or []
     if failures:
-        parts.append(f"; first failure {failures[0]}")
-    return " ".join(parts)
+        text += f"; first failure {failures[0]}"
+    return text
 
 
 def tokens_text(value: int | None) -> str:

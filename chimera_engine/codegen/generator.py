@@ -115,6 +115,7 @@ class CodeGenerator:
             CompletionRequest,
             ProviderContextOverflow,
             ProviderError,
+            ProviderNotAPI,
         )
 
         provider = self.provider
@@ -174,7 +175,8 @@ class CodeGenerator:
                 break
             except ProviderError as exc:
                 draft.latency_s = time.monotonic() - started
-                await record(draft.done(verdicts.PROVIDER, f"provider error: {exc}"))
+                kind = verdicts.NOT_API if isinstance(exc, ProviderNotAPI) else verdicts.PROVIDER
+                await record(draft.done(kind, f"provider error: {exc}"))
                 break
             draft.took(completion, time.monotonic() - started)
             report.usage_known = report.usage_known and completion.usage_known

@@ -59,6 +59,7 @@ _PROVIDER_KEYS = frozenset(
         "max_attempts",
         "max_cost_usd",
         "max_tokens",
+        "context_tokens",
         "request_timeout",
     )
 )

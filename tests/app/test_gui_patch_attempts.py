@@ -71,7 +71,7 @@ async def test_failed_attempts_are_listed_with_reasons_and_counted(
         view.filter_combo.setCurrentIndex(1)
         assert view.model.rowCount() == 3
         assert "passed" in [r[COLUMN["Verdict"]] for r in view.model.texts()]
-        view.filter_combo.setCurrentIndex(5)  # server errors only
+        view.filter_combo.setCurrentIndex(5)  # server errors (and not-the-API) only
         assert [r[COLUMN["Verdict"]] for r in view.model.texts()] == ["server error"]
 
         # the queue: a patch says why it was requested

@@ -192,7 +192,12 @@ async def test_connection(provider: Provider, *, timeout: float = 20.0) -> str: 
         tokens = f"{completion.input_tokens:,} in, {completion.output_tokens:,} out tokens"
     else:
         tokens = "tokens unknown: the server did not report them"
-    cost = "cost unknown" if completion.cost_usd is None else f"${completion.cost_usd:.6f}"
+    if completion.cost_usd is None:
+        cost = "cost unknown"
+    elif completion.cost_usd == 0.0:
+        cost = "no charge"
+    else:
+        cost = f"${completion.cost_usd:.6f}"
     note = " (the answer was cut off, but the connection works)" if completion.truncated else ""
     context = await _context_note(provider)
     said = short(completion.text, 40)

@@ -4,6 +4,7 @@ why it was requested; the Overview counts the failures."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from app.actions.overview import read_overview
 from app.models import overview as ov
 from app.models.patch_attempts import ATTEMPT_COLUMNS
 from chimera_engine.codegen.providers.base import ProviderUnavailable
+from chimera_engine.events import PatchProgress
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import wait_until
 from tests.app.patches_helpers import (
@@ -87,3 +89,23 @@ async def test_failed_attempts_are_listed_with_reasons_and_counted(
         assert any(item.key == "attempts" for item in section.items)
         panel.show_attempts()
         assert panel.tabs.currentWidget() is view
+
+
+async def test_streamed_progress_shows_in_the_banner(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**patch_env(ws)) as env:
+        panel = await open_panel(env.bridge, qtbot)
+        panel.banner.begin("mathy")
+        env.node.bus.publish(
+            PatchProgress(module="mathy", attempt=2, chars=4100, pieces=1234, elapsed_s=7.0)
+        )
+        await wait_until(lambda: "1,234 tokens so far" in panel.banner.label.text(), what="tokens")
+        assert "attempt 2" in panel.banner.label.text()
+        env.node.bus.publish(
+            PatchProgress(module="other", attempt=1, chars=10, pieces=3, elapsed_s=1.0)
+        )
+        await asyncio.sleep(0.2)
+        assert "1,234 tokens so far" in panel.banner.label.text()  # another module's is not shown
+        panel.banner.end()

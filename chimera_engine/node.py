@@ -186,6 +186,10 @@ class HeartNode:
         The caller keeps ownership: the node never closes a provider given here.
         The generation limits come from ``policy``, else from ``[codegen]``.
         """
+        old = self._generator
+        if old is not None and old.provider is not self._provider:  # the node built it
+            grace = old.policy.timeout * old.policy.max_attempts  # a request may still use it
+            self.spawn(_close_after(old.provider, grace), name="close-provider")
         self._provider = provider
         self._policy = policy
         self._generator = None
@@ -507,3 +511,11 @@ class HeartNode:
             api_error=self.api_error,
             swarm_error=self.swarm_error,
         )
+
+
+async def _close_after(provider: Provider, seconds: float) -> None:
+    """Close ``provider`` once ``seconds`` have passed (or at once when cancelled)."""
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await provider.aclose()

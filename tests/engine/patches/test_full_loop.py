@@ -131,3 +131,9 @@ async def test_full_loop_against_a_model_server_process(tmp_path: Path) -> None:
         attempts = await node.facade.list_attempts(admin.principal)
         assert all(a.provider == "local" and a.model == "tiny" for a in attempts)
         assert all(a.input_tokens is not None for a in attempts)  # the server reported usage
+        built = node.generator().provider
+        given = openai_sdk()
+        node.use_provider(given)  # the provider the node built is closed, after a grace
+        assert node.generator().provider is given
+    assert built._client.is_closed  # type: ignore[attr-defined]
+    await given.aclose()

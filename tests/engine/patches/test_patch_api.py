@@ -45,6 +45,14 @@ async def test_patch_routes(tmp_path: Path) -> None:
             assert none.status_code == 422 and none.json()["patch"] is None
             bad = await client.get("/api/patches?state=bogus", headers=auth)
             assert bad.status_code == 400
+            failed = (await client.get("/api/llm/attempts?failed=true", headers=auth)).json()
+            (junk,) = failed["attempts"]
+            assert junk["verdict"] == "unparseable" and junk["answer"] == "no patch in this answer"
+            assert junk["trigger"]["reason"] == "requested by admin" and junk["patch_id"] is None
+            every = (await client.get("/api/llm/attempts?module=mathy", headers=auth)).json()
+            assert [a["verdict"] for a in every["attempts"]] == ["unparseable", "passed"]
+            refused = await client.get("/api/llm/attempts?failed=maybe", headers=auth)
+            assert refused.status_code == 400
 
             cap = await client.post(
                 "/api/capabilities",

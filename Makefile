@@ -38,6 +38,7 @@ bench: bootstrap-test
 screenshots: bootstrap-test
 	$(VENV)/python scripts/screenshots.py
 	$(VENV)/python scripts/screenshots_themes.py
+	$(VENV)/python scripts/screenshots_attempts.py
 
 # The desktop bundle (PyInstaller one-dir, dist/chimera-console/), then its self-test.
 # A separate target: it takes a minute or two and is not part of `make test`.

@@ -40,7 +40,9 @@ from chimera_engine.events import (
     LoopLagSampled,
     ModuleFileDeleted,
     ModuleReloaded,
+    PatchAttemptRecorded,
     PatchChanged,
+    PatchProgress,
     ServiceFailed,
     Subscription,
     ToolCallCompleted,
@@ -96,6 +98,8 @@ class EngineBridge(
     moduleFileDeleted = Signal(str, object)  # module, serving version (int | None)
     callSummary = Signal(object)  # CallSummary
     patchChanged = Signal(int, str, str, str)  # patch id, module, state, reason
+    patchAttempt = Signal(int, str, str, str)  # attempt id, module, verdict, reason
+    patchProgress = Signal(str, int, int, float)  # module, attempt, pieces so far, seconds
     # Anomalies are one event per incident (the engine cools alerts down), never per sample.
     anomalyDetected = Signal(int, object)  # anomaly id, AnomalyEvent
     anomalyAcknowledged = Signal(int, str)  # anomaly id, actor
@@ -136,6 +140,8 @@ class EngineBridge(
             ModuleFileDeleted,
             ToolCallCompleted,
             PatchChanged,
+            PatchAttemptRecorded,
+            PatchProgress,
             AnomalyDetected,
             AnomalyAcknowledged,
             FailurePredicted,
@@ -209,6 +215,10 @@ class EngineBridge(
             self.moduleFileDeleted.emit(event.module, event.version)
         elif isinstance(event, PatchChanged):
             self.patchChanged.emit(event.patch_id, event.module, event.state, event.reason)
+        elif isinstance(event, PatchAttemptRecorded):
+            self.patchAttempt.emit(event.attempt_id, event.module, event.verdict, event.reason)
+        elif isinstance(event, PatchProgress):
+            self.patchProgress.emit(event.module, event.attempt, event.pieces, event.elapsed_s)
         elif isinstance(event, AnomalyDetected):
             self.anomalyDetected.emit(event.anomaly_id, event.event)
         elif isinstance(event, AnomalyAcknowledged):

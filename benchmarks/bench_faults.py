@@ -3,10 +3,21 @@ engine left to heal itself.
 
 For every fault (see chimera_engine/demo/faults.py) a new HeartNode starts on a
 fresh copy of the demo workspace with its HTTP API on loopback, two swarm agents,
-the demo workload (normal traffic), metacognition on, the replay provider (the
-shipped demo transcript) standing in for the LLM, and auto-approve on. After a
+the demo workload (normal traffic), metacognition on, and the demo's scripted
+answers (written by hand for these faults) standing in for the LLM. After a
 baseline period of normal traffic the fault is triggered and the run waits for
-the fault's own recovery condition (or a time limit). Per fault it prints:
+the fault's own recovery condition (or a time limit).
+
+Each fault runs under every configuration asked for (``--configs``):
+
+- ``lenient``: auto-approve on with a 400-line limit, answers at once (the
+  figures this benchmark used to report alone);
+- ``default``: the shipped patch policy (no auto-approval, so an operator
+  approves a ready patch one second after it is ready), answers at once;
+- ``default+3s`` / ``default+15s``: the same with every answer taking 3 s or
+  15 s, as a hosted or a local model does.
+
+Per fault and configuration it prints:
 
 - detect: fault start -> the engine's first signal about the fault's tool (an
   anomaly or a forecast on its metrics, or metacognition asking for a fix);
@@ -24,10 +35,12 @@ Targets: every fault detected and recovered, median time to recovery <= 30 s,
 0 lost tasks, 0 bad patches kept.
 
 Auto-approval only covers patches rated low risk; with ``--operator-approves`` an
-operator (a real account) also approves any patch of the module that is ready for
-review, one second after it is, as in the manual branch of scenario 1.
+operator (a real account) also approves, in every configuration, any patch of the
+module that is ready for review, one second after it is, as in the manual branch
+of scenario 1. A run of all four configurations takes about 17 minutes (2 busy cores).
 
 Usage: python benchmarks/bench_faults.py [--faults csv_shape,latency_leak]
+       [--configs lenient,default,default+3s,default+15s]
        [--baseline 20] [--limit 150] [--operator-approves]
 """
 
@@ -43,6 +56,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chimera_engine.codegen.configure import default_transcript
+from chimera_engine.codegen.generator import GenerationPolicy
+from chimera_engine.codegen.providers.base import Completion, CompletionRequest
+from chimera_engine.codegen.providers.replay import ReplayProvider
 from chimera_engine.config import load_settings
 from chimera_engine.demo.faults import FAULTS, Fault, FaultState
 from chimera_engine.demo.service import SERVICE
@@ -64,8 +81,6 @@ ENV = {
     "CHIMERA_DEMO__AGENTS": "2",
     "CHIMERA_DEMO__RATE": "8",
     "CHIMERA_CODEGEN__PROVIDER": "replay",
-    "CHIMERA_CODEGEN__AUTO_APPROVE": "true",
-    "CHIMERA_CODEGEN__AUTO_APPROVE_MAX_LINES": "400",
     "CHIMERA_CODEGEN__WATCH_SECONDS": "15",
     "CHIMERA_CODEGEN__WATCH_MIN_CALLS": "10",
     "CHIMERA_HEAL__WARMUP_SECONDS": "5",
@@ -77,9 +92,50 @@ TESTED = ("ready", "approved", "applied", "kept")
 PASSWORD = "correct horse battery"
 
 
+@dataclass(frozen=True)
+class Config:
+    """How patches are decided and how long the model takes per answer."""
+
+    name: str
+    env: dict[str, str]
+    latency_s: float = 0.0
+    operator: bool = False
+
+
+LENIENT = {
+    "CHIMERA_CODEGEN__AUTO_APPROVE": "true",
+    "CHIMERA_CODEGEN__AUTO_APPROVE_MAX_LINES": "400",
+}
+CONFIGS = {
+    "lenient": Config("lenient", LENIENT),
+    "default": Config("default", {}, operator=True),
+    "default+3s": Config("default+3s", {}, latency_s=3.0, operator=True),
+    "default+15s": Config("default+15s", {}, latency_s=15.0, operator=True),
+}
+
+
+class SlowModel:
+    """The scripted answers, each given only after ``latency_s`` seconds, as a model."""
+
+    def __init__(self, inner: ReplayProvider, latency_s: float) -> None:
+        self.inner = inner
+        self.latency_s = latency_s
+        self.name = inner.name
+        self.model = inner.model
+        self.is_replay = inner.is_replay
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        await asyncio.sleep(self.latency_s)
+        return await self.inner.complete(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @dataclass
 class Outcome:
     fault: str
+    config: str = "lenient"
     detect_s: float | None = None
     signal: str = ""
     patch_s: float | None = None
@@ -120,15 +176,36 @@ def _relevant(event: Event, fault: Fault) -> str:
 
 
 async def run_fault(
-    name: str, baseline: float, limit: float, root: Path, operator_approves: bool = False
+    name: str,
+    baseline: float,
+    limit: float,
+    root: Path,
+    operator_approves: bool = False,
+    config: Config = CONFIGS["lenient"],
 ) -> Outcome:
-    out = Outcome(fault=name)
-    settings = load_settings(data_dir=root / name, env=ENV, use_default_file=False)
+    out = Outcome(fault=name, config=config.name)
+    env = {**ENV, **config.env}
+    settings = load_settings(
+        data_dir=root / f"{name}-{config.name}", env=env, use_default_file=False
+    )
+    slow: SlowModel | None = None
     async with HeartNode(settings) as node:
+        if config.latency_s:
+            cg = settings.codegen
+            slow = SlowModel(ReplayProvider(default_transcript()), config.latency_s)
+            node.use_provider(
+                slow,
+                GenerationPolicy(
+                    max_attempts=cg.max_attempts,
+                    max_cost_usd=cg.max_cost_usd,
+                    max_tokens=cg.max_tokens,
+                    timeout=cg.request_timeout,
+                ),
+            )
         demo = node.demo
         assert demo is not None
         operator = None
-        if operator_approves:
+        if operator_approves or config.operator:
             admin = await node.facade.create_first_admin("admin", PASSWORD)
             await node.facade.create_user(admin.principal, "olga", PASSWORD, "operator")
             operator = (await node.facade.login("olga", PASSWORD)).principal
@@ -183,6 +260,8 @@ async def run_fault(
         kept = [pid for pid, state in out.patches.items() if state == "kept"]
         out.bad_kept = len(kept) if out.recover_s is None else 0
         sub.close()
+    if slow is not None:
+        await slow.aclose()
     return out
 
 
@@ -197,18 +276,27 @@ def fmt(value: float | None) -> str:
 
 def report(outcomes: list[Outcome]) -> bool:
     print()
-    head = f"{'fault':<14}{'detect':>10}{'patch':>10}{'recover':>10}{'failed':>8}{'lost':>6}"
-    print(head + f"{'bad kept':>10}  patches / signal")
+    head = f"{'fault':<14}{'config':<13}{'detect':>10}{'patch':>10}{'recover':>10}"
+    print(head + f"{'failed':>8}{'lost':>6}{'bad kept':>10}  patches / signal")
     for o in outcomes:
         states = ", ".join(f"#{pid} {state}" for pid, state in sorted(o.patches.items())) or "none"
         print(
-            f"{o.fault:<14}{fmt(o.detect_s):>10}{fmt(o.patch_s):>10}{fmt(o.recover_s):>10}"
+            f"{o.fault:<14}{o.config:<13}{fmt(o.detect_s):>10}{fmt(o.patch_s):>10}"
+            f"{fmt(o.recover_s):>10}"
             f"{o.failed_calls:>8}{o.lost_tasks:>6}{o.bad_kept:>10}  {states}; {o.signal or '-'}"
         )
         if o.approved_by_operator:
             print(f"{'':<14}{o.approved_by_operator} patch(es) approved by the operator")
         if o.note:
             print(f"{'':<14}{o.note}")
+    print()
+    print("median time to recovery per configuration (a fault that did not recover counts")
+    print("as not recovered, not as a time):")
+    for config in dict.fromkeys(o.config for o in outcomes):
+        mine = [o for o in outcomes if o.config == config]
+        times = [o.recover_s for o in mine if o.recover_s is not None]
+        middle = f"{statistics.median(times):6.1f} s" if times else "     -"
+        print(f"  {config:<13} {middle}  recovered {len(times)}/{len(mine)}")
     recovered = [o.recover_s for o in outcomes if o.recover_s is not None]
     median = statistics.median(recovered) if recovered else float("nan")
     detected = sum(o.detect_s is not None for o in outcomes)
@@ -231,21 +319,31 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--baseline", type=float, default=20.0)
     parser.add_argument("--limit", type=float, default=150.0)
     parser.add_argument("--operator-approves", action="store_true")
+    parser.add_argument("--configs", default=",".join(CONFIGS))
     args = parser.parse_args(argv)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    if bad := [c for c in configs if c not in CONFIGS]:
+        parser.error(f"unknown configurations: {', '.join(bad)}")
     names = [n.strip() for n in args.faults.split(",") if n.strip()]
     unknown = [n for n in names if n not in FAULTS]
     if unknown:
         parser.error(f"unknown faults: {', '.join(unknown)}")
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
-        for name in names:
-            print(f"== {name}", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                outcomes.append(
-                    await run_fault(
-                        name, args.baseline, args.limit, Path(tmp), args.operator_approves
+        for config in configs:
+            for name in names:
+                print(f"== {name} ({config})", flush=True)
+                with contextlib.suppress(KeyboardInterrupt):
+                    outcomes.append(
+                        await run_fault(
+                            name,
+                            args.baseline,
+                            args.limit,
+                            Path(tmp),
+                            args.operator_approves,
+                            CONFIGS[config],
+                        )
                     )
-                )
     met = report(outcomes)
     print("all targets met" if met else "targets not met")
     return 0

@@ -112,6 +112,8 @@ class CodegenSettings:
     max_attempts: int = 3
     max_cost_usd: float = 1.0
     max_tokens: int = 4000
+    #: The model's context window in tokens when the server does not say (0: unknown).
+    context_tokens: int = 0
     request_timeout: float = 120.0
     auto_approve: bool = False
     auto_approve_max_lines: int = 20

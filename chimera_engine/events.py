@@ -120,6 +120,33 @@ class ModuleFileDeleted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PatchAttemptRecorded(Event):
+    """A model was asked for a patch of ``module`` and its answer judged: ``verdict``
+    is one of :data:`chimera_engine.codegen.attempts.VERDICTS` (``passed`` = usable)."""
+
+    attempt_id: int
+    module: str
+    number: int
+    verdict: str
+    reason: str = ""
+    patch_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatchProgress(Event):
+    """An answer for ``module`` is streaming in: ``pieces`` (about one token each) and
+    ``chars`` so far, ``elapsed_s`` since the attempt began. Sent at most a few times a
+    second; may be dropped under load."""
+
+    droppable: ClassVar[bool] = True
+    module: str
+    attempt: int
+    chars: int
+    pieces: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class PatchChanged(Event):
     """A patch entered ``state`` (proposed, testing, ready, rejected, approved, applied,
     kept, rolled_back); ``reason`` says why for refusals and rollbacks."""

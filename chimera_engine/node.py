@@ -31,7 +31,9 @@ from types import TracebackType
 from typing import Any
 
 from chimera_engine.api.server import ApiServer
+from chimera_engine.codegen.attempts import AttemptRepository
 from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.providers.base import Provider
 from chimera_engine.codegen.review import ApprovalPolicy, ReviewQueue
 from chimera_engine.codegen.sandbox import PatchTester, SandboxLimits
 from chimera_engine.codegen.store import PatchRepository, PatternStore
@@ -109,7 +111,9 @@ def check_data_dir(path: os.PathLike[str] | str) -> None:
 class HeartNode:
     """Owns the engine's services and tasks. Use ``async with`` or start()/stop()."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, provider: Provider | None = None) -> None:
+        """``provider``, when given, answers patch requests instead of the one the
+        ``[codegen]`` settings describe (see :meth:`use_provider`)."""
         self.settings = settings
         self.bus = EventBus()
         self.metrics = EngineMetrics()
@@ -144,6 +148,8 @@ class HeartNode:
             swarm=lambda: self._swarm,
         )
         self._generator: CodeGenerator | None = None
+        self._provider = provider
+        self._policy: GenerationPolicy | None = None
         self.heal_engine: MetacognitiveEngine | None = None
         self.api_error = ""
         self.demo: DemoService | None = None
@@ -187,20 +193,41 @@ class HeartNode:
     def swarm_running(self) -> bool:
         return self._swarm is not None
 
+    def use_provider(
+        self, provider: Provider | None, policy: GenerationPolicy | None = None
+    ) -> None:
+        """Answer patch requests with ``provider`` from now on (None: back to the settings').
+
+        The caller keeps ownership: the node never closes a provider given here.
+        The generation limits come from ``policy``, else from ``[codegen]``.
+        """
+        old = self._generator
+        if old is not None and old.provider is not self._provider:  # the node built it
+            grace = old.policy.timeout * old.policy.max_attempts  # a request may still use it
+            self.spawn(_close_after(old.provider, grace), name="close-provider")
+        self._provider = provider
+        self._policy = policy
+        self._generator = None
+
     def generator(self) -> CodeGenerator:
         """The code generator for the configured provider (built on first use)."""
         if self._generator is None:
-            from chimera_engine.codegen.configure import provider_from_settings
-
             cg = self.settings.codegen
+            provider = self._provider
+            if provider is None:
+                from chimera_engine.codegen.configure import provider_from_settings
+
+                provider = provider_from_settings(cg, data_dir=self.settings.data_dir)
             self._generator = CodeGenerator(
-                provider_from_settings(cg, data_dir=self.settings.data_dir),
+                provider,
                 self.patches.patterns,
-                GenerationPolicy(
+                self._policy
+                or GenerationPolicy(
                     max_attempts=cg.max_attempts,
                     max_cost_usd=cg.max_cost_usd,
                     max_tokens=cg.max_tokens,
                     timeout=cg.request_timeout,
+                    context_tokens=cg.context_tokens or None,
                 ),
             )
         return self._generator
@@ -292,6 +319,7 @@ class HeartNode:
         cg = self.settings.codegen
         self._patches = ReviewQueue(
             repo=PatchRepository(self.db, workspace.key),
+            attempts=AttemptRepository(self.db, workspace.key),
             patterns=PatternStore(self.db),
             tester=PatchTester(root, SandboxLimits(wall_seconds=cg.sandbox_timeout)),
             reload=self._reload,
@@ -424,8 +452,9 @@ class HeartNode:
         if self._runtime is not None:
             self._runtime.shutdown()
         if self._generator is not None:
-            with contextlib.suppress(Exception):
-                await self._generator.provider.aclose()
+            if self._generator.provider is not self._provider:
+                with contextlib.suppress(Exception):
+                    await self._generator.provider.aclose()
             self._generator = None
         with contextlib.suppress(Exception):
             await self.hub.flush()
@@ -498,3 +527,11 @@ class HeartNode:
             api_error=self.api_error,
             swarm_error=self.swarm_error,
         )
+
+
+async def _close_after(provider: Provider, seconds: float) -> None:
+    """Close ``provider`` once ``seconds`` have passed (or at once when cancelled)."""
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await provider.aclose()

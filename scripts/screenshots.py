@@ -10,7 +10,7 @@ refused ones), then captures
 * ``modules.png``: the Module reload panel after reloads (one refused), a rollback
   and a deprecation, with calls counted live and the diff of the rollback shown,
 * ``patches.png``: the Patch review panel after a patch request from the panel
-  (a replayed answer) was rejected with a reason and re-generated: the new patch
+  (a scripted answer) was rejected with a reason and re-generated: the new patch
   selected, its sandbox results shown; ``patches_diff.png``: the same patch's
   side-by-side diff,
 * ``admin.png``: the Admin panel's API keys tab right after creating a key, which

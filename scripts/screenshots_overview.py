@@ -1,7 +1,7 @@
 """Render the Overview during an incident, and the Hunks tab of a two-hunk patch.
 
 A real engine on a copy of the demo workspace, two local agents, the replay
-provider answering from a recorded transcript (``screenshots_patches``). With
+provider answering with scripted answers (``screenshots_patches``). With
 the main window open on the Overview: ``csv_cleaner`` is reloaded with a bug
 and fails on header-only files, minutes of metric history arrive (a work queue
 that suddenly piles up, a disk filling towards its threshold, so a failure is

@@ -1,6 +1,7 @@
-"""The Patch review part of ``scripts/screenshots.py``: a replay transcript and a review.
+"""The Patch review part of ``scripts/screenshots.py``: scripted answers and a review.
 
-The transcript holds two recorded answers for the demo workspace's ``log_parser``
+The file holds two scripted answers (written here, by hand, not by a model) for
+the demo workspace's ``log_parser``
 (which counts ``error`` lines as unparsed because it only knows upper-case
 levels): a weak fix, rejected from the panel with a reason, and a proper one,
 generated again from the panel, tested in the sandbox and left for review.
@@ -93,30 +94,29 @@ def _answer(rationale: str, source: str, patched: str, test_path: str, test: str
 
 
 def write_transcript(path: Path, source: str) -> None:
-    """Two recorded answers of "gpt-4o-mini" for ``log_parser``'s ``source``."""
+    """Two scripted answers for ``log_parser``'s ``source``; the panel labels them SCRIPTED.
+
+    No model wrote them, so they carry no model name and no token counts.
+    """
     weak = source.replace(r'(?P<msg>.*)$"' + "\n)", r'(?P<msg>.*)$",' + "\n    re.IGNORECASE,\n)")
     fixed = source.replace(r"(?P<level>[A-Z]+)", r"(?P<level>[A-Za-z]+)").replace(
         'level = match["level"]', 'level = match["level"].upper()'
     )
     if weak == source or fixed == source:
-        raise RuntimeError(f"{PATH} changed: update the recorded answers")
+        raise RuntimeError(f"{PATH} changed: update the scripted answers")
     exchanges = [
         {
             "response": _answer(
                 WEAK_RATIONALE, source, weak, "tests/test_log_parser_case.py", WEAK_TEST
             ),
-            "input_tokens": 1843,
-            "output_tokens": 286,
         },
         {
             "response": _answer(
                 FIX_RATIONALE, source, fixed, "tests/test_log_parser_levels.py", FIX_TEST
             ),
-            "input_tokens": 2118,
-            "output_tokens": 431,
         },
     ]
-    data = {"provider": "openai", "model": "gpt-4o-mini", "exchanges": exchanges}
+    data = {"provider": "replay", "model": "screenshot-scripted", "exchanges": exchanges}
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 

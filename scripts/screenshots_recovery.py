@@ -1,7 +1,7 @@
 """Render the Overview during a real demo incident and after the engine healed it.
 
 The console's default set-up (the demo workspace, its workload, two agents, the replay
-provider answering from the shipped demo transcript). The ``csv_shape`` fault is
+provider answering with the shipped scripted demo answers). The ``csv_shape`` fault is
 injected through the facade, as the Demo menu does; the Overview is captured once
 metacognition's fix has passed the sandbox and waits for review, then the operator
 approves it and the Overview is captured again once the fault counts as recovered (the

@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 #: Open anomalies read per refresh (the newest).
 ANOMALY_LIMIT = 50
+#: Failed generation attempts are counted over this many seconds.
+FAILED_WINDOW_S = 24 * 3600.0
 
 
 async def _read(call: Callable[[], Awaitable[T]]) -> T | PermissionDeniedError:
@@ -65,11 +67,16 @@ async def read_overview(acting: Acting) -> ov.Overview:
         sections[ov.ANOMALIES] = ov.anomaly_section(found, predictions, time.time())
 
     waiting = await _read(lambda: facade.list_patches(principal, states=(PatchState.READY,)))
-    sections[ov.PATCHES] = (
-        ov.denied(ov.PATCHES, str(waiting))
-        if isinstance(waiting, PermissionDeniedError)
-        else ov.patch_section(waiting)
-    )
+    if isinstance(waiting, PermissionDeniedError):
+        sections[ov.PATCHES] = ov.denied(ov.PATCHES, str(waiting))
+    else:
+        since = time.time() - FAILED_WINDOW_S
+        failed = [
+            a
+            for a in await facade.list_attempts(principal, failed_only=True, limit=100)
+            if a.ts >= since
+        ]
+        sections[ov.PATCHES] = ov.patch_section(waiting, failed)
 
     try:
         stats = await facade.swarm_status(principal)

@@ -8,6 +8,7 @@ import importlib
 from collections.abc import Collection
 
 from app.actions.base import Acting
+from chimera_engine.codegen.attempts import Attempt
 from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.codegen.review import ProposalOutcome
@@ -22,6 +23,18 @@ class PatchActions(Acting):
     async def list_patches(self, states: tuple[PatchState, ...] = ()) -> list[Patch]:
         """The review queue, newest first (every state when ``states`` is empty)."""
         return await self.facade.list_patches(self.principal, states=states)
+
+    async def list_attempts(
+        self, *, failed_only: bool = False, patch_id: int | None = None, limit: int = 200
+    ) -> list[Attempt]:
+        """Generation attempts, newest first (prompt, answer, verdict, tokens, trigger)."""
+        return await self.facade.list_attempts(
+            self.principal, failed_only=failed_only, patch_id=patch_id, limit=limit
+        )
+
+    async def count_failed_attempts(self, since: float = 0.0) -> int:
+        """Attempts since ``since`` (epoch seconds) that gave no usable patch."""
+        return await self.facade.count_failed_attempts(self.principal, since=since)
 
     async def get_patch(self, patch_id: int) -> tuple[Patch, list[PatchEvent]]:
         """A patch and its history (oldest event first)."""

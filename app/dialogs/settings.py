@@ -260,12 +260,12 @@ class SettingsDialog(QDialog):
 
     def codegen_values(self) -> Mapping[str, Any]:
         """The provider fields as ``[codegen]`` values, for the connection test."""
-        keys = ("provider", "base_url", "model", "api_key_env", "transcript", "request_timeout")
+        keys = ("provider", "base_url", "model", "api_key_env", "transcript")
+        numbers = ("request_timeout", "max_tokens", "context_tokens")
         values = self.values()
-        return {
-            k: (values[f"codegen.{k}"] or "") if k != "request_timeout" else values[f"codegen.{k}"]
-            for k in keys
-        }
+        out: dict[str, Any] = {k: values[f"codegen.{k}"] or "" for k in keys}
+        out.update({k: values[f"codegen.{k}"] for k in numbers})
+        return out
 
     def changes(self) -> dict[str, dict[str, Any]]:
         return changed(self._original, self.values())

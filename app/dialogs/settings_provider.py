@@ -63,7 +63,7 @@ class ProviderTab(FieldGrid):
         self.model_edit = QLineEdit(self)
         self.key_env_edit = QLineEdit(self)
         self.transcript_edit = PathEdit(
-            folder=False, placeholder="the demo transcript", parent=self
+            folder=False, placeholder="the demo's scripted answers", parent=self
         )
         self.timeout_spin = QDoubleSpinBox(self)
         self.timeout_spin.setRange(1.0, 3600.0)
@@ -76,14 +76,35 @@ class ProviderTab(FieldGrid):
         self.cost_spin.setSingleStep(0.5)
         self.attempts_spin = QSpinBox(self)
         self.attempts_spin.setRange(1, 20)
+        self.output_spin = QSpinBox(self)
+        self.output_spin.setObjectName("answerLimitSpin")
+        self.output_spin.setRange(64, 200_000)
+        self.output_spin.setSingleStep(256)
+        self.output_spin.setSuffix(" tokens")
+        self.output_spin.setToolTip(
+            "The longest answer asked for (a module and its tests); cut further when the "
+            "model's context leaves less room"
+        )
+        self.context_spin = QSpinBox(self)
+        self.context_spin.setObjectName("contextWindowSpin")
+        self.context_spin.setRange(0, 10_000_000)
+        self.context_spin.setSingleStep(1024)
+        self.context_spin.setSuffix(" tokens")
+        self.context_spin.setSpecialValueText("ask the server")
+        self.context_spin.setToolTip(
+            "The model's context window, used when the server does not say "
+            "(llama.cpp and Ollama say; OpenAI and Anthropic do not)"
+        )
         self.add("codegen.provider", "Provider", self.kind_combo)
         self.add("codegen.base_url", "Base URL", self.base_url_edit)
         self.add("codegen.model", "Model", self.model_edit)
         self.add("codegen.api_key_env", "Key variable", self.key_env_edit)
-        self.add("codegen.transcript", "Transcript", self.transcript_edit)
+        self.add("codegen.transcript", "Scripted answers", self.transcript_edit)
         self.add("codegen.request_timeout", "Request timeout", self.timeout_spin)
         self.add("codegen.max_cost_usd", "Cost cap per patch", self.cost_spin)
         self.add("codegen.max_attempts", "Attempts per patch", self.attempts_spin)
+        self.add("codegen.max_tokens", "Answer limit", self.output_spin)
+        self.add("codegen.context_tokens", "Context window", self.context_spin)
         self._build_key_row()
         self._build_test_row()
         self.kind_combo.currentIndexChanged.connect(self._kind_changed)
@@ -242,11 +263,13 @@ class ProviderTab(FieldGrid):
 
     def _tested(self, report: ConnectionReport) -> None:
         self._test_done()
-        if report.ok:
-            self.test_result.setText(f"Connected: {report.message}")
+        if report.kind == "scripted":
+            self.test_result.setText(f"Scripted, not a live model: {report.message}")
+            set_severity(self.test_result, "warn")
         else:
-            self.test_result.setText(report.message)
-        set_severity(self.test_result, "ok" if report.ok else "critical")
+            prefix = "Connected: " if report.ok else ""
+            self.test_result.setText(prefix + report.message)
+            set_severity(self.test_result, "ok" if report.ok else "critical")
         self.test_result.show()
         self.testFinished.emit(report)
 

@@ -25,7 +25,7 @@ PROVIDERS = (
     ("anthropic", "Anthropic"),
     ("ollama", "Ollama"),
     ("openai-compatible", "OpenAI-compatible server (llama.cpp, vLLM, LM Studio)"),
-    ("replay", "Replay a recorded transcript (no live model)"),
+    ("replay", "Scripted demo answers (no live model)"),
 )
 #: Where a provider keeps its key (the secret store's name for it); None: no key.
 KEY_KIND = {"openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}

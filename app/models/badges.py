@@ -1,4 +1,4 @@
-"""Coloured badges for table cells: patch states, risk levels, the REPLAY label.
+"""Coloured badges for table cells: patch states, risk levels, the SCRIPTED label.
 
 A model returns a :class:`Badge` for :data:`BadgeRole`; the view's
 :class:`app.widgets.badges.BadgeDelegate` paints it as a rounded pill, followed

@@ -16,6 +16,7 @@ from app.models.formatting import format_clock, format_count
 
 if TYPE_CHECKING:  # the anomaly engine imports numpy: kept out of the console's start-up
     from chimera_engine.anomaly.engine import PredictiveAlert
+    from chimera_engine.codegen.attempts import Attempt
     from chimera_engine.codegen.models import Patch
     from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
     from chimera_engine.ops.tools import ToolInfo, VersionInfo
@@ -223,11 +224,14 @@ def anomaly_section(
     )
 
 
-def patch_section(waiting: Sequence[Patch]) -> Section:
+def patch_section(
+    waiting: Sequence[Patch], failed: Sequence[Attempt] = (), window: str = "24 h"
+) -> Section:
+    """Patches waiting for review, and the generation attempts of ``window`` that failed."""
     items = [
         Item(
             text=f"Patch {p.id} · {p.module} v{p.base_version} · risk {p.risk} · "
-            f"{p.model or p.provider}{', replayed' if p.replay else ''}",
+            f"{p.model or p.provider}{', scripted' if p.replay else ''}",
             severity="warn",
             panel="Patches",
             key=p.id,
@@ -236,11 +240,27 @@ def patch_section(waiting: Sequence[Patch]) -> Section:
         for p in sorted(waiting, key=lambda p: p.id)
     ]
     n = len(items)
+    summary = f"{n} patch{'es' if n != 1 else ''} to review" if n else ""
+    if failed:
+        latest = failed[0]
+        count = f"{len(failed)} failed generation attempt{'s' if len(failed) != 1 else ''}"
+        items = [
+            *items[: SHOWN - 1],
+            Item(
+                text=f"{count} ({window}) · latest: {latest.module}: {latest.reason[:80]}",
+                severity="warn",
+                panel="Patches",
+                key="attempts",
+                tip="No usable patch came of these answers; the Attempts tab of the "
+                "Patches panel lists each with its prompt, answer and reason",
+            ),
+        ]
+        summary = " · ".join(s for s in (summary, f"{count} ({window})") if s)
     return Section(
         name=PATCHES,
         items=tuple(items[:SHOWN]),
-        summary=f"{n} patch{'es' if n != 1 else ''} to review" if n else "",
-        severity="warn" if n else "muted",
+        summary=summary,
+        severity="warn" if n or failed else "muted",
     )
 
 

@@ -283,6 +283,8 @@ def open_target(window: MainWindow, panel: str, key: object) -> bool:
         widget.select_patch(key)
     elif isinstance(key, str) and hasattr(widget, "select_agent"):
         widget.select_agent(key)
+    elif key == "attempts" and hasattr(widget, "show_attempts"):
+        widget.show_attempts()
     elif isinstance(key, tuple) and len(key) == 2:
         kind, value = key
         if isinstance(kind, str) and isinstance(value, int) and hasattr(widget, "select_version"):

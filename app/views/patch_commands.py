@@ -50,7 +50,7 @@ def proposal_message(module: str, outcome: ProposalOutcome) -> tuple[str, str]:
     """The status line after a patch request, and its severity."""
     report = outcome.report
     tries = f"{report.attempts} attempt{'s' if report.attempts != 1 else ''}"
-    cost = "replayed, no cost" if report.replay else format_cost(report.cost_usd)
+    cost = "scripted, no cost" if report.replay else format_cost(report.cost_usd)
     patch = outcome.patch
     if patch is None:
         why = report.reasons[-1] if report.reasons else "the provider gave no usable answer"

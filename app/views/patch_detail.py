@@ -51,10 +51,10 @@ def tests_text(patch: Patch) -> str:
 
 
 def facts_text(patch: Patch) -> str:
-    replay = "yes: a recorded answer, no model was called" if patch.replay else "no"
+    scripted = "yes: written by hand, no model was called" if patch.replay else "no"
     rows = [
         ("Source", source_text(patch)),
-        ("Replay", replay),
+        ("Scripted", scripted),
         ("Attempts", str(patch.attempts)),
         ("Tokens in / out", tokens_text(patch)),
         ("Cost", format_cost(patch.cost_usd)),

@@ -39,7 +39,7 @@ QProgressBar#patchProgressBar::chunk { background: #2f6fed; }
 def queue_table(
     model: QSortFilterProxyModel, widths: dict[int, int], parent: QWidget
 ) -> QTableView:
-    """The patch queue: one row per patch, badges for state, risk and replays."""
+    """The patch queue: one row per patch, badges for state, risk and scripted answers."""
     table = QTableView(parent)
     table.setObjectName("patchQueueTable")
     table.setModel(model)
@@ -118,6 +118,11 @@ class GenerationBanner(QFrame):
             "ready": f"patch {patch_id} passed the sandbox",
         }
         self.step = steps.get(state, f"patch {patch_id} {state_label(state)}")
+        self._render()
+
+    def streamed(self, attempt: int, pieces: int, elapsed: float) -> None:
+        """An answer is streaming in: about ``pieces`` tokens so far."""
+        self.step = f"attempt {attempt}: the model has written {pieces:,} tokens so far"
         self._render()
 
     def end(self) -> None:

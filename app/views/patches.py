@@ -11,13 +11,14 @@ has the focus: A approve, R reject, N or J next, P or K previous.
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.bridge import EngineBridge, describe_error
 from app.models.patch_filter import FILTERS, PatchFilter, filter_counts
 from app.models.patch_rows import QUEUE_COLUMNS, is_older
 from app.models.records import RecordRole, RecordTableModel
 from app.views.patch_actions import APPROVE, REJECT, PatchActionBar
+from app.views.patch_attempts import AttemptsView
 from app.views.patch_commands import PatchCommands
 from app.views.patch_detail import PatchDetail
 from app.views.patch_dialogs import PatchDialogs
@@ -31,6 +32,7 @@ from app.views.patch_widgets import (
     state_filter,
 )
 from app.widgets.style import set_severity
+from chimera_engine.codegen.attempts import Attempt, describe_trigger
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.codegen.store import PatchEvent
 from chimera_engine.security.manager import Session
@@ -81,8 +83,16 @@ class PatchesPanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("patchesSplitter")
         self.splitter.setChildrenCollapsible(False)
+        self.why_label = footer_label("patchWhyLabel", self)
+        self.why_label.setToolTip("Why this fix was asked for: who or what, and the evidence")
+        below = QWidget(self)
+        below_layout = QVBoxLayout(below)
+        below_layout.setContentsMargins(0, 0, 0, 0)
+        below_layout.setSpacing(4)
+        below_layout.addWidget(self.why_label)
+        below_layout.addWidget(self.detail, 1)
         self.splitter.addWidget(self.table)
-        self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(below)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setSizes([136, 524])
@@ -99,7 +109,13 @@ class PatchesPanel(QWidget):
         layout.setSpacing(8)
         layout.addLayout(toolbar)
         layout.addWidget(self.banner)
-        layout.addWidget(self.splitter, 1)
+        self.attempts = AttemptsView(bridge, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("patchesTabs")
+        self.tabs.addTab(self.splitter, "Queue")
+        self.tabs.addTab(self.attempts, "Attempts")
+        self.attempts.failedCount.connect(self._failed_attempts)
+        layout.addWidget(self.tabs, 1)
         layout.addLayout(footer)
 
         self._refresh_timer = QTimer(self)
@@ -139,6 +155,7 @@ class PatchesPanel(QWidget):
         self.detail.shown.connect(self.detailShown.emit)
         self.detail.hunks.keepRequested.connect(self.commands.accept_hunks)
         bridge.patchChanged.connect(self._patch_changed)
+        bridge.patchProgress.connect(self._streaming)
         bridge.sessionChanged.connect(self._session_changed)
         self._update_actions()
         self.refresh()
@@ -207,11 +224,40 @@ class PatchesPanel(QWidget):
             title="Could not load the patch",
         )
 
+        self._bridge.run(
+            self._bridge.list_attempts(patch_id=patch_id, limit=1),
+            on_success=lambda found: self._why_loaded(patch_id, found),
+            on_error=lambda exc: None,
+            title="Could not load why the patch was requested",
+        )
+
     def _detail_loaded(self, loaded: tuple[Patch, list[PatchEvent]]) -> None:
         patch, events = loaded
         if patch.id == self._detail_id:
             self.detail.show_patch(patch, events)
             self._update_actions()
+
+    def _why_loaded(self, patch_id: int, found: list[Attempt]) -> None:
+        if patch_id != self._detail_id:
+            return
+        if found:
+            self.why_label.setText(f"Requested because: {describe_trigger(found[0].trigger)}")
+        else:
+            self.why_label.setText("Requested because: not recorded (an operator's edit)")
+
+    def show_attempts(self) -> None:
+        """Bring the Attempts tab forward, showing the failed ones."""
+        self.tabs.setCurrentWidget(self.attempts)
+        self.attempts.filter_combo.setCurrentIndex(0)
+        self.attempts.refresh()
+
+    def _failed_attempts(self, failed: int) -> None:
+        index = self.tabs.indexOf(self.attempts)
+        self.tabs.setTabText(index, f"Attempts ({failed} failed)" if failed else "Attempts")
+
+    def _streaming(self, module: str, attempt: int, pieces: int, elapsed: float) -> None:
+        if self.banner.module == module:
+            self.banner.streamed(attempt, pieces, elapsed)
 
     # -- selection and navigation ------------------------------------------------------------
     def selected_patch(self) -> Patch | None:
@@ -248,6 +294,7 @@ class PatchesPanel(QWidget):
         if patch is None:
             self._detail_id = None
             self.detail.clear()
+            self.why_label.setText("")
         elif patch.id != self._detail_id:
             self._load_detail(patch.id)
 

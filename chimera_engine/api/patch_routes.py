@@ -83,6 +83,18 @@ async def list_patches(request: web.Request) -> web.StreamResponse:
     return responses.ok({"patches": [patch_json(p) for p in patches]})
 
 
+async def list_attempts(request: web.Request) -> web.StreamResponse:
+    failed = request.query.get("failed", "")
+    if failed not in ("", "true", "false"):
+        raise ValidationError("failed must be true or false")
+    attempts = await node_of(request).facade.list_attempts(
+        principal_of(request),
+        failed_only=failed == "true",
+        module=request.query.get("module") or None,
+    )
+    return responses.ok({"attempts": attempts})
+
+
 async def show(request: web.Request) -> web.StreamResponse:
     patch, events = await node_of(request).facade.get_patch(
         principal_of(request), _patch_id(request)
@@ -122,6 +134,16 @@ ROUTES = [
         tag="patches",
         summary="The review queue",
         query={"state": SHORT},
+    ),
+    Route(
+        method="GET",
+        path="/api/llm/attempts",
+        handler=list_attempts,
+        permission=Permission.PATCH_READ,
+        tag="patches",
+        summary="Every answer asked of the model, usable or not (newest first); "
+        "null tokens: not reported by the server",
+        query={"failed": SHORT, "module": SHORT},
     ),
     Route(
         method="GET",

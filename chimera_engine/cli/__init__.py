@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chimera_engine import __version__
-from chimera_engine.cli import audit, detect, patches, swarm, tools, users
+from chimera_engine.cli import audit, detect, patches, provider, swarm, tools, users
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="print the engine's health as JSON")
     status.set_defaults(handler=_status, needs_node=True)
 
-    for module in (users, tools, patches, swarm, audit, detect):
+    for module in (users, tools, patches, provider, swarm, audit, detect):
         module.register(sub, common)
     return parser
 

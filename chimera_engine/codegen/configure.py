@@ -29,7 +29,7 @@ LOCAL_KEY_ENV = "CHIMERA_LOCAL_API_KEY"
 
 
 def default_transcript() -> Path:
-    """The recorded answers shipped for the demo workspace."""
+    """The scripted answers shipped for the demo workspace (written by hand, not by a model)."""
     return Path(str(resources.files("chimera_engine.demo").joinpath("transcripts/demo.json")))
 
 

@@ -58,6 +58,8 @@ class PatchRequest:
     anomalies: list[str] = field(default_factory=list)
     existing_tests: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    #: Why the fix is asked for, in words ("requested by alice", "metacognition: ...").
+    trigger: str = ""
 
     @property
     def signature(self) -> str:

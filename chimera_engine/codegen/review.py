@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chimera_engine.codegen.generator import CodeGenerator, GenerationReport
+from chimera_engine.codegen.attempts import AttemptRepository, trigger_of
+from chimera_engine.codegen.generator import CodeGenerator, GenerationReport, Progress
 from chimera_engine.codegen.hunk_review import HunkReview
 from chimera_engine.codegen.models import Patch, PatchRequest, PatchState
 from chimera_engine.codegen.patchformat import (
@@ -24,6 +26,7 @@ from chimera_engine.codegen.patchformat import (
     materialise,
     parse_answer,
 )
+from chimera_engine.codegen.progress import ProgressGate, attempt_keeper
 from chimera_engine.codegen.risk import assess
 from chimera_engine.codegen.sandbox import PatchTester
 from chimera_engine.codegen.store import PatchRepository, PatternStore
@@ -72,8 +75,11 @@ class ReviewQueue(HunkReview):
         approval: ApprovalPolicy | None = None,
         watch_policy: WatchPolicy | None = None,
         baseline: Callable[[str, int], Baseline] | None = None,
+        attempts: AttemptRepository | None = None,
     ) -> None:
         self.repo = repo
+        #: Every generation attempt, usable or not (None: not kept).
+        self.attempts = attempts
         self.patterns = patterns
         self.tester = tester
         self.reload = reload
@@ -109,22 +115,45 @@ class ReviewQueue(HunkReview):
         return {f"tests/{p.relative_to(tests_dir).as_posix()}" for p in tests_dir.rglob("*.py")}
 
     async def propose(
-        self, generator: CodeGenerator, request: PatchRequest, principal: Principal
+        self,
+        generator: CodeGenerator,
+        request: PatchRequest,
+        principal: Principal,
+        *,
+        progress: Progress | None = None,
     ) -> ProposalOutcome:
-        """Ask the provider for a fix and test each candidate until one passes."""
+        """Ask the provider for a fix and test each candidate until one passes.
+
+        Every attempt is kept in :attr:`attempts` with the request's trigger and
+        evidence; ``progress`` is told how far a streamed answer has come.
+        """
         path = self.module_path(request.module)
         last: list[Patch] = []
+        run_id = uuid.uuid4().hex[:12]
+        trigger = trigger_of(request, principal.actor)
+        patch_of: dict[int, int] = {}
+
+        keep = attempt_keeper(
+            self.attempts, self._bus, run_id, request, principal.actor, trigger, patch_of
+        )
+        shown = ProgressGate(self._bus, request.module, progress)
 
         async def candidate(
             content: PatchContent, completion: Completion, attempt: int
         ) -> str | None:
             patch = await self._record(request, content, completion, attempt, principal)
             last.append(patch)
+            patch_of[attempt] = patch.id
             tested = await self._test(patch, content, principal)
             return None if tested.state is PatchState.READY else tested.reason
 
         report = await generator.generate(
-            request, path=path, existing_tests=self.existing_tests(), on_candidate=candidate
+            request,
+            path=path,
+            existing_tests=self.existing_tests(),
+            on_candidate=candidate,
+            on_attempt=keep,
+            progress=shown,
         )
         await self._audit.record(
             principal,
@@ -136,8 +165,9 @@ class ReviewQueue(HunkReview):
             replay=report.replay,
             attempts=report.attempts,
             cost_usd=round(report.cost_usd, 6),
-            input_tokens=report.input_tokens,
-            output_tokens=report.output_tokens,
+            input_tokens=report.input_tokens if report.usage_known else None,
+            output_tokens=report.output_tokens if report.usage_known else None,
+            trigger=trigger["reason"],
             reasons=report.reasons[-5:],
         )
         patch = await self.repo.get(last[-1].id) if last else None

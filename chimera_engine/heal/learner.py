@@ -97,6 +97,7 @@ class PatchLearner:
             )
         request = dataclasses.replace(
             request,
+            trigger=f"metacognition ({evidence.trigger}): {evidence.reason}",
             anomalies=[*request.anomalies, *evidence.signals],
             metrics={
                 **request.metrics,

@@ -72,7 +72,7 @@ class IntentPlan:
     """A compiled request. ``source`` is ``form`` (a structured request), ``rules``
     (plain language read by the built-in rules) or ``provider`` (plain language
     planned by the configured model, then checked like a form); ``provider`` names
-    the model and ``replay`` marks a recorded answer."""
+    the model and ``replay`` marks a scripted answer."""
 
     request: Any
     source: str
@@ -124,7 +124,7 @@ class IntentPlan:
         lines.extend(f"warning: {w}" for w in self.warnings)
         if self.source == "provider":
             lines.append(
-                f"planned by {self.provider}{' (a recorded answer)' if self.replay else ''}"
+                f"planned by {self.provider}{' (a scripted answer)' if self.replay else ''}"
             )
         return "\n".join(lines)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from chimera_engine.codegen.attempts import Attempt
 from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import FailureSample, Patch, PatchRequest, PatchState
 from chimera_engine.codegen.patchformat import materialise, parse_answer
@@ -76,6 +77,30 @@ class PatchOps:
     ) -> list[Patch]:
         await self._node.security.authorize(principal, Permission.PATCH_READ)
         return await self._node.patches.repo.find(states=states, limit=limit)
+
+    async def list_attempts(
+        self,
+        principal: Principal,
+        *,
+        failed_only: bool = False,
+        module: str | None = None,
+        patch_id: int | None = None,
+        limit: int = 200,
+    ) -> list[Attempt]:
+        """Generation attempts, newest first: prompts, answers, verdicts and costs."""
+        await self._node.security.authorize(principal, Permission.PATCH_READ)
+        repo = self._node.patches.attempts
+        if repo is None:
+            return []
+        return await repo.find(
+            failed_only=failed_only, module=module, patch_id=patch_id, limit=limit
+        )
+
+    async def count_failed_attempts(self, principal: Principal, *, since: float = 0.0) -> int:
+        """How many generation attempts since ``since`` gave no usable patch."""
+        await self._node.security.authorize(principal, Permission.PATCH_READ)
+        repo = self._node.patches.attempts
+        return 0 if repo is None else await repo.count_failed(since)
 
     async def get_patch(
         self, principal: Principal, patch_id: int

@@ -25,9 +25,13 @@ from chimera_engine.codegen.providers.base import (
     Provider,
     ProviderAuthError,
     ProviderError,
+    ProviderExhausted,
+    ProviderNotAPI,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUnknownModel,
+    ProviderWrongAPI,
 )
 from chimera_engine.codegen.review import ApprovalPolicy
 from chimera_engine.config import CodegenSettings, Settings
@@ -55,6 +59,7 @@ _PROVIDER_KEYS = frozenset(
         "max_attempts",
         "max_cost_usd",
         "max_tokens",
+        "context_tokens",
         "request_timeout",
     )
 )
@@ -117,7 +122,9 @@ class SettingsChange:
 @dataclass(frozen=True, kw_only=True)
 class ConnectionReport:
     """The outcome of a provider test: ``kind`` is ``ok``, ``auth``, ``unreachable``,
-    ``timeout``, ``model``, ``rate_limited``, ``config`` or ``error``."""
+    ``timeout``, ``model`` (unknown model), ``not_api`` (an HTML page, malformed
+    JSON, no chat completion), ``wrong_api`` (another API kind), ``scripted``,
+    ``rate_limited``, ``config`` or ``error``."""
 
     ok: bool
     kind: str
@@ -336,7 +343,7 @@ class SettingsOps:
         node = self._node
         old = node._generator
         node._generator = None
-        if old is not None:
+        if old is not None and old.provider is not node._provider:  # never close a given one
             grace = old.policy.timeout * old.policy.max_attempts
             node.spawn(_close_later(old.provider, grace), name="retire-provider")
 
@@ -421,9 +428,13 @@ class SettingsOps:
             message = await asyncio.wait_for(
                 test_connection(provider, timeout=timeout), timeout + 2
             )
-            report = _report(True, "ok", message, cg, started)
+            report = _report(True, "scripted" if provider.is_replay else "ok", message, cg, started)
         except TimeoutError:
-            report = _report(False, "timeout", f"no answer within {timeout:g} s", cg, started)
+            slow = (
+                f"No answer within {timeout:g} s: the server is too slow or stuck (a local "
+                "model may need longer: raise codegen request_timeout)"
+            )
+            report = _report(False, "timeout", slow, cg, started)
         except (ChimeraError, ValueError, TypeError, OSError) as exc:
             kind, message = describe_failure(exc, cg.model)
             report = _report(False, kind, message, cg, started)
@@ -469,8 +480,16 @@ def describe_failure(exc: BaseException, model: str) -> tuple[str, str]:
         if exc.status is None:
             return "unreachable", f"The server cannot be reached: {text}"
         return "unreachable", f"The server is unavailable: {text}"
-    if isinstance(exc, ProviderError) and exc.status == 404:
+    if isinstance(exc, ProviderWrongAPI):
+        return "wrong_api", f"Wrong API kind: {text}"
+    if isinstance(exc, ProviderNotAPI):
+        return "not_api", f"Not an API answer: {text}"
+    if isinstance(exc, ProviderExhausted):
+        return "scripted", text
+    if isinstance(exc, ProviderUnknownModel):
         return "model", f"The server does not know the model {model!r}: {text}"
+    if isinstance(exc, ProviderError) and exc.status in (404, 405):
+        return "not_api", f"No such API route on the server (check base_url and the kind): {text}"
     if isinstance(exc, (ConfigError, SecretStoreError)):
         return "config", text
     if isinstance(exc, ProviderError):

@@ -277,6 +277,36 @@ CREATE TABLE IF NOT EXISTS metric_settings (
 )
 """
 
+# Every answer asked of a model for a patch, usable or not; NULL tokens = not reported.
+_V14 = """
+CREATE TABLE IF NOT EXISTS patch_attempts (
+    id INTEGER PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    module TEXT NOT NULL,
+    base_version INTEGER NOT NULL,
+    actor TEXT NOT NULL DEFAULT '',
+    trigger TEXT NOT NULL DEFAULT '{}',
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    scripted INTEGER NOT NULL DEFAULT 0,
+    prompt TEXT NOT NULL DEFAULT '',
+    answer TEXT NOT NULL DEFAULT '',
+    verdict TEXT NOT NULL,
+    ok INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT '',
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost_usd REAL,
+    latency_s REAL,
+    patch_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS patch_attempts_ts ON patch_attempts(workspace, ts);
+CREATE INDEX IF NOT EXISTS patch_attempts_patch ON patch_attempts(patch_id)
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
@@ -287,6 +317,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(7, "swarm tasks, results, attempts and agents", _script(_V7)),
     Migration(8, "patch lineage: derived_from and superseded_by", _script(_V8)),
     Migration(9, "per-metric detector, sensitivity and thresholds", _script(_V9)),
+    Migration(14, "every generation attempt of a patch", _script(_V14)),
 )
 
 

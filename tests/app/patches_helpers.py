@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from app.bridge import EngineBridge
 from app.views.patches import PatchesPanel
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.models import Patch
 from chimera_engine.codegen.providers.base import Completion, CompletionRequest
 from chimera_engine.node import HeartNode
@@ -30,7 +30,7 @@ def patch_env(root: Path) -> dict[str, str]:
 
 def use_provider(node: HeartNode, provider: object) -> None:
     """Make ``provider`` the model every patch request of ``node`` asks."""
-    node._generator = CodeGenerator(provider, node.patches.patterns, GenerationPolicy())  # type: ignore[arg-type]
+    node.use_provider(provider, GenerationPolicy())  # type: ignore[arg-type]
 
 
 async def fail_calls(node: HeartNode, who: Principal, n: int = 3) -> None:

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.views.patch_detail import HUNKS_TAB
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
 from tests.app.conftest import EngineFactory
@@ -40,11 +40,7 @@ async def test_keeping_one_hunk_from_the_panel(
     async with engine(**patch_env(ws)) as env:
         assert env.admin is not None
         node = env.node
-        node._generator = CodeGenerator(
-            ScriptedProvider([TWO_HUNKS]),
-            node.patches.patterns,
-            GenerationPolicy(max_attempts=1),  # type: ignore[arg-type]
-        )
+        node.use_provider(ScriptedProvider([TWO_HUNKS]), GenerationPolicy(max_attempts=1))  # type: ignore[arg-type]
         outcome = await node.facade.request_patch(env.admin.principal, "mathy")
         original = outcome.patch
         assert original is not None and original.state is PatchState.REJECTED

@@ -159,7 +159,7 @@ def test_queue_shows_replays_unmistakably() -> None:
     model: RecordTableModel[Patch] = RecordTableModel(QUEUE_COLUMNS, key=lambda p: p.id)
     model.set_rows([make_patch(), make_patch(id=2, replay=False, provider="openai", cost_usd=None)])
     source = [row[5] for row in model.texts()]
-    assert source == ["REPLAY · gpt-4o-mini", "openai · gpt-4o-mini"]
+    assert source == ["SCRIPTED · gpt-4o-mini", "openai · gpt-4o-mini"]
     assert [row[7] for row in model.texts()] == ["$0", "—"]
 
 

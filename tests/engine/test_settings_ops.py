@@ -216,7 +216,7 @@ async def test_keys_are_stored_encrypted_and_never_audited(
         p, {"provider": "openai", "base_url": fake_openai, "model": ""}
     )
     assert report.ok, report.message
-    assert report.kind == "ok" and "answered in" in report.message
+    assert report.kind == "ok" and "answered 'ok' in" in report.message
     cleared = await facade.clear_provider_key(p, "openai")
     assert not cleared.stored
     text = await audit_text(cnode)

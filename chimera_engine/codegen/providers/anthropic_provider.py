@@ -115,17 +115,24 @@ class AnthropicProvider:
             raise self._map_error(err) from _cause(err)
         parts: list[str] = []
         input_tokens = output_tokens = 0
+        usage_known = False
         stop_reason: str | None = None
         stopped = False
+        chars = pieces = 0
         try:
             async with stream:
                 async for event in stream:
                     if event.type == "message_start":
+                        usage_known = True
                         input_tokens = event.message.usage.input_tokens or 0
                         output_tokens = event.message.usage.output_tokens or 0
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         parts.append(event.delta.text)
+                        chars, pieces = chars + len(event.delta.text), pieces + 1
+                        if request.progress is not None:
+                            request.progress(chars, pieces)
                     elif event.type == "message_delta":
+                        usage_known = True
                         stop_reason = event.delta.stop_reason or stop_reason
                         output_tokens = event.usage.output_tokens or output_tokens
                         input_tokens = event.usage.input_tokens or input_tokens
@@ -157,10 +164,11 @@ class AnthropicProvider:
             model=self.model,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd(self.model, input_tokens, output_tokens),
+            cost_usd=cost_usd(self.model, input_tokens, output_tokens) if usage_known else None,
             latency_s=0.0,
             finish_reason=finish,
             truncated=finish != FINISH_STOP or not stopped,
+            usage_known=usage_known,
         )
 
     def _map_error(

@@ -1,7 +1,7 @@
 """The provider protocol: one request in, one finished completion out, typed errors.
 
 Every LLM backend (OpenAI, Anthropic, Ollama/OpenAI-compatible servers, a
-recorded transcript) implements :class:`Provider`. ``complete`` streams where
+file of scripted answers) implements :class:`Provider`. ``complete`` streams where
 the backend streams, so a cut or unfinished answer is *detected*: it comes
 back with ``truncated=True`` (never silently as a complete answer) or raises
 :class:`ProviderResponseError`. A caller must not apply a truncated answer.
@@ -13,7 +13,8 @@ operator and never contain an API key (:func:`redact` scrubs them).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from chimera_engine.errors import ChimeraError
@@ -33,6 +34,9 @@ class CompletionRequest:
     ``max_tokens`` bounds the *answer*; ``timeout`` (seconds) bounds one
     attempt from sending the request to the last streamed token; ``stop``
     sequences end the answer early where the backend supports them.
+    ``progress``, when given, is called on the event loop with the number of
+    characters and of streamed pieces (about one token each) received so far;
+    it must return at once.
     """
 
     system: str
@@ -41,6 +45,7 @@ class CompletionRequest:
     temperature: float = 0.0
     timeout: float
     stop: tuple[str, ...] = ()
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_tokens <= 0:
@@ -55,15 +60,17 @@ class CompletionRequest:
 class Completion:
     """A finished answer and what it cost.
 
-    ``input_tokens``/``output_tokens`` are what the backend reported (0 when it
-    reported nothing); ``cost_usd`` is ``None`` when the price of the model or
-    its usage is unknown, ``0.0`` for local models and replays. ``latency_s``
-    is the wall time of the whole call, retries and back-off included;
+    ``input_tokens``/``output_tokens`` are what the backend reported;
+    ``usage_known`` is false when it reported nothing (the counts are then 0
+    and must be shown as unknown, never as 0); ``cost_usd`` is ``None`` when
+    the price of the model or its usage is unknown, ``0.0`` for local models
+    and scripted answers. ``latency_s`` is the wall time of the whole call,
+    retries and back-off included;
     ``attempts`` counts the HTTP attempts it took. ``finish_reason`` is
     ``"stop"``, ``"length"`` or ``"error"`` (or another backend reason such as
     ``"content_filter"``); ``truncated`` is true whenever the answer did not
-    end normally, and such an answer must not be applied. ``replay`` marks an
-    answer read from a recorded transcript, which every UI must label.
+    end normally, and such an answer must not be applied. ``replay`` marks a
+    scripted answer (written by hand, no model ran), which every UI must label.
     """
 
     text: str
@@ -77,6 +84,7 @@ class Completion:
     truncated: bool
     replay: bool = False
     attempts: int = 1
+    usage_known: bool = True
 
 
 class Provider(Protocol):
@@ -155,6 +163,37 @@ class ProviderResponseError(ProviderError):
     code = "provider_response"
 
 
+class ProviderNotAPI(ProviderResponseError):
+    """The server answered, but not as the configured API does (an HTML page,
+    malformed JSON, no chat completion in the body, another API's routes)."""
+
+    code = "provider_not_api"
+
+
+class ProviderWrongAPI(ProviderNotAPI):
+    """The server speaks another API than the configured kind (e.g. no Ollama routes)."""
+
+    code = "provider_wrong_api"
+
+
+class ProviderUnknownModel(ProviderError):
+    """The server does not serve the configured model."""
+
+    code = "provider_unknown_model"
+
+
+class ProviderContextOverflow(ProviderError):
+    """The server refused the request: prompt and answer do not fit the model's context."""
+
+    code = "provider_context"
+
+
+class ProviderExhausted(ProviderError):
+    """The scripted answers are used up; a live model must be configured."""
+
+    code = "provider_exhausted"
+
+
 def redact(text: str, *secrets: str | None) -> str:
     """Remove each secret, and anything shaped like an OpenAI/Anthropic key, from text.
 
@@ -199,6 +238,28 @@ def status_error(
             f"{provider} is rate limiting requests (HTTP 429): {detail}",
             retry_after,
             provider=provider,
+        )
+    lowered = detail.lower()
+    if (
+        status in (400, 413)
+        and "context" in lowered
+        and any(word in lowered for word in ("exceed", "too long", "maximum context", "too large"))
+    ):
+        return ProviderContextOverflow(
+            f"{provider} refused the request: it does not fit the model's context "
+            f"(HTTP {status}): {detail}",
+            provider=provider,
+            status=status,
+        )
+    if (
+        status in (400, 404)
+        and "model" in lowered
+        and ("not found" in lowered or "exist" in lowered)
+    ):
+        return ProviderUnknownModel(
+            f"{provider} does not serve this model (HTTP {status}): {detail}",
+            provider=provider,
+            status=status,
         )
     if status in (408, 504):
         return ProviderTimeout(

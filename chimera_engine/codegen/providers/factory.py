@@ -20,7 +20,13 @@ from collections.abc import Callable, Mapping
 import httpx
 import httpx2
 
-from chimera_engine.codegen.providers.base import CompletionRequest, Provider, ProviderAuthError
+from chimera_engine.codegen.providers.base import (
+    CompletionRequest,
+    Provider,
+    ProviderAuthError,
+    ProviderNotAPI,
+    short,
+)
 from chimera_engine.codegen.providers.replay import RecordingProvider, ReplayProvider
 from chimera_engine.codegen.providers.retry import RetryPolicy
 from chimera_engine.errors import ConfigError
@@ -158,9 +164,17 @@ def build_provider(
 async def test_connection(provider: Provider, *, timeout: float = 20.0) -> str:  # noqa: PT028
     """Send a tiny request and describe the answer, for a "Test connection" button.
 
-    Returns e.g. ``"openai gpt-4o-mini answered in 0.41 s (19 in, 2 out tokens, $0.000004)"``;
-    raises the ProviderError (an operator-readable message, no key) when it fails.
+    Returns e.g. ``"openai gpt-4o-mini answered "ok" in 0.41 s (19 in, 2 out tokens,
+    $0.000004)"``; token counts a server did not report read "unknown". For
+    scripted answers nothing is sent: the message says they are scripted and how
+    many are left. Raises the ProviderError (an operator-readable message, no key)
+    when the server fails or its answer is not the API's (see :mod:`.probe`).
     """
+    if provider.is_replay:
+        return (
+            "scripted answers, written by hand for the demo's planted faults: no model "
+            "is called. For real patches choose a live model in Settings > LLM provider."
+        )
     completion = await provider.complete(
         CompletionRequest(
             system="You are a connectivity check. Answer with one word.",
@@ -169,14 +183,36 @@ async def test_connection(provider: Provider, *, timeout: float = 20.0) -> str: 
             timeout=timeout,
         )
     )
-    cost = "cost unknown" if completion.cost_usd is None else f"${completion.cost_usd:.6f}"
+    if not completion.text.strip() and not completion.truncated:
+        raise ProviderNotAPI(
+            f"{provider.name} answered with an empty message: the model produced no text",
+            provider=provider.name,
+        )
+    if completion.usage_known:
+        tokens = f"{completion.input_tokens:,} in, {completion.output_tokens:,} out tokens"
+    else:
+        tokens = "tokens unknown: the server did not report them"
+    if completion.cost_usd is None:
+        cost = "cost unknown"
+    elif completion.cost_usd == 0.0:
+        cost = "no charge"
+    else:
+        cost = f"${completion.cost_usd:.6f}"
     note = " (the answer was cut off, but the connection works)" if completion.truncated else ""
-    if completion.replay:
-        note += " (a recorded answer, not a live model)"
+    context = await _context_note(provider)
+    said = short(completion.text, 40)
     return (
-        f"{provider.name} {completion.model} answered in {completion.latency_s:.2f} s "
-        f"({completion.input_tokens} in, {completion.output_tokens} out tokens, {cost}){note}"
+        f"{provider.name} {completion.model} answered {said!r} in "
+        f"{completion.latency_s:.2f} s ({tokens}, {cost}){note}{context}"
     )
+
+
+async def _context_note(provider: Provider) -> str:
+    ask = getattr(provider, "context_length", None)
+    if ask is None:
+        return ""
+    found = await ask()
+    return "; context not reported" if found is None else f"; context {found:,} tokens"
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

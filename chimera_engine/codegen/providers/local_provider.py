@@ -8,7 +8,12 @@ llama.cpp's server, vLLM and LM Studio. ``base_url`` is the server root
 (``http://127.0.0.1:11434``); a trailing ``/v1`` is accepted for ``"openai"``.
 A server that ignores ``stream: true`` and answers with one JSON object is
 understood too.
-Local models cost ``0.0``. An answer that ends without ``done``/a finish
+Local models cost ``0.0``. Token counts come from the stream's usage (or,
+from llama.cpp, its ``timings``); when the server sends neither the
+completion says ``usage_known=False``. An answer that is not the configured
+API (an HTML page, malformed JSON, a 404 on the API's route) raises
+:class:`ProviderNotAPI` naming what was found. :meth:`LocalLLMProvider.context_length`
+asks the server for the model's context window. An answer that ends without ``done``/a finish
 reason, or with ``"length"``, has ``truncated=True``.
 """
 
@@ -27,9 +32,11 @@ from chimera_engine.codegen.providers.base import (
     Completion,
     CompletionRequest,
     ProviderError,
+    ProviderNotAPI,
     ProviderResponseError,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderWrongAPI,
     short,
     status_error,
 )
@@ -126,6 +133,7 @@ class LocalLLMProvider:
     async def _attempt(self, request: CompletionRequest) -> Completion:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         state = _State()
+        state.progress = request.progress
         try:
             async with self._client.stream(
                 "POST",
@@ -136,6 +144,7 @@ class LocalLLMProvider:
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
+                    self._check_route(response)
                     raise status_error(
                         self.name,
                         response.status_code,
@@ -143,8 +152,14 @@ class LocalLLMProvider:
                         retry_after=parse_retry_after(response.headers),
                         secret=self._api_key,
                     )
-                whole = response.headers.get("content-type", "").startswith("application/json")
-                if whole and self.api != "ollama":
+                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                if kind in ("text/html", "application/xhtml+xml"):
+                    raise ProviderNotAPI(
+                        f"{self.name} at {self.url} answered with an HTML page, not an API: "
+                        "check base_url",
+                        provider=self.name,
+                    )
+                if kind == "application/json" and self.api != "ollama":
                     _read_whole(json.loads(await response.aread()), state)  # ignored stream=True
                 else:
                     # closed here, on this loop, even when the reader stops at the last message
@@ -169,10 +184,17 @@ class LocalLLMProvider:
                 provider=self.name,
             ) from err
         except ValueError as err:  # includes json.JSONDecodeError
-            raise ProviderResponseError(
-                f"{self.name} sent a malformed stream line: {short(str(err), 120)}",
+            raise ProviderNotAPI(
+                f"{self.name} at {self.url} sent malformed JSON ({short(str(err), 120)}): "
+                f"is this {_API_NAME[self.api]}?",
                 provider=self.name,
             ) from err
+        if not state.messages:
+            raise ProviderNotAPI(
+                f"{self.name} at {self.url} answered without a single chat message: "
+                f"it is not {_API_NAME[self.api]}",
+                provider=self.name,
+            )
         finish = state.finish or FINISH_ERROR
         return Completion(
             text="".join(state.parts),
@@ -184,7 +206,92 @@ class LocalLLMProvider:
             latency_s=0.0,
             finish_reason=finish,
             truncated=finish != FINISH_STOP,
+            usage_known=state.usage_known,
         )
+
+    def _check_route(self, response: httpx.Response) -> None:
+        """A 404/405 that is not the API's own error means the route is not there."""
+        if response.status_code not in (404, 405):
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "model" in json.dumps(body.get("error", "")).lower():
+            return  # the API's own error about the model: status_error words it
+        other = "openai-compatible" if self.api == "ollama" else "ollama"
+        raise ProviderWrongAPI(
+            f"{self.name} at {self.base_url} has no {_API_NAME[self.api]} "
+            f"(HTTP {response.status_code} on {self.url}): wrong API kind? "
+            f"try the provider kind {other!r}, or check base_url",
+            provider=self.name,
+            status=response.status_code,
+        )
+
+    async def context_length(self, timeout: float = 5.0) -> int | None:
+        """The model's context window in tokens as the server reports it, else None.
+
+        llama.cpp: ``GET /props`` -> ``default_generation_settings.n_ctx``; vLLM:
+        ``GET /v1/models`` -> ``max_model_len``; Ollama: ``POST /api/show`` ->
+        ``num_ctx`` of its parameters, else ``model_info.*.context_length``.
+        Never raises: an unreachable server or an unknown shape gives None.
+        """
+        root = self.base_url.removesuffix("/v1")
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            if self.api == "ollama":
+                response = await self._client.post(
+                    f"{root}/api/show", json={"model": self.model}, timeout=timeout
+                )
+                return _ollama_context(response.json()) if response.is_success else None
+            response = await self._client.get(f"{root}/props", headers=headers, timeout=timeout)
+            if response.is_success:
+                found = _llamacpp_context(response.json())
+                if found:
+                    return found
+            response = await self._client.get(f"{root}/v1/models", headers=headers, timeout=timeout)
+            return _vllm_context(response.json(), self.model) if response.is_success else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+
+_API_NAME = {"ollama": "Ollama's API", "openai": "an OpenAI-compatible API"}
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _llamacpp_context(data: Any) -> int | None:
+    if not isinstance(data, dict):
+        return None
+    settings = data.get("default_generation_settings")
+    if isinstance(settings, dict) and _positive(settings.get("n_ctx")):
+        return _positive(settings.get("n_ctx"))
+    return _positive(data.get("n_ctx"))
+
+
+def _vllm_context(data: Any, model: str) -> int | None:
+    models = data.get("data") if isinstance(data, dict) else None
+    for entry in models if isinstance(models, list) else ():
+        if isinstance(entry, dict) and entry.get("id") == model:
+            return _positive(entry.get("max_model_len"))
+    return None
+
+
+def _ollama_context(data: Any) -> int | None:
+    if not isinstance(data, dict):
+        return None
+    for line in str(data.get("parameters") or "").splitlines():
+        name, _, value = line.strip().partition(" ")
+        if name == "num_ctx" and value.strip().isdigit():
+            return _positive(int(value.strip()))
+    info = data.get("model_info")
+    if isinstance(info, dict):
+        for key, value in info.items():
+            if key.endswith(".context_length") and _positive(value):
+                return _positive(value)
+    return None
 
 
 class _State:
@@ -197,10 +304,15 @@ class _State:
         self.finish: str | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+        self.usage_known = False
+        self.messages = 0
+        self.progress: Any = None
 
     def add(self, text: str) -> None:
         self.parts.append(text)
         self.chars += len(text)
+        if self.progress is not None:
+            self.progress(self.chars, len(self.parts))
 
 
 async def _read_ndjson(lines: AsyncIterator[str], state: _State) -> None:
@@ -213,13 +325,18 @@ async def _read_ndjson(lines: AsyncIterator[str], state: _State) -> None:
             raise ValueError(f"expected a JSON object, got {short(line, 80)}")
         if "error" in data:
             raise ProviderError(f"ollama reported: {short(str(data['error']))}", provider="ollama")
+        if "message" not in data and "done" not in data:
+            raise ValueError(f"not an Ollama chat message: {short(line, 80)}")
+        state.messages += 1
         content = (data.get("message") or {}).get("content")
         if content:
             state.add(content)
         if data.get("done"):
             state.finish = data.get("done_reason") or FINISH_STOP
-            state.input_tokens = int(data.get("prompt_eval_count") or 0)
-            state.output_tokens = int(data.get("eval_count") or 0)
+            if "prompt_eval_count" in data or "eval_count" in data:
+                state.usage_known = True
+                state.input_tokens = int(data.get("prompt_eval_count") or 0)
+                state.output_tokens = int(data.get("eval_count") or 0)
             return
 
 
@@ -250,10 +367,19 @@ def _read_whole(data: Any, state: _State) -> None:
 
 
 def _read_chunk(data: dict[str, Any], state: _State, key: str) -> None:
+    if "choices" not in data and "usage" not in data:
+        raise ValueError(f"not a chat completion chunk: {short(json.dumps(data), 80)}")
+    state.messages += 1
     usage = data.get("usage")
+    timings = data.get("timings")  # llama.cpp, also when it sends no usage
     if isinstance(usage, dict):
+        state.usage_known = True
         state.input_tokens = int(usage.get("prompt_tokens") or 0)
         state.output_tokens = int(usage.get("completion_tokens") or 0)
+    elif isinstance(timings, dict) and "prompt_n" in timings:
+        state.usage_known = True
+        state.input_tokens = int(timings.get("prompt_n") or 0)
+        state.output_tokens = int(timings.get("predicted_n") or 0)
     for choice in data.get("choices") or ():
         content = (choice.get(key) or {}).get("content")
         if content:

@@ -25,6 +25,7 @@ from chimera_engine.codegen.providers.base import (
     CompletionRequest,
     ProviderAuthError,
     ProviderError,
+    ProviderNotAPI,
     ProviderResponseError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -49,7 +50,9 @@ class OpenAIProvider:
     ``http_client`` is used as given and is never closed by :meth:`aclose`;
     without one the SDK opens its own, which ``aclose`` closes. ``base_url``
     includes the API version path, e.g. ``http://127.0.0.1:8080/v1``.
-    Requests send ``max_completion_tokens``; for reasoning models (o1/o3/o4,
+    Requests to OpenAI itself send ``max_completion_tokens``; to any other
+    ``base_url`` (an OpenAI-compatible server) they send ``max_tokens``,
+    which those servers read and the newer name they ignore. For reasoning models (o1/o3/o4,
     gpt-5 and later) temperature and stop sequences are left out, which they
     reject, and ``max_tokens`` must leave room for hidden reasoning tokens or
     the answer comes back empty and truncated. For llama.cpp/vLLM/LM Studio
@@ -76,6 +79,9 @@ class OpenAIProvider:
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
         )
+        host = self._client.base_url.host
+        #: The name of the output limit in requests (see the class doc).
+        self.token_param = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(model={self.model!r}, base_url={str(self._client.base_url)!r})"
@@ -101,7 +107,7 @@ class OpenAIProvider:
                 {"role": "system", "content": request.system},
                 {"role": "user", "content": request.prompt},
             ],
-            "max_completion_tokens": request.max_tokens,
+            self.token_param: request.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
             "timeout": request.timeout,
@@ -117,17 +123,28 @@ class OpenAIProvider:
             stream = await self._client.chat.completions.create(**self._params(request))
         except openai.OpenAIError as err:
             raise self._map_error(err) from _cause(err)
+        try:
+            _check_shape(stream.response, self.name)
+        except ProviderNotAPI:
+            await stream.close()
+            raise
         parts: list[str] = []
         finish: str | None = None
         usage: CompletionUsage | None = None
+        chunks = 0
+        chars = 0
         try:
             async with stream:
                 async for chunk in stream:
+                    chunks += 1
                     if chunk.usage is not None:
                         usage = chunk.usage
-                    for choice in chunk.choices:
+                    for choice in chunk.choices or ():
                         if choice.delta is not None and choice.delta.content:
                             parts.append(choice.delta.content)
+                            chars += len(choice.delta.content)
+                            if request.progress is not None:
+                                request.progress(chars, len(parts))
                         if choice.finish_reason is not None:
                             finish = choice.finish_reason
         except openai.APITimeoutError as err:
@@ -143,10 +160,17 @@ class OpenAIProvider:
         except openai.OpenAIError as err:
             raise self._map_error(err, mid_stream=True) from _cause(err)
         except ValueError as err:  # includes json.JSONDecodeError
-            raise ProviderResponseError(
-                f"openai sent a malformed stream event: {short(str(err), 120)}",
+            raise ProviderNotAPI(
+                f"{self.name} at {self._client.base_url} sent malformed JSON in its stream "
+                f"({short(str(err), 120)}): is this an OpenAI-compatible API?",
                 provider=self.name,
             ) from err
+        if chunks == 0:
+            raise ProviderNotAPI(
+                f"{self.name} at {self._client.base_url} sent no chat completion events: "
+                "it is not an OpenAI-compatible API (check base_url and the provider kind)",
+                provider=self.name,
+            )
         input_tokens = usage.prompt_tokens if usage is not None else 0
         output_tokens = usage.completion_tokens if usage is not None else 0
         return Completion(
@@ -159,6 +183,7 @@ class OpenAIProvider:
             latency_s=0.0,
             finish_reason=finish or FINISH_ERROR,
             truncated=finish not in (FINISH_STOP, "tool_calls"),
+            usage_known=usage is not None,
         )
 
     def _map_error(self, err: openai.OpenAIError, *, mid_stream: bool = False) -> ProviderError:
@@ -184,6 +209,17 @@ class OpenAIProvider:
         return ProviderResponseError(
             f"openai reported an error{where}: {short(redact(str(err), self._api_key))}",
             provider=self.name,
+        )
+
+
+def _check_shape(response: httpx2.Response, provider: str) -> None:
+    """Refuse an answer that is plainly not an event stream (an HTML page, a JSON document)."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml"):
+        raise ProviderNotAPI(
+            f"{provider} at {response.url} answered with an HTML page, not an API: "
+            "check base_url (it should end in /v1 for an OpenAI-compatible server)",
+            provider=provider,
         )
 
 

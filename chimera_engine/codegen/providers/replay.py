@@ -1,6 +1,7 @@
-"""Answers from a recorded transcript, and a wrapper that records real runs.
+"""Scripted answers from a file, and a wrapper that records a real model's answers.
 
-A transcript is a JSON file::
+A file of scripted answers (a "transcript") is JSON; the demo's was written
+by hand for its planted faults, not produced by a model::
 
     {"provider": "openai", "model": "gpt-4o-mini",
      "exchanges": [{"match": "def parse_rows", "response": "...",
@@ -10,9 +11,10 @@ A transcript is a JSON file::
 whose ``match`` occurs in the prompt; failing that, with the first *used* one
 that matches (so a demo can ask the same thing twice); failing that, with the
 next unused exchange that has no ``match``, in file order. When none is left
-it raises :class:`ProviderResponseError` ("transcript exhausted"). Replayed
-completions have ``replay=True``, ``provider="replay"`` and cost ``0.0``: every
-UI must label them as replays. :class:`RecordingProvider` wraps a real
+it raises :class:`ProviderExhausted`, whose message says so and points to
+Settings > LLM provider. Its completions have ``replay=True``,
+``provider="replay"``, cost ``0.0`` and no token usage (no model ran): every
+UI must label them *scripted*. :class:`RecordingProvider` wraps a real
 provider and appends every successful exchange to a transcript file.
 """
 
@@ -31,12 +33,12 @@ from chimera_engine.codegen.providers.base import (
     CompletionRequest,
     Provider,
     ProviderError,
-    ProviderResponseError,
+    ProviderExhausted,
 )
 
 
 class ReplayProvider:
-    """Answers from the transcript at ``path``, read once at construction.
+    """Scripted answers from the file at ``path``, read once at construction.
 
     Raises ProviderError at construction when the file is missing or invalid.
     """
@@ -61,13 +63,19 @@ class ReplayProvider:
         return self._used.count(False)
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        """The recorded answer for ``request.prompt`` (see the module doc for the order)."""
+        """The scripted answer for ``request.prompt`` (see the module doc for the order)."""
         started = time.monotonic()
         index = self._pick(request.prompt)
         if index is None:
-            raise ProviderResponseError(
-                f"replay transcript exhausted: all {len(self.exchanges)} answers in "
-                f"{self.path.name} were used and none matches this prompt",
+            total = len(self.exchanges)
+            what = (
+                f"the scripted answers are used up (all {total} in {self.path.name} were given)"
+                if self.remaining == 0
+                else f"none of the {total} scripted answers in {self.path.name} fits this request"
+            )
+            raise ProviderExhausted(
+                f"{what}: they are written by hand for the demo's planted faults only; "
+                "choose a live model in Settings > LLM provider",
                 provider=self.name,
             )
         self._used[index] = True
@@ -77,14 +85,15 @@ class ReplayProvider:
             text=str(exchange["response"]),
             provider=self.name,
             model=self.model,
-            input_tokens=int(exchange.get("input_tokens", 0)),
-            output_tokens=int(exchange.get("output_tokens", 0)),
+            input_tokens=0,
+            output_tokens=0,
             cost_usd=0.0,
             latency_s=time.monotonic() - started,
             finish_reason=finish,
             truncated=bool(exchange.get("truncated", finish != FINISH_STOP)),
             replay=True,
             attempts=1,
+            usage_known=False,
         )
 
     async def aclose(self) -> None:
@@ -160,17 +169,19 @@ def _load(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ProviderError(f"replay transcript {path} does not exist", provider="replay") from None
+        raise ProviderError(
+            f"scripted answers file {path} does not exist", provider="replay"
+        ) from None
     except (OSError, ValueError) as err:
         raise ProviderError(
-            f"replay transcript {path} cannot be read: {err}", provider="replay"
+            f"scripted answers file {path} cannot be read: {err}", provider="replay"
         ) from None
     exchanges = data.get("exchanges") if isinstance(data, dict) else None
     if not isinstance(exchanges, list) or not all(
         isinstance(ex, dict) and isinstance(ex.get("response"), str) for ex in exchanges
     ):
         raise ProviderError(
-            f"replay transcript {path} needs an 'exchanges' list of objects with a 'response'",
+            f"scripted answers file {path} needs an 'exchanges' list of objects with a 'response'",
             provider="replay",
         )
     return cast(dict[str, Any], data)

@@ -24,6 +24,7 @@ from chimera_engine.codegen.providers import (
     OpenAIProvider,
     ProviderAuthError,
     ProviderError,
+    ProviderExhausted,
     ProviderRateLimited,
     ProviderResponseError,
     ProviderTimeout,
@@ -443,14 +444,15 @@ async def test_replay_match_order_reuse_and_exhaustion(tmp_path: Path) -> None:
     assert (replay.name, replay.model, replay.is_replay) == ("replay", "gpt-4o", True)
     fixed = await replay.complete(ask("please fix parse_rows now"))
     assert fixed.text == "rows fix" and fixed.replay and fixed.provider == "replay"
-    assert (fixed.input_tokens, fixed.output_tokens, fixed.cost_usd) == (50, 7, 0.0)
+    assert (fixed.input_tokens, fixed.output_tokens, fixed.cost_usd) == (0, 0, 0.0)
+    assert not fixed.usage_known  # scripted: no model ran, no tokens to report
     assert (await replay.complete(ask("anything"))).text == "first"
     assert (await replay.complete(ask("parse_rows again"))).text == "rows fix"  # reused
     assert (await replay.complete(ask("anything"))).text == "second"
     assert replay.remaining == 0
-    with pytest.raises(ProviderResponseError, match="transcript exhausted"):
+    with pytest.raises(ProviderExhausted, match=r"used up.*Settings > LLM provider"):
         await replay.complete(ask("more"))
-    assert "replay" in await test_connection(ReplayProvider(path))
+    assert "scripted answers" in await test_connection(ReplayProvider(path))
 
 
 def test_replay_rejects_bad_transcripts(tmp_path: Path) -> None:
@@ -546,7 +548,7 @@ async def test_build_provider_kinds(tmp_path: Path) -> None:
 async def test_test_connection_describes_the_answer() -> None:
     script = Script([sse_response(openai_sse(["ok"], usage=(19, 2)))])
     message = await test_connection(openai(script))
-    assert message.startswith("openai gpt-4o-mini answered in ")
+    assert message.startswith("openai gpt-4o-mini answered 'ok' in ")
     assert "19 in, 2 out tokens, $0.000004" in message
     assert script.body()["max_completion_tokens"] == 16
 

@@ -279,7 +279,7 @@ async def test_no_patch_means_back_off(tmp_path: Path) -> None:
         sub = node.bus.subscribe(LearningFinished, LearningDeferred)
         await fail(node, admin)
         finished = await wait(sub, LearningFinished)
-        assert finished.outcome == "no_patch" and "transcript exhausted" in finished.reason
+        assert finished.outcome == "no_patch" and "scripted answers are used up" in finished.reason
         assert finished.backoff_until is not None
         assert 299 < finished.backoff_until - time.time() <= 300
         await fail(node, admin)

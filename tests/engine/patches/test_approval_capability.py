@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.models import PatchState
 from chimera_engine.config import load_settings
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
@@ -37,11 +37,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
 
 async def test_capability_approves_once(env: tuple[HeartNode, Session]) -> None:
     node, admin = env
-    node._generator = CodeGenerator(
-        ScriptedProvider([FIX]),
-        node.patches.patterns,
-        GenerationPolicy(),  # type: ignore[arg-type]
-    )
+    node.use_provider(ScriptedProvider([FIX]), GenerationPolicy())  # type: ignore[arg-type]
     outcome = await node.facade.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None and outcome.patch.state is PatchState.READY
     pid = outcome.patch.id
@@ -88,11 +84,7 @@ async def test_the_consoles_capability_works_over_http_once(tmp_path: Path) -> N
     )
     async with HeartNode(settings) as node:
         admin = await node.facade.create_first_admin("admin", PASSWORD)
-        node._generator = CodeGenerator(
-            ScriptedProvider([FIX]),
-            node.patches.patterns,
-            GenerationPolicy(),  # type: ignore[arg-type]
-        )
+        node.use_provider(ScriptedProvider([FIX]), GenerationPolicy())  # type: ignore[arg-type]
         outcome = await node.facade.request_patch(admin.principal, "mathy")
         assert outcome.patch is not None
         pid = outcome.patch.id

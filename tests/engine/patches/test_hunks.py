@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.hunks import keep_hunks, module_hunks
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.codegen.patchformat import PatchFormatError
@@ -40,11 +40,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
 
 async def two_hunk_patch(node: HeartNode, admin: Session) -> Patch:
     """The two-hunk patch, refused by the sandbox: hunk 2 breaks an existing test."""
-    node._generator = CodeGenerator(
-        ScriptedProvider([TWO_HUNKS]),
-        node.patches.patterns,
-        GenerationPolicy(max_attempts=1),  # type: ignore[arg-type]
-    )
+    node.use_provider(ScriptedProvider([TWO_HUNKS]), GenerationPolicy(max_attempts=1))  # type: ignore[arg-type]
     outcome = await node.facade.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None
     assert outcome.patch.state is PatchState.REJECTED

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
 
@@ -25,11 +25,9 @@ async def test_patch_routes(tmp_path: Path) -> None:
     )
     async with HeartNode(settings) as node:
         admin = await node.facade.create_first_admin("admin", PASSWORD)
-        node._generator = CodeGenerator(
-            ScriptedProvider([FIX, "no patch in this answer"]),  # type: ignore[arg-type]
-            node.patches.patterns,
-            GenerationPolicy(max_attempts=1),
-        )
+        node.use_provider(
+            ScriptedProvider([FIX, "no patch in this answer"]), GenerationPolicy(max_attempts=1)
+        )  # type: ignore[arg-type]
         assert node.api is not None
         auth = {"Authorization": f"Bearer {admin.tokens.access_token}"}
         async with httpx.AsyncClient(base_url=node.api.url, timeout=60) as client:
@@ -47,6 +45,14 @@ async def test_patch_routes(tmp_path: Path) -> None:
             assert none.status_code == 422 and none.json()["patch"] is None
             bad = await client.get("/api/patches?state=bogus", headers=auth)
             assert bad.status_code == 400
+            failed = (await client.get("/api/llm/attempts?failed=true", headers=auth)).json()
+            (junk,) = failed["attempts"]
+            assert junk["verdict"] == "unparseable" and junk["answer"] == "no patch in this answer"
+            assert junk["trigger"]["reason"] == "requested by admin" and junk["patch_id"] is None
+            every = (await client.get("/api/llm/attempts?module=mathy", headers=auth)).json()
+            assert [a["verdict"] for a in every["attempts"]] == ["unparseable", "passed"]
+            refused = await client.get("/api/llm/attempts?failed=maybe", headers=auth)
+            assert refused.status_code == 400
 
             cap = await client.post(
                 "/api/capabilities",

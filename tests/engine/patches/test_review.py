@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.models import PatchState
 from chimera_engine.codegen.providers.base import ProviderRateLimited, ProviderTimeout
 from chimera_engine.config import load_settings
@@ -45,7 +45,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
 
 
 def use(node: HeartNode, provider: ScriptedProvider, **policy: float) -> None:
-    node._generator = CodeGenerator(provider, node.patches.patterns, GenerationPolicy(**policy))  # type: ignore[arg-type]
+    node.use_provider(provider, GenerationPolicy(**policy))  # type: ignore[arg-type]
 
 
 async def fail_some_calls(node: HeartNode, admin: Session, n: int = 3) -> None:

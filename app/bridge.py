@@ -41,6 +41,7 @@ from chimera_engine.events import (
     ModuleFileDeleted,
     ModuleReloaded,
     PatchChanged,
+    PredictionWithdrawn,
     ServiceFailed,
     Subscription,
     ToolCallCompleted,
@@ -100,6 +101,7 @@ class EngineBridge(
     anomalyDetected = Signal(int, object)  # anomaly id, AnomalyEvent
     anomalyAcknowledged = Signal(int, str)  # anomaly id, actor
     failurePredicted = Signal(object)  # PredictiveAlert
+    predictionWithdrawn = Signal(object, str)  # PredictiveAlert, reason
     # Swarm events folded per task and agent, a few digests a second (see SwarmFeed).
     swarmChanged = Signal(object)  # SwarmDigest
 
@@ -139,6 +141,7 @@ class EngineBridge(
             AnomalyDetected,
             AnomalyAcknowledged,
             FailurePredicted,
+            PredictionWithdrawn,
             *SWARM_EVENTS,
             maxsize=10_000,
         )
@@ -215,6 +218,8 @@ class EngineBridge(
             self.anomalyAcknowledged.emit(event.anomaly_id, event.actor)
         elif isinstance(event, FailurePredicted):
             self.failurePredicted.emit(event.alert)
+        elif isinstance(event, PredictionWithdrawn):
+            self.predictionWithdrawn.emit(event.alert, event.reason)
         elif isinstance(event, SWARM_EVENTS):
             self.swarm_feed.add(event)
 

@@ -44,6 +44,10 @@ class MetricActions(Acting):
         """Acknowledge one anomaly as the signed-in user (needs ``anomaly.acknowledge``)."""
         return await self.facade.acknowledge_anomaly(self.principal, anomaly_id)
 
+    async def acknowledge_anomalies(self, ids: list[int] | None = None) -> list[StoredAnomaly]:
+        """Acknowledge the open anomalies among ``ids`` (None: every open one) at once."""
+        return await self.facade.acknowledge_anomalies(self.principal, ids)
+
     async def predict_crossing(self, metric: str, threshold: float) -> Crossing | None:
         """When ``metric`` is forecast to cross ``threshold`` (None: not within the horizon)."""
         return await self.facade.predict_crossing(self.principal, metric, threshold)

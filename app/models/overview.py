@@ -184,14 +184,14 @@ def anomaly_section(
     """Open (unacknowledged) anomalies, newest first, after the predictions still ahead."""
     items: list[Item] = []
     seen: set[str] = set()
-    ahead = [p for p in predictions if p.t + 60.0 * max(p.minutes, 1.0) >= now]
+    ahead = [p for p in predictions if p.at + 60.0 >= now]
     for alert in sorted(ahead, key=lambda p: -p.t):
         if alert.metric in seen:
             continue
         seen.add(alert.metric)
         items.append(
             Item(
-                text=f"⚠ {alert.message()}",
+                text=f"⚠ {alert.message(now)}",
                 severity="critical",
                 panel="Dashboard",
                 key=("metric", alert.metric),

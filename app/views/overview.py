@@ -140,6 +140,7 @@ class OverviewPanel(QWidget):
         ):
             signal.connect(self._event)
         bridge.failurePredicted.connect(self._predicted)
+        bridge.predictionWithdrawn.connect(self._withdrawn)
         bridge.patchChanged.connect(self._patch_changed)
         bridge.sessionChanged.connect(self._session_changed)
         self.notifier.notified.connect(self._notified)
@@ -223,6 +224,13 @@ class OverviewPanel(QWidget):
                     target=Item(text=alert.metric, panel="Dashboard", key=("metric", alert.metric)),
                 )
             )
+
+    def _withdrawn(self, alert: object, _reason: str) -> None:
+        from chimera_engine.anomaly.engine import PredictiveAlert  # loaded: it sent this
+
+        self.schedule_refresh()
+        if isinstance(alert, PredictiveAlert):
+            self.notifier.withdraw(("prediction", alert.metric, alert.threshold, alert.direction))
 
     def _patch_changed(self, patch_id: int, module: str, state: str, _reason: str) -> None:
         self.schedule_refresh()

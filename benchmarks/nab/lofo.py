@@ -28,7 +28,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -65,14 +64,14 @@ def run_config(config: EnsembleConfig, corpus: Sequence[NabFile]) -> dict[str, S
     return files
 
 
-def grid(quick: bool) -> dict[str, EnsembleConfig]:
-    """Named candidate parameter sets around the defaults."""
-    base = EnsembleConfig()
+def grid(quick: bool, base: EnsembleConfig | None = None) -> dict[str, EnsembleConfig]:
+    """Named candidate parameter sets around ``base`` (the defaults when None)."""
+    base = base or EnsembleConfig()
     thresholds = (0.55, 0.6, 0.65) if quick else (0.5, 0.55, 0.58, 0.6, 0.62, 0.65, 0.7)
     weights: dict[str, tuple[float, float, float, float, float]] = {"w=default": base.weights}
     if not quick:
-        weights["w=z1"] = (1.0, 0.0, 0.0, 1.0, 1.0)
-        weights["w=noseason"] = (0.5, 0.0, 0.0, 1.0, 0.0)
+        weights["w=+zscore"] = (0.5, *base.weights[1:])
+        weights["w=+trend"] = (*base.weights[:2], 0.5, *base.weights[3:])
     out: dict[str, EnsembleConfig] = {}
     for wname, w in weights.items():
         for th in thresholds:
@@ -84,6 +83,33 @@ def family_of(name: str) -> str:
     return name.split("/", 1)[0]
 
 
+def held_out(
+    runs: dict[str, dict[str, ScoredFile]], profile: str
+) -> tuple[dict[str, tuple[ProfileResult, str]], ProfileResult]:
+    """Per family: the held-out result and the label chosen on the other families;
+    and the pooled held-out result over every file."""
+    labels = list(runs)
+    families = sorted({family_of(n) for n in runs[labels[0]]})
+
+    def files_of(label: str, fams: Sequence[str]) -> list[ScoredFile]:
+        return [f for name, f in runs[label].items() if family_of(name) in fams]
+
+    out: dict[str, tuple[ProfileResult, str]] = {}
+    pooled: list[ScoredFile] = []
+    for fam in families:
+        train = [x for x in families if x != fam]
+        best = max(labels, key=lambda lb: score_at(files_of(lb, train), profile, 0.5).raw)
+        held = files_of(best, [fam])
+        pooled += held
+        out[fam] = (score_at(held, profile, 0.5), best)
+    return out, score_at(pooled, profile, 0.5)
+
+
+def family_mean(results: dict[str, tuple[ProfileResult, str]]) -> float:
+    """Mean normalised score of the families that have windows."""
+    return float(np.mean([r.normalised for r, _ in results.values() if r.tp + r.fn]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_ROOT)
@@ -93,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"NAB data not found at {args.data}", file=sys.stderr)
         return 2
     corpus = load_corpus(args.data)
-    families = sorted({family_of(f.name) for f in corpus})
     candidates = grid(args.quick)
     runs: dict[str, dict[str, ScoredFile]] = {}
     start = time.perf_counter()
@@ -106,36 +131,24 @@ def main(argv: list[str] | None = None) -> int:
         f"({points / elapsed:,.0f} points/s through AnomalyDetectionEngine.observe)"
     )
 
-    def files_of(label: str, fams: Sequence[str]) -> list[ScoredFile]:
-        return [f for name, f in runs[label].items() if family_of(name) in fams]
-
-    summary: dict[str, list[Any]] = {p: [] for p in PROFILES}
     for profile in PROFILES:
         print(f"\n== {profile}: held-out score per family (parameters chosen on the other three)")
-        pooled: list[ScoredFile] = []
-        for fam in families:
-            train = [x for x in families if x != fam]
-            best = max(candidates, key=lambda lb: score_at(files_of(lb, train), profile, 0.5).raw)
-            held = files_of(best, [fam])
-            pooled += held
-            r = score_at(held, profile, 0.5)
-            n_win = sum(f.n_windows for f in held)
-            shown = f"{r.normalised:6.1f}" if n_win else "   n/a"
+        results, pooled = held_out(runs, profile)
+        for fam, (r, best) in results.items():
+            shown = f"{r.normalised:6.1f}" if r.tp + r.fn else "   n/a"
             print(
                 f"  {fam:<24} {shown}  tp={r.tp} fp={r.fp} fn={r.fn} raw={r.raw:+.2f}  "
                 f"chosen: {best}"
             )
-            if n_win:
-                summary[profile].append(r.normalised)
-        r = score_at(pooled, profile, 0.5)
-        summary[profile].append(r.normalised)
-        mean = float(np.mean(summary[profile][:-1]))
-        print(f"  mean of families with windows: {mean:.1f}   pooled held-out: {r.normalised:.1f}")
+        print(
+            f"  mean of families with windows: {family_mean(results):.1f}   "
+            f"pooled held-out: {pooled.normalised:.1f}"
+        )
     print("\n== shipped defaults (EnsembleConfig()), all 35 files")
     shipped = list(run_config(EnsembleConfig(), corpus).values())
     for profile in PROFILES:
-        r: ProfileResult = score_at(shipped, profile, 0.5)
-        print(f"  {profile:<20} {r.normalised:6.1f}  tp={r.tp} fp={r.fp} fn={r.fn}")
+        s = score_at(shipped, profile, 0.5)
+        print(f"  {profile:<20} {s.normalised:6.1f}  tp={s.tp} fp={s.fp} fn={s.fn}")
     return 0
 
 

@@ -71,13 +71,13 @@ MEMBERS = ("zscore", "ewma", "trend", "context", "seasonal")
 class EnsembleConfig:
     """One parameter set, shared by every metric (and by the NAB benchmark)."""
 
-    weights: tuple[float, float, float, float, float] = (0.5, 0.0, 0.0, 1.0, 1.0)
+    weights: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 1.0, 1.0)
     record_decay: float = 0.9995
     peak_decay: float = 0.998
     record_memory_s: float = 6 * 3600.0
     learn_gate: float = 0.6
     max_skip: int = 30
-    alert_threshold: float = 0.6
+    alert_threshold: float = 0.58
     cooldown_s: float = 600.0
     cooldown_points: int = 60
     warmup: int = 30

@@ -15,12 +15,18 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
-from chimera_engine.events import AnomalyAcknowledged, AnomalyDetected, EventBus, FailurePredicted
+from chimera_engine.events import (
+    AnomalyAcknowledged,
+    AnomalyDetected,
+    EventBus,
+    FailurePredicted,
+    PredictionWithdrawn,
+)
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.store.db import Database
 
@@ -197,11 +203,20 @@ class MetricsHub:
             await asyncio.sleep(interval)
             now = self._clock()
             for alert in self.engine.check_forecasts(now):
+                self.predictions = [p for p in self.predictions if p.key != alert.key]
                 self.predictions.append(alert)
                 del self.predictions[:-100]
                 self._bus.publish(FailurePredicted(alert=alert))
+            for withdrawal in self.engine.check_withdrawals(now):
+                self.predictions = [p for p in self.predictions if p is not withdrawal.alert]
+                self._bus.publish(
+                    PredictionWithdrawn(alert=withdrawal.alert, reason=withdrawal.reason)
+                )
             for gone in self.engine.expire(now, ttl_s):
                 self._latest.pop(gone, None)
+                for p in [p for p in self.predictions if p.metric == gone]:
+                    self.predictions.remove(p)
+                    self._bus.publish(PredictionWithdrawn(alert=p, reason="the metric went quiet"))
 
     async def flush(self) -> None:
         if self._pending:
@@ -274,6 +289,59 @@ class MetricsHub:
         self._bus.publish(AnomalyAcknowledged(anomaly_id=anomaly_id, actor=actor))
         return stored
 
+    async def acknowledge_many(self, ids: Sequence[int] | None, actor: str) -> list[StoredAnomaly]:
+        """Acknowledge the open anomalies among ``ids`` (None: every open one, at most
+        :data:`MAX_BULK`) as ``actor`` in one transaction; returns those this call
+        acknowledged (already-acknowledged and unknown ids are left out).
+
+        More than :data:`MAX_BULK` ids is a :class:`ValidationError` (nothing changes).
+        """
+        if ids is not None and len(ids) > MAX_BULK:
+            raise ValidationError(f"at most {MAX_BULK} anomalies per request, got {len(ids)}")
+        now = self._clock()
+
+        def ack(conn: sqlite3.Connection) -> list[StoredAnomaly]:
+            if ids is None:
+                rows = conn.execute(
+                    "SELECT id FROM anomalies WHERE acknowledged_at IS NULL ORDER BY id LIMIT ?",
+                    (MAX_BULK,),
+                ).fetchall()
+                wanted = [int(r[0]) for r in rows]
+            else:
+                wanted = sorted({int(i) for i in ids})
+            done: list[StoredAnomaly] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                open_ids = [
+                    int(r[0])
+                    for r in conn.execute(
+                        f"SELECT id FROM anomalies WHERE acknowledged_at IS NULL "
+                        f"AND id IN ({marks})",
+                        chunk,
+                    )
+                ]
+                if not open_ids:
+                    continue
+                marks = ",".join("?" * len(open_ids))
+                conn.execute(
+                    f"UPDATE anomalies SET acknowledged_by = ?, acknowledged_at = ? "
+                    f"WHERE id IN ({marks})",
+                    (actor, now, *open_ids),
+                )
+                done += [
+                    _stored(r) for r in conn.execute(f"{_SELECT} WHERE id IN ({marks})", open_ids)
+                ]
+            return done
+
+        stored = await self._db.write(ack)
+        for a in stored:
+            self._bus.publish(AnomalyAcknowledged(anomaly_id=a.id, actor=actor))
+        return stored
+
+
+#: Anomalies acknowledged by one bulk request at most.
+MAX_BULK = 5000
 
 _SELECT = (
     "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, acknowledged_at "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,26 @@ class MetricOps:
             score=round(anomaly.score, 3),
         )
         return anomaly
+
+    async def acknowledge_anomalies(
+        self, principal: Principal, ids: Sequence[int] | None = None
+    ) -> list[StoredAnomaly]:
+        """Acknowledge the open anomalies among ``ids`` (None: every open one) in one
+        transaction; one audit entry names how many and which. Returns those acknowledged
+        by this call."""
+        security = self._node.security
+        await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, "anomaly:*")
+        if ids is not None and not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValidationError("ids must be integers")
+        done = await self._node.hub.acknowledge_many(ids, principal.actor)
+        await security.audit.record(
+            principal,
+            "anomaly.acknowledge_bulk",
+            target="anomaly:*" if ids is None else f"anomalies:{len(ids)}",
+            count=len(done),
+            ids=[a.id for a in done[:200]],
+        )
+        return done
 
     async def predict_crossing(
         self, principal: Principal, metric: str, threshold: float

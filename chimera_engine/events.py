@@ -152,6 +152,17 @@ class FailurePredicted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class IncidentChanged(Event):
+    """An incident (one episode of a tool, agent or metric) was ``opened`` or ``resolved``
+    (``by``: "auto" when it went back to normal, else the operator who closed it)."""
+
+    incident_id: int
+    subject: str
+    state: str
+    by: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PredictionWithdrawn(Event):
     """A standing prediction no longer holds (``reason``: why, in a few words)."""
 

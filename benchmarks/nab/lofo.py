@@ -38,17 +38,27 @@ from scorer import PROFILES, ProfileResult, ScoredFile, prepare_file, score_at
 
 from chimera_engine.anomaly.engine import AnomalyDetectionEngine
 from chimera_engine.anomaly.ensemble import EnsembleConfig
+from chimera_engine.anomaly.incidents import IncidentTracker, resolve_due
 
 
 def engine_alerts(config: EnsembleConfig, f: NabFile) -> np.ndarray:
-    """1.0 at every row where a fresh live engine raises an alert, else 0.0."""
+    """1.0 at every row where a fresh live engine raises an alert, else 0.0.
+
+    As in the live hub, each alert joins (or opens) an incident and incidents back to
+    normal are resolved, re-arming their metric (:func:`resolve_due`), at every sample.
+    """
     engine = AnomalyDetectionEngine(config)
+    tracker = IncidentTracker()
     out = np.zeros(len(f.values))
     observe = engine.observe
     name = f.name
     for i, (t, x) in enumerate(zip(f.timestamps.tolist(), f.values.tolist(), strict=True)):
-        if observe(name, t, x) is not None:
+        event = observe(name, t, x)
+        if event is not None:
             out[i] = 1.0
+            tracker.on_anomaly(name, t, event.score, engine.normal_band(name))
+        elif tracker.open():
+            resolve_due(tracker, engine, t)
     return out
 
 

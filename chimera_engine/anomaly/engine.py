@@ -240,6 +240,28 @@ class AnomalyDetectionEngine:
             return None
         return AnomalyEvent(metric, t, value, alert.expected, score, alert.kind)
 
+    def normal_band(self, metric: str) -> tuple[float, float] | None:
+        """``(level, half_width)`` of ``metric``'s normal as learned so far: the baseline
+        level and the larger of its effect-size floor and three standard deviations.
+        Read it when an anomaly is raised (the anomaly itself is not learned yet)."""
+        m = self._metrics.get(metric)
+        if m is None:
+            return None
+        base = m.ensemble.zscore
+        return base.mean, max(m.floor.floor(base.mean), 3.0 * math.sqrt(base.var))
+
+    def rearm(self, metric: str) -> bool:
+        """``metric``'s episode is over: see :meth:`Ensemble.rearm`."""
+        m = self._metrics.get(metric)
+        return m is not None and m.ensemble.rearm()
+
+    def last_value(self, metric: str) -> float | None:
+        """The latest accepted sample of ``metric`` (None when unknown)."""
+        m = self._metrics.get(metric)
+        if m is None or len(m.buffer) == 0:
+            return None
+        return float(m.buffer.latest(1)[1][-1])
+
     def buffer(self, metric: str) -> TimeSeriesBuffer | None:
         """The ring buffer of ``metric`` (read it on the loop thread; None when unknown)."""
         m = self._metrics.get(metric)

@@ -78,8 +78,9 @@ class EnsembleConfig:
     learn_gate: float = 0.6
     max_skip: int = 30
     alert_threshold: float = 0.58
-    cooldown_s: float = 600.0
+    cooldown_s: float = 120.0
     cooldown_points: int = 60
+    rearm_points: int = 60
     warmup: int = 30
     min_score: float = 0.05
     range_margin: float = 0.02
@@ -134,6 +135,7 @@ class Ensemble(Detector):
     name = "ensemble"
     __slots__ = (
         "alert",
+        "calm",
         "config",
         "context",
         "ewma",
@@ -178,6 +180,7 @@ class Ensemble(Detector):
         self.last_alert_n = -(10**9)
         self.alert: Alert | None = None
         self.suppressed = 0
+        self.calm: list[float] | None = None  # the records before this episode's first alert
 
     def _raw(self, x: float, t: float | None, keys: list[int] | None = None) -> list[float]:
         return [
@@ -230,6 +233,7 @@ class Ensemble(Detector):
             self.last_t = t
             if math.isnan(self.first_t):
                 self.first_t = t
+        before = self.records[:] if combined >= c.alert_threshold and self.calm is None else None
         if not (gate and c.gate_records):
             records = self.records
             growth = c.record_growth if warm else math.inf
@@ -256,8 +260,25 @@ class Ensemble(Detector):
         self.context.observe(x, not gate, keys)
         if score >= c.alert_threshold:
             self._maybe_alert(score, units, x, t)
+            if self.alert is not None and self.calm is None:
+                self.calm = before
         self.n += 1
         return score
+
+    def rearm(self) -> bool:
+        """The episode is over (its metric is back to normal): forget the extremes it
+        left in the records, so the same fault coming back alerts again. Records go back
+        to at most what they were before the episode's first alert; the peak and the rest
+        period end.
+        Only once ``rearm_points`` samples passed since the last alert (a short blip on a
+        slow metric keeps its records). False when nothing was restored."""
+        if self.calm is None or self.n - self.last_alert_n < self.config.rearm_points:
+            return False
+        self.records = [min(r, c) for r, c in zip(self.records, self.calm, strict=True)]
+        self.calm = None
+        self.peak = 0.0
+        self.rest_until = 0
+        return True
 
     def _outside_range(self, x: float) -> bool:
         lo, hi = self.context.lo, self.context.hi

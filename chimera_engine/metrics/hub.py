@@ -19,14 +19,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from chimera_engine.anomaly.incidents import IncidentTracker
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.events import (
     AnomalyAcknowledged,
-    AnomalyDetected,
     EventBus,
     FailurePredicted,
     PredictionWithdrawn,
 )
+from chimera_engine.metrics.incidents import IncidentBook
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.store.db import Database
 
@@ -61,6 +62,7 @@ class StoredAnomaly:
     kind: str
     acknowledged_by: str
     acknowledged_at: float | None
+    incident_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,10 +89,10 @@ class MetricsHub:
         self._engine = engine
         self._clock = clock
         self._latest: dict[str, tuple[float, float]] = {}
-        self._pending: set[asyncio.Task[Any]] = set()
         self.samples = 0
         self.predictions: list[PredictiveAlert] = []
         self._settings: dict[str, MetricSettings] = {}
+        self.incidents = IncidentBook(bus, db, IncidentTracker())
 
     @property
     def engine(self) -> AnomalyDetectionEngine:
@@ -119,22 +121,9 @@ class MetricsHub:
         if math.isfinite(value):
             self._latest[key] = (when, float(value))
         if event is not None:
-            task = asyncio.get_running_loop().create_task(self._persist(event))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            # persisted with its incident, then published
+            self.incidents.record(event, self.engine.normal_band(key))
         return event
-
-    async def _persist(self, event: AnomalyEvent) -> None:
-        def insert(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "INSERT INTO anomalies(metric, t, value, expected, score, kind) "
-                "VALUES (?,?,?,?,?,?)",
-                (event.metric, event.t, event.value, event.expected, event.score, event.kind.value),
-            )
-            return int(cur.lastrowid or 0)
-
-        anomaly_id = await self._db.write(insert)
-        self._bus.publish(AnomalyDetected(anomaly_id=anomaly_id, event=event))
 
     def set_thresholds(self, name: str, labels: Mapping[str, str] | None, *values: float) -> None:
         """Thresholds the forecasts watch for ``name{labels}`` (predicted crossings alert)."""
@@ -198,10 +187,13 @@ class MetricsHub:
         return settings
 
     async def forecast_loop(self, interval: float = 5.0, ttl_s: float = 3600.0) -> None:
-        """Check forecasts every ``interval`` seconds; forget metrics silent for ``ttl_s``."""
+        """Check forecasts every ``interval`` seconds; forget metrics silent for ``ttl_s``;
+        resolve the incidents whose subject is back to normal."""
+        await self.incidents.restore()
         while True:
             await asyncio.sleep(interval)
             now = self._clock()
+            await self.incidents.tick(now, self.engine)
             for alert in self.engine.check_forecasts(now):
                 self.predictions = [p for p in self.predictions if p.key != alert.key]
                 self.predictions.append(alert)
@@ -219,8 +211,7 @@ class MetricsHub:
                     self._bus.publish(PredictionWithdrawn(alert=p, reason="the metric went quiet"))
 
     async def flush(self) -> None:
-        if self._pending:
-            await asyncio.gather(*tuple(self._pending), return_exceptions=True)
+        await self.incidents.flush()
 
     def latest(self) -> list[tuple[str, float]]:
         return [(k, v) for k, (_, v) in self._latest.items()]
@@ -344,8 +335,8 @@ class MetricsHub:
 MAX_BULK = 5000
 
 _SELECT = (
-    "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, acknowledged_at "
-    "FROM anomalies"
+    "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, acknowledged_at, "
+    "incident_id FROM anomalies"
 )
 
 
@@ -360,4 +351,5 @@ def _stored(r: tuple[Any, ...]) -> StoredAnomaly:
         kind=r[6],
         acknowledged_by=r[7],
         acknowledged_at=r[8],
+        incident_id=r[9],
     )

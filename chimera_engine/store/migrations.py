@@ -277,6 +277,26 @@ CREATE TABLE IF NOT EXISTS metric_settings (
 )
 """
 
+# Incidents: one per episode of a subject (a tool, an agent, else a metric); the
+# anomalies of an episode point at it. resolved_by is "" while open, "auto" when
+# the subject went back to normal, else the operator who closed it.
+_V16 = """
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    last_at REAL NOT NULL,
+    metrics TEXT NOT NULL,
+    anomalies INTEGER NOT NULL DEFAULT 0,
+    peak REAL NOT NULL DEFAULT 0,
+    resolved_at REAL,
+    resolved_by TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX incidents_episode ON incidents(subject, opened_at);
+CREATE INDEX incidents_open ON incidents(resolved_at);
+ALTER TABLE anomalies ADD COLUMN incident_id INTEGER
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
@@ -287,6 +307,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(7, "swarm tasks, results, attempts and agents", _script(_V7)),
     Migration(8, "patch lineage: derived_from and superseded_by", _script(_V8)),
     Migration(9, "per-metric detector, sensitivity and thresholds", _script(_V9)),
+    Migration(16, "incidents: anomalies grouped per episode", _script(_V16)),
 )
 
 

@@ -88,11 +88,14 @@ class _Metric:
         "buffer",
         "checked_n",
         "ensemble",
+        "episode_band",
         "floor",
         "last_predictive_t",
         "misses",
         "predicted_from",
         "prediction",
+        "recover_band",
+        "recover_until",
         "status",
         "thresholds",
         "withdraw_n",
@@ -110,6 +113,26 @@ class _Metric:
         self.misses = 0  # fits in a row since then that no longer cross
         self.predicted_from = math.nan  # the fitted level when it was made
         self.withdraw_n = -1  # samples seen at the last withdrawal check
+        self.episode_band: tuple[float, float] | None = None  # normal before this episode
+        self.recover_band: tuple[float, float] | None = None  # ... of the one just over
+        self.recover_until = 0  # samples: till then a return into recover_band is no news
+        self.ensemble.news = self.is_news
+
+    def band(self) -> tuple[float, float]:
+        """``(level, half_width)``: the learned level, +- its floor or 3 standard deviations."""
+        z = self.ensemble.zscore
+        return z.mean, max(self.floor.floor(z.mean), 3.0 * math.sqrt(z.var))
+
+    def is_news(self, value: float, expected: float) -> bool:
+        """A move worth an alert: past the effect-size floor, and not a return into the
+        normal of an episode that just ended (its fault's after-effects)."""
+        if not self.floor.reached(value, expected):
+            return False
+        if self.recover_band is not None and self.status.samples < self.recover_until:
+            level, half = self.recover_band
+            if abs(value - level) <= half:
+                return False
+        return True
 
 
 class AnomalyDetectionEngine:
@@ -138,7 +161,6 @@ class AnomalyDetectionEngine:
         self.predictive_min_points = predictive_min_points
         self.predictive_confirm = predictive_confirm
         self.effect_floor = effect_floor
-        self.below_floor = 0  # alerts dropped: too small a move to be news
         self.forecaster = ForecastEngine(max_points=buffer_capacity, bin_to=FORECAST_BINS)
         self._metrics: dict[str, _Metric] = {}
         self._settings: dict[str, MetricSettings] = {}
@@ -235,9 +257,8 @@ class AnomalyDetectionEngine:
         alert = m.ensemble.alert
         if alert is None:
             return None
-        if not m.floor.reached(value, alert.expected):
-            self.below_floor += 1
-            return None
+        if m.episode_band is None:
+            m.episode_band = m.band()
         return AnomalyEvent(metric, t, value, alert.expected, score, alert.kind)
 
     def normal_band(self, metric: str) -> tuple[float, float] | None:
@@ -245,15 +266,18 @@ class AnomalyDetectionEngine:
         level and the larger of its effect-size floor and three standard deviations.
         Read it when an anomaly is raised (the anomaly itself is not learned yet)."""
         m = self._metrics.get(metric)
-        if m is None:
-            return None
-        base = m.ensemble.zscore
-        return base.mean, max(m.floor.floor(base.mean), 3.0 * math.sqrt(base.var))
+        return None if m is None else m.band()
 
     def rearm(self, metric: str) -> bool:
-        """``metric``'s episode is over: see :meth:`Ensemble.rearm`."""
+        """``metric``'s episode is over: see :meth:`Ensemble.rearm`. For the next
+        ``rearm_points * 5`` samples a return into the normal it had before the episode
+        is no news (the fault's after-effects, e.g. an error rate falling back to 0)."""
         m = self._metrics.get(metric)
-        return m is not None and m.ensemble.rearm()
+        if m is None or not m.ensemble.rearm():
+            return False
+        m.recover_band, m.episode_band = m.episode_band, None
+        m.recover_until = m.status.samples + 5 * m.ensemble.config.rearm_points
+        return True
 
     def last_value(self, metric: str) -> float | None:
         """The latest accepted sample of ``metric`` (None when unknown)."""

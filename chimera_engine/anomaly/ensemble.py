@@ -44,6 +44,7 @@ learned. Not thread-safe: one ensemble per metric, used from one thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -135,6 +136,7 @@ class Ensemble(Detector):
     name = "ensemble"
     __slots__ = (
         "alert",
+        "below_floor",
         "calm",
         "config",
         "context",
@@ -144,6 +146,7 @@ class Ensemble(Detector):
         "last_alert_t",
         "last_t",
         "n",
+        "news",
         "peak",
         "records",
         "rest_score",
@@ -181,6 +184,10 @@ class Ensemble(Detector):
         self.alert: Alert | None = None
         self.suppressed = 0
         self.calm: list[float] | None = None  # the records before this episode's first alert
+        # ``news(value, expected)``: whether a move is worth an alert (effect-size floor);
+        # a rare but small move is dropped before it starts the cooldown.
+        self.news: Callable[[float, float], bool] | None = None
+        self.below_floor = 0
 
     def _raw(self, x: float, t: float | None, keys: list[int] | None = None) -> list[float]:
         return [
@@ -224,6 +231,15 @@ class Ensemble(Detector):
             and self._outside_range(x)
         ):
             combined = max(combined, c.range_score)
+        small = (
+            warm
+            and combined >= c.alert_threshold
+            and self.news is not None
+            and not self.news(x, self.zscore.mean)
+        )
+        if small:  # rare but too small a move to matter: normal, and it raises no bar
+            self.below_floor += 1
+            combined = 0.0
         gate = warm and combined >= c.learn_gate and self.skipped < c.max_skip
         record_decay = c.record_decay
         if t is not None:
@@ -234,7 +250,7 @@ class Ensemble(Detector):
             if math.isnan(self.first_t):
                 self.first_t = t
         before = self.records[:] if combined >= c.alert_threshold and self.calm is None else None
-        if not (gate and c.gate_records):
+        if not (small or (gate and c.gate_records)):
             records = self.records
             growth = c.record_growth if warm else math.inf
             for i, r in enumerate(raws):
@@ -291,11 +307,11 @@ class Ensemble(Detector):
             cooling = t - self.last_alert_t < c.cooldown_s
         else:
             cooling = self.n - self.last_alert_n < c.cooldown_points
+        expected = self.zscore.mean
         if cooling:
             self.suppressed += 1
             return
         self.last_alert_t, self.last_alert_n = t, self.n
-        expected = self.zscore.mean
         self.alert = Alert(
             score=score,
             kind=classify(units, x, expected, self.ewma.smoothed(x)),

@@ -61,9 +61,9 @@ RULES: tuple[tuple[str, EffectFloor], ...] = (
     ("latency_ms", EffectFloor(absolute=5.0, relative=0.25)),
     ("_ms", EffectFloor(absolute=5.0, relative=0.25)),
     ("_seconds", EffectFloor(absolute=0.005, relative=0.25)),
-    ("calls", EffectFloor(absolute=2.0, poisson=3.0)),
-    ("_count", EffectFloor(absolute=2.0, poisson=3.0)),
-    ("_total", EffectFloor(absolute=2.0, poisson=3.0)),
+    ("calls", EffectFloor(absolute=3.0, poisson=4.5)),
+    ("_count", EffectFloor(absolute=3.0, poisson=4.5)),
+    ("_total", EffectFloor(absolute=3.0, poisson=4.5)),
 )
 #: Any other metric: 1% of the expected level (no absolute amount: units unknown).
 DEFAULT = EffectFloor(relative=0.01)

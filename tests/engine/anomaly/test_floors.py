@@ -32,6 +32,6 @@ def test_the_same_move_on_a_metric_of_unknown_kind_is_reported() -> None:
 def test_rules_by_name() -> None:
     assert floor_for("host.cpu_percent").floor(99.7) == 15.0
     assert floor_for("tool.latency_ms{tool=x}").floor(200.0) == 50.0
-    assert floor_for("tool.calls{tool=x}").floor(9.0) == 9.0  # 3 * sqrt(9)
+    assert floor_for("tool.calls{tool=x}").floor(9.0) == 13.5  # 4.5 * sqrt(9)
     assert floor_for("something.else") is DEFAULT
     assert EffectFloor().reached(1.0, 1.0)  # no floor: any move (even none) passes

@@ -43,6 +43,7 @@ from chimera_engine.events import (
     PatchAttemptRecorded,
     PatchChanged,
     PatchProgress,
+    PredictionWithdrawn,
     ServiceFailed,
     Subscription,
     ToolCallCompleted,
@@ -104,6 +105,7 @@ class EngineBridge(
     anomalyDetected = Signal(int, object)  # anomaly id, AnomalyEvent
     anomalyAcknowledged = Signal(int, str)  # anomaly id, actor
     failurePredicted = Signal(object)  # PredictiveAlert
+    predictionWithdrawn = Signal(object, str)  # PredictiveAlert, reason
     # Swarm events folded per task and agent, a few digests a second (see SwarmFeed).
     swarmChanged = Signal(object)  # SwarmDigest
 
@@ -145,6 +147,7 @@ class EngineBridge(
             AnomalyDetected,
             AnomalyAcknowledged,
             FailurePredicted,
+            PredictionWithdrawn,
             *SWARM_EVENTS,
             maxsize=10_000,
         )
@@ -225,6 +228,8 @@ class EngineBridge(
             self.anomalyAcknowledged.emit(event.anomaly_id, event.actor)
         elif isinstance(event, FailurePredicted):
             self.failurePredicted.emit(event.alert)
+        elif isinstance(event, PredictionWithdrawn):
+            self.predictionWithdrawn.emit(event.alert, event.reason)
         elif isinstance(event, SWARM_EVENTS):
             self.swarm_feed.add(event)
 

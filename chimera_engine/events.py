@@ -179,6 +179,25 @@ class FailurePredicted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class IncidentChanged(Event):
+    """An incident (one episode of a tool, agent or metric) was ``opened`` or ``resolved``
+    (``by``: "auto" when it went back to normal, else the operator who closed it)."""
+
+    incident_id: int
+    subject: str
+    state: str
+    by: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictionWithdrawn(Event):
+    """A standing prediction no longer holds (``reason``: why, in a few words)."""
+
+    alert: PredictiveAlert
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class HealthChanged(Event):
     """Metacognition's view of a tool version moved: its ``state`` (healthy,
     degraded, failing) changed, or its confidence in [0, 1] moved by a tenth or

@@ -44,6 +44,18 @@ class MetricActions(Acting):
         """Acknowledge one anomaly as the signed-in user (needs ``anomaly.acknowledge``)."""
         return await self.facade.acknowledge_anomaly(self.principal, anomaly_id)
 
+    async def acknowledge_anomalies(self, ids: list[int] | None = None) -> list[StoredAnomaly]:
+        """Acknowledge the open anomalies among ``ids`` (None: every open one) at once."""
+        return await self.facade.acknowledge_anomalies(self.principal, ids)
+
+    async def close_all_open(self) -> tuple[int, int]:
+        """Close every open incident (acknowledging its anomalies), then acknowledge any
+        open anomaly that belongs to none; returns (incidents closed, anomalies left over
+        acknowledged). Each step is one request and one audit entry."""
+        closed = await self.facade.close_incidents(self.principal)
+        rest = await self.facade.acknowledge_anomalies(self.principal)
+        return len(closed), len(rest)
+
     async def predict_crossing(self, metric: str, threshold: float) -> Crossing | None:
         """When ``metric`` is forecast to cross ``threshold`` (None: not within the horizon)."""
         return await self.facade.predict_crossing(self.principal, metric, threshold)

@@ -185,14 +185,14 @@ def anomaly_section(
     """Open (unacknowledged) anomalies, newest first, after the predictions still ahead."""
     items: list[Item] = []
     seen: set[str] = set()
-    ahead = [p for p in predictions if p.t + 60.0 * max(p.minutes, 1.0) >= now]
+    ahead = [p for p in predictions if p.at + 60.0 >= now]
     for alert in sorted(ahead, key=lambda p: -p.t):
         if alert.metric in seen:
             continue
         seen.add(alert.metric)
         items.append(
             Item(
-                text=f"⚠ {alert.message()}",
+                text=f"⚠ {alert.message(now)}",
                 severity="critical",
                 panel="Dashboard",
                 key=("metric", alert.metric),
@@ -200,20 +200,17 @@ def anomaly_section(
             )
         )
     open_ = [a for a in anomalies if a.acknowledged_at is None]
+    # One line per incident (an episode of a tool across its metrics), newest first.
+    episodes: dict[object, list[StoredAnomaly]] = {}
     for anomaly in sorted(open_, key=lambda a: -a.t):
-        items.append(
-            Item(
-                text=f"{format_clock(anomaly.t)}  {anomaly.metric} = {anomaly.value:.4g} "
-                f"(expected {anomaly.expected:.4g}) · {anomaly.kind}",
-                severity="warn" if anomaly.score < 0.9 else "critical",
-                panel="Dashboard",
-                key=("anomaly", anomaly.id),
-                tip=f"Score {anomaly.score:.2f}; acknowledge it on the Dashboard",
-            )
-        )
+        key = anomaly.id if anomaly.incident_id is None else ("incident", anomaly.incident_id)
+        episodes.setdefault(key, []).append(anomaly)
+    for group in episodes.values():
+        items.append(_episode_item(group))
     parts = []
-    if open_:
-        parts.append(f"{len(open_)} open anomal{'y' if len(open_) == 1 else 'ies'}")
+    if episodes:
+        n = len(episodes)
+        parts.append(f"{n} open incident{'' if n == 1 else 's'}")
     if seen:
         parts.append(f"{len(seen)} predicted failure{'' if len(seen) == 1 else 's'}")
     return Section(
@@ -222,6 +219,42 @@ def anomaly_section(
         summary=" · ".join(parts),
         severity=worst(i.severity for i in items),
     )
+
+
+def _episode_item(group: Sequence[StoredAnomaly]) -> Item:
+    """One Overview line for the open anomalies of one incident (newest first)."""
+    newest, first = group[0], group[-1]
+    peak = max(a.score for a in group)
+    severity = "warn" if peak < 0.9 else "critical"
+    if len(group) == 1:
+        text = (
+            f"{format_clock(newest.t)}  {newest.metric} = {newest.value:.4g} "
+            f"(expected {newest.expected:.4g}) · {newest.kind}"
+        )
+    else:
+        metrics = sorted({a.metric.split("{", 1)[0] for a in group})
+        text = (
+            f"{format_clock(first.t)}  {subject_label(newest.metric)}: {len(group)} anomalies "
+            f"on {', '.join(metrics)}"
+        )
+    return Item(
+        text=text,
+        severity=severity,
+        panel="Dashboard",
+        key=("anomaly", newest.id),
+        tip=f"Peak score {peak:.2f}; acknowledge it on the Dashboard or close it here",
+    )
+
+
+def subject_label(metric: str) -> str:
+    """What an incident is about, from one of its metric keys.
+
+    >>> subject_label("tool.error_rate{tool=etl}"), subject_label("host.cpu_percent")
+    ('tool etl', 'host.cpu_percent')
+    """
+    from chimera_engine.anomaly.incidents import subject_of
+
+    return subject_of(metric).replace("=", " ", 1)
 
 
 def patch_section(

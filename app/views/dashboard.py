@@ -155,6 +155,7 @@ class DashboardPanel(QWidget):
         self.settings_editor.applied.connect(self._settings_applied)
         self.anomalies.recordUpdated.connect(self._anomaly_updated)
         bridge.failurePredicted.connect(self.predictions.add)
+        bridge.predictionWithdrawn.connect(self.predictions.withdraw)
         bridge.sessionChanged.connect(self._session_changed)
 
         self.predictions.set_alerts(self.source.predictions())

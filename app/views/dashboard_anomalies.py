@@ -4,6 +4,9 @@ The list is read from the engine when the pane is created (and after each sign-i
 then kept up to date from the bridge's events: new anomalies are inserted in
 batches (:data:`BATCH_MS`), acknowledgements made anywhere update their row.
 
+Several selected anomalies, or every open one ("Acknowledge all open"), are
+acknowledged in one request (one transaction, one audit entry).
+
 Acknowledging goes through the authorised facade as the signed-in user: the
 engine checks ``anomaly.acknowledge`` and writes the audit entry. The button is
 disabled, with a tooltip naming that permission, for users who lack it; the
@@ -56,7 +59,8 @@ _WIDTHS = {TIME: 80, METRIC: 168, KIND: 96, SCORE: 58, VALUE: 70, EXPECTED: 84, 
 
 class AnomaliesPane(QWidget):
     """:attr:`anomalySelected` (record) when the current row changes;
-    :attr:`acknowledged` (anomaly id, ok, message) after each acknowledgement made here;
+    :attr:`acknowledged` (anomaly id, or -1 for a bulk request; ok, message) after each
+    acknowledgement made here;
     :attr:`recordUpdated` (record) after an acknowledgement made anywhere;
     :attr:`loaded` (rows) after the engine's list was read."""
 
@@ -87,11 +91,15 @@ class AnomaliesPane(QWidget):
         self.ack_button = QPushButton("Acknowledge", self)
         self.ack_button.setObjectName("dashboardAckButton")
         self.ack_button.clicked.connect(self.acknowledge_selected)
+        self.ack_all_button = QPushButton("Acknowledge all open", self)
+        self.ack_all_button.setObjectName("dashboardAckAllButton")
+        self.ack_all_button.clicked.connect(self.acknowledge_all)
         header = QHBoxLayout()
         header.setSpacing(8)
         header.addWidget(title)
         header.addWidget(self.summary_label, 1)
         header.addWidget(self.ack_button)
+        header.addWidget(self.ack_all_button)
 
         self.table = QTableView(self)
         self.table.setObjectName("dashboardAnomalyTable")
@@ -189,6 +197,16 @@ class AnomaliesPane(QWidget):
         )
         open_ids = [r.id for r in self.selected() if not r.acknowledged]
         self.ack_button.setEnabled(not why and bool(open_ids) and not self._pending)
+        any_open = self.model.open_count() > 0
+        self.ack_all_button.setEnabled(not why and any_open and not self._pending)
+        self.ack_all_button.setToolTip(
+            why
+            or (
+                "Acknowledge every open anomaly at once, as yourself (one audit entry)"
+                if any_open
+                else "No open anomaly"
+            )
+        )
         if why:
             self.ack_button.setToolTip(why)
         elif not open_ids:
@@ -201,9 +219,48 @@ class AnomaliesPane(QWidget):
 
     # -- acknowledging ---------------------------------------------------------------------
     def acknowledge_selected(self) -> None:
-        for record in self.selected():
-            if not record.acknowledged and record.id not in self._pending:
-                self.acknowledge(record.id)
+        """The open anomalies selected, in one request (one audit entry)."""
+        ids = [r.id for r in self.selected() if not r.acknowledged and r.id not in self._pending]
+        if len(ids) == 1:
+            self.acknowledge(ids[0])
+        elif ids:
+            self.acknowledge_many(ids)
+
+    def acknowledge_all(self) -> None:
+        """Every open anomaly in the engine (not only those listed), in one request."""
+        self.acknowledge_many(None)
+
+    def acknowledge_many(self, ids: list[int] | None) -> None:
+        if self._bridge.closed:
+            return
+        marker = -1  # pending while the request runs: the buttons wait
+        self._pending.update(ids or [marker])
+        self.update_buttons()
+
+        def finish() -> None:
+            self._pending.difference_update(ids or [marker])
+            self.update_buttons()
+
+        def done(stored: list[StoredAnomaly]) -> None:
+            finish()
+            self.model.merge(AnomalyRecord.from_stored(a) for a in stored)
+            n = len(stored)
+            text = f"Acknowledged {n} anomal{'y' if n == 1 else 'ies'}"
+            self.acknowledged.emit(-1, True, text)
+
+        def failed(exc: Exception) -> None:
+            finish()
+            text = f"Could not acknowledge the anomalies: {describe_error(exc)}"
+            self.summary_label.setText(text)
+            set_severity(self.summary_label, "critical")
+            self.acknowledged.emit(-1, False, text)
+
+        self._bridge.run(
+            self._bridge.acknowledge_anomalies(ids),
+            on_success=done,
+            on_error=failed,
+            title="Could not acknowledge the anomalies",
+        )
 
     def acknowledge(self, anomaly_id: int) -> None:
         if self._bridge.closed:

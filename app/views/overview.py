@@ -33,11 +33,13 @@ from app.actions.overview import read_overview
 from app.bridge import EngineBridge, describe_error
 from app.mainwindow import MainWindow
 from app.models.formatting import format_clock
-from app.models.overview import PATCHES, TITLES, Item, Overview
+from app.models.overview import ANOMALIES, PATCHES, TITLES, Item, Overview
+from app.views.module_actions import missing_permission
 from app.views.overview_cards import OverviewCard, is_dark
 from app.views.overview_notify import Incident, Notifier
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
+from chimera_engine.security.permissions import Permission
 
 MIN_INTERVAL_MS = 1000
 POLL_MS = 5000
@@ -113,6 +115,8 @@ class OverviewPanel(QWidget):
             card.itemClicked.connect(self.open_item)
             self.cards[name] = card
             grid.addWidget(card, i // 3, i % 3)
+        self.cards[ANOMALIES].actionClicked.connect(self.close_all_open)
+        self._closing = False
         for column in range(3):
             grid.setColumnStretch(column, 1)
         for row in range(2):
@@ -140,6 +144,7 @@ class OverviewPanel(QWidget):
         ):
             signal.connect(self._event)
         bridge.failurePredicted.connect(self._predicted)
+        bridge.predictionWithdrawn.connect(self._withdrawn)
         bridge.patchChanged.connect(self._patch_changed)
         bridge.sessionChanged.connect(self._session_changed)
         self.notifier.notified.connect(self._notified)
@@ -178,6 +183,7 @@ class OverviewPanel(QWidget):
         for name, section in overview.sections.items():
             self.cards[name].show_section(section)
         self.headline_label.setText(overview.headline() or "All quiet: nothing needs you.")
+        self._update_close_action()
         self.updated_label.setText(f"Updated {format_clock(overview.read_at)}")
         set_severity(self.updated_label, "muted")
         if self._first:  # what is on screen at sign-in is not news: no notification for it
@@ -185,6 +191,57 @@ class OverviewPanel(QWidget):
             for item in overview.sections[PATCHES].items:
                 self.notifier.known(("patch", item.key))
         self.loaded.emit(overview)
+
+    # -- closing incidents in bulk -------------------------------------------------------------
+    def _update_close_action(self) -> None:
+        session = self._bridge.session
+        why = missing_permission(
+            session.principal if session else None, Permission.ANOMALY_ACKNOWLEDGE
+        )
+        section = self.overview.sections.get(ANOMALIES) if self.overview else None
+        anything = bool(section and section.summary and "open incident" in section.summary)
+        tip = why or (
+            "Close every open incident and acknowledge its anomalies, as yourself "
+            "(recorded in the audit log)"
+            if anything
+            else "No open incident"
+        )
+        self.cards[ANOMALIES].set_action(
+            "Close all", tip, not why and anything and not self._closing
+        )
+
+    def close_all_open(self) -> None:
+        """Close every open incident (and acknowledge its anomalies) through the facade."""
+        if self._bridge.closed or self._closing:
+            return
+        self._closing = True
+        self._update_close_action()
+
+        def done(counts: tuple[int, int]) -> None:
+            self._closing = False
+            incidents, rest = counts
+            self.updated_label.setText(
+                f"Closed {incidents} incident{'' if incidents == 1 else 's'}"
+                + (
+                    f" and acknowledged {rest} other anomal{'y' if rest == 1 else 'ies'}"
+                    if rest
+                    else ""
+                )
+            )
+            self.schedule_refresh()
+
+        def failed(exc: Exception) -> None:
+            self._closing = False
+            self.updated_label.setText(f"Could not close the incidents: {describe_error(exc)}")
+            set_severity(self.updated_label, "critical")
+            self._update_close_action()
+
+        self._bridge.run(
+            self._bridge.close_all_open(),
+            on_success=done,
+            on_error=failed,
+            title="Could not close the incidents",
+        )
 
     def _failed(self, exc: Exception) -> None:
         self._done()
@@ -223,6 +280,13 @@ class OverviewPanel(QWidget):
                     target=Item(text=alert.metric, panel="Dashboard", key=("metric", alert.metric)),
                 )
             )
+
+    def _withdrawn(self, alert: object, _reason: str) -> None:
+        from chimera_engine.anomaly.engine import PredictiveAlert  # loaded: it sent this
+
+        self.schedule_refresh()
+        if isinstance(alert, PredictiveAlert):
+            self.notifier.withdraw(("prediction", alert.metric, alert.threshold, alert.direction))
 
     def _patch_changed(self, patch_id: int, module: str, state: str, _reason: str) -> None:
         self.schedule_refresh()

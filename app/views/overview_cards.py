@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,7 +48,11 @@ def is_dark(widget: QWidget) -> bool:
 
 
 class OverviewCard(QFrame):
+    """:attr:`itemClicked` (item) when a row is clicked; :attr:`actionClicked` when the
+    card's action button (hidden until :meth:`set_action`) is clicked."""
+
     itemClicked = Signal(object)  # Item
+    actionClicked = Signal()
 
     def __init__(self, name: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,6 +81,11 @@ class OverviewCard(QFrame):
         header.addWidget(self.title_label)
         header.addStretch(1)
         header.addWidget(self.summary_label)
+        self.action_button = QPushButton(self)
+        self.action_button.setObjectName("overviewCardAction")
+        self.action_button.clicked.connect(self.actionClicked)
+        self.action_button.hide()
+        header.addWidget(self.action_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(4)
@@ -85,6 +95,13 @@ class OverviewCard(QFrame):
         self.list.itemClicked.connect(self._clicked)
         self.list.itemActivated.connect(self._clicked)
         self.empty_label.hide()
+
+    def set_action(self, text: str, tip: str, enabled: bool) -> None:
+        """Show the card's action button (``text``), enabled or not, with ``tip``."""
+        self.action_button.setText(text)
+        self.action_button.setToolTip(tip)
+        self.action_button.setEnabled(enabled)
+        self.action_button.show()
 
     def show_section(self, section: Section) -> None:
         self.summary_label.setText(section.summary)

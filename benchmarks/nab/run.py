@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             alerts, _ = run_detector(corpus, live_alerts)
             scores = [score_at(alerts, p, 0.5) for p in PROFILES]
             print(
-                "  live alerts (threshold 0.6, cooldown):  "
+                "  live alerts (shipped alert threshold, cooldown):  "
                 + "  ".join(
                     f"{p}={r.normalised:.1f}" for p, r in zip(PROFILES, scores, strict=True)
                 )

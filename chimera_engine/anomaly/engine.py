@@ -18,6 +18,10 @@ buffer, the ensemble's state and the input status; operator settings
   :class:`~chimera_engine.anomaly.iforest.IsolationForestDetector.fit_async`.
 - For thousands of metrics use :class:`~chimera_engine.anomaly.bank.DetectorBank`.
 
+An alert is raised only when the move is news as well as rare: ``|value -
+expected|`` must reach the metric's effect-size floor
+(:mod:`~chimera_engine.anomaly.floors`; ``effect_floor`` picks it by metric name).
+
 Bad input never raises and never sticks: NaN/inf samples and out-of-order
 timestamps are counted and skipped (see :class:`MetricStatus`); a constant
 metric scores 0; a metric that goes quiet is dropped by :meth:`expire` and
@@ -27,10 +31,16 @@ starts afresh (keeping its operator settings) when it comes back.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from chimera_engine.anomaly.ensemble import MEMBERS, AnomalyKind, Ensemble, EnsembleConfig
+from chimera_engine.anomaly.floors import EffectFloor, floor_for
 from chimera_engine.anomaly.forecast import Crossing, Forecast, ForecastEngine, HoltModel
+from chimera_engine.anomaly.predictions import PredictiveAlert as PredictiveAlert
+from chimera_engine.anomaly.predictions import Withdrawal
 from chimera_engine.metrics.buffer import TimeSeriesBuffer
 from chimera_engine.metrics.settings import MetricSettings, alert_threshold
 
@@ -50,46 +60,6 @@ class AnomalyEvent:
     expected: float
     score: float
     kind: AnomalyKind
-
-
-@dataclass(frozen=True)
-class PredictiveAlert:
-    """``metric`` is forecast to cross ``threshold`` in about ``minutes`` (interval)."""
-
-    metric: str
-    t: float
-    threshold: float
-    direction: str
-    minutes: float
-    earliest_minutes: float
-    latest_minutes: float | None
-
-    def message(self) -> str:
-        """Human-readable sentence for operators (minutes with one decimal below 10).
-
-        >>> PredictiveAlert("disk", 0.0, 90.0, "up", 34.0, 21.0, 58.0).message()
-        'disk is forecast to cross 90 in about 34 minutes (between 21 and 58 minutes)'
-        >>> PredictiveAlert("q", 0.0, 5.0, "down", 1.7, 1.5, 2.3).message()
-        'q is forecast to cross 5 in about 1.7 minutes (between 1.5 and 2.3 minutes)'
-        >>> PredictiveAlert("q", 0.0, 5.0, "down", 1.0, 1.0, None).message()
-        'q is forecast to cross 5 in about 1 minute (in 1 minute at the earliest)'
-        """
-        about = _minutes(self.minutes)
-        if self.latest_minutes is None:
-            between = f"in {_minutes(self.earliest_minutes)} at the earliest"
-        else:
-            low = _number(self.earliest_minutes)
-            between = f"between {low} and {_minutes(self.latest_minutes)}"
-        return f"{self.metric} is forecast to cross {self.threshold:g} in about {about} ({between})"
-
-
-def _number(minutes: float) -> str:
-    return f"{minutes:.1f}".removesuffix(".0") if minutes < 9.95 else f"{minutes:.0f}"
-
-
-def _minutes(minutes: float) -> str:
-    text = _number(minutes)
-    return f"{text} minute" if text == "1" else f"{text} minutes"
 
 
 @dataclass(slots=True)
@@ -118,20 +88,53 @@ class _Metric:
         "buffer",
         "checked_n",
         "ensemble",
+        "episode_band",
+        "floor",
         "last_predictive_t",
+        "misses",
+        "predicted_from",
+        "prediction",
+        "recover_band",
+        "recover_until",
         "score",
         "status",
         "thresholds",
+        "withdraw_n",
     )
 
-    def __init__(self, config: EnsembleConfig, capacity: int) -> None:
+    def __init__(self, config: EnsembleConfig, capacity: int, floor: EffectFloor) -> None:
         self.ensemble = Ensemble(config)
+        self.floor = floor
         self.buffer = TimeSeriesBuffer(capacity)
         self.status = MetricStatus()
         self.thresholds: list[float] = []
         self.last_predictive_t = -math.inf
         self.checked_n = -1  # samples seen at the last forecast check
         self.score = 0.0
+        self.prediction: PredictiveAlert | None = None  # the standing one
+        self.misses = 0  # fits in a row since then that no longer cross
+        self.predicted_from = math.nan  # the fitted level when it was made
+        self.withdraw_n = -1  # samples seen at the last withdrawal check
+        self.episode_band: tuple[float, float] | None = None  # normal before this episode
+        self.recover_band: tuple[float, float] | None = None  # ... of the one just over
+        self.recover_until = 0  # samples: till then a return into recover_band is no news
+        self.ensemble.news = self.is_news
+
+    def band(self) -> tuple[float, float]:
+        """``(level, half_width)``: the learned level, +- its floor or 3 standard deviations."""
+        z = self.ensemble.zscore
+        return z.mean, max(self.floor.floor(z.mean), 3.0 * math.sqrt(z.var))
+
+    def is_news(self, value: float, expected: float) -> bool:
+        """A move worth an alert: past the effect-size floor, and not a return into the
+        normal of an episode that just ended (its fault's after-effects)."""
+        if not self.floor.reached(value, expected):
+            return False
+        if self.recover_band is not None and self.status.samples < self.recover_until:
+            level, half = self.recover_band
+            if abs(value - level) <= half:
+                return False
+        return True
 
 
 class AnomalyDetectionEngine:
@@ -148,6 +151,7 @@ class AnomalyDetectionEngine:
         min_trend_z: float = 3.0,
         predictive_min_points: int = 30,
         predictive_confirm: int = 10,
+        effect_floor: Callable[[str], EffectFloor] = floor_for,
     ) -> None:
         self.config = config or EnsembleConfig()
         self.buffer_capacity = buffer_capacity
@@ -158,6 +162,7 @@ class AnomalyDetectionEngine:
         self.min_trend_z = min_trend_z
         self.predictive_min_points = predictive_min_points
         self.predictive_confirm = predictive_confirm
+        self.effect_floor = effect_floor
         self.forecaster = ForecastEngine(max_points=buffer_capacity, bin_to=FORECAST_BINS)
         self._metrics: dict[str, _Metric] = {}
         self._settings: dict[str, MetricSettings] = {}
@@ -177,7 +182,9 @@ class AnomalyDetectionEngine:
         if m is None:
             settings = self._settings.get(metric)
             config = self.config if settings is None else self._config_for(settings)
-            m = self._metrics[metric] = _Metric(config, self.buffer_capacity)
+            m = self._metrics[metric] = _Metric(
+                config, self.buffer_capacity, self.effect_floor(metric)
+            )
         return m
 
     def _config_for(self, settings: MetricSettings) -> EnsembleConfig:
@@ -252,12 +259,39 @@ class AnomalyDetectionEngine:
         alert = m.ensemble.alert
         if alert is None:
             return None
+        if m.episode_band is None:
+            m.episode_band = m.band()
         return AnomalyEvent(metric, t, value, alert.expected, score, alert.kind)
 
     def score(self, metric: str) -> float | None:
         """The score of ``metric``'s latest accepted sample (None when unknown)."""
         m = self._metrics.get(metric)
         return None if m is None else m.score
+
+    def normal_band(self, metric: str) -> tuple[float, float] | None:
+        """``(level, half_width)`` of ``metric``'s normal as learned so far: the baseline
+        level and the larger of its effect-size floor and three standard deviations.
+        Read it when an anomaly is raised (the anomaly itself is not learned yet)."""
+        m = self._metrics.get(metric)
+        return None if m is None else m.band()
+
+    def rearm(self, metric: str) -> bool:
+        """``metric``'s episode is over: see :meth:`Ensemble.rearm`. For the next
+        ``rearm_points * 5`` samples a return into the normal it had before the episode
+        is no news (the fault's after-effects, e.g. an error rate falling back to 0)."""
+        m = self._metrics.get(metric)
+        if m is None or not m.ensemble.rearm():
+            return False
+        m.recover_band, m.episode_band = m.episode_band, None
+        m.recover_until = m.status.samples + 5 * m.ensemble.config.rearm_points
+        return True
+
+    def last_value(self, metric: str) -> float | None:
+        """The latest accepted sample of ``metric`` (None when unknown)."""
+        m = self._metrics.get(metric)
+        if m is None or len(m.buffer) == 0:
+            return None
+        return float(m.buffer.latest(1)[1][-1])
 
     def buffer(self, metric: str) -> TimeSeriesBuffer | None:
         """The ring buffer of ``metric`` (read it on the loop thread; None when unknown)."""
@@ -343,18 +377,56 @@ class AnomalyDetectionEngine:
             if abs(model.last_t + lead_s - before_at) > 0.25 * before_lead:
                 continue  # the expected crossing moved: a passing slope, not a steady one
             m.last_predictive_t = now
-            out.append(
-                PredictiveAlert(
-                    name,
-                    now,
-                    threshold,
-                    c.direction,
-                    c.minutes,
-                    c.earliest_minutes,
-                    c.latest_minutes,
-                )
+            m.prediction = PredictiveAlert(
+                name, now, threshold, c.direction, c.minutes, c.earliest_minutes, c.latest_minutes
             )
+            m.misses = 0
+            m.predicted_from = model.last_value
+            out.append(m.prediction)
         return out
+
+    def check_withdrawals(self, now: float, grace_s: float = 120.0) -> list[Withdrawal]:
+        """Standing predictions that no longer hold, each withdrawn once.
+
+        A prediction is withdrawn when two checks in a row on newer samples find the
+        metric back behind the level it was predicted from (the median of the last
+        ``predictive_confirm`` samples) or a fit that no longer forecasts the crossing
+        (the metric recovered or the slope faded; the cooldown is
+        then lifted so a renewed drift is announced again), when the metric is gone,
+        or ``grace_s`` seconds after its crossing time. One fit per metric with a
+        standing prediction and new samples.
+        """
+        out: list[Withdrawal] = []
+        for m in self._metrics.values():
+            p = m.prediction
+            if p is None:
+                continue
+            reason = ""
+            if now > p.at + grace_s:
+                reason = "its time has passed"
+            elif m.status.samples != m.withdraw_n and len(m.buffer) >= self.forecaster.min_points:
+                m.withdraw_n = m.status.samples
+                values = m.buffer.values()
+                recent = float(np.median(values[-self.predictive_confirm :]))
+                start = m.predicted_from
+                back = recent < start if p.direction == "up" else recent > start
+                model = self.forecaster.fit(values, m.buffer.timestamps())
+                if back or self._crossing(model, [p.threshold]) is None:
+                    m.misses += 1
+                    if m.misses >= 2:
+                        reason = "the forecast no longer crosses"
+                        m.last_predictive_t = -math.inf
+                else:
+                    m.misses = 0
+            if reason:
+                m.prediction = None
+                out.append(Withdrawal(p, now, reason))
+        return out
+
+    def standing_predictions(self) -> list[PredictiveAlert]:
+        """Predictions made and not withdrawn, oldest first."""
+        found = [m.prediction for m in self._metrics.values() if m.prediction is not None]
+        return sorted(found, key=lambda p: p.t)
 
     def _crossing(self, model: HoltModel, thresholds: list[float]) -> tuple[float, Crossing] | None:
         for threshold in thresholds:
@@ -374,6 +446,6 @@ class AnomalyDetectionEngine:
             del self._metrics[name]
         return gone
 
-    def remove(self, metric: str) -> None:
+    def remove(self, metric: str) -> None:  # its standing prediction goes with it
         """Forget ``metric`` now (it disappeared); a later sample starts it afresh."""
         self._metrics.pop(metric, None)

@@ -44,6 +44,7 @@ learned. Not thread-safe: one ensemble per metric, used from one thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -71,15 +72,16 @@ MEMBERS = ("zscore", "ewma", "trend", "context", "seasonal")
 class EnsembleConfig:
     """One parameter set, shared by every metric (and by the NAB benchmark)."""
 
-    weights: tuple[float, float, float, float, float] = (0.5, 0.0, 0.0, 1.0, 1.0)
+    weights: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 1.0, 1.0)
     record_decay: float = 0.9995
     peak_decay: float = 0.998
     record_memory_s: float = 6 * 3600.0
     learn_gate: float = 0.6
     max_skip: int = 30
-    alert_threshold: float = 0.6
-    cooldown_s: float = 600.0
+    alert_threshold: float = 0.58
+    cooldown_s: float = 120.0
     cooldown_points: int = 60
+    rearm_points: int = 60
     warmup: int = 30
     min_score: float = 0.05
     range_margin: float = 0.02
@@ -134,6 +136,8 @@ class Ensemble(Detector):
     name = "ensemble"
     __slots__ = (
         "alert",
+        "below_floor",
+        "calm",
         "config",
         "context",
         "ewma",
@@ -142,6 +146,7 @@ class Ensemble(Detector):
         "last_alert_t",
         "last_t",
         "n",
+        "news",
         "peak",
         "records",
         "rest_score",
@@ -178,6 +183,11 @@ class Ensemble(Detector):
         self.last_alert_n = -(10**9)
         self.alert: Alert | None = None
         self.suppressed = 0
+        self.calm: list[float] | None = None  # the records before this episode's first alert
+        # ``news(value, expected)``: whether a move is worth an alert (effect-size floor);
+        # a rare but small move is dropped before it starts the cooldown.
+        self.news: Callable[[float, float], bool] | None = None
+        self.below_floor = 0
 
     def _raw(self, x: float, t: float | None, keys: list[int] | None = None) -> list[float]:
         return [
@@ -221,6 +231,15 @@ class Ensemble(Detector):
             and self._outside_range(x)
         ):
             combined = max(combined, c.range_score)
+        small = (
+            warm
+            and combined >= c.alert_threshold
+            and self.news is not None
+            and not self.news(x, self.zscore.mean)
+        )
+        if small:  # rare but too small a move to matter: normal, and it raises no bar
+            self.below_floor += 1
+            combined = 0.0
         gate = warm and combined >= c.learn_gate and self.skipped < c.max_skip
         record_decay = c.record_decay
         if t is not None:
@@ -230,7 +249,8 @@ class Ensemble(Detector):
             self.last_t = t
             if math.isnan(self.first_t):
                 self.first_t = t
-        if not (gate and c.gate_records):
+        before = self.records[:] if combined >= c.alert_threshold and self.calm is None else None
+        if not (small or (gate and c.gate_records)):
             records = self.records
             growth = c.record_growth if warm else math.inf
             for i, r in enumerate(raws):
@@ -256,8 +276,25 @@ class Ensemble(Detector):
         self.context.observe(x, not gate, keys)
         if score >= c.alert_threshold:
             self._maybe_alert(score, units, x, t)
+            if self.alert is not None and self.calm is None:
+                self.calm = before
         self.n += 1
         return score
+
+    def rearm(self) -> bool:
+        """The episode is over (its metric is back to normal): forget the extremes it
+        left in the records, so the same fault coming back alerts again. Records go back
+        to at most what they were before the episode's first alert; the peak and the rest
+        period end.
+        Only once ``rearm_points`` samples passed since the last alert (a short blip on a
+        slow metric keeps its records). False when nothing was restored."""
+        if self.calm is None or self.n - self.last_alert_n < self.config.rearm_points:
+            return False
+        self.records = [min(r, c) for r, c in zip(self.records, self.calm, strict=True)]
+        self.calm = None
+        self.peak = 0.0
+        self.rest_until = 0
+        return True
 
     def _outside_range(self, x: float) -> bool:
         lo, hi = self.context.lo, self.context.hi
@@ -270,11 +307,11 @@ class Ensemble(Detector):
             cooling = t - self.last_alert_t < c.cooldown_s
         else:
             cooling = self.n - self.last_alert_n < c.cooldown_points
+        expected = self.zscore.mean
         if cooling:
             self.suppressed += 1
             return
         self.last_alert_t, self.last_alert_n = t, self.n
-        expected = self.zscore.mean
         self.alert = Alert(
             score=score,
             kind=classify(units, x, expected, self.ewma.smoothed(x)),

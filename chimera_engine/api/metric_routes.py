@@ -7,7 +7,7 @@ from aiohttp import web
 from chimera_engine.api import responses
 from chimera_engine.api.context import body_of, node_of, principal_of
 from chimera_engine.api.routing import Route
-from chimera_engine.api.schema import NUMBER, SHORT, obj
+from chimera_engine.api.schema import BOOL, INT, NUMBER, SHORT, obj
 from chimera_engine.errors import ValidationError
 from chimera_engine.security.permissions import Permission
 
@@ -68,6 +68,17 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     return responses.ok({"anomaly": anomaly})
 
 
+async def acknowledge_bulk(request: web.Request) -> web.StreamResponse:
+    body = body_of(request)
+    ids, everything = body.get("ids"), body.get("all", False)
+    if (ids is None) == (not everything):
+        raise ValidationError('give either "ids" (a list of anomaly ids) or "all": true')
+    done = await node_of(request).facade.acknowledge_anomalies(
+        principal_of(request), None if everything else ids
+    )
+    return responses.ok({"acknowledged": [a.id for a in done]})
+
+
 ROUTES = [
     Route(
         method="POST",
@@ -114,5 +125,15 @@ ROUTES = [
         rate_class="write",
         tag="metrics",
         summary="Acknowledge an anomaly (audited)",
+    ),
+    Route(
+        method="POST",
+        path="/api/anomalies/acknowledge",
+        handler=acknowledge_bulk,
+        permission=Permission.ANOMALY_ACKNOWLEDGE,
+        rate_class="write",
+        tag="metrics",
+        summary="Acknowledge many anomalies, or every open one, at once (audited)",
+        body=obj({}, {"ids": {"type": "array", "items": INT, "maxItems": 5000}, "all": BOOL}),
     ),
 ]

@@ -15,13 +15,20 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from chimera_engine.anomaly.incidents import IncidentTracker
 from chimera_engine.errors import NotFoundError, ValidationError
-from chimera_engine.events import AnomalyAcknowledged, AnomalyDetected, EventBus, FailurePredicted
+from chimera_engine.events import (
+    AnomalyAcknowledged,
+    EventBus,
+    FailurePredicted,
+    PredictionWithdrawn,
+)
 from chimera_engine.metrics.cap import SeriesCap
+from chimera_engine.metrics.incidents import IncidentBook
 from chimera_engine.metrics.names import Expo, SeriesId
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.store.db import Database
@@ -57,6 +64,7 @@ class StoredAnomaly:
     kind: str
     acknowledged_by: str
     acknowledged_at: float | None
+    incident_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,10 +118,10 @@ class MetricsHub:
         self._engine = engine
         self._clock = clock
         self._latest: dict[str, tuple[float, float]] = {}
-        self._pending: set[asyncio.Task[Any]] = set()
         self.samples = 0
         self.predictions: list[PredictiveAlert] = []
         self._settings: dict[str, MetricSettings] = {}
+        self.incidents = IncidentBook(bus, db, IncidentTracker())
 
     @property
     def engine(self) -> AnomalyDetectionEngine:
@@ -157,9 +165,8 @@ class MetricsHub:
         if math.isfinite(value):
             self._latest[key] = (when, float(value))
         if event is not None:
-            task = asyncio.get_running_loop().create_task(self._persist(event))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            # persisted with its incident, then published
+            self.incidents.record(event, self.engine.normal_band(key))
         return event
 
     def admit(self, key: str, owner: str, origin: str) -> bool:
@@ -197,18 +204,6 @@ class MetricsHub:
     def score(self, key: str) -> float | None:
         """The latest anomaly score in [0, 1] of ``key`` (None when unknown)."""
         return None if self._engine is None else self._engine.score(key)
-
-    async def _persist(self, event: AnomalyEvent) -> None:
-        def insert(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "INSERT INTO anomalies(metric, t, value, expected, score, kind) "
-                "VALUES (?,?,?,?,?,?)",
-                (event.metric, event.t, event.value, event.expected, event.score, event.kind.value),
-            )
-            return int(cur.lastrowid or 0)
-
-        anomaly_id = await self._db.write(insert)
-        self._bus.publish(AnomalyDetected(anomaly_id=anomaly_id, event=event))
 
     def set_thresholds(self, name: str, labels: Mapping[str, str] | None, *values: float) -> None:
         """Thresholds the forecasts watch for ``name{labels}`` (predicted crossings alert)."""
@@ -272,21 +267,32 @@ class MetricsHub:
         return settings
 
     async def forecast_loop(self, interval: float = 5.0, ttl_s: float = 3600.0) -> None:
-        """Check forecasts every ``interval`` seconds; forget metrics silent for ``ttl_s``."""
+        """Check forecasts every ``interval`` seconds; forget metrics silent for ``ttl_s``;
+        resolve the incidents whose subject is back to normal."""
+        await self.incidents.restore()
         while True:
             await asyncio.sleep(interval)
             now = self._clock()
+            await self.incidents.tick(now, self.engine)
             for alert in self.engine.check_forecasts(now):
+                self.predictions = [p for p in self.predictions if p.key != alert.key]
                 self.predictions.append(alert)
                 del self.predictions[:-100]
                 self._bus.publish(FailurePredicted(alert=alert))
+            for withdrawal in self.engine.check_withdrawals(now):
+                self.predictions = [p for p in self.predictions if p is not withdrawal.alert]
+                self._bus.publish(
+                    PredictionWithdrawn(alert=withdrawal.alert, reason=withdrawal.reason)
+                )
             for gone in self.engine.expire(now, ttl_s):
                 self._forget(gone)
+                for p in [p for p in self.predictions if p.metric == gone]:
+                    self.predictions.remove(p)
+                    self._bus.publish(PredictionWithdrawn(alert=p, reason="the metric went quiet"))
             self.expire_stale(now)
 
     async def flush(self) -> None:
-        if self._pending:
-            await asyncio.gather(*tuple(self._pending), return_exceptions=True)
+        await self.incidents.flush()
 
     def latest(self) -> list[tuple[str, float]]:
         return [(k, v) for k, (_, v) in self._latest.items()]
@@ -359,10 +365,63 @@ class MetricsHub:
         self._bus.publish(AnomalyAcknowledged(anomaly_id=anomaly_id, actor=actor))
         return stored
 
+    async def acknowledge_many(self, ids: Sequence[int] | None, actor: str) -> list[StoredAnomaly]:
+        """Acknowledge the open anomalies among ``ids`` (None: every open one, at most
+        :data:`MAX_BULK`) as ``actor`` in one transaction; returns those this call
+        acknowledged (already-acknowledged and unknown ids are left out).
+
+        More than :data:`MAX_BULK` ids is a :class:`ValidationError` (nothing changes).
+        """
+        if ids is not None and len(ids) > MAX_BULK:
+            raise ValidationError(f"at most {MAX_BULK} anomalies per request, got {len(ids)}")
+        now = self._clock()
+
+        def ack(conn: sqlite3.Connection) -> list[StoredAnomaly]:
+            if ids is None:
+                rows = conn.execute(
+                    "SELECT id FROM anomalies WHERE acknowledged_at IS NULL ORDER BY id LIMIT ?",
+                    (MAX_BULK,),
+                ).fetchall()
+                wanted = [int(r[0]) for r in rows]
+            else:
+                wanted = sorted({int(i) for i in ids})
+            done: list[StoredAnomaly] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                open_ids = [
+                    int(r[0])
+                    for r in conn.execute(
+                        f"SELECT id FROM anomalies WHERE acknowledged_at IS NULL "
+                        f"AND id IN ({marks})",
+                        chunk,
+                    )
+                ]
+                if not open_ids:
+                    continue
+                marks = ",".join("?" * len(open_ids))
+                conn.execute(
+                    f"UPDATE anomalies SET acknowledged_by = ?, acknowledged_at = ? "
+                    f"WHERE id IN ({marks})",
+                    (actor, now, *open_ids),
+                )
+                done += [
+                    _stored(r) for r in conn.execute(f"{_SELECT} WHERE id IN ({marks})", open_ids)
+                ]
+            return done
+
+        stored = await self._db.write(ack)
+        for a in stored:
+            self._bus.publish(AnomalyAcknowledged(anomaly_id=a.id, actor=actor))
+        return stored
+
+
+#: Anomalies acknowledged by one bulk request at most.
+MAX_BULK = 5000
 
 _SELECT = (
-    "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, acknowledged_at "
-    "FROM anomalies"
+    "SELECT id, metric, t, value, expected, score, kind, acknowledged_by, acknowledged_at, "
+    "incident_id FROM anomalies"
 )
 
 
@@ -377,4 +436,5 @@ def _stored(r: tuple[Any, ...]) -> StoredAnomaly:
         kind=r[6],
         acknowledged_by=r[7],
         acknowledged_at=r[8],
+        incident_id=r[9],
     )

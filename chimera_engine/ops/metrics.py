@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.metrics.hub import MAX_NAME, MetricInfo, StoredAnomaly, metric_key
+from chimera_engine.metrics.incidents import StoredIncident
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
@@ -111,6 +113,53 @@ class MetricOps:
             score=round(anomaly.score, 3),
         )
         return anomaly
+
+    async def acknowledge_anomalies(
+        self, principal: Principal, ids: Sequence[int] | None = None
+    ) -> list[StoredAnomaly]:
+        """Acknowledge the open anomalies among ``ids`` (None: every open one) in one
+        transaction; one audit entry names how many and which. Returns those acknowledged
+        by this call."""
+        security = self._node.security
+        await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, "anomaly:*")
+        if ids is not None and not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValidationError("ids must be integers")
+        done = await self._node.hub.acknowledge_many(ids, principal.actor)
+        await security.audit.record(
+            principal,
+            "anomaly.acknowledge_bulk",
+            target="anomaly:*" if ids is None else f"anomalies:{len(ids)}",
+            count=len(done),
+            ids=[a.id for a in done[:200]],
+        )
+        return done
+
+    async def list_incidents(
+        self, principal: Principal, *, open_only: bool = False, limit: int = 200
+    ) -> list[StoredIncident]:
+        """Incidents (one per episode of a tool, agent or metric), newest first."""
+        await self._node.security.authorize(principal, Permission.ANOMALY_READ)
+        return await self._node.hub.incidents.list(open_only=open_only, limit=max(1, limit))
+
+    async def close_incidents(
+        self, principal: Principal, ids: Sequence[int] | None = None
+    ) -> list[StoredIncident]:
+        """Close the open incidents among ``ids`` (None: every open one) and acknowledge
+        their anomalies, as ``principal``; one audit entry. Returns those closed."""
+        security = self._node.security
+        await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, "incident:*")
+        if ids is not None and not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValidationError("ids must be integers")
+        hub = self._node.hub
+        closed = await hub.incidents.close(ids, principal.actor, time.time(), hub.engine)
+        await security.audit.record(
+            principal,
+            "incident.close",
+            target="incident:*" if ids is None else f"incidents:{len(ids)}",
+            count=len(closed),
+            ids=[i.id for i in closed[:200]],
+        )
+        return closed
 
     async def predict_crossing(
         self, principal: Principal, metric: str, threshold: float

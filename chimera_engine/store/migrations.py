@@ -307,6 +307,26 @@ CREATE INDEX IF NOT EXISTS patch_attempts_ts ON patch_attempts(workspace, ts);
 CREATE INDEX IF NOT EXISTS patch_attempts_patch ON patch_attempts(patch_id)
 """
 
+# Incidents: one per episode of a subject (a tool, an agent, else a metric); the
+# anomalies of an episode point at it. resolved_by is "" while open, "auto" when
+# the subject went back to normal, else the operator who closed it.
+_V16 = """
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    last_at REAL NOT NULL,
+    metrics TEXT NOT NULL,
+    anomalies INTEGER NOT NULL DEFAULT 0,
+    peak REAL NOT NULL DEFAULT 0,
+    resolved_at REAL,
+    resolved_by TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX incidents_episode ON incidents(subject, opened_at);
+CREATE INDEX incidents_open ON incidents(resolved_at);
+ALTER TABLE anomalies ADD COLUMN incident_id INTEGER
+"""
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users, audit log and metadata", _script(_V1)),
     Migration(2, "token revocation list; password change time", _script(_V2)),
@@ -318,6 +338,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(8, "patch lineage: derived_from and superseded_by", _script(_V8)),
     Migration(9, "per-metric detector, sensitivity and thresholds", _script(_V9)),
     Migration(14, "every generation attempt of a patch", _script(_V14)),
+    Migration(16, "incidents: anomalies grouped per episode", _script(_V16)),
 )
 
 

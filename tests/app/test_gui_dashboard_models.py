@@ -131,7 +131,8 @@ def test_default_charts_order() -> None:
 
 
 def test_prediction_strip(qtbot: QtBot) -> None:
-    strip = PredictionStrip()
+    now = [1000.0]
+    strip = PredictionStrip(clock=lambda: now[0])
     qtbot.addWidget(strip)
     assert strip.messages() == [] and not strip.icon_label.isVisibleTo(strip)
     alerts = [
@@ -139,7 +140,21 @@ def test_prediction_strip(qtbot: QtBot) -> None:
     ]
     strip.set_alerts(alerts[:3])
     strip.add(alerts[3])
-    assert strip.messages()[0].startswith("disk3 is forecast to cross 90 in about 12 minutes")
+    first = strip.messages()[0]
+    assert first.startswith("disk3 is forecast to cross 90 at ") and ", in 12 min" in first
     lines = strip.text_label.text().splitlines()
     assert len(lines) == SHOWN and "(+2 earlier)" in lines[-1]
     assert strip.icon_label.isVisibleTo(strip)
+    # The countdown runs to the fixed time; the clock time itself does not move.
+    now[0] += 9 * 60.0
+    later = strip.messages()[0]
+    assert ", in 3 min" in later and later.split(",")[0] == first.split(",")[0]
+    # A newer prediction of the same crossing replaces the older one.
+    strip.add(PredictiveAlert("disk3", now[0], 90.0, "up", 5.0, 4.0, 6.0))
+    assert len(strip.messages()) == 4
+    # Withdrawn: it leaves the strip; past its time (plus grace): it leaves too.
+    strip.withdraw(alerts[2], "the forecast no longer crosses")
+    assert not any(m.startswith("disk2 ") for m in strip.messages())
+    now[0] += 3600.0
+    strip.withdraw(alerts[0])  # re-styles
+    assert strip.messages() == [] and not strip.icon_label.isVisibleTo(strip)

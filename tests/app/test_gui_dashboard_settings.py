@@ -66,7 +66,7 @@ async def test_widget_changes_the_engine_and_the_engine_changes_the_widget(
         panel.refresh_metrics()
         assert editor.detector_combo.currentData() == "trend"
         assert editor.sensitivity_slider.value() == 20
-        assert "≥ 0.81" in editor.status_label.text()
+        assert "≥ 0.79" in editor.status_label.text()
 
 
 async def test_observer_sees_but_cannot_change(engine: EngineFactory, qtbot: QtBot) -> None:

@@ -78,8 +78,8 @@ async def test_first_panel_and_an_anomaly_clicks_through_to_the_dashboard(
         await wait_until(lambda: card.list.count() == 1, within=5, what="anomaly listed")
         (text,) = card.texts()
         assert "queue.depth = 400 (expected" in text and "spike" in text
-        assert card.summary_label.text() == "1 open anomaly"
-        assert "1 open anomaly" in overview.headline_label.text()
+        assert card.summary_label.text() == "1 open incident"
+        assert "1 open incident" in overview.headline_label.text()
 
         await wait_until(
             lambda: dashboard.anomaly_model.get(anomaly_id) is not None,  # type: ignore[attr-defined]
@@ -281,3 +281,28 @@ async def test_agents_are_listed_and_click_through_to_the_swarm(
 async def test_docstring_examples() -> None:
     failures, tried = doctest.testmod(app.models.overview)
     assert failures == 0 and tried > 0
+
+
+async def test_close_all_open_incidents_from_the_overview(
+    engine: EngineFactory, qtbot: QtBot
+) -> None:
+    async with engine() as env:
+        panel = await open_overview(env.bridge, qtbot, min_interval_ms=20)
+        card = panel.cards[ANOMALIES]
+        assert card.action_button.isVisible() and not card.action_button.isEnabled()
+        await push_spike(env.node)
+        await push_spike(env.node, name="other.depth")
+        await wait_until(lambda: card.list.count() == 2, within=5, what="two incidents listed")
+        assert card.summary_label.text() == "2 open incidents"
+        assert card.action_button.isEnabled() and "audit log" in card.action_button.toolTip()
+        card.action_button.click()
+        await wait_until(lambda: card.list.count() == 0, within=5, what="all closed")
+        assert panel.updated_label.text().startswith("Updated") or "Closed 2 incidents" in (
+            panel.updated_label.text()
+        )
+        principal = (await env.node.facade.login(ADMIN_NAME, ADMIN_PASSWORD)).principal
+        assert await env.node.facade.list_incidents(principal, open_only=True) == []
+        assert all(
+            a.acknowledged_by == ADMIN_NAME for a in await env.node.facade.list_anomalies(principal)
+        )
+        await wait_until(lambda: not card.action_button.isEnabled(), what="nothing left")

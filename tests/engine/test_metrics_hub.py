@@ -18,6 +18,7 @@ from chimera_engine.metrics.collectors import PrometheusScraper
 from chimera_engine.metrics.hub import metric_key
 from chimera_engine.node import HeartNode
 from chimera_engine.security.manager import Session
+from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.store.audit import AuditQuery
 
@@ -179,3 +180,51 @@ async def test_metrics_api(env: tuple[HeartNode, Session]) -> None:
         assert bad.status_code == 400
         missing = await client.post("/api/anomaly/predict", json={"metric": "nope", "threshold": 1})
         assert missing.status_code == 404
+
+
+async def _spikes(node: HeartNode, names: list[str]) -> None:
+    t0 = time.time() - 300
+    for name in names:
+        samples = [{"name": name, "value": 10 + (i % 3), "t": t0 + i} for i in range(200)]
+        samples.append({"name": name, "value": 400.0, "t": t0 + 200})
+        await node.hub.flush()
+        for s in samples:
+            node.hub.record(str(s["name"]), float(s["value"]), None, float(s["t"]))
+    await node.hub.flush()
+
+
+async def test_bulk_acknowledge_over_the_api_and_its_attacks(
+    env: tuple[HeartNode, Session],
+) -> None:
+    node, admin = env
+    assert node.api is not None
+    await _spikes(node, ["q.a", "q.b", "q.c"])
+    ids = sorted(a.id for a in await node.facade.list_anomalies(admin.principal))
+    assert len(ids) == 3
+    headers = {"Authorization": f"Bearer {admin.tokens.access_token}"}
+    async with httpx.AsyncClient(base_url=node.api.url, headers=headers) as client:
+        url = "/api/anomalies/acknowledge"
+        for bad in ({}, {"ids": [ids[0]], "all": True}, {"ids": ["1"]}, {"ids": [True]}):
+            r = await client.post(url, json=bad)
+            assert r.status_code == 400, bad
+        r = await client.post(url, json={"ids": list(range(6000))})
+        assert r.status_code == 400  # too many: nothing changes
+        assert all(
+            a.acknowledged_at is None for a in await node.facade.list_anomalies(admin.principal)
+        )
+        # Unknown ids are ignored, known ones acknowledged once.
+        r = await client.post(url, json={"ids": [ids[0], ids[0], 10**9]})
+        assert r.status_code == 200 and r.json()["acknowledged"] == [ids[0]]
+        r = await client.post(url, json={"all": True})
+        assert r.status_code == 200 and r.json()["acknowledged"] == ids[1:]
+    # A capability scoped to one anomaly cannot acknowledge them all.
+    token, _cap = await node.facade.issue_capability(
+        admin.principal, "anomaly.acknowledge", f"anomaly:{ids[0]}"
+    )
+    scoped = await node.security.capabilities.use(
+        token, Permission.ANOMALY_ACKNOWLEDGE, f"anomaly:{ids[0]}"
+    )
+    with pytest.raises(PermissionDeniedError):
+        await node.facade.acknowledge_anomalies(scoped, None)
+    entries = await node.security.audit.query(AuditQuery(action_prefix="anomaly.acknowledge_bulk"))
+    assert [e.detail.get("count") for e in entries if e.outcome == "ok"] == [2, 1]

@@ -10,13 +10,13 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from chimera_engine.anomaly import engine, forecast, seasonal
+from chimera_engine.anomaly import floors, forecast, predictions, seasonal
 from chimera_engine.anomaly.engine import AnomalyDetectionEngine
 from chimera_engine.metrics import buffer, settings
 from chimera_engine.metrics.buffer import TimeSeriesBuffer
 
 
-@pytest.mark.parametrize("module", [buffer, settings, engine, forecast, seasonal])
+@pytest.mark.parametrize("module", [buffer, settings, predictions, floors, forecast, seasonal])
 def test_doctests(module: ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0

@@ -1,0 +1,157 @@
+"""Incidents: one per episode of a subject, however many of its metrics alert.
+
+An operator wants "tool clean_csv is in trouble since 14:02", not one line per
+metric and sample. Anomalies are grouped by *subject*: the ``tool``, ``agent``
+or ``module`` label of the metric key when it has one (every metric of a tool
+belongs to one subject), else the metric key itself. The first anomaly of a
+subject with no open incident opens one; later anomalies join it.
+
+Each metric's *normal* is fixed when it first alerts in the incident: the band
+``level +- half_width`` the detector had learned before the anomaly (see
+:meth:`~chimera_engine.anomaly.engine.AnomalyDetectionEngine.normal_band`); the
+detector may later accept a lasting shift as its new normal, the incident does
+not. An open incident resolves by itself once the subject is back to normal for
+a while: no anomaly for ``quiet_s`` seconds and the latest sample of every metric
+that took part inside its band on every check for ``quiet_s`` seconds in a row.
+Pure CPU, no I/O, not thread-safe: the hub persists what it reports.
+
+>>> tr = IncidentTracker(quiet_s=60.0)
+>>> first, opened = tr.on_anomaly("tool.error_rate{tool=etl}", 100.0, 0.8, (0.02, 0.05))
+>>> same, again = tr.on_anomaly("tool.latency_ms{tool=etl}", 130.0, 0.7, (50.0, 12.5))
+>>> opened, again, same is first, sorted(first.metrics)
+(True, False, True, ['tool.error_rate{tool=etl}', 'tool.latency_ms{tool=etl}'])
+>>> latest = {"tool.error_rate{tool=etl}": 0.6, "tool.latency_ms{tool=etl}": 51.0}
+>>> tr.due(150.0, latest.get)  # the error rate is still high
+[]
+>>> latest["tool.error_rate{tool=etl}"] = 0.03
+>>> tr.due(195.0, latest.get), [i.subject for i in tr.due(260.0, latest.get)]
+([], ['tool=etl'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: Labels that name the subject of a metric, most specific first.
+SUBJECT_LABELS = ("tool", "module", "agent")
+
+
+def subject_of(metric: str) -> str:
+    """The subject a metric key belongs to.
+
+    >>> subject_of("tool.calls{tool=etl}"), subject_of("agent.rss_mb{agent=a1,host=h}")
+    ('tool=etl', 'agent=a1')
+    >>> subject_of("host.cpu_percent")
+    'host.cpu_percent'
+    """
+    if "{" not in metric or not metric.endswith("}"):
+        return metric
+    labels = dict(
+        part.split("=", 1) for part in metric[metric.index("{") + 1 : -1].split(",") if "=" in part
+    )
+    for name in SUBJECT_LABELS:
+        if name in labels:
+            return f"{name}={labels[name]}"
+    return metric
+
+
+@dataclass(slots=True)
+class OpenIncident:
+    """An episode in progress; ``opened_at`` with ``subject`` identifies it."""
+
+    subject: str
+    opened_at: float
+    last_at: float
+    metrics: set[str] = field(default_factory=set)
+    bands: dict[str, tuple[float, float]] = field(default_factory=dict)
+    anomalies: int = 0
+    peak: float = 0.0
+    normal_since: float | None = None
+
+
+class IncidentTracker:
+    """Open incidents by subject; see the module docstring."""
+
+    def __init__(self, quiet_s: float = 60.0) -> None:
+        self.quiet_s = quiet_s
+        self._open: dict[str, OpenIncident] = {}
+
+    def open(self) -> list[OpenIncident]:
+        return list(self._open.values())
+
+    def on_anomaly(
+        self, metric: str, t: float, score: float, band: tuple[float, float] | None = None
+    ) -> tuple[OpenIncident, bool]:
+        """The incident this anomaly belongs to, and whether it was opened by it.
+
+        ``band`` is the metric's normal ``(level, half_width)`` before this anomaly
+        (kept from the metric's first anomaly in the incident)."""
+        subject = subject_of(metric)
+        inc = self._open.get(subject)
+        opened = inc is None
+        if inc is None:
+            inc = self._open[subject] = OpenIncident(subject, t, t)
+        inc.last_at = max(inc.last_at, t)
+        inc.metrics.add(metric)
+        if band is not None and metric not in inc.bands:
+            inc.bands[metric] = band
+        inc.anomalies += 1
+        inc.peak = max(inc.peak, score)
+        inc.normal_since = None
+        return inc, opened
+
+    def restore(self, inc: OpenIncident) -> None:
+        """Track an incident read back from the store (after a restart)."""
+        self._open[inc.subject] = inc
+
+    def forget(self, subject: str, opened_at: float) -> bool:
+        """Stop tracking an incident closed by hand; True if it was tracked."""
+        inc = self._open.get(subject)
+        if inc is None or inc.opened_at != opened_at:
+            return False
+        del self._open[subject]
+        return True
+
+    def due(self, now: float, latest: Callable[[str], float | None]) -> list[OpenIncident]:
+        """Incidents that resolve now (and are no longer tracked); ``latest(metric)`` is
+        the metric's latest sample (None: gone, counts as normal)."""
+        out: list[OpenIncident] = []
+        for subject, inc in list(self._open.items()):
+            if all(_inside(latest(m), inc.bands.get(m)) for m in inc.metrics):
+                if inc.normal_since is None:
+                    inc.normal_since = now
+            else:
+                inc.normal_since = None
+            quiet = now - inc.last_at >= self.quiet_s
+            if quiet and inc.normal_since is not None and now - inc.normal_since >= self.quiet_s:
+                del self._open[subject]
+                out.append(inc)
+        return out
+
+
+def _inside(value: float | None, band: tuple[float, float] | None) -> bool:
+    if value is None or band is None:
+        return True
+    level, half = band
+    return abs(value - level) <= half
+
+
+class Rearming(Protocol):
+    """What :func:`resolve_due` needs of the anomaly engine."""
+
+    def last_value(self, metric: str) -> float | None: ...
+
+    def rearm(self, metric: str) -> bool: ...
+
+
+def resolve_due(tracker: IncidentTracker, engine: Rearming, now: float) -> list[OpenIncident]:
+    """The incidents that resolve at ``now``; each of their metrics is re-armed (the
+    episode's extremes stop counting as normal), so the same fault coming back alerts
+    again. The live hub and the NAB harness both resolve through this."""
+    due = tracker.due(now, engine.last_value)
+    for inc in due:
+        for metric in inc.metrics:
+            engine.rearm(metric)
+    return due

@@ -56,6 +56,7 @@ from chimera_engine.reload.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
 from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.secrets import load_or_create_secret
+from chimera_engine.store.datadir_lock import DataDirLock, acquire_datadir_lock
 from chimera_engine.store.db import Database
 from chimera_engine.swarm.coordinator import SwarmCoordinator
 from chimera_engine.swarm.credentials import ApiKeyNodeCredentials
@@ -117,6 +118,8 @@ class HeartNode:
         )
         self.facade = EngineFacade(self)
         self.state = "created"
+        #: The one-writer lock on the data dir, held from start() to stop().
+        self.datadir_lock: DataDirLock | None = None
         self._security: SecurityManager | None = None
         self._reload: HotReloadManager | None = None
         self._runtime: ToolRuntime | None = None
@@ -211,6 +214,7 @@ class HeartNode:
         try:
             data_dir = self.settings.data_dir
             await loop.run_in_executor(None, check_data_dir, data_dir)
+            self.datadir_lock = await loop.run_in_executor(None, acquire_datadir_lock, data_dir)
             secret = await loop.run_in_executor(
                 None, load_or_create_secret, self.settings.secret_path
             )
@@ -233,6 +237,7 @@ class HeartNode:
         except BaseException as exc:
             self._set_state("failed", str(exc))
             await self.db.close()  # also ends the reader threads of a database that never opened
+            self._release_datadir()
             raise
         if self.settings.metrics.enabled:
             self._start_collectors()
@@ -242,6 +247,8 @@ class HeartNode:
             await self._start_swarm()
         if self.settings.api.enabled:
             await self._start_api()
+            if self.api is not None and self.datadir_lock is not None:
+                self.datadir_lock.set_api(self.api.url)
         await self._start_demo()
         self.spawn(self.loop_lag.run(), name="loop-lag")
         self._started_at = time.time()
@@ -418,9 +425,15 @@ class HeartNode:
                 await self._security.audit.flush()
         await self.bus.aclose()
         await self.db.close()
+        self._release_datadir()
         self.metrics.up.set(0)
         self.state = "stopped"
         log.info("engine stopped")
+
+    def _release_datadir(self) -> None:
+        lock, self.datadir_lock = self.datadir_lock, None
+        if lock is not None:
+            lock.release()
 
     async def __aenter__(self) -> HeartNode:
         await self.start()

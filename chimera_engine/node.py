@@ -87,6 +87,8 @@ class NodeStatus:
     modules: int
     tools: int
     startup_problems: tuple[str, ...]
+    #: modules whose file is gone while their version still serves
+    pending_deletions: tuple[str, ...]
     api_url: str
     api_error: str
     swarm_error: str
@@ -261,8 +263,10 @@ class HeartNode:
         if self.settings.engine.workspace is None:
             await loop.run_in_executor(None, seed_demo_workspace, root)
         workspace = Workspace(root)
-        registry = VersionedToolRegistry(self.db, workspace.key, workspace.package)
         tools = self.settings.tools
+        registry = VersionedToolRegistry(
+            self.db, workspace.key, workspace.package, trust_after=tools.trust_after
+        )
         self._reload = HotReloadManager(
             workspace,
             registry,
@@ -271,6 +275,7 @@ class HeartNode:
             import_timeout=tools.import_timeout,
             watch=tools.watch,
             debounce=tools.debounce,
+            new_settle=tools.new_settle,
         )
         self._runtime = ToolRuntime(
             registry,
@@ -491,6 +496,7 @@ class HeartNode:
             modules=len(self._reload.registry.active) if self._reload else 0,
             tools=len(self._reload.registry.active_tools()) if self._reload else 0,
             startup_problems=tuple(self._reload.startup_problems) if self._reload else (),
+            pending_deletions=tuple(self._reload.deletion_notes()) if self._reload else (),
             api_url=self.api.url if self.api else "",
             api_error=self.api_error,
             swarm_error=self.swarm_error,

@@ -84,7 +84,8 @@ async def ws_node(tmp_path: Path, workspace: Path) -> AsyncIterator[HeartNode]:
     settings = load_settings(
         data_dir=tmp_path / "data",
         workspace=workspace,
-        env={"CHIMERA_API__PORT": "0"},
+        # versions here are replaced within milliseconds; judge none of them unproven
+        env={"CHIMERA_API__PORT": "0", "CHIMERA_TOOLS__TRUST_AFTER": "0"},
         use_default_file=False,
     )
     node = HeartNode(settings)

@@ -325,6 +325,19 @@ def _threads() -> set[str]:
     return {t.name for t in threading.enumerate()}
 
 
+def _probe_children() -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"chimera_engine.reload.import_probe" in cmd:
+            found.append(int(proc.name))
+    return found
+
+
 async def _cpu_and_lag(seconds: float) -> tuple[float, float]:
     """This process's CPU seconds and the loop's median lag (ms) over ``seconds``
     (the median, because the machine running the tests may be busy)."""
@@ -365,11 +378,7 @@ async def test_an_import_that_never_ends_is_stopped_and_leaks_nothing(
     assert cpu < 0.5, f"the engine still burns CPU: {cpu:.2f} s in 1 s"
     assert lag < max(5.0, 3 * lag_before), f"loop lag {lag:.1f} ms, {lag_before:.1f} before"
     assert not [t for t in _threads() - threads if t.startswith("chimera-load")]
-    probes = subprocess.run(
-        ["pgrep", "-P", str(os.getpid()), "-f", "chimera_engine.reload.import_probe"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    probes = _probe_children()
     assert len(probes) <= 1  # only the warm spare is left
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chimera_engine.events import EventBus, ModuleReloaded, VersionChanged
+from chimera_engine.events import EventBus, VersionChanged
 from chimera_engine.reload.loader import LoadError, content_hash, export_state, import_state
 from chimera_engine.reload.models import ModuleVersion, Origin, ReloadResult
 from chimera_engine.reload.precheck import ImportProber, ProbeResult
@@ -95,6 +95,8 @@ class ChangeSets:
         async def _record_failure(self, candidate: ModuleVersion, reason: str) -> None: ...
 
         async def _file_back(self, module: str, principal: Principal) -> None: ...
+
+        async def _report(self, result: ReloadResult, principal: Principal) -> None: ...
 
     async def probe(self, items: dict[str, str]) -> dict[str, ProbeResult]:
         """Import each new source in its own child, concurrently; siblings are the
@@ -176,6 +178,7 @@ class ChangeSets:
         group = frozenset(items)
         refused: list[tuple[str, str]] = []
         waiting: list[tuple[str, str]] = []
+        recorded: dict[str, ModuleVersion] = {}
         for name in sorted(group):
             self._held[name] = group
         for name, fault in sorted(faults.items()):
@@ -189,6 +192,7 @@ class ChangeSets:
                 name, items[name], content_hash(items[name]), Origin.FILE_CHANGE, None
             )
             await self._record_failure(candidate, reason)
+            recorded[name] = candidate
         duration = (time.perf_counter() - started) * 1e3
         result = ChangeSetResult(
             ok=False, refused=tuple(refused), waiting=tuple(waiting), duration_ms=duration
@@ -197,30 +201,31 @@ class ChangeSets:
         for name in sorted(group):
             active = self.registry.active.get(name)
             own = next((r for m, r in refused if m == name), "")
-            stage = "import" if own else "changeset"
-            self._bus.publish(
-                ModuleReloaded(
-                    result=ReloadResult(
-                        module=name,
-                        ok=False,
-                        previous=active.version if active else None,
-                        origin=Origin.FILE_CHANGE,
-                        stage=stage,
-                        reason=own or why,
-                        duration_ms=duration,
-                    )
-                )
+            failed = recorded.get(name)
+            await self._report(
+                ReloadResult(
+                    module=name,
+                    ok=False,
+                    version=failed.version if failed else None,
+                    previous=active.version if active else None,
+                    origin=Origin.FILE_CHANGE,
+                    stage=faults[name].stage if name in faults else "changeset",
+                    reason=own or why,
+                    duration_ms=duration,
+                ),
+                principal,
             )
-        await self._audit.record(
-            principal,
-            "tool.changeset",
-            target=",".join(sorted(group)),
-            outcome="error",
-            modules=sorted(group),
-            refused=[list(r) for r in refused],
-            waiting=[list(w) for w in waiting],
-            duration_ms=round(duration, 2),
-        )
+        if len(group) > 1:
+            await self._audit.record(
+                principal,
+                "tool.changeset",
+                target=",".join(sorted(group)),
+                outcome="error",
+                modules=sorted(group),
+                refused=[list(r) for r in refused],
+                waiting=[list(w) for w in waiting],
+                duration_ms=round(duration, 2),
+            )
         return result
 
     def _set_conflict(self, batch: list[ModuleVersion]) -> str:
@@ -302,25 +307,26 @@ class ChangeSets:
         before = {mv.module: mv.version for mv in replaced}
         for mv in batch:
             self._bus.publish(VersionChanged(module=mv.module, version=mv.version, state="active"))
-            self._bus.publish(
-                ModuleReloaded(
-                    result=ReloadResult(
-                        module=mv.module,
-                        ok=True,
-                        version=mv.version,
-                        previous=before.get(mv.module),
-                        origin=mv.origin,
-                        duration_ms=duration,
-                    )
-                )
+        for mv in batch:
+            await self._report(
+                ReloadResult(
+                    module=mv.module,
+                    ok=True,
+                    version=mv.version,
+                    previous=before.get(mv.module),
+                    origin=mv.origin,
+                    duration_ms=duration,
+                ),
+                principal,
             )
         switched = tuple((mv.module, mv.version) for mv in batch)
-        await self._audit.record(
-            principal,
-            "tool.changeset",
-            target=",".join(m for m, _ in switched),
-            outcome="ok",
-            switched=[list(s) for s in switched],
-            duration_ms=round(duration, 2),
-        )
+        if len(batch) > 1:
+            await self._audit.record(
+                principal,
+                "tool.changeset",
+                target=",".join(m for m, _ in switched),
+                outcome="ok",
+                switched=[list(s) for s in switched],
+                duration_ms=round(duration, 2),
+            )
         return ChangeSetResult(ok=True, switched=switched, duration_ms=duration)

@@ -153,12 +153,7 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
         if not change.changed:
             return None
         result = await self.apply_change_set(change.changed, principal=watcher)
-        if result.switched:
-            self.reloads_ok += 1
-            self._durations.append(result.duration_ms)
-            del self._durations[:-200]
-        elif not result.ok:
-            self.reloads_failed += 1
+        if not result.ok:
             log.warning("change set refused: %s", result.reason)
         return result
 

@@ -290,8 +290,10 @@ async def test_a_deleted_module_shows_until_an_operator_decides(
         card = panel.cards[RELOADS]
         (ws / "tools" / "greeter.py").unlink()
         await wait_until(
-            lambda: card.texts()[:1]
-            == ["greeter.py deleted · v1 still serves · remove it or restore the file"],
+            lambda: (
+                card.texts()[:1]
+                == ["greeter.py deleted · v1 still serves · remove it or restore the file"]
+            ),
             what="the deletion listed first",
         )
         assert card.summary_label.text() == "1 deleted module still serving"

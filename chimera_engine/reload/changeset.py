@@ -99,23 +99,21 @@ class ChangeSets:
         async def _report(self, result: ReloadResult, principal: Principal) -> None: ...
 
     async def probe(self, items: dict[str, str]) -> dict[str, ProbeResult]:
-        """Import each new source in its own child, concurrently; siblings are the
-        serving versions overlaid with ``items``."""
+        """Import the new sources in one child process, in dependency order, each seeing
+        the serving versions overlaid with ``items``. Only a module at fault is ``not ok``."""
         siblings = {n: mv.source for n, mv in self.registry.active.items()} | items
-        package = self.registry.package
-        results = await asyncio.gather(
-            *(
-                self.prober.probe(
-                    package=package,
-                    module=name,
-                    filename=str(self.workspace.module_path(name)),
-                    sources=siblings,
-                    timeout=self.import_timeout,
-                )
-                for name in items
-            )
+        order = self._dependency_order(sorted(items), dict(items))
+        result = await self.prober.probe(
+            package=self.registry.package,
+            directory=str(self.workspace.tools_dir),
+            modules=order,
+            sources=siblings,
+            timeout=self.import_timeout,
         )
-        return dict(zip(items, results, strict=True))
+        if result.ok:
+            return dict.fromkeys(items, result)
+        culprit = result.module if result.module in items else order[0]
+        return {culprit: result}
 
     def _joined(self, names: Iterable[str]) -> set[str]:
         """``names`` plus the held modules they bring back (same refused set, or
@@ -158,8 +156,7 @@ class ChangeSets:
             self._waiting.pop(name, None)
         if not items:
             return ChangeSetResult(ok=True, unchanged=unchanged)
-        probes = await self.probe(items)
-        faults = {name: r for name, r in probes.items() if not r.ok}
+        faults = {name: r for name, r in (await self.probe(items)).items() if not r.ok}
         if faults:
             result = await self._refuse(items, faults, principal, started)
         else:

@@ -1,12 +1,15 @@
 """The child side of the import probe: run a module's import-time code, report, exit.
 
 Run as ``python -I -m chimera_engine.reload.import_probe`` with a JSON request
-on standard input: ``{"package", "module", "filename", "sources": {name:
-source}, "cpu_seconds", "memory_bytes"}``. Resource limits are set before any
+on standard input: ``{"package", "directory", "modules": [names in import
+order], "sources": {name: source}, "cpu_seconds", "memory_bytes", "environ"}``.
+Resource limits are set before any
 workspace code runs (so that code cannot lift them). Sibling modules are served
 from ``sources``, never from disk, so the probe sees exactly the change set the
-parent is about to load. The last line of standard output is the verdict:
-``{"ok": true}`` or ``{"ok": false, "stage", "reason", "missing"}``.
+parent is about to load. Before each module it prints a line naming it
+(so a parent that has to stop the child knows which one never ended); the
+verdict line is ``{"ok": true}`` or ``{"ok": false, "module", "stage", "reason",
+"missing"}``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import sys
 import traceback
 from types import ModuleType
 from typing import Any
+
+#: Line prefixes the parent reads (a module's own prints are ignored).
+MARK = "\x1echimera-probe importing "
+VERDICT = "\x1echimera-probe verdict "
 
 
 class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -56,26 +63,11 @@ def _where(exc: BaseException, filename: str) -> str:
     return f" (line {frames[-1].lineno})" if frames else ""
 
 
-def probe(request: dict[str, Any]) -> dict[str, Any]:
-    package: str = request["package"]
-    module: str = request["module"]
-    filename: str = request["filename"]
-    sources: dict[str, str] = request["sources"]
-    top = package.partition(".")[0]
-    for name in (top, package):
-        pkg = ModuleType(name)
-        pkg.__path__ = []
-        pkg.__package__ = name
-        sys.modules[name] = pkg
-    sys.meta_path.insert(0, _Siblings(package, sources, filename.rsplit("/", 1)[0]))
+def _import_one(package: str, module: str, source: str, filename: str) -> dict[str, Any]:
     try:
-        code = compile(sources[module], filename, "exec", dont_inherit=True)
+        code = compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        return {
-            "ok": False,
-            "stage": "syntax",
-            "reason": f"SyntaxError: {exc.msg} (line {exc.lineno})",
-        }
+        return {"stage": "syntax", "reason": f"SyntaxError: {exc.msg} (line {exc.lineno})"}
     mod = ModuleType(f"{package}.{module}")
     mod.__file__ = filename
     mod.__package__ = package
@@ -87,19 +79,39 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
         if exc.name and exc.name.startswith(package + "."):
             missing = exc.name[len(package) + 1 :].split(".")[0]
         reason = f"ModuleNotFoundError: {exc}{_where(exc, filename)}"
-        return {"ok": False, "stage": "import", "reason": reason, "missing": missing}
+        return {"stage": "import", "reason": reason, "missing": missing}
     except MemoryError:
-        return {"ok": False, "stage": "import", "reason": "MemoryError: over the memory limit"}
+        return {"stage": "import", "reason": "MemoryError: over the memory limit"}
     except (Exception, SystemExit) as exc:
-        reason = f"{type(exc).__name__}: {exc}{_where(exc, filename)}"
-        return {"ok": False, "stage": "import", "reason": reason}
+        return {"stage": "import", "reason": f"{type(exc).__name__}: {exc}{_where(exc, filename)}"}
     smoke = mod.__dict__.get("__chimera_smoke__")
     if callable(smoke):
         try:
             smoke()
         except Exception as exc:
             reason = f"smoke test failed: {type(exc).__name__}: {exc}{_where(exc, filename)}"
-            return {"ok": False, "stage": "smoke", "reason": reason}
+            return {"stage": "smoke", "reason": reason}
+    return {}
+
+
+def probe(request: dict[str, Any]) -> dict[str, Any]:
+    """Import ``request["modules"]`` in that order; the verdict names the first failure."""
+    package: str = request["package"]
+    directory: str = request["directory"]
+    sources: dict[str, str] = request["sources"]
+    top = package.partition(".")[0]
+    for name in (top, package):
+        pkg = ModuleType(name)
+        pkg.__path__ = []
+        pkg.__package__ = name
+        sys.modules[name] = pkg
+    sys.meta_path.insert(0, _Siblings(package, sources, directory))
+    for module in request["modules"]:
+        sys.modules.pop(f"{package}.{module}", None)  # imported by a sibling already
+        print(f"{MARK}{module}", flush=True)  # who is importing, should it never end
+        fault = _import_one(package, module, sources[module], f"{directory}/{module}.py")
+        if fault:
+            return {"ok": False, "module": module, **fault}
     return {"ok": True}
 
 
@@ -113,7 +125,7 @@ def main() -> None:
     _limit(int(request["cpu_seconds"]), int(request["memory_bytes"]))
     verdict = probe(request)
     sys.stdout.flush()
-    print("\n" + json.dumps(verdict), flush=True)
+    print(f"\n{VERDICT}{json.dumps(verdict)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -182,8 +182,8 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
         fault = None
         if source is not None and (active is None or active.content_hash != content_hash(source)):
             # import-time code runs first in a child that can be killed, outside the lock
-            fault = (await self.probe({module: source}))[module]
-            if fault.ok:
+            fault = (await self.probe({module: source})).get(module)
+            if fault is not None and fault.ok:
                 fault = None
         async with self._lock:
             if fault is not None and source is not None:

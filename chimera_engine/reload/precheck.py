@@ -20,6 +20,8 @@ import signal
 import sys
 from dataclasses import dataclass, replace
 
+from chimera_engine.reload.import_probe import MARK, VERDICT
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeLimits:
@@ -30,6 +32,8 @@ class ProbeLimits:
 @dataclass(frozen=True, kw_only=True)
 class ProbeResult:
     ok: bool
+    #: The module at fault ("" when all are fine).
+    module: str = ""
     stage: str = ""
     reason: str = ""
     #: The sibling module an import asked for and did not find ("" if none).
@@ -81,21 +85,22 @@ class ImportProber:
         self,
         *,
         package: str,
-        module: str,
-        filename: str,
+        directory: str,
+        modules: list[str],
         sources: dict[str, str],
         timeout: float | None = None,
     ) -> ProbeResult:
-        """Import ``sources[module]`` in a child with ``sources`` as its siblings; never
-        raises for anything the module does (a failure is a result)."""
+        """Import ``modules`` (in that order, siblings from ``sources``) in one child;
+        never raises for anything the modules do (a failure is a result naming the
+        module at fault)."""
         limits = self.limits if timeout is None else replace(self.limits, timeout=timeout)
         loop = asyncio.get_running_loop()
         started = loop.time()
         self.probes += 1
         request = {
             "package": package,
-            "module": module,
-            "filename": filename,
+            "directory": directory,
+            "modules": modules,
             "sources": sources,
             "cpu_seconds": max(1, math.ceil(limits.timeout)),
             "memory_bytes": limits.memory_bytes,
@@ -107,18 +112,21 @@ class ImportProber:
             return ProbeResult(
                 ok=False, stage="probe", reason=f"cannot start the import probe: {exc}"
             )
+        lines: list[str] = []
         try:
-            out, _ = await asyncio.wait_for(
-                proc.communicate(json.dumps(request).encode()), limits.timeout
+            await asyncio.wait_for(
+                _exchange(proc, json.dumps(request).encode(), lines), limits.timeout
             )
         except TimeoutError:
             _kill_group(proc.pid)
             await proc.wait()
+            culprit = _last_marked(lines, MARK) or (modules[0] if modules else "")
             return ProbeResult(
                 ok=False,
+                module=culprit,
                 stage="import",
                 reason=(
-                    f"{module} did not finish loading within {limits.timeout:g} s "
+                    f"{culprit} did not finish loading within {limits.timeout:g} s "
                     "(its import was stopped)"
                 ),
                 seconds=loop.time() - started,
@@ -129,14 +137,34 @@ class ImportProber:
                 await proc.wait()
             raise
         finally:
-            _kill_group(proc.pid)  # anything the module left running in its session
-        return _verdict(out, proc.returncode, loop.time() - started)
+            _kill_group(proc.pid)  # anything the modules left running in their session
+        return _verdict(lines, proc.returncode, loop.time() - started, modules)
 
 
-def _verdict(out: bytes, returncode: int | None, elapsed: float) -> ProbeResult:
-    lines = out.decode(errors="replace").strip().splitlines()
+async def _exchange(proc: asyncio.subprocess.Process, request: bytes, lines: list[str]) -> None:
+    assert proc.stdin is not None and proc.stdout is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(request)
+        await proc.stdin.drain()
+        proc.stdin.close()
+    while line := await proc.stdout.readline():
+        lines.append(line.decode(errors="replace").rstrip("\n"))
+    await proc.wait()
+
+
+def _last_marked(lines: list[str], mark: str) -> str:
+    for line in reversed(lines):
+        if line.startswith(mark):
+            return line[len(mark) :]
+    return ""
+
+
+def _verdict(
+    lines: list[str], returncode: int | None, elapsed: float, modules: list[str]
+) -> ProbeResult:
+    raw = _last_marked(lines, VERDICT)
     try:
-        verdict = json.loads(lines[-1]) if lines else {}
+        verdict = json.loads(raw) if raw else {}
     except ValueError:
         verdict = {}
     if not isinstance(verdict, dict):
@@ -146,17 +174,24 @@ def _verdict(out: bytes, returncode: int | None, elapsed: float) -> ProbeResult:
     if verdict.get("ok") is False:
         return ProbeResult(
             ok=False,
+            module=str(verdict.get("module", "")),
             stage=str(verdict.get("stage", "import")),
             reason=str(verdict.get("reason", "")),
             missing=str(verdict.get("missing", "")),
             seconds=elapsed,
         )
-    return ProbeResult(ok=False, stage="import", reason=_death(returncode), seconds=elapsed)
+    culprit = _last_marked(lines, MARK) or (modules[0] if modules else "")
+    return ProbeResult(
+        ok=False, module=culprit, stage="import", reason=_death(returncode), seconds=elapsed
+    )
 
 
 def _death(code: int | None) -> str:
     if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         return f"the import was stopped by {name} (a resource limit or a crash)"
     return f"the import ended the process (exit status {code})"
 

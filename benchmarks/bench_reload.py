@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import report
 
 from chimera_engine.config import load_settings
-from chimera_engine.events import ModuleReloaded
+from chimera_engine.events import ModuleReloaded, VersionChanged
 from chimera_engine.node import HeartNode
 from chimera_engine.reload.models import VersionState
 from chimera_engine.security.principal import Principal
@@ -179,7 +179,6 @@ async def checkout_under_load(rounds: int = 6, callers: int = 8) -> None:
     principal = Principal.system("bench")
     loop = asyncio.get_running_loop()
     async with HeartNode(settings) as node:
-        registry = node.reload.registry
         calls = failed = mixed = 0
         stop = asyncio.Event()
 
@@ -203,12 +202,16 @@ async def checkout_under_load(rounds: int = 6, callers: int = 8) -> None:
         branch = "one"
         for _ in range(rounds):
             branch = "two" if branch == "one" else "one"
-            before = {n: registry.active[n].version for n in [*names, "shared"]}
+            waiting = {*names, "shared"}
+            switched = node.bus.subscribe(VersionChanged)
             start = time.perf_counter()
             await loop.run_in_executor(None, git, root, "checkout", "-q", branch)
-            while any(registry.active[n].version == v for n, v in before.items()):
-                await asyncio.sleep(0.002)
+            while waiting:
+                event = await asyncio.wait_for(switched.get(), 30)
+                if isinstance(event, VersionChanged) and event.state == "active":
+                    waiting.discard(event.module)
             durations.append((time.perf_counter() - start) * 1e3)
+            switched.close()
             await asyncio.sleep(1.2)  # serve a while (versions become trusted)
         stop.set()
         await asyncio.gather(*tasks)

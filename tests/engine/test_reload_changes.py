@@ -263,6 +263,19 @@ async def test_a_module_refused_for_a_missing_import_is_retried_when_it_appears(
     assert node.reload._waiting == {}
 
 
+async def test_a_module_waiting_for_an_import_loads_at_the_next_start(
+    tmp_path: Path, workspace: Path
+) -> None:
+    data = tmp_path / "data"
+    async with make_node(data, workspace) as engine:
+        write_module(workspace, "report", tool_module("report", "", "from .later import X", "X"))
+        await wait_for(lambda: "report" in engine.reload._waiting)
+    write_module(workspace, "later", "X = 'after a restart'\n")  # while nothing watches
+    async with make_node(data, workspace) as engine:
+        assert await engine.runtime.call("report", {}, SYSTEM) == "after a restart"
+        assert engine.status().startup_problems == ()
+
+
 async def test_a_refused_set_switches_nothing_and_says_why(
     node: HeartNode, workspace: Path
 ) -> None:

@@ -111,6 +111,8 @@ def test_cli_beside_a_serving_engine(tmp_path: Path) -> None:
                 f"use the console or its HTTP API for `chimera {' '.join(command[:2])}`, "
                 "or stop it first"
             )
+        status = json.loads(_chimera("status", *data).stdout)
+        assert status["state"] == "ok" and status["served_by"]["pid"] == proc.pid
         second = _chimera("serve", *data, "--port", "0")
         assert second.returncode == 2 and f"pid {proc.pid}" in second.stderr
         assert module.exists()

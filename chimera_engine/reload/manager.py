@@ -1,11 +1,15 @@
 """HotReloadManager: loads the workspace, reloads modules, and switches versions.
 
-Every reload is one transaction: load the new source into a fresh module (in
-a thread, with a time limit), check its tools (a signature that would break
-callers is refused unless forced), rebuild the workspace modules that import
-it, carry state over, then switch all of them in one step. Any failure leaves
-the serving versions untouched and says why (event + audit + result).
-Reloads are serialised by a lock; calls are never blocked by them.
+Every reload is one transaction: import the new source first in a child
+process that can be killed (:mod:`~chimera_engine.reload.precheck`, outside the
+lock), then load it into a fresh module (in a thread, with a time limit), check
+its tools (a signature that would break callers is refused unless forced),
+rebuild the workspace modules that import it, carry state over, then switch
+all of them in one step. Any failure leaves the serving versions untouched and
+says why (event + audit + result). File changes arrive as settled change sets
+(:mod:`~chimera_engine.reload.watcher`) and load as one transaction each
+(:mod:`~chimera_engine.reload.changeset`). Reloads are serialised by a lock;
+calls are never blocked by them.
 """
 
 from __future__ import annotations

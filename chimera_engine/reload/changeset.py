@@ -98,10 +98,14 @@ class ChangeSets:
 
         async def _report(self, result: ReloadResult, principal: Principal) -> None: ...
 
-    async def probe(self, items: dict[str, str]) -> dict[str, ProbeResult]:
+    async def probe(
+        self, items: dict[str, str], *, base: dict[str, str] | None = None
+    ) -> dict[str, ProbeResult]:
         """Import the new sources in one child process, in dependency order, each seeing
-        the serving versions overlaid with ``items``. Only a module at fault is ``not ok``."""
-        siblings = {n: mv.source for n, mv in self.registry.active.items()} | items
+        the serving versions (or ``base``) overlaid with ``items``. Only a module at
+        fault is ``not ok``."""
+        serving = {n: mv.source for n, mv in self.registry.active.items()}
+        siblings = (serving if base is None else base) | items
         order = self._dependency_order(sorted(items), dict(items))
         result = await self.prober.probe(
             package=self.registry.package,

@@ -90,6 +90,8 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
         self.prober = ImportProber(ProbeLimits(timeout=import_timeout))
         self._held: dict[str, frozenset[str]] = {}
         self._waiting: dict[str, str] = {}
+        #: module -> content hash whose import a start-up probe already ran cleanly
+        self._probed: dict[str, str] = {}
         self.deletion_store = DeletionStore(registry.db, workspace.key)
         self.deletions: list[Deletion] = []
         self.pending_deletions: dict[str, Deletion] = {}
@@ -105,14 +107,17 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
     async def start(self, spawn: Spawner) -> None:
         """Load the workspace (persisted active versions first), then watch it."""
         self._spawn = spawn
+        await self.prober.warm_up()
         self.workspace.register_packages()
         await self.registry.load_history()
         await self._load_deletions()
         on_disk = self.workspace.discover()
         names = sorted(set(on_disk) | set(self.registry.modules()))
         sources = {n: self._read(n) for n in on_disk}
+        await self._probe_at_start(sources)
         for name in self._dependency_order(names, sources):
             await self._restore(name, sources.get(name))
+        self._probed.clear()
         self.startup_problems.extend(self.deletion_notes())
         if self._watch:
             self.watcher = CodeWatcher(
@@ -125,6 +130,28 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
                 max_wait=self._max_wait,
             )
             await self.watcher.start()
+
+    async def _probe_at_start(self, sources: dict[str, str | None]) -> None:
+        """Probe every file that start-up will load in one child, not one child each."""
+        known = {
+            name: {mv.content_hash for mv in self.registry.versions(name) if mv.error == ""}
+            for name in sources
+        }
+        new = {
+            name: source
+            for name, source in sources.items()
+            if source is not None and content_hash(source) not in known[name]
+        }
+        if not new:
+            return
+        base = {
+            name: mv.source
+            for name in self.registry.modules()
+            if (mv := self.registry.persisted_active(name)) is not None
+        }
+        verdicts = await self.probe(new, base=base)
+        if all(v.ok for v in verdicts.values()):
+            self._probed = {name: content_hash(source) for name, source in new.items()}
 
     async def stop(self) -> None:
         if self.watcher is not None:
@@ -184,7 +211,12 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
                 source = None  # reported with the reason below, under the lock
         active = self.registry.active.get(module)
         fault = None
-        if source is not None and (active is None or active.content_hash != content_hash(source)):
+        probed = source is not None and self._probed.pop(module, None) == content_hash(source)
+        if (
+            source is not None
+            and not probed
+            and (active is None or active.content_hash != content_hash(source))
+        ):
             # import-time code runs first in a child that can be killed, outside the lock
             fault = (await self.probe({module: source})).get(module)
             if fault is not None and fault.ok:

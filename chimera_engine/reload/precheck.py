@@ -76,6 +76,12 @@ class ImportProber:
                     await _discard(fresh)
         return spare
 
+    async def warm_up(self) -> None:
+        """Start the spare child now (its interpreter starts while the caller works on)."""
+        if self._warm and self._spare is None:
+            with contextlib.suppress(OSError):
+                self._spare = await self._spawn()
+
     async def close(self) -> None:
         spare, self._spare = self._spare, None
         if spare is not None:

@@ -148,6 +148,14 @@ async def test_a_version_with_failed_calls_is_no_rollback_target(
         assert rolled.ok and reload.registry.get("greeter", rolled.version or 0).parent == 1
 
 
+async def test_start_up_probes_every_new_file_in_one_child(tmp_path: Path, workspace: Path) -> None:
+    for name in ("one", "two", "three"):
+        write_module(workspace, name, tool_module(f"t_{name}", name))
+    async with make_node(tmp_path / "data", workspace) as engine:
+        assert sorted(engine.reload.registry.active) == ["greeter", "one", "three", "two"]
+        assert engine.reload.prober.probes == 1
+
+
 # -- change sets -----------------------------------------------------------------------------
 def git(repo: Path, *args: str) -> None:
     subprocess.run(

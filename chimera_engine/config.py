@@ -91,6 +91,10 @@ class ToolSettings:
     import_timeout: float = 5.0
     watch: bool = True
     debounce: float = 0.05
+    #: a module never seen before waits this long (seconds) before its first load
+    new_settle: float = 0.5
+    #: a version replaced sooner than this (seconds live) is never a rollback target
+    trust_after: float = 1.0
     threads: int = 8
 
 

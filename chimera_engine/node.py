@@ -60,6 +60,7 @@ from chimera_engine.reload.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
 from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.secrets import load_or_create_secret
+from chimera_engine.store.datadir_lock import DataDirLock, acquire_datadir_lock
 from chimera_engine.store.db import Database
 from chimera_engine.swarm.coordinator import SwarmCoordinator
 from chimera_engine.swarm.credentials import ApiKeyNodeCredentials
@@ -90,6 +91,8 @@ class NodeStatus:
     modules: int
     tools: int
     startup_problems: tuple[str, ...]
+    #: modules whose file is gone while their version still serves
+    pending_deletions: tuple[str, ...]
     api_url: str
     api_error: str
     swarm_error: str
@@ -123,6 +126,8 @@ class HeartNode:
         )
         self.facade = EngineFacade(self)
         self.state = "created"
+        #: The one-writer lock on the data dir, held from start() to stop().
+        self.datadir_lock: DataDirLock | None = None
         self._security: SecurityManager | None = None
         self._reload: HotReloadManager | None = None
         self._runtime: ToolRuntime | None = None
@@ -253,6 +258,7 @@ class HeartNode:
         try:
             data_dir = self.settings.data_dir
             await loop.run_in_executor(None, check_data_dir, data_dir)
+            self.datadir_lock = await loop.run_in_executor(None, acquire_datadir_lock, data_dir)
             secret = await loop.run_in_executor(
                 None, load_or_create_secret, self.settings.secret_path
             )
@@ -275,6 +281,7 @@ class HeartNode:
         except BaseException as exc:
             self._set_state("failed", str(exc))
             await self.db.close()  # also ends the reader threads of a database that never opened
+            self._release_datadir()
             raise
         if self.settings.metrics.enabled:
             self._start_collectors()
@@ -284,6 +291,8 @@ class HeartNode:
             await self._start_swarm()
         if self.settings.api.enabled:
             await self._start_api()
+            if self.api is not None and self.datadir_lock is not None:
+                self.datadir_lock.set_api(self.api.url)
         await self._start_demo()
         self.spawn(self.loop_lag.run(), name="loop-lag")
         self.spawn(self.exposition.feeder.run(), name="metrics-feeder")
@@ -297,8 +306,10 @@ class HeartNode:
         if self.settings.engine.workspace is None:
             await loop.run_in_executor(None, seed_demo_workspace, root)
         workspace = Workspace(root)
-        registry = VersionedToolRegistry(self.db, workspace.key, workspace.package)
         tools = self.settings.tools
+        registry = VersionedToolRegistry(
+            self.db, workspace.key, workspace.package, trust_after=tools.trust_after
+        )
         self._reload = HotReloadManager(
             workspace,
             registry,
@@ -307,6 +318,7 @@ class HeartNode:
             import_timeout=tools.import_timeout,
             watch=tools.watch,
             debounce=tools.debounce,
+            new_settle=tools.new_settle,
         )
         self._runtime = ToolRuntime(
             registry,
@@ -463,9 +475,15 @@ class HeartNode:
                 await self._security.audit.flush()
         await self.bus.aclose()
         await self.db.close()
+        self._release_datadir()
         self.metrics.up.set(0)
         self.state = "stopped"
         log.info("engine stopped")
+
+    def _release_datadir(self) -> None:
+        lock, self.datadir_lock = self.datadir_lock, None
+        if lock is not None:
+            lock.release()
 
     async def __aenter__(self) -> HeartNode:
         await self.start()
@@ -523,6 +541,7 @@ class HeartNode:
             modules=len(self._reload.registry.active) if self._reload else 0,
             tools=len(self._reload.registry.active_tools()) if self._reload else 0,
             startup_problems=tuple(self._reload.startup_problems) if self._reload else (),
+            pending_deletions=tuple(self._reload.deletion_notes()) if self._reload else (),
             api_url=self.api.url if self.api else "",
             api_error=self.api_error,
             swarm_error=self.swarm_error,

@@ -20,6 +20,20 @@ from types import ModuleType
 from chimera_engine.errors import ValidationError
 
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+#: Names that are identifiers but are made by tools, not people: temporary files
+#: (``tmpk3j9x_2a.py`` as Python's tempfile and mktemp name them) and copies or
+#: backups (``common_copy.py``, ``common_copy2.py``, ``common_bak.py``, ``common_old.py``).
+NOT_A_MODULE = re.compile(
+    r"^(tmp(?=[A-Za-z0-9_]*[0-9])(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{6,10}"
+    r"|.+_(copy|copy_?[0-9]+|bak|backup|old|orig|tmp|swp))$"
+)
+
+
+def is_module_name(stem: str) -> bool:
+    """Whether a file stem in ``tools/`` is a tool module (see the README's list)."""
+    return (
+        bool(MODULE_NAME.match(stem)) and not stem.startswith("_") and not NOT_A_MODULE.match(stem)
+    )
 
 
 def validate_module_name(name: str) -> str:
@@ -47,7 +61,7 @@ class Workspace:
         if p.parent.resolve() != self.tools_dir or p.suffix != ".py":
             return None
         name = p.stem
-        return name if MODULE_NAME.match(name) and not name.startswith("_") else None
+        return name if is_module_name(name) else None
 
     def discover(self) -> list[str]:
         if not self.tools_dir.is_dir():

@@ -34,6 +34,10 @@ done
 if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1; then
   missing+=("fonts-dejavu-core")
 fi
+# the hot-reload tests check out branches of a real git repository
+if [ "$purpose" = test ] && ! command -v git >/dev/null 2>&1; then
+  missing+=("git")
+fi
 pick_python() {
   for candidate in python3 python3.12 python3.13 python3.11; do
     if command -v "$candidate" >/dev/null 2>&1 &&

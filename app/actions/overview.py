@@ -50,7 +50,8 @@ async def read_overview(acting: Acting) -> ov.Overview:
     else:
         known: list[MetricInfo] = [] if isinstance(metrics, PermissionDeniedError) else metrics
         sections[ov.TOOLS] = ov.tool_section(tools, modules, ov.confidences(known))
-        sections[ov.RELOADS] = ov.reload_section(modules)
+        deleted = await facade.pending_deletions(principal)
+        sections[ov.RELOADS] = ov.reload_section(modules, deleted)
 
     anomalies = await _read(lambda: facade.list_anomalies(principal, limit=ANOMALY_LIMIT))
     if isinstance(anomalies, PermissionDeniedError):

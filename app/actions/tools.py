@@ -32,3 +32,11 @@ class ToolActions(Acting):
     async def set_version_state(self, module: str, version: int, state: str) -> VersionInfo:
         """``state`` is ``deprecated``, ``retired`` or ``inactive``."""
         return await self.facade.set_version_state(self.principal, module, version, state)
+
+    async def pending_deletions(self) -> list[str]:
+        """Modules whose file is gone while their version still serves."""
+        return await self.facade.pending_deletions(self.principal)
+
+    async def decide_deletion(self, module: str, action: str) -> str:
+        """``remove`` the module or ``restore`` its file from the serving version."""
+        return await self.facade.decide_deletion(self.principal, module, action)

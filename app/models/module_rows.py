@@ -131,7 +131,7 @@ def module_data(node: ModuleNode, column: int, role: int) -> Any:
         if node.file_deleted:
             return (
                 f"{node.name}.py was deleted; the active version keeps serving from memory "
-                "until the file comes back or another version is activated."
+                "until you remove the module or restore its file (a restart keeps it too)."
             )
         return f"{node.name}: {len(node.versions)} versions"
     if role == Qt.ItemDataRole.TextAlignmentRole and column in (CALLS, ERROR_RATE):
@@ -145,7 +145,9 @@ def version_data(node: ModuleNode, info: VersionInfo, column: int, role: int) ->
         if column == NAME:
             return f"{ACTIVE_MARKER} v{info.version}" if info.active else f"   v{info.version}"
         if column == STATE:
-            return info.state
+            judged = info.verdict.split(":", 1)[0]  # only a doubt is worth a column
+            doubt = judged in ("unproven", "bad") and not info.active
+            return f"{info.state} · {judged}" if doubt else info.state
         if column == CALLS:
             return format_count(count.calls)
         if column == ERROR_RATE:
@@ -179,7 +181,11 @@ def version_data(node: ModuleNode, info: VersionInfo, column: int, role: int) ->
     if role == Qt.ItemDataRole.ToolTipRole:
         if info.state == "failed":
             return f"v{info.version} was refused: {info.error}"
-        return f"{info.module} v{info.version} · {info.state} · sha256 {info.content_hash[:12]}"
+        served = f" · served: {info.verdict}" if info.verdict else ""
+        return (
+            f"{info.module} v{info.version} · {info.state}{served} · "
+            f"sha256 {info.content_hash[:12]}"
+        )
     if role == Qt.ItemDataRole.TextAlignmentRole and column in (CALLS, ERROR_RATE):
         return _RIGHT
     return None

@@ -101,6 +101,13 @@ class ModuleTreeModel(QAbstractItemModel):
         node = self._node(module)
         return list(node.versions) if node else []
 
+    def module_names(self) -> list[str]:
+        return [node.name for node in self._modules]
+
+    def is_file_deleted(self, module: str) -> bool:
+        node = self._node(module)
+        return node.file_deleted if node else False
+
     def active_version(self, module: str) -> int | None:
         node = self._node(module)
         active = node.active if node else None

@@ -328,11 +328,28 @@ def agent_section(stats: SwarmStats | None, agents: Sequence[AgentInfo], off: st
     )
 
 
-def reload_section(modules: Mapping[str, Sequence[VersionInfo]]) -> Section:
+def reload_section(
+    modules: Mapping[str, Sequence[VersionInfo]], deleted: Sequence[str] = ()
+) -> Section:
+    """The newest versions, after the modules whose file was deleted while they serve
+    (each waits for an operator to remove it or restore its file)."""
+    items: list[Item] = []
+    for module in deleted:
+        active = next((v for v in modules.get(module, ()) if v.active), None)
+        serving = f"v{active.version} still serves" if active else "still serves"
+        items.append(
+            Item(
+                text=f"{module}.py deleted · {serving} · remove it or restore the file",
+                severity="warn",
+                panel="Modules",
+                key=(module, active.version) if active else None,
+                tip="Its tools stay available until an operator decides in the Modules panel",
+            )
+        )
     versions = sorted(
         (v for vs in modules.values() for v in vs), key=lambda v: v.created_at, reverse=True
     )
-    items = [
+    items += [
         Item(
             text=f"{format_clock(v.created_at)}  {v.module} v{v.version} · {v.origin} · {v.state}",
             severity="critical" if v.state == "failed" else ("ok" if v.active else "muted"),
@@ -340,9 +357,17 @@ def reload_section(modules: Mapping[str, Sequence[VersionInfo]]) -> Section:
             key=(v.module, v.version),
             tip=v.error or f"content {v.content_hash[:12]}",
         )
-        for v in versions[:SHOWN]
+        for v in versions[: max(0, SHOWN - len(items))]
     ]
-    return Section(name=RELOADS, items=tuple(items))
+    if not deleted:
+        return Section(name=RELOADS, items=tuple(items))
+    noun = "module" if len(deleted) == 1 else "modules"
+    return Section(
+        name=RELOADS,
+        items=tuple(items),
+        summary=f"{len(deleted)} deleted {noun} still serving",
+        severity="warn",
+    )
 
 
 def short(text: str, width: int = 24) -> str:

@@ -26,14 +26,15 @@ class Target:
     module: str
     version: VersionInfo | None
     versions: tuple[VersionInfo, ...]  # all of the module's, newest first
+    file_deleted: bool = False  # its file is gone while its version serves
 
     @property
     def active(self) -> VersionInfo | None:
         return next((v for v in self.versions if v.active), None)
 
     def rollback_target(self) -> VersionInfo | None:
-        """The version a rollback would restore (the engine's rule: newest earlier good
-        version whose source differs from the active one)."""
+        """The version a rollback would restore (the engine's rule: newest earlier version
+        that served well and whose source differs from the active one)."""
         active = self.active
         if active is None:
             return None
@@ -42,6 +43,7 @@ class Target:
                 info.version < active.version
                 and info.content_hash != active.content_hash
                 and info.state in ("inactive", "deprecated")
+                and info.verdict == "good"
             ):
                 return info
         return None
@@ -64,6 +66,7 @@ class ModuleActionBar(QWidget):
     activateRequested = Signal(str, int)  # module, version
     rollbackRequested = Signal(str)  # module
     stateRequested = Signal(str, int, str)  # module, version, state
+    deletionDecided = Signal(str, str)  # module, "remove" or "restore"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,6 +85,12 @@ class ModuleActionBar(QWidget):
         )
         self.retire_button = self._button(
             "Retire", "moduleRetireButton", lambda: self._state("retired")
+        )
+        self.remove_button = self._button(
+            "Remove module", "moduleRemoveButton", lambda: self._decide("remove")
+        )
+        self.restore_button = self._button(
+            "Restore file", "moduleRestoreButton", lambda: self._decide("restore")
         )
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -106,6 +115,8 @@ class ModuleActionBar(QWidget):
             self.rollback_button,
             self.deprecate_button,
             self.retire_button,
+            self.remove_button,
+            self.restore_button,
         ]
 
     @property
@@ -123,6 +134,13 @@ class ModuleActionBar(QWidget):
         self._set(self.rollback_button, activate_denied, *self._rollback_state(target))
         self._set(self.deprecate_button, activate_denied, *self._state_change(target, "deprecated"))
         self._set(self.retire_button, activate_denied, *self._state_change(target, "retired"))
+        deleted, why = self._deletion_state(target)
+        self.remove_button.setVisible(deleted)
+        self.restore_button.setVisible(deleted)
+        self._set(self.remove_button, activate_denied, deleted, why or "Stop offering its tools")
+        self._set(
+            self.restore_button, activate_denied, deleted, why or "Write the serving source back"
+        )
 
     @staticmethod
     def _set(button: QPushButton, denied: str, possible: bool, why: str) -> None:
@@ -169,6 +187,17 @@ class ModuleActionBar(QWidget):
             return True, f"{verb} v{info.version}: still callable by explicit version number"
         return True, f"{verb} v{info.version}: never callable again"
 
+    @staticmethod
+    def _deletion_state(target: Target | None) -> tuple[bool, str]:
+        if target is None or not target.file_deleted:
+            return False, ""
+        active = target.active
+        return True, (
+            f"{target.module}.py was deleted; v{active.version if active else '?'} still "
+            "serves: remove the module (its tools stop being offered) or restore the file "
+            "from the serving version"
+        )
+
     # -- requests --------------------------------------------------------------------------
     def _reload(self) -> None:
         if self._target is not None:
@@ -187,3 +216,7 @@ class ModuleActionBar(QWidget):
         info = self._target.version if self._target else None
         if info is not None:
             self.stateRequested.emit(info.module, info.version, state)
+
+    def _decide(self, action: str) -> None:
+        if self._target is not None:
+            self.deletionDecided.emit(self._target.module, action)

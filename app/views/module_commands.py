@@ -56,6 +56,24 @@ class ModuleCommands(QObject):
             title="Could not change the version's state",
         )
 
+    def decide_deletion(self, module: str, action: str) -> None:
+        verb = "Removing" if action == "remove" else "Restoring the file of"
+        self.started.emit(action, f"{verb} {module}…")
+        self._bridge.run(
+            self._bridge.decide_deletion(module, action),
+            on_success=lambda state: self._deletion_done(module, action, state),
+            on_error=lambda exc: self._failed(action, exc),
+            title="Could not settle the deleted module",
+        )
+
+    def _deletion_done(self, module: str, action: str, state: str) -> None:
+        text = (
+            f"{module} removed: its tools are no longer offered"
+            if action == "remove"
+            else f"{module}.py restored from the serving version"
+        )
+        self.finished.emit(action, True, text, "ok", None)
+
     def _go(self, action: str, text: str, operation: Coroutine[Any, Any, ReloadResult]) -> None:
         self.started.emit(action, text)
         self._bridge.run(

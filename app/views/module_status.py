@@ -13,6 +13,8 @@ VERBS = {
     "deprecated": "deprecate",
     "retired": "retire",
     "inactive": "reinstate",
+    "remove": "remove the module",
+    "restore": "restore the file",
 }
 
 _DONE = {"reload": "Reloaded", "activate": "Activated", "rollback": "Rolled back"}

@@ -112,6 +112,7 @@ class ModulesPanel(QWidget):
         self.action_bar.activateRequested.connect(self.commands.activate)
         self.action_bar.rollbackRequested.connect(self.commands.rollback)
         self.action_bar.stateRequested.connect(self.commands.set_state)
+        self.action_bar.deletionDecided.connect(self.commands.decide_deletion)
         bridge.moduleReloaded.connect(self._module_reloaded)
         bridge.versionChanged.connect(self._version_changed)
         bridge.moduleFileDeleted.connect(self._file_deleted)
@@ -141,6 +142,13 @@ class ModulesPanel(QWidget):
             self._refresh_timer.start()
 
     def _loaded(self, modules: dict[str, list[VersionInfo]]) -> None:
+        # a deletion pending from before this session (or a restart) shows as well
+        self._bridge.run(
+            self._bridge.pending_deletions(),
+            on_success=self._deletions_loaded,
+            on_error=lambda _exc: None,
+            title="Could not read the deleted modules",
+        )
         # Totals in ``modules`` include every call already published: deliver those
         # increments first, so the totals below replace them and none is counted twice.
         self._bridge.flush_call_stats()
@@ -159,6 +167,11 @@ class ModulesPanel(QWidget):
         versions = sum(len(v) for v in modules.values())
         self.count_label.setText(f"{len(modules)} modules · {versions} versions")
         self.loaded.emit(len(modules))
+
+    def _deletions_loaded(self, pending: list[str]) -> None:
+        for module in self.model.module_names():
+            self.model.set_file_deleted(module, module in pending)
+        self._update_actions()
 
     def _load_failed(self, exc: Exception) -> None:
         self._finish_refresh()
@@ -229,7 +242,12 @@ class ModulesPanel(QWidget):
         number = info.version if isinstance(info, VersionInfo) else None
         versions = tuple(self.model.versions(module))
         current = next((v for v in versions if v.version == number), None)
-        return Target(module=module, version=current, versions=versions)
+        return Target(
+            module=module,
+            version=current,
+            versions=versions,
+            file_deleted=self.model.is_file_deleted(module),
+        )
 
     def _update_actions(self) -> None:
         session = self._bridge.session
@@ -259,7 +277,12 @@ class ModulesPanel(QWidget):
         serving = version if isinstance(version, int) else None
         self.log_model.add_deleted(module, serving)
         self.model.set_file_deleted(module, True)
-        self._show_status(f"{module}.py was deleted; its active version keeps serving", "warn")
+        self._update_actions()
+        self._show_status(
+            f"{module}.py was deleted; its active version keeps serving until you remove "
+            "the module or restore the file",
+            "warn",
+        )
 
     def _calls(self, summary: CallSummary) -> None:
         self.model.apply_calls(summary)

@@ -140,6 +140,7 @@ class OverviewPanel(QWidget):
             bridge.anomalyAcknowledged,
             bridge.moduleReloaded,
             bridge.versionChanged,
+            bridge.moduleFileDeleted,
             bridge.auditAppended,
         ):
             signal.connect(self._event)

@@ -25,6 +25,7 @@ from chimera_engine.cli import audit, detect, patches, provider, swarm, tools, u
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
+from chimera_engine.store.datadir_lock import LockHolder, read_server, refuse_if_served
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -94,6 +95,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.needs_node:
         served: int = await args.handler(settings, args)
         return served
+    # a full engine writes version state: never beside the engine that serves the data dir
+    holder = read_server(settings.data_dir)
+    if holder is not None and args.command == "status":
+        return await _status_of_server(holder)
+    refuse_if_served(
+        settings.data_dir,
+        f"use the console or its HTTP API for `{_command_name(args)}`, or stop it first",
+    )
     # one-shot commands neither watch files nor keep anything running
     settings = replace(
         settings,
@@ -104,6 +113,30 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     async with HeartNode(settings) as node:
         result: int = await args.handler(node, args)
         return result
+
+
+async def _status_of_server(holder: LockHolder) -> int:
+    """``chimera status`` beside a serving engine: who serves, and its /healthz answer."""
+    import httpx
+
+    report: dict[str, Any] = {"served_by": asdict(holder), "state": "unknown"}
+    if holder.api:
+        try:
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                reply = await client.get(f"{holder.api}/healthz")
+            report["state"] = reply.json().get("status", "unknown")
+        except (httpx.HTTPError, ValueError) as exc:
+            report["api_error"] = str(exc) or type(exc).__name__
+    print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    words = [str(args.command)]
+    for key, value in sorted(vars(args).items()):
+        if key.endswith("_command") and isinstance(value, str):
+            words.append(value)
+    return "chimera " + " ".join(words)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,12 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         p.add_argument("name", help="tool or module name")
         p.add_argument("version", type=int)
         p.set_defaults(handler=tools_set_state, needs_node=True, state=f"{action.rstrip('e')}ed")
+    p = tools_sub.add_parser(
+        "deleted", parents=[common], help="settle a module whose file was deleted"
+    )
+    p.add_argument("module")
+    p.add_argument("decision", choices=("remove", "restore"))
+    p.set_defaults(handler=tools_deleted, needs_node=True)
     p = tools_sub.add_parser("call", parents=[common], help="call a tool and print its result")
     p.add_argument("name")
     p.add_argument(
@@ -71,14 +77,32 @@ async def tools_list(node: HeartNode, args: argparse.Namespace) -> int:
 
 async def tools_versions(node: HeartNode, args: argparse.Namespace) -> int:
     versions = await node.facade.module_versions(local_principal(), args.name)
-    print(f"{'VER':>4} {'STATE':<10} {'ORIGIN':<11} {'CREATED':<19} {'HASH':<12} NOTE")
+    print(
+        f"{'VER':>4} {'STATE':<10} {'ORIGIN':<11} {'CREATED':<19} {'HASH':<12} {'SERVED':<9} NOTE"
+    )
     for v in versions:
         mark = "*" if v.active else " "
         note = v.error or (f"from v{v.parent}" if v.parent else "")
+        if v.verdict and v.verdict != "good":
+            note = f"{note}; {v.verdict}" if note else v.verdict
+        served = v.verdict.split(":", 1)[0] or "-"
         print(
             f"{v.version:>3}{mark} {v.state:<10} {v.origin:<11} {fmt_ts(v.created_at):<19} "
-            f"{v.content_hash[:12]:<12} {note}"
+            f"{v.content_hash[:12]:<12} {served:<9} {note}"
         )
+    module = versions[0].module if versions else args.name
+    for entry in node.reload.describe_deletions(module):
+        print(
+            f"     file deleted {fmt_ts(entry['seen_at'])} while v{entry['serving_version']} "
+            f"served: {entry['state']}"
+            + (f" by {entry['decided_by']}" if entry["decided_by"] else "")
+        )
+    return 0
+
+
+async def tools_deleted(node: HeartNode, args: argparse.Namespace) -> int:
+    state = await node.facade.decide_deletion(local_principal(), args.module, args.decision)
+    print(f"{args.module}: {state}")
     return 0
 
 

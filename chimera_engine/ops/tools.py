@@ -52,6 +52,8 @@ class VersionInfo:
     loaded: bool
     active: bool
     tools: tuple[str, ...]
+    #: how it served once replaced: "good", "unproven: ...", "bad: ..." or "" (not judged)
+    verdict: str = ""
 
 
 def version_info(mv: ModuleVersion, active: bool) -> VersionInfo:
@@ -71,6 +73,7 @@ def version_info(mv: ModuleVersion, active: bool) -> VersionInfo:
         loaded=mv.loaded is not None,
         active=active,
         tools=tuple(t.get("name", "") for t in mv.tool_info),
+        verdict=mv.verdict,
     )
 
 
@@ -180,6 +183,17 @@ class ToolOps:
         await self._allow(principal, Permission.TOOL_ACTIVATE, module)
         mv = await self._node.reload.set_state(module, version, VersionState(state), principal)
         return version_info(mv, False)
+
+    async def pending_deletions(self, principal: Principal) -> list[str]:
+        """Modules whose file was deleted while their version still serves."""
+        await self._allow(principal, Permission.TOOL_READ)
+        return sorted(self._node.reload.pending_deletions)
+
+    async def decide_deletion(self, principal: Principal, module: str, action: str) -> str:
+        """``remove`` a deleted module or ``restore`` its file; returns the new state."""
+        await self._allow(principal, Permission.TOOL_ACTIVATE, validate_module_name(module))
+        done = await self._node.reload.decide_deletion(module, action, principal)
+        return done.state
 
     async def call_tool(
         self,

@@ -1,11 +1,15 @@
 """HotReloadManager: loads the workspace, reloads modules, and switches versions.
 
-Every reload is one transaction: load the new source into a fresh module (in
-a thread, with a time limit), check its tools (a signature that would break
-callers is refused unless forced), rebuild the workspace modules that import
-it, carry state over, then switch all of them in one step. Any failure leaves
-the serving versions untouched and says why (event + audit + result).
-Reloads are serialised by a lock; calls are never blocked by them.
+Every reload is one transaction: import the new source first in a child
+process that can be killed (:mod:`~chimera_engine.reload.precheck`, outside the
+lock), then load it into a fresh module (in a thread, with a time limit), check
+its tools (a signature that would break callers is refused unless forced),
+rebuild the workspace modules that import it, carry state over, then switch
+all of them in one step. Any failure leaves the serving versions untouched and
+says why (event + audit + result). File changes arrive as settled change sets
+(:mod:`~chimera_engine.reload.watcher`) and load as one transaction each
+(:mod:`~chimera_engine.reload.changeset`). Reloads are serialised by a lock;
+calls are never blocked by them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from chimera_engine.events import EventBus, ModuleFileDeleted, ModuleReloaded, VersionChanged
+from chimera_engine.events import EventBus, ModuleReloaded, VersionChanged
+from chimera_engine.reload.changeset import ChangeSetResult, ChangeSets, check_compatible
+from chimera_engine.reload.deletions import Deletion, DeletionControl, DeletionStore
 from chimera_engine.reload.loader import (
     LoadError,
     content_hash,
@@ -28,12 +34,13 @@ from chimera_engine.reload.loader import (
     workspace_imports,
 )
 from chimera_engine.reload.models import ModuleVersion, Origin, ReloadResult, VersionState
+from chimera_engine.reload.precheck import ImportProber, ProbeLimits
 from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.reload.startup import Startup
 from chimera_engine.reload.versions import VersionControl
-from chimera_engine.reload.watcher import CodeWatcher
+from chimera_engine.reload.watcher import ChangeSet, CodeWatcher
 from chimera_engine.security.audit import AuditLog
 from chimera_engine.security.principal import Principal
-from chimera_engine.tooling import incompatibility
 from chimera_engine.workspace import Workspace, validate_module_name
 
 log = logging.getLogger(__name__)
@@ -54,7 +61,7 @@ class ReloadStats:
     draining: int
 
 
-class HotReloadManager(VersionControl):
+class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
     def __init__(
         self,
         workspace: Workspace,
@@ -65,6 +72,8 @@ class HotReloadManager(VersionControl):
         import_timeout: float = 5.0,
         watch: bool = True,
         debounce: float = 0.05,
+        new_settle: float = 0.5,
+        max_wait: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.workspace = workspace
@@ -76,6 +85,16 @@ class HotReloadManager(VersionControl):
         self._lock = asyncio.Lock()
         self._watch = watch
         self._debounce = debounce
+        self._new_settle = new_settle
+        self._max_wait = max_wait
+        self.prober = ImportProber(ProbeLimits(timeout=import_timeout))
+        self._held: dict[str, frozenset[str]] = {}
+        self._waiting: dict[str, str] = {}
+        #: module -> content hash whose import a start-up probe already ran cleanly
+        self._probed: dict[str, str] = {}
+        self.deletion_store = DeletionStore(registry.db, workspace.key)
+        self.deletions: list[Deletion] = []
+        self.pending_deletions: dict[str, Deletion] = {}
         self.watcher: CodeWatcher | None = None
         self._spawn: Spawner | None = None
         self._durations: list[float] = []
@@ -88,26 +107,57 @@ class HotReloadManager(VersionControl):
     async def start(self, spawn: Spawner) -> None:
         """Load the workspace (persisted active versions first), then watch it."""
         self._spawn = spawn
+        await self.prober.warm_up()
         self.workspace.register_packages()
         await self.registry.load_history()
+        await self._load_deletions()
         on_disk = self.workspace.discover()
         names = sorted(set(on_disk) | set(self.registry.modules()))
         sources = {n: self._read(n) for n in on_disk}
+        await self._probe_at_start(sources)
         for name in self._dependency_order(names, sources):
             await self._restore(name, sources.get(name))
+        self._probed.clear()
+        self.startup_problems.extend(self.deletion_notes())
         if self._watch:
             self.watcher = CodeWatcher(
                 self.workspace.tools_dir,
                 self.workspace.module_for_path,
-                self._on_file_event,
-                debounce=self._debounce,
+                self._on_change_set,
+                is_known=lambda module: module in self.registry.history,
+                settle=self._debounce,
+                new_settle=self._new_settle,
+                max_wait=self._max_wait,
             )
             await self.watcher.start()
+
+    async def _probe_at_start(self, sources: dict[str, str | None]) -> None:
+        """Probe every file that start-up will load in one child, not one child each."""
+        known = {
+            name: {mv.content_hash for mv in self.registry.versions(name) if mv.error == ""}
+            for name in sources
+        }
+        new = {
+            name: source
+            for name, source in sources.items()
+            if source is not None and content_hash(source) not in known[name]
+        }
+        if not new:
+            return
+        base = {
+            name: mv.source
+            for name in self.registry.modules()
+            if (mv := self.registry.persisted_active(name)) is not None
+        }
+        verdicts = await self.probe(new, base=base)
+        if all(v.ok for v in verdicts.values()):
+            self._probed = {name: content_hash(source) for name, source in new.items()}
 
     async def stop(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
             self.watcher = None
+        await self.prober.close()
         everything = [mv for versions in self.registry.history.values() for mv in versions]
         if everything:
             await self.registry.persist(*everything)
@@ -122,95 +172,21 @@ class HotReloadManager(VersionControl):
         if self._spawn is not None:
             self._spawn(self.registry.persist(mv), f"persist-{mv.label}")
 
-    def _read(self, name: str) -> str | None:
-        try:
-            return self.workspace.read_source(name)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.startup_problems.append(f"{name}: cannot read source: {exc}")
-            return None
-
-    def _dependency_order(self, names: list[str], sources: dict[str, str | None]) -> list[str]:
-        order: list[str] = []
-        seen: set[str] = set()
-
-        def visit(name: str, stack: tuple[str, ...]) -> None:
-            if name in seen or name in stack:
-                return
-            source = sources.get(name) or self._stored_source(name) or ""
-            for dep in sorted(workspace_imports(source, self.workspace.package)):
-                if dep in names:
-                    visit(dep, (*stack, name))
-            seen.add(name)
-            order.append(name)
-
-        for name in names:
-            visit(name, ())
-        return order
-
-    def _stored_source(self, name: str) -> str | None:
-        active = self.registry.persisted_active(name)
-        return active.source if active else None
-
-    async def _restore(self, name: str, file_source: str | None) -> None:
-        """Bring back the persisted active version; load the file if it is new."""
-        persisted = self.registry.persisted_active(name)
-        system = Principal.system("startup")
-        if persisted is not None:
-            result = await self._activate_existing(persisted, system, audit=False)
-            if not result.ok:
-                self.startup_problems.append(f"{persisted.label}: {result.reason}")
-                fallback = self.registry.previous_good(name, persisted.version)
-                persisted.state = VersionState.FAILED
-                persisted.error = result.reason
-                await self.registry.persist(persisted)
-                if fallback is not None:
-                    fb = await self._activate_existing(fallback, system, audit=False)
-                    await self._audit.record(
-                        system,
-                        "tool.fallback",
-                        target=name,
-                        outcome="ok" if fb.ok else "error",
-                        failed_version=persisted.version,
-                        fallback_version=fallback.version,
-                        reason=result.reason,
-                    )
-        if file_source is None:
-            if persisted is not None and name not in self.workspace.discover():
-                self._bus.publish(ModuleFileDeleted(module=name, version=persisted.version))
-            return
-        known = {mv.content_hash for mv in self.registry.versions(name)}
-        if content_hash(file_source) in known and name in self.registry.active:
-            return
-        origin = Origin.FILE_CHANGE if persisted is not None else Origin.INITIAL
-        result = await self.reload_module(name, source=file_source, origin=origin, principal=system)
-        if not result.ok:
-            self.startup_problems.append(f"{name}: {result.reason}")
-
     # -- file events ----------------------------------------------------------------------------
-    def _on_file_event(self, module: str, kind: str) -> None:
+    def _on_change_set(self, change: ChangeSet) -> None:
         assert self._spawn is not None
-        if kind == "deleted":
-            active = self.registry.active.get(module)
-            self._bus.publish(
-                ModuleFileDeleted(module=module, version=active.version if active else None)
-            )
-            self._spawn(
-                self._audit.record(
-                    Principal.system("watcher"),
-                    "tool.file_deleted",
-                    target=module,
-                    outcome="error",
-                    serving_version=active.version if active else None,
-                ),
-                f"audit-delete-{module}",
-            )
-            return
-        self._spawn(
-            self.reload_module(
-                module, origin=Origin.FILE_CHANGE, principal=Principal.system("watcher")
-            ),
-            f"reload-{module}",
-        )
+        self._spawn(self._apply_files(change), f"changeset-{'-'.join(change.changed)[:60]}")
+
+    async def _apply_files(self, change: ChangeSet) -> ChangeSetResult | None:
+        watcher = Principal.system("watcher")
+        for module in change.deleted:
+            await self._file_deleted(module, watcher)
+        if not change.changed:
+            return None
+        result = await self.apply_change_set(change.changed, principal=watcher)
+        if not result.ok:
+            log.warning("change set refused: %s", result.reason)
+        return result
 
     # -- reloads --------------------------------------------------------------------------------
     async def reload_module(
@@ -225,9 +201,42 @@ class HotReloadManager(VersionControl):
     ) -> ReloadResult:
         """Load ``source`` (default: the file) as a new version of ``module`` and switch to it."""
         validate_module_name(module)
+        started = time.perf_counter()
+        if source is None:
+            try:
+                source = await asyncio.get_running_loop().run_in_executor(
+                    None, self.workspace.read_source, module
+                )
+            except (OSError, UnicodeDecodeError):
+                source = None  # reported with the reason below, under the lock
+        active = self.registry.active.get(module)
+        fault = None
+        probed = source is not None and self._probed.pop(module, None) == content_hash(source)
+        if (
+            source is not None
+            and not probed
+            and (active is None or active.content_hash != content_hash(source))
+        ):
+            # import-time code runs first in a child that can be killed, outside the lock
+            fault = (await self.probe({module: source})).get(module)
+            if fault is not None and fault.ok:
+                fault = None
         async with self._lock:
-            started = time.perf_counter()
-            result = await self._reload_locked(module, source, origin, principal, force, parent)
+            if fault is not None and source is not None:
+                previous = self.registry.active.get(module)
+                candidate = self._new_version(module, source, content_hash(source), origin, parent)
+                await self._record_failure(candidate, fault.reason)
+                result = ReloadResult(
+                    module=module,
+                    ok=False,
+                    version=candidate.version,
+                    previous=previous.version if previous else None,
+                    origin=origin,
+                    stage=fault.stage,
+                    reason=fault.reason,
+                )
+            else:
+                result = await self._reload_locked(module, source, origin, principal, force, parent)
             duration = (time.perf_counter() - started) * 1e3
             result = _with_duration(result, duration)
         await self._report(result, principal)
@@ -360,7 +369,7 @@ class HotReloadManager(VersionControl):
         if conflict:
             raise LoadError("tools", conflict)
         if previous is not None and not force:
-            _check_compatible(previous, candidate)
+            check_compatible(previous, candidate)
         batch = [candidate]
         for dependant in self._dependants(candidate.module):
             rebuilt = self._new_version(
@@ -467,16 +476,6 @@ class HotReloadManager(VersionControl):
                 if mv.in_flight and self.registry.active.get(mv.module) is not mv
             ),
         )
-
-
-def _check_compatible(previous: ModuleVersion, candidate: ModuleVersion) -> None:
-    for name, old in previous.tools.items():
-        new = candidate.tools.get(name)
-        if new is None:
-            raise LoadError("signature", f"tool {name!r} was removed (callers depend on it)")
-        problem = incompatibility(old.signature, new.signature)
-        if problem:
-            raise LoadError("signature", f"tool {name!r} changed its signature: {problem}")
 
 
 def _with_duration(result: ReloadResult, duration_ms: float) -> ReloadResult:

@@ -80,6 +80,15 @@ class ModuleVersion:
     calls: int = 0
     errors: int = 0
     draining: bool = False  # superseded by a switch; deprecated once its calls finish
+    #: When it last went live (wall clock); None if it never served.
+    activated_at: float | None = None
+    #: The judgement on how it served, given when it is replaced: "good" (a rollback
+    #: target), "unproven: ..." or "bad: ..." (never a rollback target), "" (not yet judged).
+    verdict: str = ""
+
+    @property
+    def served_well(self) -> bool:
+        return self.verdict == "good"
 
     @property
     def label(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from chimera_engine.store.db import Database
 
 _COLUMNS = (
     "module, version, content_hash, source, created_at, origin, state, error, parent, tools, "
-    "calls, errors"
+    "calls, errors, verdict, activated_at"
 )
 
 
@@ -41,12 +42,26 @@ def _from_row(row: tuple[Any, ...]) -> ModuleVersion:
         tool_info=json.loads(row[9]),
         calls=row[10],
         errors=row[11],
+        verdict=row[12],
+        activated_at=row[13],
     )
 
 
 class VersionedToolRegistry:
-    def __init__(self, db: Database, workspace_key: str, package: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        workspace_key: str,
+        package: str,
+        *,
+        trust_after: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = db
+        self.db = db
+        #: A version replaced sooner than this (seconds live) never served well.
+        self.trust_after = trust_after
+        self._clock = clock
         self._workspace = workspace_key
         self.package = package
         self.history: dict[str, list[ModuleVersion]] = {}
@@ -95,14 +110,26 @@ class VersionedToolRegistry:
     def previous_good(
         self, module: str, before: int, *, other_than: str = ""
     ) -> ModuleVersion | None:
-        """The newest version older than ``before`` that loaded and is not retired
+        """The newest version older than ``before`` that served well and is not retired
         (and, with ``other_than``, whose content differs from that hash)."""
         for mv in reversed(self.history.get(module, [])):
             if mv.version >= before or mv.content_hash == other_than:
                 continue
-            if mv.state in (VersionState.INACTIVE, VersionState.DEPRECATED):
+            if mv.served_well and mv.state in (VersionState.INACTIVE, VersionState.DEPRECATED):
                 return mv
         return None
+
+    def judge(self, mv: ModuleVersion) -> None:
+        """Give a version that stops serving its verdict (see :attr:`ModuleVersion.verdict`)."""
+        if mv.activated_at is None:
+            return
+        live = self._clock() - mv.activated_at
+        if mv.errors:
+            mv.verdict = f"bad: {mv.errors} failed call(s) of {mv.calls}"
+        elif live < self.trust_after:
+            mv.verdict = f"unproven: replaced after {live:.2f} s"
+        elif not mv.verdict.startswith("bad"):
+            mv.verdict = "good"
 
     def tool_names(self) -> list[str]:
         return sorted(self._tools)
@@ -150,8 +177,13 @@ class VersionedToolRegistry:
                     tools.pop(name, None)
                 replaced.append(old)
             tools.update(mv.tools)
+        now = self._clock()
+        for old in replaced:
+            self.judge(old)
         for mv in versions:
             self.active[mv.module] = mv
+            if mv.activated_at is None or mv.state is not VersionState.ACTIVE:
+                mv.activated_at = now
             mv.state = VersionState.ACTIVE
             mv.draining = False
             if mv.loaded is not None:
@@ -164,6 +196,24 @@ class VersionedToolRegistry:
                 old.draining = True
             self._release(old, notify=False)
         return replaced
+
+    def remove_module(self, module: str) -> ModuleVersion | None:
+        """Stop offering ``module`` at all (its file was deleted and an operator agreed);
+        its version drains like a replaced one. Returns that version."""
+        old = self.active.pop(module, None)
+        if old is None:
+            return None
+        tools = dict(self._tools)
+        for name in old.tools:
+            tools.pop(name, None)
+        self._tools = tools
+        self.switches += 1
+        sys.modules.pop(f"{self.package}.{module}", None)
+        self.judge(old)
+        old.state = VersionState.INACTIVE
+        old.draining = True
+        self._release(old, notify=False)
+        return old
 
     def release_if_drained(self, mv: ModuleVersion) -> bool:
         """Drop a superseded version's module object once no call runs on it; a version
@@ -179,6 +229,8 @@ class VersionedToolRegistry:
         mv.tools = {}
         if mv.draining:
             mv.draining = False
+            if mv.errors and mv.served_well:  # its last calls failed while draining
+                mv.verdict = f"bad: {mv.errors} failed call(s) of {mv.calls}"
             if mv.state is VersionState.INACTIVE:
                 mv.state = VersionState.DEPRECATED
                 if notify and self.on_drained is not None:
@@ -208,6 +260,8 @@ class VersionedToolRegistry:
                 json.dumps(mv.tool_info),
                 mv.calls,
                 mv.errors,
+                mv.verdict,
+                mv.activated_at,
             )
             for mv in versions
         ]
@@ -215,10 +269,11 @@ class VersionedToolRegistry:
         def upsert(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 f"INSERT INTO module_versions(workspace, {_COLUMNS}) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(workspace, module, version) DO UPDATE SET state = excluded.state, "
                 "error = excluded.error, tools = excluded.tools, calls = excluded.calls, "
-                "errors = excluded.errors",
+                "errors = excluded.errors, verdict = excluded.verdict, "
+                "activated_at = excluded.activated_at",
                 rows,
             )
 

@@ -1,21 +1,56 @@
-"""CodeWatcher: watchdog on the workspace's tools folder, debounced onto the event loop.
+"""CodeWatcher: watchdog on the workspace's tools folder, settled into change sets.
 
-Editors save in bursts (a temporary file, a rename, several modify events);
-the watcher waits until a module's file has been quiet for ``debounce``
-seconds, then reports it once as ``changed`` or ``deleted``. Caches, hidden,
-backup and temporary files are ignored.
+People change a workspace in bursts: an editor's save (a temporary file, a
+rename, several writes), a ``git checkout`` or a rebase over many files, a
+formatter over the tree. The watcher gathers every module touched in a burst
+into one change set and reports it once the whole burst has settled:
+
+* no event for ``settle`` seconds on any file of the set;
+* no file of the set still open for writing (a ``modified`` event not yet
+  followed by the writer's close; a rename into place counts as a close),
+  for at most ``max_wait`` seconds, for writers that never close;
+* a module never seen before (no version yet) waits ``new_settle`` seconds from
+  its first event, so a temporary ``.py`` that is written and renamed away
+  within that time is never imported.
+
+Files that are not modules (see :func:`chimera_engine.reload.ignore.module_for_event`)
+never start or extend a set.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-ChangeCallback = Callable[[str, str], None]
+ChangeSetCallback = Callable[["ChangeSet"], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeSet:
+    """Modules whose file now exists (``changed``) and known modules whose file is gone."""
+
+    changed: tuple[str, ...]
+    deleted: tuple[str, ...]
+    events: int
+
+
+@dataclass
+class _Pending:
+    first: float
+    last: float
+    writing: bool = False
+    events: int = 0
+
+
+@dataclass
+class _Burst:
+    modules: dict[str, _Pending] = field(default_factory=dict)
+    started: float = 0.0
 
 
 class _Handler(FileSystemEventHandler):
@@ -25,10 +60,16 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            if raw:
-                path = raw.decode() if isinstance(raw, bytes) else str(raw)
-                self._watcher.notify_threadsafe(path)
+        src = _text(event.src_path)
+        if event.event_type == "moved":
+            self._watcher.notify_threadsafe(src, "moved_away")
+            self._watcher.notify_threadsafe(_text(event.dest_path), "closed")
+        else:
+            self._watcher.notify_threadsafe(src, event.event_type)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 class CodeWatcher:
@@ -36,18 +77,26 @@ class CodeWatcher:
         self,
         directory: Path,
         module_for_path: Callable[[str], str | None],
-        on_change: ChangeCallback,
+        on_change_set: ChangeSetCallback,
         *,
-        debounce: float = 0.05,
+        is_known: Callable[[str], bool] = lambda _m: True,
+        settle: float = 0.05,
+        new_settle: float = 0.5,
+        max_wait: float = 2.0,
     ) -> None:
         self.directory = directory
         self._module_for_path = module_for_path
-        self._on_change = on_change
-        self.debounce = debounce
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._on_change_set = on_change_set
+        self._is_known = is_known
+        self.settle = settle
+        self.new_settle = new_settle
+        self.max_wait = max_wait
+        self._burst = _Burst()
+        self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self.events_seen = 0
+        self.sets_reported = 0
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -58,31 +107,71 @@ class CodeWatcher:
         self._observer = observer
 
     async def stop(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._burst = _Burst()
         observer = self._observer
         self._observer = None
         if observer is not None:
             observer.stop()
             await asyncio.get_running_loop().run_in_executor(None, observer.join, 5)
 
-    def notify_threadsafe(self, path: str) -> None:
+    def notify_threadsafe(self, path: str, kind: str) -> None:
         """Called from watchdog's thread for every raw event."""
         module = self._module_for_path(path)
         if module is None or self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._touch, module)
+        self._loop.call_soon_threadsafe(self._touch, module, kind)
 
-    def _touch(self, module: str) -> None:
-        self.events_seen += 1
-        timer = self._timers.pop(module, None)
-        if timer is not None:
-            timer.cancel()
+    def _touch(self, module: str, kind: str) -> None:
         assert self._loop is not None
-        self._timers[module] = self._loop.call_later(self.debounce, self._fire, module)
+        now = self._loop.time()
+        self.events_seen += 1
+        if not self._burst.modules:
+            self._burst.started = now
+        pending = self._burst.modules.setdefault(module, _Pending(first=now, last=now))
+        pending.last = now
+        pending.events += 1
+        if kind in ("modified", "created"):
+            pending.writing = True
+        elif kind in ("closed", "deleted", "moved_away"):
+            pending.writing = False
+        self._arm(self.settle)
 
-    def _fire(self, module: str) -> None:
-        self._timers.pop(module, None)
-        exists = (self.directory / f"{module}.py").exists()
-        self._on_change(module, "changed" if exists else "deleted")
+    def _arm(self, delay: float) -> None:
+        assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_later(delay, self._check)
+
+    def _check(self) -> None:
+        """Report the burst if it has settled; otherwise look again when it might have."""
+        assert self._loop is not None
+        self._timer = None
+        now = self._loop.time()
+        wait = 0.0
+        for module, p in self._burst.modules.items():
+            wait = max(wait, p.last + self.settle - now)
+            if p.writing:
+                wait = max(wait, min(p.last + self.max_wait, now + self.settle) - now)
+            if not self._is_known(module):
+                wait = max(wait, p.first + self.new_settle - now)
+        if wait > 1e-3 and now - self._burst.started < self.max_wait + self.new_settle:
+            self._arm(wait)
+            return
+        burst, self._burst = self._burst, _Burst()
+        changed: list[str] = []
+        deleted: list[str] = []
+        for module in sorted(burst.modules):
+            if (self.directory / f"{module}.py").is_file():
+                changed.append(module)
+            elif self._is_known(module):
+                deleted.append(module)
+            # an unknown module that came and went (a temporary file) is forgotten
+        if changed or deleted:
+            self.sets_reported += 1
+            events = sum(p.events for p in burst.modules.values())
+            self._on_change_set(
+                ChangeSet(changed=tuple(changed), deleted=tuple(deleted), events=events)
+            )

@@ -277,6 +277,23 @@ CREATE TABLE IF NOT EXISTS metric_settings (
 )
 """
 
+# Tool versions carry a judgement (served well or not) and when they went live; a
+# module whose file was deleted is an event an operator decides on.
+_V12 = """
+ALTER TABLE module_versions ADD COLUMN verdict TEXT NOT NULL DEFAULT '';
+ALTER TABLE module_versions ADD COLUMN activated_at REAL;
+CREATE TABLE IF NOT EXISTS module_deletions (
+    workspace TEXT NOT NULL,
+    module TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    serving_version INTEGER,
+    state TEXT NOT NULL,
+    decided_by TEXT NOT NULL DEFAULT '',
+    decided_at REAL,
+    PRIMARY KEY (workspace, module, seen_at)
+)
+"""
+
 # Every answer asked of a model for a patch, usable or not; NULL tokens = not reported.
 _V14 = """
 CREATE TABLE IF NOT EXISTS patch_attempts (
@@ -337,6 +354,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(7, "swarm tasks, results, attempts and agents", _script(_V7)),
     Migration(8, "patch lineage: derived_from and superseded_by", _script(_V8)),
     Migration(9, "per-metric detector, sensitivity and thresholds", _script(_V9)),
+    Migration(12, "tool version verdicts; module deletions", _script(_V12)),
     Migration(14, "every generation attempt of a patch", _script(_V14)),
     Migration(16, "incidents: anomalies grouped per episode", _script(_V16)),
 )

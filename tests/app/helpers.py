@@ -100,6 +100,8 @@ def workspace_env(root: Path, *, watch: bool = False) -> dict[str, str]:
     return {
         "CHIMERA_ENGINE__WORKSPACE": str(root),
         "CHIMERA_TOOLS__WATCH": "true" if watch else "false",
+        # versions here are replaced within milliseconds; judge none of them unproven
+        "CHIMERA_TOOLS__TRUST_AFTER": "0",
     }
 
 

@@ -74,6 +74,23 @@ def test_engine_start_failure_exits_1_in_probe_mode(tmp_path: Path) -> None:
     )
 
 
+def test_console_refuses_a_data_dir_another_engine_serves(tmp_path: Path) -> None:
+    from chimera_engine.store.datadir_lock import acquire_datadir_lock
+
+    data = tmp_path / "data"
+    data.mkdir()
+    lock = acquire_datadir_lock(data, api="http://127.0.0.1:9")  # as `chimera serve` would
+    try:
+        result = console("--data-dir", str(data), "--startup-probe")
+    finally:
+        lock.release()
+    assert result.returncode == 1 and result.stdout == ""
+    assert (
+        f"the engine could not start: an engine (pid {os.getpid()} at http://127.0.0.1:9) "
+        "serves this data dir" in result.stderr
+    )
+
+
 @pytest.mark.asyncio
 async def test_engine_start_failure_shows_critical_box_then_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -111,6 +111,20 @@ async def test_engine_side_reloads_show_up(
         assert module_state == "file deleted, serving v3"
         assert severity_of(panel.status_label) == "warn"
 
+        # The operator decides: the buttons appear for the deleted module only.
+        bar = panel.action_bar
+        panel.select(panel.model.module_index("greeter"))
+        assert bar.remove_button.isVisibleTo(panel) and bar.remove_button.isEnabled()
+        assert "v3 still serves" in bar.restore_button.toolTip()
+        bar.restore_button.click()
+        action, ok, text = await wait_signal(panel.actionFinished)
+        assert (action, ok) == ("restore", True), text
+        assert text == "greeter.py restored from the serving version"
+        assert (ws / "tools" / "greeter.py").read_text(encoding="utf-8") == greeter_source("hey")
+        await wait_until(lambda: not panel.model.is_file_deleted("greeter"), what="restored")
+        assert not bar.remove_button.isVisibleTo(panel)
+        assert panel.model.module_index("greeter", STATE).data() == "active v3"
+
 
 async def test_roll_back_from_panel(engine: EngineFactory, qtbot: QtBot, tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws")

@@ -278,6 +278,31 @@ async def test_agents_are_listed_and_click_through_to_the_swarm(
         window.close_quietly()
 
 
+async def test_a_deleted_module_shows_until_an_operator_decides(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    from tests.app.helpers import make_workspace as greeter_workspace
+    from tests.app.helpers import workspace_env
+
+    ws = greeter_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws, watch=True)) as env:
+        panel = await open_overview(env.bridge, qtbot)
+        card = panel.cards[RELOADS]
+        (ws / "tools" / "greeter.py").unlink()
+        await wait_until(
+            lambda: (
+                card.texts()[:1]
+                == ["greeter.py deleted · v1 still serves · remove it or restore the file"]
+            ),
+            what="the deletion listed first",
+        )
+        assert card.summary_label.text() == "1 deleted module still serving"
+        assert env.admin is not None
+        await env.node.facade.decide_deletion(env.admin.principal, "greeter", "remove")
+        await wait_until(lambda: not card.texts()[0].startswith("greeter.py deleted"))
+        assert card.summary_label.text() == ""
+
+
 async def test_docstring_examples() -> None:
     failures, tried = doctest.testmod(app.models.overview)
     assert failures == 0 and tried > 0

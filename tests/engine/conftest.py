@@ -19,7 +19,13 @@ def make_settings(data_dir: Path, **env: str) -> Settings:
     return load_settings(
         data_dir=data_dir,
         # no background demo workload unless a test asks for one
-        env={"CHIMERA_API__PORT": "0", "CHIMERA_DEMO__ENABLED": "false", **env},
+        # versions here are replaced within milliseconds: judge none of them unproven
+        env={
+            "CHIMERA_API__PORT": "0",
+            "CHIMERA_DEMO__ENABLED": "false",
+            "CHIMERA_TOOLS__TRUST_AFTER": "0",
+            **env,
+        },
         use_default_file=False,
     )
 
@@ -84,7 +90,8 @@ async def ws_node(tmp_path: Path, workspace: Path) -> AsyncIterator[HeartNode]:
     settings = load_settings(
         data_dir=tmp_path / "data",
         workspace=workspace,
-        env={"CHIMERA_API__PORT": "0"},
+        # versions here are replaced within milliseconds; judge none of them unproven
+        env={"CHIMERA_API__PORT": "0", "CHIMERA_TOOLS__TRUST_AFTER": "0"},
         use_default_file=False,
     )
     node = HeartNode(settings)

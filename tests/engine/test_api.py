@@ -42,6 +42,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         env={
             "CHIMERA_API__PORT": "0",
             "CHIMERA_TOOLS__WATCH": "false",
+            "CHIMERA_TOOLS__TRUST_AFTER": "0",  # versions replaced within milliseconds
             "CHIMERA_RATELIMIT__LOGIN_PER_MINUTE": "60",
         },
         use_default_file=False,

@@ -211,7 +211,7 @@ async def slow(delay: float = 0.0) -> int:
     assert (
         await ws_node.reload.reload_module("slowmod", source=slow.format(v=1), principal=SYSTEM)
     ).ok
-    long_call = asyncio.create_task(ws_node.runtime.call("slow", {"delay": 0.3}, SYSTEM))
+    long_call = asyncio.create_task(ws_node.runtime.call("slow", {"delay": 1.0}, SYSTEM))
     await asyncio.sleep(0.05)
     v1 = ws_node.reload.registry.active["slowmod"]
     assert v1.in_flight == 1

@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chimera_engine.errors import NotFoundError
+from chimera_engine.errors import ConflictError, NotFoundError
 from chimera_engine.events import EventBus
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.backend import Backend
@@ -39,7 +39,14 @@ from chimera_engine.swarm.decomposer import Planner, TaskDecomposer
 from chimera_engine.swarm.errors import SwarmNotRunningError
 from chimera_engine.swarm.fleet import AgentFleet
 from chimera_engine.swarm.lifecycle import TaskLifecycle
-from chimera_engine.swarm.models import AgentSpec, ConsensusPolicy, Task, TaskInfo, TaskState
+from chimera_engine.swarm.models import (
+    AgentSpec,
+    ConsensusPolicy,
+    Task,
+    TaskInfo,
+    TaskState,
+    new_id,
+)
 from chimera_engine.swarm.runs import AttemptQueues, TaskRun, stored_info
 from chimera_engine.swarm.settings import SwarmSettings, parse_initial_agents
 from chimera_engine.swarm.store import SwarmStore
@@ -68,6 +75,9 @@ class SwarmStats:
     respawns: int
     round_trip_p50_ms: float
     round_trip_p99_ms: float
+    scheduler: str = ""
+    scheduler_unreachable_since: float | None = None
+    scheduler_error: str = ""
 
 
 class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
@@ -124,7 +134,7 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
                 await self.credentials.revoke()
             raise
         self._stopping, self.started = False, True
-        resumed = await self._resume()
+        resumed = await self._resume() if self.settings.resume else 0
         sweeper = self._sweep_loop()
         if self._spawn is not None:
             self._spawn(sweeper, "swarm-sweeper")
@@ -178,6 +188,7 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
         runs = [TaskRun.from_stored(s) for s in stored]
         for run in runs:
             run.persisted = False
+            run.epoch = f".{new_id()[:8]}"
             self._runs[run.id] = run
             self._by_key[run.task.key] = run.id
             if run.state is not TaskState.PENDING:
@@ -228,7 +239,10 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             info = await self.task(task_id)
             if info.state.final:
                 return info
-            raise NotFoundError(f"no task {task_id!r}")
+            raise ConflictError(
+                f"task {task_id} ({info.state.value}) is not run by this engine: cancel it "
+                f"through the engine that serves this data dir (POST /api/tasks/{task_id}/cancel)"
+            )
         self._finish(
             run, TaskState.CANCELLED, code="cancelled", error=f"cancelled by {principal.actor}"
         )
@@ -280,7 +294,14 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
 
     def stats(self) -> SwarmStats:
         agents = self.backend.agents()
+        link: dict[str, Any] = {}
+        status = getattr(self.backend, "status", None)
+        if callable(status):
+            link = status()
         return SwarmStats(
+            scheduler=str(link.get("scheduler", "")),
+            scheduler_unreachable_since=link.get("unreachable_since"),
+            scheduler_error=str(link.get("error", "")),
             backend=self.backend.name,
             agents=sum(1 for a in agents if not a.state.final),
             agents_ready=sum(1 for a in agents if a.state.value == "ready"),

@@ -128,6 +128,9 @@ def task_json(info: TaskInfo) -> dict[str, Any]:
 async def swarm_status(node: HeartNode, args: argparse.Namespace) -> int:
     stats = await node.facade.swarm_status(local_principal())
     print(json.dumps(asdict(stats), indent=2, sort_keys=True))
+    note = stats.scheduler_note()
+    if note:
+        print(f"chimera: {note}", file=sys.stderr)
     return 0
 
 

@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chimera_engine.errors import ConflictError, NotFoundError
@@ -78,6 +79,19 @@ class SwarmStats:
     scheduler: str = ""
     scheduler_unreachable_since: float | None = None
     scheduler_error: str = ""
+
+    def scheduler_note(self) -> str:
+        """ "" while the backend is connected, else since when the scheduler is unreachable."""
+        if self.scheduler_unreachable_since is None:
+            return ""
+        since = datetime.fromtimestamp(self.scheduler_unreachable_since).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        why = f" ({self.scheduler_error})" if self.scheduler_error else ""
+        return (
+            f"scheduler {self.scheduler} unreachable since {since}{why}; "
+            "queued work waits, reconnecting"
+        )
 
 
 class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):

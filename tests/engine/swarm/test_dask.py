@@ -213,10 +213,7 @@ async def test_timeouts_count_from_the_start_and_cancel_stops_work(
     folder.mkdir()
     # 40 x 0.2 s on 4 threads queue for ~2 s: a 1 s timeout must not count that wait
     infos = await swarm.submit_many(
-        [
-            Task(tool="mark", inputs={"folder": str(folder), "n": i}, timeout=1.0)
-            for i in range(40)
-        ],
+        [Task(tool="mark", inputs={"folder": str(folder), "n": i}, timeout=1.0) for i in range(40)],
         OPERATOR,
     )
     done = [await swarm.wait(i.id, 60) for i in infos]

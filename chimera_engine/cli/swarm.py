@@ -5,12 +5,10 @@ command, and it never takes over the tasks of the engine that serves the data
 dir (those resume only in that engine): ``submit`` starts the agents it needs
 (when none of the role is ready) and waits for the result; ``spawn`` checks that
 agents of a role start on this machine and reports how fast. The task history is
-shared through the database:
-``tasks`` and ``task`` read it directly (no engine, no scheduler) and see every
-task, whichever process ran it; ``cancel`` cancels this command's tasks and refuses,
-naming the API call, for the serving engine's unfinished ones; and
-a task submitted with ``--no-wait`` runs at the next start of an engine with
-agents (``chimera serve`` with ``swarm.initial_agents``). ``plan`` shows the task
+shared through the database: ``tasks`` and ``task`` read it directly (no engine,
+no scheduler) and see every task, whichever process ran it; ``cancel`` cancels a
+recorded task; and a task submitted with ``--no-wait`` runs at the next start of
+an engine with agents (``chimera serve`` with ``swarm.initial_agents``). ``plan`` shows the task
 graph the IntentCompiler makes of a request; ``plan --run`` runs it.
 """
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chimera_engine.errors import ConflictError, NotFoundError
+from chimera_engine.errors import NotFoundError
 from chimera_engine.events import EventBus
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.backend import Backend
@@ -253,15 +253,25 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             info = await self.task(task_id)
             if info.state.final:
                 return info
-            raise ConflictError(
-                f"task {task_id} ({info.state.value}) is not run by this engine: cancel it "
-                f"through the engine that serves this data dir (POST /api/tasks/{task_id}/cancel)"
-            )
+            run = await self._adopt(task_id)  # recorded, not resumed here: cancelled in place
         self._finish(
             run, TaskState.CANCELLED, code="cancelled", error=f"cancelled by {principal.actor}"
         )
         self._audit(principal, "swarm.task.cancel", target=task_id)
         return await self.wait(task_id)
+
+    async def _adopt(self, task_id: str) -> TaskRun:
+        """An unfinished task of the history that this engine did not resume, taken over
+        only to be cancelled (the ``chimera`` command; an engine serving the data dir
+        owns its tasks, and the command does not write while one serves)."""
+        found = await self.store.load([task_id])
+        if task_id not in found:
+            raise NotFoundError(f"no task {task_id!r}")
+        run = TaskRun.from_stored(found[task_id])
+        run.persisted = False
+        self._runs[run.id] = run
+        self._by_key[run.task.key] = run.id
+        return run
 
     async def history(
         self, *, limit: int = 100, state: TaskState | None = None, graph_id: str | None = None

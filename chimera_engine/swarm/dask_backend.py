@@ -44,18 +44,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from chimera_engine.errors import AuthenticationError, NotFoundError
-from chimera_engine.swarm.backend import Attempt, Sink
+from chimera_engine.swarm.backend import Sink
+from chimera_engine.swarm.dask_dispatch import DaskDispatch, DaskWorker, Flight
 from chimera_engine.swarm.dask_link import SchedulerLink
 from chimera_engine.swarm.dask_spawn import spawn_worker
 from chimera_engine.swarm.dask_worker import (
     START_TOPIC,
     present_node_key,
-    run_attempt,
-    stop_attempt,
 )
 from chimera_engine.swarm.errors import BackendUnavailableError, SwarmNotRunningError
 from chimera_engine.swarm.models import AgentInfo, AgentSpec, AgentState
@@ -86,34 +85,7 @@ def worker_role(resources: dict[str, Any]) -> str:
     return roles[0] if roles else ""
 
 
-@dataclass(eq=False)
-class _Worker:
-    address: str
-    name: str
-    resources: dict[str, Any]
-    nthreads: int
-    host: str
-    joined_at: float
-    state: AgentState = AgentState.STARTING
-    reason: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-    last_seen: float | None = None
-    flights: set[str] = field(default_factory=set)
-    bundles: set[str] = field(default_factory=set)
-    isolated: str = ""
-    recycled: bool = False
-
-
-@dataclass(eq=False)
-class _Flight:
-    attempt: Attempt
-    future: Any
-    worker: _Worker
-    started: bool = False
-    deadline: float = float("inf")
-
-
-class DaskBackend:
+class DaskBackend(DaskDispatch):
     name = "dask"
 
     def __init__(self, settings: SwarmSettings) -> None:
@@ -121,8 +93,11 @@ class DaskBackend:
         self._sink: Sink | None = None
         self._node_key = ""
         self._link: SchedulerLink | None = None
-        self._workers: dict[str, _Worker] = {}
-        self._flights: dict[str, _Flight] = {}
+        self._workers: dict[str, DaskWorker] = {}
+        self._flights: dict[str, Flight] = {}
+        self._by_key: dict[str, Flight] = {}
+        self._suspects: set[str] = set()
+        self._flush_scheduled = False
         self._books: dict[str, Reputation] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._pending: set[str] = set()
@@ -168,12 +143,11 @@ class DaskBackend:
         await self._refresh(client)
 
     def _lost(self, reason: str) -> None:
-        for flight in list(self._flights.values()):
-            self._drop(flight)
-            self.sink.on_lost(
-                flight.attempt, f"the Dask scheduler connection was lost ({reason})", False
-            )
+        why = f"the Dask scheduler connection was lost ({reason})"
+        for flight in {id(f): f for f in self._flights.values()}.values():
+            self._lose(flight, why, False)
         for worker in list(self._workers.values()):
+            self._lose_pending(worker, why)
             del self._workers[worker.address]
             worker.state, worker.reason = AgentState.DEAD, "the scheduler is unreachable"
             self.sink.on_agent(self._info(worker), "unreachable")
@@ -184,8 +158,9 @@ class DaskBackend:
             with contextlib.suppress(Exception):
                 await self.stop_agent(agent_id, kill=False, reason="swarm stopping")
         client = self.client
-        futures = [f.future for f in self._flights.values()]
+        futures = [f.future for f in {id(f): f for f in self._flights.values()}.values()]
         self._flights.clear()
+        self._by_key.clear()
         if client is not None and futures:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.cancel(futures), 2.0)
@@ -199,7 +174,7 @@ class DaskBackend:
         for address, raw in seen.items():
             worker = self._workers.get(address)
             if worker is None:
-                worker = self._workers[address] = _Worker(
+                worker = self._workers[address] = DaskWorker(
                     address=address,
                     name=str(raw.get("name", address)),
                     resources=dict(raw.get("resources") or {}),
@@ -226,7 +201,7 @@ class DaskBackend:
             info = _gone_info(name, AgentState.DEAD, f"worker process exited ({proc.returncode})")
             self.sink.on_agent(info, "died")
 
-    async def _verify(self, client: Any, worker: _Worker) -> None:
+    async def _verify(self, client: Any, worker: DaskWorker) -> None:
         """Ask a joining worker for its node key; only a valid key makes it ready."""
         try:
             answers = await client.run(present_node_key, workers=[worker.address])
@@ -245,20 +220,15 @@ class DaskBackend:
         if ready:
             self.sink.capacity_changed()
 
-    def _gone(self, worker: _Worker) -> None:
+    def _gone(self, worker: DaskWorker) -> None:
         """A worker left the cluster: its attempts are reassigned (a crash for the task
         only if it had started there)."""
-        for attempt_id in list(worker.flights):
-            flight = self._flights.get(attempt_id)
-            if flight is None:
-                continue
-            self._drop(flight)
+        why = f"worker {worker.name} left the cluster"
+        self._lose_pending(worker, why)
+        flights = {id(f): f for f in self._flights.values() if f.worker is worker}
+        for flight in flights.values():
             self._cancel_future(flight.future)
-            self.sink.on_lost(
-                flight.attempt,
-                f"worker {worker.name} left the cluster",
-                flight.started and not worker.recycled,
-            )
+            self._lose(flight, why, not worker.recycled)
         if worker.name in self._leaving or worker.state is AgentState.REFUSED:
             return
         worker.state = AgentState.DEAD
@@ -266,7 +236,16 @@ class DaskBackend:
         self.sink.on_agent(self._info(worker), "recycled" if worker.recycled else "died")
         self.sink.capacity_changed()
 
-    def _info(self, worker: _Worker) -> AgentInfo:
+    def _lose_pending(self, worker: DaskWorker, why: str) -> None:
+        pending, worker.pending = worker.pending, []
+        for attempt in pending:
+            worker.flights.discard(attempt.id)
+            self.sink.on_lost(attempt, why, False)
+
+    def _info_changed(self, worker: DaskWorker, change: str) -> None:
+        self.sink.on_agent(self._info(worker), change)
+
+    def _info(self, worker: DaskWorker) -> AgentInfo:
         book = self._books.setdefault(worker.name, Reputation(self.settings.initial_reputation))
         proc = self._procs.get(worker.name)
         metrics = worker.metrics
@@ -307,7 +286,7 @@ class DaskBackend:
             if w.state is AgentState.READY and w.name not in self._pending
         )
 
-    def _serves(self, worker: _Worker, role: str, requires: frozenset[str]) -> bool:
+    def _serves(self, worker: DaskWorker, role: str, requires: frozenset[str]) -> bool:
         res = worker.resources
         return (
             worker.state is AgentState.READY
@@ -377,165 +356,6 @@ class DaskBackend:
         return stopped
 
     # -- attempts -------------------------------------------------------------------------
-    def _room(self, worker: _Worker) -> int:
-        if worker.isolated:
-            return 0
-        return worker.nthreads + max(self.settings.prefetch, worker.nthreads) - len(worker.flights)
-
-    def place(self, attempt: Attempt) -> bool:
-        client = self.client
-        if client is None or client.status != "running":
-            return False
-        best: _Worker | None = None
-        fallback: _Worker | None = None
-        for worker in self._workers.values():
-            if not self._serves(worker, attempt.role, attempt.requires):
-                continue
-            if worker.name in attempt.apart or self._room(worker) <= 0:
-                continue
-            if attempt.isolate and worker.flights:
-                continue
-            load = len(worker.flights) / worker.nthreads
-            if worker.name in attempt.exclude:
-                if fallback is None or load < len(fallback.flights) / fallback.nthreads:
-                    fallback = worker
-            elif best is None or load < len(best.flights) / best.nthreads:
-                best = worker
-        chosen = best or fallback
-        if chosen is None:
-            return False
-        self._submit(client, attempt, chosen)
-        return True
-
-    def _submit(self, client: Any, attempt: Attempt, worker: _Worker, resend: int = 0) -> None:
-        key = attempt.ref.key
-        bundle = None if key in worker.bundles else dict(attempt.ref.bundle)
-        worker.bundles.add(key)
-        future = client.submit(
-            run_attempt,
-            attempt.id,
-            key,
-            bundle,
-            dict(attempt.inputs),
-            attempt.timeout,
-            key=f"chimera-{attempt.id}" + (f"-r{resend}" if resend else ""),
-            workers=[worker.address],
-            allow_other_workers=False,
-            pure=False,
-            priority=attempt.priority,
-        )
-        flight = _Flight(attempt, future, worker)
-        self._flights[attempt.id] = flight
-        worker.flights.add(attempt.id)
-        if attempt.isolate:
-            worker.isolated = attempt.id
-        attempt.agent, attempt.sent_at = worker.name, time.monotonic()
-        self.sink.spawn_task(self._watch(flight, resend), f"swarm-dask-{attempt.id}")
-
-    def _drop(self, flight: _Flight) -> None:
-        self._flights.pop(flight.attempt.id, None)
-        flight.worker.flights.discard(flight.attempt.id)
-        if flight.worker.isolated == flight.attempt.id:
-            flight.worker.isolated = ""
-
-    def _on_start(self, event: Any) -> None:
-        _, msg = event
-        flight = self._flights.get(str(msg.get("attempt", "")))
-        if flight is None or flight.started:
-            return
-        attempt = flight.attempt
-        flight.started = attempt.running = True
-        attempt.started_wall = time.time()
-        flight.deadline = time.monotonic() + attempt.timeout + self.settings.timeout_grace
-        self.sink.on_started(attempt)
-
-    async def _watch(self, flight: _Flight, resend: int) -> None:
-        distributed = _import_distributed()
-        attempt = flight.attempt
-        try:
-            reply = await flight.future
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if self._flights.get(attempt.id) is not flight:
-                return
-            self._drop(flight)
-            if isinstance(exc, distributed.KilledWorker):
-                reason = f"its worker died ({exc})"
-            else:
-                reason = f"dask: {type(exc).__name__}: {exc}"
-            self.sink.on_lost(attempt, reason, flight.started)
-            self.sink.capacity_changed()
-            return
-        if self._flights.get(attempt.id) is not flight:
-            return
-        self._drop(flight)
-        worker = flight.worker
-        if reply.get("code") == "bundle_missing" and resend < 2 and self.client is not None:
-            worker.bundles.discard(attempt.ref.key)
-            self._submit(self.client, attempt, worker, resend + 1)
-            return
-        try:
-            self.sink.authenticate(str(reply.pop("node_key", "")))
-        except AuthenticationError as exc:
-            worker.state, worker.reason = AgentState.REFUSED, f"node key refused: {exc}"
-            self.sink.on_agent(self._info(worker), "refused")
-            self.sink.on_lost(attempt, "its worker's node key was refused", False)
-            self.sink.capacity_changed()
-            return
-        attempt.agent = str(reply.pop("worker", "") or worker.name)
-        self._books.setdefault(attempt.agent, Reputation(self.settings.initial_reputation))
-        self.sink.on_done(attempt, reply)
-        self.sink.capacity_changed()
-
-    def _cancel_future(self, future: Any) -> None:
-        client = self.client
-        if client is not None:
-            self.sink.spawn_task(_quietly(client.cancel([future])), "swarm-dask-cancel")
-
-    def cancel(self, attempt: Attempt) -> None:
-        """Cancel a queued attempt in Dask and stop a running one on its worker."""
-        flight = self._flights.get(attempt.id)
-        if flight is None:
-            return
-        self._drop(flight)
-        self._cancel_future(flight.future)
-        client = self.client
-        if flight.started and client is not None:
-            stop = client.run(stop_attempt, attempt.id, workers=[flight.worker.address])
-            self.sink.spawn_task(_quietly(stop), "swarm-dask-stop")
-        self.sink.capacity_changed()
-
-    def _recycle(self, worker: _Worker) -> None:
-        """A thread the worker could not stop (stuck in C code): restart the worker through
-        its nanny; its other attempts are reassigned without blame."""
-        client = self.client
-        if client is None or worker.recycled:
-            return
-        worker.recycled = True
-        worker.reason = "restarted: a timed-out attempt would not stop"
-        job = client.restart_workers([worker.address], raise_for_error=False)
-        self.sink.spawn_task(_quietly(job), "swarm-dask-recycle")
-
-    def reputation(self, agent_id: str) -> Reputation | None:
-        return self._books.get(agent_id)
-
-    def sweep(self, now: float) -> None:
-        """The coordinator's backstop for an attempt that overran its worker-side timeout."""
-        overdue = [f for f in self._flights.values() if f.started and f.deadline < now]
-        for flight in overdue:
-            attempt = flight.attempt
-            self.cancel(attempt)
-            self._recycle(flight.worker)
-            self.sink.on_done(
-                attempt,
-                {
-                    "ok": False,
-                    "code": "timeout",
-                    "error": f"no result within {attempt.timeout:g} s of its start "
-                    f"(worker {flight.worker.name} did not stop it)",
-                },
-            )
 
 
 def _gone_info(agent_id: str, state: AgentState, reason: str) -> AgentInfo:
@@ -558,8 +378,3 @@ def _gone_info(agent_id: str, state: AgentState, reason: str) -> AgentInfo:
         rss_bytes=0,
         reason=reason,
     )
-
-
-async def _quietly(job: Any) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(job, 10.0)

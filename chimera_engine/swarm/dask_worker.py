@@ -51,11 +51,16 @@ class _Running:
         self.reasons: dict[str, str] = {}
         self.deadlines: list[tuple[float, str]] = []
         self.watchdog: threading.Thread | None = None
+        self.skip: set[str] = set()
 
     def stop(self, attempt_id: str, reason: str) -> bool:
         with self.lock:
             ident = self.threads.get(attempt_id)
-            if ident is None or attempt_id in self.reasons:
+            if ident is None:
+                if reason == "cancelled" and len(self.skip) < 100_000:
+                    self.skip.add(attempt_id)  # not started yet: a batch will skip it
+                return False
+            if attempt_id in self.reasons:
                 return False
             self.reasons[attempt_id] = reason
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
@@ -98,7 +103,7 @@ def stop_attempt(attempt_id: str, dask_worker: Any = None) -> bool:
     return _RUNNING.stop(attempt_id, "cancelled")
 
 
-def _announce(attempt_id: str) -> str:
+def _announce(msg: dict[str, str]) -> str:
     try:
         from distributed import get_worker
 
@@ -106,7 +111,7 @@ def _announce(attempt_id: str) -> str:
     except (ImportError, ValueError):
         return f"{socket.gethostname()}:{os.getpid()}"
     name = str(worker.name)
-    worker.log_event(START_TOPIC, {"attempt": attempt_id, "worker": name})
+    worker.log_event(START_TOPIC, {**msg, "worker": name})
     return name
 
 
@@ -118,8 +123,36 @@ def run_attempt(
     timeout: float,
 ) -> dict[str, Any]:
     """Run one attempt on this worker; the reply carries the worker's name and node key."""
-    worker = _announce(attempt_id)
-    started = time.perf_counter()
+    worker = _announce({"attempt": attempt_id})
+    reply = _one(attempt_id, key, bundle, inputs, timeout)
+    reply["node_key"] = os.environ.get(NODE_KEY_ENV, "")
+    reply["worker"] = worker
+    return reply
+
+
+def run_batch(
+    batch: str, items: list[tuple[str, str, dict[str, Any] | None, dict[str, Any], float]]
+) -> dict[str, Any]:
+    """Run several attempts one after the other in this worker thread (one Dask task for
+    many small attempts); each is timed from its own start. Attempts cancelled before
+    their turn are skipped."""
+    worker = _announce({"key": batch})
+    replies: list[tuple[str, dict[str, Any]]] = []
+    for attempt_id, key, bundle, inputs, timeout in items:
+        with _RUNNING.lock:
+            skipped = attempt_id in _RUNNING.skip
+            _RUNNING.skip.discard(attempt_id)
+        if skipped:
+            replies.append((attempt_id, {"ok": False, "code": "cancelled", "error": "cancelled"}))
+            continue
+        replies.append((attempt_id, _one(attempt_id, key, bundle, inputs, timeout)))
+    return {"replies": replies, "node_key": os.environ.get(NODE_KEY_ENV, ""), "worker": worker}
+
+
+def _one(
+    attempt_id: str, key: str, bundle: dict[str, Any] | None, inputs: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    started, wall = time.perf_counter(), time.time()
     reply: dict[str, Any]
     if bundle is not None and not _WORKER_CACHE.has(key):
         _WORKER_CACHE.add(bundle)
@@ -128,8 +161,7 @@ def run_attempt(
     else:
         reply = _run(attempt_id, key, inputs, timeout)
     reply["ms"] = (time.perf_counter() - started) * 1e3
-    reply["node_key"] = os.environ.get(NODE_KEY_ENV, "")
-    reply["worker"] = worker
+    reply["started"] = wall
     return reply
 
 

@@ -29,6 +29,7 @@ from chimera_engine.swarm.reputation import Reputation
 from chimera_engine.swarm.settings import SwarmSettings
 
 BATCH_MAX = 32
+WINDOW = 16  # attempts placed per worker thread (running, or queued on the worker)
 _batch_ids = itertools.count(1)
 
 
@@ -91,7 +92,7 @@ class DaskDispatch:
     def _room(self, worker: DaskWorker) -> int:
         if worker.isolated:
             return 0
-        return worker.nthreads * 8 - len(worker.flights)
+        return worker.nthreads * WINDOW - len(worker.flights)
 
     def place(self, attempt: Attempt) -> bool:
         client = self.client
@@ -140,7 +141,8 @@ class DaskDispatch:
                     worker.flights.discard(attempt.id)
                     self.sink.on_lost(attempt, "the Dask scheduler connection was lost", False)
                 continue
-            chunks = max(1, min(len(pending), worker.nthreads))
+            busy = sum(1 for f in self._by_key.values() if f.worker is worker)
+            chunks = max(1, min(len(pending), worker.nthreads - busy))
             size = min(BATCH_MAX, -(-len(pending) // chunks))
             for i in range(0, len(pending), size):
                 self._send(client, worker, pending[i : i + size])

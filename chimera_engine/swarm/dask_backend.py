@@ -15,13 +15,13 @@ How the guarantees hold on Dask:
 * **Workers prove themselves**: each worker that joins is asked for its node key
   (:func:`~.dask_worker.present_node_key`); only workers whose key is valid get
   work. Joins, refusals and deaths are agent events (audited by the coordinator).
-* **Placement**: the backend chooses the worker and pins each attempt to it
-  (``workers=[address]``, ``allow_other_workers=False``), at most
-  ``nthreads + max(prefetch, nthreads)`` attempts per worker, so queued work stays
-  in the coordinator (where cancel is immediate), replicas of a task run on
-  distinct workers, and a suspect task runs alone.
-* **Started means started**: the worker announces each start (a ``chimera-start``
-  event through the scheduler). Timeouts count from there (enforced on the
+* **Placement** (:mod:`.dask_dispatch`): the backend chooses the worker and pins
+  each attempt to it (``workers=[address]``, ``allow_other_workers=False``), a
+  bounded number per worker thread, so the rest of the queue stays in the
+  coordinator, replicas of a task run on distinct workers, and a suspect task runs
+  alone; attempts placed together travel in batches.
+* **Started means started**: each Dask task announces its start (a
+  ``chimera-start`` event through the scheduler). Timeouts count from there (enforced on the
   worker; the coordinator's deadline adds ``timeout_grace``), and a worker's
   death counts against a task only if the task had started on it.
 * **Tool code by hash**: a bundle travels once per worker; later attempts carry
@@ -44,6 +44,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -98,6 +99,8 @@ class DaskBackend(DaskDispatch):
         self._by_key: dict[str, Flight] = {}
         self._suspects: set[str] = set()
         self._flush_scheduled = False
+        self._stops: dict[str, list[str]] = {}
+        self._departed: deque[AgentInfo] = deque(maxlen=32)
         self._books: dict[str, Reputation] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._pending: set[str] = set()
@@ -150,7 +153,7 @@ class DaskBackend(DaskDispatch):
             self._lose_pending(worker, why)
             del self._workers[worker.address]
             worker.state, worker.reason = AgentState.DEAD, "the scheduler is unreachable"
-            self.sink.on_agent(self._info(worker), "unreachable")
+            self._info_changed(worker, "unreachable")
         self.sink.capacity_changed()
 
     async def stop(self) -> None:
@@ -158,12 +161,20 @@ class DaskBackend(DaskDispatch):
             with contextlib.suppress(Exception):
                 await self.stop_agent(agent_id, kill=False, reason="swarm stopping")
         client = self.client
-        futures = [f.future for f in {id(f): f for f in self._flights.values()}.values()]
+        flights = list({id(f): f for f in self._flights.values()}.values())
         self._flights.clear()
         self._by_key.clear()
-        if client is not None and futures:
+        watchers = [f.watcher for f in flights if f.watcher is not None]
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        if client is not None and flights:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.cancel(futures), 2.0)
+                await asyncio.wait_for(client.cancel([f.future for f in flights]), 2.0)
+        for flight in flights:  # released while the client's loop still runs
+            with contextlib.suppress(Exception):
+                flight.future.release()
+        flights.clear()
         if self._link is not None:
             await self._link.close()
 
@@ -199,6 +210,7 @@ class DaskBackend(DaskDispatch):
                 continue
             del self._procs[name]
             info = _gone_info(name, AgentState.DEAD, f"worker process exited ({proc.returncode})")
+            self._departed.append(info)
             self.sink.on_agent(info, "died")
 
     async def _verify(self, client: Any, worker: DaskWorker) -> None:
@@ -216,7 +228,7 @@ class DaskBackend(DaskDispatch):
         if self._workers.get(worker.address) is not worker:
             return
         ready = worker.state is AgentState.READY
-        self.sink.on_agent(self._info(worker), "joined" if ready else "refused")
+        self._info_changed(worker, "joined" if ready else "refused")
         if ready:
             self.sink.capacity_changed()
 
@@ -233,7 +245,7 @@ class DaskBackend(DaskDispatch):
             return
         worker.state = AgentState.DEAD
         worker.reason = worker.reason or "the worker left the cluster"
-        self.sink.on_agent(self._info(worker), "recycled" if worker.recycled else "died")
+        self._info_changed(worker, "recycled" if worker.recycled else "died")
         self.sink.capacity_changed()
 
     def _lose_pending(self, worker: DaskWorker, why: str) -> None:
@@ -243,7 +255,10 @@ class DaskBackend(DaskDispatch):
             self.sink.on_lost(attempt, why, False)
 
     def _info_changed(self, worker: DaskWorker, change: str) -> None:
-        self.sink.on_agent(self._info(worker), change)
+        info = self._info(worker)
+        if info.state.final:
+            self._departed.append(info)
+        self.sink.on_agent(info, change)
 
     def _info(self, worker: DaskWorker) -> AgentInfo:
         book = self._books.setdefault(worker.name, Reputation(self.settings.initial_reputation))
@@ -277,7 +292,15 @@ class DaskBackend(DaskDispatch):
         )
 
     def agents(self) -> list[AgentInfo]:
-        return [self._info(w) for w in self._workers.values()]
+        """Workers the scheduler knows (ready, refused, still proving their key), then the
+        ones that died or became unreachable lately (the Swarm panel shows both)."""
+        live = [self._info(w) for w in self._workers.values()]
+        names = {a.id for a in live}
+        gone: dict[str, AgentInfo] = {}
+        for info in self._departed:
+            if info.id not in names:
+                gone[info.id] = info
+        return live + list(gone.values())
 
     def live_count(self) -> int:
         return sum(
@@ -352,6 +375,7 @@ class DaskBackend(DaskDispatch):
         finally:
             self._leaving.discard(agent_id)
         stopped = replace(info, state=state, reason=reason)
+        self._departed.append(stopped)
         self.sink.on_agent(stopped, "killed" if kill else "stopped")
         return stopped
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.swarm.backend import Attempt, Sink
-from chimera_engine.swarm.dask_worker import run_attempt, run_batch, stop_attempt
+from chimera_engine.swarm.dask_worker import run_attempt, run_batch, stop_attempts
 from chimera_engine.swarm.models import AgentState
 from chimera_engine.swarm.reputation import Reputation
 from chimera_engine.swarm.settings import SwarmSettings
@@ -63,6 +63,7 @@ class Flight:
     single: bool
     started: bool = False
     deadline: float = float("inf")
+    watcher: Any = None
 
 
 class DaskDispatch:
@@ -73,6 +74,7 @@ class DaskDispatch:
     _books: dict[str, Reputation]
     _suspects: set[str]
     _flush_scheduled: bool
+    _stops: dict[str, list[str]]
 
     @property
     def sink(self) -> Sink:
@@ -185,7 +187,7 @@ class DaskDispatch:
         self._by_key[name] = flight
         for attempt in attempts:
             self._flights[attempt.id] = flight
-        self.sink.spawn_task(self._watch(flight, resend), f"swarm-dask-{name}")
+        flight.watcher = self.sink.spawn_task(self._watch(flight, resend), f"swarm-dask-{name}")
 
     def _drop(self, flight: Flight, attempt_id: str) -> Attempt | None:
         attempt = flight.attempts.pop(attempt_id, None)
@@ -296,10 +298,21 @@ class DaskDispatch:
         client = self.client
         if not flight.attempts:
             self._cancel_future(flight.future)
-        if client is not None and (flight.started or not flight.single):
-            stop = client.run(stop_attempt, attempt.id, workers=[flight.worker.address])
-            self.sink.spawn_task(_quietly(stop), "swarm-dask-stop")
+        if client is not None:  # a batch skips it; a running attempt is stopped
+            self._stops.setdefault(flight.worker.address, []).append(attempt.id)
+            if len(self._stops) == 1 and len(self._stops[flight.worker.address]) == 1:
+                asyncio.get_running_loop().call_soon(self._send_stops)
         self.sink.capacity_changed()
+
+    def _send_stops(self) -> None:
+        """Every stop asked for in one loop iteration goes to its worker in one message."""
+        stops, self._stops = self._stops, {}
+        client = self.client
+        if client is None:
+            return
+        for address, ids in stops.items():
+            job = client.run(stop_attempts, ids, workers=[address])
+            self.sink.spawn_task(_quietly(job), "swarm-dask-stop")
 
     def _recycle(self, worker: DaskWorker) -> None:
         """A thread the worker could not stop (stuck in C code): restart the worker through

@@ -74,15 +74,16 @@ class SchedulerLink:
 
     async def connect_once(self) -> bool:
         distributed: Any = importlib.import_module("distributed")
+        client = distributed.Client(
+            self.address,
+            asynchronous=True,
+            timeout=f"{self.connect_timeout}s",
+            set_as_default=False,
+        )
         try:
-            client = distributed.Client(
-                self.address,
-                asynchronous=True,
-                timeout=f"{self.connect_timeout}s",
-                set_as_default=False,
-            )
-            client = await asyncio.wait_for(client, self.connect_timeout + 1.0)
+            await asyncio.wait_for(client, self.connect_timeout + 1.0)
         except (OSError, TimeoutError) as exc:
+            await _close(client)
             self.last_error = str(exc) or type(exc).__name__
             self._log.failure(
                 f"swarm: the Dask scheduler at {self.address} is unreachable "

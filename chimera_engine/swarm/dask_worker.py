@@ -11,7 +11,7 @@
   sent once per worker and cached; a miss answers ``bundle_missing`` and the
   coordinator sends it again.
 * The worker enforces the attempt's timeout itself, from the start, and
-  :func:`stop_attempt` stops a running attempt (cancel): both raise
+  :func:`stop_attempts` stops attempts (cancel): both raise
   :class:`AttemptStopped` inside the thread that runs the tool. Code blocked in
   C is stopped when it returns to Python; the coordinator's own deadline
   (timeout plus grace) is the backstop.
@@ -98,9 +98,10 @@ def present_node_key(dask_worker: Any = None) -> dict[str, str]:
     return {"key": os.environ.get(NODE_KEY_ENV, ""), "name": name, "host": socket.gethostname()}
 
 
-def stop_attempt(attempt_id: str, dask_worker: Any = None) -> bool:
-    """Stop a running attempt on this worker (True if it was running)."""
-    return _RUNNING.stop(attempt_id, "cancelled")
+def stop_attempts(attempt_ids: list[str], dask_worker: Any = None) -> int:
+    """Stop these attempts on this worker: a running one at once, a queued one when its
+    batch reaches it. Returns how many were running."""
+    return sum(_RUNNING.stop(attempt_id, "cancelled") for attempt_id in attempt_ids)
 
 
 def _announce(msg: dict[str, str]) -> str:

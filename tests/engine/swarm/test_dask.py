@@ -236,13 +236,12 @@ async def test_timeouts_count_from_the_start_and_cancel_stops_work(
         [Task(tool="mark", inputs={"folder": str(folder), "n": i}) for i in range(100)],
         OPERATOR,
     )
-    for info in queued[10:]:
-        await swarm.cancel(info.id, OPERATOR)
+    await asyncio.gather(*(swarm.cancel(i.id, OPERATOR) for i in queued[10:]))
     kept = [await swarm.wait(i.id, 30) for i in queued[:10]]
     assert all(k.state is TaskState.SUCCEEDED for k in kept)
     await asyncio.sleep(0.6)
     ran = {int(p.name) for p in folder.iterdir()}
-    assert set(range(10)) <= ran and len(ran) <= 10 + 8, sorted(ran)  # at most what was placed
+    assert set(range(10)) <= ran and len(ran) <= 10 + 8, sorted(ran)  # a few were running
     # cancelling a running task stops it on its worker
     for f in spin_dir.iterdir():
         f.unlink()

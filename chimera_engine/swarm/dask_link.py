@@ -67,6 +67,7 @@ class SchedulerLink:
         self.connects = 0
         self._log = RateLimitedLog()
         self._closing = False
+        self._closing_clients: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -82,6 +83,9 @@ class SchedulerLink:
         )
         try:
             await asyncio.wait_for(client, self.connect_timeout + 1.0)
+        except asyncio.CancelledError:  # the swarm stops while connecting
+            client.status = "closed"  # nothing to close; its finaliser must not try
+            raise
         except (OSError, TimeoutError) as exc:
             await _close(client)
             self.last_error = str(exc) or type(exc).__name__
@@ -111,7 +115,9 @@ class SchedulerLink:
         self.last_error = reason
         self._log.failure(f"swarm: lost the Dask scheduler at {self.address} ({reason})")
         if client is not None:
-            asyncio.get_running_loop().create_task(_close(client))
+            closing = asyncio.get_running_loop().create_task(_close(client))
+            self._closing_clients.add(closing)
+            closing.add_done_callback(self._closing_clients.discard)
         self._on_loss(reason)
 
     async def run(self, check: Callable[[Any], Awaitable[None]], interval: float) -> None:
@@ -145,8 +151,12 @@ class SchedulerLink:
         client, self.client = self.client, None
         if client is not None:
             await _close(client)
+        await asyncio.gather(*self._closing_clients, return_exceptions=True)
 
 
 async def _close(client: Any) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.close(), 5.0)
+    # a client whose close did not finish (it never connected, or the scheduler is gone)
+    # would try again from its finaliser, creating a coroutine nobody awaits during GC
+    client.status = "closed"

@@ -65,7 +65,7 @@ def stats_text(stats: SwarmStats) -> str:
     if stats.respawns:
         parts.append(f"{stats.respawns} respawned")
     note = stats.scheduler_note()
-    return " · ".join([note.capitalize(), *parts] if note else parts)
+    return " · ".join([note[:1].upper() + note[1:], *parts] if note else parts)
 
 
 class TaskFilterBar(QWidget):

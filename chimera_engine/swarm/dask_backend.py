@@ -120,7 +120,8 @@ class DaskBackend(DaskDispatch):
     async def start(self, sink: Sink, node_key: str) -> None:
         """Try to connect once; whether or not it works, keep (re)connecting in the
         background, so an engine started before its scheduler joins it later."""
-        _import_distributed()
+        # importing distributed takes a second or two: not on the event loop
+        await asyncio.get_running_loop().run_in_executor(None, _import_distributed)
         self._sink, self._node_key = sink, node_key
         self._link = SchedulerLink(
             self.settings.scheduler_address,

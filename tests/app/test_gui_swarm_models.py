@@ -236,3 +236,20 @@ def test_stats_line_says_since_when_the_scheduler_is_unreachable() -> None:
     text = swarm_widgets.stats_text(stats)
     assert text.startswith("Scheduler tcp://sched:8786 unreachable since 2027-")
     assert "queued work waits" in text and "7 unfinished (7 queued)" in text
+
+
+async def test_the_console_loop_holds_never_firing_timers() -> None:
+    import math
+
+    from app.qt_loop import ConsoleEventLoop
+
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, ConsoleEventLoop)  # the same loop the console runs on
+    fired: list[str] = []
+    never = loop.call_later(math.inf, fired.append, "never")
+    async with asyncio.timeout(math.inf):  # what the Dask client does for each connection
+        await asyncio.sleep(0.01)
+    never.cancel()
+    soon = loop.call_later(0.01, fired.append, "soon")
+    await asyncio.sleep(0.05)
+    assert fired == ["soon"] and not soon.cancelled()

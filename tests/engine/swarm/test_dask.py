@@ -186,12 +186,23 @@ async def test_a_worker_without_a_node_key_gets_no_work(
         name="intruder",
     )
     await intruder
+    second_key, second_record = await node.security.api_keys.create(
+        name="host d", role="node", created_by="test"
+    )
+    second = distributed.Nanny(
+        cluster.scheduler_address,
+        nthreads=2,
+        resources={"executor": 2},
+        env={"CHIMERA_NODE_KEY": second_key},
+        name="second",
+    )
+    await second
     swarm = make_swarm(backend="dask", scheduler_address=cluster.scheduler_address)
     try:
         await swarm.start()
-        await until(lambda: len([a for a in swarm.agents() if a.state.value != "starting"]) == 3)
+        await until(lambda: len([a for a in swarm.agents() if a.state.value != "starting"]) == 4)
         states = {a.id: a.state.value for a in swarm.agents()}
-        assert states["intruder"] == "refused", states
+        assert states["intruder"] == "refused" and states["second"] == "ready", states
         infos = await swarm.submit_many([Task(tool="whoami") for _ in range(30)], OPERATOR)
         done = [await swarm.wait(i.id, 30) for i in infos]
         assert all(d.state is TaskState.SUCCEEDED for d in done)
@@ -199,8 +210,18 @@ async def test_a_worker_without_a_node_key_gets_no_work(
         refused = await actions(node, "swarm.agent.refused")
         assert [r["target"] for r in refused] == ["intruder"]
         assert refused[0]["outcome"] == "error"
+        # a key revoked during a run: that worker's results stop counting, its work moves
+        await node.security.api_keys.revoke(second_record.id)
+        infos = await swarm.submit_many(
+            [Task(tool="nap", inputs={"seconds": 0.02}) for _ in range(40)], OPERATOR
+        )
+        done = [await swarm.wait(i.id, 30) for i in infos]
+        assert all(d.state is TaskState.SUCCEEDED for d in done)
+        assert "second" not in {d.agent for d in done}
+        assert {a.id: a.state.value for a in swarm.agents()}["second"] == "refused"
     finally:
         await swarm.stop()
+        await second.close()
         await intruder.close()
 
 

@@ -104,7 +104,11 @@ def stop_attempts(attempt_ids: list[str], dask_worker: Any = None) -> int:
     return sum(_RUNNING.stop(attempt_id, "cancelled") for attempt_id in attempt_ids)
 
 
-def _announce(msg: dict[str, str]) -> str:
+def _announce(msg: dict[str, str], *, confirmed: bool = False) -> str:
+    """Tell the coordinator (through the scheduler) that this Dask task started.
+    ``confirmed`` waits for the scheduler to have the event (a round trip): a tool that
+    kills its worker at once must not take its start announcement down with it, or
+    it would never be blamed. Batches use the cheaper buffered path."""
     try:
         from distributed import get_worker
 
@@ -112,7 +116,17 @@ def _announce(msg: dict[str, str]) -> str:
     except (ImportError, ValueError):
         return f"{socket.gethostname()}:{os.getpid()}"
     name = str(worker.name)
-    worker.log_event(START_TOPIC, {**msg, "worker": name})
+    event = {**msg, "worker": name}
+    if confirmed:
+        from distributed.utils import sync
+
+        try:
+            sync(worker.loop, worker.scheduler.log_event, topic=START_TOPIC, msg=event,
+                 callback_timeout=5.0)  # fmt: skip
+            return name
+        except Exception:  # the scheduler is slow or gone: the buffered path still tries
+            pass
+    worker.log_event(START_TOPIC, event)
     return name
 
 
@@ -124,7 +138,7 @@ def run_attempt(
     timeout: float,
 ) -> dict[str, Any]:
     """Run one attempt on this worker; the reply carries the worker's name and node key."""
-    worker = _announce({"attempt": attempt_id})
+    worker = _announce({"attempt": attempt_id}, confirmed=True)
     reply = _one(attempt_id, key, bundle, inputs, timeout)
     reply["node_key"] = os.environ.get(NODE_KEY_ENV, "")
     reply["worker"] = worker

@@ -18,13 +18,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import qasync
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.bridge import EngineBridge, describe_error
 from app.controller import ConsoleController
 from app.preferences import APP_NAME, ORG_NAME, Preferences
+from app.qt_loop import ConsoleEventLoop
 from app.signals import wait_signal
 from app.theme import LIGHT, app_icon, apply_theme
 from chimera_engine.config import Settings, load_settings
@@ -197,7 +197,7 @@ def _main(args: argparse.Namespace) -> int:
     preferences = None if args.self_test else Preferences.for_user()
     theme = preferences.theme if preferences is not None else LIGHT
     app = create_application(sys.argv[0] if sys.argv else "chimera-console", theme)
-    loop = qasync.QEventLoop(app)
+    loop = ConsoleEventLoop(app)
     asyncio.set_event_loop(loop)
     probe = print_startup_probe if args.startup_probe else None
     try:

@@ -2,7 +2,10 @@
 and a soak (tasks of 20 ms work at 500 a second) that kills an agent every 2 s.
 
 Run: ``.venv/bin/python benchmarks/bench_swarm.py`` (``--soak-tasks N`` to change the
-soak's size). A real engine on a temporary data directory (SQLite in WAL mode with
+soak's size). The Dask section (:mod:`bench_swarm_dask`, when ``distributed`` is
+installed) follows in the same process: local against Dask throughput on 1,000
+trivial tasks, and a soak with worker kills and a scheduler restart; ``--only
+local|dask`` runs one section. A real engine on a temporary data directory (SQLite in WAL mode with
 ``synchronous=FULL``), a real workspace tool, real agent processes. Medians are printed.
 """
 
@@ -21,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import per_call_us, report
+from bench_swarm_dask import dask_section
 
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
@@ -201,26 +205,33 @@ async def soak(swarm: SwarmCoordinator, n: int) -> None:
     await stop_all(swarm)
 
 
-async def main(soak_tasks: int) -> None:
+async def main(soak_tasks: int, dask_soak_tasks: int, only: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         node, _ = build(Path(tmp))
         await node.start()
-        swarm = coordinator(node)
-        await swarm.start()
         try:
-            await spawn_to_ready(swarm)
-            await round_trip(swarm)
-            await throughput(swarm)
-            consensus_cost()
-            await soak(swarm, soak_tasks)
+            if only in ("", "local"):
+                swarm = coordinator(node)
+                await swarm.start()
+                try:
+                    await spawn_to_ready(swarm)
+                    await round_trip(swarm)
+                    await throughput(swarm)
+                    consensus_cost()
+                    await soak(swarm, soak_tasks)
+                finally:
+                    await swarm.stop()
+            if only in ("", "dask"):
+                await dask_section(node, coordinator, Path(tmp), dask_soak_tasks)
         finally:
-            await swarm.stop()
             await node.stop()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--soak-tasks", type=int, default=10_000)
+    parser.add_argument("--dask-soak-tasks", type=int, default=5_000)
+    parser.add_argument("--only", choices=["local", "dask"], default="", help="one section")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    asyncio.run(main(args.soak_tasks))
+    asyncio.run(main(args.soak_tasks, args.dask_soak_tasks, args.only))

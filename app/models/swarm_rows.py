@@ -15,7 +15,7 @@ from typing import Any
 from app.models.badges import NEUTRAL_COLOURS, Badge
 from app.models.formatting import format_clock, format_ms
 from app.models.records import Column
-from chimera_engine.swarm.ballots import AGREED, DISSENT, Ballot
+from chimera_engine.swarm.ballots import AGREED, DISSENT, DUPLICATE, Ballot
 from chimera_engine.swarm.models import AgentInfo, TaskInfo
 
 GREEN = "#05603a"
@@ -46,6 +46,7 @@ AGENT_COLOURS: dict[str, tuple[str, str]] = {
 VERDICT_COLOURS: dict[str, tuple[str, str]] = {
     AGREED: ("#05603a", "#d1fadf"),
     DISSENT: ("#b42318", "#fee4e2"),
+    DUPLICATE: ("#93370d", "#fef0c7"),
 }
 #: A live agent silent for longer than this many seconds reads as late.
 LATE_HEARTBEAT_S = 2.0

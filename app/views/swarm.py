@@ -247,7 +247,7 @@ class SwarmPanel(QWidget):
         self._running = True
         self._set_agents(order_agents(agents))
         self.stats_label.setText(stats_text(stats))
-        set_severity(self.stats_label, "muted")
+        set_severity(self.stats_label, "critical" if stats.scheduler_note() else "muted")
         self._done("agents")
         self.agentsLoaded.emit(len(agents))
 

@@ -58,9 +58,11 @@ def consensus_summary(record: ConsensusRecord) -> tuple[str, str]:
     cast = f"{record.votes} of {record.expected} votes cast"
     support = f"support {record.support:.0%}"
     if record.agreed:
+        note = f" · {record.reason}" if record.reason else ""
         return (
-            f"Agreed by {record.method} on {format_value(record.value, 60)} · {support} · {cast}",
-            "ok",
+            f"Agreed by {record.method} on {format_value(record.value, 60)} · {support} · "
+            f"{cast}{note}",
+            "warn" if record.reason else "ok",
         )
     if record.status == "tie":
         values = ", ".join(format_value(v, 30) for v in record.tied)

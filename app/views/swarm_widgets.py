@@ -64,7 +64,8 @@ def stats_text(stats: SwarmStats) -> str:
     ]
     if stats.respawns:
         parts.append(f"{stats.respawns} respawned")
-    return " · ".join(parts)
+    note = stats.scheduler_note()
+    return " · ".join([note[:1].upper() + note[1:], *parts] if note else parts)
 
 
 class TaskFilterBar(QWidget):

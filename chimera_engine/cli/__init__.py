@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chimera_engine import __version__
-from chimera_engine.cli import audit, detect, patches, provider, swarm, tools, users
+from chimera_engine.cli import audit, detect, keys, patches, provider, swarm, tools, users
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="print the engine's health as JSON")
     status.set_defaults(handler=_status, needs_node=True)
 
-    for module in (users, tools, patches, provider, swarm, audit, detect):
+    for module in (users, keys, tools, patches, provider, swarm, audit, detect):
         module.register(sub, common)
     return parser
 
@@ -103,12 +103,15 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         settings.data_dir,
         f"use the console or its HTTP API for `{_command_name(args)}`, or stop it first",
     )
-    # one-shot commands neither watch files nor keep anything running
+    # one-shot commands neither watch files nor keep anything running, and never take
+    # over the unfinished tasks of the engine that serves the data dir
+    swarm_on = settings.swarm.enabled and args.command in ("swarm", "status")
     settings = replace(
         settings,
         tools=replace(settings.tools, watch=False),
         api=replace(settings.api, enabled=False),
         demo=replace(settings.demo, enabled=False),
+        swarm=replace(settings.swarm, enabled=swarm_on, resume=False),
     )
     async with HeartNode(settings) as node:
         result: int = await args.handler(node, args)

@@ -1,28 +1,34 @@
 """``chimera swarm``: agents and tasks from the command line.
 
 A command runs its own engine, so the agents it starts live as long as the
-command: ``submit`` starts the agents it needs (when none of the role is ready)
-and waits for the result; ``spawn`` checks that agents of a role start on this
-machine and reports how fast. The task history is shared through the database:
-``tasks``, ``task`` and ``cancel`` see every task, whichever process ran it, and
-a task submitted with ``--no-wait`` runs at the next start of an engine with
-agents (``chimera serve`` with ``swarm.initial_agents``). ``plan`` shows the task
+command, and it never takes over the tasks of the engine that serves the data
+dir (those resume only in that engine): ``submit`` starts the agents it needs
+(when none of the role is ready) and waits for the result; ``spawn`` checks that
+agents of a role start on this machine and reports how fast. The task history is
+shared through the database: ``tasks`` and ``task`` read it directly (no engine,
+no scheduler) and see every task, whichever process ran it; ``cancel`` cancels a
+recorded task; and a task submitted with ``--no-wait`` runs at the next start of
+an engine with agents (``chimera serve`` with ``swarm.initial_agents``). ``plan`` shows the task
 graph the IntentCompiler makes of a request; ``plan --run`` runs it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from chimera_engine.cli.common import Subparsers, fmt_ts, local_principal
+from chimera_engine.config import Settings
 from chimera_engine.errors import ChimeraError, NotFoundError
 from chimera_engine.node import HeartNode
+from chimera_engine.store.db import Database
 from chimera_engine.swarm.models import (
     AgentInfo,
     AgentSpec,
@@ -32,6 +38,8 @@ from chimera_engine.swarm.models import (
     TaskInfo,
     TaskState,
 )
+from chimera_engine.swarm.runs import stored_info
+from chimera_engine.swarm.store import SwarmStore
 
 
 def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -82,10 +90,10 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--state", choices=[s.value for s in TaskState])
     p.add_argument("--graph", help="only the tasks of this graph")
     p.add_argument("-n", dest="limit", type=int, default=50, help="how many (default 50)")
-    p.set_defaults(handler=swarm_tasks, needs_node=True)
+    p.set_defaults(handler=swarm_tasks, needs_node=False)
     p = swarm_sub.add_parser("task", parents=[common], help="a task and its attempts, as JSON")
     p.add_argument("task_id")
-    p.set_defaults(handler=swarm_task, needs_node=True)
+    p.set_defaults(handler=swarm_task, needs_node=False)
     p = swarm_sub.add_parser("cancel", parents=[common], help="cancel an unfinished task")
     p.add_argument("task_id")
     p.set_defaults(handler=swarm_cancel, needs_node=True)
@@ -118,6 +126,9 @@ def task_json(info: TaskInfo) -> dict[str, Any]:
 async def swarm_status(node: HeartNode, args: argparse.Namespace) -> int:
     stats = await node.facade.swarm_status(local_principal())
     print(json.dumps(asdict(stats), indent=2, sort_keys=True))
+    note = stats.scheduler_note()
+    if note:
+        print(f"chimera: {note}", file=sys.stderr)
     return 0
 
 
@@ -215,13 +226,25 @@ async def swarm_submit(node: HeartNode, args: argparse.Namespace) -> int:
     return 0 if info.state is TaskState.SUCCEEDED else 1
 
 
-async def swarm_tasks(node: HeartNode, args: argparse.Namespace) -> int:
-    tasks = await node.facade.swarm_history(
-        local_principal(),
-        limit=args.limit,
-        state=TaskState(args.state) if args.state else None,
-        graph_id=args.graph,
-    )
+@contextlib.asynccontextmanager
+async def history_store(settings: Settings) -> AsyncIterator[SwarmStore]:
+    """The task history, read straight from the database: no engine, no scheduler, no
+    agents, so reading never resumes or re-sends the serving engine's tasks."""
+    if not settings.database_path.exists():
+        raise ChimeraError(f"no database at {settings.database_path}: nothing has run here yet")
+    db = Database(settings.database_path)
+    await db.open()
+    try:
+        yield SwarmStore(db)
+    finally:
+        await db.close()
+
+
+async def swarm_tasks(settings: Settings, args: argparse.Namespace) -> int:
+    state = TaskState(args.state) if args.state else None
+    async with history_store(settings) as store:
+        stored = await store.history(limit=args.limit, state=state, graph_id=args.graph)
+    tasks = [stored_info(s) for s in stored]
     if not tasks:
         print("no tasks")
         return 0
@@ -234,10 +257,13 @@ async def swarm_tasks(node: HeartNode, args: argparse.Namespace) -> int:
     return 0
 
 
-async def swarm_task(node: HeartNode, args: argparse.Namespace) -> int:
-    principal = local_principal()
-    info = await node.facade.swarm_task(principal, args.task_id)
-    attempts = await node.facade.swarm_attempts(principal, args.task_id)
+async def swarm_task(settings: Settings, args: argparse.Namespace) -> int:
+    async with history_store(settings) as store:
+        found = await store.load([args.task_id])
+        if args.task_id not in found:
+            raise NotFoundError(f"no task {args.task_id!r}")
+        info = stored_info(found[args.task_id])
+        attempts = await store.attempts_of(args.task_id)
     print(json.dumps({"task": task_json(info), "attempts": attempts}, indent=2, default=str))
     return 0
 

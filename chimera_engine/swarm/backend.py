@@ -20,7 +20,9 @@ Spawn = Any  # Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]] (kep
 class Attempt:
     """One execution of one replica of a task on one agent. ``deadline`` (monotonic)
     is set when the agent reports the start: timeout plus grace. ``isolate`` asks for
-    an agent doing nothing else (a task that already lost an agent while running)."""
+    an agent doing nothing else (a task that already lost an agent while running).
+    ``exclude`` lists agents better avoided (they ran this task before); ``apart`` the
+    agents holding the task's other replicas, which a backend that can must never use."""
 
     id: str
     task_id: str
@@ -32,6 +34,7 @@ class Attempt:
     requires: frozenset[str]
     priority: int
     exclude: frozenset[str] = frozenset()
+    apart: frozenset[str] = frozenset()
     isolate: bool = False
     agent: str = ""
     sent_at: float = 0.0
@@ -47,7 +50,9 @@ class Sink(Protocol):
     def authenticate(self, key: str) -> Principal: ...
 
     def on_agent(self, agent: AgentInfo, change: str) -> None:
-        """``change``: ready, stopping, stopped, killed, died, hung, recycled, refused."""
+        """``change``: ready, stopping, stopped, killed, died, hung, recycled, refused;
+        on Dask also joined (a worker proved its node key) and unreachable (the
+        scheduler connection was lost, so the worker's state is unknown)."""
         ...
 
     def on_started(self, attempt: Attempt) -> None: ...

@@ -31,7 +31,7 @@ VALUE_LIMIT = 2000
 """Characters of JSON kept for one vote's value; longer values keep a preview."""
 PREVIEW_CHARS = 240
 
-AGREED, DISSENT, UNDECIDED = "agreed", "dissent", ""
+AGREED, DISSENT, UNDECIDED, DUPLICATE = "agreed", "dissent", "", "duplicate"
 
 
 def ballots_json(votes: Sequence[Vote], outcome: Outcome) -> list[dict[str, Any]]:
@@ -39,8 +39,13 @@ def ballots_json(votes: Sequence[Vote], outcome: Outcome) -> list[dict[str, Any]
     weighted = outcome.method is ConsensusMethod.WEIGHTED
     winners = Counter(outcome.winners) if outcome.agreed else Counter[str]()
     ballots: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for vote in votes:
-        if not outcome.agreed:
+        duplicate = vote.agent in seen
+        seen.add(vote.agent)
+        if duplicate:
+            verdict = DUPLICATE  # a second vote from one agent counts for nothing
+        elif not outcome.agreed:
             verdict = UNDECIDED
         elif winners[vote.agent] > 0:
             winners[vote.agent] -= 1
@@ -48,6 +53,8 @@ def ballots_json(votes: Sequence[Vote], outcome: Outcome) -> list[dict[str, Any]
         else:
             verdict = DISSENT
         weight = max(vote.confidence, 0.0) * max(vote.reputation, 0.0) if weighted else 1.0
+        if duplicate:
+            weight = 0.0
         ballot: dict[str, Any] = {
             "agent": vote.agent,
             "value": vote.value,

@@ -10,9 +10,10 @@ within ``tolerance``), then one of four rules decides:
 * ``quorum``: the winning value holds at least ``threshold`` of the expected votes.
 
 ``expected`` (the redundancy factor) defaults to the number of votes; a replica
-that failed simply casts no vote. Ties and the absence of consensus are
-outcomes, never exceptions. Pure CPU, no I/O: deciding ten votes takes a few
-microseconds; the coordinator audits each vote and outcome.
+that failed simply casts no vote. One agent casts at most one vote: further votes
+from the same agent are not counted and the outcome names them (``duplicates``).
+Ties and the absence of consensus are outcomes, never exceptions. Pure CPU, no
+I/O: deciding ten votes takes a few microseconds; the coordinator audits each vote and outcome.
 
 >>> engine = ConsensusEngine()
 >>> out = engine.decide([Vote("a", 4), Vote("b", 4), Vote("c", 5)])
@@ -69,6 +70,7 @@ class Outcome:
     dissenters: tuple[str, ...] = ()
     tied: tuple[Any, ...] = field(default=())
     reason: str = ""
+    duplicates: tuple[str, ...] = ()
 
     @property
     def agreed(self) -> bool:
@@ -87,6 +89,7 @@ class Outcome:
             "dissenters": list(self.dissenters),
             "tied": list(self.tied),
             "reason": self.reason,
+            "duplicates": list(self.duplicates),
         }
 
 
@@ -119,6 +122,26 @@ def _exact_same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+def distinct_voters(votes: Sequence[Vote]) -> tuple[list[Vote], tuple[str, ...]]:
+    """Each agent's first vote, and the agents whose further votes are dropped: two
+    replicas on one agent are one witness, not two.
+
+    >>> kept, extra = distinct_voters([Vote("a", 1), Vote("a", 1), Vote("b", 1)])
+    >>> [v.agent for v in kept], extra
+    (['a', 'b'], ('a',))
+    """
+    seen: set[str] = set()
+    kept: list[Vote] = []
+    extra: list[str] = []
+    for vote in votes:
+        if vote.agent in seen:
+            extra.append(vote.agent)
+            continue
+        seen.add(vote.agent)
+        kept.append(vote)
+    return kept, tuple(extra)
+
+
 class ConsensusEngine:
     """Stateless; one instance can serve every task."""
 
@@ -134,6 +157,13 @@ class ConsensusEngine:
         given, replaces the policy's comparison (exact or numeric tolerance)."""
         policy = policy or ConsensusPolicy()
         method = policy.method
+        votes, duplicates = distinct_voters(votes)
+        note = (
+            f"{len(duplicates)} extra vote(s) from {', '.join(sorted(set(duplicates)))} "
+            "not counted (one vote per agent)"
+            if duplicates
+            else ""
+        )
         n = len(votes)
         total = max(expected if expected is not None else n, n)
         if n == 0:
@@ -142,6 +172,7 @@ class ConsensusEngine:
                 method=method,
                 expected=total,
                 reason="no replica produced a result",
+                duplicates=duplicates,
             )
         groups = self._group(votes, policy, comparator)
         weighted = method is ConsensusMethod.WEIGHTED
@@ -157,7 +188,7 @@ class ConsensusEngine:
         best = order[0]
         share = sizes[best] / denominator if denominator > 0 else 0.0
 
-        def outcome(status: Status, **more: Any) -> Outcome:
+        def outcome(status: Status, reason: str = "", **more: Any) -> Outcome:
             return Outcome(
                 status=status,
                 method=method,
@@ -165,6 +196,8 @@ class ConsensusEngine:
                 expected=total,
                 groups=len(groups),
                 support=share,
+                reason="; ".join(r for r in (reason, note) if r),
+                duplicates=duplicates,
                 **more,
             )
 

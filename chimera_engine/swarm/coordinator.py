@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chimera_engine.errors import NotFoundError
@@ -39,7 +40,14 @@ from chimera_engine.swarm.decomposer import Planner, TaskDecomposer
 from chimera_engine.swarm.errors import SwarmNotRunningError
 from chimera_engine.swarm.fleet import AgentFleet
 from chimera_engine.swarm.lifecycle import TaskLifecycle
-from chimera_engine.swarm.models import AgentSpec, ConsensusPolicy, Task, TaskInfo, TaskState
+from chimera_engine.swarm.models import (
+    AgentSpec,
+    ConsensusPolicy,
+    Task,
+    TaskInfo,
+    TaskState,
+    new_id,
+)
 from chimera_engine.swarm.runs import AttemptQueues, TaskRun, stored_info
 from chimera_engine.swarm.settings import SwarmSettings, parse_initial_agents
 from chimera_engine.swarm.store import SwarmStore
@@ -68,6 +76,22 @@ class SwarmStats:
     respawns: int
     round_trip_p50_ms: float
     round_trip_p99_ms: float
+    scheduler: str = ""
+    scheduler_unreachable_since: float | None = None
+    scheduler_error: str = ""
+
+    def scheduler_note(self) -> str:
+        """ "" while the backend is connected, else since when the scheduler is unreachable."""
+        if self.scheduler_unreachable_since is None:
+            return ""
+        since = datetime.fromtimestamp(self.scheduler_unreachable_since).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        why = f" ({self.scheduler_error})" if self.scheduler_error else ""
+        return (
+            f"scheduler {self.scheduler} unreachable since {since}{why}; "
+            "queued work waits, reconnecting"
+        )
 
 
 class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
@@ -124,7 +148,7 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
                 await self.credentials.revoke()
             raise
         self._stopping, self.started = False, True
-        resumed = await self._resume()
+        resumed = await self._resume() if self.settings.resume else 0
         sweeper = self._sweep_loop()
         if self._spawn is not None:
             self._spawn(sweeper, "swarm-sweeper")
@@ -178,6 +202,7 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
         runs = [TaskRun.from_stored(s) for s in stored]
         for run in runs:
             run.persisted = False
+            run.epoch = f".{new_id()[:8]}"
             self._runs[run.id] = run
             self._by_key[run.task.key] = run.id
             if run.state is not TaskState.PENDING:
@@ -228,12 +253,25 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             info = await self.task(task_id)
             if info.state.final:
                 return info
-            raise NotFoundError(f"no task {task_id!r}")
+            run = await self._adopt(task_id)  # recorded, not resumed here: cancelled in place
         self._finish(
             run, TaskState.CANCELLED, code="cancelled", error=f"cancelled by {principal.actor}"
         )
         self._audit(principal, "swarm.task.cancel", target=task_id)
         return await self.wait(task_id)
+
+    async def _adopt(self, task_id: str) -> TaskRun:
+        """An unfinished task of the history that this engine did not resume, taken over
+        only to be cancelled (the ``chimera`` command; an engine serving the data dir
+        owns its tasks, and the command does not write while one serves)."""
+        found = await self.store.load([task_id])
+        if task_id not in found:
+            raise NotFoundError(f"no task {task_id!r}")
+        run = TaskRun.from_stored(found[task_id])
+        run.persisted = False
+        self._runs[run.id] = run
+        self._by_key[run.task.key] = run.id
+        return run
 
     async def history(
         self, *, limit: int = 100, state: TaskState | None = None, graph_id: str | None = None
@@ -280,7 +318,14 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
 
     def stats(self) -> SwarmStats:
         agents = self.backend.agents()
+        link: dict[str, Any] = {}
+        status = getattr(self.backend, "status", None)
+        if callable(status):
+            link = status()
         return SwarmStats(
+            scheduler=str(link.get("scheduler", "")),
+            scheduler_unreachable_since=link.get("unreachable_since"),
+            scheduler_error=str(link.get("error", "")),
             backend=self.backend.name,
             agents=sum(1 for a in agents if not a.state.final),
             agents_ready=sum(1 for a in agents if a.state.value == "ready"),

@@ -2,28 +2,40 @@
 
 Install the optional ``dask`` extra (``pip install 'chimera-console[dask]'``, which
 brings ``distributed``) on the coordinator and on every worker machine. Agents
-are Dask workers whose *resources* name their role (``executor=4`` means an
-executor running four tasks at once) and, for required capabilities,
-``cap-<name>``. Each attempt is submitted with those resource restrictions,
-its priority and a unique key; the worker runs
-:func:`chimera_engine.swarm.execution.run_payload`, which loads the shipped
-tool version (cached per worker by content hash) and returns the result with
-the worker's node credential, which the coordinator checks.
+are Dask workers whose *resources* name their role (``executor=4``) and, for
+required capabilities, ``cap-<name>``.
+
+How the guarantees hold on Dask:
+
+* **Connection**: :class:`~.dask_link.SchedulerLink` reconnects with backoff for
+  as long as the swarm runs; while the scheduler is unreachable, attempts wait
+  in the coordinator's queue and ``status()`` says since when. Attempts that
+  were on the cluster when the connection was lost are reassigned (not counted
+  against the task).
+* **Workers prove themselves**: each worker that joins is asked for its node key
+  (:func:`~.dask_worker.present_node_key`); only workers whose key is valid get
+  work. Joins, refusals and deaths are agent events (audited by the coordinator).
+* **Placement** (:mod:`.dask_dispatch`): the backend chooses the worker and pins
+  each attempt to it (``workers=[address]``, ``allow_other_workers=False``), a
+  bounded number per worker thread, so the rest of the queue stays in the
+  coordinator, replicas of a task run on distinct workers, and a suspect task runs
+  alone; attempts placed together travel in batches.
+* **Started means started**: each Dask task announces its start (a
+  ``chimera-start`` event through the scheduler). Timeouts count from there (enforced on the
+  worker; the coordinator's deadline adds ``timeout_grace``), and a worker's
+  death counts against a task only if the task had started on it.
+* **Tool code by hash**: a bundle travels once per worker; later attempts carry
+  only its key.
 
 Running agents on other machines::
 
-    # on the coordinator's machine (or any reachable host)
     dask scheduler --port 8786
     # [swarm] backend = "dask", scheduler_address = "tcp://scheduler-host:8786"
-    # on each worker machine: a node key from `chimera apikey create --role node`
+    # on each worker machine, a node key from `chimera key create --node --name NAME`
     CHIMERA_NODE_KEY=chk_... dask worker tcp://scheduler-host:8786 \\
         --nthreads 4 --resources "executor=4" --name executor-on-host-b
 
-Use TLS between machines (``dask scheduler --tls-*`` options and a
-``tls://`` address): results and node credentials travel over Dask's comms.
-A worker that dies is handled by Dask (its tasks are rescheduled); a task
-that kills ``distributed.scheduler.allowed-failures`` workers raises
-``KilledWorker`` and is quarantined. Timeouts are enforced by the coordinator.
+Use TLS between machines (``tls://`` addresses): node keys travel over Dask's comms.
 """
 
 from __future__ import annotations
@@ -31,22 +43,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import sys
 import time
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
 from chimera_engine.errors import AuthenticationError, NotFoundError
-from chimera_engine.security.principal import Principal
-from chimera_engine.swarm.backend import Attempt, Sink
-from chimera_engine.swarm.errors import (
-    AgentStartError,
-    BackendUnavailableError,
-    SwarmNotRunningError,
+from chimera_engine.swarm.backend import Sink
+from chimera_engine.swarm.dask_dispatch import DaskDispatch, DaskWorker, Flight
+from chimera_engine.swarm.dask_link import SchedulerLink
+from chimera_engine.swarm.dask_spawn import spawn_worker
+from chimera_engine.swarm.dask_worker import (
+    START_TOPIC,
+    present_node_key,
 )
-from chimera_engine.swarm.execution import NODE_KEY_ENV, run_payload
-from chimera_engine.swarm.models import AgentInfo, AgentSpec, AgentState, new_id
+from chimera_engine.swarm.errors import BackendUnavailableError, SwarmNotRunningError
+from chimera_engine.swarm.models import AgentInfo, AgentSpec, AgentState
 from chimera_engine.swarm.reputation import Reputation
 from chimera_engine.swarm.settings import SwarmSettings
 
@@ -66,7 +78,6 @@ def _import_distributed() -> Any:
 
 
 def _number(value: Any) -> float | None:
-    """A worker metric as a float (None if the scheduler did not report it)."""
     return float(value) if isinstance(value, int | float) else None
 
 
@@ -75,21 +86,25 @@ def worker_role(resources: dict[str, Any]) -> str:
     return roles[0] if roles else ""
 
 
-class DaskBackend:
+class DaskBackend(DaskDispatch):
     name = "dask"
 
     def __init__(self, settings: SwarmSettings) -> None:
         self.settings = settings
-        self._client: Any = None
         self._sink: Sink | None = None
         self._node_key = ""
-        self._workers: dict[str, dict[str, Any]] = {}
+        self._link: SchedulerLink | None = None
+        self._workers: dict[str, DaskWorker] = {}
+        self._flights: dict[str, Flight] = {}
+        self._by_key: dict[str, Flight] = {}
+        self._suspects: set[str] = set()
+        self._flush_scheduled = False
+        self._stops: dict[str, list[str]] = {}
+        self._departed: deque[AgentInfo] = deque(maxlen=32)
+        self._books: dict[str, Reputation] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._pending: set[str] = set()
-        self._futures: dict[str, Any] = {}
-        self._books: dict[str, Reputation] = {}
-        self._refreshing = False
-        self._last_refresh = 0.0
+        self._leaving: set[str] = set()
 
     @property
     def sink(self) -> Sink:
@@ -97,272 +112,294 @@ class DaskBackend:
             raise SwarmNotRunningError("the dask backend is not started")
         return self._sink
 
+    @property
+    def client(self) -> Any:
+        return self._link.client if self._link is not None else None
+
+    # -- connection -----------------------------------------------------------------------
     async def start(self, sink: Sink, node_key: str) -> None:
-        distributed = _import_distributed()
-        address = self.settings.scheduler_address
-        timeout = self.settings.connect_timeout
-        try:
-            client = distributed.Client(
-                address, asynchronous=True, timeout=f"{timeout}s", set_as_default=False
-            )
-            self._client = await asyncio.wait_for(client, timeout + 1.0)
-        except (OSError, TimeoutError) as exc:
-            raise BackendUnavailableError(
-                f"the Dask scheduler at {address} is unreachable: {exc or type(exc).__name__}"
-            ) from None
+        """Try to connect once; whether or not it works, keep (re)connecting in the
+        background, so an engine started before its scheduler joins it later."""
+        # importing distributed takes a second or two: not on the event loop
+        await asyncio.get_running_loop().run_in_executor(None, _import_distributed)
         self._sink, self._node_key = sink, node_key
-        await self._refresh()
+        self._link = SchedulerLink(
+            self.settings.scheduler_address,
+            self.settings.connect_timeout,
+            on_connect=self._connected,
+            on_loss=self._lost,
+        )
+        await self._link.connect_once()
+        sink.spawn_task(self._link.run(self._refresh, 0.5), "swarm-dask-link")
+
+    def status(self) -> dict[str, Any]:
+        link = self._link
+        since = link.unreachable_since if link is not None else None
+        return {
+            "scheduler": self.settings.scheduler_address,
+            "connected": bool(link is not None and link.connected),
+            "unreachable_since": since,
+            "error": link.last_error if link is not None and since is not None else "",
+        }
+
+    async def _connected(self, client: Any) -> None:
+        client.subscribe_topic(START_TOPIC, self._on_start)
+        await self._refresh(client)
+
+    def _lost(self, reason: str) -> None:
+        why = f"the Dask scheduler connection was lost ({reason})"
+        for flight in {id(f): f for f in self._flights.values()}.values():
+            self._lose(flight, why, False)
+        for worker in list(self._workers.values()):
+            self._lose_pending(worker, why)
+            del self._workers[worker.address]
+            worker.state, worker.reason = AgentState.DEAD, "the scheduler is unreachable"
+            self._info_changed(worker, "unreachable")
+        self.sink.capacity_changed()
 
     async def stop(self) -> None:
         for agent_id in list(self._procs):
             with contextlib.suppress(Exception):
                 await self.stop_agent(agent_id, kill=False, reason="swarm stopping")
-        for future in list(self._futures.values()):
-            future.cancel()
-        self._futures.clear()
-        if self._client is not None:
+        client = self.client
+        flights = list({id(f): f for f in self._flights.values()}.values())
+        self._flights.clear()
+        self._by_key.clear()
+        watchers = [f.watcher for f in flights if f.watcher is not None]
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        if client is not None and flights:
             with contextlib.suppress(Exception):
-                await self._client.close()
-            self._client = None
+                await asyncio.wait_for(client.cancel([f.future for f in flights]), 2.0)
+        for flight in flights:  # released while the client's loop still runs
+            with contextlib.suppress(Exception):
+                flight.future.release()
+        flights.clear()
+        if self._link is not None:
+            await self._link.close()
 
     # -- workers ------------------------------------------------------------------------
-    async def _refresh(self) -> None:
-        if self._client is None or self._refreshing:
-            return
-        self._refreshing = True
+    async def _refresh(self, client: Any) -> None:
+        identity = await client.scheduler.identity()
+        seen: dict[str, dict[str, Any]] = dict(identity.get("workers", {}))
+        for address, raw in seen.items():
+            worker = self._workers.get(address)
+            if worker is None:
+                worker = self._workers[address] = DaskWorker(
+                    address=address,
+                    name=str(raw.get("name", address)),
+                    resources=dict(raw.get("resources") or {}),
+                    nthreads=int(raw.get("nthreads", 1)),
+                    host=str(raw.get("host", "")),
+                    joined_at=time.time(),
+                )
+                self.sink.spawn_task(self._verify(client, worker), f"swarm-dask-verify-{address}")
+            worker.metrics = dict(raw.get("metrics") or {})
+            worker.last_seen = _number(raw.get("last_seen"))
+        for address in [a for a in self._workers if a not in seen]:
+            self._gone(self._workers.pop(address))
+        self._reap()
+
+    def _reap(self) -> None:
+        """Worker processes this backend started that exited (a Dask worker ends itself
+        when it loses the scheduler) are reported dead, so the coordinator replaces them."""
+        for name, proc in list(self._procs.items()):
+            if proc.returncode is None or name in self._pending or name in self._leaving:
+                continue
+            if any(w.name == name for w in self._workers.values()):
+                continue
+            del self._procs[name]
+            info = _gone_info(name, AgentState.DEAD, f"worker process exited ({proc.returncode})")
+            self._departed.append(info)
+            self.sink.on_agent(info, "died")
+
+    async def _verify(self, client: Any, worker: DaskWorker) -> None:
+        """Ask a joining worker for its node key; only a valid key makes it ready."""
         try:
-            identity = await self._client.scheduler.identity()
-            self._workers = dict(identity.get("workers", {}))
-            self._last_refresh = time.monotonic()
+            answers = await client.run(present_node_key, workers=[worker.address])
+            key = str(answers.get(worker.address, {}).get("key", ""))
+            self.sink.authenticate(key)
+        except AuthenticationError as exc:
+            worker.state, worker.reason = AgentState.REFUSED, f"invalid node key: {exc}"
         except Exception as exc:
-            log.warning("dask: cannot read the scheduler's workers: %s", exc)
-        finally:
-            self._refreshing = False
-        if self._sink is not None:
+            worker.state, worker.reason = AgentState.REFUSED, f"no node key presented: {exc}"
+        else:
+            worker.state, worker.reason = AgentState.READY, ""
+        if self._workers.get(worker.address) is not worker:
+            return
+        ready = worker.state is AgentState.READY
+        self._info_changed(worker, "joined" if ready else "refused")
+        if ready:
             self.sink.capacity_changed()
 
-    def _info(self, address: str, worker: dict[str, Any]) -> AgentInfo:
-        resources = dict(worker.get("resources") or {})
-        name = str(worker.get("name", address))
-        book = self._books.setdefault(name, Reputation(self.settings.initial_reputation))
-        metrics = worker.get("metrics") or {}
-        proc = self._procs.get(name)
+    def _gone(self, worker: DaskWorker) -> None:
+        """A worker left the cluster: its attempts are reassigned (a crash for the task
+        only if it had started there)."""
+        why = f"worker {worker.name} left the cluster"
+        self._lose_pending(worker, why)
+        flights = {id(f): f for f in self._flights.values() if f.worker is worker}
+        for flight in flights.values():
+            self._cancel_future(flight.future)
+            self._lose(flight, why, not worker.recycled)
+        if worker.name in self._leaving or worker.state is AgentState.REFUSED:
+            return
+        worker.state = AgentState.DEAD
+        worker.reason = worker.reason or "the worker left the cluster"
+        self._info_changed(worker, "recycled" if worker.recycled else "died")
+        self.sink.capacity_changed()
+
+    def _lose_pending(self, worker: DaskWorker, why: str) -> None:
+        pending, worker.pending = worker.pending, []
+        for attempt in pending:
+            worker.flights.discard(attempt.id)
+            self.sink.on_lost(attempt, why, False)
+
+    def _info_changed(self, worker: DaskWorker, change: str) -> None:
+        info = self._info(worker)
+        if info.state.final:
+            self._departed.append(info)
+        self.sink.on_agent(info, change)
+
+    def _info(self, worker: DaskWorker) -> AgentInfo:
+        book = self._books.setdefault(worker.name, Reputation(self.settings.initial_reputation))
+        proc = self._procs.get(worker.name)
+        metrics = worker.metrics
         return AgentInfo(
-            id=name,
-            role=worker_role(resources),
+            id=worker.name,
+            role=worker_role(worker.resources),
             capabilities=tuple(
                 sorted(
                     r[len(CAPABILITY_PREFIX) :]
-                    for r in resources
+                    for r in worker.resources
                     if r.startswith(CAPABILITY_PREFIX)
                 )
             ),
-            concurrency=int(worker.get("nthreads", 1)),
+            concurrency=worker.nthreads,
             backend="dask",
-            state=AgentState.READY,
+            state=worker.state,
             pid=proc.pid if proc is not None else None,
-            host=str(worker.get("host", "")),
-            started_at=0.0,
-            ready_at=None,
-            last_heartbeat=worker.get("last_seen"),
-            in_flight=int(metrics.get("executing", 0) or 0),
+            host=worker.host,
+            started_at=worker.joined_at,
+            ready_at=worker.joined_at if worker.state is AgentState.READY else None,
+            last_heartbeat=worker.last_seen,
+            in_flight=len(worker.flights),
             completed=book.successes,
             failed=book.failures,
             reputation=book.value,
-            rss_bytes=int(metrics.get("memory", 0)),
-            reason=address,
+            rss_bytes=int(metrics.get("memory", 0) or 0),
+            reason=worker.reason or worker.address,
             cpu_percent=_number(metrics.get("cpu")),
         )
 
     def agents(self) -> list[AgentInfo]:
-        return [self._info(a, w) for a, w in self._workers.items()]
+        """Workers the scheduler knows (ready, refused, still proving their key), then the
+        ones that died or became unreachable lately (the Swarm panel shows both)."""
+        live = [self._info(w) for w in self._workers.values()]
+        names = {a.id for a in live}
+        gone: dict[str, AgentInfo] = {}
+        for info in self._departed:
+            if info.id not in names:
+                gone[info.id] = info
+        return live + list(gone.values())
 
     def live_count(self) -> int:
-        return sum(1 for w in self._workers.values() if w.get("name") not in self._pending)
+        return sum(
+            1
+            for w in self._workers.values()
+            if w.state is AgentState.READY and w.name not in self._pending
+        )
+
+    def _serves(self, worker: DaskWorker, role: str, requires: frozenset[str]) -> bool:
+        res = worker.resources
+        return (
+            worker.state is AgentState.READY
+            and role in res
+            and all(f"{CAPABILITY_PREFIX}{c}" in res for c in requires)
+        )
 
     def can_serve(self, role: str, requires: frozenset[str]) -> bool:
-        for worker in self._workers.values():
-            resources = worker.get("resources") or {}
-            if role in resources and all(f"{CAPABILITY_PREFIX}{c}" in resources for c in requires):
-                return True
-        return False
+        return any(self._serves(w, role, requires) for w in self._workers.values())
 
     async def spawn(self, spec: AgentSpec) -> AgentInfo:
-        """Start a ``dask worker`` process on this machine with the role as a resource."""
+        """Start a ``dask worker`` process on this machine with the role as a resource;
+        returns once it joined and proved its node key."""
         _import_distributed()
-        agent_id = f"{spec.role}-{new_id()[:8]}"
-        resources = " ".join(
-            [
-                f"{spec.role}={spec.concurrency}",
-                *(f"{CAPABILITY_PREFIX}{c}={spec.concurrency}" for c in sorted(spec.capabilities)),
-            ]
+        agent_id, proc = await spawn_worker(
+            self.settings, spec, self._node_key, self._pending, self._procs
         )
-        env = {**os.environ, **spec.env, NODE_KEY_ENV: self._node_key, "CHIMERA_AGENT_ID": agent_id}
-        self._pending.add(agent_id)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                self.settings.python or sys.executable,
-                "-m",
-                "distributed.cli.dask_worker",
-                self.settings.scheduler_address,
-                "--nthreads",
-                str(spec.concurrency),
-                "--nworkers",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-                "--name",
-                agent_id,
-                "--resources",
-                resources,
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            self._procs[agent_id] = proc
             deadline = time.monotonic() + self.settings.ready_timeout
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
                 if proc.returncode is not None:
-                    raise AgentStartError(f"dask worker {agent_id} exited with {proc.returncode}")
-                self._refreshing = False
-                await self._refresh()
-                for address, worker in self._workers.items():
-                    if worker.get("name") == agent_id:
-                        info = self._info(address, worker)
-                        self.sink.on_agent(info, "ready")
-                        return info
+                    raise BackendUnavailableError(
+                        f"dask worker {agent_id} exited with {proc.returncode}"
+                    )
+                for worker in self._workers.values():
+                    if worker.name == agent_id and worker.state is AgentState.READY:
+                        return self._info(worker)
             proc.kill()
-            raise AgentStartError(
-                f"dask worker {agent_id} did not join the scheduler within "
-                f"{self.settings.ready_timeout:g} s"
+            self._procs.pop(agent_id, None)
+            raise BackendUnavailableError(
+                f"dask worker {agent_id} did not join the scheduler at "
+                f"{self.settings.scheduler_address} within {self.settings.ready_timeout:g} s"
             )
         finally:
             self._pending.discard(agent_id)
 
     async def stop_agent(self, agent_id: str, *, kill: bool, reason: str) -> AgentInfo:
-        address = next((a for a, w in self._workers.items() if w.get("name") == agent_id), None)
-        info = self._info(address, self._workers[address]) if address else None
+        worker = next((w for w in self._workers.values() if w.name == agent_id), None)
         proc = self._procs.pop(agent_id, None)
-        if address is None and proc is None:
+        if worker is None and proc is None:
             raise NotFoundError(f"no agent {agent_id!r}")
-        if proc is not None and kill:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        elif address is not None and self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.retire_workers([address], close_workers=True)
-        if proc is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), self.settings.stop_grace)
-            if proc.returncode is None:
-                proc.kill()
-        self._refreshing = False
-        await self._refresh()
+        self._leaving.add(agent_id)
         state = AgentState.KILLED if kill else AgentState.STOPPED
-        if info is None:
-            info = AgentInfo(
-                id=agent_id,
-                role="",
-                capabilities=(),
-                concurrency=0,
-                backend="dask",
-                state=state,
-                pid=None,
-                host="",
-                started_at=0.0,
-                ready_at=None,
-                last_heartbeat=None,
-                in_flight=0,
-                completed=0,
-                failed=0,
-                reputation=0.0,
-                rss_bytes=0,
-                reason=reason,
-            )
+        info = self._info(worker) if worker is not None else _gone_info(agent_id, state, reason)
+        try:
+            if proc is not None and kill:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            elif worker is not None and self.client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self.client.retire_workers([worker.address], close_workers=True),
+                        self.settings.stop_grace,
+                    )
+            if proc is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), self.settings.stop_grace)
+                if proc.returncode is None:
+                    proc.kill()
+            if worker is not None and self._workers.get(worker.address) is worker:
+                self._gone(self._workers.pop(worker.address))
+        finally:
+            self._leaving.discard(agent_id)
         stopped = replace(info, state=state, reason=reason)
+        self._departed.append(stopped)
         self.sink.on_agent(stopped, "killed" if kill else "stopped")
         return stopped
 
     # -- attempts -------------------------------------------------------------------------
-    def place(self, attempt: Attempt) -> bool:
-        if self._client is None or self._client.status != "running":
-            return False
-        if not self.can_serve(attempt.role, attempt.requires):
-            return False
-        resources = {attempt.role: 1, **{f"{CAPABILITY_PREFIX}{c}": 1 for c in attempt.requires}}
-        payload = {"bundle": dict(attempt.ref.bundle), "inputs": dict(attempt.inputs)}
-        future = self._client.submit(
-            run_payload,
-            payload,
-            key=f"chimera-{attempt.id}",
-            resources=resources,
-            priority=attempt.priority,
-            pure=False,
-            retries=0,
-        )
-        self._futures[attempt.id] = future
-        attempt.agent = "dask"
-        self.sink.spawn_task(self._watch(attempt, future), f"swarm-dask-{attempt.id}")
-        return True
 
-    async def _watch(self, attempt: Attempt, future: Any) -> None:
-        distributed = _import_distributed()
-        limit = attempt.timeout + self.settings.timeout_grace
-        try:
-            reply = await asyncio.wait_for(future, limit)
-        except TimeoutError:
-            future.cancel()
-            if self._futures.pop(attempt.id, None) is not None:
-                self.sink.on_done(
-                    attempt,
-                    {
-                        "ok": False,
-                        "code": "timeout",
-                        "error": f"no result within {attempt.timeout:g} s",
-                    },
-                )
-            return
-        except asyncio.CancelledError:
-            self._futures.pop(attempt.id, None)
-            return
-        except distributed.KilledWorker as exc:
-            if self._futures.pop(attempt.id, None) is not None:
-                self.sink.on_lost(
-                    attempt, f"it killed every worker that ran it ({exc})", True, poisoned=True
-                )
-            return
-        except Exception as exc:
-            if self._futures.pop(attempt.id, None) is not None:
-                self.sink.on_lost(attempt, f"dask: {type(exc).__name__}: {exc}", False)
-            return
-        if self._futures.pop(attempt.id, None) is None:
-            return
-        attempt.agent = str(reply.pop("worker", "") or attempt.agent)
-        try:
-            self._authenticate(str(reply.pop("node_key", "")))
-        except AuthenticationError as exc:
-            reply = {
-                "ok": False,
-                "code": "unauthenticated",
-                "error": f"result refused: the worker has no valid node credentials ({exc})",
-            }
-        self._books.setdefault(attempt.agent, Reputation(self.settings.initial_reputation))
-        self.sink.on_done(attempt, reply)
 
-    def _authenticate(self, key: str) -> Principal:
-        """Every result is checked (microseconds), so a revoked key stops counting at once."""
-        return self.sink.authenticate(key)
-
-    def cancel(self, attempt: Attempt) -> None:
-        future = self._futures.pop(attempt.id, None)
-        if future is not None:
-            future.cancel()
-
-    def reputation(self, agent_id: str) -> Reputation | None:
-        return self._books.get(agent_id)
-
-    def sweep(self, now: float) -> None:
-        if now - self._last_refresh > 1.0 and not self._refreshing and self._sink is not None:
-            self.sink.spawn_task(self._refresh(), "swarm-dask-refresh")
+def _gone_info(agent_id: str, state: AgentState, reason: str) -> AgentInfo:
+    return AgentInfo(
+        id=agent_id,
+        role="",
+        capabilities=(),
+        concurrency=0,
+        backend="dask",
+        state=state,
+        pid=None,
+        host="",
+        started_at=0.0,
+        ready_at=None,
+        last_heartbeat=None,
+        in_flight=0,
+        completed=0,
+        failed=0,
+        reputation=0.0,
+        rss_bytes=0,
+        reason=reason,
+    )

@@ -20,6 +20,7 @@ from chimera_engine.swarm.events import AgentChanged
 from chimera_engine.swarm.models import AgentInfo, AgentSpec
 
 log = logging.getLogger(__name__)
+_AUDITED = frozenset({"died", "hung", "recycled", "refused", "killed", "joined", "unreachable"})
 
 
 class AgentFleet(SwarmCore):
@@ -112,12 +113,12 @@ class AgentFleet(SwarmCore):
                 agent.reputation,
             )
         )
-        if change in ("died", "hung", "recycled", "refused", "killed"):
+        if change in _AUDITED:
             self._audit(
                 SYSTEM,
                 f"swarm.agent.{change}",
                 target=agent.id,
-                outcome="ok" if change in ("recycled", "killed") else "error",
+                outcome="ok" if change in ("recycled", "killed", "joined") else "error",
                 reason=agent.reason,
                 pid=agent.pid,
             )

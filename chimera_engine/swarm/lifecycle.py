@@ -96,7 +96,7 @@ class TaskLifecycle(TaskCompletion):
             timeout = min(timeout, max(0.001, task.deadline - time.time()))
         run.seq += 1
         attempt = Attempt(
-            id=f"{task.id}#{run.seq}",
+            id=f"{task.id}#{run.seq}{run.epoch}",
             task_id=task.id,
             replica=replica,
             ref=ref,
@@ -135,6 +135,11 @@ class TaskLifecycle(TaskCompletion):
                 if run is None or attempt.id not in run.active:
                     continue
                 attempt.exclude = frozenset(run.used_agents)  # replicas go to distinct agents
+                if run.task.redundancy > 1:
+                    attempt.apart = frozenset(
+                        {v.agent for v in run.votes}
+                        | {a.agent for a in run.active.values() if a is not attempt and a.agent}
+                    )
                 if not self.backend.place(attempt):
                     deferred.append(attempt)
                     if not attempt.exclude:

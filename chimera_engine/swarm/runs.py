@@ -33,6 +33,7 @@ class TaskRun:
     crashes: int = 0
     tool_errors: int = 0
     seq: int = 0
+    epoch: str = ""  # set on resume, so attempt ids never repeat those of an earlier run
     agent: str = ""
     ran_version: int | None = None
     waiting: set[str] = field(default_factory=set)

@@ -25,7 +25,9 @@ class SwarmSettings:
     the poison threshold: a task whose attempts killed or hung that many
     agents is quarantined. ``prefetch`` is how many tasks beyond its
     concurrency an agent may hold queued (pipelining). ``python`` is the
-    interpreter for agents (empty: the engine's own).
+    interpreter for agents (empty: the engine's own). ``resume`` false leaves
+    unfinished tasks to another engine (the ``chimera`` command sets it: the
+    serving engine alone owns the task lifecycle).
     """
 
     enabled: bool = True
@@ -48,6 +50,7 @@ class SwarmSettings:
     python: str = ""
     scheduler_address: str = ""
     connect_timeout: float = 5.0
+    resume: bool = True
 
     def validate(self) -> SwarmSettings:
         """Return ``self`` or raise :class:`ConfigError` naming the bad key."""

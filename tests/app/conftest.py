@@ -22,6 +22,7 @@ import shiboken6
 from PySide6.QtWidgets import QApplication
 
 from app.bridge import EngineBridge
+from app.qt_loop import ConsoleEventLoop
 from app.theme import apply_theme
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.node import HeartNode
@@ -40,8 +41,8 @@ def _application() -> QApplication:
     return app
 
 
-class TestEventLoop(qasync.QEventLoop):  # type: ignore[misc]
-    """qasync's loop whose timer QObject is destroyed on the GUI thread when it closes.
+class TestEventLoop(ConsoleEventLoop):
+    """The console's loop whose timer QObject is destroyed on the GUI thread when it closes.
 
     Tests create one loop each. A closed loop is freed by Python's cyclic garbage
     collector, which may run on any thread (the engine's database threads, for

@@ -197,3 +197,59 @@ async def test_background_reads_do_not_count_as_busy() -> None:
     assert got == [42] and changes == [] and not runner.busy
     await runner.run(answer(), got.append, None, "act")
     assert changes == [True, False]
+
+
+def test_two_votes_from_one_agent_never_read_as_agreed_2_of_2() -> None:
+    from chimera_engine.swarm.ballots import ConsensusRecord, ballots_json
+    from chimera_engine.swarm.consensus import ConsensusEngine, Vote
+    from chimera_engine.swarm.models import ConsensusPolicy
+
+    votes = [Vote("w1", 42), Vote("w1", 42)]
+    outcome = ConsensusEngine().decide(votes, ConsensusPolicy(), expected=2)
+    recorded = {**outcome.to_json(), "ballots": ballots_json(votes, outcome)}
+    record = ConsensusRecord.from_outcome("t", recorded)
+    text, severity = swarm_detail.consensus_summary(record)
+    assert not record.agreed and severity == "critical"
+    assert "1 of 2 votes cast" in text and "not counted (one vote per agent)" in text
+    assert [b.verdict for b in record.ballots] == ["", "duplicate"]
+
+
+def test_stats_line_says_since_when_the_scheduler_is_unreachable() -> None:
+    from chimera_engine.swarm.coordinator import SwarmStats
+
+    stats = SwarmStats(
+        backend="dask",
+        agents=0,
+        agents_ready=0,
+        queued=7,
+        unfinished=7,
+        completed=0,
+        late_replies=0,
+        duplicates_suppressed=0,
+        respawns=0,
+        round_trip_p50_ms=0.0,
+        round_trip_p99_ms=0.0,
+        scheduler="tcp://sched:8786",
+        scheduler_unreachable_since=1_800_000_000.0,
+        scheduler_error="connection refused",
+    )
+    text = swarm_widgets.stats_text(stats)
+    assert text.startswith("Scheduler tcp://sched:8786 unreachable since 2027-")
+    assert "queued work waits" in text and "7 unfinished (7 queued)" in text
+
+
+async def test_the_console_loop_holds_never_firing_timers() -> None:
+    import math
+
+    from app.qt_loop import ConsoleEventLoop
+
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, ConsoleEventLoop)  # the same loop the console runs on
+    fired: list[str] = []
+    never = loop.call_later(math.inf, fired.append, "never")
+    async with asyncio.timeout(math.inf):  # what the Dask client does for each connection
+        await asyncio.sleep(0.01)
+    never.cancel()
+    soon = loop.call_later(0.01, fired.append, "soon")
+    await asyncio.sleep(0.05)
+    assert fired == ["soon"] and not soon.cancelled()

@@ -113,3 +113,13 @@ async def test_every_vote_and_outcome_is_audited(swarm: SwarmCoordinator, node: 
     assert outcomes["poll-1"].outcome == "ok" and outcomes["poll-1"].detail["value"] == 3
     assert outcomes["poll-2"].outcome == "error" and outcomes["poll-2"].detail["status"] == "tie"
     assert (await node.security.audit.verify()).ok
+
+
+def test_one_agent_casts_one_vote_however_many_replicas_it_ran() -> None:
+    engine = ConsensusEngine()
+    out = engine.decide([Vote("a", 1), Vote("a", 1), Vote("b", 2)], expected=3)
+    assert out.votes == 2 and out.duplicates == ("a",)
+    assert out.status.value == "tie" and "not counted (one vote per agent)" in out.reason
+    agreed = engine.decide([Vote("a", 1), Vote("b", 1), Vote("b", 1)], expected=3)
+    assert agreed.agreed and agreed.winners == ("a", "b") and agreed.votes == 2
+    assert agreed.to_json()["duplicates"] == ["b"]

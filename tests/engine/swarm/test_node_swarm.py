@@ -11,7 +11,6 @@ from chimera_engine.config import load_settings
 from chimera_engine.errors import PermissionDeniedError
 from chimera_engine.node import HeartNode
 from chimera_engine.security.permissions import Role
-from chimera_engine.swarm.errors import SwarmNotRunningError
 from chimera_engine.swarm.models import AgentSpec, Task, TaskState
 
 PASSWORD = "correct horse battery"
@@ -57,7 +56,7 @@ async def test_engine_runs_the_swarm_through_the_facade(tmp_path: Path, workspac
         assert [(h.id, h.state, h.result) for h in history] == [(info.id, TaskState.SUCCEEDED, 5)]
 
 
-async def test_an_unreachable_scheduler_leaves_the_engine_running(
+async def test_an_unreachable_scheduler_is_waited_for_and_reported(
     tmp_path: Path, workspace: Path
 ) -> None:
     pytest.importorskip("distributed")
@@ -71,11 +70,12 @@ async def test_an_unreachable_scheduler_leaves_the_engine_running(
         )
     )
     async with node:
-        assert node.state == "running" and not node.swarm_running
-        assert "127.0.0.1:9" in node.status().swarm_error
+        assert node.state == "running" and node.swarm_running  # it keeps trying to connect
         admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
-        with pytest.raises(SwarmNotRunningError, match=r"127\.0\.0\.1:9"):
-            await node.facade.swarm_agents(admin)
+        assert await node.facade.swarm_agents(admin) == []
+        stats = await node.facade.swarm_status(admin)
+        assert stats.scheduler == "tcp://127.0.0.1:9"
+        assert stats.scheduler_unreachable_since is not None and stats.scheduler_error
 
 
 async def test_swarm_can_be_left_out(tmp_path: Path, workspace: Path) -> None:

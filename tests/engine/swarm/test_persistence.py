@@ -57,6 +57,14 @@ async def test_restart_shows_history_and_resumes_unfinished(
             (pending[0].id,),
         )
     )
+    earlier = (f"{pending[0].id}#1", pending[0].id, 0, "gone", 1, "agent_lost", "before", 1.0, 2.0)
+    await node.db.write(
+        lambda c: c.execute(
+            "INSERT INTO swarm_attempts(id, task_id, replica, agent, tool_version, outcome, "
+            "error, started_at, ended_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            earlier,
+        )
+    )
     await node.stop()
 
     node = engine(data, workspace)
@@ -85,6 +93,9 @@ async def test_restart_shows_history_and_resumes_unfinished(
         assert second.result == 42  # its dependency's result came from the store
         await swarm.store.flush()
         assert await swarm.store.count_results([p.id for p in pending]) == 4
+        rows = await swarm.store.attempts_of(pending[0].id)  # the resumed attempt has a new id
+        assert rows[0]["id"] == earlier[0] and rows[0]["error"] == "before"
+        assert len(rows) == 2 and rows[1]["id"].startswith(f"{pending[0].id}#1.")
         resumed = await node.security.audit.query(AuditQuery(action_prefix="swarm.resume"))
         assert resumed and resumed[0].detail["resumed"] == 5
     finally:

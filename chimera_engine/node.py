@@ -277,7 +277,9 @@ class HeartNode:
         self._patches = ReviewQueue(
             repo=PatchRepository(self.db, workspace.key),
             patterns=PatternStore(self.db),
-            tester=PatchTester(root, SandboxLimits(wall_seconds=cg.sandbox_timeout)),
+            tester=PatchTester(
+                root, SandboxLimits(wall_seconds=cg.sandbox_timeout, sandbox=cg.sandbox)
+            ),
             reload=self._reload,
             audit=security.audit,
             bus=self.bus,

@@ -46,6 +46,13 @@ def verdict_text(result: Mapping[str, Any] | None) -> tuple[str, str]:
             f"Refused by the sandbox in {seconds:.2f} s{timed_out}: {result.get('reason', '')}",
             "critical",
         )
+    if result.get("reduced"):
+        missing = ", ".join(result.get("missing") or []) or "unknown"
+        text, _ = verdict_text({**result, "reduced": False})
+        return (
+            f"{text} · REDUCED SANDBOX (missing: {missing}): never auto-approved, review with care",
+            "warn",
+        )
     counts = []
     for phase, label in PHASES.items():
         tests = result.get(phase) or []

@@ -35,6 +35,8 @@ import chimera_engine
 from chimera_engine.codegen import landlock
 
 NOBODY = 65534
+#: Where a phase sees its workspace copy (outside its writable /tmp).
+SANDBOX_WORK = "/sandbox/ws"
 TMP_BYTES = 64 << 20
 _SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 _ETC = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
@@ -84,8 +86,14 @@ class Isolation:
         return f"{self.problem} ({text})" if self.problem else text
 
 
-def command(iso: Isolation, workdir: Path, python_argv: list[str]) -> list[str]:
-    """The bwrap argv running ``python_argv`` on a read-only ``workdir``."""
+def command(
+    iso: Isolation, workdir: Path, python_argv: list[str], *, uid: int = NOBODY
+) -> list[str]:
+    """The bwrap argv running ``python_argv`` on a read-only ``workdir``.
+
+    ``uid`` is the host user a root engine drops to: give each phase its own,
+    so that one phase's processes do not eat another's ``RLIMIT_NPROC``.
+    """
     argv = [
         iso.bwrap,
         "--die-with-parent",
@@ -111,13 +119,13 @@ def command(iso: Isolation, workdir: Path, python_argv: list[str]) -> list[str]:
         elif os.path.exists(path):
             argv += ["--ro-bind", path, path]
     argv += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
-    work = str(workdir)
+    work = SANDBOX_WORK
     roots = python_roots()
     for parent in _ancestors([*roots, work]):
         argv += ["--perms", "0755", "--dir", parent]
     for root in roots:
         argv += ["--ro-bind", root, root]
-    argv += ["--ro-bind", work, work, "--chdir", work]
+    argv += ["--ro-bind", str(workdir), work, "--chdir", work]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for key, value in sandbox_env().items():
         argv += ["--setenv", key, value]
@@ -126,8 +134,8 @@ def command(iso: Isolation, workdir: Path, python_argv: list[str]) -> list[str]:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         argv += [
             setpriv,
-            f"--reuid={NOBODY}",
-            f"--regid={NOBODY}",
+            f"--reuid={uid}",
+            f"--regid={uid}",
             "--clear-groups",
             "--inh-caps=-all",
             "--bounding-set=-all",
@@ -143,7 +151,9 @@ def _ancestors(paths: list[str]) -> list[str]:
     for path in paths:
         for parent in Path(path).parents:
             text = str(parent)
-            if text not in ("/", "/tmp") and not any(text == s or text.startswith(s + "/") for s in _SYSTEM):
+            if text not in ("/", "/tmp") and not any(
+                text == s or text.startswith(s + "/") for s in _SYSTEM
+            ):
                 found.add(text)
     return sorted(found)
 
@@ -169,9 +179,7 @@ def probe(bwrap: str | None = None, *, want_landlock: bool = True) -> Isolation:
     as_root = os.geteuid() == 0
     path = shutil.which(bwrap or "bwrap") or ""
     missing: list[str] = []
-    if want_landlock and landlock.abi_version() < 1:
-        missing.append("landlock")
-    elif not want_landlock:
+    if (want_landlock and landlock.abi_version() < 1) or not want_landlock:
         missing.append("landlock")
     if as_root and not shutil.which("setpriv"):
         missing.append("setpriv")

@@ -73,9 +73,19 @@ class PatchTester:
             target.write_text(content, encoding="utf-8")
         if not any((work / n).exists() for n in ("pytest.ini", "pyproject.toml", "setup.cfg")):
             (work / "pytest.ini").write_text("[pytest]\n")
-        for path in (into, *into.rglob("*")):  # readable by the unprivileged sandbox user
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        for entry in (into, *into.rglob("*")):  # readable by the unprivileged sandbox user
+            entry.chmod(0o755 if entry.is_dir() else 0o644)
         return work
+
+    def _prepare(self, root: Path, patch: PatchContent) -> tuple[Path, Path, Path, Path]:
+        """Four copies: pristine, with the new tests, patched with them, patched without."""
+        root.chmod(0o755)
+        return (
+            self._copy(root / "collect", {}, {}),
+            self._copy(root / "before", {}, patch.tests),
+            self._copy(root / "after", patch.files, patch.tests),
+            self._copy(root / "trusted", patch.files, {}),
+        )
 
     async def _phase(
         self,
@@ -125,18 +135,16 @@ class PatchTester:
         module_path = next(iter(patch.files))
         with tempfile.TemporaryDirectory(prefix="chimera-sandbox-") as tmp:
             root = Path(tmp)
-            root.chmod(0o755)
-            base_dir = self._copy(root / "collect", {}, {})
-            before_dir = self._copy(root / "before", {}, patch.tests)
-            after_dir = self._copy(root / "after", patch.files, patch.tests)
-            trusted_dir = self._copy(root / "trusted", patch.files, {})
+            base_dir, before_dir, after_dir, trusted_dir = await asyncio.to_thread(
+                self._prepare, root, patch
+            )
             check = {
                 "name": module,
                 "old": patch.originals[module_path],
                 "new": patch.files[module_path],
                 "filename": module_path,
             }
-            existing = ["tests"] if (base_dir / "tests").is_dir() else []
+            existing = ["tests"] if await asyncio.to_thread((base_dir / "tests").is_dir) else []
             new_tests = sorted(patch.tests)
             collect, before, after, trusted = await asyncio.gather(
                 self._phase("collect", base_dir, existing, iso),
@@ -154,9 +162,7 @@ class PatchTester:
             layers.append("rlimits")
         if self.limits.guards:
             layers.append("guards")
-        missing = sorted(
-            {*iso.missing, *(n for n in isolation.FULL_LAYERS if n not in layers)}
-        )
+        missing = sorted({*iso.missing, *(n for n in isolation.FULL_LAYERS if n not in layers)})
         reduced = bool(missing)
         if reduced and self.limits.sandbox != "reduced":
             return PatchResult(
@@ -179,7 +185,7 @@ class PatchTester:
 _TAMPER = re.compile(
     r"os\._exit|\bgc\.|sys\.addaudithook|sys\.audit\b|sys\._getframe|_current_frames|"
     r"settrace|setprofile|/proc/self/fd|os\.write\(|os\.dup2?\(|os\.close\(|"
-    r"sandbox_runner|sandbox_phase|\bGuard\b|GuardedEnviron|__builtins__|builtins\.|importlib\.reload|"
+    r"sandbox_runner|_posixsubprocess|pluginmanager|hookimpl|hookwrapper|_pytest\b|sandbox_phase|\bGuard\b|GuardedEnviron|__builtins__|builtins\.|importlib\.reload|"
     r"sys\.modules\[[^]]*\]\s*="
 )
 
@@ -196,5 +202,3 @@ def find_tampering(patch: PatchContent) -> str:
             if match:
                 return f"{path} line {number} uses {match.group(0)!r}"
     return ""
-
-

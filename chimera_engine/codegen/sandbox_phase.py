@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -75,7 +76,14 @@ class RunReport:
 
     @property
     def killed(self) -> bool:
-        return self.exit_code is None or self.exit_code < 0
+        """Ended by a signal (bwrap reports a signalled child as 128 + the signal)."""
+        code = self.exit_code
+        return code is None or code < 0 or code > 128
+
+    @property
+    def signal(self) -> int:
+        code = self.exit_code or 0
+        return -code if code < 0 else code - 128 if code > 128 else 0
 
 
 _READ = ("/dev/null", "/dev/urandom", "/proc/self", "/etc/localtime", "/usr/share/zoneinfo")
@@ -113,10 +121,11 @@ def run_phase(
     """Run one phase to the end (blocking; call from a worker thread)."""
     with tempfile.TemporaryDirectory(prefix="chimera-scratch-") as host_scratch:
         scratch = "/tmp" if iso.kernel else host_scratch
+        inside = isolation.SANDBOX_WORK if iso.kernel else str(work)
         python = isolation.python_roots()
         config = {
             "phase": phase,
-            "workdir": str(work),
+            "workdir": inside,
             "scratch": scratch,
             "targets": targets,
             "module_check": module_check,
@@ -125,18 +134,16 @@ def run_phase(
             "unshare_net": limits.isolate_network and not iso.kernel,
             "landlock": limits.landlock,
             "read_roots": [*python, *_READ],
-            "landlock_read": [*python, *_READ, *_LIBS, str(work)],
+            "landlock_read": [*python, *_READ, *_LIBS, inside],
             "exec_roots": [*python, *_LIBS],
             "write_roots": [scratch, "/dev/null"],
         }
         argv = [sys.executable, "-I", "-m", "chimera_engine.codegen.sandbox_runner"]
         env: dict[str, str] | None = None
         if iso.kernel:
-            argv = isolation.command(iso, work, argv)
+            argv = isolation.command(iso, work, argv, uid=100000 + secrets.randbelow(60000))
         else:
             env = {**isolation.sandbox_env(), "HOME": scratch, "TMPDIR": scratch}
-            if os.geteuid() == 0:
-                os.chown(host_scratch, isolation.NOBODY, isolation.NOBODY)
         return _spawn(phase, argv, env, work, config, limits, iso)
 
 
@@ -150,7 +157,6 @@ def _spawn(
     iso: Isolation,
 ) -> RunReport:
     started = time.perf_counter()
-    drop = {} if iso.kernel or os.geteuid() != 0 else {"user": isolation.NOBODY}
     proc = subprocess.Popen(
         argv,
         cwd=work,
@@ -159,7 +165,6 @@ def _spawn(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=lambda: _outer_limits(limits),
-        **drop,  # type: ignore[arg-type]
     )
     assert proc.stdout is not None and proc.stderr is not None
     channel: list[tuple[list[str], list[dict[str, Any]], dict[str, bool]]] = []

@@ -16,6 +16,7 @@ where the OS allows.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -158,6 +159,10 @@ class Guard:
             self.refuse(f"starting a process ({event}) is not allowed in the sandbox")
         elif event in BLOCKED_EVENTS:
             self.refuse(f"{event} is not allowed in the sandbox")
+        elif event == "os.chdir" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            text = os.fsdecode(args[0])
+            if not self._inside(text, (self.workdir, self.scratch, *self.read_roots)):
+                self.refuse(f"os.chdir outside the sandbox: {text}")
         elif event in CHANGE_EVENTS:
             for path in args[:2]:
                 if isinstance(path, (str, bytes, os.PathLike)):
@@ -296,10 +301,8 @@ def _prologue(config: Mapping[str, Any]) -> dict[str, bool]:
     for name, value in limits.items():
         limit = getattr(resource, name, None)
         if limit is not None:
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(limit, (int(value), int(value)))
-            except (ValueError, OSError):
-                pass
     layers = {"rlimits": bool(limits)}
     if config.get("unshare_net"):
         layers["netns"] = _unshare_network()

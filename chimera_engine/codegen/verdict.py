@@ -61,9 +61,9 @@ class PatchResult:
 def expected_new_ids(tests: dict[str, str]) -> set[str]:
     """Test ids in the new files, from their syntax tree (parameters ignored).
 
-    >>> sorted(expected_new_ids({"tests/t.py": "def test_a(): pass\\nclass TestB:\\n"
+    >>> sorted(expected_new_ids({"tests/test_t.py": "def test_a(): pass\\nclass TestB:\\n"
     ...     "    def test_c(self): pass\\n"}))
-    ['tests/t.py::TestB::test_c', 'tests/t.py::test_a']
+    ['tests/test_t.py::TestB::test_c', 'tests/test_t.py::test_a']
     """
     ids: set[str] = set()
     for path, source in tests.items():
@@ -78,10 +78,12 @@ def expected_new_ids(tests: dict[str, str]) -> set[str]:
                 if node.name.startswith("test"):
                     ids.add(f"{path}::{node.name}")
             elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-                for item in node.body:
-                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        if item.name.startswith("test"):
-                            ids.add(f"{path}::{node.name}::{item.name}")
+                methods = [
+                    item.name
+                    for item in node.body
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ]
+                ids.update(f"{path}::{node.name}::{m}" for m in methods if m.startswith("test"))
     return ids
 
 
@@ -93,7 +95,7 @@ def _status(report: RunReport) -> str:
     if report.timed_out:
         return "did not finish in time"
     if report.killed:
-        return f"was killed by signal {-(report.exit_code or 0)}"
+        return f"was killed by signal {report.signal}"
     return f"ended with status {report.exit_code}"
 
 

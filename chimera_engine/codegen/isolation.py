@@ -37,6 +37,8 @@ from chimera_engine.codegen import landlock
 NOBODY = 65534
 #: Where a phase sees its workspace copy (outside its writable /tmp).
 SANDBOX_WORK = "/sandbox/ws"
+#: Where the trusted phase's module process sees the patched copy.
+SANDBOX_MODULE = "/sandbox/mod"
 TMP_BYTES = 64 << 20
 _SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 _ETC = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
@@ -87,7 +89,12 @@ class Isolation:
 
 
 def command(
-    iso: Isolation, workdir: Path, python_argv: list[str], *, uid: int = NOBODY
+    iso: Isolation,
+    workdir: Path,
+    python_argv: list[str],
+    *,
+    uid: int = NOBODY,
+    extra: dict[str, str] | None = None,
 ) -> list[str]:
     """The bwrap argv running ``python_argv`` on a read-only ``workdir``.
 
@@ -126,6 +133,8 @@ def command(
     for root in roots:
         argv += ["--ro-bind", root, root]
     argv += ["--ro-bind", str(workdir), work, "--chdir", work]
+    for host, inside in (extra or {}).items():
+        argv += ["--ro-bind", host, inside]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for key, value in sandbox_env().items():
         argv += ["--setenv", key, value]

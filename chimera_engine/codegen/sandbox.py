@@ -1,15 +1,15 @@
 """PatchTester: proves a patch in throwaway copies of the workspace, in sandboxed phases.
 
-Four phases run in parallel, each a subprocess under bubblewrap (see
+Three phases run in parallel, each a subprocess under bubblewrap (see
 :mod:`chimera_engine.codegen.isolation`) on its own read-only copy of the
-workspace: *collect* (the original tests, listed), *before* (the original
-module with the new tests), *after* (the patched module with the new tests)
-and *trusted* (the patched module with the existing tests only). Each phase
-gets rlimits for CPU, memory, processes, open files and file size, Landlock
-file rules, a scrubbed environment and (optionally) the audit-hook guards of
+workspace: *before* (the original module with the new tests), *after* (the
+patched module with the new tests) and *trusted* (the existing tests only,
+the patched module reached through a separate process). Each phase gets
+rlimits for CPU, memory, processes, open files and file size, Landlock file
+rules, a scrubbed environment and (optionally) the audit-hook guards of
 :mod:`chimera_engine.codegen.sandbox_runner`; its PID namespace ends with it.
-:func:`chimera_engine.codegen.verdict.decide` rules from exit statuses and
-the test ids the parent expects.
+:func:`chimera_engine.codegen.verdict.decide` rules from exit statuses, the
+trusted phase's report and the test ids the parent expects.
 
 Without kernel isolation the tester refuses (``sandbox = "strict"``) or, when
 the operator allows it (``"reduced"``), tests anyway and flags the result,
@@ -64,9 +64,13 @@ class PatchTester:
             )
         return self._iso
 
-    def _copy(self, into: Path, files: dict[str, str], tests: dict[str, str]) -> Path:
+    def _copy(
+        self, into: Path, files: dict[str, str], tests: dict[str, str], drop: tuple[str, ...] = ()
+    ) -> Path:
         work = into / "ws"
         shutil.copytree(self.workspace_root, work, ignore=_IGNORED)
+        for path in drop:  # the trusted copy holds no code of the patch, not even the old one
+            (work / path).unlink(missing_ok=True)
         for path, content in (*files.items(), *tests.items()):
             target = work / path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -77,14 +81,13 @@ class PatchTester:
             entry.chmod(0o755 if entry.is_dir() else 0o644)
         return work
 
-    def _prepare(self, root: Path, patch: PatchContent) -> tuple[Path, Path, Path, Path]:
-        """Four copies: pristine, with the new tests, patched with them, patched without."""
+    def _prepare(self, root: Path, patch: PatchContent) -> tuple[Path, Path, Path]:
+        """Three copies: with the new tests, patched with them, without the module."""
         root.chmod(0o755)
         return (
-            self._copy(root / "collect", {}, {}),
             self._copy(root / "before", {}, patch.tests),
             self._copy(root / "after", patch.files, patch.tests),
-            self._copy(root / "trusted", patch.files, {}),
+            self._copy(root / "trusted", {}, {}, drop=tuple(patch.files)),
         )
 
     async def _phase(
@@ -94,11 +97,19 @@ class PatchTester:
         targets: list[str],
         iso: Isolation,
         check: dict[str, str] | None = None,
+        proxy: tuple[Path, str] | None = None,
     ) -> RunReport:
         """The fork and the waiting happen in a worker thread: forking a large process
         (the console) from the loop thread would stall the GUI."""
         return await asyncio.to_thread(
-            run_phase, phase, work, targets, iso=iso, limits=self.limits, module_check=check
+            run_phase,
+            phase,
+            work,
+            targets,
+            iso=iso,
+            limits=self.limits,
+            module_check=check,
+            proxy=proxy,
         )
 
     def refusal(self, iso: Isolation) -> str:
@@ -119,7 +130,7 @@ class PatchTester:
         return ""
 
     async def test(self, patch: PatchContent, module: str) -> PatchResult:
-        """Run the four phases and decide."""
+        """Run the three phases and decide."""
         started = time.perf_counter()
         iso = await self.isolation()
         refused = self.refusal(iso)
@@ -135,24 +146,23 @@ class PatchTester:
         module_path = next(iter(patch.files))
         with tempfile.TemporaryDirectory(prefix="chimera-sandbox-") as tmp:
             root = Path(tmp)
-            base_dir, before_dir, after_dir, trusted_dir = await asyncio.to_thread(
-                self._prepare, root, patch
-            )
+            before_dir, after_dir, trusted_dir = await asyncio.to_thread(self._prepare, root, patch)
             check = {
                 "name": module,
                 "old": patch.originals[module_path],
                 "new": patch.files[module_path],
                 "filename": module_path,
             }
-            existing = ["tests"] if await asyncio.to_thread((base_dir / "tests").is_dir) else []
+            existing = ["tests"] if await asyncio.to_thread((trusted_dir / "tests").is_dir) else []
             new_tests = sorted(patch.tests)
-            collect, before, after, trusted = await asyncio.gather(
-                self._phase("collect", base_dir, existing, iso),
+            before, after, trusted = await asyncio.gather(
                 self._phase("before", before_dir, new_tests, iso),
                 self._phase("after", after_dir, new_tests, iso, check),
-                self._phase("trusted", trusted_dir, existing, iso),
+                self._phase(
+                    "trusted", trusted_dir, existing, iso, proxy=(after_dir, _dotted(module_path))
+                ),
             )
-        phases = (collect, before, after, trusted)
+        phases = (before, after, trusted)
         layers = [name for name in iso.layers if name != "landlock"]
         if self.limits.landlock and all(r.layers.get("landlock") for r in phases):
             layers.append("landlock")
@@ -180,6 +190,18 @@ class PatchTester:
             missing=missing,
             reduced=reduced,
         )
+
+
+def _dotted(path: str) -> str:
+    """``tools/mathy.py`` -> ``tools.mathy`` (a package's ``__init__.py`` -> the package).
+
+    >>> _dotted("tools/mathy.py"), _dotted("tools/sub/__init__.py")
+    ('tools.mathy', 'tools.sub')
+    """
+    parts = path.removesuffix(".py").split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 _TAMPER = re.compile(

@@ -117,11 +117,19 @@ def run_phase(
     iso: Isolation,
     limits: SandboxLimits,
     module_check: dict[str, str] | None = None,
+    proxy: tuple[Path, str] | None = None,
 ) -> RunReport:
-    """Run one phase to the end (blocking; call from a worker thread)."""
+    """Run one phase to the end (blocking; call from a worker thread).
+
+    ``proxy`` (a patched copy and a module name) makes the tests reach that
+    module through a separate process (the *trusted* phase).
+    """
     with tempfile.TemporaryDirectory(prefix="chimera-scratch-") as host_scratch:
         scratch = "/tmp" if iso.kernel else host_scratch
         inside = isolation.SANDBOX_WORK if iso.kernel else str(work)
+        mod_root = ""
+        if proxy is not None:
+            mod_root = isolation.SANDBOX_MODULE if iso.kernel else str(proxy[0])
         python = isolation.python_roots()
         config = {
             "phase": phase,
@@ -129,19 +137,22 @@ def run_phase(
             "scratch": scratch,
             "targets": targets,
             "module_check": module_check,
+            "proxy": {"root": mod_root, "name": proxy[1]} if proxy else None,
             "guards": limits.guards,
             "limits": _rlimits(limits),
             "unshare_net": limits.isolate_network and not iso.kernel,
             "landlock": limits.landlock,
             "read_roots": [*python, *_READ],
-            "landlock_read": [*python, *_READ, *_LIBS, inside],
+            "landlock_read": [*python, *_READ, *_LIBS, inside, *([mod_root] if mod_root else [])],
             "exec_roots": [*python, *_LIBS],
             "write_roots": [scratch, "/dev/null"],
         }
         argv = [sys.executable, "-I", "-m", "chimera_engine.codegen.sandbox_runner"]
         env: dict[str, str] | None = None
         if iso.kernel:
-            argv = isolation.command(iso, work, argv, uid=100000 + secrets.randbelow(60000))
+            extra = {str(proxy[0]): isolation.SANDBOX_MODULE} if proxy else {}
+            uid = 100000 + secrets.randbelow(60000)
+            argv = isolation.command(iso, work, argv, uid=uid, extra=extra)
         else:
             env = {**isolation.sandbox_env(), "HOME": scratch, "TMPDIR": scratch}
         return _spawn(phase, argv, env, work, config, limits, iso)

@@ -356,7 +356,14 @@ def main() -> int:
     os.dup2(devnull, 1)
     os.close(devnull)
     layers = _prologue(config)
+    proxy = config.get("proxy")
+    if proxy:  # the trusted phase: the patched module lives in its own process
+        from chimera_engine.codegen import module_proxy
+
+        layers["proxy"] = module_proxy.make_undumpable()
     channel.send("L", layers)  # written before any code of the patch runs
+    if proxy:
+        module_proxy.install(proxy["root"], proxy["name"])
     workdir = os.path.realpath(config["workdir"])
     os.chdir(workdir)
     sys.path.insert(0, workdir)
@@ -397,8 +404,8 @@ def main() -> int:
             module_problem = check_module(config)
         except SandboxViolation as exc:
             module_problem = str(exc)
-    collector = Collector()
-    exit_code = int(pytest.main([*base, *config["targets"]], plugins=[collector]))
+    collector, ids = Collector(), IdCollector()
+    exit_code = int(pytest.main([*base, *config["targets"]], plugins=[collector, ids]))
     channel.send(
         "R",
         {
@@ -406,6 +413,7 @@ def main() -> int:
             "tests": list(collector.tests.values()),
             "collection_errors": collector.errors,
             "module_problem": module_problem,
+            "collected": ids.ids,
             "duration": time.perf_counter() - started,
         },
     )

@@ -1,20 +1,23 @@
-"""The verdict on a patch, decided by the parent from what it observed of four phases.
+"""The verdict on a patch, decided by the parent from what it observed of three phases.
 
-- *collect*: the original workspace, no code of the patch at all, lists the
-  existing test ids (trusted: only the operator's own code ran);
 - *before*: the original module with the new tests: it must finish by itself
   with pytest's "tests failed" status (1), and every new test the parent
-  finds in the new files must have run and failed. A killed, silent, short or
-  passing *before* run is a failure, never "failed as it should";
-- *after*: the patched module with the new tests: status 0 and every new test
+  finds in the new files (by reading their syntax tree) must have run and
+  failed. A killed, silent, short or passing *before* run is a failure,
+  never "failed as it should";
+- *after*: the patched module with the new tests: status 0, every new test
   passed, and the module still exposes the same tools;
-- *trusted*: the patched module with the existing tests only, from a
-  read-only copy that holds no file of the patch but the module, so no new
-  test file or ``conftest.py`` is ever imported there: status 0 and exactly
-  the ids of *collect*, all passed (or skipped).
+- *trusted*: the existing tests only, from a read-only copy that holds no
+  file of the patch and not even the module: ``import`` of the module yields
+  a proxy to a separate process that loads the patched code
+  (:mod:`chimera_engine.codegen.module_proxy`). No code of the patch ever
+  runs in the trusted test process, so its collection and its report are the
+  parent's own: every collected id must have run and passed (or been skipped).
 
-Status codes and kills come from the kernel; ids are compared with sets the
-parent computed itself (the new ones by reading the test files' syntax tree).
+The new tests are the patch's own claim (their code is as hostile as the
+module), so the *before*/*after* checks guard against useless or dishonest
+tests, while the *trusted* phase and the kernel's exit statuses carry the
+guarantee that the existing behaviour still holds.
 """
 
 from __future__ import annotations
@@ -101,7 +104,6 @@ def _status(report: RunReport) -> str:
 
 def decide(
     patch: PatchContent,
-    collect: RunReport,
     before: RunReport,
     after: RunReport,
     trusted: RunReport,
@@ -114,7 +116,7 @@ def decide(
     expected = expected_new_ids(patch.tests)
     fail_to_pass = [t for t in after.tests if _base(t.nodeid) in expected]
     pass_to_pass = [t for t in trusted.tests if t.nodeid.split("::")[0] not in patch.tests]
-    phases = (collect, before, after, trusted)
+    phases = (before, after, trusted)
     violations = sorted({v for r in phases for v in r.violations})
     excerpt = "\n".join(
         [t.output for t in (*after.tests, *trusted.tests) if t.outcome in ("failed", "error")][:3]
@@ -146,8 +148,6 @@ def decide(
         return result(False, f"the {forged[0]} run forged its own report")
     if any(r.timed_out for r in phases):
         return result(False, "the tests did not finish in time (an infinite loop or a hang)")
-    if collect.exit_code not in (0, 5) or collect.reports != 1:
-        return result(False, f"the existing tests cannot be collected: {collect.stderr[-300:]}")
     if after.module_problem:
         return result(False, f"the patched module is not acceptable: {after.module_problem}")
     if after.collection_errors or trusted.collection_errors:
@@ -188,8 +188,8 @@ def decide(
     broken_old = [t.nodeid for t in pass_to_pass if t.outcome not in ("passed", "skipped")]
     if broken_old:
         return result(False, f"an existing test breaks with the patch: {broken_old[0]}")
-    if set(collect.collected) != {t.nodeid for t in trusted.tests}:
-        lost = sorted(set(collect.collected) - {t.nodeid for t in trusted.tests})
+    if set(trusted.collected) != {t.nodeid for t in trusted.tests}:
+        lost = sorted(set(trusted.collected) - {t.nodeid for t in trusted.tests})
         return result(
             False,
             "the existing tests did not all run with the patch"

@@ -142,6 +142,7 @@ class PatchTester:
                 ok=False,
                 reason=f"the patch or its tests tamper with the sandbox: {tampering}",
                 violations=[tampering],
+                layers=list(iso.layers),
             )
         module_path = next(iter(patch.files))
         with tempfile.TemporaryDirectory(prefix="chimera-sandbox-") as tmp:

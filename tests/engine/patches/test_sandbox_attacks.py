@@ -54,6 +54,7 @@ ATTACKS = [
     "bad_46_stat_host_paths",
     "bad_47_parent_environ",
     "bad_48_read_secret_key",
+    "bad_49_module_forges_trusted_report",
 ]
 SANDBOX_UIDS = range(100000, 160000)
 

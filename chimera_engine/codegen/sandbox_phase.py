@@ -153,8 +153,12 @@ def run_phase(
             extra = {str(proxy[0]): isolation.SANDBOX_MODULE} if proxy else {}
             uid = 100000 + secrets.randbelow(60000)
             argv = isolation.command(iso, work, argv, uid=uid, extra=extra)
-        else:
-            env = {**isolation.sandbox_env(), "HOME": scratch, "TMPDIR": scratch}
+            try:
+                return _spawn(phase, argv, env, work, config, limits, iso)
+            finally:
+                if iso.as_root:
+                    reap(uid)
+        env = {**isolation.sandbox_env(), "HOME": scratch, "TMPDIR": scratch}
         return _spawn(phase, argv, env, work, config, limits, iso)
 
 
@@ -212,6 +216,30 @@ def _spawn(
         collected=[str(i) for i in report.get("collected", [])],
         reports=len(reports),
     )
+
+
+def reap(uid: int, seconds: float = 5.0) -> list[int]:
+    """Kill and wait out every process of a phase's own host user (root engines only).
+
+    The PID namespace already takes them down with the phase; this makes the
+    end of the phase the moment they are gone, not a moment later.
+    """
+    killed: list[int] = []
+    deadline = time.monotonic() + seconds
+    while True:
+        left = []
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_uid == uid:
+                        left.append(int(entry.name))
+        if not left or time.monotonic() > deadline:
+            return killed
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        time.sleep(0.02)
 
 
 def _wait(proc: subprocess.Popen[bytes], seconds: float) -> bool:

@@ -182,6 +182,7 @@ class PatchTester:
                 layers=layers,
                 missing=missing,
                 reduced=True,
+                sandbox_uids=[r.uid for r in phases if r.uid],
             )
         return decide(
             patch,

@@ -10,6 +10,7 @@ is treated as a claim to be checked against what the parent knows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -73,6 +74,7 @@ class RunReport:
     layers: dict[str, bool] = field(default_factory=dict)
     collected: list[str] = field(default_factory=list)
     reports: int = 0  # how many report lines arrived (more than one: forged)
+    uid: int = 0  # the host user the phase ran as (root engines), 0 if none of its own
 
     @property
     def killed(self) -> bool:
@@ -154,7 +156,8 @@ def run_phase(
             uid = 100000 + secrets.randbelow(60000)
             argv = isolation.command(iso, work, argv, uid=uid, extra=extra)
             try:
-                return _spawn(phase, argv, env, work, config, limits, iso)
+                report = _spawn(phase, argv, env, work, config, limits, iso)
+                return dataclasses.replace(report, uid=uid if iso.as_root else 0)
             finally:
                 if iso.as_root:
                     reap(uid)

@@ -56,6 +56,7 @@ class PatchResult:
     layers: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     reduced: bool = False
+    sandbox_uids: list[int] = field(default_factory=list)  # host users of the phases
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +140,7 @@ def decide(
             layers=layers,
             missing=missing,
             reduced=reduced,
+            sandbox_uids=[r.uid for r in phases if r.uid],
         )
 
     if violations:

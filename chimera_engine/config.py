@@ -124,6 +124,10 @@ class CodegenSettings:
     watch_seconds: float = 60.0
     watch_min_calls: int = 10
     sandbox_timeout: float = 60.0
+    #: "strict": patch testing needs full kernel isolation (bubblewrap namespaces,
+    #: Landlock) and refuses without it; "reduced": test with what the kernel
+    #: offers, flag the result, never auto-approve it.
+    sandbox: str = "strict"
 
 
 @dataclass(frozen=True, kw_only=True)

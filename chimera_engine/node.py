@@ -333,7 +333,9 @@ class HeartNode:
             repo=PatchRepository(self.db, workspace.key),
             attempts=AttemptRepository(self.db, workspace.key),
             patterns=PatternStore(self.db),
-            tester=PatchTester(root, SandboxLimits(wall_seconds=cg.sandbox_timeout)),
+            tester=PatchTester(
+                root, SandboxLimits(wall_seconds=cg.sandbox_timeout, sandbox=cg.sandbox)
+            ),
             reload=self._reload,
             audit=security.audit,
             bus=self.bus,

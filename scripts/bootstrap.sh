@@ -31,6 +31,9 @@ for entry in "${libs[@]}"; do
   file="${entry%%:*}"; pkg="${entry##*:}"
   grep -q "$file" <<<"$cache" || missing+=("$pkg")
 done
+# the patch sandbox runs every phase under bubblewrap (and setpriv from util-linux)
+command -v bwrap >/dev/null 2>&1 || missing+=("bubblewrap")
+command -v setpriv >/dev/null 2>&1 || missing+=("util-linux")
 if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1; then
   missing+=("fonts-dejavu-core")
 fi

@@ -38,6 +38,7 @@ from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import Patch
+from chimera_engine.codegen.risk import assess
 from chimera_engine.codegen.store import PatchEvent
 
 SIDE_TAB, UNIFIED_TAB, HUNKS_TAB, TESTS_TAB, SANDBOX_TAB, HISTORY_TAB, RATIONALE_TAB = range(7)
@@ -65,6 +66,12 @@ def facts_text(patch: Patch) -> str:
         ("Diff sha256", patch.diff_hash[:16]),
     ]
     return "\n".join(f"{name}: {value}" for name, value in rows)
+
+
+def _risk_reasons(patch: Patch) -> str:
+    """Why the screen rated the patch as it did (shown to the reviewer)."""
+    _, reasons = assess(patch.diff, patch.tests)
+    return f" ({'; '.join(reasons[:3])})" if reasons else ""
 
 
 class PatchDetail(QWidget):
@@ -203,7 +210,7 @@ class PatchDetail(QWidget):
         parts = [
             f"Patch {patch.id} · {patch.module} v{patch.base_version}",
             state_label(patch.state.value),
-            f"risk {patch.risk}",
+            f"risk {patch.risk}" + _risk_reasons(patch),
             source_text(patch),
             f"+{added} −{removed} lines (with tests)",
         ]

@@ -35,6 +35,8 @@ def verdict_text(result: Mapping[str, Any] | None) -> tuple[str, str]:
     Passed in 1.00 s — fail → pass: 1/1 passed
     before the patch: 1/1 failed, as they should
     pass → pass: 2/2 passed
+    >>> verdict_text({"ok": True, "duration_s": 1, "reduced": True, "missing": ["bwrap"]})[1]
+    'warn'
 
     """
     if not result:
@@ -45,6 +47,13 @@ def verdict_text(result: Mapping[str, Any] | None) -> tuple[str, str]:
         return (
             f"Refused by the sandbox in {seconds:.2f} s{timed_out}: {result.get('reason', '')}",
             "critical",
+        )
+    if result.get("reduced"):
+        missing = ", ".join(result.get("missing") or []) or "unknown"
+        text, _ = verdict_text({**result, "reduced": False})
+        return (
+            f"{text} · REDUCED SANDBOX (missing: {missing}): never auto-approved, review with care",
+            "warn",
         )
     counts = []
     for phase, label in PHASES.items():

@@ -184,7 +184,7 @@ class ReviewQueue(HunkReview):
         attempt: int,
         principal: Principal,
     ) -> Patch:
-        risk, _ = assess(content.diff)
+        risk, _ = assess(content.diff, content.tests)
         patch = await self.repo.create(
             module=request.module,
             base_version=request.base_version,
@@ -242,6 +242,8 @@ class ReviewQueue(HunkReview):
         )
         if not policy.auto_approve or patch.risk not in policy.allow_risk:
             return
+        if not patch.result or patch.result.get("reduced") or not patch.result.get("ok"):
+            return  # tested without full kernel isolation: a person decides
         if changed > policy.max_changed_lines:
             return
         await self.approve(
@@ -324,7 +326,7 @@ class ReviewQueue(HunkReview):
                 reason=str(exc),
             )
             raise
-        risk, _ = assess(content.diff)
+        risk, _ = assess(content.diff, content.tests)
         patch = await self.repo.create(
             module=base.module,
             base_version=base.base_version,

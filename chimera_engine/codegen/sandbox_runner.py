@@ -16,6 +16,7 @@ where the OS allows.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -116,6 +117,7 @@ class Channel:
 class Guard:
     def __init__(self, config: Mapping[str, Any], channel: Channel) -> None:
         self.workdir = os.path.realpath(config["workdir"])
+        self.scratch = os.path.realpath(config["scratch"])
         self.read_roots = tuple(os.path.realpath(p) for p in config["read_roots"])
         self._channel = channel
         self._local = threading.local()
@@ -157,15 +159,19 @@ class Guard:
             self.refuse(f"starting a process ({event}) is not allowed in the sandbox")
         elif event in BLOCKED_EVENTS:
             self.refuse(f"{event} is not allowed in the sandbox")
+        elif event == "os.chdir" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            text = os.fsdecode(args[0])
+            if not self._inside(text, (self.workdir, self.scratch, *self.read_roots)):
+                self.refuse(f"os.chdir outside the sandbox: {text}")
         elif event in CHANGE_EVENTS:
             for path in args[:2]:
                 if isinstance(path, (str, bytes, os.PathLike)):
                     text = os.fsdecode(path)
-                    if not self._inside(text, (self.workdir,)):
+                    if not self._inside(text, (self.scratch,)):
                         self.refuse(f"{event} outside the sandbox: {text}")
         elif event in LIST_EVENTS and args and isinstance(args[0], (str, bytes, os.PathLike)):
             text = os.fsdecode(args[0])
-            if not self._inside(text, (self.workdir, *self.read_roots)):
+            if not self._inside(text, (self.workdir, self.scratch, *self.read_roots)):
                 self.refuse(f"listing outside the sandbox: {text}")
 
     def _check_open(self, args: tuple[Any, ...]) -> None:
@@ -177,9 +183,9 @@ class Guard:
             (flags or 0) & _WRITE_FLAGS
         )
         if writing:
-            if not self._inside(path, (self.workdir,)) and path != os.devnull:
+            if not self._inside(path, (self.scratch,)) and path != os.devnull:
                 self.refuse(f"write outside the sandbox: {path}")
-        elif not self._inside(path, (self.workdir, *self.read_roots)):
+        elif not self._inside(path, (self.workdir, self.scratch, *self.read_roots)):
             self.refuse(f"read outside the sandbox: {path}")
 
     def _check_address(self, address: Any) -> None:
@@ -190,7 +196,7 @@ class Guard:
                 self.refuse(f"network connection to {host}:{port}")
         elif isinstance(address, (str, bytes)):
             path = os.fsdecode(address)
-            if not self._inside(path, (self.workdir,)):
+            if not self._inside(path, (self.scratch,)):
                 self.refuse(f"unix socket outside the sandbox: {path}")
 
 
@@ -287,18 +293,104 @@ def check_module(config: Mapping[str, Any]) -> str:
     return ""
 
 
+def _prologue(config: Mapping[str, Any]) -> dict[str, bool]:
+    """Limits and kernel rules applied before any code of the patch is imported."""
+    import resource
+
+    limits = config.get("limits", {})
+    for name, value in limits.items():
+        limit = getattr(resource, name, None)
+        if limit is not None:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(limit, (int(value), int(value)))
+    layers = {"rlimits": bool(limits)}
+    if config.get("unshare_net"):
+        layers["netns"] = _unshare_network()
+    if config.get("landlock"):
+        from chimera_engine.codegen import landlock
+
+        layers["landlock"] = landlock.restrict(
+            read_roots=config["landlock_read"],
+            exec_roots=config["exec_roots"],
+            write_roots=config["write_roots"],
+        )
+    return layers
+
+
+def _unshare_network() -> bool:
+    """A private network namespace with only loopback up (without bwrap)."""
+    import ctypes
+    import fcntl
+    import socket
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = 0x40000000 if os.geteuid() == 0 else 0x40000000 | 0x10000000
+    if libc.unshare(flags) != 0:
+        return False
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            ifr = struct.pack("16sH14x", b"lo", 0x1 | 0x8 | 0x40)
+            fcntl.ioctl(s.fileno(), 0x8914, ifr)  # SIOCSIFFLAGS: lo up
+    except OSError:
+        pass
+    return True
+
+
+class IdCollector:
+    """A pytest plugin that records the ids of the collected tests."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.ids = [item.nodeid for item in session.items]
+
+
 def main() -> int:
     config = json.loads(sys.stdin.readline())
     sys.stdin.close()
-    channel = Channel(int(config["report_fd"]))
-    guard = Guard(config, channel)
-    os.chdir(guard.workdir)
-    sys.path.insert(0, guard.workdir)
+    # The channel is the original stdout; pytest and the tests write to /dev/null.
+    channel = Channel(os.dup(1))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    layers = _prologue(config)
+    proxy = config.get("proxy")
+    if proxy:  # the trusted phase: the patched module lives in its own process
+        from chimera_engine.codegen import module_proxy
+
+        layers["proxy"] = module_proxy.make_undumpable()
+    channel.send("L", layers)  # written before any code of the patch runs
+    if proxy:
+        module_proxy.install(proxy["root"], proxy["name"])
+    workdir = os.path.realpath(config["workdir"])
+    os.chdir(workdir)
+    sys.path.insert(0, workdir)
     sys.dont_write_bytecode = True
     import pytest  # imported before the guards: its own files are trusted
 
-    os.environ = GuardedEnviron(os.environ, guard)  # type: ignore[assignment]  # noqa: B003
-    sys.addaudithook(guard.hook)
+    guard: Guard | None = None
+    if config.get("guards", True):
+        guard = Guard(config, channel)
+        os.environ = GuardedEnviron(os.environ, guard)  # type: ignore[assignment]  # noqa: B003
+        sys.addaudithook(guard.hook)
+    base = [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--no-header",
+        "-rN",
+        "--rootdir",
+        workdir,
+        "--basetemp",
+        os.path.join(config["scratch"], "pytest"),
+    ]
+    if config.get("phase") == "collect":
+        ids = IdCollector()
+        code = int(pytest.main([*base, "--collect-only", *config["targets"]], plugins=[ids]))
+        channel.send("R", {"exit_code": code, "collected": ids.ids})
+        return code
     started = time.perf_counter()
     module_problem = ""
     if config.get("module_check"):
@@ -306,24 +398,14 @@ def main() -> int:
 
         for pkg in ("sandbox_old", "sandbox_new"):  # siblings resolve: ``from .common import``
             mod = types.ModuleType(pkg)
-            mod.__path__ = [os.path.join(guard.workdir, "tools")]
+            mod.__path__ = [os.path.join(workdir, "tools")]
             sys.modules[pkg] = mod
         try:
             module_problem = check_module(config)
         except SandboxViolation as exc:
             module_problem = str(exc)
-    collector = Collector()
-    args = [
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--no-header",
-        "-rN",
-        "--rootdir",
-        guard.workdir,
-        *config["targets"],
-    ]
-    exit_code = int(pytest.main(args, plugins=[collector]))
+    collector, ids = Collector(), IdCollector()
+    exit_code = int(pytest.main([*base, *config["targets"]], plugins=[collector, ids]))
     channel.send(
         "R",
         {
@@ -331,10 +413,11 @@ def main() -> int:
             "tests": list(collector.tests.values()),
             "collection_errors": collector.errors,
             "module_problem": module_problem,
+            "collected": ids.ids,
             "duration": time.perf_counter() - started,
         },
     )
-    return 0
+    return exit_code
 
 
 if __name__ == "__main__":

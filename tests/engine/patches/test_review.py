@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.models import PatchState
 from chimera_engine.codegen.providers.base import ProviderRateLimited, ProviderTimeout
+from chimera_engine.codegen.sandbox import PatchTester
 from chimera_engine.config import load_settings
 from chimera_engine.errors import ConflictError, PermissionDeniedError
 from chimera_engine.events import PatchChanged
@@ -230,3 +232,19 @@ async def test_auto_approve_policy(env: tuple[HeartNode, Session]) -> None:
     approval = await node.security.audit.query(AuditQuery(action_prefix="patch.approve"))
     assert approval[0].actor == "system:auto-approve"
     assert "auto-approved by policy" in approval[0].detail["policy"]
+
+
+async def test_reduced_sandbox_is_never_auto_approved(env: tuple[HeartNode, Session]) -> None:
+    """Tested without bubblewrap (allowed by ``sandbox = "reduced"``): ready, flagged, waiting."""
+    node, admin = env
+    node.patches.approval = type(node.patches.approval)(auto_approve=True)
+    limits = dataclasses.replace(node.patches.tester.limits, sandbox="reduced", bwrap="/no/bwrap")
+    node.patches.tester = PatchTester(node.patches.tester.workspace_root, limits)
+    await fail_some_calls(node, admin)
+    use(node, ScriptedProvider([FIX]))
+    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    patch = outcome.patch
+    assert patch is not None and patch.state is PatchState.READY, patch
+    assert patch.result is not None and patch.result["ok"] and patch.result["reduced"]
+    assert "bwrap" in patch.result["missing"]
+    assert not await node.security.audit.query(AuditQuery(action_prefix="patch.approve"))

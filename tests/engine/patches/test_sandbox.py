@@ -135,6 +135,7 @@ async def test_workspace_untouched_after_malicious_patch(workspace: Path) -> Non
     result = await PatchTester(workspace, bench.LIMITS).test(content, "mathy")
     assert not result.ok
     assert result.reason.startswith("sandbox violation: write outside the sandbox: ")
-    assert f"write outside the sandbox: {workspace}/tools/mathy.py" in result.violations
+    # the work copy is read-only to test code; the real workspace is not even visible
+    assert "write outside the sandbox: tests/test_mathy.py" in result.violations
     assert bench.snapshot(workspace) == before
     assert not (workspace / "tools" / "evil.py").exists()

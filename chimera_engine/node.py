@@ -244,6 +244,7 @@ class HeartNode:
             await self._start_api()
         await self._start_demo()
         self.spawn(self.loop_lag.run(), name="loop-lag")
+        self.spawn(self.security.watch_users(), name="user-watch")
         self._started_at = time.time()
         self.metrics.up.set(1)
         self._set_state("running")

@@ -100,7 +100,8 @@ class Endpoint:
 
         body: dict[str, object] = {}
         if route.body is not None:
-            body = validate(await _read_json(request), route.body)
+            raw: object = {} if _empty_body_allowed(request, route) else await _read_json(request)
+            body = validate(raw, route.body)
         request[BODY] = body
 
         if route.permission is not None:
@@ -130,6 +131,12 @@ class Endpoint:
             actor=None if principal else client,
             route_class=self.route.rate_class,
         )
+
+
+def _empty_body_allowed(request: web.Request, route: Route) -> bool:
+    """A route whose body has no required field may be called without one."""
+    schema = route.body or {}
+    return not request.can_read_body and not schema.get("required")
 
 
 async def _read_json(request: web.Request) -> object:

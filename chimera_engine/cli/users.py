@@ -25,6 +25,13 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     pw = user_sub.add_parser("passwd", parents=[common], help="set a user's password")
     pw.add_argument("name")
     pw.set_defaults(handler=user_passwd, needs_node=True)
+    role = user_sub.add_parser("role", parents=[common], help="change a user's role")
+    role.add_argument("name")
+    role.add_argument("role", choices=[r.value for r in Role])
+    role.set_defaults(handler=user_role, needs_node=True)
+    delete = user_sub.add_parser("delete", parents=[common], help="delete a user")
+    delete.add_argument("name")
+    delete.set_defaults(handler=user_delete, needs_node=True)
 
 
 async def user_add(node: HeartNode, args: argparse.Namespace) -> int:
@@ -69,4 +76,24 @@ async def user_passwd(node: HeartNode, args: argparse.Namespace) -> int:
     user = await node.security.accounts.set_password(args.name, password)
     await node.security.audit.record(local_principal(), "user.reset_password", target=user.username)
     print(f"password of {user.username} changed")
+    return 0
+
+
+async def user_role(node: HeartNode, args: argparse.Namespace) -> int:
+    security = node.security
+    user = await security.accounts.set_role(args.name, args.role)
+    security.remember(user, "role")
+    await security.audit.record(
+        local_principal(), "user.set_role", target=user.username, role=user.role
+    )
+    print(f"user {user.username} now has role {user.role}")
+    return 0
+
+
+async def user_delete(node: HeartNode, args: argparse.Namespace) -> int:
+    security = node.security
+    user = await security.accounts.delete(args.name)
+    security.forget(user)
+    await security.audit.record(local_principal(), "user.delete", target=user.username)
+    print(f"deleted user {user.username}")
     return 0

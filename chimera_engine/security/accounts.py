@@ -131,6 +131,12 @@ class AccountService:
         user = await self._require(username)
         return await self.users.update(user.id, disabled=int(disabled))
 
+    async def delete(self, username: str) -> UserRecord:
+        """Remove a user; returns the record as it was."""
+        user = await self._require(username)
+        await self.users.delete(user.id)
+        return user
+
     async def _require(self, username: str) -> UserRecord:
         found = await self.users.get(username.strip())
         if found is None:

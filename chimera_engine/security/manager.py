@@ -6,6 +6,8 @@ permission) is written to the audit log with outcome ``denied``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,14 @@ from chimera_engine.security.tokens import JWTManager, RevocationList, TokenPair
 from chimera_engine.store.db import Database
 from chimera_engine.store.records import UserRecord
 from chimera_engine.store.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+USER_POLL_S = 0.4
+_ACCOUNT_CHANGED = (
+    "the account changed since this token was issued (password changed, role changed "
+    "or account disabled); log in again"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +62,12 @@ class SecurityManager:
         self._bus = bus
         self._clock = clock
         self.audit = AuditLog(
-            db, derive_key(secret, "audit"), bus, ring_size=audit_settings.ring_size, clock=clock
+            db,
+            derive_key(secret, "audit"),
+            bus,
+            ring_size=audit_settings.ring_size,
+            clock=clock,
+            checkpoint_key=derive_key(secret, "audit-checkpoint"),
         )
         self.revocations = RevocationList(db, clock)
         self.jwt = JWTManager(
@@ -88,12 +103,49 @@ class SecurityManager:
         )
         self.rate_limiter = make_rate_limiter(rate_settings or RateLimitSettings())
         self._users: dict[int, UserRecord] = {}
+        self._users_version = -1
 
     async def load(self) -> None:
         await self.api_keys.load()
         await self.revocations.load()
         await self.audit.load()
-        self._users = {u.id: u for u in await self.accounts.users.list()}
+        await self.reload_users()
+
+    async def reload_users(self) -> bool:
+        """Take in user changes made by any process sharing the database.
+
+        Cheap when nothing changed (one read of the users version); otherwise the
+        users are re-read and each changed or deleted one is published as
+        :class:`UserChanged`, which ends its sessions and subscriptions here.
+        Returns whether anything changed."""
+        repo = self.accounts.users
+        version = await repo.version()
+        if version == self._users_version:
+            return False
+        fresh = {u.id: u for u in await repo.list()}
+        first = self._users_version < 0
+        self._users_version = version
+        old, self._users = self._users, fresh
+        if first:
+            return True
+        for uid, user in fresh.items():
+            before = old.get(uid)
+            if before is None or before.session_epoch != user.session_epoch:
+                self._bus.publish(UserChanged(user=user, change="changed"))
+        for uid, user in old.items():
+            if uid not in fresh:
+                self._bus.publish(UserChanged(user=user, change="deleted"))
+        await self.revocations.refresh()
+        return True
+
+    async def watch_users(self, interval: float = USER_POLL_S) -> None:
+        """Poll for user changes made elsewhere (the CLI, another engine) until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_users()
+            except Exception as exc:  # a busy database is retried at the next tick
+                log.warning("cannot re-read users: %s", exc)
 
     # -- sessions ---------------------------------------------------------------------
     async def needs_first_admin(self) -> bool:
@@ -135,7 +187,7 @@ class SecurityManager:
             )
             raise
         self._remember(user, "login")
-        tokens = self.jwt.issue(user.id, user.username, Role(user.role))
+        tokens = self.jwt.issue(user.id, user.username, Role(user.role), epoch=user.session_epoch)
         principal = self.principal_from_token(tokens.access_token)
         await self.audit.record(principal, "auth.login", target=user.username, client=client)
         return Session(principal=principal, tokens=tokens, user=user)
@@ -150,6 +202,8 @@ class SecurityManager:
             raise AuthenticationError("role changed since this token was issued; log in again")
         if _older_than_password(claims.issued_at, user):
             raise AuthenticationError("the password changed since this token was issued")
+        if claims.epoch != user.session_epoch:
+            raise AuthenticationError(_ACCOUNT_CHANGED)
         return Principal(
             user_id=user.id,
             name=user.username,
@@ -158,6 +212,8 @@ class SecurityManager:
             token_id=claims.jti,
             expires_at=claims.expires_at,
             issued_at=claims.issued_at,
+            session_epoch=claims.epoch,
+            session_family=claims.family,
         )
 
     async def authenticate_token(self, token: str, *, client: str = "") -> Principal:
@@ -173,17 +229,35 @@ class SecurityManager:
     async def refresh(self, refresh_token: str) -> Session:
         """Rotate a refresh token: the old one is revoked, a new pair issued."""
         try:
+            claims = self.jwt.verify(refresh_token, expected_type="refresh", check_revoked=False)
+            if self.revocations.reason(claims.jti) == "rotated" and claims.family:
+                # a rotated token came back: someone holds a copy; end the whole family
+                await self.revocations.revoke(
+                    f"family:{claims.family}", claims.expires_at, "refresh token reused"
+                )
+                raise AuthenticationError(
+                    "refresh token was revoked when it was used; its reuse ends every "
+                    "session of this login"
+                )
             claims = self.jwt.verify(refresh_token, expected_type="refresh")
             user = self._users.get(claims.user_id)
             if user is None or user.disabled or user.role != claims.role.value:
                 raise AuthenticationError("account changed since this token was issued")
             if _older_than_password(claims.issued_at, user):
                 raise AuthenticationError("the password changed since this token was issued")
+            if claims.epoch != user.session_epoch:
+                raise AuthenticationError(_ACCOUNT_CHANGED)
         except AuthenticationError as exc:
             await self.audit.record(None, "auth.refresh", outcome="denied", reason=str(exc))
             raise
         await self.revocations.revoke(claims.jti, claims.expires_at, "rotated")
-        tokens = self.jwt.issue(user.id, user.username, Role(user.role))
+        tokens = self.jwt.issue(
+            user.id,
+            user.username,
+            Role(user.role),
+            epoch=user.session_epoch,
+            family=claims.family,
+        )
         principal = self.principal_from_token(tokens.access_token)
         await self.audit.record(principal, "auth.refresh", target=user.username)
         return Session(principal=principal, tokens=tokens, user=user)
@@ -192,6 +266,10 @@ class SecurityManager:
         """Revoke the session's tokens; they are refused from now on."""
         if principal.token_id and principal.expires_at:
             await self.revocations.revoke(principal.token_id, principal.expires_at, "logout")
+        if principal.session_family:
+            # the session's refresh token ends with it, sent in the body or not
+            horizon = self._clock() + self.jwt.refresh_ttl + 60
+            await self.revocations.revoke(f"family:{principal.session_family}", horizon, "logout")
         if refresh_token:
             try:
                 claims = self.jwt.verify(refresh_token, expected_type="refresh")
@@ -218,9 +296,13 @@ class SecurityManager:
             raise AuthenticationError("session has expired; log in again")
         if principal.token_id and self.revocations.is_revoked(principal.token_id):
             raise AuthenticationError("session has been ended; log in again")
+        if principal.session_family and self.revocations.family_revoked(principal.session_family):
+            raise AuthenticationError("session has been ended; log in again")
         user = self._users.get(principal.user_id or -1)
         if user is None or user.disabled or user.role != principal.role.value:
             raise AuthenticationError("account changed; log in again")
+        if principal.session_epoch is not None and principal.session_epoch != user.session_epoch:
+            raise AuthenticationError(_ACCOUNT_CHANGED)
         if principal.issued_at is not None and _older_than_password(principal.issued_at, user):
             raise AuthenticationError("the password changed; log in again")
 
@@ -264,6 +346,11 @@ class SecurityManager:
     def remember(self, user: UserRecord, change: str) -> None:
         """Record a changed user so token checks see it at once."""
         self._remember(user, change)
+
+    def forget(self, user: UserRecord) -> None:
+        """Drop a deleted user: its tokens are refused from now on."""
+        self._users.pop(user.id, None)
+        self._bus.publish(UserChanged(user=user, change="deleted"))
 
     def cached_users(self) -> list[UserRecord]:
         return sorted(self._users.values(), key=lambda u: u.username.lower())

@@ -145,7 +145,22 @@ def verify_chain(
             return _bad(
                 0, 1, f"the log is empty although {users} users exist (creation is audited)"
             )
+    unrecorded = _users_without_creation(conn)
+    if unrecorded:
+        names = ", ".join(unrecorded[:5])
+        return _bad(last, last + 1, f"users exist whose creation is not in the log: {names}")
     return AuditVerification(ok=True, checked=last)
+
+
+def _users_without_creation(conn: sqlite3.Connection) -> list[str]:
+    """Every account is created through an audited path: one without its entry means
+    entries were cut (even when the log and its checkpoint were rolled back together)."""
+    rows = conn.execute(
+        "SELECT username FROM users WHERE username NOT IN (SELECT target FROM audit "
+        "WHERE action IN ('user.create', 'user.create_first_admin') AND outcome = 'ok') "
+        "ORDER BY username"
+    )
+    return [str(r[0]) for r in rows]
 
 
 def _head_problem(conn: sqlite3.Connection, chain: ChainHasher, last: int, prev: str) -> str:

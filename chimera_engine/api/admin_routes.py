@@ -122,6 +122,9 @@ async def rate_limits(request: web.Request) -> web.StreamResponse:
     return responses.ok({"clients": status})
 
 
+SEQ_MAX = 2**53
+
+
 async def query_audit(request: web.Request) -> web.StreamResponse:
     q = request.query
     try:
@@ -129,6 +132,8 @@ async def query_audit(request: web.Request) -> web.StreamResponse:
         before = int(q["before"]) if "before" in q else None
     except ValueError:
         raise ValidationError("limit and before must be integers") from None
+    if before is not None and not 0 <= before <= SEQ_MAX:
+        raise ValidationError(f"before must be between 0 and {SEQ_MAX}")
     entries = await node_of(request).facade.audit_query(
         principal_of(request),
         AuditQuery(
@@ -272,7 +277,7 @@ ROUTES = [
             "outcome": SHORT,
             "text": SHORT,
             "limit": INT,
-            "before": INT,
+            "before": {"type": "integer", "minimum": 0, "maximum": SEQ_MAX},
         },
     ),
     Route(

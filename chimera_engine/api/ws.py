@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -31,8 +30,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from chimera_engine.api.context import client_ip, node_of
 from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.responses import dumps
-from chimera_engine.api.schema import INT, SHORT, STRINGS, obj, validate
-from chimera_engine.errors import ChimeraError
+from chimera_engine.api.schema import INT, SHORT, STRINGS, obj, parse_json, validate
+from chimera_engine.errors import ChimeraError, TooManyRequestsError, ValidationError
 from chimera_engine.events import (
     AnomalyAcknowledged,
     AnomalyDetected,
@@ -47,9 +46,10 @@ from chimera_engine.events import (
     ToolCallCompleted,
     VersionChanged,
 )
-from chimera_engine.security.permissions import Permission
+from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.security.ratelimit import RateLimit
+from chimera_engine.security.redact import hide_attempted_names
 from chimera_engine.swarm.events import AgentChanged, ConsensusDecided, TaskChanged, TaskQuarantined
 from chimera_engine.swarm.models import AgentSpec
 
@@ -136,6 +136,8 @@ class Connection:
         async def pump() -> None:
             try:
                 async for event in subscription:
+                    if isinstance(event, AuditAppended) and self.principal.role is not Role.ADMIN:
+                        event = AuditAppended(entry=hide_attempted_names(event.entry))
                     self.enqueue(event_message(topic, event))
             finally:
                 subscription.close()
@@ -253,8 +255,8 @@ async def _authenticate(
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authenticate first")
         return None
     try:
-        data = json.loads(msg.data) if msg.type == WSMsgType.TEXT else None
-    except json.JSONDecodeError:
+        data = parse_json(msg.data) if msg.type == WSMsgType.TEXT else None
+    except ValidationError:
         data = None
     if not isinstance(data, dict) or data.get("type") != "authenticate":
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authenticate first")
@@ -263,6 +265,9 @@ async def _authenticate(
         principal, override = await authenticate(
             node_of(request).security, str(data.get("token", "")), client_ip(request)
         )
+    except TooManyRequestsError:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many failures")
+        return None
     except ChimeraError:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authentication failed")
         return None
@@ -287,9 +292,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                data = json.loads(msg.data)
-            except json.JSONDecodeError:
-                conn.send({"type": "error", "code": "invalid_json", "message": "not JSON"})
+                data = parse_json(msg.data)
+            except ValidationError as exc:
+                conn.send({"type": "error", "code": "invalid_json", "message": str(exc)})
                 continue
             if isinstance(data, dict):
                 await conn.handle(data)

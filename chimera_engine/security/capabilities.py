@@ -157,6 +157,8 @@ class CapabilityService:
         return token, cap
 
     def decode(self, token: str) -> dict[str, Any]:
+        if not isinstance(token, str) or not token.isascii():
+            raise AuthenticationError("malformed capability")
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,

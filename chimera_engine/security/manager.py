@@ -375,6 +375,8 @@ def make_rate_limiter(settings: RateLimitSettings) -> ClientRateLimiter:
             "write": limit(settings.write_per_minute),
             "llm": limit(settings.llm_per_minute),
             "login": limit(settings.login_per_minute, least=5),
+            # failed credentials of any kind, per source, counted before authentication
+            "auth_failure": limit(settings.login_per_minute, least=5),
         },
         default=limit(settings.read_per_minute),
         max_buckets=settings.max_clients,

@@ -184,7 +184,7 @@ class JWTManager:
         self, token: str, *, expected_type: str = "access", check_revoked: bool = True
     ) -> Claims:
         """Decode and check ``token``; :class:`AuthenticationError` says what is wrong."""
-        if not isinstance(token, str) or token.count(".") != 2:
+        if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
             raise AuthenticationError("malformed token")
         try:
             payload = jwt.decode(

@@ -117,6 +117,19 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     return responses.ok({"user": change.user}, status=201)
 
 
+async def login_throttles(request: web.Request) -> web.StreamResponse:
+    throttles = await node_of(request).facade.login_throttles(principal_of(request))
+    return responses.ok({"throttles": throttles})
+
+
+async def clear_login_throttle(request: web.Request) -> web.StreamResponse:
+    body = body_of(request)
+    cleared = await node_of(request).facade.clear_login_throttle(
+        principal_of(request), body["account"], body.get("source", "")
+    )
+    return responses.ok({"cleared": cleared})
+
+
 async def rate_limits(request: web.Request) -> web.StreamResponse:
     status = await node_of(request).facade.rate_limit_status(principal_of(request))
     return responses.ok({"clients": status})
@@ -199,7 +212,7 @@ ROUTES = [
         summary="Grant one operation on one object as a short-lived token",
         body=obj(
             {"permission": PERMISSION, "object": SHORT},
-            {"ttl": {**NUMBER, "minimum": 1, "maximum": 86_400}, "single_use": BOOL},
+            {"ttl": {**NUMBER, "minimum": 1, "maximum": 3600}, "single_use": BOOL},
         ),
         responses={201: "issued"},
     ),
@@ -255,6 +268,24 @@ ROUTES = [
             {"username": SHORT, "password": {"type": "string", "maxLength": 1024}, "role": ROLE}
         ),
         responses={201: "created"},
+    ),
+    Route(
+        method="GET",
+        path="/api/auth/throttles",
+        handler=login_throttles,
+        permission=Permission.USER_READ,
+        summary="Failed-login throttles per (name, source)",
+        tag="admin",
+    ),
+    Route(
+        method="POST",
+        path="/api/auth/throttles/clear",
+        handler=clear_login_throttle,
+        permission=Permission.USER_MANAGE,
+        rate_class="write",
+        summary="Forget the failed logins of a name (from one source, or all)",
+        tag="admin",
+        body=obj({"account": STRING}, {"source": STRING}),
     ),
     Route(
         method="GET",

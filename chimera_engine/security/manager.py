@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from chimera_engine.config import AuditSettings, RateLimitSettings, SecuritySettings
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
 from chimera_engine.events import EventBus, UserChanged
-from chimera_engine.security.accounts import AccountService, LockoutPolicy
+from chimera_engine.security.accounts import AccountService
 from chimera_engine.security.apikeys import APIKeyStore
 from chimera_engine.security.audit import AuditLog
 from chimera_engine.security.capabilities import CapabilityService, covers
@@ -24,6 +24,7 @@ from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.security.ratelimit import ClientRateLimiter, RateLimit
 from chimera_engine.security.secrets import derive_key
+from chimera_engine.security.throttle import LockoutPolicy, LoginThrottle
 from chimera_engine.security.tokens import JWTManager, RevocationList, TokenPair
 from chimera_engine.store.db import Database
 from chimera_engine.store.records import UserRecord
@@ -86,10 +87,14 @@ class SecurityManager:
                 time_cost=settings.argon2_time_cost,
                 parallelism=settings.argon2_parallelism,
             ),
-            LockoutPolicy(
-                threshold=settings.lockout_threshold,
-                base=settings.lockout_base_seconds,
-                maximum=settings.lockout_max_seconds,
+            LoginThrottle(
+                db,
+                LockoutPolicy(
+                    threshold=settings.lockout_threshold,
+                    base=settings.lockout_base_seconds,
+                    maximum=settings.lockout_max_seconds,
+                ),
+                clock,
             ),
             clock,
         )
@@ -100,6 +105,7 @@ class SecurityManager:
             db,
             issuer=settings.issuer,
             clock=clock,
+            issuer_valid=self._issuer_valid,
         )
         self.rate_limiter = make_rate_limiter(rate_settings or RateLimitSettings())
         self._users: dict[int, UserRecord] = {}
@@ -174,7 +180,7 @@ class SecurityManager:
 
     async def login(self, username: str, password: str, *, client: str = "console") -> Session:
         try:
-            user = await self.accounts.authenticate(username, password)
+            user = await self.accounts.authenticate(username, password, source=client)
         except AuthenticationError as exc:
             await self.audit.record(
                 None,
@@ -289,6 +295,12 @@ class SecurityManager:
         if principal.via == "capability":
             if principal.expires_at is not None and principal.expires_at < self._clock():
                 raise AuthenticationError("capability has expired")
+            family = principal.session_family or ""
+            key_prefix = family[4:] if family.startswith("key:") else None
+            if (principal.user_id is not None or key_prefix) and not self._issuer_valid(
+                principal.user_id, principal.session_epoch or 0, key_prefix
+            ):
+                raise AuthenticationError("the user who granted this capability has changed")
             return
         if principal.via not in ("token", "password"):
             return
@@ -337,6 +349,13 @@ class SecurityManager:
             raise PermissionDeniedError(
                 f"{principal.name} ({principal.role.value}) is not allowed to {permission.value}"
             )
+
+    def _issuer_valid(self, user_id: int | None, epoch: int, key_prefix: str | None) -> bool:
+        if key_prefix is not None:
+            key = self.api_keys.by_prefix(key_prefix)
+            return key is not None and key.state(self._clock()) == "active"
+        user = self._users.get(user_id if user_id is not None else -1)
+        return user is not None and not user.disabled and user.session_epoch == epoch
 
     # -- user cache ------------------------------------------------------------------------
     def _remember(self, user: UserRecord, change: str) -> None:

@@ -164,3 +164,23 @@ async def test_names_refuse_control_bidi_and_markup(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 400, r.text
+
+
+async def test_admin_sees_and_clears_login_throttles(
+    api: tuple[HeartNode, httpx.AsyncClient, str],
+) -> None:
+    node, client, token = api
+    for _ in range(3):
+        await node.security.accounts.throttle.failed("ops", "api:198.51.100.7")
+    auth = {"Authorization": f"Bearer {token}"}
+    listed = await client.get("/api/auth/throttles", headers=auth)
+    assert listed.status_code == 200
+    rows = listed.json()["throttles"]
+    assert [(r["account"], r["source"], r["failures"]) for r in rows] == [
+        ("ops", "api:198.51.100.7", 3)
+    ]
+    cleared = await client.post("/api/auth/throttles/clear", json={"account": "OPS"}, headers=auth)
+    assert cleared.json() == {"cleared": 1}
+    assert (await client.get("/api/auth/throttles", headers=auth)).json()["throttles"] == []
+    entries = await node.security.audit.query(AuditQuery(action_prefix="auth.throttle_clear"))
+    assert entries and entries[0].target == "OPS"

@@ -192,3 +192,57 @@ async def test_websocket_messages_share_the_rest_limits(served: Served) -> None:
         # at most the burst plus what the bucket refilled meanwhile went through
         assert limited >= 150 - write.burst - int(write.rate * elapsed) - 1, (elapsed, codes)
         assert limited > 0
+
+
+async def test_capabilities_are_bounded_and_die_with_their_issuer(served: Served) -> None:
+    admin = await served.login("admin")
+    await served.node.facade.create_user(
+        served.node.security.principal_from_token(admin["access_token"]),
+        "viewer",
+        ADMIN_PASSWORD,
+        "observer",
+    )
+    viewer = await served.login("viewer")
+    victim = await served.login("victim")
+
+    def auth(tokens: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    # an observer holds engine.status but may not grant it on everything, nor for a day
+    wide = await served.client.post(
+        "/api/capabilities",
+        headers=auth(viewer),
+        json={"permission": "engine.status", "object": "*", "single_use": False},
+    )
+    assert wide.status_code == 403, wide.text
+    long = await served.client.post(
+        "/api/capabilities",
+        headers=auth(victim),
+        json={"permission": "tool.reload", "object": "greeter", "ttl": 86_400},
+    )
+    assert long.status_code == 400, long.text
+    # nor grant what it does not hold
+    beyond = await served.client.post(
+        "/api/capabilities",
+        headers=auth(viewer),
+        json={"permission": "tool.reload", "object": "greeter"},
+    )
+    assert beyond.status_code == 403, beyond.text
+
+    granted = await served.client.post(
+        "/api/capabilities",
+        headers=auth(victim),
+        json={"permission": "tool.reload", "object": "greeter", "single_use": False},
+    )
+    assert granted.status_code == 201, granted.text
+    cap = granted.json()["token"]
+    listed = await served.client.get("/api/capabilities", headers=auth(admin))
+    assert any(c["subject"] == "victim" for c in listed.json()["capabilities"]), listed.text
+
+    await served.cli("user", "disable", "victim")
+    await asyncio.sleep(1.0)
+    used = await served.client.post(
+        "/api/reload/module", headers={"X-Capability": cap}, json={"module": "greeter"}
+    )
+    assert used.status_code == 401, used.text
+    assert "granted" in used.json()["error"]["message"]

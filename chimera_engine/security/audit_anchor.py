@@ -38,12 +38,12 @@ def encode_fields(*fields: str) -> bytes:
     >>> encode_fields("a\\x1fb", "c") != encode_fields("a", "b\\x1fc")
     True
     """
-    parts = [ENCODING_TAG]
+    out = bytearray(ENCODING_TAG)
     for text in fields:
         data = text.encode("utf-8", "surrogatepass")
-        parts.append(len(data).to_bytes(4, "big"))
-        parts.append(data)
-    return b"".join(parts)
+        out += len(data).to_bytes(4, "big")
+        out += data
+    return bytes(out)
 
 
 @dataclass(frozen=True, kw_only=True)

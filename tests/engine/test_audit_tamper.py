@@ -16,7 +16,11 @@ import pytest
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.node import HeartNode
 from chimera_engine.security.audit import AuditChain
+from chimera_engine.security.secrets import derive_key, load_or_create_secret
+from chimera_engine.store import audit as audit_store
 from chimera_engine.store.audit import AuditDraft
+from chimera_engine.store.db import Database
+from chimera_engine.store.migrations import MIGRATIONS
 
 from .conftest import ADMIN_PASSWORD, make_settings
 
@@ -169,3 +173,48 @@ def test_legacy_encoding_was_ambiguous() -> None:
     two = AuditDraft(actor="admin", role="ops\x1f", **base)  # type: ignore[arg-type]
     assert chain.legacy_hash("", 1, one) == chain.legacy_hash("", 1, two)
     assert chain.entry_hash("", 1, one) != chain.entry_hash("", 1, two)
+
+
+async def test_a_chain_written_before_the_new_encoding_still_verifies(tmp_path: Path) -> None:
+    """Entries hashed with the first encoding stay verifiable; new ones use the new one."""
+    settings = make_settings(tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    key = derive_key(load_or_create_secret(settings.secret_path), "audit")
+    chain = AuditChain(key)
+    old = Database(settings.database_path, migrations=[m for m in MIGRATIONS if m.version <= 9])
+    await old.open()
+    drafts = [
+        AuditDraft(
+            ts=1_700_000_000.0 + i,
+            actor="local:root",
+            role="admin",
+            action="user.create" if i == 0 else "tool.call",
+            target="legacy-admin" if i == 0 else f"t{i}",
+            outcome="ok",
+            detail={"i": i},
+        )
+        for i in range(5)
+    ]
+    await old.write(
+        lambda c: audit_store.append_batch(c, drafts, chain.legacy_hash, chain.legacy_head_mac)
+    )
+    await old.write(
+        lambda c: c.execute(
+            "INSERT INTO users(username, password_hash, role, created_at) "
+            "VALUES ('legacy-admin', 'x', 'admin', 1)"
+        )
+    )
+    await old.close()
+    first = chimera(tmp_path, "audit", "verify")  # migrates, anchors, verifies
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "intact" in first.stdout  # the 5 old entries and those of this start
+    assert chimera(tmp_path, "user", "add", "fresh", stdin=PASSWORD).returncode == 0
+    second = chimera(tmp_path, "audit", "verify")
+    assert second.returncode == 0, second.stdout
+    with db(tmp_path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'audit_v2_from'").fetchone() == (
+            "6",
+        )
+        conn.execute("UPDATE audit SET target = 't9' WHERE seq = 3")
+    third = chimera(tmp_path, "audit", "verify")
+    assert third.returncode == 1 and "broken at entry 3" in third.stdout

@@ -25,11 +25,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from chimera_engine.events import AuditAppended, AuditTampered, EventBus
-from chimera_engine.security.audit_anchor import AuditTamperError, CheckpointFile, encode_fields
-from chimera_engine.security.audit_verify import AuditVerification, anchor, check_tail, verify_chain
+from chimera_engine.security.audit_anchor import (
+    AuditTamperError,
+    CheckpointFile,
+    ExportSink,
+    encode_fields,
+)
+from chimera_engine.security.audit_verify import (
+    AuditVerification,
+    anchor,
+    check_export,
+    check_tail,
+    verify_chain,
+)
 from chimera_engine.security.principal import Principal
 from chimera_engine.store import audit as audit_store
 from chimera_engine.store.audit import AuditDraft, AuditQuery, canonical_detail
@@ -109,6 +121,7 @@ class AuditLog:
         ring_size: int = 10_000,
         clock: Callable[[], float] = time.time,
         checkpoint_key: bytes | None = None,
+        export_path: Path | None = None,
     ) -> None:
         self._db = db
         self.chain = AuditChain(key)
@@ -116,6 +129,7 @@ class AuditLog:
             db.path.with_name(db.path.name + ".audit-checkpoint"), checkpoint_key or key
         )
         self.tampered = ""
+        self.export = ExportSink(export_path) if export_path else None
         self._bus = bus
         self._clock = clock
         self.ring: deque[AuditEntry] = deque(maxlen=ring_size)
@@ -178,12 +192,18 @@ class AuditLog:
         chain = self.chain
 
         checkpoints = self.checkpoints
+        export = self.export
 
         def job(conn: sqlite3.Connection) -> list[AuditEntry]:
             cp = check_tail(conn, checkpoints)  # never chain onto a cut or rolled-back log
             entries = audit_store.append_batch(conn, drafts, chain.entry_hash, chain.head_mac)
             last = entries[-1]
             checkpoints.write(replace(cp, count=last.seq, head=last.hash))
+            if export is not None:
+                try:
+                    export.append(entries)
+                except OSError as exc:  # the log itself is intact; say so loudly
+                    log.error("audit export to %s failed: %s", export.path, exc)
             return entries
 
         try:
@@ -230,6 +250,10 @@ class AuditLog:
 
     async def query(self, q: AuditQuery) -> list[AuditEntry]:
         return await self._db.read(lambda c: audit_store.query(c, q))
+
+    async def verify_against(self, path: Path) -> AuditVerification:
+        """Check that every entry of an exported copy is in the database unchanged."""
+        return await self._db.read(lambda c: check_export(c, path))
 
     async def verify(self) -> AuditVerification:
         """Check the whole persisted chain (runs on a reader thread)."""

@@ -18,10 +18,12 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from chimera_engine.errors import ChimeraError
+from chimera_engine.store.records import AuditEntry
 
 ENCODING_TAG = b"chimera-audit/2"
 
@@ -101,3 +103,50 @@ class CheckpointFile:
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
+
+
+class ExportSink:
+    """Appends every committed entry as one JSON line to a file opened ``O_APPEND``
+    (0600): a copy an operator ships elsewhere (or marks append-only with
+    ``chattr +a``), against which the database can later be checked."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, entries: Sequence[AuditEntry]) -> None:
+        lines = "".join(
+            json.dumps(
+                {
+                    "seq": e.seq,
+                    "ts": e.ts,
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "outcome": e.outcome,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                },
+                sort_keys=True,
+            )
+            + "\n"
+            for e in entries
+        ).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, lines)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def exported(path: Path) -> Iterator[tuple[int, str]]:
+    """``(seq, hash)`` of every entry in an export file; a damaged line raises."""
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                yield int(data["seq"]), str(data["hash"])
+            except (ValueError, KeyError, TypeError):
+                raise AuditTamperError(f"{path}:{number}: not an audit export line") from None

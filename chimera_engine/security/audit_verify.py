@@ -9,9 +9,15 @@ from __future__ import annotations
 import hmac
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from chimera_engine.security.audit_anchor import AuditTamperError, Checkpoint, CheckpointFile
+from chimera_engine.security.audit_anchor import (
+    AuditTamperError,
+    Checkpoint,
+    CheckpointFile,
+    exported,
+)
 from chimera_engine.store import audit as audit_store
 from chimera_engine.store.audit import AuditDraft
 
@@ -184,3 +190,21 @@ def _head_problem(conn: sqlite3.Connection, chain: ChainHasher, last: int, prev:
 
 def _bad(checked: int, seq: int, reason: str) -> AuditVerification:
     return AuditVerification(ok=False, checked=checked, first_bad_seq=seq, reason=reason)
+
+
+def check_export(conn: sqlite3.Connection, path: Path) -> AuditVerification:
+    """Every entry of an exported copy must be in the database unchanged."""
+    checked = 0
+    try:
+        for seq, digest in exported(path):
+            found = audit_store.hash_at(conn, seq)
+            if found is None:
+                return _bad(checked, seq, f"entry {seq} of {path} is missing from the database")
+            if found != digest:
+                return _bad(checked, seq, f"entry {seq} differs from {path}")
+            checked += 1
+    except OSError as exc:
+        return _bad(0, 1, f"cannot read {path}: {exc.strerror}")
+    except AuditTamperError as exc:
+        return _bad(checked, checked + 1, str(exc))
+    return AuditVerification(ok=True, checked=checked)

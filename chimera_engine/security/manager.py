@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from chimera_engine.config import AuditSettings, RateLimitSettings, SecuritySettings
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
@@ -69,6 +70,7 @@ class SecurityManager:
             ring_size=audit_settings.ring_size,
             clock=clock,
             checkpoint_key=derive_key(secret, "audit-checkpoint"),
+            export_path=Path(audit_settings.export_path) if audit_settings.export_path else None,
         )
         self.revocations = RevocationList(db, clock)
         self.jwt = JWTManager(

@@ -218,3 +218,33 @@ async def test_a_chain_written_before_the_new_encoding_still_verifies(tmp_path: 
         conn.execute("UPDATE audit SET target = 't9' WHERE seq = 3")
     third = chimera(tmp_path, "audit", "verify")
     assert third.returncode == 1 and "broken at entry 3" in third.stdout
+
+
+async def test_rollback_of_log_and_checkpoint_is_found_against_an_export(tmp_path: Path) -> None:
+    export = tmp_path / "shipped" / "audit.jsonl"
+    export.parent.mkdir()
+    settings = make_settings(tmp_path / "data", CHIMERA_AUDIT__EXPORT_PATH=str(export))
+    node = HeartNode(settings)
+    await node.start()
+    try:
+        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        await node.facade.login("admin", ADMIN_PASSWORD)
+        checkpoint = settings.database_path.with_name("chimera.sqlite3.audit-checkpoint")
+        snapshot = checkpoint.read_bytes()
+        await node.facade.audit_verify(admin.principal)
+        await node.security.audit.flush()
+    finally:
+        await node.stop()
+    lines = export.read_text().splitlines()
+    assert len(lines) >= 3 and '"hash"' in lines[-1]
+    data = tmp_path / "data"
+    ok = chimera(data, "audit", "verify", "--against", str(export))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # the last entry and the checkpoint are rolled back together; only the copy tells
+    with db(data) as conn:
+        conn.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
+        conn.execute("DELETE FROM meta WHERE key = 'audit_head'")
+    checkpoint.write_bytes(snapshot)
+    caught = chimera(data, "audit", "verify", "--against", str(export))
+    assert caught.returncode == 1
+    assert "missing from the database" in caught.stdout

@@ -132,6 +132,8 @@ class SecurityManager:
             return False
         fresh = {u.id: u for u in await repo.list()}
         first = self._users_version < 0
+        if not first:
+            await self.api_keys.load()  # a key revoked elsewhere is refused here too
         self._users_version = version
         old, self._users = self._users, fresh
         if first:

@@ -278,7 +278,8 @@ CREATE TABLE IF NOT EXISTS metric_settings (
 """
 
 # Session epochs: any change of a user's role, state or password (by any process)
-# bumps that user's epoch and a database-wide users version that engines poll.
+# bumps that user's epoch and a database-wide users version that engines poll
+# (a revoked, re-scoped or deleted API key moves that version too).
 # Login throttles per (account, source) and the capability's issuing user.
 _V11 = """
 ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
@@ -291,6 +292,11 @@ UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| 
 CREATE TRIGGER IF NOT EXISTS users_version_insert AFTER INSERT ON users BEGIN
 UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
 CREATE TRIGGER IF NOT EXISTS users_version_delete AFTER DELETE ON users BEGIN
+UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
+CREATE TRIGGER IF NOT EXISTS api_keys_version_update AFTER UPDATE OF revoked_at, expires_at,
+role, scopes ON api_keys BEGIN
+UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
+CREATE TRIGGER IF NOT EXISTS api_keys_version_change AFTER DELETE ON api_keys BEGIN
 UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
 CREATE TABLE IF NOT EXISTS login_throttles (
     account TEXT NOT NULL,

@@ -246,3 +246,32 @@ async def test_capabilities_are_bounded_and_die_with_their_issuer(served: Served
     )
     assert used.status_code == 401, used.text
     assert "granted" in used.json()["error"]["message"]
+
+
+async def test_api_key_revoked_by_another_process_closes_its_websocket(served: Served) -> None:
+    admin = served.node.security.principal_from_token((await served.login("admin"))["access_token"])
+    key, record = await served.node.facade.create_api_key(admin, name="watcher", role="observer")
+    assert served.node.api is not None
+    ws_url = served.node.api.url.replace("http", "ws") + "/ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        await ws.send_json({"type": "authenticate", "token": key})
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "authenticated"
+        await ws.send_json({"type": "subscribe", "topics": ["audit"]})
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "subscribed"
+        # another process revokes the key straight in the shared database
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); "
+            "c.execute('UPDATE api_keys SET revoked_at = ? WHERE id = ?', "
+            "(time.time(), int(sys.argv[2]))); c.commit()",
+            str(served.data_dir / "chimera.sqlite3"),
+            str(record.id),
+        )
+        assert await proc.wait() == 0
+        while True:  # audit events may still arrive until the close
+            msg = await ws.receive(timeout=2.0)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                break
+    r = await served.client.get("/api/tools", headers={"X-API-Key": key})
+    assert r.status_code == 401

@@ -21,6 +21,7 @@ from chimera_engine.errors import (
     TooManyRequestsError,
     ValidationError,
 )
+from chimera_engine.security.audit_anchor import AuditTamperError
 from chimera_engine.swarm.errors import SwarmNotRunningError
 
 
@@ -62,6 +63,7 @@ STATUS: list[tuple[type[ChimeraError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (StoreError, 503),
+    (AuditTamperError, 503),
     (SwarmNotRunningError, 503),
 ]
 

@@ -6,6 +6,7 @@ install secret) and then asks ``chimera audit verify`` in a separate process.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from chimera_engine.errors import AuthenticationError
+from chimera_engine.events import AuditTampered
 from chimera_engine.node import HeartNode
 from chimera_engine.security.audit import AuditChain
+from chimera_engine.security.audit_anchor import AuditTamperError
 from chimera_engine.security.secrets import derive_key, load_or_create_secret
 from chimera_engine.store import audit as audit_store
 from chimera_engine.store.audit import AuditDraft
@@ -248,3 +251,20 @@ async def test_rollback_of_log_and_checkpoint_is_found_against_an_export(tmp_pat
     caught = chimera(data, "audit", "verify", "--against", str(export))
     assert caught.returncode == 1
     assert "missing from the database" in caught.stdout
+
+
+async def test_a_serving_engine_raises_the_alarm_and_refuses(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with HeartNode(settings) as node:
+        tampered = node.bus.subscribe(AuditTampered)
+        await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        await node.security.audit.flush()
+        with db(tmp_path) as conn:
+            conn.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
+        with pytest.raises(AuditTamperError, match="missing"):
+            await node.facade.login("admin", ADMIN_PASSWORD)
+        alarm = await asyncio.wait_for(tampered.get(), 2)
+        assert isinstance(alarm, AuditTampered)
+        assert "missing" in alarm.reason
+        assert node.security.audit.tampered
+        tampered.close()

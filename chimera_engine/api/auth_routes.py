@@ -6,6 +6,7 @@ from aiohttp import web
 
 from chimera_engine.api import responses
 from chimera_engine.api.context import body_of, client_ip, node_of, principal_of
+from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import SHORT, STRING, obj
 from chimera_engine.errors import AuthenticationError
@@ -26,9 +27,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def verify_token(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
-    principal = await node.security.authenticate_token(
-        body_of(request)["token"], client=client_ip(request)
-    )
+    # refusals count against the source like any other bad credential
+    principal, _ = await authenticate(node.security, body_of(request)["token"], client_ip(request))
     return responses.ok(
         {
             "valid": True,

@@ -184,3 +184,15 @@ async def test_admin_sees_and_clears_login_throttles(
     assert (await client.get("/api/auth/throttles", headers=auth)).json()["throttles"] == []
     entries = await node.security.audit.query(AuditQuery(action_prefix="auth.throttle_clear"))
     assert entries and entries[0].target == "OPS"
+
+
+async def test_token_verify_flood_is_limited_like_other_credentials(
+    api: tuple[HeartNode, httpx.AsyncClient, str],
+) -> None:
+    node, client, _ = api
+    statuses = []
+    for _ in range(40):
+        r = await client.post("/api/auth/token/verify", json={"token": "aaa.bbb.ccc"})
+        statuses.append(r.status_code)
+    burst = node.security.rate_limiter.limits["auth_failure"].burst
+    assert statuses.count(401) <= burst + 1 and statuses.count(429) >= 40 - burst - 1, statuses

@@ -79,8 +79,9 @@ async def main() -> None:
 
         await security.authorize(principal, Permission.USER_MANAGE)
         known, unknown = [], []
-        for _ in range(5):
-            for name, bucket in (("bench", known), ("nobody-here", unknown)):
+        pairs = [("bench", known), ("nobody-here", unknown)]
+        for round_ in range(12):
+            for name, bucket in pairs if round_ % 2 else pairs[::-1]:  # alternate the order
                 start = time.perf_counter()
                 with contextlib.suppress(AuthenticationError):
                     await security.login(name, "wrong password", client="bench")

@@ -45,16 +45,14 @@ async def authenticate(
 ) -> tuple[Principal, RateLimit | None]:
     """A principal for a JWT access token or an API key (audited when refused).
 
-    Bad credentials count against the source's ``auth_failure`` bucket; once it is
-    empty the source is refused before its credentials are even looked at, so a
-    flood of forged tokens neither costs verification nor writes audit rows."""
+    Bad credentials count against the source's ``auth_failure`` bucket. Once it is
+    empty, the source's bad credentials are answered 429 and no longer audited one
+    by one (the endpoint writes one aggregated entry), so a flood of forged tokens
+    writes a handful of rows; good credentials from the same address (other agents
+    on one host) are still served, checking them costs microseconds."""
     limiter = security.rate_limiter
     source = f"ip:{client}"
     wait = limiter.wait_for(source, "auth_failure")
-    if wait > 0:
-        raise TooManyRequestsError(
-            f"too many failed authentications from this source; retry in {wait:.0f} s", wait
-        )
     api_key = token.startswith("chk_")
     try:
         if api_key:
@@ -64,6 +62,10 @@ async def authenticate(
         return security.principal_from_token(token), None
     except AuthenticationError as exc:
         limiter.check(source, "auth_failure")  # counted before any await
+        if wait > 0:
+            raise TooManyRequestsError(
+                f"too many failed authentications from this source; retry in {wait:.0f} s", wait
+            ) from None
         action = "auth.api_key" if api_key else "auth.token"
         await security.audit.record(None, action, outcome="denied", reason=str(exc), client=client)
         raise

@@ -109,9 +109,9 @@ async def test_forged_token_flood_is_limited_and_audited_once(
     assert written <= 20, written
     flood = [e for e in entries if e.action == "ratelimit.exceeded"]
     assert len(flood) == 1 and flood[0].actor == "ip:127.0.0.1"
-    # the same source with good credentials is refused too while its failures drain
+    # good credentials from the same address (say, another agent on this host) still work
     r = await client.get("/api/tools", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 429
+    assert r.status_code == 200
 
 
 async def test_database_and_data_dir_are_private(tmp_path: Path) -> None:

@@ -52,7 +52,9 @@ from chimera_engine.events import (
 )
 from chimera_engine.node import HeartNode
 from chimera_engine.security.manager import Session
+from chimera_engine.security.permissions import Role
 from chimera_engine.security.principal import Principal
+from chimera_engine.security.redact import hide_attempted_names
 
 __all__ = ["EngineBridge", "describe_error"]
 
@@ -198,7 +200,9 @@ class EngineBridge(
         if isinstance(event, ToolCallCompleted):
             self.calls.add(event.record)
         elif isinstance(event, AuditAppended):
-            self.auditAppended.emit(event.entry)
+            session = self.session
+            admin = session is not None and session.principal.role is Role.ADMIN
+            self.auditAppended.emit(event.entry if admin else hide_attempted_names(event.entry))
         elif isinstance(event, LoopLagSampled):
             self.loopLag.emit(event.p99_ms)
         elif isinstance(event, EngineStateChanged):

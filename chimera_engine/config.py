@@ -71,6 +71,9 @@ class SecuritySettings:
 @dataclass(frozen=True, kw_only=True)
 class AuditSettings:
     ring_size: int = 10_000
+    # append-only JSON-lines copy of every entry (seq, hash, ...) for shipping elsewhere;
+    # ``chimera audit verify --against FILE`` checks the database against such a copy
+    export_path: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,6 +43,16 @@ class AccountLockedError(AuthenticationError):
         self.retry_after = retry_after
 
 
+class TooManyRequestsError(ChimeraError):
+    """A source sent too much (e.g. bad credentials); ``retry_after`` seconds to wait."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDeniedError(ChimeraError):
     """The principal lacks the permission an operation needs."""
 

@@ -60,6 +60,13 @@ class AuditAppended(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AuditTampered(Event):
+    """The audit log disagrees with its anchor; nothing more is chained onto it."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class UserChanged(Event):
     """A user was created, updated, locked or disabled."""
 

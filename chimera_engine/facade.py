@@ -24,6 +24,7 @@ from chimera_engine.security.audit import AuditVerification
 from chimera_engine.security.manager import Session
 from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
+from chimera_engine.security.redact import hide_attempted_names, hide_paths
 from chimera_engine.store.audit import AuditQuery
 from chimera_engine.store.records import AuditEntry, UserRecord
 from chimera_engine.swarm.ops import SwarmOps
@@ -65,12 +66,18 @@ class EngineFacade(
     # -- engine ---------------------------------------------------------------------------------
     async def status(self, principal: Principal) -> NodeStatus:
         await self._node.security.authorize(principal, Permission.ENGINE_STATUS)
-        return self._node.status()
+        status = self._node.status()
+        if principal.role is Role.ADMIN:
+            return status
+        return hide_paths(status, self._node.settings.data_dir, self._node.settings.workspace_path)
 
     # -- audit ----------------------------------------------------------------------------------
     async def audit_query(self, principal: Principal, query: AuditQuery) -> list[AuditEntry]:
         await self._node.security.authorize(principal, Permission.AUDIT_READ)
-        return await self._node.security.audit.query(query)
+        entries = await self._node.security.audit.query(query)
+        if principal.role is Role.ADMIN:
+            return entries
+        return [hide_attempted_names(e) for e in entries]
 
     async def audit_verify(self, principal: Principal) -> AuditVerification:
         security = self._node.security

@@ -114,10 +114,19 @@ def check_data_dir(path: os.PathLike[str] | str) -> None:
 class HeartNode:
     """Owns the engine's services and tasks. Use ``async with`` or start()/stop()."""
 
-    def __init__(self, settings: Settings, *, provider: Provider | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, provider: Provider | None = None, accounts_only: bool = False
+    ) -> None:
         """``provider``, when given, answers patch requests instead of the one the
-        ``[codegen]`` settings describe (see :meth:`use_provider`)."""
+        ``[codegen]`` settings describe (see :meth:`use_provider`).
+
+        ``accounts_only`` starts the store and the security state alone: no workspace,
+        tools, swarm, API or demo, and no one-writer lock, since accounts, keys and the
+        audit log are shared through the database by every engine on it (a change made
+        this way ends the affected sessions in the serving engine within a second). The
+        CLI's ``user``, ``key`` and ``audit`` commands use it beside a serving engine."""
         self.settings = settings
+        self.accounts_only = accounts_only
         self.bus = EventBus()
         self.metrics = EngineMetrics()
         self.db = Database(settings.database_path)
@@ -258,7 +267,8 @@ class HeartNode:
         try:
             data_dir = self.settings.data_dir
             await loop.run_in_executor(None, check_data_dir, data_dir)
-            self.datadir_lock = await loop.run_in_executor(None, acquire_datadir_lock, data_dir)
+            if not self.accounts_only:
+                self.datadir_lock = await loop.run_in_executor(None, acquire_datadir_lock, data_dir)
             secret = await loop.run_in_executor(
                 None, load_or_create_secret, self.settings.secret_path
             )
@@ -277,12 +287,17 @@ class HeartNode:
             await security.load()
             await self.hub.load_settings()
             self._security = security
-            await self._start_workspace(security)
+            if not self.accounts_only:
+                await self._start_workspace(security)
         except BaseException as exc:
             self._set_state("failed", str(exc))
             await self.db.close()  # also ends the reader threads of a database that never opened
             self._release_datadir()
             raise
+        if self.accounts_only:
+            self._started_at = time.time()
+            self._set_state("running")
+            return
         if self.settings.metrics.enabled:
             self._start_collectors()
         if self.settings.heal.enabled:
@@ -296,6 +311,7 @@ class HeartNode:
         await self._start_demo()
         self.spawn(self.loop_lag.run(), name="loop-lag")
         self.spawn(self.exposition.feeder.run(), name="metrics-feeder")
+        self.spawn(self.security.watch_users(), name="user-watch")
         self._started_at = time.time()
         self.metrics.up.set(1)
         self._set_state("running")

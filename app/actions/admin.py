@@ -9,6 +9,7 @@ from chimera_engine.facade import UserChange
 from chimera_engine.security.apikeys import APIKey
 from chimera_engine.security.capabilities import Capability
 from chimera_engine.security.ratelimit import BucketStatus
+from chimera_engine.security.throttle import Throttle
 from chimera_engine.store.records import UserRecord
 
 
@@ -66,3 +67,9 @@ class AdminActions(Acting):
 
     async def rate_limit_status(self) -> list[BucketStatus]:
         return await self.facade.rate_limit_status(self.principal)
+
+    async def login_throttles(self) -> list[Throttle]:
+        return await self.facade.login_throttles(self.principal)
+
+    async def clear_login_throttle(self, account: str, source: str) -> int:
+        return await self.facade.clear_login_throttle(self.principal, account, source)

@@ -21,6 +21,7 @@ from app.bridge import EngineBridge
 from app.theme import set_themed_style
 from app.views.admin_access import CapabilitiesTab, RateLimitsTab
 from app.views.admin_keys import ApiKeysTab
+from app.views.admin_throttles import ThrottlesTab
 from app.views.admin_users import UsersTab
 from chimera_engine.security.manager import Session
 from chimera_engine.security.permissions import Role
@@ -78,6 +79,7 @@ class AdminPanel(QWidget):
         self.keys_tab = ApiKeysTab(bridge)
         self.capabilities_tab = CapabilitiesTab(bridge)
         self.rate_tab = RateLimitsTab(bridge)
+        self.throttles_tab = ThrottlesTab(bridge)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("adminTabs")
         self.tabs.setDocumentMode(True)
@@ -85,6 +87,7 @@ class AdminPanel(QWidget):
         self.tabs.addTab(self.keys_tab, "API keys")
         self.tabs.addTab(self.capabilities_tab, "Capabilities in force")
         self.tabs.addTab(self.rate_tab, "Rate limits")
+        self.tabs.addTab(self.throttles_tab, "Login throttles")
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.empty_state)
         self.stack.addWidget(self.tabs)

@@ -117,9 +117,25 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     return responses.ok({"user": change.user}, status=201)
 
 
+async def login_throttles(request: web.Request) -> web.StreamResponse:
+    throttles = await node_of(request).facade.login_throttles(principal_of(request))
+    return responses.ok({"throttles": throttles})
+
+
+async def clear_login_throttle(request: web.Request) -> web.StreamResponse:
+    body = body_of(request)
+    cleared = await node_of(request).facade.clear_login_throttle(
+        principal_of(request), body["account"], body.get("source", "")
+    )
+    return responses.ok({"cleared": cleared})
+
+
 async def rate_limits(request: web.Request) -> web.StreamResponse:
     status = await node_of(request).facade.rate_limit_status(principal_of(request))
     return responses.ok({"clients": status})
+
+
+SEQ_MAX = 2**53
 
 
 async def query_audit(request: web.Request) -> web.StreamResponse:
@@ -129,6 +145,8 @@ async def query_audit(request: web.Request) -> web.StreamResponse:
         before = int(q["before"]) if "before" in q else None
     except ValueError:
         raise ValidationError("limit and before must be integers") from None
+    if before is not None and not 0 <= before <= SEQ_MAX:
+        raise ValidationError(f"before must be between 0 and {SEQ_MAX}")
     entries = await node_of(request).facade.audit_query(
         principal_of(request),
         AuditQuery(
@@ -194,7 +212,7 @@ ROUTES = [
         summary="Grant one operation on one object as a short-lived token",
         body=obj(
             {"permission": PERMISSION, "object": SHORT},
-            {"ttl": {**NUMBER, "minimum": 1, "maximum": 86_400}, "single_use": BOOL},
+            {"ttl": {**NUMBER, "minimum": 1, "maximum": 3600}, "single_use": BOOL},
         ),
         responses={201: "issued"},
     ),
@@ -253,6 +271,24 @@ ROUTES = [
     ),
     Route(
         method="GET",
+        path="/api/auth/throttles",
+        handler=login_throttles,
+        permission=Permission.USER_READ,
+        summary="Failed-login throttles per (name, source)",
+        tag="admin",
+    ),
+    Route(
+        method="POST",
+        path="/api/auth/throttles/clear",
+        handler=clear_login_throttle,
+        permission=Permission.USER_MANAGE,
+        rate_class="write",
+        summary="Forget the failed logins of a name (from one source, or all)",
+        tag="admin",
+        body=obj({"account": STRING}, {"source": STRING}),
+    ),
+    Route(
+        method="GET",
         path="/api/ratelimits",
         handler=rate_limits,
         permission=Permission.USER_READ,
@@ -272,7 +308,7 @@ ROUTES = [
             "outcome": SHORT,
             "text": SHORT,
             "limit": INT,
-            "before": INT,
+            "before": {"type": "integer", "minimum": 0, "maximum": SEQ_MAX},
         },
     ),
     Route(

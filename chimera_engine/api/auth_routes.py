@@ -6,6 +6,7 @@ from aiohttp import web
 
 from chimera_engine.api import responses
 from chimera_engine.api.context import body_of, client_ip, node_of, principal_of
+from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import SHORT, STRING, obj
 from chimera_engine.errors import AuthenticationError
@@ -16,14 +17,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     body = body_of(request)
     username = body["username"]
-    decision = node.security.rate_limiter.check(f"user:{username.lower()}", "login")
-    if not decision.allowed:
-        return responses.error(
-            429,
-            "rate_limited",
-            "too many login attempts for this user",
-            {"Retry-After": str(max(1, round(decision.retry_after + 0.499)))},
-        )
+    # failures are throttled per (name, source) by the account service: a bucket per
+    # name alone would let anyone lock a user out
     session = await node.facade.login(
         username, body["password"], client=f"api:{client_ip(request)}"
     )
@@ -32,9 +27,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def verify_token(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
-    principal = await node.security.authenticate_token(
-        body_of(request)["token"], client=client_ip(request)
-    )
+    # refusals count against the source like any other bad credential
+    principal, _ = await authenticate(node.security, body_of(request)["token"], client_ip(request))
     return responses.ok(
         {
             "valid": True,

@@ -9,7 +9,6 @@ facade the GUI uses (403, audited) -> run the handler. Every error leaves as
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -18,8 +17,13 @@ from aiohttp import web
 from chimera_engine.api import responses
 from chimera_engine.api.context import BODY, PRINCIPAL, client_ip, node_of
 from chimera_engine.api.routing import Route
-from chimera_engine.api.schema import validate
-from chimera_engine.errors import AuthenticationError, ChimeraError, ValidationError
+from chimera_engine.api.schema import parse_json, validate
+from chimera_engine.errors import (
+    AuthenticationError,
+    ChimeraError,
+    TooManyRequestsError,
+    ValidationError,
+)
 from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.principal import Principal
 from chimera_engine.security.ratelimit import RateLimit
@@ -39,24 +43,39 @@ def credentials(request: web.Request) -> str | None:
 async def authenticate(
     security: SecurityManager, token: str, client: str
 ) -> tuple[Principal, RateLimit | None]:
-    """A principal for a JWT access token or an API key (audited when refused)."""
-    if token.startswith("chk_"):
-        try:
+    """A principal for a JWT access token or an API key (audited when refused).
+
+    Bad credentials count against the source's ``auth_failure`` bucket. Once it is
+    empty, the source's bad credentials are answered 429 and no longer audited one
+    by one (the endpoint writes one aggregated entry), so a flood of forged tokens
+    writes a handful of rows; good credentials from the same address (other agents
+    on one host) are still served, checking them costs microseconds."""
+    limiter = security.rate_limiter
+    source = f"ip:{client}"
+    wait = limiter.wait_for(source, "auth_failure")
+    api_key = token.startswith("chk_")
+    try:
+        if api_key:
             key, principal = security.api_keys.authenticate(token)
-        except AuthenticationError as exc:
-            await security.audit.record(
-                None, "auth.api_key", outcome="denied", reason=str(exc), client=client
-            )
-            raise
-        limit = RateLimit.per_minute(key.rate_limit) if key.rate_limit else None
-        return principal, limit
-    return await security.authenticate_token(token, client=client), None
+            limit = RateLimit.per_minute(key.rate_limit) if key.rate_limit else None
+            return principal, limit
+        return security.principal_from_token(token), None
+    except AuthenticationError as exc:
+        limiter.check(source, "auth_failure")  # counted before any await
+        if wait > 0:
+            raise TooManyRequestsError(
+                f"too many failed authentications from this source; retry in {wait:.0f} s", wait
+            ) from None
+        action = "auth.api_key" if api_key else "auth.token"
+        await security.audit.record(None, action, outcome="denied", reason=str(exc), client=client)
+        raise
 
 
 class Endpoint:
     def __init__(self, route: Route) -> None:
         self.route = route
         self._last_audit: dict[str, float] = {}
+        self._refused: dict[str, int] = {}
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -82,7 +101,11 @@ class Endpoint:
         token = credentials(request)
         capability = request.headers.get("X-Capability")
         if route.permission is not None and token:
-            principal, override = await authenticate(security, token, ip)
+            try:
+                principal, override = await authenticate(security, token, ip)
+            except TooManyRequestsError:
+                await self._audit_flood(security, f"ip:{ip}", None)
+                raise
         elif route.permission is not None and not (capability and route.capability):
             raise AuthenticationError("credentials required: send Authorization: Bearer <token>")
 
@@ -100,7 +123,8 @@ class Endpoint:
 
         body: dict[str, object] = {}
         if route.body is not None:
-            body = validate(await _read_json(request), route.body)
+            raw: object = {} if _empty_body_allowed(request, route) else await _read_json(request)
+            body = validate(raw, route.body)
         request[BODY] = body
 
         if route.permission is not None:
@@ -116,12 +140,17 @@ class Endpoint:
     async def _audit_flood(
         self, security: SecurityManager, client: str, principal: Principal | None
     ) -> None:
+        """One entry per client and minute for a refused burst, counting the requests
+        refused since the client's previous entry."""
         now = time.monotonic()
+        self._refused[client] = self._refused.get(client, 0) + 1
         if now - self._last_audit.get(client, -_AUDIT_THROTTLE_S) < _AUDIT_THROTTLE_S:
             return
         self._last_audit[client] = now
+        refused = self._refused.pop(client, 1)
         if len(self._last_audit) > 10_000:
             self._last_audit.clear()
+            self._refused.clear()
         await security.audit.record(
             principal,
             "ratelimit.exceeded",
@@ -129,15 +158,17 @@ class Endpoint:
             outcome="denied",
             actor=None if principal else client,
             route_class=self.route.rate_class,
+            refused=refused,
         )
+
+
+def _empty_body_allowed(request: web.Request, route: Route) -> bool:
+    """A route whose body has no required field may be called without one."""
+    schema = route.body or {}
+    return not request.can_read_body and not schema.get("required")
 
 
 async def _read_json(request: web.Request) -> object:
     if not request.can_read_body:
         raise ValidationError("body: a JSON object is required")
-    raw = await request.read()
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise ValidationError(f"body is not valid JSON: {msg}") from None
+    return parse_json(await request.read())

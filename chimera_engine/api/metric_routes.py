@@ -13,7 +13,11 @@ from chimera_engine.security.permissions import Permission
 
 SAMPLE = obj(
     {"name": SHORT, "value": NUMBER},
-    {"labels": {"type": "object", "additionalProperties": True}, "t": NUMBER},
+    {
+        "labels": {"type": "object", "additionalProperties": True},
+        # seconds since the epoch: 0 up to the year 5138
+        "t": {**NUMBER, "minimum": 0, "maximum": 1e11},
+    },
 )
 
 

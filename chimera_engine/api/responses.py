@@ -18,8 +18,10 @@ from chimera_engine.errors import (
     NotFoundError,
     PermissionDeniedError,
     StoreError,
+    TooManyRequestsError,
     ValidationError,
 )
+from chimera_engine.security.audit_anchor import AuditTamperError
 from chimera_engine.swarm.errors import SwarmNotRunningError
 
 
@@ -54,12 +56,14 @@ def error(
 
 STATUS: list[tuple[type[ChimeraError], int]] = [
     (AccountLockedError, 429),
+    (TooManyRequestsError, 429),
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (ValidationError, 400),
     (NotFoundError, 404),
     (ConflictError, 409),
     (StoreError, 503),
+    (AuditTamperError, 503),
     (SwarmNotRunningError, 503),
 ]
 
@@ -68,7 +72,7 @@ def from_exception(exc: ChimeraError) -> web.Response:
     for cls, status in STATUS:
         if isinstance(exc, cls):
             headers = None
-            if isinstance(exc, AccountLockedError):
+            if isinstance(exc, (AccountLockedError, TooManyRequestsError)):
                 headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
             if status == 401:
                 headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="chimera"'}

@@ -7,11 +7,61 @@ fields are refused with a message naming the field.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chimera_engine.errors import ValidationError
+from chimera_engine.security.names import NAME_PATTERN, check_name
 
 Schema = dict[str, Any]
+
+MAX_DEPTH = 32
+
+
+def parse_json(raw: bytes | str) -> object:
+    """Decode a request body or message: strict JSON only (no ``NaN``/``Infinity``),
+    nested at most :data:`MAX_DEPTH` levels; anything else is a :class:`ValidationError`.
+
+    >>> parse_json(b'{"a": [1, 2]}')
+    {'a': [1, 2]}
+    >>> parse_json("[NaN]")
+    Traceback (most recent call last):
+    ...
+    chimera_engine.errors.ValidationError: body is not valid JSON: NaN is not a number
+    """
+
+    def constant(name: str) -> object:
+        raise ValidationError(f"body is not valid JSON: {name} is not a number")
+
+    try:
+        value = json.loads(raw, parse_constant=constant)
+    except RecursionError:
+        raise ValidationError(f"body is nested deeper than {MAX_DEPTH} levels") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise ValidationError(f"body is not valid JSON: {msg}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise ValidationError(f"body is nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _depth(value: object) -> int:
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = list(item)
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -48,7 +98,7 @@ def obj(
 
 
 STRING: Schema = {"type": "string", "maxLength": 10_000}
-SHORT: Schema = {"type": "string", "minLength": 1, "maxLength": 200}
+SHORT: Schema = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN}
 INT: Schema = {"type": "integer"}
 NUMBER: Schema = {"type": "number"}
 BOOL: Schema = {"type": "boolean"}
@@ -69,6 +119,8 @@ def _check(value: Any, schema: Schema, path: str) -> None:
             raise ValidationError(f"{path}: must not be empty")
         if len(value) > schema.get("maxLength", 1_000_000):
             raise ValidationError(f"{path}: longer than {schema['maxLength']} characters")
+        if schema.get("pattern") == NAME_PATTERN:
+            check_name(value, path)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise ValidationError(f"{path}: must be at least {schema['minimum']}")

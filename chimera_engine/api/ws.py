@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -31,8 +30,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from chimera_engine.api.context import client_ip, node_of
 from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.responses import dumps
-from chimera_engine.api.schema import INT, SHORT, STRINGS, obj, validate
-from chimera_engine.errors import ChimeraError
+from chimera_engine.api.schema import INT, SHORT, STRINGS, obj, parse_json, validate
+from chimera_engine.errors import ChimeraError, TooManyRequestsError, ValidationError
 from chimera_engine.events import (
     AnomalyAcknowledged,
     AnomalyDetected,
@@ -47,8 +46,10 @@ from chimera_engine.events import (
     ToolCallCompleted,
     VersionChanged,
 )
-from chimera_engine.security.permissions import Permission
+from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
+from chimera_engine.security.ratelimit import RateLimit
+from chimera_engine.security.redact import hide_attempted_names
 from chimera_engine.swarm.events import AgentChanged, ConsensusDecided, TaskChanged, TaskQuarantined
 from chimera_engine.swarm.models import AgentSpec
 
@@ -56,6 +57,15 @@ log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
 QUEUE_LIMIT = 1000
+SESSION_CHECK_S = 0.25
+# each message type counts against the same rate class as its REST route
+RATE_CLASS = {
+    "subscribe": "read",
+    "ping": "read",
+    "reload_module": "write",
+    "generate_code": "llm",
+    "spawn_agent": "write",
+}
 
 TOPICS: dict[str, tuple[Permission, tuple[type[Event], ...]]] = {
     "audit": (Permission.AUDIT_READ, (AuditAppended,)),
@@ -90,6 +100,8 @@ class Connection:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.topics: set[str] = set()
         self.dropped = False
+        self.rate_override: RateLimit | None = None
+        self.ending: asyncio.Task[Any] | None = None
 
     def send(self, payload: dict[str, Any]) -> None:
         self.enqueue(dumps(payload))
@@ -124,15 +136,51 @@ class Connection:
         async def pump() -> None:
             try:
                 async for event in subscription:
+                    if isinstance(event, AuditAppended) and self.principal.role is not Role.ADMIN:
+                        event = AuditAppended(entry=hide_attempted_names(event.entry))
                     self.enqueue(event_message(topic, event))
             finally:
                 subscription.close()
 
         self.spawn(pump())
 
+    async def watch_session(self) -> None:
+        """Close the socket as soon as its credential ends (logout, revocation, a change of
+        the user by any process): subscriptions must not outlive the session."""
+        security = self.node.security
+        while True:
+            await asyncio.sleep(SESSION_CHECK_S)
+            try:
+                security.check_session(self.principal)
+            except ChimeraError:
+                self.dropped = True
+                self.ending = asyncio.current_task()
+                await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
+                return
+
+    def rate_limited(self, kind: str, reply: dict[str, Any]) -> bool:
+        security = self.node.security
+        decision = security.rate_limiter.check(
+            self.principal.actor, RATE_CLASS.get(kind, "read"), self.rate_override
+        )
+        if decision.allowed:
+            return False
+        self.send(
+            {
+                **reply,
+                "type": "error",
+                "code": "rate_limited",
+                "message": f"too many requests; limit is {decision.limit.rate * 60:g}/min",
+                "retry_after": round(decision.retry_after, 3),
+            }
+        )
+        return True
+
     async def handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         reply: dict[str, Any] = {"id": message["id"]} if "id" in message else {}
+        if self.rate_limited(str(kind), reply):
+            return
         try:
             if kind == "subscribe":
                 topics = message.get("topics")
@@ -193,52 +241,60 @@ class Connection:
 
     async def close(self) -> None:
         for task in tuple(self.tasks):
-            task.cancel()
+            if task is not self.ending:  # a session-end close finishes its close frame
+                task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Principal | None:
+async def _authenticate(
+    ws: web.WebSocketResponse, request: web.Request
+) -> tuple[Principal, RateLimit | None] | None:
     try:
         msg = await ws.receive(timeout=AUTH_TIMEOUT_S)
     except TimeoutError:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authenticate first")
         return None
     try:
-        data = json.loads(msg.data) if msg.type == WSMsgType.TEXT else None
-    except json.JSONDecodeError:
+        data = parse_json(msg.data) if msg.type == WSMsgType.TEXT else None
+    except ValidationError:
         data = None
     if not isinstance(data, dict) or data.get("type") != "authenticate":
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authenticate first")
         return None
     try:
-        principal, _ = await authenticate(
+        principal, override = await authenticate(
             node_of(request).security, str(data.get("token", "")), client_ip(request)
         )
+    except TooManyRequestsError:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many failures")
+        return None
     except ChimeraError:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authentication failed")
         return None
     await ws.send_str(
         dumps({"type": "authenticated", "user": principal.name, "role": principal.role.value})
     )
-    return principal
+    return principal, override
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1 << 16)
     await ws.prepare(request)
-    principal = await _authenticate(ws, request)
-    if principal is None:
+    authenticated = await _authenticate(ws, request)
+    if authenticated is None:
         return ws
-    conn = Connection(ws, request, principal)
+    conn = Connection(ws, request, authenticated[0])
+    conn.rate_override = authenticated[1]
     conn.spawn(conn.writer())
+    conn.spawn(conn.watch_session())
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                data = json.loads(msg.data)
-            except json.JSONDecodeError:
-                conn.send({"type": "error", "code": "invalid_json", "message": "not JSON"})
+                data = parse_json(msg.data)
+            except ValidationError as exc:
+                conn.send({"type": "error", "code": "invalid_json", "message": str(exc)})
                 continue
             if isinstance(data, dict):
                 await conn.handle(data)

@@ -95,6 +95,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.needs_node:
         served: int = await args.handler(settings, args)
         return served
+    if args.needs_node == "accounts":
+        # accounts, keys and the audit log are shared through the database: these
+        # commands run beside a serving engine, which sees their changes within a second
+        async with HeartNode(settings, accounts_only=True) as accounts:
+            done: int = await args.handler(accounts, args)
+            return done
     # a full engine writes version state: never beside the engine that serves the data dir
     holder = read_server(settings.data_dir)
     if holder is not None and args.command == "status":

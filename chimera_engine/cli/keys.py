@@ -51,12 +51,12 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--node", action="store_true", help="a node key for swarm workers")
     p.add_argument("--ttl", help="expire after this long (3600, 15m, 12h, 30d); default never")
-    p.set_defaults(handler=key_create, needs_node=True)
+    p.set_defaults(handler=key_create, needs_node="accounts")
     p = key_sub.add_parser("list", parents=[common], help="every key (never the secret part)")
-    p.set_defaults(handler=key_list, needs_node=True)
+    p.set_defaults(handler=key_list, needs_node="accounts")
     p = key_sub.add_parser("revoke", parents=[common], help="revoke a key at once")
     p.add_argument("key_id", type=int, metavar="ID")
-    p.set_defaults(handler=key_revoke, needs_node=True)
+    p.set_defaults(handler=key_revoke, needs_node="accounts")
 
 
 async def key_create(node: HeartNode, args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from chimera_engine.security.capabilities import Capability
 from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.security.ratelimit import BucketStatus
+from chimera_engine.security.throttle import Throttle
 
 if TYPE_CHECKING:
     from chimera_engine.node import HeartNode
@@ -126,3 +127,20 @@ class AccessOps:
     async def rate_limit_status(self, principal: Principal) -> list[BucketStatus]:
         await self._node.security.authorize(principal, Permission.USER_READ)
         return self._node.security.rate_limiter.status()
+
+    async def login_throttles(self, principal: Principal) -> list[Throttle]:
+        """(name, source) pairs whose failed logins are on record, newest first."""
+        await self._node.security.authorize(principal, Permission.USER_READ)
+        return await self._node.security.accounts.throttle.list()
+
+    async def clear_login_throttle(
+        self, principal: Principal, account: str, source: str = ""
+    ) -> int:
+        """Forget the failed logins of ``account`` (from ``source``, or everywhere)."""
+        security = self._node.security
+        await security.authorize(principal, Permission.USER_MANAGE, account)
+        cleared = await security.accounts.throttle.clear(account, source)
+        await security.audit.record(
+            principal, "auth.throttle_clear", target=account, source=source, cleared=cleared
+        )
+        return cleared

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chimera_engine.errors import AuthenticationError, NotFoundError, ValidationError
+from chimera_engine.security.names import check_name
 from chimera_engine.security.permissions import Permission, Role, parse_role, permissions_of
 from chimera_engine.security.principal import Principal
 from chimera_engine.store.db import Database
@@ -97,7 +98,7 @@ class APIKeyStore:
         created_by: str,
     ) -> tuple[str, APIKey]:
         """Create a key; returns the plaintext (shown once, never stored) and its record."""
-        name = name.strip()
+        name = check_name(name.strip(), "key name")
         if not 1 <= len(name) <= 80:
             raise ValidationError("key name must be 1-80 characters")
         try:
@@ -150,7 +151,8 @@ class APIKeyStore:
 
     def authenticate(self, plaintext: str) -> tuple[APIKey, Principal]:
         """The key and the principal it acts as; :class:`AuthenticationError` if refused."""
-        parts = plaintext.split("_", 2) if isinstance(plaintext, str) else []
+        ascii_text = isinstance(plaintext, str) and plaintext.isascii()
+        parts = plaintext.split("_", 2) if ascii_text else []
         if len(parts) != 3 or parts[0] != "chk":
             raise AuthenticationError("malformed API key")
         found = self._by_prefix.get(parts[1])

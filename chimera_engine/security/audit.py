@@ -1,10 +1,13 @@
 """The tamper-evident audit log.
 
 Each entry stores the HMAC-SHA256 (keyed by a key derived from the install
-secret) of its own content and of the previous entry's hash, and the chain's
-head is kept, also under MAC, beside the rows. :func:`verify_chain` therefore
-detects an edited, deleted (anywhere, including the last rows), inserted or
-reordered entry and names the first bad one.
+secret) of its own content and of the previous entry's hash, fields encoded
+with length prefixes. The chain's head is kept under MAC beside the rows and,
+outside the database, in a keyed checkpoint file (see
+:mod:`chimera_engine.security.audit_anchor`). :func:`verify_chain` therefore
+detects an edited, deleted (anywhere, including the last rows or all of them),
+inserted or reordered entry and names the first bad one; the writer refuses
+to chain onto a log that disagrees with its checkpoint.
 
 Appends are coalesced: every entry recorded during one loop iteration goes to
 the writer thread as one job, so thousands of entries per second cost a few
@@ -16,45 +19,67 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from chimera_engine.events import AuditAppended, EventBus
+from chimera_engine.events import AuditAppended, AuditTampered, EventBus
+from chimera_engine.security.audit_anchor import (
+    AuditTamperError,
+    CheckpointFile,
+    ExportSink,
+    encode_fields,
+)
+from chimera_engine.security.audit_verify import (
+    AuditVerification,
+    anchor,
+    check_export,
+    check_tail,
+    verify_chain,
+)
 from chimera_engine.security.principal import Principal
 from chimera_engine.store import audit as audit_store
 from chimera_engine.store.audit import AuditDraft, AuditQuery, canonical_detail
 from chimera_engine.store.db import Database
 from chimera_engine.store.records import AuditEntry
 
+__all__ = ["AuditChain", "AuditLog", "AuditVerification", "verify_chain"]
+
+log = logging.getLogger(__name__)
+
 SECRET_FIELDS = frozenset(
     {"password", "token", "access_token", "refresh_token", "api_key", "secret"}
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class AuditVerification:
-    ok: bool
-    checked: int
-    first_bad_seq: int | None = None
-    reason: str = ""
-
-    def summary(self) -> str:
-        if self.ok:
-            return f"audit chain intact: {self.checked} entries verified"
-        return f"audit chain broken at entry {self.first_bad_seq}: {self.reason}"
-
-
 class AuditChain:
-    """The keyed hash function of the chain."""
+    """The keyed hash function of the chain (length-prefixed fields; see
+    :mod:`chimera_engine.security.audit_anchor`)."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key
 
     def entry_hash(self, prev: str, seq: int, draft: AuditDraft) -> str:
+        message = encode_fields(
+            prev,
+            str(seq),
+            repr(float(draft.ts)),
+            draft.actor,
+            draft.role,
+            draft.action,
+            draft.target,
+            draft.outcome,
+            canonical_detail(draft.detail),
+        )
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def legacy_hash(self, prev: str, seq: int, draft: AuditDraft) -> str:
+        """The first encoding (fields joined by 0x1f), kept to verify entries written by it."""
         message = "\x1f".join(
             (
                 prev,
@@ -71,80 +96,17 @@ class AuditChain:
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
     def head_mac(self, seq: int, digest: str) -> str:
-        return hmac.new(
-            self._key, f"head\x1f{seq}\x1f{digest}".encode(), hashlib.sha256
-        ).hexdigest()
+        message = encode_fields("head", str(seq), digest)
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def legacy_head_mac(self, seq: int, digest: str) -> str:
+        message = f"head\x1f{seq}\x1f{digest}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
 def _scrub(detail: dict[str, Any]) -> dict[str, Any]:
     """Never let a secret reach the log, whatever a caller passes."""
     return {k: ("<redacted>" if k.lower() in SECRET_FIELDS else v) for k, v in detail.items()}
-
-
-def verify_chain(conn: sqlite3.Connection, chain: AuditChain) -> AuditVerification:
-    """Walk every row in order and check links, hashes and the recorded head."""
-    prev = ""
-    expected = 1
-    checked = 0
-    for row in audit_store.iterate(conn):
-        entry = audit_store.row_to_entry(row)
-        if entry.seq != expected:
-            return AuditVerification(
-                ok=False,
-                checked=checked,
-                first_bad_seq=expected,
-                reason=f"entry {expected} is missing (the next entry present is {entry.seq})",
-            )
-        if entry.prev_hash != prev:
-            return AuditVerification(
-                ok=False,
-                checked=checked,
-                first_bad_seq=entry.seq,
-                reason="does not link to the entry before it (rows reordered, or one replaced)",
-            )
-        draft = AuditDraft(
-            ts=entry.ts,
-            actor=entry.actor,
-            role=entry.role,
-            action=entry.action,
-            target=entry.target,
-            outcome=entry.outcome,
-            detail=entry.detail,
-        )
-        if not hmac.compare_digest(chain.entry_hash(prev, entry.seq, draft), entry.hash):
-            return AuditVerification(
-                ok=False, checked=checked, first_bad_seq=entry.seq, reason="its content was altered"
-            )
-        prev = entry.hash
-        expected += 1
-        checked += 1
-    recorded = audit_store.read_head(conn)
-    last = expected - 1
-    if recorded is None:
-        if last == 0:
-            return AuditVerification(ok=True, checked=0)
-        return AuditVerification(
-            ok=False, checked=checked, first_bad_seq=1, reason="the chain head record is missing"
-        )
-    try:
-        head_seq_text, head_hash, mac = recorded.split(":")
-        head_seq = int(head_seq_text)
-    except ValueError:
-        return AuditVerification(
-            ok=False, checked=checked, first_bad_seq=last + 1, reason="the chain head is damaged"
-        )
-    if not hmac.compare_digest(chain.head_mac(head_seq, head_hash), mac):
-        return AuditVerification(
-            ok=False, checked=checked, first_bad_seq=last + 1, reason="the chain head was altered"
-        )
-    if head_seq != last or head_hash != prev:
-        return AuditVerification(
-            ok=False,
-            checked=checked,
-            first_bad_seq=last + 1,
-            reason=f"entries {last + 1}..{head_seq} were deleted from the end of the log",
-        )
-    return AuditVerification(ok=True, checked=checked)
 
 
 class AuditLog:
@@ -158,9 +120,16 @@ class AuditLog:
         *,
         ring_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        checkpoint_key: bytes | None = None,
+        export_path: Path | None = None,
     ) -> None:
         self._db = db
         self.chain = AuditChain(key)
+        self.checkpoints = CheckpointFile(
+            db.path.with_name(db.path.name + ".audit-checkpoint"), checkpoint_key or key
+        )
+        self.tampered = ""
+        self.export = ExportSink(export_path) if export_path else None
         self._bus = bus
         self._clock = clock
         self.ring: deque[AuditEntry] = deque(maxlen=ring_size)
@@ -169,7 +138,16 @@ class AuditLog:
         self._in_flight: set[asyncio.Future[list[AuditEntry]]] = set()
 
     async def load(self) -> None:
-        """Fill the in-memory ring with the newest persisted entries."""
+        """Anchor the log outside the database (first start) and fill the in-memory ring
+        with the newest persisted entries."""
+        checkpoints = self.checkpoints
+        try:
+            done = await self._db.write(lambda c: anchor(c, checkpoints))
+        except AuditTamperError as exc:
+            self._alarm(str(exc))
+        else:
+            if done:
+                log.info("%s", done)
         size = self.ring.maxlen or 0
         latest = await self._db.read(lambda c: audit_store.query(c, AuditQuery(limit=size)))
         self.ring.extend(reversed(latest))
@@ -213,8 +191,20 @@ class AuditLog:
         drafts = [draft for draft, _ in batch]
         chain = self.chain
 
+        checkpoints = self.checkpoints
+        export = self.export
+
         def job(conn: sqlite3.Connection) -> list[AuditEntry]:
-            return audit_store.append_batch(conn, drafts, chain.entry_hash, chain.head_mac)
+            cp = check_tail(conn, checkpoints)  # never chain onto a cut or rolled-back log
+            entries = audit_store.append_batch(conn, drafts, chain.entry_hash, chain.head_mac)
+            last = entries[-1]
+            checkpoints.write(replace(cp, count=last.seq, head=last.hash))
+            if export is not None:
+                try:
+                    export.append(entries)
+                except OSError as exc:  # the log itself is intact; say so loudly
+                    log.error("audit export to %s failed: %s", export.path, exc)
+            return entries
 
         try:
             written = asyncio.wrap_future(self._db.submit(job))
@@ -234,6 +224,8 @@ class AuditLog:
         self._in_flight.discard(written)
         if written.cancelled() or written.exception() is not None:
             error = written.exception() if not written.cancelled() else asyncio.CancelledError()
+            if isinstance(error, AuditTamperError):
+                self._alarm(str(error))
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error or RuntimeError("audit write failed"))
@@ -244,6 +236,12 @@ class AuditLog:
             if not future.done():
                 future.set_result(entry)
 
+    def _alarm(self, reason: str) -> None:
+        if reason != self.tampered:
+            log.critical("audit log tampering: %s; nothing more is appended", reason)
+            self._bus.publish(AuditTampered(reason=reason))
+        self.tampered = reason
+
     async def flush(self) -> None:
         """Wait until every entry recorded so far is committed."""
         await asyncio.sleep(0)
@@ -253,9 +251,14 @@ class AuditLog:
     async def query(self, q: AuditQuery) -> list[AuditEntry]:
         return await self._db.read(lambda c: audit_store.query(c, q))
 
+    async def verify_against(self, path: Path) -> AuditVerification:
+        """Check that every entry of an exported copy is in the database unchanged."""
+        return await self._db.read(lambda c: check_export(c, path))
+
     async def verify(self) -> AuditVerification:
         """Check the whole persisted chain (runs on a reader thread)."""
-        return await self._db.read(lambda c: verify_chain(c, self.chain))
+        checkpoints = self.checkpoints
+        return await self._db.read(lambda c: verify_chain(c, self.chain, checkpoints))
 
     def latest(self, n: int = 100) -> list[AuditEntry]:
         """The newest ``n`` entries from memory, oldest first."""

@@ -26,7 +26,11 @@ from chimera_engine.security.tokens import ALGORITHM, RevocationList
 from chimera_engine.store.db import Database
 
 TYPE = "capability"
-MAX_TTL = 24 * 3600
+MAX_TTL = 3600
+
+# whether the issuer may still grant: a user (id, session epoch) not disabled, deleted,
+# demoted or re-passworded since; or an API key (its prefix) still active
+IssuerCheck = Callable[[int | None, int, str | None], bool]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,8 +70,10 @@ class CapabilityService:
         *,
         issuer: str,
         clock: Callable[[], float] = time.time,
+        issuer_valid: IssuerCheck | None = None,
     ) -> None:
         self._key = key
+        self._issuer_valid = issuer_valid
         self._revocations = revocations
         self._db = db
         self._issuer = issuer
@@ -90,6 +96,10 @@ class CapabilityService:
             )
         if principal.via == "capability" and not covers(principal.target or "", obj):
             raise PermissionDeniedError("a capability cannot grant beyond its own object")
+        if obj.endswith("*") and not principal.can(Permission.CAPABILITY_ISSUE):
+            raise PermissionDeniedError(
+                "only an administrator may grant a capability on a wildcard object"
+            )
         return await self._mint(
             op=permission.value,
             obj=obj,
@@ -98,6 +108,9 @@ class CapabilityService:
             ttl=ttl,
             single_use=single_use,
             parent=None,
+            issuer_id=principal.user_id,
+            issuer_epoch=principal.session_epoch or 0,
+            issuer_key=principal.token_id if principal.via == "api_key" else None,
         )
 
     async def _mint(
@@ -111,6 +124,9 @@ class CapabilityService:
         single_use: bool,
         parent: str | None,
         not_after: float | None = None,
+        issuer_id: int | None = None,
+        issuer_epoch: int = 0,
+        issuer_key: str | None = None,
     ) -> tuple[str, Capability]:
         if not obj or len(obj) > 200:
             raise ValidationError("capability object must be 1-200 characters")
@@ -140,6 +156,9 @@ class CapabilityService:
             "obj": obj,
             "single": single_use,
             "parent": parent,
+            "uid": issuer_id,
+            "sep": issuer_epoch,
+            "kid": issuer_key,
             "iat": int(now),
             "nbf": int(now),
             "exp": expires,
@@ -149,14 +168,27 @@ class CapabilityService:
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO capabilities(jti, op, obj, subject, role, issued_at, expires_at, "
-                "single_use, parent) VALUES (?,?,?,?,?,?,?,?,?)",
-                (cap.jti, op, obj, subject, role.value, now, expires, int(single_use), parent),
+                "single_use, parent, issuer_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    cap.jti,
+                    op,
+                    obj,
+                    subject,
+                    role.value,
+                    now,
+                    expires,
+                    int(single_use),
+                    parent,
+                    issuer_id,
+                ),
             )
 
         await self._db.write(insert)
         return token, cap
 
     def decode(self, token: str) -> dict[str, Any]:
+        if not isinstance(token, str) or not token.isascii():
+            raise AuthenticationError("malformed capability")
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,
@@ -186,6 +218,8 @@ class CapabilityService:
     async def use(self, token: str, permission: Permission, obj: str) -> Principal:
         """Check the token grants ``permission`` on ``obj``; spend it if single-use."""
         payload = self.decode(token)
+        if not self.issuer_still_valid(payload):
+            raise AuthenticationError("the user who granted this capability can no longer grant it")
         if payload["op"] != permission.value:
             raise PermissionDeniedError(
                 f"capability grants {payload['op']}, not {permission.value}"
@@ -202,8 +236,11 @@ class CapabilityService:
             await self._db.write(
                 lambda c: c.execute("UPDATE capabilities SET used_at = ? WHERE jti = ?", (now, jti))
             )
+        uid, kid = payload.get("uid"), payload.get("kid")
         return Principal(
-            user_id=None,
+            user_id=uid if isinstance(uid, int) else None,
+            session_epoch=int(payload.get("sep") or 0),
+            session_family=f"key:{kid}" if kid else None,
             name=str(payload["sub"]),
             role=Role(payload["role"]),
             via="capability",
@@ -212,6 +249,16 @@ class CapabilityService:
             scopes=frozenset({payload["op"]}),
             target=str(payload["obj"]),
         )
+
+    def issuer_still_valid(self, payload: dict[str, Any]) -> bool:
+        """A capability dies with its issuer: a user disabled, deleted or otherwise
+        changed, or an API key revoked or expired."""
+        uid, epoch, kid = payload.get("uid"), payload.get("sep") or 0, payload.get("kid")
+        if self._issuer_valid is None or (uid is None and kid is None):
+            return True  # granted by the local owner or the engine itself
+        if not isinstance(uid, (int, type(None))) or not isinstance(epoch, int):
+            return False
+        return self._issuer_valid(uid, epoch, str(kid) if kid is not None else None)
 
     async def attenuate(
         self,
@@ -223,6 +270,8 @@ class CapabilityService:
     ) -> tuple[str, Capability]:
         """Derive a narrower token from ``token`` (which stays valid)."""
         parent = self.decode(token)
+        if not self.issuer_still_valid(parent):
+            raise AuthenticationError("the user who granted this capability can no longer grant it")
         new_obj = obj if obj is not None else str(parent["obj"])
         if not covers(str(parent["obj"]), new_obj):
             raise PermissionDeniedError(
@@ -240,6 +289,9 @@ class CapabilityService:
             single_use=bool(parent.get("single")) if single_use is None else single_use,
             parent=str(parent["jti"]),
             not_after=float(parent["exp"]),
+            issuer_id=parent.get("uid"),
+            issuer_epoch=int(parent.get("sep") or 0),
+            issuer_key=parent.get("kid"),
         )
 
     async def revoke(self, jti: str) -> None:

@@ -6,14 +6,17 @@ permission) is written to the audit log with outcome ``denied``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from chimera_engine.config import AuditSettings, RateLimitSettings, SecuritySettings
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
 from chimera_engine.events import EventBus, UserChanged
-from chimera_engine.security.accounts import AccountService, LockoutPolicy
+from chimera_engine.security.accounts import AccountService
 from chimera_engine.security.apikeys import APIKeyStore
 from chimera_engine.security.audit import AuditLog
 from chimera_engine.security.capabilities import CapabilityService, covers
@@ -22,10 +25,19 @@ from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.security.ratelimit import ClientRateLimiter, RateLimit
 from chimera_engine.security.secrets import derive_key
+from chimera_engine.security.throttle import LockoutPolicy, LoginThrottle
 from chimera_engine.security.tokens import JWTManager, RevocationList, TokenPair
 from chimera_engine.store.db import Database
 from chimera_engine.store.records import UserRecord
 from chimera_engine.store.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+USER_POLL_S = 0.4
+_ACCOUNT_CHANGED = (
+    "the account changed since this token was issued (password changed, role changed "
+    "or account disabled); log in again"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +64,13 @@ class SecurityManager:
         self._bus = bus
         self._clock = clock
         self.audit = AuditLog(
-            db, derive_key(secret, "audit"), bus, ring_size=audit_settings.ring_size, clock=clock
+            db,
+            derive_key(secret, "audit"),
+            bus,
+            ring_size=audit_settings.ring_size,
+            clock=clock,
+            checkpoint_key=derive_key(secret, "audit-checkpoint"),
+            export_path=Path(audit_settings.export_path) if audit_settings.export_path else None,
         )
         self.revocations = RevocationList(db, clock)
         self.jwt = JWTManager(
@@ -71,10 +89,14 @@ class SecurityManager:
                 time_cost=settings.argon2_time_cost,
                 parallelism=settings.argon2_parallelism,
             ),
-            LockoutPolicy(
-                threshold=settings.lockout_threshold,
-                base=settings.lockout_base_seconds,
-                maximum=settings.lockout_max_seconds,
+            LoginThrottle(
+                db,
+                LockoutPolicy(
+                    threshold=settings.lockout_threshold,
+                    base=settings.lockout_base_seconds,
+                    maximum=settings.lockout_max_seconds,
+                ),
+                clock,
             ),
             clock,
         )
@@ -85,15 +107,55 @@ class SecurityManager:
             db,
             issuer=settings.issuer,
             clock=clock,
+            issuer_valid=self._issuer_valid,
         )
         self.rate_limiter = make_rate_limiter(rate_settings or RateLimitSettings())
         self._users: dict[int, UserRecord] = {}
+        self._users_version = -1
 
     async def load(self) -> None:
         await self.api_keys.load()
         await self.revocations.load()
         await self.audit.load()
-        self._users = {u.id: u for u in await self.accounts.users.list()}
+        await self.reload_users()
+
+    async def reload_users(self) -> bool:
+        """Take in user changes made by any process sharing the database.
+
+        Cheap when nothing changed (one read of the users version); otherwise the
+        users are re-read and each changed or deleted one is published as
+        :class:`UserChanged`, which ends its sessions and subscriptions here.
+        Returns whether anything changed."""
+        repo = self.accounts.users
+        version = await repo.version()
+        if version == self._users_version:
+            return False
+        fresh = {u.id: u for u in await repo.list()}
+        first = self._users_version < 0
+        if not first:
+            await self.api_keys.load()  # a key revoked elsewhere is refused here too
+        self._users_version = version
+        old, self._users = self._users, fresh
+        if first:
+            return True
+        for uid, user in fresh.items():
+            before = old.get(uid)
+            if before is None or before.session_epoch != user.session_epoch:
+                self._bus.publish(UserChanged(user=user, change="changed"))
+        for uid, user in old.items():
+            if uid not in fresh:
+                self._bus.publish(UserChanged(user=user, change="deleted"))
+        await self.revocations.refresh()
+        return True
+
+    async def watch_users(self, interval: float = USER_POLL_S) -> None:
+        """Poll for user changes made elsewhere (the CLI, another engine) until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_users()
+            except Exception as exc:  # a busy database is retried at the next tick
+                log.warning("cannot re-read users: %s", exc)
 
     # -- sessions ---------------------------------------------------------------------
     async def needs_first_admin(self) -> bool:
@@ -122,7 +184,7 @@ class SecurityManager:
 
     async def login(self, username: str, password: str, *, client: str = "console") -> Session:
         try:
-            user = await self.accounts.authenticate(username, password)
+            user = await self.accounts.authenticate(username, password, source=client)
         except AuthenticationError as exc:
             await self.audit.record(
                 None,
@@ -135,7 +197,7 @@ class SecurityManager:
             )
             raise
         self._remember(user, "login")
-        tokens = self.jwt.issue(user.id, user.username, Role(user.role))
+        tokens = self.jwt.issue(user.id, user.username, Role(user.role), epoch=user.session_epoch)
         principal = self.principal_from_token(tokens.access_token)
         await self.audit.record(principal, "auth.login", target=user.username, client=client)
         return Session(principal=principal, tokens=tokens, user=user)
@@ -150,6 +212,8 @@ class SecurityManager:
             raise AuthenticationError("role changed since this token was issued; log in again")
         if _older_than_password(claims.issued_at, user):
             raise AuthenticationError("the password changed since this token was issued")
+        if claims.epoch != user.session_epoch:
+            raise AuthenticationError(_ACCOUNT_CHANGED)
         return Principal(
             user_id=user.id,
             name=user.username,
@@ -158,6 +222,8 @@ class SecurityManager:
             token_id=claims.jti,
             expires_at=claims.expires_at,
             issued_at=claims.issued_at,
+            session_epoch=claims.epoch,
+            session_family=claims.family,
         )
 
     async def authenticate_token(self, token: str, *, client: str = "") -> Principal:
@@ -173,17 +239,35 @@ class SecurityManager:
     async def refresh(self, refresh_token: str) -> Session:
         """Rotate a refresh token: the old one is revoked, a new pair issued."""
         try:
+            claims = self.jwt.verify(refresh_token, expected_type="refresh", check_revoked=False)
+            if self.revocations.reason(claims.jti) == "rotated" and claims.family:
+                # a rotated token came back: someone holds a copy; end the whole family
+                await self.revocations.revoke(
+                    f"family:{claims.family}", claims.expires_at, "refresh token reused"
+                )
+                raise AuthenticationError(
+                    "refresh token was revoked when it was used; its reuse ends every "
+                    "session of this login"
+                )
             claims = self.jwt.verify(refresh_token, expected_type="refresh")
             user = self._users.get(claims.user_id)
             if user is None or user.disabled or user.role != claims.role.value:
                 raise AuthenticationError("account changed since this token was issued")
             if _older_than_password(claims.issued_at, user):
                 raise AuthenticationError("the password changed since this token was issued")
+            if claims.epoch != user.session_epoch:
+                raise AuthenticationError(_ACCOUNT_CHANGED)
         except AuthenticationError as exc:
             await self.audit.record(None, "auth.refresh", outcome="denied", reason=str(exc))
             raise
         await self.revocations.revoke(claims.jti, claims.expires_at, "rotated")
-        tokens = self.jwt.issue(user.id, user.username, Role(user.role))
+        tokens = self.jwt.issue(
+            user.id,
+            user.username,
+            Role(user.role),
+            epoch=user.session_epoch,
+            family=claims.family,
+        )
         principal = self.principal_from_token(tokens.access_token)
         await self.audit.record(principal, "auth.refresh", target=user.username)
         return Session(principal=principal, tokens=tokens, user=user)
@@ -192,6 +276,10 @@ class SecurityManager:
         """Revoke the session's tokens; they are refused from now on."""
         if principal.token_id and principal.expires_at:
             await self.revocations.revoke(principal.token_id, principal.expires_at, "logout")
+        if principal.session_family:
+            # the session's refresh token ends with it, sent in the body or not
+            horizon = self._clock() + self.jwt.refresh_ttl + 60
+            await self.revocations.revoke(f"family:{principal.session_family}", horizon, "logout")
         if refresh_token:
             try:
                 claims = self.jwt.verify(refresh_token, expected_type="refresh")
@@ -211,6 +299,12 @@ class SecurityManager:
         if principal.via == "capability":
             if principal.expires_at is not None and principal.expires_at < self._clock():
                 raise AuthenticationError("capability has expired")
+            family = principal.session_family or ""
+            key_prefix = family[4:] if family.startswith("key:") else None
+            if (principal.user_id is not None or key_prefix) and not self._issuer_valid(
+                principal.user_id, principal.session_epoch or 0, key_prefix
+            ):
+                raise AuthenticationError("the user who granted this capability has changed")
             return
         if principal.via not in ("token", "password"):
             return
@@ -218,9 +312,13 @@ class SecurityManager:
             raise AuthenticationError("session has expired; log in again")
         if principal.token_id and self.revocations.is_revoked(principal.token_id):
             raise AuthenticationError("session has been ended; log in again")
+        if principal.session_family and self.revocations.family_revoked(principal.session_family):
+            raise AuthenticationError("session has been ended; log in again")
         user = self._users.get(principal.user_id or -1)
         if user is None or user.disabled or user.role != principal.role.value:
             raise AuthenticationError("account changed; log in again")
+        if principal.session_epoch is not None and principal.session_epoch != user.session_epoch:
+            raise AuthenticationError(_ACCOUNT_CHANGED)
         if principal.issued_at is not None and _older_than_password(principal.issued_at, user):
             raise AuthenticationError("the password changed; log in again")
 
@@ -256,6 +354,13 @@ class SecurityManager:
                 f"{principal.name} ({principal.role.value}) is not allowed to {permission.value}"
             )
 
+    def _issuer_valid(self, user_id: int | None, epoch: int, key_prefix: str | None) -> bool:
+        if key_prefix is not None:
+            key = self.api_keys.by_prefix(key_prefix)
+            return key is not None and key.state(self._clock()) == "active"
+        user = self._users.get(user_id if user_id is not None else -1)
+        return user is not None and not user.disabled and user.session_epoch == epoch
+
     # -- user cache ------------------------------------------------------------------------
     def _remember(self, user: UserRecord, change: str) -> None:
         self._users[user.id] = user
@@ -264,6 +369,11 @@ class SecurityManager:
     def remember(self, user: UserRecord, change: str) -> None:
         """Record a changed user so token checks see it at once."""
         self._remember(user, change)
+
+    def forget(self, user: UserRecord) -> None:
+        """Drop a deleted user: its tokens are refused from now on."""
+        self._users.pop(user.id, None)
+        self._bus.publish(UserChanged(user=user, change="deleted"))
 
     def cached_users(self) -> list[UserRecord]:
         return sorted(self._users.values(), key=lambda u: u.username.lower())
@@ -288,6 +398,8 @@ def make_rate_limiter(settings: RateLimitSettings) -> ClientRateLimiter:
             "write": limit(settings.write_per_minute),
             "llm": limit(settings.llm_per_minute),
             "login": limit(settings.login_per_minute, least=5),
+            # failed credentials of any kind, per source, counted before authentication
+            "auth_failure": limit(settings.login_per_minute, least=5),
         },
         default=limit(settings.read_per_minute),
         max_buckets=settings.max_clients,

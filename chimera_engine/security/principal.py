@@ -27,6 +27,8 @@ class Principal:
     scopes: frozenset[str] | None = None
     target: str | None = None
     issued_at: float | None = None
+    session_epoch: int | None = None
+    session_family: str | None = None
 
     @property
     def actor(self) -> str:

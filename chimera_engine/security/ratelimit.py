@@ -119,6 +119,17 @@ class ClientRateLimiter:
         allowed, retry = bucket.try_acquire()
         return Decision(allowed, retry, int(bucket._tokens), limit)
 
+    def wait_for(self, client: str, route_class: str) -> float:
+        """Seconds until ``client`` may make one ``route_class`` request (0 now), without
+        counting one."""
+        bucket = self._buckets.get((client, route_class))
+        if bucket is None:
+            return 0.0
+        tokens = bucket.tokens
+        if tokens >= 1.0:
+            return 0.0
+        return (1.0 - tokens) / bucket.rate if bucket.rate > 0 else float("inf")
+
     def status(self, limit: int = 200) -> list[BucketStatus]:
         """The most recently used buckets, newest first (for the admin panel)."""
         rows: list[BucketStatus] = []

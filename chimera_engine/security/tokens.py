@@ -35,6 +35,8 @@ class Claims:
     jti: str
     issued_at: float
     expires_at: float
+    epoch: int = 0
+    family: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,23 +64,48 @@ class RevocationList:
         self._db = db
         self._clock = clock
         self._revoked: dict[str, float] = {}
+        self._reasons: dict[str, str] = {}
 
     async def load(self) -> None:
         now = self._clock()
 
-        def purge(conn: sqlite3.Connection) -> list[tuple[str, float]]:
+        def purge(conn: sqlite3.Connection) -> list[tuple[str, float, str]]:
             conn.execute("DELETE FROM revoked_tokens WHERE expires_at < ?", (now,))
             return [
-                (r[0], r[1]) for r in conn.execute("SELECT jti, expires_at FROM revoked_tokens")
+                (r[0], r[1], r[2])
+                for r in conn.execute("SELECT jti, expires_at, reason FROM revoked_tokens")
             ]
 
-        self._revoked = dict(await self._db.write(purge))
+        rows = await self._db.write(purge)
+        self._revoked = {jti: exp for jti, exp, _ in rows}
+        self._reasons = {jti: reason for jti, _, reason in rows}
+
+    async def refresh(self) -> None:
+        """Take in revocations written by other processes sharing the database."""
+
+        def q(conn: sqlite3.Connection) -> list[tuple[str, float, str]]:
+            return [
+                (r[0], r[1], r[2])
+                for r in conn.execute("SELECT jti, expires_at, reason FROM revoked_tokens")
+            ]
+
+        for jti, exp, reason in await self._db.read(q):
+            self._revoked.setdefault(jti, exp)
+            self._reasons.setdefault(jti, reason)
+
+    def reason(self, jti: str) -> str | None:
+        """Why ``jti`` was revoked, or None when it was not."""
+        return self._reasons.get(jti) if jti in self._revoked else None
+
+    def family_revoked(self, family: str) -> bool:
+        return bool(family) and f"family:{family}" in self._revoked
 
     def is_revoked(self, jti: str) -> bool:
         return jti in self._revoked
 
     async def revoke(self, jti: str, expires_at: float, reason: str) -> None:
         self._revoked[jti] = expires_at
+        self._reasons[jti] = reason
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -114,7 +141,9 @@ class JWTManager:
         self.refresh_ttl = refresh_ttl
         self._clock = clock
 
-    def _encode(self, user_id: int, username: str, role: Role, typ: str, ttl: int) -> str:
+    def _encode(
+        self, user_id: int, username: str, role: Role, typ: str, ttl: int, epoch: int, family: str
+    ) -> str:
         now = int(self._clock())
         payload = {
             "iss": self.issuer,
@@ -127,20 +156,35 @@ class JWTManager:
             "iat": now,
             "nbf": now,
             "exp": now + ttl,
+            "sep": epoch,
+            "fam": family,
         }
         return jwt.encode(payload, self._key, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
-    def issue(self, user_id: int, username: str, role: Role) -> TokenPair:
-        """A new access + refresh pair for the user."""
+    def issue(
+        self, user_id: int, username: str, role: Role, *, epoch: int = 0, family: str = ""
+    ) -> TokenPair:
+        """A new access + refresh pair for the user.
+
+        ``epoch`` is the user's session epoch (a token from an older epoch is refused);
+        ``family`` names the login the pair descends from through refresh rotations
+        (a new one is drawn when empty)."""
+        family = family or secrets.token_urlsafe(12)
         return TokenPair(
-            access_token=self._encode(user_id, username, role, "access", self.access_ttl),
-            refresh_token=self._encode(user_id, username, role, "refresh", self.refresh_ttl),
+            access_token=self._encode(
+                user_id, username, role, "access", self.access_ttl, epoch, family
+            ),
+            refresh_token=self._encode(
+                user_id, username, role, "refresh", self.refresh_ttl, epoch, family
+            ),
             expires_in=self.access_ttl,
         )
 
-    def verify(self, token: str, *, expected_type: str = "access") -> Claims:
+    def verify(
+        self, token: str, *, expected_type: str = "access", check_revoked: bool = True
+    ) -> Claims:
         """Decode and check ``token``; :class:`AuthenticationError` says what is wrong."""
-        if not isinstance(token, str) or token.count(".") != 2:
+        if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
             raise AuthenticationError("malformed token")
         try:
             payload = jwt.decode(
@@ -179,9 +223,13 @@ class JWTManager:
         try:
             role = Role(str(payload["role"]))
             user_id = int(payload["uid"])
+            epoch = int(payload.get("sep", 0))
         except (KeyError, TypeError, ValueError):
             raise AuthenticationError("token has no valid role or user id") from None
-        if self.revocations.is_revoked(payload["jti"]):
+        family = str(payload.get("fam", ""))
+        if check_revoked and (
+            self.revocations.is_revoked(payload["jti"]) or self.revocations.family_revoked(family)
+        ):
             raise AuthenticationError("token has been revoked")
         return Claims(
             subject=str(payload["sub"]),
@@ -191,6 +239,8 @@ class JWTManager:
             jti=str(payload["jti"]),
             issued_at=float(payload["iat"]),
             expires_at=float(payload["exp"]),
+            epoch=epoch,
+            family=family,
         )
 
 

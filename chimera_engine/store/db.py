@@ -50,6 +50,24 @@ def describe_sqlite_error(path: Path, exc: BaseException) -> str:
     return f"database {path}: {text}"
 
 
+def _restrict(path: Path) -> None:
+    """Password hashes and the audit log are for the owner only: the database file is
+    created 0600 and a data directory readable by others is tightened to 0700."""
+    parent = path.parent
+    try:
+        info = parent.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            os.chmod(parent, 0o700)
+        for name in (path.name, path.name + "-wal", path.name + "-shm"):
+            candidate = parent / name
+            if name == path.name and not candidate.exists():
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT, 0o600))
+            if candidate.exists() and candidate.stat().st_mode & 0o077:
+                os.chmod(candidate, 0o600)
+    except OSError:
+        pass  # a read-only or foreign directory: opening reports what matters
+
+
 @dataclass
 class _Job:
     fn: Callable[[sqlite3.Connection], Any]
@@ -105,6 +123,7 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create {self.path.parent}: {exc.strerror}") from None
+        _restrict(self.path)
         try:
             conn = self._connect()
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

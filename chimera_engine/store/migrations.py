@@ -277,6 +277,51 @@ CREATE TABLE IF NOT EXISTS metric_settings (
 )
 """
 
+# Session epochs: any change of a user's role, state or password (by any process)
+# bumps that user's epoch and a database-wide users version that engines poll
+# (a revoked, re-scoped or deleted API key moves that version too).
+# Login throttles per (account, source) and the capability's issuing user.
+_V11 = """
+ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO meta(key, value) VALUES ('users_version', '0');
+CREATE TRIGGER IF NOT EXISTS users_epoch AFTER UPDATE OF role, disabled, password_changed_at
+ON users WHEN NEW.role IS NOT OLD.role OR NEW.disabled IS NOT OLD.disabled
+OR NEW.password_changed_at IS NOT OLD.password_changed_at BEGIN
+UPDATE users SET session_epoch = session_epoch + 1 WHERE id = NEW.id|
+UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
+CREATE TRIGGER IF NOT EXISTS users_version_insert AFTER INSERT ON users BEGIN
+UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
+CREATE TRIGGER IF NOT EXISTS users_version_delete AFTER DELETE ON users BEGIN
+UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
+CREATE TRIGGER IF NOT EXISTS api_keys_version_update AFTER UPDATE OF revoked_at, expires_at,
+role, scopes ON api_keys BEGIN
+UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
+CREATE TRIGGER IF NOT EXISTS api_keys_version_change AFTER DELETE ON api_keys BEGIN
+UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_version'| END;
+CREATE TABLE IF NOT EXISTS login_throttles (
+    account TEXT NOT NULL,
+    source TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    next_allowed_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (account, source)
+);
+ALTER TABLE capabilities ADD COLUMN issuer_id INTEGER;
+INSERT OR IGNORE INTO meta(key, value) SELECT 'audit_v2_from', COALESCE(MAX(seq), 0) + 1 FROM audit
+"""
+
+
+def _script_with_triggers(sql: str) -> Callable[[sqlite3.Connection], None]:
+    """As :func:`_script`, where ``|`` ends a statement inside a trigger body."""
+
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement.replace("|", ";"))
+
+    return run
+
+
 # Tool versions carry a judgement (served well or not) and when they went live; a
 # module whose file was deleted is an event an operator decides on.
 _V12 = """
@@ -354,6 +399,9 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(7, "swarm tasks, results, attempts and agents", _script(_V7)),
     Migration(8, "patch lineage: derived_from and superseded_by", _script(_V8)),
     Migration(9, "per-metric detector, sensitivity and thresholds", _script(_V9)),
+    Migration(
+        11, "session epochs, login throttles, capability issuers", _script_with_triggers(_V11)
+    ),
     Migration(12, "tool version verdicts; module deletions", _script(_V12)),
     Migration(14, "every generation attempt of a patch", _script(_V14)),
     Migration(16, "incidents: anomalies grouped per episode", _script(_V16)),

@@ -17,6 +17,7 @@ class UserRecord:
     locked_until: float = 0.0
     last_login: float | None = None
     password_changed_at: float | None = None
+    session_epoch: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

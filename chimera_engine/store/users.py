@@ -11,7 +11,7 @@ from chimera_engine.store.records import UserRecord
 
 _COLUMNS = (
     "id, username, role, created_at, disabled, failed_logins, locked_until, last_login, "
-    "password_changed_at"
+    "password_changed_at, session_epoch"
 )
 
 
@@ -26,6 +26,7 @@ def _record(row: tuple[Any, ...]) -> UserRecord:
         locked_until=row[6],
         last_login=row[7],
         password_changed_at=row[8],
+        session_epoch=int(row[9] or 0),
     )
 
 
@@ -118,3 +119,21 @@ class UserRepository:
             return _record(row)
 
         return await self._db.write(upd)
+
+    async def delete(self, user_id: int) -> None:
+        """Remove a user (its sessions end on every engine: the users version moves)."""
+
+        def rm(conn: sqlite3.Connection) -> None:
+            if conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 0:
+                raise NotFoundError(f"user {user_id} does not exist")
+
+        await self._db.write(rm)
+
+    async def version(self) -> int:
+        """The database-wide users version: it moves whenever any process changes a user."""
+
+        def q(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'users_version'").fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._db.read(q)

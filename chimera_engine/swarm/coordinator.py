@@ -216,6 +216,11 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             raise NotFoundError(f"no task {task_id!r}")
         return run.info(duplicate=duplicate)
 
+    def owner(self, task_id: str) -> str | None:
+        """Who submitted the task (its audit actor); None when it is not held in memory."""
+        run = self._runs.get(task_id) or self._finished.get(task_id)
+        return None if run is None else run.submitted_by
+
     async def task(self, task_id: str) -> TaskInfo:
         """The task's current snapshot (from memory, else from the history)."""
         try:

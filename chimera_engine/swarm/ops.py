@@ -32,9 +32,9 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chimera_engine.errors import ValidationError
+from chimera_engine.errors import PermissionDeniedError, ValidationError
 from chimera_engine.security.manager import SecurityManager
-from chimera_engine.security.permissions import Permission
+from chimera_engine.security.permissions import Permission, Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.ballots import ConsensusRecord
 from chimera_engine.swarm.consensus import Outcome, Vote
@@ -197,6 +197,16 @@ class SwarmOps:
 
     async def swarm_cancel(self, principal: Principal, task_id: str) -> TaskInfo:
         await self._swarm_allow(principal, Permission.SWARM_TASK, task_id)
+        owner = self._node.swarm.owner(task_id)
+        if owner and owner != principal.actor and principal.role is not Role.ADMIN:
+            await self._node.security.audit.record(
+                principal,
+                "swarm.cancel",
+                target=task_id,
+                outcome="denied",
+                reason=f"task belongs to {owner}",
+            )
+            raise PermissionDeniedError("only the task's owner or an administrator may cancel it")
         return await self._node.swarm.cancel(task_id, principal)
 
     # -- consensus ---------------------------------------------------------------------------

@@ -264,3 +264,29 @@ async def test_non_admin_sees_the_empty_state(engine: EngineFactory, qtbot: QtBo
         await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
         assert panel.is_admin_view
         await wait_until(lambda: panel.users_tab.model.rowCount() == 2)
+
+
+async def test_login_throttles_are_shown_and_cleared(engine: EngineFactory, qtbot: QtBot) -> None:
+    async with engine() as env:
+        assert env.admin is not None
+        attacker = "api:203.0.113.5"
+        for _ in range(6):
+            with pytest.raises(AuthenticationError):
+                await env.node.facade.login(ADMIN_NAME, "not the password", client=attacker)
+        panel = await open_admin(env.bridge, qtbot)
+        tab = panel.throttles_tab
+        panel.tabs.setCurrentWidget(tab)
+        await wait_until(lambda: tab.model.rowCount() == 1)
+        row = tab.model.texts()[0]
+        assert row[:3] == [ADMIN_NAME, attacker, "5"]  # the sixth waited, uncounted
+        assert row[3].endswith(" s")  # that pair waits; the console login above did not
+        assert tab.select_key((ADMIN_NAME, attacker))
+        box = tab.clear()
+        assert box is not None
+        action_button(box).click()
+        _, ok, _ = await wait_signal(tab.actionFinished)
+        assert ok
+        assert await env.node.facade.login_throttles(env.admin.principal) == []
+        await wait_until(lambda: tab.model.rowCount() == 0)
+        entries = await audit_entries(env.node, "auth.throttle_clear")
+        assert entries and entries[0].target == ADMIN_NAME

@@ -79,13 +79,13 @@ async def test_login_dialog_locked_account_shows_lockout(
             dialog.password_edit.setText("not the password")
             await submit_and_wait(env.bridge, dialog)
         assert dialog.error_label.text() == (
-            "account locked after 5 failed logins; try again in 30 s"
+            "too many failed logins for this name from here; try again in 30 s"
         )
 
-        # Even the right password is refused while the account is locked.
+        # Even the right password is refused from here while the name waits.
         dialog.password_edit.setText(ADMIN_PASSWORD)
         await submit_and_wait(env.bridge, dialog)
-        assert dialog.error_label.text().startswith("account locked after repeated failed logins")
+        assert dialog.error_label.text().startswith("too many failed logins for this name")
         assert env.bridge.session is None
 
 

@@ -13,9 +13,9 @@ from chimera_engine.errors import (
     ValidationError,
 )
 from chimera_engine.node import HeartNode
-from chimera_engine.security.accounts import LockoutPolicy
 from chimera_engine.security.manager import Session
 from chimera_engine.security.passwords import PasswordHasher, check_password_policy
+from chimera_engine.security.throttle import LockoutPolicy
 from chimera_engine.store.audit import AuditQuery
 
 from .conftest import ADMIN_PASSWORD, make_settings
@@ -88,7 +88,7 @@ async def test_wrong_password_and_unknown_user_look_the_same(
     assert all("not the password" not in str(e.detail) for e in denied)
 
 
-async def test_lockout_with_back_off(tmp_path) -> None:
+async def test_throttle_per_name_and_source_with_back_off(tmp_path) -> None:
     settings = make_settings(
         tmp_path,
         CHIMERA_SECURITY__LOCKOUT_THRESHOLD="3",
@@ -99,22 +99,44 @@ async def test_lockout_with_back_off(tmp_path) -> None:
     await node.start()
     try:
         node.security.accounts._clock = lambda: now[0]
+        node.security.accounts.throttle._clock = lambda: now[0]
         await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
-        for _ in range(2):
-            with pytest.raises(AuthenticationError, match="invalid"):
-                await node.facade.login("admin", "bad guess 123")
-        with pytest.raises(AccountLockedError, match="try again in 60 s") as locked:
-            await node.facade.login("admin", "bad guess 123")
-        assert locked.value.retry_after == 60
-        # even the right password is refused while locked
+        attacker = "api:203.0.113.9"
+        outcomes: dict[str, list[str]] = {}
+        for name in ("admin", "no-such-user"):  # a known and an unknown name
+            seen = outcomes.setdefault(name, [])
+            for _ in range(4):
+                try:
+                    await node.facade.login(name, "bad guess 123", client=attacker)
+                except AccountLockedError as exc:
+                    seen.append(f"locked {exc.retry_after:.0f}")
+                except AuthenticationError as exc:
+                    seen.append(str(exc))
+        # identical behaviour whether the name exists or not
+        assert outcomes["admin"] == outcomes["no-such-user"]
+        assert outcomes["admin"][:3] == [
+            "invalid username or password",
+            "invalid username or password",
+            "locked 60",
+        ]
+        assert outcomes["admin"][3].startswith("locked")
+        # the attacker's source waits, even with the right password...
         with pytest.raises(AccountLockedError):
-            await node.facade.login("admin", ADMIN_PASSWORD)
+            await node.facade.login("admin", ADMIN_PASSWORD, client=attacker)
+        # ...while the administrator at the console is not slowed at all
+        session = await node.facade.login("admin", ADMIN_PASSWORD)
+        assert session.user.username == "admin"
+        throttles = await node.security.accounts.throttle.list()
+        assert {(t.account, t.source) for t in throttles} == {
+            ("admin", attacker),
+            ("no-such-user", attacker),
+        }
         now[0] += 61
         with pytest.raises(AccountLockedError, match="try again in 120 s"):
-            await node.facade.login("admin", "bad guess 123")  # back-off doubles
-        now[0] += 121
-        session = await node.facade.login("admin", ADMIN_PASSWORD)
-        assert session.user.failed_logins == 0
+            await node.facade.login("admin", "bad guess 123", client=attacker)  # doubles
+        assert await node.security.accounts.throttle.clear("admin") == 1
+        again = await node.facade.login("admin", ADMIN_PASSWORD, client=attacker)
+        assert again.user.username == "admin"
     finally:
         await node.stop()
 

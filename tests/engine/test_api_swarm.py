@@ -145,6 +145,9 @@ async def test_agents_tasks_and_graphs(api: Api) -> None:
     )
     pending = waiting.json()["tasks"][0]
     assert pending["state"] == "pending"  # no reviewer agent
+    # another holder of swarm.task may not cancel someone else's task
+    foreign = await api.call("POST", f"/api/tasks/{pending['id']}/cancel", Role.API_CLIENT)
+    assert error_of(foreign, 403)["message"].startswith("only the task's owner")
     cancelled = await api.call("POST", f"/api/tasks/{pending['id']}/cancel")
     assert cancelled.json()["task"]["state"] == "cancelled"
     by_state = await api.call("GET", "/api/tasks", params={"state": "cancelled", "limit": 5})

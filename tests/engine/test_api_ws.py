@@ -127,6 +127,7 @@ async def test_slow_client_is_dropped_not_buffered(monkeypatch: pytest.MonkeyPat
     conn.tasks = set()
     conn.topics = set()
     conn.dropped = False
+    conn.ending = None
     conn.spawn(conn.writer())
     for i in range(50):
         conn.enqueue(f"event {i}")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from app.bridge import EngineBridge
 from app.desktop_menus import DesktopMenus
 from app.preferences import LAYOUT_VERSION, Preferences
+from app.widgets.confirm import confirm
 from app.widgets.status import EngineStateIndicator, LagIndicator, UserIndicator
 from chimera_engine.security.manager import Session
 
@@ -58,6 +59,8 @@ class MainWindow(QMainWindow):
         self.preferences = preferences
         self._docks: dict[str, QDockWidget] = {}
         self._quiet_close = False
+        self._quit_confirmed = False
+        self.quit_box: QMessageBox | None = None
         self._default_layout: tuple[QByteArray, QByteArray] | None = None
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_TITLE)
@@ -273,8 +276,34 @@ class MainWindow(QMainWindow):
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._quiet_close and not self._quit_confirmed:
+            # Quitting stops the embedded engine (agents, API, running tasks): ask first.
+            event.ignore()
+            self.confirm_quit()
+            return
         if self.isVisible():  # a second close of a hidden window must not save its state
             self.save_layout()
         if not self._quiet_close:
             self.quitRequested.emit()
         event.accept()
+
+    def confirm_quit(self) -> QMessageBox:
+        """Ask before quitting (File > Quit, Ctrl+Q or the window's close button)."""
+        box = self.quit_box
+        if box is not None and shiboken6.isValid(box) and box.isVisible():
+            box.raise_()
+            return box
+        self.quit_box = confirm(
+            self,
+            "Quit CHIMERA Console",
+            "Quit and stop the engine?",
+            "Quit",
+            self._quit_confirmed_by_user,
+            detail="The agents, the API server and every running task stop with it. "
+            "File > Log out keeps the engine running.",
+        )
+        return self.quit_box
+
+    def _quit_confirmed_by_user(self) -> None:
+        self._quit_confirmed = True
+        self.close()

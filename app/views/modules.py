@@ -12,6 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -27,6 +28,7 @@ from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
 from app.views.module_widgets import module_tree, reload_log_box, status_label
+from app.widgets.confirm import confirm
 from app.widgets.style import set_severity
 from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
@@ -51,6 +53,7 @@ class ModulesPanel(QWidget):
         self._refresh_again = False
         self._select_after: tuple[str, int] | None = None
         self._expanded_once: set[str] = set()
+        self.confirm_box: QMessageBox | None = None
 
         self.model = ModuleTreeModel(self)
         self.log_model = ReloadLogModel(parent=self)
@@ -109,8 +112,8 @@ class ModulesPanel(QWidget):
         self.commands.started.connect(self._started)
         self.commands.finished.connect(self._finished)
         self.action_bar.reloadRequested.connect(self.commands.reload)
-        self.action_bar.activateRequested.connect(self.commands.activate)
-        self.action_bar.rollbackRequested.connect(self.commands.rollback)
+        self.action_bar.activateRequested.connect(self.confirm_activate)
+        self.action_bar.rollbackRequested.connect(self.confirm_rollback)
         self.action_bar.stateRequested.connect(self.commands.set_state)
         bridge.moduleReloaded.connect(self._module_reloaded)
         bridge.versionChanged.connect(self._version_changed)
@@ -119,6 +122,32 @@ class ModulesPanel(QWidget):
         bridge.sessionChanged.connect(self._session_changed)
         self._update_actions()
         self.refresh()
+
+    # -- confirmations -----------------------------------------------------------------------
+    def confirm_activate(self, module: str, version: int) -> QMessageBox:
+        """Ask before switching live calls of ``module`` to ``version``."""
+        self.confirm_box = confirm(
+            self,
+            "Activate version",
+            f"Activate {module} v{version}?",
+            "Activate",
+            lambda: self.commands.activate(module, version),
+            detail="Every new call of the tool runs this version at once; "
+            "the current version drains its running calls.",
+        )
+        return self.confirm_box
+
+    def confirm_rollback(self, module: str) -> QMessageBox:
+        """Ask before rolling ``module`` back to its previous good version."""
+        self.confirm_box = confirm(
+            self,
+            "Roll back module",
+            f"Roll {module} back to its previous good version?",
+            "Roll back",
+            lambda: self.commands.rollback(module),
+            detail="Every new call of the tool runs the earlier version at once.",
+        )
+        return self.confirm_box
 
     # -- loading ---------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from app.models.module_rows import ORIGIN, STATE
 from app.models.reload_log import RESULT
+from app.widgets.confirm import action_button
 from app.widgets.style import severity_of
 from chimera_engine.reload.models import Origin
 from chimera_engine.security.principal import Principal
@@ -127,6 +128,8 @@ async def test_roll_back_from_panel(engine: EngineFactory, qtbot: QtBot, tmp_pat
         assert bar.rollback_button.isEnabled()
         assert bar.rollback_button.toolTip() == "Restore the source of v1 as a new version"
         bar.rollback_button.click()
+        assert panel.confirm_box is not None
+        action_button(panel.confirm_box).click()
         action, ok, text = await wait_signal(panel.actionFinished)
 
         assert (action, ok) == ("rollback", True)

@@ -140,7 +140,7 @@ class ConsoleController(QObject):
         window.add_panel("Audit", AuditPanel(self.bridge))
         window.add_panel("Admin", AdminPanel(self.bridge))
         self.demo_menu = DemoMenu(window, self.bridge)
-        window.show_panel("Overview")
+        window.show_panel("Overview", focus=False)
         window.resize(*self.window_size)
         return window
 

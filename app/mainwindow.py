@@ -198,10 +198,27 @@ class MainWindow(QMainWindow):
     def panel_names(self) -> list[str]:
         return list(self._docks)
 
-    def show_panel(self, name: str) -> None:
+    def show_panel(self, name: str, *, focus: bool = True) -> None:
+        """Bring panel ``name`` to the front and (unless ``focus`` is False) give it the
+        keyboard focus, so its single-key shortcuts work at once."""
         dock = self._docks[name]
         dock.show()
         dock.raise_()
+        if focus:
+            self.focus_panel(name)
+
+    def focus_panel(self, name: str) -> None:
+        """Focus the panel (its focus proxy, e.g. its main table). A panel behind another
+        tab becomes visible only once the tab switch is handled, so focus is given again
+        right after it."""
+        widget = self.panel(name)
+
+        def give() -> None:
+            if shiboken6.isValid(widget) and widget.isVisible():
+                widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+        give()
+        QTimer.singleShot(0, give)
 
     # -- reactions -------------------------------------------------------------------------
     def _session_changed(self, session: Session | None) -> None:

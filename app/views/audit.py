@@ -107,6 +107,7 @@ class AuditPanel(QWidget):
         self.table = QTableView(self)
         self.table.setObjectName("auditTable")
         self.table.setModel(self.proxy)
+        self.setFocusProxy(self.table)
         self._configure_table()
 
         self.row_count_label = QLabel(self)

@@ -69,6 +69,7 @@ class ModulesPanel(QWidget):
         toolbar.addWidget(self.refresh_button)
 
         self.tree = module_tree(self.model, self)
+        self.setFocusProxy(self.tree)
         self.detail = ModuleDetail(bridge, self)
         log_box, self.log_table = reload_log_box(self.log_model, self)
 

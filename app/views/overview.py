@@ -279,7 +279,9 @@ def open_target(window: MainWindow, panel: str, key: object) -> bool:
         return False
     window.show_panel(panel)
     widget: Any = window.panel(panel)
-    if isinstance(key, int) and hasattr(widget, "select_patch"):
+    if isinstance(key, int) and hasattr(widget, "open_patch"):
+        widget.open_patch(key)
+    elif isinstance(key, int) and hasattr(widget, "select_patch"):
         widget.select_patch(key)
     elif isinstance(key, str) and hasattr(widget, "select_agent"):
         widget.select_agent(key)

@@ -86,6 +86,7 @@ class PatchesPanel(QWidget):
 
         self.banner = GenerationBanner(self)
         self.table = queue_table(self.proxy, self.model.widths(), self)
+        self.setFocusProxy(self.table)
         self.detail = PatchDetail(bridge, self)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("patchesSplitter")
@@ -240,6 +241,14 @@ class PatchesPanel(QWidget):
         self.table.selectRow(index.row())
         self.table.scrollTo(index)
         return True
+
+    def open_patch(self, patch_id: int) -> None:
+        """Select ``patch_id`` now, or as soon as the queue lists it (a patch named by a
+        notification may be newer than the last read of the queue)."""
+        if not self.select_patch(patch_id):
+            self._select_after = patch_id
+            self._first_load = False  # never fall back to another patch meanwhile
+            self.refresh()
 
     def select_next(self, step: int = 1) -> None:
         """Select the next (``step`` 1) or previous (-1) patch of the filtered queue."""

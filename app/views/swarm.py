@@ -116,6 +116,7 @@ class SwarmPanel(QWidget):
         self.task_table = swarm_table(
             "swarmTaskTable", self.task_proxy, self.task_model.widths(), self
         )
+        self.setFocusProxy(self.agent_table)
         self.filters = TaskFilterBar(self)
         self.detail = SwarmDetail(self)
 

@@ -224,7 +224,7 @@ async def test_a_stalled_host_loop_does_not_make_healthy_agents_hung(  # type: i
         changes = node.bus.subscribe(AgentChanged)
         await swarm.spawn_agent(AgentSpec(concurrency=1), OPERATOR)
         await asyncio.sleep(0.3)
-        time.sleep(2.0)  # the host stalls: 2.5 x the heartbeat timeout
+        time.sleep(2.0)  # noqa: ASYNC251 - the host stalls: 2.5 x the heartbeat timeout
         await asyncio.sleep(0.6)  # under the timeout of listening again
         seen = []
         while len(changes):

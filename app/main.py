@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.bridge import EngineBridge, describe_error
 from app.controller import ConsoleController
+from app.platform_check import missing_xcb_libraries, xcb_advice
 from app.preferences import APP_NAME, ORG_NAME, Preferences
 from app.signals import wait_signal
 from app.theme import LIGHT, app_icon, apply_theme
@@ -194,6 +195,10 @@ def _main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"chimera-console: {exc}", file=sys.stderr)
         return 2
+    missing = missing_xcb_libraries()
+    if missing:  # Qt would abort the process with a core dump: say what to do instead
+        print(f"chimera-console: {xcb_advice(missing)}", file=sys.stderr)
+        return 3
     preferences = None if args.self_test else Preferences.for_user()
     theme = preferences.theme if preferences is not None else LIGHT
     app = create_application(sys.argv[0] if sys.argv else "chimera-console", theme)

@@ -78,7 +78,7 @@ class FirstPaint:
         future = self.future
 
         class Filter(QObject):
-            def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
                 if event.type() == QEvent.Type.Paint and not future.done():
                     future.set_result(time.perf_counter())
                 return False

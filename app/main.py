@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if args.self_test else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO (one line per demo health check): warnings only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.self_test:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         if args.data_dir is None:

@@ -62,6 +62,8 @@ class MainWindow(QMainWindow):
         self._quit_confirmed = False
         self.quit_box: QMessageBox | None = None
         self._default_layout: tuple[QByteArray, QByteArray] | None = None
+        #: Set while panels are still being added to a window already shown.
+        self.panels_pending = False
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_TITLE)
         self.setDockOptions(
@@ -256,10 +258,18 @@ class MainWindow(QMainWindow):
 
     # -- layout ----------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
-        if self._default_layout is None:  # first show: every panel is in by now
+        if self._default_layout is None and not self.panels_pending:
+            self.complete_layout()  # first show: every panel is in by now
+        super().showEvent(event)
+
+    def complete_layout(self) -> None:
+        """Every panel is in: remember this layout as the default, then restore the saved
+        one. Called at the first show, or (with :attr:`panels_pending` set before the window
+        was shown) once the last panel was added to a window already on screen."""
+        self.panels_pending = False
+        if self._default_layout is None:
             self._default_layout = (self.saveGeometry(), self.saveState(LAYOUT_VERSION))
             self.restore_layout()
-        super().showEvent(event)
 
     def restore_layout(self) -> bool:
         """Restore the saved geometry and dock layout; False if none (or it is unusable)."""

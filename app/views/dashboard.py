@@ -138,6 +138,10 @@ class DashboardPanel(QWidget):
         self._phase = 0
         self._frame_ms = 0.0
         self._settled = False
+        self._chart_queue: list[str] = []
+        self._chart_timer = QTimer(self)
+        self._chart_timer.setInterval(0)
+        self._chart_timer.timeout.connect(self._add_queued_chart)
         self.frame_ms: deque[float] = deque(maxlen=200)  # whole frames: every group once
 
         tb = self.toolbar
@@ -273,17 +277,36 @@ class DashboardPanel(QWidget):
             for info in infos
             if info.key not in self._removed and (rank := default_rank(info.key)) is not None
         )
-        for _, key in wanted:
-            if len(self.grid.keys()) >= self.max_default_charts:
-                break
-            if self.grid.chart(key) is None:
-                self.set_charted(key, True)
+        room = self.max_default_charts - len(self.grid.keys())
+        queued = [key for _, key in wanted if self.grid.chart(key) is None][: max(0, room)]
+        # A chart costs tens of ms to build (pyqtgraph): one per turn of the event loop,
+        # so the engine sharing the loop never waits for a dozen at once.
+        self._chart_queue = queued
+        if queued and self.isVisible() and not self._chart_timer.isActive():
+            self._chart_timer.start()  # a hidden dashboard builds no chart
         if self.inspector.key is not None:
             key = self.inspector.key
             self.inspector.show_chart(key, self.renderer.min_score(key), self._chart_info(key))
         if self.settings_editor.key is not None:
             key = self.settings_editor.key
             self.settings_editor.sync(self.source.settings(key), self.source.thresholds(key))
+
+    def _add_queued_chart(self) -> None:
+        while self._chart_queue:
+            key = self._chart_queue.pop(0)
+            if key not in self._removed and self.grid.chart(key) is None:
+                if len(self.grid.keys()) < self.max_default_charts:
+                    self.set_charted(key, True)
+                break
+        if not self._chart_queue:
+            self._chart_timer.stop()
+            gc.freeze()  # see _first_frame
+            if self.isVisible():
+                self.redraw(everything=True)
+
+    def pending_charts(self) -> int:
+        """Default charts queued and not built yet."""
+        return len(self._chart_queue)
 
     def _anomaly_updated(self, record: AnomalyRecord) -> None:
         if self.inspector.anomaly_id == record.id:
@@ -301,19 +324,23 @@ class DashboardPanel(QWidget):
         if not self.paused:
             self.redraw_timer.start()
         self._metrics_timer.start()
+        if self._chart_queue:
+            self._chart_timer.start()
         QTimer.singleShot(0, self, self._first_frame)
 
     def _first_frame(self) -> None:
         self.redraw(everything=True)
         if not self._settled:
             # The charts just created ~100k Python objects (most of them pyqtgraph's).
-            # One full collection now promotes them for good; otherwise the cyclic GC
-            # rescans them in a series of ~90 ms full collections during the first
-            # seconds of live updates, each one a visible stall.
+            # Moved out of the cyclic GC's reach (freeze: no scan, no stall; a full
+            # collection here took 90-230 ms), the GC does not rescan them in a series
+            # of ~90 ms full collections during the first seconds of live updates.
+            # Whoever discards the window unfreezes them (ConsoleController).
             self._settled = True
-            gc.collect()
+            gc.freeze()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.redraw_timer.stop()
         self._metrics_timer.stop()
+        self._chart_timer.stop()

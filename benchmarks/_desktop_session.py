@@ -156,6 +156,24 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
             await asyncio.sleep(TYPING_S)  # an operator types the password meanwhile
             gc.collect()
             rss.append(rss_mb())
+            if os.environ.get("BENCH_LEAKS"):
+                from collections import Counter
+
+                counts = Counter(
+                    type(o).__module__ + "." + type(o).__qualname__
+                    for o in gc.get_objects()
+                    if str(getattr(type(o), "__module__", "")).startswith(("app.", "pyqtgraph"))
+                )
+                from PySide6.QtWidgets import QApplication
+
+                widgets = len(QApplication.allWidgets())
+                import ctypes
+
+                before = rss_mb()
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+                print(f"trim {before:.1f} -> {rss_mb():.1f}", file=sys.stderr)
+                print(f"--- cycle {cycle}: rss {rss[-1]:.1f} widgets {widgets} "
+                      f"objects {len(gc.get_objects())} {counts.most_common(3)}", file=sys.stderr)
             dialog.username_edit.setText("bench")
             dialog.password_edit.setText(PASSWORD)
             probe.worst = 0.0

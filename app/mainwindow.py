@@ -225,10 +225,11 @@ class MainWindow(QMainWindow):
     # -- reactions -------------------------------------------------------------------------
     def _session_changed(self, session: Session | None) -> None:
         self.user_indicator.set_session(session)
+        # The window system adds the application's name (" — CHIMERA Console") itself.
         if session is None:
             self.setWindowTitle(APP_TITLE)
         else:
-            self.setWindowTitle(f"{APP_TITLE} — {session.principal.name}")
+            self.setWindowTitle(session.principal.name)
 
     def _busy_changed(self, busy: bool) -> None:
         if busy:

@@ -53,6 +53,7 @@ class StallProbe:
     def __init__(self) -> None:
         self.armed = False
         self.worst = 0.0
+        self.origin = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -76,7 +77,12 @@ class StallProbe:
                         reported = self.tick
                         frame = sys._current_frames().get(main_id)
                         stack = "".join(traceback.format_stack(frame, limit=14)[-10:])
-                        print(f"--- stalled {gap * 1e3:.0f} ms:\n{stack}", file=sys.stderr)
+                        since = self.tick - self.origin
+                        print(
+                            f"--- stalled {gap * 1e3:.0f} ms, {since * 1e3:.0f} ms after the click:"
+                            f"\n{stack}",
+                            file=sys.stderr,
+                        )
 
             threading.Thread(target=watch, daemon=True).start()
         while True:
@@ -164,11 +170,13 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
             dialog.password_edit.setText(PASSWORD)
             probe.worst = 0.0
             probe.armed = True
-            clicked = time.perf_counter()
+            clicked = probe.origin = time.perf_counter()
             QTimer.singleShot(0, dialog.sign_in_button.click)
             window = await asyncio.wait_for(windows.get(), 30)
             overview = FirstPaint(window.panel("Overview"))
             painted.append(await asyncio.wait_for(overview.future, 30) - clicked)
+            if os.environ.get("BENCH_STACKS"):
+                print(f"--- painted {painted[-1] * 1e3:.0f} ms after the click", file=sys.stderr)
             await asyncio.sleep(1.0)
             probe.armed = False
             stalls.append(probe.worst)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QWidget
+from PySide6.QtWidgets import QDialog, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.controller import ConsoleController
@@ -82,6 +82,16 @@ async def test_minimum_width_stays_within_1024_px(
         window.resize(MAX_MIN_WIDTH, 700)
         await asyncio.sleep(0.05)
         assert window.width() <= MAX_MIN_WIDTH
+        # ... and at that width no button's label is cut.
+        for name in window.panel_names():
+            window.show_panel(name)
+            await asyncio.sleep(0.05)
+            for button in window.panel(name).findChildren(QPushButton):
+                if button.isVisible() and button.text():
+                    text = button.text().replace("&", "")
+                    needed = button.fontMetrics().horizontalAdvance(text)
+                    assert button.width() >= needed, (name, text, button.width(), needed)
+        window.show_panel("Patches")
 
         # Every dialog the window and the panels open fits a 1024 px screen too.
         dialogs: list[QDialog] = []

@@ -37,6 +37,7 @@ from app.views.dashboard_render import ChartRenderer
 from app.views.dashboard_settings import MetricSettingsEditor
 from app.views.dashboard_toolbar import DashboardToolbar
 from app.widgets.chart import MetricChart
+from app.widgets.tables import RowAnchor
 from chimera_engine.security.manager import Session
 
 #: Every visible chart is redrawn (when something changed) this many times a second...
@@ -64,6 +65,18 @@ def default_rank(key: str) -> tuple[int, str, int] | None:
             labels = key.partition("{")[2]
             return group, labels, i
     return None
+
+
+def incident_first(
+    rank: tuple[int, str, int], key: str, troubled: set[str]
+) -> tuple[int, int, str, int]:
+    """Sort key: the charts of a tool (labels) with an open anomaly come first.
+
+    >>> incident_first((1, "tool=b}", 2), "tool.x{tool=b}", {"tool=b}"})
+    (0, 1, 'tool=b}', 2)
+    """
+    labels = key.partition("{")[2]
+    return (0 if labels in troubled else 1, *rank)
 
 
 class DashboardPanel(QWidget):
@@ -154,6 +167,8 @@ class DashboardPanel(QWidget):
         self.grid.markerClicked.connect(self.show_anomaly)
         self.grid.chartActivated.connect(self.select_chart)
         self.anomalies.anomalySelected.connect(self.inspector.show_anomaly)
+        self.anomalies.anomalySelected.connect(self.bring_chart_of)
+        self.anomaly_anchor = RowAnchor(self.anomalies.table)  # new rows: nothing moves
         self.inspector.minScoreChanged.connect(self.renderer.set_min_score)
         self.anomalies.loaded.connect(self.anomaliesLoaded)
         self.settings_editor.applied.connect(self._settings_applied)
@@ -219,6 +234,17 @@ class DashboardPanel(QWidget):
             f"Alert thresholds: {thresholds}"
         )
 
+    def bring_chart_of(self, record: object) -> None:
+        """An alert was selected: chart its metric if needed, scroll the chart into view
+        and select it."""
+        if not isinstance(record, AnomalyRecord):
+            return
+        key = record.metric
+        if self.grid.chart(key) is None:
+            self.set_charted(key, True)
+        if self.grid.bring_into_view(key):
+            self.grid.set_selected(key)
+
     def show_anomaly(self, anomaly_id: int) -> None:
         """Show the details of ``anomaly_id`` (a clicked marker) and select its row."""
         record = self.anomaly_model.get(anomaly_id)
@@ -272,11 +298,15 @@ class DashboardPanel(QWidget):
             return
         infos = self.source.metrics()
         self.browser.set_metrics(infos)
+        troubled = self.troubled_subjects()
         wanted = sorted(
-            (rank, info.key)
+            (incident_first(rank, info.key, troubled), info.key)
             for info in infos
             if info.key not in self._removed and (rank := default_rank(info.key)) is not None
         )
+        urgent = {k for k in self.chart_keys() if k.partition("{")[2] in troubled}
+        if self.grid.order_first(urgent):  # the charts of tools with an open incident first
+            self.chartsChanged.emit(self.grid.keys())
         room = self.max_default_charts - len(self.grid.keys())
         queued = [key for _, key in wanted if self.grid.chart(key) is None][: max(0, room)]
         # A chart costs tens of ms to build (pyqtgraph): one per turn of the event loop,
@@ -290,6 +320,12 @@ class DashboardPanel(QWidget):
         if self.settings_editor.key is not None:
             key = self.settings_editor.key
             self.settings_editor.sync(self.source.settings(key), self.source.thresholds(key))
+
+    def troubled_subjects(self) -> set[str]:
+        """The label sets (e.g. ``tool=clean_csv``) of metrics with an open anomaly."""
+        model = self.anomaly_model
+        rows = (model.record(row) for row in range(model.rowCount()))
+        return {r.metric.partition("{")[2] for r in rows if not r.acknowledged} - {""}
 
     def _add_queued_chart(self) -> None:
         while self._chart_queue:

@@ -21,11 +21,14 @@ from app.desktop_menus import DesktopMenus
 from app.preferences import LAYOUT_VERSION, Preferences
 from app.widgets.confirm import confirm
 from app.widgets.status import EngineStateIndicator, LagIndicator, UserIndicator
+from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
 
 APP_TITLE = "CHIMERA Console"
 #: Background work shorter than this never shows "Working…" in the status bar.
 BUSY_DELAY_MS = 300
+#: A panel floated out of the window is at least this large (within the screen).
+FLOAT_MIN = (900, 600)
 
 
 def _slug(name: str) -> str:
@@ -137,7 +140,22 @@ class MainWindow(QMainWindow):
         self.user_indicator = UserIndicator(self)
         self.engine_indicator = EngineStateIndicator(self._bridge.engine_state, self)
         self.lag_indicator = LagIndicator(self)
-        for widget in (self.user_indicator, self.engine_indicator, self.lag_indicator):
+        self.api_indicator = QLabel(self)
+        self.api_indicator.setObjectName("apiIndicator")
+        api = self._bridge.node.api
+        if api is not None and api.port:
+            # Anyone who can reach this port can try the HTTP API: say it is open.
+            self.api_indicator.setText(f"API :{api.port}")
+            self.api_indicator.setToolTip(f"The HTTP and WebSocket API listens on {api.url}")
+            set_severity(self.api_indicator, "muted")
+        else:
+            self.api_indicator.hide()
+        for widget in (
+            self.api_indicator,
+            self.user_indicator,
+            self.engine_indicator,
+            self.lag_indicator,
+        ):
             status.addPermanentWidget(widget)
 
     # -- panels ----------------------------------------------------------------------------
@@ -157,6 +175,9 @@ class MainWindow(QMainWindow):
         # A dock behind another tab stays "visible" to Qt; hiding its panel lets the panel
         # stop its timers (hideEvent) until its tab is selected again.
         dock.visibilityChanged.connect(widget.setVisible)
+        dock.topLevelChanged.connect(
+            lambda floating: QTimer.singleShot(0, lambda: self._floated(dock)) if floating else None
+        )
         first = next(iter(self._docks.values()), None)
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, dock)
         if first is not None:
@@ -169,6 +190,19 @@ class MainWindow(QMainWindow):
             self.desktop.add_go_to(name, QKeySequence(f"Alt+{len(self._docks)}"))
         dock.raise_()
         return dock
+
+    def _floated(self, dock: QDockWidget) -> None:
+        """A panel just floated: give it a useful size (Qt keeps its tab's tiny one),
+        within the screen it is on."""
+        if not shiboken6.isValid(dock) or not dock.isFloating():
+            return
+        width = max(FLOAT_MIN[0], round(self.width() * 0.75))
+        height = max(FLOAT_MIN[1], round(self.height() * 0.75))
+        screen = dock.screen() or self.screen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
+        dock.resize(width, height)
 
     def request_logout(self) -> None:
         self.logoutRequested.emit()

@@ -38,6 +38,7 @@ from app.views.overview_cards import OverviewCard, is_dark
 from app.views.overview_notify import Incident, Notifier
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
+from chimera_engine.security.permissions import Permission, has_permission
 
 MIN_INTERVAL_MS = 1000
 POLL_MS = 5000
@@ -227,12 +228,18 @@ class OverviewPanel(QWidget):
     def _patch_changed(self, patch_id: int, module: str, state: str, _reason: str) -> None:
         self.schedule_refresh()
         if state == "ready":
+            session = self._bridge.session
+            may_approve = session is not None and has_permission(
+                session.principal.role, Permission.PATCH_APPROVE
+            )
+            # An observer cannot approve: tell them what happens, not what to do.
+            whose = "your review" if may_approve else "review by an operator"
             self.notifier.incident(
                 Incident(
                     key=("patch", patch_id),
                     title="Patch waiting for approval",
                     message=f"Patch {patch_id} for {module} passed the sandbox and waits "
-                    "for your review",
+                    f"for {whose}",
                     target=Item(text=f"Patch {patch_id}", panel="Patches", key=patch_id),
                 )
             )

@@ -214,3 +214,39 @@ async def test_destructive_actions_ask_first(
         action_button(window.quit_box).click()
         await asyncio.sleep(0.05)
         assert quits == [True]
+
+
+async def test_status_bar_floated_panel_and_observer_wording(
+    engine: EngineFactory, qtbot: QtBot
+) -> None:
+    async with engine(CHIMERA_DEMO__ENABLED="true", CHIMERA_DEMO__START_DELAY="0.1") as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        controller = ConsoleController(env.bridge)
+        window = await main_window(controller, qtbot)
+        api = env.node.api
+        assert api is not None and window.api_indicator.text() == f"API :{api.port}"
+        menu = controller.demo_menu
+        assert menu is not None
+        await wait_until(lambda: menu.indicator.isVisible(), what="the demo's state")
+        assert menu.indicator.text() == "Demo running"
+        await env.node.facade.demo_pause(env.bridge.principal)
+        menu.refresh(quiet=True)
+        await wait_until(lambda: menu.indicator.text() == "Demo paused", what="paused")
+
+        window.show_panel("Swarm")
+        dock = window.dock("Swarm")
+        dock.setFloating(True)
+        await asyncio.sleep(0.1)
+        assert dock.width() >= 800 and dock.height() >= 500, dock.size()
+        dock.setFloating(False)
+
+        # An observer is told a patch waits for review, not that it waits for *them*.
+        overview = window.panel("Overview")
+        assert isinstance(overview, OverviewPanel)
+        notes: list[str] = []
+        overview.notifier.notified.connect(lambda _t, message, _target: notes.append(message))
+        await env.node.facade.create_user(env.bridge.principal, "olga", ADMIN_PASSWORD, "observer")
+        await env.bridge.login("olga", ADMIN_PASSWORD)
+        env.bridge.patchChanged.emit(41, "mathy", "ready", "")
+        overview.notifier.flush()
+        assert notes and notes[-1].endswith("waits for review by an operator")

@@ -36,6 +36,11 @@ from chimera_engine.swarm.settings import SwarmSettings
 log = logging.getLogger(__name__)
 
 
+#: Ended agents (stopped, dead, killed) still listed; older ones are forgotten (what
+#: happened to them stays in the audit log and the events).
+FINAL_AGENTS_KEPT = 8
+
+
 class LocalBackend:
     name = "local"
 
@@ -240,6 +245,7 @@ class LocalBackend:
         if state is AgentState.DEAD:
             change = "hung" if agent.kill_reason is not None else "died"
         self._finish(agent, state, reason)
+        self.forget_finished(FINAL_AGENTS_KEPT)  # ended agents must not pile up
         if agent.channel is not None:
             agent.channel.closed = True
         if self._sink is None:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from app.bridge import EngineBridge, describe_error
 from app.calls import CallSummary
 from app.models.modules_model import ModuleRole, ModuleTreeModel, VersionRole
-from app.models.reload_log import ReloadLogModel
+from app.models.reload_log import ReloadLogModel, history_rows
 from app.views.module_actions import ModuleActionBar, Target
 from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
@@ -54,6 +54,7 @@ class ModulesPanel(QWidget):
         self._select_after: tuple[str, int] | None = None
         self._expanded_once: set[str] = set()
         self.confirm_box: QMessageBox | None = None
+        self._history_seeded = False
 
         self.model = ModuleTreeModel(self)
         self.log_model = ReloadLogModel(parent=self)
@@ -186,6 +187,9 @@ class ModulesPanel(QWidget):
                 self._select_after = None
                 self.select(index)
         self._update_actions()
+        if not self._history_seeded:  # the log reaches back before this sign-in
+            self._history_seeded = True
+            self.log_model.seed(history_rows(modules))
         versions = sum(len(v) for v in modules.values())
         self.count_label.setText(f"{len(modules)} modules · {versions} versions")
         self.loaded.emit(len(modules))

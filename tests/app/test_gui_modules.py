@@ -219,3 +219,21 @@ async def test_observer_cannot_act(engine: EngineFactory, qtbot: QtBot, tmp_path
         assert severity_of(panel.status_label) == "critical"
         reloads = await audit_entries(env.node, "tool.reload")
         assert [(e.actor, e.outcome) for e in reloads if e.actor == "olga"] == [("olga", "denied")]
+
+
+async def test_reload_log_reaches_back_before_this_sign_in(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        assert env.admin is not None
+        # Reloaded (by someone, in an earlier session) before this panel was opened.
+        await env.node.facade.reload_module(
+            env.admin.principal, "greeter", source=greeter_source("yo")
+        )
+        panel = await open_panel(env.bridge, qtbot)
+        assert panel.log_model.rowCount() == 1
+        assert log_row(panel) == ["greeter", "v1 → v2", "manual", "v2 active"]
+        panel.refresh()
+        await wait_signal(panel.loaded)
+        assert panel.log_model.rowCount() == 1, "seeded once"

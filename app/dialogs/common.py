@@ -66,3 +66,15 @@ def align_form_labels(form: QFormLayout) -> None:
         field = field_item.widget() if field_item is not None else None
         if label is not None and field is not None:
             label.setMinimumHeight(field.sizeHint().height())
+
+
+def grow_to_fit(dialog: QWidget) -> None:
+    """Grow ``dialog`` (never shrink it) to its size hint, within its screen, so messages
+    that appeared under its fields are not cut off."""
+    hint = dialog.sizeHint()
+    screen = dialog.screen()
+    limit = screen.availableGeometry().size() if screen is not None else hint
+    width = min(max(dialog.width(), hint.width()), limit.width())
+    height = min(max(dialog.height(), hint.height()), limit.height())
+    if (width, height) != (dialog.width(), dialog.height()):
+        dialog.resize(width, height)

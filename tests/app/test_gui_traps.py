@@ -250,3 +250,40 @@ async def test_status_bar_floated_panel_and_observer_wording(
         env.bridge.patchChanged.emit(41, "mathy", "ready", "")
         overview.notifier.flush()
         assert notes and notes[-1].endswith("waits for review by an operator")
+
+
+async def test_dialog_texts_are_not_clipped(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QFormLayout, QLabel
+
+    from app.dialogs.patches import RequestPatchDialog
+    from app.dialogs.swarm_submit import SubmitTaskDialog
+    from tests.app.helpers import make_workspace as tools_workspace
+    from tests.app.helpers import workspace_env
+
+    async with engine(**workspace_env(tools_workspace(tmp_path / "tools"))) as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        request = RequestPatchDialog(["clean_csv", "log_parser"])
+        qtbot.addWidget(request)
+        request.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        request.show()
+        await asyncio.sleep(0.05)
+        form = request.findChild(QFormLayout)
+        assert form is not None
+        item = form.itemAt(1, QFormLayout.ItemRole.LabelRole)
+        note = item.widget() if item is not None else None
+        assert isinstance(note, QLabel) and note.text() == "Note"
+        # Level with the text box's first line, not floating in a tall empty row.
+        assert note.height() <= 3 * note.fontMetrics().height()
+        assert abs(note.geometry().top() - request.note_edit.geometry().top()) <= 8
+
+        tools = await env.node.facade.list_tools(env.bridge.principal)
+        assert tools
+        submit = SubmitTaskDialog(env.bridge, tools)
+        qtbot.addWidget(submit)
+        submit.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        submit.show()
+        await asyncio.sleep(0.05)
+        label = submit.signature_label
+        assert label.text() and label.height() >= label.heightForWidth(label.width())

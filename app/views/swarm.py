@@ -307,6 +307,8 @@ class SwarmPanel(QWidget):
             self._detail_timer.start()
 
     def load_detail(self) -> None:
+        if self._bridge.closed:  # a timer that fired while the console shuts down
+            return
         task = self.selected_task()
         self.detail.show_task(task)
         if task is None:

@@ -187,6 +187,8 @@ class ModulesPanel(QWidget):
                 self._select_after = None
                 self.select(index)
         self._update_actions()
+        if self.detail.diff_module in modules:  # the Diff tab's versions and states now
+            self.detail.refresh_versions(self.model.versions(self.detail.diff_module))
         if not self._history_seeded:  # the log reaches back before this sign-in
             self._history_seeded = True
             self.log_model.seed(history_rows(modules))

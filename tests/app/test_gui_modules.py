@@ -237,3 +237,22 @@ async def test_reload_log_reaches_back_before_this_sign_in(
         panel.refresh()
         await wait_signal(panel.loaded)
         assert panel.log_model.rowCount() == 1, "seeded once"
+
+
+async def test_diff_selector_follows_new_versions_and_states(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        assert env.admin is not None
+        panel = await open_panel(env.bridge, qtbot)
+        panel.select(panel.model.module_index("greeter"))
+        combo = panel.detail.to_combo
+        assert [combo.itemText(i) for i in range(combo.count())] == ["v1 (active)"]
+        await env.node.facade.reload_module(
+            env.admin.principal, "greeter", source=greeter_source("yo")
+        )
+        panel.refresh()
+        await wait_signal(panel.loaded)
+        texts = [combo.itemText(i) for i in range(combo.count())]
+        assert texts[0] == "v2 (active)" and "v1 (active)" not in texts, texts

@@ -95,6 +95,14 @@ async def capture(out: Path, tmp: Path) -> None:
         for name in window.panel_names():
             window.show_panel(name)
             await asyncio.sleep(PANEL_SETTLE_S)
+            panel = window.panel(name)
+            pending = getattr(panel, "pending_charts", None)
+            if pending is not None:  # the Dashboard builds its charts one per loop turn
+                for _ in range(150):
+                    if not pending():
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(3.0)  # a few frames of every chart
             save(window, out / f"{slug(name)}.png")
         sheet = window.desktop.show_shortcuts()
         widgets.append(sheet)

@@ -309,6 +309,8 @@ class DashboardPanel(QWidget):
         urgent = {k for k in self.chart_keys() if k.partition("{")[2] in troubled}
         if self.grid.order_first(urgent):  # the charts of tools with an open incident first
             self.chartsChanged.emit(self.grid.keys())
+            self.renderer.invalidate()  # the moved charts: drawn afresh where they are now
+            QTimer.singleShot(0, self, lambda: self.redraw(everything=True))
         room = self.max_default_charts - len(self.grid.keys())
         queued = [key for _, key in wanted if self.grid.chart(key) is None][: max(0, room)]
         # A chart costs tens of ms to build (pyqtgraph): one per turn of the event loop,

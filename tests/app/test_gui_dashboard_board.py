@@ -113,6 +113,12 @@ async def test_board_reads_like_grafana(engine: EngineFactory, qtbot: QtBot) -> 
         panel.anomaly_model.merge([*older, record])
         panel.refresh_metrics()
         assert all("clean_csv" in k for k in panel.chart_keys()[:3]), panel.chart_keys()
+        bar.setValue(0)
+        await asyncio.sleep(0.6)  # a few frames after the reorder: the moved charts are drawn
+        for moved in panel.chart_keys()[:3]:
+            x, _y = panel.chart(moved).plot.curve.getData()  # type: ignore[union-attr]
+            assert x is not None and len(x), f"{moved} not drawn after moving up"
+        bar.setValue(bar.maximum())
         panel.anomalies.table.selectRow(0)
         await asyncio.sleep(0.1)
         target = panel.chart(key)

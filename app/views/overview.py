@@ -175,9 +175,11 @@ class OverviewPanel(QWidget):
 
     def _loaded(self, overview: Overview) -> None:
         self._done()
+        before = self.overview.sections if self.overview is not None else {}
         self.overview = overview
         for name, section in overview.sections.items():
-            self.cards[name].show_section(section)
+            if before.get(name) != section:  # an unchanged card is not rebuilt (idle CPU)
+                self.cards[name].show_section(section)
         self.headline_label.setText(overview.headline() or "All quiet: nothing needs you.")
         self.updated_label.setText(f"Updated {format_clock(overview.read_at)}")
         set_severity(self.updated_label, "muted")

@@ -88,3 +88,15 @@ def test_last_events_leave_out_system_actors() -> None:
     assert [i.text.split("  ", 1)[1] for i in section.items] == ["admin · tool.reload x"]
     assert section.summary == "2 system events hidden"
     assert len(audit_section(entries, people_only=False).items) == 3
+
+
+def test_doctests_of_the_board_and_health_modules() -> None:
+    import doctest
+
+    import app.models.tool_health
+    import app.views.dashboard
+    import app.views.dashboard_render
+
+    for module in (app.models.tool_health, app.views.dashboard, app.views.dashboard_render):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -340,7 +340,7 @@ class DashboardPanel(QWidget):
                 break
         if not self._chart_queue:
             self._chart_timer.stop()
-            gc.freeze()  # see _first_frame
+            self._settle()
             if self.isVisible():
                 self.redraw(everything=True)
 
@@ -370,12 +370,17 @@ class DashboardPanel(QWidget):
 
     def _first_frame(self) -> None:
         self.redraw(everything=True)
+        if not self._chart_queue:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Once, when the first charts are built: they created ~100k Python objects (most
+        of them pyqtgraph's), long-lived. Moved out of the cyclic GC's reach (freeze: no
+        scan, no stall; a full collection here took 90-230 ms), the GC does not rescan them
+        in a series of ~90 ms full collections during the first seconds of live updates.
+        Only once: what is frozen is never collected until the window is discarded (the
+        ConsoleController unfreezes then)."""
         if not self._settled:
-            # The charts just created ~100k Python objects (most of them pyqtgraph's).
-            # Moved out of the cyclic GC's reach (freeze: no scan, no stall; a full
-            # collection here took 90-230 ms), the GC does not rescan them in a series
-            # of ~90 ms full collections during the first seconds of live updates.
-            # Whoever discards the window unfreezes them (ConsoleController).
             self._settled = True
             gc.freeze()
 

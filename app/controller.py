@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import getpass
 import logging
 from collections.abc import Callable
@@ -36,6 +37,12 @@ WINDOW_SIZE = (1280, 800)
 SESSION_ENDED = "Your session ended; sign in again to continue."
 
 
+def preload_panels() -> None:
+    """Import what the panels need that is slow to import (runs in a worker thread:
+    module imports create no Qt objects that belong to a thread)."""
+    import app.views.dashboard  # noqa: F401  (pyqtgraph, numpy, the anomaly engine)
+
+
 def _default_admin_name() -> str:
     with contextlib.suppress(Exception):
         name = getpass.getuser()
@@ -52,7 +59,8 @@ class ConsoleController(QObject):
     """
 
     dialogShown = Signal(object)  # LoginDialog | FirstAdminDialog
-    mainWindowShown = Signal(object)  # MainWindow
+    mainWindowOpened = Signal(object)  # MainWindow, on screen with the Overview only
+    mainWindowShown = Signal(object)  # MainWindow, every panel in
 
     def __init__(
         self,
@@ -73,6 +81,7 @@ class ConsoleController(QObject):
         self.demo_menu: DemoMenu | None = None
         self._last_username = ""
         self._notice = ""
+        self._preload: asyncio.Future[None] | None = None
 
     async def run(self) -> int:
         """Return the process exit code (0: the operator quit)."""
@@ -111,6 +120,8 @@ class ConsoleController(QObject):
         self.dialog = dialog
         try:
             dialog.open()
+            if self.probe is None:
+                self.start_preload()
             self.dialogShown.emit(dialog)
             if self.probe is not None:
                 await asyncio.sleep(0)  # let Qt handle the show and first paint events
@@ -127,51 +138,121 @@ class ConsoleController(QObject):
         return session
 
     # -- operating -------------------------------------------------------------------------
-    def build_main_window(self) -> MainWindow:
-        window = MainWindow(self.bridge, preferences=self.preferences)
-        attach_overview(window, self.bridge)
-        # Imported here: the dashboard pulls in pyqtgraph, kept out of start-up.
+    def panel_factories(self) -> list[tuple[str, Callable[[], QWidget]]]:
+        """The panels after the Overview, in order, each as a name and a builder."""
+        # Imported here: the dashboard pulls in pyqtgraph and numpy, kept out of start-up
+        # (and imported in a worker thread while the sign-in dialog is up, see preload).
         from app.views.dashboard import DashboardPanel
 
-        window.add_panel("Dashboard", DashboardPanel(self.bridge))
-        window.add_panel("Modules", ModulesPanel(self.bridge))
-        window.add_panel("Patches", PatchesPanel(self.bridge))
-        window.add_panel("Swarm", SwarmPanel(self.bridge))
-        window.add_panel("Audit", AuditPanel(self.bridge))
-        window.add_panel("Admin", AdminPanel(self.bridge))
+        bridge = self.bridge
+        return [
+            ("Dashboard", lambda: DashboardPanel(bridge)),
+            ("Modules", lambda: ModulesPanel(bridge)),
+            ("Patches", lambda: PatchesPanel(bridge)),
+            ("Swarm", lambda: SwarmPanel(bridge)),
+            ("Audit", lambda: AuditPanel(bridge)),
+            ("Admin", lambda: AdminPanel(bridge)),
+        ]
+
+    def build_main_window(self) -> MainWindow:
+        """The main window with every panel, built at once (tests, benchmarks)."""
+        window = self._start_window()
+        for name, build in self.panel_factories():
+            window.add_panel(name, build())
+        return self._finish_window(window)
+
+    def open_main_window(self) -> MainWindow:
+        """Show the main window at once with the Overview only (:attr:`mainWindowOpened`);
+        :meth:`add_panels` adds the others."""
+        window = self._start_window()
+        window.panels_pending = True
+        window.resize(*self.window_size)
+        window.show_panel("Overview", focus=False)
+        self.window = window
+        window.show()
+        self.mainWindowOpened.emit(window)
+        return window
+
+    async def add_panels(self, window: MainWindow, stop: asyncio.Future[str]) -> bool:
+        """Add the other panels one per turn of the event loop, so the engine (agents'
+        heartbeats, the API, the demo) keeps running meanwhile; False if ``stop`` ended
+        first (the operator signed out or quit while they were added)."""
+        await self.preloaded()
+        for name, build in self.panel_factories():
+            await asyncio.sleep(0)
+            if stop.done():
+                return False
+            panel = build()
+            await asyncio.sleep(0)
+            window.add_panel(name, panel)
+            window.show_panel("Overview", focus=False)
         self.demo_menu = DemoMenu(window, self.bridge)
-        window.show_panel("Overview")
+        window.complete_layout()
+        return True
+
+    def _start_window(self) -> MainWindow:
+        window = MainWindow(self.bridge, preferences=self.preferences)
+        attach_overview(window, self.bridge)
+        return window
+
+    def _finish_window(self, window: MainWindow) -> MainWindow:
+        self.demo_menu = DemoMenu(window, self.bridge)
+        window.show_panel("Overview", focus=False)
         window.resize(*self.window_size)
         return window
+
+    def start_preload(self) -> None:
+        """Import the panels' heavy modules (pyqtgraph, numpy, the anomaly models) in a
+        worker thread while the operator types a password; once."""
+        if self._preload is None:
+            self._preload = asyncio.ensure_future(asyncio.to_thread(preload_panels))
+
+    async def preloaded(self) -> None:
+        """Wait for the preload (without blocking the loop); import here if it failed."""
+        self.start_preload()
+        assert self._preload is not None
+        try:
+            await self._preload
+        except Exception as exc:  # the imports then run on the loop, as before
+            log.warning("preloading the panels failed: %s", exc)
 
     async def operate(self, session: Session) -> str:
         """Show the main window until logout (``"logout"``), quit (``"quit"``) or the
         engine ending the session (``"ended"``)."""
-        window = self.build_main_window()
-        self.window = window
-        window.show()
-        self.mainWindowShown.emit(window)
+        window = self.open_main_window()
+        outcome = asyncio.ensure_future(self._outcome(window))
         try:
-            while True:
-                name, args = await first_signal(
-                    {
-                        "logout": window.logoutRequested,
-                        "quit": window.quitRequested,
-                        "session": self.bridge.sessionChanged,
-                    }
-                )
-                if name != "session":
-                    break
-                if args[0] is None:
-                    name = "ended"
-                    break
+            if await self.add_panels(window, outcome):
+                self.mainWindowShown.emit(window)
+            name = await outcome
             if name in ("logout", "quit"):
                 await self._end_session()
             return name
         finally:
+            if not outcome.done():
+                outcome.cancel()
+                await asyncio.gather(outcome, return_exceptions=True)
             window.close_quietly()
             self._discard(window)
             self.window = None
+            self.demo_menu = None
+            # The dashboard froze its charts' objects out of the cyclic GC; the window is
+            # gone, so let the collector see (and free) them again.
+            gc.unfreeze()
+
+    async def _outcome(self, window: MainWindow) -> str:
+        while True:
+            name, args = await first_signal(
+                {
+                    "logout": window.logoutRequested,
+                    "quit": window.quitRequested,
+                    "session": self.bridge.sessionChanged,
+                }
+            )
+            if name != "session":
+                return name
+            if args[0] is None:
+                return "ended"
 
     async def _end_session(self) -> None:
         try:

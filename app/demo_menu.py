@@ -8,15 +8,18 @@ opens, so its ticks say what is true now, whoever changed it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow, QMenu
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu
 
 from app.bridge import EngineBridge
+from app.widgets.style import set_severity
 from chimera_engine.demo.faults import FAULTS, FaultState, FaultStatus
 from chimera_engine.demo.service import DemoStatus
 from chimera_engine.security.permissions import Permission
 
+#: How often the status bar's demo state is read (milliseconds).
+STATUS_POLL_MS = 5000
 IN_FORCE = (FaultState.ACTIVE.value, FaultState.DEGRADED.value)
 
 
@@ -52,7 +55,18 @@ class DemoMenu(QObject):
             self.menu.addAction(action)
             self.fault_actions[name] = action
         self.menu.aboutToShow.connect(self.refresh)
+        # The status bar says whether the demo runs (an operator wondering why the
+        # charts are flat should see "Demo paused" without opening a menu).
+        self.indicator = QLabel("", window)
+        self.indicator.setObjectName("demoIndicator")
+        self.indicator.hide()
+        window.statusBar().insertPermanentWidget(0, self.indicator)
+        self._poll = QTimer(self)
+        self._poll.setInterval(STATUS_POLL_MS)
+        self._poll.timeout.connect(lambda: self.refresh(quiet=True))
+        self._poll.start()
         self._apply_permission()
+        self.refresh(quiet=True)
 
     def _actions(self) -> list[QAction]:
         return [self.workload_action, self.schedule_action, *self.fault_actions.values()]
@@ -66,20 +80,34 @@ class DemoMenu(QObject):
             action.setToolTip(tip or action.statusTip())
 
     # -- reading -----------------------------------------------------------------------------
-    def refresh(self) -> None:
+    def refresh(self, quiet: bool = False) -> None:
+        """Read the demo's state (``quiet``: the status bar's poll, which never shows an
+        error box: the indicator is hidden instead)."""
         self._apply_permission()
-        if self._bridge.session is None:
+        if self._bridge.session is None or self._bridge.closed:
             return
         principal = self._bridge.principal
         self._bridge.run(
             self._bridge.node.facade.demo_status(principal),
             on_success=self.show_status,
+            on_error=(lambda _exc: self.indicator.hide()) if quiet else None,
             title="Could not read the demo's state",
             busy=False,
         )
 
     def show_status(self, status: DemoStatus) -> None:
         self.status = status
+        state = status.workload.state
+        if state in ("running", "paused"):
+            self.indicator.setText(f"Demo {state}")
+            self.indicator.setToolTip(
+                f"The demo workload: {status.workload.calls} calls so far at "
+                f"{status.workload.rate:g}/s; Demo > Run the demo workload pauses or resumes it"
+            )
+            set_severity(self.indicator, "ok" if state == "running" else "warn")
+            self.indicator.show()
+        else:
+            self.indicator.hide()
         self.workload_action.setChecked(status.workload.state == "running")
         self.schedule_action.setChecked(status.schedule)
         for fault in status.faults:

@@ -162,7 +162,6 @@ class DesktopMenus(QObject):
 
     def go_to(self, name: str) -> None:
         self.window.show_panel(name)
-        self.window.panel(name).setFocus()
 
     def set_theme(self, choice: str) -> str:
         """Apply ``choice`` (light, dark, system), remember it, return the theme applied."""

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.bridge import EngineBridge, describe_error
 from app.controller import ConsoleController
+from app.platform_check import missing_xcb_libraries, xcb_advice
 from app.preferences import APP_NAME, ORG_NAME, Preferences
 from app.qt_loop import ConsoleEventLoop
 from app.signals import wait_signal
@@ -176,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if args.self_test else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO (one line per demo health check): warnings only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.self_test:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         if args.data_dir is None:
@@ -194,6 +197,10 @@ def _main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"chimera-console: {exc}", file=sys.stderr)
         return 2
+    missing = missing_xcb_libraries()
+    if missing:  # Qt would abort the process with a core dump: say what to do instead
+        print(f"chimera-console: {xcb_advice(missing)}", file=sys.stderr)
+        return 3
     preferences = None if args.self_test else Preferences.for_user()
     theme = preferences.theme if preferences is not None else LIGHT
     app = create_application(sys.argv[0] if sys.argv else "chimera-console", theme)

@@ -19,12 +19,16 @@ from PySide6.QtWidgets import (
 from app.bridge import EngineBridge
 from app.desktop_menus import DesktopMenus
 from app.preferences import LAYOUT_VERSION, Preferences
+from app.widgets.confirm import confirm
 from app.widgets.status import EngineStateIndicator, LagIndicator, UserIndicator
+from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
 
 APP_TITLE = "CHIMERA Console"
 #: Background work shorter than this never shows "Working…" in the status bar.
 BUSY_DELAY_MS = 300
+#: A panel floated out of the window is at least this large (within the screen).
+FLOAT_MIN = (900, 600)
 
 
 def _slug(name: str) -> str:
@@ -58,7 +62,11 @@ class MainWindow(QMainWindow):
         self.preferences = preferences
         self._docks: dict[str, QDockWidget] = {}
         self._quiet_close = False
+        self._quit_confirmed = False
+        self.quit_box: QMessageBox | None = None
         self._default_layout: tuple[QByteArray, QByteArray] | None = None
+        #: Set while panels are still being added to a window already shown.
+        self.panels_pending = False
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_TITLE)
         self.setDockOptions(
@@ -132,7 +140,22 @@ class MainWindow(QMainWindow):
         self.user_indicator = UserIndicator(self)
         self.engine_indicator = EngineStateIndicator(self._bridge.engine_state, self)
         self.lag_indicator = LagIndicator(self)
-        for widget in (self.user_indicator, self.engine_indicator, self.lag_indicator):
+        self.api_indicator = QLabel(self)
+        self.api_indicator.setObjectName("apiIndicator")
+        api = self._bridge.node.api
+        if api is not None and api.port:
+            # Anyone who can reach this port can try the HTTP API: say it is open.
+            self.api_indicator.setText(f"API :{api.port}")
+            self.api_indicator.setToolTip(f"The HTTP and WebSocket API listens on {api.url}")
+            set_severity(self.api_indicator, "muted")
+        else:
+            self.api_indicator.hide()
+        for widget in (
+            self.api_indicator,
+            self.user_indicator,
+            self.engine_indicator,
+            self.lag_indicator,
+        ):
             status.addPermanentWidget(widget)
 
     # -- panels ----------------------------------------------------------------------------
@@ -152,6 +175,9 @@ class MainWindow(QMainWindow):
         # A dock behind another tab stays "visible" to Qt; hiding its panel lets the panel
         # stop its timers (hideEvent) until its tab is selected again.
         dock.visibilityChanged.connect(widget.setVisible)
+        dock.topLevelChanged.connect(
+            lambda floating: QTimer.singleShot(0, lambda: self._floated(dock)) if floating else None
+        )
         first = next(iter(self._docks.values()), None)
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, dock)
         if first is not None:
@@ -164,6 +190,19 @@ class MainWindow(QMainWindow):
             self.desktop.add_go_to(name, QKeySequence(f"Alt+{len(self._docks)}"))
         dock.raise_()
         return dock
+
+    def _floated(self, dock: QDockWidget) -> None:
+        """A panel just floated: give it a useful size (Qt keeps its tab's tiny one),
+        within the screen it is on."""
+        if not shiboken6.isValid(dock) or not dock.isFloating():
+            return
+        width = max(FLOAT_MIN[0], round(self.width() * 0.75))
+        height = max(FLOAT_MIN[1], round(self.height() * 0.75))
+        screen = dock.screen() or self.screen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
+        dock.resize(width, height)
 
     def request_logout(self) -> None:
         self.logoutRequested.emit()
@@ -195,18 +234,36 @@ class MainWindow(QMainWindow):
     def panel_names(self) -> list[str]:
         return list(self._docks)
 
-    def show_panel(self, name: str) -> None:
+    def show_panel(self, name: str, *, focus: bool = True) -> None:
+        """Bring panel ``name`` to the front and (unless ``focus`` is False) give it the
+        keyboard focus, so its single-key shortcuts work at once."""
         dock = self._docks[name]
         dock.show()
         dock.raise_()
+        if focus:
+            self.focus_panel(name)
+
+    def focus_panel(self, name: str) -> None:
+        """Focus the panel (its focus proxy, e.g. its main table). A panel behind another
+        tab becomes visible only once the tab switch is handled, so focus is given again
+        right after it."""
+        widget = self.panel(name)
+
+        def give() -> None:
+            if shiboken6.isValid(widget) and widget.isVisible():
+                widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+        give()
+        QTimer.singleShot(0, give)
 
     # -- reactions -------------------------------------------------------------------------
     def _session_changed(self, session: Session | None) -> None:
         self.user_indicator.set_session(session)
+        # The window system adds the application's name (" — CHIMERA Console") itself.
         if session is None:
             self.setWindowTitle(APP_TITLE)
         else:
-            self.setWindowTitle(f"{APP_TITLE} — {session.principal.name}")
+            self.setWindowTitle(session.principal.name)
 
     def _busy_changed(self, busy: bool) -> None:
         if busy:
@@ -236,10 +293,18 @@ class MainWindow(QMainWindow):
 
     # -- layout ----------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
-        if self._default_layout is None:  # first show: every panel is in by now
+        if self._default_layout is None and not self.panels_pending:
+            self.complete_layout()  # first show: every panel is in by now
+        super().showEvent(event)
+
+    def complete_layout(self) -> None:
+        """Every panel is in: remember this layout as the default, then restore the saved
+        one. Called at the first show, or (with :attr:`panels_pending` set before the window
+        was shown) once the last panel was added to a window already on screen."""
+        self.panels_pending = False
+        if self._default_layout is None:
             self._default_layout = (self.saveGeometry(), self.saveState(LAYOUT_VERSION))
             self.restore_layout()
-        super().showEvent(event)
 
     def restore_layout(self) -> bool:
         """Restore the saved geometry and dock layout; False if none (or it is unusable)."""
@@ -273,8 +338,34 @@ class MainWindow(QMainWindow):
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._quiet_close and not self._quit_confirmed:
+            # Quitting stops the embedded engine (agents, API, running tasks): ask first.
+            event.ignore()
+            self.confirm_quit()
+            return
         if self.isVisible():  # a second close of a hidden window must not save its state
             self.save_layout()
         if not self._quiet_close:
             self.quitRequested.emit()
         event.accept()
+
+    def confirm_quit(self) -> QMessageBox:
+        """Ask before quitting (File > Quit, Ctrl+Q or the window's close button)."""
+        box = self.quit_box
+        if box is not None and shiboken6.isValid(box) and box.isVisible():
+            box.raise_()
+            return box
+        self.quit_box = confirm(
+            self,
+            "Quit CHIMERA Console",
+            "Quit and stop the engine?",
+            "Quit",
+            self._quit_confirmed_by_user,
+            detail="The agents, the API server and every running task stop with it. "
+            "File > Log out keeps the engine running.",
+        )
+        return self.quit_box
+
+    def _quit_confirmed_by_user(self) -> None:
+        self._quit_confirmed = True
+        self.close()

@@ -97,10 +97,11 @@ def app_icon() -> QIcon:
 
 
 def load_stylesheet(name: str = LIGHT) -> str:
-    """The text of ``theme/<name>.qss``; empty (Qt's defaults) if it is missing."""
+    """The text of ``theme/<name>.qss``; empty (Qt's defaults) if it is missing.
+    ``@THEME_DIR@`` in it stands for the theme folder (images such as the tick)."""
     path = resource_dir() / "theme" / f"{name}.qss"
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").replace("@THEME_DIR@", path.parent.as_posix())
     except OSError as exc:
         log.warning("theme %s not loaded: %s", path, exc.strerror)
         return ""

@@ -12,6 +12,10 @@ Run: ``.venv/bin/python benchmarks/bench_desktop.py [--cpu-seconds 30] [--runs 5
   panel, offscreen) in a child process; psutil samples its CPU time over
   ``--cpu-seconds`` after it settled, as a percentage of one core. Its own
   process and, separately, its agent processes (the demo runs tools on them).
+* Sign-in session (``--only session``, needs a display: run it under Xvfb with a
+  window manager, e.g. ``DISPLAY=:21``): the real sign-in dialog and main window,
+  ``--cycles`` sign-in/sign-out cycles with the demo running, then the demo paused
+  on the Overview and on the Dashboard (see ``_desktop_session.py``).
 """
 
 from __future__ import annotations
@@ -169,19 +173,77 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
-    parser.add_argument("--only", choices=("start", "cpu"), help="one group of figures")
+    parser.add_argument("--only", choices=("start", "cpu", "session"), help="one group of figures")
+    parser.add_argument("--cycles", type=int, default=10, help="sign-in cycles (session)")
+    parser.add_argument("--session-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--idle-child", choices=("paused", "running"), help=argparse.SUPPRESS)
     parser.add_argument("--child-seconds", type=float, default=60.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.idle_child:
         return idle_child(args.idle_child, args.child_seconds)
+    if args.session_child:
+        from _desktop_session import child
+
+        with tempfile.TemporaryDirectory(prefix="chimera-session-") as tmp:
+            return child(Path(tmp), args.cycles, args.cpu_seconds)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    if args.only != "cpu":
+    if args.only in (None, "start"):
         start_figures(args.runs)
-    if args.only != "start":
+    if args.only in (None, "cpu"):
         cpu_figures(args.cpu_seconds)
+    if args.only in (None, "session"):
+        session_figures(args.cycles, args.cpu_seconds)
     return 0
+
+
+SESSION_FIGURES = {
+    "login_painted_s": ("launch -> sign-in dialog painted", "s", "<= 1.5 s"),
+    "main_painted_s": ("sign-in -> main window painted, median", "s", "<= 1 s"),
+    "main_painted_max_s": ("  worst cycle", "s", ""),
+    "stall_ms": ("loop stall during sign-in, median", "ms", "<= 100 ms"),
+    "stall_max_ms": ("  worst cycle", "ms", ""),
+    "rss_growth_mb": ("RSS growth over the cycles (2nd to last)", "MB", "<= 5 MB"),
+    "hung": ("agents declared hung during the cycles", "", "0"),
+    "respawned": ("agents respawned during the cycles", "", "0"),
+    "cpu_overview_pct": ("console CPU, demo paused, Overview", "% core", "< 2 %"),
+    "lag_p99_overview_ms": ("  engine loop lag p99 meanwhile", "ms", "<= 5 ms"),
+    "cpu_dashboard_pct": ("console CPU, demo paused, Dashboard", "% core", "< 2 %"),
+    "lag_p99_dashboard_ms": ("  engine loop lag p99 meanwhile", "ms", "<= 5 ms"),
+}
+
+
+CHILD = (sys.executable, __file__)
+
+
+def session_figures(cycles: int, cpu_seconds: float) -> None:
+    """The console as a real process on the display Qt finds (DISPLAY: xcb)."""
+    env = dict(os.environ)
+    if env.get("DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "xcb"
+        print(f"session: on display {env['DISPLAY']} (xcb), {cycles} sign-in cycles")
+    else:
+        env["QT_QPA_PLATFORM"] = "offscreen"
+        print("session: no DISPLAY, offscreen (run under Xvfb for the real figures)")
+    proc = subprocess.run(
+        [*CHILD, "--session-child", "--cycles", str(cycles), "--cpu-seconds", str(cpu_seconds)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120 + cycles * 30 + cpu_seconds * 4,
+    )
+    values = {
+        parts[1]: float(parts[2])
+        for line in proc.stdout.splitlines()
+        if (parts := line.split())[:1] == ["figure"] and len(parts) == 3
+    }
+    if proc.returncode != 0 or not values:
+        print(f"the session run failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+        return
+    for key, (name, unit, target) in SESSION_FIGURES.items():
+        if key in values:
+            report(name, values[key], unit, target)
 
 
 def start_figures(runs: int) -> None:

@@ -16,6 +16,7 @@ Each variant runs in a process of its own (Qt fixes the scale factor at start).
 Panels added to the console later are captured without changes here.
 
 Usage: ``python scripts/screenshots_themes.py [--out docs/screenshots] [--only dark]``
+(offscreen; ``DISPLAY=:N QT_QPA_PLATFORM=xcb`` to capture real windows on a display).
 """
 
 from __future__ import annotations
@@ -94,6 +95,14 @@ async def capture(out: Path, tmp: Path) -> None:
         for name in window.panel_names():
             window.show_panel(name)
             await asyncio.sleep(PANEL_SETTLE_S)
+            panel = window.panel(name)
+            pending = getattr(panel, "pending_charts", None)
+            if pending is not None:  # the Dashboard builds its charts one per loop turn
+                for _ in range(150):
+                    if not pending():
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(3.0)  # a few frames of every chart
             save(window, out / f"{slug(name)}.png")
         sheet = window.desktop.show_shortcuts()
         widgets.append(sheet)
@@ -151,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, (_theme, extra_env) in VARIANTS.items():
         if args.only and name != args.only:
             continue
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **extra_env}
+        # Offscreen unless asked for a real display (QT_QPA_PLATFORM=xcb with DISPLAY set,
+        # e.g. under Xvfb with a window manager): then the shots are of real windows.
+        platform = os.environ.get("QT_QPA_PLATFORM") or "offscreen"
+        env = {**os.environ, "QT_QPA_PLATFORM": platform, **extra_env}
         command = [sys.executable, __file__, "--out", str(args.out), "--variant", name]
         print(f"== {name}", flush=True)
         result = subprocess.run(command, env=env, cwd=REPO, check=False)

@@ -26,6 +26,8 @@ T = TypeVar("T")
 ANOMALY_LIMIT = 50
 #: Failed generation attempts are counted over this many seconds.
 FAILED_WINDOW_S = 24 * 3600.0
+#: Audit entries read per refresh (the newest), of which people's are shown.
+AUDIT_READ = 200
 
 
 async def _read(call: Callable[[], Awaitable[T]]) -> T | PermissionDeniedError:
@@ -49,7 +51,16 @@ async def read_overview(acting: Acting) -> ov.Overview:
         sections[ov.RELOADS] = ov.denied(ov.RELOADS, why)
     else:
         known: list[MetricInfo] = [] if isinstance(metrics, PermissionDeniedError) else metrics
-        sections[ov.TOOLS] = ov.tool_section(tools, modules, ov.confidences(known))
+        recent = None
+        if not isinstance(metrics, PermissionDeniedError):
+            # Imported here: numpy, kept out of the console's start-up.
+            from app.models.metric_source import MetricSource
+            from app.models.tool_health import recent_health
+
+            source = MetricSource(acting.node.hub)
+            names = {t.name for t in tools}
+            recent = recent_health(source.window, source.thresholds, names, time.time())
+        sections[ov.TOOLS] = ov.tool_section(tools, modules, ov.confidences(known), recent=recent)
         deleted = await facade.pending_deletions(principal)
         sections[ov.RELOADS] = ov.reload_section(modules, deleted)
 
@@ -89,7 +100,8 @@ async def read_overview(acting: Acting) -> ov.Overview:
         reason = str(exc).removeprefix("the swarm is not running: ")
         sections[ov.AGENTS] = ov.agent_section(None, [], off=reason)
 
-    entries = await _read(lambda: facade.audit_query(principal, AuditQuery(limit=ov.SHOWN)))
+    # Read more than shown: the engine's own (system:) entries are left out there.
+    entries = await _read(lambda: facade.audit_query(principal, AuditQuery(limit=AUDIT_READ)))
     sections[ov.AUDIT] = (
         ov.denied(ov.AUDIT, str(entries))
         if isinstance(entries, PermissionDeniedError)

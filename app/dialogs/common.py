@@ -58,11 +58,30 @@ class BusyButton(QPushButton):
 
 
 def align_form_labels(form: QFormLayout) -> None:
-    """Centre each row's label on its field (styled fields are taller than a label)."""
+    """Centre each row's label on a one-line field (styled fields are taller than a label);
+    beside a tall field (a text box) the label stays at the top, level with its first line."""
     for row in range(form.rowCount()):
         label_item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
         field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
         label = label_item.widget() if label_item is not None else None
         field = field_item.widget() if field_item is not None else None
         if label is not None and field is not None:
-            label.setMinimumHeight(field.sizeHint().height())
+            # A fixed-height field's size hint can be far taller than the field itself.
+            height = min(field.sizeHint().height(), field.maximumHeight())
+            if height > 2.5 * label.sizeHint().height() and isinstance(label, QLabel):
+                label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+                label.setContentsMargins(0, 6, 0, 0)
+            else:
+                label.setMinimumHeight(height)
+
+
+def grow_to_fit(dialog: QWidget) -> None:
+    """Grow ``dialog`` (never shrink it) to its size hint, within its screen, so messages
+    that appeared under its fields are not cut off."""
+    hint = dialog.sizeHint()
+    screen = dialog.screen()
+    limit = screen.availableGeometry().size() if screen is not None else hint
+    width = min(max(dialog.width(), hint.width()), limit.width())
+    height = min(max(dialog.height(), hint.height()), limit.height())
+    if (width, height) != (dialog.width(), dialog.height()):
+        dialog.resize(width, height)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTabWidget,
@@ -32,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.actions.settings import BridgeSettings
 from app.bridge import EngineBridge, describe_error
-from app.dialogs.common import BusyButton, DialogHeader
+from app.dialogs.common import BusyButton, DialogHeader, grow_to_fit
 from app.dialogs.settings_fields import (
     FieldGrid,
     PathEdit,
@@ -44,6 +46,7 @@ from app.dialogs.settings_fields import (
 from app.dialogs.settings_provider import ProviderTab
 from app.dialogs.settings_rules import BACKENDS, changed, field_of, problems, typed
 from app.views.module_actions import missing_permission
+from app.widgets.confirm import confirm
 from app.widgets.style import set_severity
 from chimera_engine.ops.settings import ProviderKeyStatus, SettingsChange, SettingsView
 from chimera_engine.security.permissions import Permission
@@ -124,6 +127,8 @@ class SettingsDialog(QDialog):
         self.close_button.setObjectName("closeSettingsButton")
         self.close_button.setAutoDefault(False)
         self.close_button.clicked.connect(self.reject)
+        self.discard_box: QMessageBox | None = None
+        self._discard_confirmed = False
         buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.AcceptRole)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 18, 20, 16)
@@ -138,6 +143,7 @@ class SettingsDialog(QDialog):
             for row in grid.rows.values():
                 if row.key not in _NOT_SETTINGS:
                     connect_changed(row.editor, self.revalidate)
+                    connect_changed(row.editor, self._edited)
         self.provider.key_edit.textChanged.connect(lambda _t: self.revalidate())
         self._set_editable(False)
         self.load()
@@ -348,6 +354,7 @@ class SettingsDialog(QDialog):
             tip = "Save the changes (those marked 'applies now' take effect at once)"
         self.save_button.setToolTip(tip)
         self.validated.emit(not found)
+        self._fit()  # messages under the fields may have appeared
         return not found
 
     def problems(self) -> dict[str, str]:
@@ -442,3 +449,46 @@ class SettingsDialog(QDialog):
         self.status.setText(text)
         set_severity(self.status, severity)
         self.status.show()
+        self._fit()
+
+    def _edited(self, *_args: object) -> None:
+        """An edit makes the last outcome ("Saved…", "Not saved…") stale: clear it."""
+        if not self._filling and not self._busy and self.status.isVisible():
+            self.status.clear()
+            self.status.hide()
+
+    def _fit(self) -> None:
+        grow_to_fit(self)
+
+    def has_unsaved_edits(self) -> bool:
+        if self._view is None or self.read_only_reason:
+            return False
+        return bool(self.changes()) or bool(self.provider.new_key())
+
+    def reject(self) -> None:
+        """Close (or Escape): ask before dropping edits that were not saved."""
+        if self._discard_confirmed or not self.has_unsaved_edits():
+            super().reject()
+            return
+        if self.discard_box is not None and self.discard_box.isVisible():
+            return
+        count = len(self.changes()) + bool(self.provider.new_key())
+        self.discard_box = confirm(
+            self,
+            "Unsaved settings",
+            f"Discard {count} unsaved change{'s' if count != 1 else ''}?",
+            "Discard",
+            self._discard,
+            detail="Save keeps them; Cancel returns to the settings.",
+        )
+
+    def _discard(self) -> None:
+        self._discard_confirmed = True
+        self.reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._discard_confirmed or not self.has_unsaved_edits():
+            super().closeEvent(event)
+            return
+        event.ignore()
+        self.reject()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge
+from app.dialogs.common import grow_to_fit
 from app.dialogs.form import FormDialog
 from app.models.swarm_inputs import parse_inputs, template
 from app.widgets.code_view import monospace_font
@@ -170,6 +171,11 @@ class SubmitTaskDialog(FormDialog):
         description = f" — {info.description}" if info.description else ""
         self.signature_label.setText(f"{info.name}{info.signature}{description}")
         self.set_inputs(template(info.signature))
+        # A long signature wraps over more lines: room for them, never clipped.
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        grow_to_fit(self)
 
     def _inputs_changed(self) -> None:
         parsed = parse_inputs(self.inputs_edit.toPlainText())

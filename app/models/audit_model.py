@@ -202,6 +202,7 @@ class AuditFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._text = ""
         self._outcome = ""
+        self._hide_system = False
         self.setSortRole(SortRole)
         self.setDynamicSortFilter(True)
 
@@ -218,6 +219,16 @@ class AuditFilterProxy(QSortFilterProxyModel):
         if text != self._text:
             with self._filter_change():
                 self._text = text
+
+    @property
+    def hide_system(self) -> bool:
+        return self._hide_system
+
+    def set_hide_system(self, hide: bool) -> None:
+        """Leave out the engine's own entries (``system:`` actors, e.g. the demo)."""
+        if hide != self._hide_system:
+            with self._filter_change():
+                self._hide_system = hide
 
     def set_outcome(self, outcome: str) -> None:
         """``""`` (all) or one of :data:`OUTCOMES`."""
@@ -239,6 +250,10 @@ class AuditFilterProxy(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
         model = self.sourceModel()
+        if self._hide_system:
+            actor = model.index(source_row, ACTOR, source_parent).data()
+            if str(actor).startswith("system:"):
+                return False
         if self._outcome:
             outcome = model.index(source_row, OUTCOME, source_parent).data()
             if outcome != self._outcome:

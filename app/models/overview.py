@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from app.models.formatting import format_clock, format_count
 
 if TYPE_CHECKING:  # the anomaly engine imports numpy: kept out of the console's start-up
+    from app.models.tool_health import RecentHealth
     from chimera_engine.anomaly.engine import PredictiveAlert
     from chimera_engine.codegen.attempts import Attempt
     from chimera_engine.codegen.models import Patch
@@ -128,9 +129,11 @@ def tool_section(
     modules: Mapping[str, Sequence[VersionInfo]],
     confidence: Mapping[str, float],
     floor: float = CONFIDENCE_FLOOR,
+    recent: Mapping[str, RecentHealth] | None = None,
 ) -> Section:
-    """One row per tool of an active version (its calls, errors and confidence), plus a
-    row for each module that serves nothing (its last version failed to load)."""
+    """One row per tool of an active version, plus a row for each module that serves
+    nothing (its last version failed to load). With ``recent`` (the metrics of the last
+    minutes), a tool is judged on those (errors and latency), not on its lifetime."""
     items: list[Item] = []
     for name, versions in sorted(modules.items()):
         if versions and not any(v.active for v in versions):
@@ -146,15 +149,20 @@ def tool_section(
             )
     for tool in sorted(tools, key=lambda t: t.name):
         conf = confidence.get(tool.name)
-        rate = tool.errors / tool.calls if tool.calls else 0.0
-        if tool.calls:
-            health = f"{100.0 * (1.0 - rate):.1f}% ok of {format_count(tool.calls)} calls"
+        now = (recent or {}).get(tool.name)
+        if now is not None:
+            rate, calls, health = now.error_rate, now.calls, now.text()
         else:
-            health = "no calls yet"
-        severity = "ok" if tool.calls else "muted"
+            rate = tool.errors / tool.calls if tool.calls else 0.0
+            calls = tool.calls
+            if tool.calls:
+                health = f"{100.0 * (1.0 - rate):.1f}% ok of {format_count(tool.calls)} calls"
+            else:
+                health = "no calls yet"
+        severity = "ok" if calls or now is not None else "muted"
         if rate > 0.2 or (conf is not None and conf < floor / 2):
             severity = "critical"
-        elif rate > 0.05 or (conf is not None and conf < floor):
+        elif rate > 0.05 or (conf is not None and conf < floor) or (now and now.slow):
             severity = "warn"
         text = f"{tool.name} ({tool.module} v{tool.version}) — {health}"
         if conf is not None:
@@ -379,7 +387,21 @@ def short(text: str, width: int = 24) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def audit_section(entries: Sequence[AuditEntry]) -> Section:
+def is_system_actor(actor: str) -> bool:
+    """Entries made by the engine itself (the demo workload, schedulers), not a person.
+
+    >>> is_system_actor("system:demo"), is_system_actor("admin")
+    (True, False)
+    """
+    return actor.startswith("system:")
+
+
+def audit_section(entries: Sequence[AuditEntry], *, people_only: bool = True) -> Section:
+    """The last events; by default only what people (and API keys) did: the engine's
+    own traffic (``system:`` actors, e.g. the demo's task submissions) would bury them."""
+    hidden = sum(is_system_actor(e.actor) for e in entries) if people_only else 0
+    if people_only:
+        entries = [e for e in entries if not is_system_actor(e.actor)]
     items = [
         Item(
             text=f"{format_clock(e.ts)}  {e.actor} · {e.action} {short(e.target, 16)}".rstrip()
@@ -391,7 +413,8 @@ def audit_section(entries: Sequence[AuditEntry]) -> Section:
         )
         for e in entries[:SHOWN]
     ]
-    return Section(name=AUDIT, items=tuple(items))
+    summary = f"{hidden} system events hidden" if hidden else ""
+    return Section(name=AUDIT, items=tuple(items), summary=summary)
 
 
 def denied(name: str, why: str) -> Section:

@@ -9,6 +9,7 @@ reload row, so each reload shows once.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.models.formatting import format_clock, format_ms, format_time
 from app.theme import themed
+from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
 
 COLUMNS: tuple[str, ...] = ("Time", "Module", "Versions", "Origin", "Duration", "Result")
@@ -77,6 +79,39 @@ def reload_row(result: ReloadResult, ts: float) -> LogRow:
     )
 
 
+def history_rows(modules: Mapping[str, Sequence[VersionInfo]]) -> list[LogRow]:
+    """The versions the engine already holds as log rows, newest first: every version
+    after a module's first was a reload, an activation of a patch or a rollback (so the
+    log covers more than the current sign-in). Times are the versions' creation times."""
+    rows = []
+    for module, versions in modules.items():
+        for i, info in enumerate(versions):
+            if info.origin == "initial":
+                continue  # the first load at start-up is not a reload
+            failed = bool(info.error) or info.state == "failed"
+            rows.append(
+                LogRow(
+                    ts=info.created_at,
+                    module=module,
+                    versions=_versions(
+                        info.parent
+                        if info.parent is not None or not i
+                        else versions[i - 1].version,
+                        info.version,
+                    ),
+                    origin=info.origin.replace("_", " "),
+                    duration="",
+                    result=f"refused: {info.error}" if failed else f"v{info.version} {info.state}",
+                    ok=not failed,
+                    kind="reload",
+                    version=info.version,
+                    tooltip="From the engine's version history (before this session's log)",
+                )
+            )
+    rows.sort(key=lambda r: r.ts, reverse=True)
+    return rows
+
+
 class ReloadLogModel(QAbstractTableModel):
     def __init__(self, max_rows: int = MAX_ROWS, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -127,6 +162,20 @@ class ReloadLogModel(QAbstractTableModel):
         return list(self._rows)
 
     # -- adding ----------------------------------------------------------------------------
+    def seed(self, rows: Sequence[LogRow]) -> None:
+        """Append older rows (the history before this session), once, below what the
+        session logged; kept within :attr:`max_rows`."""
+        known = {(r.module, r.version) for r in self._rows}
+        older = [r for r in rows if (r.module, r.version) not in known]
+        room = self.max_rows - len(self._rows)
+        older = older[: max(0, room)]
+        if not older:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(older) - 1)
+        self._rows.extend(older)
+        self.endInsertRows()
+
     def add_reload(self, result: ReloadResult, ts: float | None = None) -> LogRow:
         row = reload_row(result, time.time() if ts is None else ts)
         if result.ok:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+import json
+from datetime import datetime
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -28,6 +34,7 @@ from app.models.audit_model import (
     TIME,
     AuditFilterProxy,
     AuditTableModel,
+    EntryRole,
 )
 from app.widgets.style import set_severity
 from chimera_engine.security.audit import AuditVerification
@@ -41,6 +48,23 @@ LIVE_BATCH_MS = 40
 
 # The last column (detail) takes the remaining width.
 _WIDTHS = {SEQ: 64, TIME: 150, ACTOR: 120, ROLE: 84, ACTION: 190, TARGET: 130, OUTCOME: 84}
+
+
+def entry_text(entry: AuditEntry) -> str:
+    """Every field of an entry, one per line, its detail as indented JSON."""
+    when = datetime.fromtimestamp(entry.ts).isoformat(sep=" ", timespec="milliseconds")
+    lines = [
+        f"#{entry.seq}  {when}",
+        f"Actor:   {entry.actor} ({entry.role or 'no role'})",
+        f"Action:  {entry.action}",
+        f"Target:  {entry.target or '—'}",
+        f"Outcome: {entry.outcome}",
+        f"Hash:    {entry.hash}",
+        f"Previous hash: {entry.prev_hash}",
+    ]
+    if entry.detail:
+        lines += ["Detail:", json.dumps(entry.detail, indent=2, sort_keys=True, default=str)]
+    return "\n".join(lines)
 
 
 class AuditPanel(QWidget):
@@ -86,6 +110,15 @@ class AuditPanel(QWidget):
             self.outcome_combo.addItem(outcome, outcome)
         self.outcome_combo.currentIndexChanged.connect(self._outcome_changed)
 
+        self.system_check = QCheckBox("Hide system actors", self)
+        self.system_check.setObjectName("auditHideSystemCheck")
+        self.system_check.setToolTip(
+            "Leave out what the engine does by itself (system: actors, e.g. the demo's "
+            "task submissions) to see what people and API keys did"
+        )
+        self.system_check.toggled.connect(self.proxy.set_hide_system)
+        self.system_check.setChecked(True)
+
         self.reload_button = QPushButton("Reload", self)
         self.reload_button.setObjectName("auditReloadButton")
         self.reload_button.setToolTip(f"Load the latest {initial_load} entries again")
@@ -100,6 +133,7 @@ class AuditPanel(QWidget):
         toolbar.addWidget(self.filter_edit, 1)
         toolbar.addWidget(QLabel("Outcome", self))
         toolbar.addWidget(self.outcome_combo)
+        toolbar.addWidget(self.system_check)
         toolbar.addSpacing(12)
         toolbar.addWidget(self.reload_button)
         toolbar.addWidget(self.verify_button)
@@ -107,6 +141,7 @@ class AuditPanel(QWidget):
         self.table = QTableView(self)
         self.table.setObjectName("auditTable")
         self.table.setModel(self.proxy)
+        self.setFocusProxy(self.table)
         self._configure_table()
 
         self.row_count_label = QLabel(self)
@@ -126,7 +161,19 @@ class AuditPanel(QWidget):
         layout.setContentsMargins(10, 10, 10, 8)
         layout.setSpacing(8)
         layout.addLayout(toolbar)
-        layout.addWidget(self.table, 1)
+        self.detail_view = QPlainTextEdit(self)
+        self.detail_view.setObjectName("auditDetailView")
+        self.detail_view.setReadOnly(True)
+        self.detail_view.setPlaceholderText("Select an entry to see all of it")
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.setObjectName("auditSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.detail_view)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        layout.addWidget(self.splitter, 1)
         layout.addLayout(footer)
 
         self._flush_timer = QTimer(self)
@@ -170,6 +217,11 @@ class AuditPanel(QWidget):
         for column, width in _WIDTHS.items():
             table.setColumnWidth(column, width)
         header.setMinimumSectionSize(48)
+
+    # -- detail ----------------------------------------------------------------------------
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        entry = current.data(EntryRole) if current.isValid() else None
+        self.detail_view.setPlainText(entry_text(entry) if isinstance(entry, AuditEntry) else "")
 
     # -- filters ---------------------------------------------------------------------------
     def _text_changed(self, text: str) -> None:

@@ -37,10 +37,11 @@ from app.views.dashboard_render import ChartRenderer
 from app.views.dashboard_settings import MetricSettingsEditor
 from app.views.dashboard_toolbar import DashboardToolbar
 from app.widgets.chart import MetricChart
+from app.widgets.tables import RowAnchor
 from chimera_engine.security.manager import Session
 
 #: Every visible chart is redrawn (when something changed) this many times a second...
-REDRAW_HZ = 10.0
+REDRAW_HZ = 5.0
 #: ... a group at a time: the visible charts are split into this many groups and the
 #: timer redraws one group per tick, so no single loop iteration paints them all.
 SLICES = 4
@@ -64,6 +65,18 @@ def default_rank(key: str) -> tuple[int, str, int] | None:
             labels = key.partition("{")[2]
             return group, labels, i
     return None
+
+
+def incident_first(
+    rank: tuple[int, str, int], key: str, troubled: set[str]
+) -> tuple[int, int, str, int]:
+    """Sort key: the charts of a tool (labels) with an open anomaly come first.
+
+    >>> incident_first((1, "tool=b}", 2), "tool.x{tool=b}", {"tool=b}"})
+    (0, 1, 'tool=b}', 2)
+    """
+    labels = key.partition("{")[2]
+    return (0 if labels in troubled else 1, *rank)
 
 
 class DashboardPanel(QWidget):
@@ -136,8 +149,13 @@ class DashboardPanel(QWidget):
         self._metrics_timer.setInterval(METRICS_REFRESH_MS)
         self._metrics_timer.timeout.connect(self.refresh_metrics)
         self._phase = 0
+        self._frames = 0
         self._frame_ms = 0.0
         self._settled = False
+        self._chart_queue: list[str] = []
+        self._chart_timer = QTimer(self)
+        self._chart_timer.setInterval(0)
+        self._chart_timer.timeout.connect(self._add_queued_chart)
         self.frame_ms: deque[float] = deque(maxlen=200)  # whole frames: every group once
 
         tb = self.toolbar
@@ -150,6 +168,8 @@ class DashboardPanel(QWidget):
         self.grid.markerClicked.connect(self.show_anomaly)
         self.grid.chartActivated.connect(self.select_chart)
         self.anomalies.anomalySelected.connect(self.inspector.show_anomaly)
+        self.anomalies.anomalySelected.connect(self.bring_chart_of)
+        self.anomaly_anchor = RowAnchor(self.anomalies.table)  # new rows: nothing moves
         self.inspector.minScoreChanged.connect(self.renderer.set_min_score)
         self.anomalies.loaded.connect(self.anomaliesLoaded)
         self.settings_editor.applied.connect(self._settings_applied)
@@ -216,6 +236,17 @@ class DashboardPanel(QWidget):
             f"Alert thresholds: {thresholds}"
         )
 
+    def bring_chart_of(self, record: object) -> None:
+        """An alert was selected: chart its metric if needed, scroll the chart into view
+        and select it."""
+        if not isinstance(record, AnomalyRecord):
+            return
+        key = record.metric
+        if self.grid.chart(key) is None:
+            self.set_charted(key, True)
+        if self.grid.bring_into_view(key):
+            self.grid.set_selected(key)
+
     def show_anomaly(self, anomaly_id: int) -> None:
         """Show the details of ``anomaly_id`` (a clicked marker) and select its row."""
         record = self.anomaly_model.get(anomaly_id)
@@ -238,7 +269,8 @@ class DashboardPanel(QWidget):
         if self._phase == 0:
             self.frame_ms.append(self._frame_ms)
             self._frame_ms = 0.0
-            if len(self.frame_ms) % 10 == 1:
+            self._frames += 1
+            if self._frames % 10 == 1:  # (frame_ms is bounded: its length stops growing)
                 self.toolbar.frame_label.setText(
                     f"{len(visible)} of {len(self.grid.keys())} charts on screen · "
                     f"redraw {statistics.median(self.frame_ms):.1f} ms"
@@ -269,22 +301,53 @@ class DashboardPanel(QWidget):
             return
         infos = self.source.metrics()
         self.browser.set_metrics(infos)
+        troubled = self.troubled_subjects()
         wanted = sorted(
-            (rank, info.key)
+            (incident_first(rank, info.key, troubled), info.key)
             for info in infos
             if info.key not in self._removed and (rank := default_rank(info.key)) is not None
         )
-        for _, key in wanted:
-            if len(self.grid.keys()) >= self.max_default_charts:
-                break
-            if self.grid.chart(key) is None:
-                self.set_charted(key, True)
+        urgent = {k for k in self.chart_keys() if k.partition("{")[2] in troubled}
+        if self.grid.order_first(urgent):  # the charts of tools with an open incident first
+            self.chartsChanged.emit(self.grid.keys())
+            self.renderer.invalidate()  # the moved charts: drawn afresh where they are now
+            QTimer.singleShot(0, self, lambda: self.redraw(everything=True))
+        room = self.max_default_charts - len(self.grid.keys())
+        queued = [key for _, key in wanted if self.grid.chart(key) is None][: max(0, room)]
+        # A chart costs tens of ms to build (pyqtgraph): one per turn of the event loop,
+        # so the engine sharing the loop never waits for a dozen at once.
+        self._chart_queue = queued
+        if queued and self.isVisible() and not self._chart_timer.isActive():
+            self._chart_timer.start()  # a hidden dashboard builds no chart
         if self.inspector.key is not None:
             key = self.inspector.key
             self.inspector.show_chart(key, self.renderer.min_score(key), self._chart_info(key))
         if self.settings_editor.key is not None:
             key = self.settings_editor.key
             self.settings_editor.sync(self.source.settings(key), self.source.thresholds(key))
+
+    def troubled_subjects(self) -> set[str]:
+        """The label sets (e.g. ``tool=clean_csv``) of metrics with an open anomaly."""
+        model = self.anomaly_model
+        rows = (model.record(row) for row in range(model.rowCount()))
+        return {r.metric.partition("{")[2] for r in rows if not r.acknowledged} - {""}
+
+    def _add_queued_chart(self) -> None:
+        while self._chart_queue:
+            key = self._chart_queue.pop(0)
+            if key not in self._removed and self.grid.chart(key) is None:
+                if len(self.grid.keys()) < self.max_default_charts:
+                    self.set_charted(key, True)
+                break
+        if not self._chart_queue:
+            self._chart_timer.stop()
+            self._settle()
+            if self.isVisible():
+                self.redraw(everything=True)
+
+    def pending_charts(self) -> int:
+        """Default charts queued and not built yet."""
+        return len(self._chart_queue)
 
     def _anomaly_updated(self, record: AnomalyRecord) -> None:
         if self.inspector.anomaly_id == record.id:
@@ -302,19 +365,28 @@ class DashboardPanel(QWidget):
         if not self.paused:
             self.redraw_timer.start()
         self._metrics_timer.start()
+        if self._chart_queue:
+            self._chart_timer.start()
         QTimer.singleShot(0, self, self._first_frame)
 
     def _first_frame(self) -> None:
         self.redraw(everything=True)
+        if not self._chart_queue:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Once, when the first charts are built: they created ~100k Python objects (most
+        of them pyqtgraph's), long-lived. Moved out of the cyclic GC's reach (freeze: no
+        scan, no stall; a full collection here took 90-230 ms), the GC does not rescan them
+        in a series of ~90 ms full collections during the first seconds of live updates.
+        Only once: what is frozen is never collected until the window is discarded (the
+        ConsoleController unfreezes then)."""
         if not self._settled:
-            # The charts just created ~100k Python objects (most of them pyqtgraph's).
-            # One full collection now promotes them for good; otherwise the cyclic GC
-            # rescans them in a series of ~90 ms full collections during the first
-            # seconds of live updates, each one a visible stall.
             self._settled = True
-            gc.collect()
+            gc.freeze()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.redraw_timer.stop()
         self._metrics_timer.stop()
+        self._chart_timer.stop()

@@ -3,17 +3,20 @@ its width; it knows which charts are on screen (only those are redrawn)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QWidget
 
 from app.theme import set_themed_style
 from app.widgets.chart import MetricChart
 
 #: A chart is never narrower than this many pixels (fewer columns instead).
-MIN_CHART_WIDTH = 380
+MIN_CHART_WIDTH = 300
 MAX_COLUMNS = 4
-MIN_CHART_HEIGHT = 170
+#: Low enough that two rows of three charts (six) fit the grid at 1280x800.
+MIN_CHART_HEIGHT = 150
+#: Pixels the grid scrolls per notch of the mouse wheel.
+WHEEL_PX = 60
 
 
 class ChartGrid(QScrollArea):
@@ -66,9 +69,21 @@ class ChartGrid(QScrollArea):
         chart.removeRequested.connect(self.removeRequested)
         chart.markerClicked.connect(self.markerClicked)
         chart.activated.connect(self.chartActivated)
+        chart.plot.viewport().installEventFilter(self)
         self._charts[key] = chart
         self._relayout(force=True)
         return chart
+
+    def order_first(self, first: set[str]) -> bool:
+        """Move the charts whose key is in ``first`` to the front (keeping each group's
+        order); True if the order changed."""
+        keys = list(self._charts)
+        ordered = [k for k in keys if k in first] + [k for k in keys if k not in first]
+        if ordered == keys:
+            return False
+        self._charts = {k: self._charts[k] for k in ordered}
+        self._relayout(force=True)
+        return True
 
     def remove_chart(self, key: str) -> bool:
         chart = self._charts.pop(key, None)
@@ -78,6 +93,27 @@ class ChartGrid(QScrollArea):
         chart.hide()
         chart.deleteLater()
         self._relayout(force=True)
+        return True
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The wheel over a live chart scrolls the grid (a paused chart zooms instead)."""
+        if event.type() == QEvent.Type.Wheel and isinstance(event, QWheelEvent):
+            plot = watched.parent()
+            if not getattr(plot, "interactive", False):
+                bar = self.verticalScrollBar()
+                pixels = event.pixelDelta().y()
+                step = pixels if pixels else round(event.angleDelta().y() / 120 * WHEEL_PX)
+                bar.setValue(bar.value() - step)
+                return True
+        return super().eventFilter(watched, event)
+
+    def bring_into_view(self, key: str) -> bool:
+        """Scroll so the chart of ``key`` is on screen; False if there is none."""
+        chart = self._charts.get(key)
+        if chart is None:
+            return False
+        self._layout.activate()  # after a reorder the geometry must be current
+        self.ensureWidgetVisible(chart, 0, 8)
         return True
 
     def visible_charts(self) -> list[MetricChart]:

@@ -28,6 +28,9 @@ from chimera_engine.anomaly.forecast import Forecast
 #: Seconds shown by each choice of the window selector (None: the whole buffer).
 WINDOWS: dict[str, float | None] = {"Last 5 min": 300.0, "Last 1 h": 3600.0, "Whole buffer": None}
 FORECAST_EVERY_S = 5.0
+#: The time axis moves in steps of this many pixels: each step re-lays out the axes and
+#: repaints every chart, the main idle cost of a live board.
+X_STEP_PX = 4
 FORECASTS_PER_FRAME = 1
 RATE_SLICES = 60
 #: The latest value in a chart's header changes at most this often (seconds).
@@ -44,6 +47,7 @@ class ChartState:
     data_lo: float = math.nan
     data_hi: float = math.nan
     last_t: float | None = None
+    last_v: float = math.nan
     forecast: Forecast | None = None
     forecast_at: float = -math.inf
     forecast_revision: Revision | None = None
@@ -113,6 +117,7 @@ class ChartRenderer:
             st.revision = revision
             self._data_bounds(st, vs)
             st.last_t = float(ts[-1]) if len(ts) else None
+            st.last_v = float(vs[-1]) if len(vs) else math.nan
             if now - st.value_at >= VALUE_EVERY_S or settings_changed:  # readable, and cheap
                 st.value_at = now
                 chart.set_value_text(format_value(float(vs[-1])) if len(vs) else "—")
@@ -121,7 +126,7 @@ class ChartRenderer:
         ahead = (x1 - x0) * FORECAST_FRACTION if self.forecasts else 0.0
         self._markers(chart, st, x0, x1 + ahead)
         x_range = (x0, x1 + ahead)
-        y_range = self._y_range(st)
+        y_range = self._y_range(st, chart.key)
         if x_range != st.x_range or y_range != st.y_range:
             st.x_range, st.y_range = x_range, y_range
             chart.plot.set_ranges(*x_range, *y_range)
@@ -132,7 +137,7 @@ class ChartRenderer:
         if self.window is None:
             span = self.source.span(key) or (now - 60.0, now)
             return span[0], max(span[1], span[0] + 10.0)
-        quantum = self.window / max(100, width_px)
+        quantum = self.window / max(100, width_px) * X_STEP_PX
         # Each chart steps at its own moments (a fixed phase per metric): shifting every
         # chart's axes in the same frame would make that frame a long one.
         phase = (zlib.crc32(key.encode()) % 1000) / 1000 * quantum
@@ -147,7 +152,10 @@ class ChartRenderer:
         else:
             st.data_lo = st.data_hi = math.nan
 
-    def _y_range(self, st: ChartState) -> tuple[float, float]:
+    def _y_range(self, st: ChartState, key: str = "") -> tuple[float, float]:
+        bounds = ratio_bounds(key)
+        if bounds is not None and bounds[1] <= 1.0:
+            return 0.0, 1.0  # a ratio: always its whole scale, never a negative axis
         lo, hi = st.data_lo, st.data_hi
         if math.isnan(lo):
             return st.y_range if st.y_range != (0.0, 0.0) else (0.0, 1.0)
@@ -160,6 +168,10 @@ class ChartRenderer:
                 lo, hi = min(lo, threshold), max(hi, threshold)
         pad = 0.1 * max(hi - lo, span)
         want = (lo - pad, hi + pad)
+        if st.data_lo >= 0.0:  # a metric that never went negative gets no negative axis
+            want = (max(0.0, want[0]), want[1])
+            if want[1] - want[0] < 1e-6:
+                want = (0.0, 1.0)
         y0, y1 = st.y_range
         inside = y0 <= lo and hi <= y1
         if inside and (y1 - y0) <= 1.6 * (want[1] - want[0]):
@@ -212,24 +224,70 @@ class ChartRenderer:
             x0, x1 = st.x_range
             width = (x1 - x0) / (1.0 + FORECAST_FRACTION) if x1 > x0 else 300.0
             st.forecast = _clipped(
-                self.source.forecast(chart.key, width * FORECAST_FRACTION), st.data_lo
+                anchored(self.source.forecast(chart.key, width * FORECAST_FRACTION), st.last_v),
+                st.data_lo,
+                ratio_bounds(chart.key),
             )
             st.forecast_at, st.forecast_revision = now, st.revision
             chart.plot.set_forecast(st.forecast, st.last_t)
             chart.plot.refresh_legend()
-            y_range = self._y_range(st)
+            y_range = self._y_range(st, chart.key)
             if y_range != st.y_range:
                 st.y_range = y_range
                 chart.plot.set_ranges(*st.x_range, *y_range)
 
 
-def _clipped(forecast: Forecast | None, data_lo: float) -> Forecast | None:
-    """A metric that never went negative is not forecast to: clip the band at 0."""
-    if forecast is None or not data_lo >= 0.0:
+#: Metric names (the part before ``{``) whose values are ratios, and their scale.
+RATIO_SUFFIXES: dict[str, tuple[float, float]] = {
+    "error_rate": (0.0, 1.0),
+    "confidence": (0.0, 1.0),
+    "success_rate": (0.0, 1.0),
+    "ratio": (0.0, 1.0),
+    "_percent": (0.0, 100.0),
+}
+
+
+def ratio_bounds(key: str) -> tuple[float, float] | None:
+    """The scale of a ratio metric (None: not a ratio).
+
+    >>> ratio_bounds("tool.error_rate{tool=a}"), ratio_bounds("host.cpu_percent")
+    ((0.0, 1.0), (0.0, 100.0))
+    >>> ratio_bounds("tool.latency_ms{tool=a}") is None
+    True
+    """
+    name = key.partition("{")[0]
+    for suffix, bounds in RATIO_SUFFIXES.items():
+        if name.endswith(suffix):
+            return bounds
+    return None
+
+
+def anchored(forecast: Forecast | None, last_value: float) -> Forecast | None:
+    """The forecast shifted so it starts at the last sample (a smoothed model's level can
+    lag a series that just moved: the line must not start somewhere else)."""
+    if forecast is None or not len(forecast.mean) or not math.isfinite(last_value):
         return forecast
+    offset = last_value - float(forecast.mean[0])
     return replace(
         forecast,
-        mean=np.maximum(forecast.mean, 0.0),
-        lower=np.maximum(forecast.lower, 0.0),
-        upper=np.maximum(forecast.upper, 0.0),
+        mean=forecast.mean + offset,
+        lower=forecast.lower + offset,
+        upper=forecast.upper + offset,
+    )
+
+
+def _clipped(
+    forecast: Forecast | None, data_lo: float, bounds: tuple[float, float] | None = None
+) -> Forecast | None:
+    """A metric that never went negative is not forecast to: clip the band at 0; a
+    ratio stays within its scale (an error rate above 100 % does not exist)."""
+    if forecast is None or (not data_lo >= 0.0 and bounds is None):
+        return forecast
+    lo = 0.0 if bounds is None else bounds[0]
+    hi = math.inf if bounds is None or bounds[1] > 1.0 else bounds[1]
+    return replace(
+        forecast,
+        mean=np.clip(forecast.mean, lo, hi),
+        lower=np.clip(forecast.lower, lo, hi),
+        upper=np.clip(forecast.upper, lo, hi),
     )

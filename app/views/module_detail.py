@@ -169,6 +169,18 @@ class ModuleDetail(QTabWidget):
             combo.blockSignals(False)
         self._combos_changed()
 
+    def refresh_versions(self, versions: list[VersionInfo]) -> None:
+        """The module's versions changed (a reload, an activation): offer the new list
+        and states, keeping the pair being compared."""
+        old, new = self.from_combo.currentData(), self.to_combo.currentData()
+        if not self._module or old is None or new is None:
+            return
+        self.set_versions(self._module, versions, int(old), int(new))
+
+    @property
+    def diff_module(self) -> str:
+        return self._module
+
     def compare(self, old: int, new: int) -> None:
         self.from_combo.setCurrentIndex(self.from_combo.findData(old))
         self.to_combo.setCurrentIndex(self.to_combo.findData(new))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -21,12 +22,13 @@ from PySide6.QtWidgets import (
 from app.bridge import EngineBridge, describe_error
 from app.calls import CallSummary
 from app.models.modules_model import ModuleRole, ModuleTreeModel, VersionRole
-from app.models.reload_log import ReloadLogModel
+from app.models.reload_log import ReloadLogModel, history_rows
 from app.views.module_actions import ModuleActionBar, Target
 from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
 from app.views.module_widgets import module_tree, reload_log_box, status_label
+from app.widgets.confirm import confirm
 from app.widgets.style import set_severity
 from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
@@ -51,6 +53,8 @@ class ModulesPanel(QWidget):
         self._refresh_again = False
         self._select_after: tuple[str, int] | None = None
         self._expanded_once: set[str] = set()
+        self.confirm_box: QMessageBox | None = None
+        self._history_seeded = False
 
         self.model = ModuleTreeModel(self)
         self.log_model = ReloadLogModel(parent=self)
@@ -66,6 +70,7 @@ class ModulesPanel(QWidget):
         toolbar.addWidget(self.refresh_button)
 
         self.tree = module_tree(self.model, self)
+        self.setFocusProxy(self.tree)
         self.detail = ModuleDetail(bridge, self)
         log_box, self.log_table = reload_log_box(self.log_model, self)
 
@@ -109,8 +114,8 @@ class ModulesPanel(QWidget):
         self.commands.started.connect(self._started)
         self.commands.finished.connect(self._finished)
         self.action_bar.reloadRequested.connect(self.commands.reload)
-        self.action_bar.activateRequested.connect(self.commands.activate)
-        self.action_bar.rollbackRequested.connect(self.commands.rollback)
+        self.action_bar.activateRequested.connect(self.confirm_activate)
+        self.action_bar.rollbackRequested.connect(self.confirm_rollback)
         self.action_bar.stateRequested.connect(self.commands.set_state)
         self.action_bar.deletionDecided.connect(self.commands.decide_deletion)
         bridge.moduleReloaded.connect(self._module_reloaded)
@@ -120,6 +125,32 @@ class ModulesPanel(QWidget):
         bridge.sessionChanged.connect(self._session_changed)
         self._update_actions()
         self.refresh()
+
+    # -- confirmations -----------------------------------------------------------------------
+    def confirm_activate(self, module: str, version: int) -> QMessageBox:
+        """Ask before switching live calls of ``module`` to ``version``."""
+        self.confirm_box = confirm(
+            self,
+            "Activate version",
+            f"Activate {module} v{version}?",
+            "Activate",
+            lambda: self.commands.activate(module, version),
+            detail="Every new call of the tool runs this version at once; "
+            "the current version drains its running calls.",
+        )
+        return self.confirm_box
+
+    def confirm_rollback(self, module: str) -> QMessageBox:
+        """Ask before rolling ``module`` back to its previous good version."""
+        self.confirm_box = confirm(
+            self,
+            "Roll back module",
+            f"Roll {module} back to its previous good version?",
+            "Roll back",
+            lambda: self.commands.rollback(module),
+            detail="Every new call of the tool runs the earlier version at once.",
+        )
+        return self.confirm_box
 
     # -- loading ---------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -164,6 +195,11 @@ class ModulesPanel(QWidget):
                 self._select_after = None
                 self.select(index)
         self._update_actions()
+        if self.detail.diff_module in modules:  # the Diff tab's versions and states now
+            self.detail.refresh_versions(self.model.versions(self.detail.diff_module))
+        if not self._history_seeded:  # the log reaches back before this sign-in
+            self._history_seeded = True
+            self.log_model.seed(history_rows(modules))
         versions = sum(len(v) for v in modules.values())
         self.count_label.setText(f"{len(modules)} modules · {versions} versions")
         self.loaded.emit(len(modules))

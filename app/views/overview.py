@@ -39,7 +39,7 @@ from app.views.overview_cards import OverviewCard, is_dark
 from app.views.overview_notify import Incident, Notifier
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
-from chimera_engine.security.permissions import Permission
+from chimera_engine.security.permissions import Permission, has_permission
 
 MIN_INTERVAL_MS = 1000
 POLL_MS = 5000
@@ -180,9 +180,11 @@ class OverviewPanel(QWidget):
 
     def _loaded(self, overview: Overview) -> None:
         self._done()
+        before = self.overview.sections if self.overview is not None else {}
         self.overview = overview
         for name, section in overview.sections.items():
-            self.cards[name].show_section(section)
+            if before.get(name) != section:  # an unchanged card is not rebuilt (idle CPU)
+                self.cards[name].show_section(section)
         self.headline_label.setText(overview.headline() or "All quiet: nothing needs you.")
         self._update_close_action()
         self.updated_label.setText(f"Updated {format_clock(overview.read_at)}")
@@ -292,12 +294,18 @@ class OverviewPanel(QWidget):
     def _patch_changed(self, patch_id: int, module: str, state: str, _reason: str) -> None:
         self.schedule_refresh()
         if state == "ready":
+            session = self._bridge.session
+            may_approve = session is not None and has_permission(
+                session.principal.role, Permission.PATCH_APPROVE
+            )
+            # An observer cannot approve: tell them what happens, not what to do.
+            whose = "your review" if may_approve else "review by an operator"
             self.notifier.incident(
                 Incident(
                     key=("patch", patch_id),
                     title="Patch waiting for approval",
                     message=f"Patch {patch_id} for {module} passed the sandbox and waits "
-                    "for your review",
+                    f"for {whose}",
                     target=Item(text=f"Patch {patch_id}", panel="Patches", key=patch_id),
                 )
             )
@@ -344,7 +352,9 @@ def open_target(window: MainWindow, panel: str, key: object) -> bool:
         return False
     window.show_panel(panel)
     widget: Any = window.panel(panel)
-    if isinstance(key, int) and hasattr(widget, "select_patch"):
+    if isinstance(key, int) and hasattr(widget, "open_patch"):
+        widget.open_patch(key)
+    elif isinstance(key, int) and hasattr(widget, "select_patch"):
         widget.select_patch(key)
     elif isinstance(key, str) and hasattr(widget, "select_agent"):
         widget.select_agent(key)

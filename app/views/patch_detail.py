@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
     QPlainTextEdit,
+    QSizePolicy,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -89,6 +90,8 @@ class PatchDetail(QWidget):
         self.header = QLabel("Select a patch in the queue to review it", self)
         self.header.setObjectName("patchHeader")
         self.header.setWordWrap(True)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.header.setMinimumWidth(1)
         self.header.setTextFormat(Qt.TextFormat.PlainText)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         set_severity(self.header, "muted")
@@ -120,6 +123,11 @@ class PatchDetail(QWidget):
         self.facts_label = QLabel(self.rationale)
         self.facts_label.setObjectName("patchFacts")
         self.facts_label.setTextFormat(Qt.TextFormat.PlainText)
+        # A failure signature can be a long line without spaces: wrapped, and never
+        # allowed to set the window's minimum width (it would grow past the screen).
+        self.facts_label.setWordWrap(True)
+        self.facts_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.facts_label.setMinimumWidth(1)
         self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         set_severity(self.facts_label, "muted")
         rationale_layout = QVBoxLayout(self.rationale)

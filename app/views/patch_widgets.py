@@ -57,7 +57,9 @@ def state_filter(parent: QWidget) -> QComboBox:
     combo.setToolTip("Show only the patches in these states")
     for label, states in FILTERS:
         combo.addItem(label, states)
-    combo.setMinimumContentsLength(20)
+    # Narrow enough that every action button keeps its whole label at 1024 px.
+    combo.setMinimumContentsLength(12)
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     return combo
 
 

@@ -11,7 +11,15 @@ has the focus: A approve, R reject, N or J next, P or K previous.
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.bridge import EngineBridge, describe_error
 from app.models.patch_filter import FILTERS, PatchFilter, filter_counts
@@ -31,6 +39,7 @@ from app.views.patch_widgets import (
     set_filter_counts,
     state_filter,
 )
+from app.widgets.confirm import confirm
 from app.widgets.style import set_severity
 from chimera_engine.codegen.attempts import Attempt, describe_trigger
 from chimera_engine.codegen.models import Patch, PatchState
@@ -59,6 +68,7 @@ class PatchesPanel(QWidget):
         self._select_after: int | None = None
         self._detail_id: int | None = None
         self._busy = False
+        self.confirm_box: QMessageBox | None = None
         self._first_load = True
 
         self.model: RecordTableModel[Patch] = RecordTableModel(
@@ -79,6 +89,7 @@ class PatchesPanel(QWidget):
 
         self.banner = GenerationBanner(self)
         self.table = queue_table(self.proxy, self.model.widths(), self)
+        self.setFocusProxy(self.table)
         self.detail = PatchDetail(bridge, self)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("patchesSplitter")
@@ -278,6 +289,14 @@ class PatchesPanel(QWidget):
         self.table.scrollTo(index)
         return True
 
+    def open_patch(self, patch_id: int) -> None:
+        """Select ``patch_id`` now, or as soon as the queue lists it (a patch named by a
+        notification may be newer than the last read of the queue)."""
+        if not self.select_patch(patch_id):
+            self._select_after = patch_id
+            self._first_load = False  # never fall back to another patch meanwhile
+            self.refresh()
+
     def select_next(self, step: int = 1) -> None:
         """Select the next (``step`` 1) or previous (-1) patch of the filtered queue."""
         count = self.proxy.rowCount()
@@ -313,9 +332,22 @@ class PatchesPanel(QWidget):
     def _triggered(self, action: str) -> None:
         patch = self.selected_patch()
         if action == APPROVE and patch is not None:
-            self.commands.approve(patch)
+            self.confirm_approve(patch)
         else:
             self.dialogs.open(action, patch)
+
+    def confirm_approve(self, patch: Patch) -> QMessageBox:
+        """Approving applies code to production: ask first (A or the button)."""
+        self.confirm_box = confirm(
+            self,
+            "Approve patch",
+            f"Approve patch {patch.id} and apply it to {patch.module}?",
+            "Approve and apply",
+            lambda: self.commands.approve(patch),
+            detail="The patched version is loaded and every new call of the tool runs it. "
+            "A worse tool afterwards is rolled back automatically.",
+        )
+        return self.confirm_box
 
     def _update_actions(self) -> None:
         session = self._bridge.session

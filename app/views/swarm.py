@@ -116,6 +116,7 @@ class SwarmPanel(QWidget):
         self.task_table = swarm_table(
             "swarmTaskTable", self.task_proxy, self.task_model.widths(), self
         )
+        self.setFocusProxy(self.agent_table)
         self.filters = TaskFilterBar(self)
         self.detail = SwarmDetail(self)
 
@@ -306,6 +307,8 @@ class SwarmPanel(QWidget):
             self._detail_timer.start()
 
     def load_detail(self) -> None:
+        if self._bridge.closed:  # a timer that fired while the console shuts down
+            return
         task = self.selected_task()
         self.detail.show_task(task)
         if task is None:

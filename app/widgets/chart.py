@@ -17,22 +17,25 @@ from app.models.anomaly_kinds import kind_style
 from app.theme import set_themed_style
 from app.widgets.chart_plot import FORECAST, THRESHOLD, ChartPlot
 
-MIN_HEIGHT = 150
+MIN_HEIGHT = 140
 
 
 def short_title(key: str) -> str:
-    """A metric key as a tile title: the name, then its label values.
+    """A metric key as a tile title: what it is about first (the tool, the agent), then
+    the measure; it stays readable when the tile cuts its end.
 
     >>> short_title("tool.latency_ms{tool=parse_log}"), short_title("q{a=1,b=2}")
-    ('tool.latency_ms · parse_log', 'q · a=1, b=2')
+    ('parse_log · latency_ms', 'a=1, b=2 · q')
+    >>> short_title("process.rss_mb")
+    'process.rss_mb'
     """
     name, _, inner = key.partition("{")
     labels = [part for part in inner.rstrip("}").split(",") if part]
     if not labels:
         return name
-    if len(labels) == 1:
-        return f"{name} · {labels[0].partition('=')[2]}"
-    return f"{name} · {', '.join(labels)}"
+    subject = labels[0].partition("=")[2] if len(labels) == 1 else ", ".join(labels)
+    measure = name.split(".", 1)[1] if name.startswith(("tool.", "agent.")) else name
+    return f"{subject} · {measure}"
 
 
 def _swatch(colour: str, glyph: str, label: str) -> str:
@@ -40,7 +43,7 @@ def _swatch(colour: str, glyph: str, label: str) -> str:
 
 
 class ElidedLabel(QLabel):
-    """A one-line label that elides its text in the middle when it is too narrow."""
+    """A one-line label that elides the end of its text when it is too narrow."""
 
     def minimumSizeHint(self) -> QSize:
         return QSize(40, super().minimumSizeHint().height())
@@ -48,7 +51,7 @@ class ElidedLabel(QLabel):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         metrics = self.fontMetrics()
-        text = metrics.elidedText(self.text(), Qt.TextElideMode.ElideMiddle, self.width())
+        text = metrics.elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
         painter.setPen(self.palette().color(self.foregroundRole()))
         painter.drawText(self.rect(), int(self.alignment()), text)
         painter.end()
@@ -104,14 +107,25 @@ class MetricChart(QFrame):
         self.remove_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self.key))
 
-        header = QHBoxLayout()
-        header.setContentsMargins(10, 6, 4, 0)
-        header.setSpacing(8)
-        header.addWidget(self.title_label, 1)
-        header.addWidget(self.legend_label)
-        header.addWidget(self.note_label)
-        header.addWidget(self.value_label)
-        header.addWidget(self.remove_button)
+        # Two lines: the title (tool first) with the value, then the legend and the note,
+        # so a narrow tile keeps its title readable.
+        title_row = QHBoxLayout()
+        title_row.setContentsMargins(10, 6, 4, 0)
+        title_row.setSpacing(8)
+        title_row.addWidget(self.title_label, 1)
+        title_row.addWidget(self.value_label)
+        title_row.addWidget(self.remove_button)
+        legend_row = QHBoxLayout()
+        legend_row.setContentsMargins(10, 0, 4, 0)
+        legend_row.setSpacing(8)
+        legend_row.addWidget(self.legend_label)
+        legend_row.addStretch(1)
+        legend_row.addWidget(self.note_label)
+        header = QVBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.setSpacing(0)
+        header.addLayout(title_row)
+        header.addLayout(legend_row)
 
         self.plot = ChartPlot(self.markerClicked.emit, self._legend_changed, self)
         self.plot.viewport().installEventFilter(self)

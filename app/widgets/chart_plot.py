@@ -237,6 +237,9 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
 
     def set_interactive(self, on: bool) -> None:
         self.main.setMouseEnabled(x=on, y=on)
+        self.interactive = on
+
+    interactive = False  # True: the wheel zooms this chart (paused dashboard)
 
     # -- legend, markers -------------------------------------------------------------------
     def _update_legend(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QFont,
@@ -44,6 +44,8 @@ MARGIN = 16.0
 EDGE = "#9aa5b1"
 EDGE_DONE = "#3f9c6d"
 SELECTED = "#2f6fed"
+BACKGROUND = "#fbfcfd"
+NOTE = "#7b8794"
 
 
 class TaskNode(QGraphicsItem):
@@ -122,7 +124,7 @@ class TaskGraphView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setBackgroundBrush(themed("#fbfcfd"))
+        self.setBackgroundBrush(themed(BACKGROUND))
         self._scene = QGraphicsScene(self)
         self.setScene(self._scene)
         self.nodes: dict[str, TaskNode] = {}
@@ -131,12 +133,23 @@ class TaskGraphView(QGraphicsView):
         self._note: QGraphicsSimpleTextItem | None = None
         self.show_message("Select a task of a decomposed job to see its graph")
 
+    def changeEvent(self, event: QEvent) -> None:
+        """A live theme switch: background, note and edges in the new theme's colours
+        (the nodes pick theirs up when they repaint)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.setBackgroundBrush(themed(BACKGROUND))
+            if self._note is not None:
+                self._note.setBrush(themed(NOTE))
+            self._colour_edges()
+            self._scene.update()
+
     # -- content ---------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
         self._clear()
         self.graph_id = ""
         note = self._scene.addSimpleText(text)
-        note.setBrush(themed("#7b8794"))
+        note.setBrush(themed(NOTE))
         self._note = note
         self._scene.setSceneRect(note.boundingRect().adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
         self.resetTransform()

@@ -22,6 +22,7 @@ from typing import Any
 
 import chimera_engine
 from chimera_engine.errors import AuthenticationError, NotFoundError
+from chimera_engine.swarm.attention import AttentionClock
 from chimera_engine.swarm.backend import Attempt, Sink
 from chimera_engine.swarm.errors import AgentStartError, SwarmNotRunningError
 from chimera_engine.swarm.execution import NODE_KEY_ENV
@@ -35,6 +36,11 @@ from chimera_engine.swarm.settings import SwarmSettings
 log = logging.getLogger(__name__)
 
 
+#: Ended agents (stopped, dead, killed) still listed; older ones are forgotten (what
+#: happened to them stays in the audit log and the events).
+FINAL_AGENTS_KEPT = 8
+
+
 class LocalBackend:
     name = "local"
 
@@ -46,6 +52,7 @@ class LocalBackend:
         self._load_lines: dict[str, bytes] = {}
         self._stopping = False
         self.sampler = ProcessSampler()
+        self.attention = AttentionClock()
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, sink: Sink, node_key: str) -> None:
@@ -238,6 +245,7 @@ class LocalBackend:
         if state is AgentState.DEAD:
             change = "hung" if agent.kill_reason is not None else "died"
         self._finish(agent, state, reason)
+        self.forget_finished(FINAL_AGENTS_KEPT)  # ended agents must not pile up
         if agent.channel is not None:
             agent.channel.closed = True
         if self._sink is None:
@@ -379,12 +387,13 @@ class LocalBackend:
 
     def sweep(self, now: float) -> None:
         limit = self.settings.heartbeat_timeout
+        self.attention.tick(now)  # a stalled host loop is not a silent agent
         for agent in list(self._agents.values()):
             if agent.state not in (AgentState.READY, AgentState.STOPPING):
                 continue
             if agent.kill_reason is not None:
                 continue
-            if now - agent.last_seen > limit:
+            if self.attention.silence(agent.last_seen, now) > limit:
                 self.kill(
                     agent,
                     AgentState.DEAD,

@@ -11,6 +11,7 @@ from PySide6.QtGui import QBrush
 from pytestqt.qtbot import QtBot
 
 from app.models.audit_model import (
+    ACTOR,
     COLUMNS,
     DETAIL,
     OUTCOME,
@@ -119,6 +120,7 @@ async def test_audit_panel_live_updates(engine: EngineFactory, qtbot: QtBot) -> 
         await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
         panel = AuditPanel(env.bridge)
         qtbot.addWidget(panel)
+        panel.system_check.setChecked(False)  # every actor, the engine's own too
         panel.resize(1000, 500)
         panel.show()
         (rows,) = await wait_signal(panel.loaded)
@@ -194,3 +196,30 @@ async def test_audit_panel_verify_refused_for_observer(engine: EngineFactory, qt
         assert errors == [], "an expected refusal is shown inline, not as a dialog"
         denied = await audit_entries(env.node, "audit.verify")
         assert [(e.actor, e.outcome) for e in denied] == [("olga", "denied")]
+
+
+async def test_system_actors_hidden_by_default_and_an_entry_in_full(
+    engine: EngineFactory, qtbot: QtBot
+) -> None:
+    async with engine() as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        for i in range(5):  # what the demo workload does all day
+            await env.node.security.audit.record(
+                None, "swarm.task.submit", target=f"task-{i}", actor="system:demo"
+            )
+        panel = AuditPanel(env.bridge)
+        qtbot.addWidget(panel)
+        panel.resize(1000, 600)
+        panel.show()
+        (rows,) = await wait_signal(panel.loaded)
+        actors = [panel.proxy.index(r, ACTOR).data() for r in range(panel.proxy.rowCount())]
+        assert actors and not any(a.startswith("system:") for a in actors)
+        assert panel.proxy.rowCount() <= rows - 5
+        panel.system_check.setChecked(False)
+        assert panel.proxy.rowCount() == rows
+
+        panel.table.selectRow(0)
+        text = panel.detail_view.toPlainText()
+        entry = panel.model.entry(0)
+        assert f"#{entry.seq}" in text and f"Action:  {entry.action}" in text
+        assert entry.hash in text

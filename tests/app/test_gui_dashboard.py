@@ -306,6 +306,9 @@ async def test_default_charts_and_redraws_only_while_shown(
             for name in ("tool.calls", "tool.confidence", "tool.latency_ms", "tool.error_rate"):
                 env.node.hub.record(name, 1.0, {"tool": tool}, now)
         panel.refresh_metrics()
+        # Built one per turn of the loop (never a dozen at once).
+        assert panel.pending_charts() == 3 and panel.chart_keys() == []
+        await wait_until(lambda: panel.pending_charts() == 0, what="the default charts")
         # At most 3 by default: latency, error rate, confidence of the first tool.
         assert panel.chart_keys() == [
             "tool.latency_ms{tool=a_tool}",

@@ -15,6 +15,7 @@ from app.controller import ConsoleController
 from app.dialogs.first_admin import FirstAdminDialog
 from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
+from app.widgets.confirm import action_button
 from chimera_engine.security.manager import Session
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import (
@@ -121,7 +122,7 @@ async def test_login_dialog_right_password_opens_main_window(
             assert isinstance(window, MainWindow)
             assert window.isVisible()
             assert is_gone_or_hidden(dialog)
-            assert window.windowTitle() == "CHIMERA Console — admin"
+            assert window.windowTitle() == "admin"
             names = window.panel_names()
             assert names[0] == "Overview"
             assert {"Dashboard", "Modules", "Patches", "Audit", "Admin"} <= set(names)
@@ -133,6 +134,8 @@ async def test_login_dialog_right_password_opens_main_window(
             ]
 
             window.quit_action.trigger()
+            assert window.quit_box is not None, "quitting stops the engine: it asks first"
+            action_button(window.quit_box).click()
             assert await asyncio.wait_for(run, 5) == 0
             assert is_gone_or_hidden(window)
             assert env.bridge.session is None, "quitting ends the session in the engine"

@@ -45,7 +45,7 @@ async def test_layout_persists_across_two_windows(
         first.dock("Gamma").hide()
         first.resize(640, 480)
         await asyncio.sleep(0.05)
-        first.close()  # saves
+        first.close_quietly()  # saves
         assert Preferences.at(path).layout() is not None
 
         second = await open_window(env.bridge, Preferences.at(path), qtbot)

@@ -41,7 +41,7 @@ async def test_status_bar_shows_user_and_lag(engine: EngineFactory, qtbot: QtBot
         qtbot.addWidget(window)
         window.show()
 
-        assert window.windowTitle() == "CHIMERA Console — admin"
+        assert window.windowTitle() == "admin"  # Qt adds " — CHIMERA Console" itself
         assert window.user_indicator.text() == "admin · admin"
         assert window.engine_indicator.text() == "Engine running"
         assert severity_of(window.engine_indicator) == "ok"

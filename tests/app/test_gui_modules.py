@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from app.models.module_rows import ORIGIN, STATE
 from app.models.reload_log import RESULT
+from app.widgets.confirm import action_button
 from app.widgets.style import severity_of
 from chimera_engine.reload.models import Origin
 from chimera_engine.security.principal import Principal
@@ -141,6 +142,8 @@ async def test_roll_back_from_panel(engine: EngineFactory, qtbot: QtBot, tmp_pat
         assert bar.rollback_button.isEnabled()
         assert bar.rollback_button.toolTip() == "Restore the source of v1 as a new version"
         bar.rollback_button.click()
+        assert panel.confirm_box is not None
+        action_button(panel.confirm_box).click()
         action, ok, text = await wait_signal(panel.actionFinished)
 
         assert (action, ok) == ("rollback", True)
@@ -230,3 +233,40 @@ async def test_observer_cannot_act(engine: EngineFactory, qtbot: QtBot, tmp_path
         assert severity_of(panel.status_label) == "critical"
         reloads = await audit_entries(env.node, "tool.reload")
         assert [(e.actor, e.outcome) for e in reloads if e.actor == "olga"] == [("olga", "denied")]
+
+
+async def test_reload_log_reaches_back_before_this_sign_in(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        assert env.admin is not None
+        # Reloaded (by someone, in an earlier session) before this panel was opened.
+        await env.node.facade.reload_module(
+            env.admin.principal, "greeter", source=greeter_source("yo")
+        )
+        panel = await open_panel(env.bridge, qtbot)
+        assert panel.log_model.rowCount() == 1
+        assert log_row(panel) == ["greeter", "v1 → v2", "manual", "v2 active"]
+        panel.refresh()
+        await wait_signal(panel.loaded)
+        assert panel.log_model.rowCount() == 1, "seeded once"
+
+
+async def test_diff_selector_follows_new_versions_and_states(
+    engine: EngineFactory, qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws)) as env:
+        assert env.admin is not None
+        panel = await open_panel(env.bridge, qtbot)
+        panel.select(panel.model.module_index("greeter"))
+        combo = panel.detail.to_combo
+        assert [combo.itemText(i) for i in range(combo.count())] == ["v1 (active)"]
+        await env.node.facade.reload_module(
+            env.admin.principal, "greeter", source=greeter_source("yo")
+        )
+        panel.refresh()
+        await wait_signal(panel.loaded)
+        texts = [combo.itemText(i) for i in range(combo.count())]
+        assert texts[0] == "v2 (active)" and "v1 (active)" not in texts, texts

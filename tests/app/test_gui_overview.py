@@ -144,9 +144,19 @@ async def test_a_waiting_patch_shows_notifies_once_and_clicks_through(
         card.click(0)
         assert opened[-1] == ("Patches", patch.id)
         # Three failed calls; the engine's tool-call collector then reports a confidence.
-        expected = "ratio (mathy v1) — 0.0% ok of 3 calls · confidence 0.80"
+        # Judged on the last minutes (calls, errors, median latency), not the lifetime.
+        expected = "ratio (mathy v1) — 0.0% ok of 3 calls in 2 min · p50 "
         tools = overview.cards[TOOLS]
-        await wait_until(lambda: tools.texts() == [expected], within=5, what=expected)
+
+        def shown() -> bool:
+            texts = tools.texts()
+            return (
+                len(texts) == 1
+                and texts[0].startswith(expected)
+                and texts[0].endswith(" ms · confidence 0.80")
+            )
+
+        await wait_until(shown, within=5, what=expected)
         assert tools.summary_label.text() == "0 of 1 tools healthy"
 
 

@@ -14,6 +14,7 @@ from app.models.badges import Badge, BadgeRole
 from app.models.patch_rows import QUEUE_COLUMNS
 from app.models.side_by_side import ADDED
 from app.views.patch_detail import SANDBOX_TAB
+from app.widgets.confirm import action_button
 from app.widgets.style import severity_of
 from chimera_engine.codegen.models import PatchState
 from chimera_engine.reload.models import Origin
@@ -119,6 +120,8 @@ async def test_approve_applies_then_roll_back_from_the_panel(
 
         # widget -> engine: approving applies at once; the new version serves calls.
         bar.approve_button.click()
+        assert panel.confirm_box is not None
+        action_button(panel.confirm_box).click()
         assert not bar.approve_button.isEnabled(), "no second click while it runs"
         action, ok, text = await wait_signal(panel.actionFinished)
         assert (action, ok) == ("approve", True)

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.views.patch_detail import HUNKS_TAB
+from app.widgets.confirm import action_button
 from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
@@ -134,6 +135,8 @@ async def test_approving_spends_a_single_use_capability(
         panel = await open_panel(env.bridge, qtbot)
         await show_patch(panel, patch)
         panel.action_bar.approve_button.click()
+        assert panel.confirm_box is not None
+        action_button(panel.confirm_box).click()
         action, ok, text = await wait_signal(panel.actionFinished, within=30)
         assert (action, ok) == ("approve", True), text
 

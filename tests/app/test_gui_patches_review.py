@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
 from app.dialogs.patches import EditPatchDialog, ReasonDialog, RequestPatchDialog
+from app.widgets.confirm import action_button
 from chimera_engine.codegen.models import PatchState
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_PASSWORD, wait_signal, wait_until
@@ -109,6 +110,8 @@ async def test_keyboard_shortcuts_navigate_approve_and_reject(
         dialog.reject()
         panel.table.setFocus()
         qtbot.keyClick(panel.table, Qt.Key.Key_A)
+        assert panel.confirm_box is not None, "A asks before applying code"
+        action_button(panel.confirm_box).click()
         action, ok, _ = await wait_signal(panel.actionFinished)
         assert (action, ok) == ("approve", True)
         stored, _ = await env.node.facade.get_patch(env.admin.principal, second.id)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QComboBox, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
@@ -291,3 +292,43 @@ async def test_an_engine_refusal_is_shown_and_nothing_changes(tmp_path: Path, qt
         assert severity_of(dialog.status) == "critical"
         assert not env.node.patches.approval.auto_approve
         assert dialog.save_button.isEnabled()  # the operator may fix the file and retry
+
+
+async def test_close_asks_before_dropping_edits_and_messages_stay_current(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    from app.widgets.confirm import action_button
+
+    async with configured_engine(tmp_path) as env:
+        dialog = await open_dialog(env, qtbot)
+        # Kept after closing (qtbot closes it again at the end).
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        editor = dialog.editor("metrics.latency_threshold_ms")
+        editor.setValue(250.0)  # type: ignore[attr-defined]
+        dialog.save_button.click()
+        await wait_signal(dialog.saved)
+        assert dialog.status.isVisible() and dialog.status.text().startswith("Saved")
+
+        # The next edit makes "Saved" stale: it goes.
+        editor.setValue(300.0)  # type: ignore[attr-defined]
+        assert not dialog.status.isVisible()
+
+        # Messages under the fields make the dialog grow, never cut them off.
+        before = dialog.height()
+        type_into(dialog, "api.port", "99999")
+        assert dialog.problems()
+        assert dialog.height() >= before
+        assert dialog.height() >= dialog.sizeHint().height() or dialog.screen() is None
+        type_into(dialog, "api.port", "9100")
+
+        # Close with unsaved edits asks; Cancel keeps the dialog and the edits.
+        dialog.close_button.click()
+        box = dialog.discard_box
+        assert box is not None and box.isVisible() and "unsaved" in box.text()
+        box.reject()
+        assert dialog.isVisible() and editor.value() == 300.0  # type: ignore[attr-defined]
+        dialog.close_button.click()
+        assert dialog.discard_box is not None
+        action_button(dialog.discard_box).click()
+        assert not dialog.isVisible()
+        assert env.node.settings.metrics.latency_threshold_ms == 250.0, "nothing saved"

@@ -15,6 +15,7 @@ from app.controller import ConsoleController
 from app.dialogs.shortcuts import WINDOW, gather_shortcuts
 from app.mainwindow import MainWindow
 from app.views.audit import AuditPanel
+from app.widgets.confirm import action_button
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, wait_signal, wait_until
 
@@ -92,6 +93,11 @@ async def test_every_window_shortcut_triggers_its_action(
                 action.triggered.disconnect(slot)
                 await undo(window, action)
         assert logouts == [True]
+        assert quits == [], "Ctrl+Q asks first; closing the question keeps the console"
+        window.quit_action.trigger()
+        assert window.quit_box is not None and window.quit_box.isVisible()
+        action_button(window.quit_box).click()
+        await asyncio.sleep(0)
         assert quits == [True]
 
 

@@ -194,3 +194,13 @@ async def test_only_node_role_keys_are_accepted(swarm: SwarmCoordinator, node: H
     with pytest.raises(AuthenticationError, match=r"lacks node\.report"):
         swarm.authenticate(scoped)
     assert swarm.authenticate(good).role.value == "node"
+
+
+async def test_ended_agents_do_not_pile_up(swarm: SwarmCoordinator) -> None:
+    from chimera_engine.swarm.local import FINAL_AGENTS_KEPT
+
+    for _ in range(FINAL_AGENTS_KEPT + 3):
+        info = await swarm.spawn_agent(AgentSpec(concurrency=1), OPERATOR)
+        await swarm.stop_agent(info.id, OPERATOR, kill=True)
+    ended = [a for a in swarm.agents() if a.state.final]
+    assert len(ended) == FINAL_AGENTS_KEPT

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
 import pytest
 
@@ -210,3 +211,26 @@ async def test_deadlines_and_cancellation(swarm: SwarmCoordinator) -> None:
     assert loop_time() - start < 2
     # cancelling a finished task changes nothing
     assert (await swarm.cancel(cancelled.id, OPERATOR)).state is TaskState.CANCELLED
+
+
+async def test_a_stalled_host_loop_does_not_make_healthy_agents_hung(  # type: ignore[no-untyped-def]
+    make_swarm, node: HeartNode
+) -> None:
+    """The host's own loop blocks longer than the heartbeat timeout (a GUI building a
+    window, say): the heartbeats wait unread in the pipe, the agents are fine."""
+    swarm = make_swarm(heartbeat_interval=0.1, heartbeat_timeout=0.8)
+    await swarm.start()
+    try:
+        changes = node.bus.subscribe(AgentChanged)
+        await swarm.spawn_agent(AgentSpec(concurrency=1), OPERATOR)
+        await asyncio.sleep(0.3)
+        time.sleep(2.0)  # noqa: ASYNC251 - the host stalls: 2.5 x the heartbeat timeout
+        await asyncio.sleep(0.6)  # under the timeout of listening again
+        seen = []
+        while len(changes):
+            seen.append(changes.get_nowait().change)  # type: ignore[union-attr]
+        assert "hung" not in seen and swarm.respawns == 0
+        ok = await swarm.run(Task(tool="add", inputs={"a": 2, "b": 3}), OPERATOR, 10)
+        assert ok.result == 5
+    finally:
+        await swarm.stop()

@@ -48,7 +48,7 @@ def test_sampler_measures_a_busy_process_at_most_once_per_interval() -> None:
         assert sampler.refresh([busy.pid, os.getpid()])
         first = sampler.usage(busy.pid)
         assert first is not None and first.rss_bytes > 0 and first.cpu_percent is None
-        time.sleep(0.3)
+        time.sleep(0.6)
         clock.now += 0.5
         assert not sampler.refresh([busy.pid])  # within the interval: nothing read
         assert sampler.usage(busy.pid) == first and sampler.samples == 1
@@ -56,7 +56,9 @@ def test_sampler_measures_a_busy_process_at_most_once_per_interval() -> None:
         assert sampler.refresh([busy.pid])  # os.getpid() is no longer listed: forgotten
         second = sampler.usage(busy.pid)
         assert second is not None and second.cpu_percent is not None
-        assert second.cpu_percent > 30.0  # a spinning interpreter uses most of a core
+        # a spinning interpreter: about 60 % of the clock's second on an idle machine (it
+        # ran for 0.6 s of it); an idle process reads near 0, a loaded machine in between
+        assert second.cpu_percent > 10.0
         assert sampler.usage(os.getpid()) is None
     finally:
         busy.kill()

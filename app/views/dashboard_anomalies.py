@@ -98,8 +98,13 @@ class AnomaliesPane(QWidget):
         header.setSpacing(8)
         header.addWidget(title)
         header.addWidget(self.summary_label, 1)
-        header.addWidget(self.ack_button)
-        header.addWidget(self.ack_all_button)
+        # the buttons get a row of their own: beside the title they were squeezed until
+        # their labels were cut in a narrow window
+        buttons = QHBoxLayout()
+        buttons.setSpacing(8)
+        buttons.addStretch(1)
+        buttons.addWidget(self.ack_button)
+        buttons.addWidget(self.ack_all_button)
 
         self.table = QTableView(self)
         self.table.setObjectName("dashboardAnomalyTable")
@@ -114,6 +119,7 @@ class AnomaliesPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         layout.addLayout(header)
+        layout.addLayout(buttons)
         layout.addWidget(self.table, 1)
 
         model.rowsInserted.connect(self._rows_changed)

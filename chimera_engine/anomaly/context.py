@@ -138,20 +138,53 @@ class ContextDetector(Detector):
         keys = self._contexts(x) if keys is None else keys
         return self.sm + self.smooth * (self._novelty(keys) - self.sm)
 
-    def _learn(self, x: float, keys: list[int], remember: bool = True) -> float:
-        sm = self.sm + self.smooth * (self._novelty(keys) - self.sm)
+    def probe(self, x: float) -> tuple[list[int], float]:
+        """:meth:`contexts` and :meth:`raw_novelty` of a finite ``x`` in one pass (the
+        ensemble's hot path); hand both to :meth:`advance`. No state change."""
+        lo = x if x < self.lo else self.lo
+        span = (x if x > self.hi else self.hi) - lo
+        levels = self.levels
+        b = int((x - lo) / span * levels) if span > 0.0 else 0
+        if b >= levels:
+            b = levels - 1
+        mask = self.table_bits - 1
         table = self.table
+        h = b + 1
+        key = (h ^ (h >> 13)) & mask
+        keys = [key]
+        unseen = 0 if table[key >> 3] & (1 << (key & 7)) else 1
+        syms = self.syms
+        for k in range(1, min(len(syms) + 1, self.order)):
+            h = (h * MULT + syms[-k] + 1) & MASK32
+            key = (h ^ (h >> 13)) & mask
+            keys.append(key)
+            if not table[key >> 3] & (1 << (key & 7)):
+                unseen += 1
+        keys.append(b)  # the symbol itself, returned last
+        return keys, self.sm + self.smooth * (unseen / self.order - self.sm)
+
+    def advance(self, x: float, keys: list[int], sm: float, remember: bool) -> None:
+        """:meth:`observe` with the ``(keys, sm)`` that :meth:`probe` returned for ``x``."""
         if remember:
+            table = self.table
             for key in keys[:-1]:
                 table[key >> 3] |= 1 << (key & 7)
-        self.syms.append(keys[-1])
-        if len(self.syms) > self.order:
-            del self.syms[0]
-        self.lo = min(self.lo, x)
-        self.hi = max(self.hi, x)
+        syms = self.syms
+        syms.append(keys[-1])
+        if len(syms) > self.order:
+            del syms[0]
+        if x < self.lo:
+            self.lo = x
+        if x > self.hi:
+            self.hi = x
         self.n += 1
         self.sm = sm
-        self.peak = max(self.peak * self.peak_decay, sm)
+        peak = self.peak * self.peak_decay
+        self.peak = peak if peak >= sm else sm
+
+    def _learn(self, x: float, keys: list[int], remember: bool = True) -> float:
+        sm = self.sm + self.smooth * (self._novelty(keys) - self.sm)
+        self.advance(x, keys, sm, remember)
         return sm
 
     def score_learn(self, x: float, t: float | None = None) -> float:

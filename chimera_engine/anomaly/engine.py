@@ -234,29 +234,35 @@ class AnomalyDetectionEngine:
 
     def observe(self, metric: str, t: float, value: float) -> AnomalyEvent | None:
         """Feed one sample; returns an event when it raises an (un-cooled) anomaly alert."""
-        m = self._get(metric)
+        m = self._metrics.get(metric)
+        if m is None:
+            m = self._get(metric)
         st = m.status
         if not (math.isfinite(value) and math.isfinite(t)):
             st.nonfinite += 1
             return None
-        if t < st.last_t:
+        last_t = st.last_t
+        if t < last_t:
             st.out_of_order += 1
             return None
-        if st.samples >= 1:
-            gap = t - st.last_t
-            if st.step > 0 and gap > self.gap_factor * st.step:
+        samples = st.samples
+        if samples >= 1:
+            gap = t - last_t
+            step = st.step
+            if step > 0 and gap > self.gap_factor * step:
                 st.gaps += 1
             if gap > 0:
                 st.step = gap
-        if st.samples == 0:
+            if st.constant and value != st.first_value:
+                st.constant = False
+        else:
             st.first_value = value
-        elif value != st.first_value:
-            st.constant = False
-        st.samples += 1
+        st.samples = samples + 1
         st.last_t = t
         m.buffer.append(t, value)
-        score = m.score = m.ensemble.score_learn(value, t)
-        alert = m.ensemble.alert
+        ensemble = m.ensemble
+        score = m.score = ensemble.score_learn(value, t)
+        alert = ensemble.alert
         if alert is None:
             return None
         if m.episode_band is None:

@@ -220,22 +220,36 @@ class Ensemble(Detector):
         if not math.isfinite(x):
             return 0.0
         c = self.config
-        keys = self.context.contexts(x)
-        raws = self._raw(x, t, keys)
-        combined, units = self._combine(raws)
-        warm = self.n >= c.warmup
+        zscore = self.zscore
+        keys, novelty = self.context.probe(x)
+        raws = (
+            zscore.score_one(x),
+            self.ewma.score_one(x),
+            self.trend.score_one(x),
+            novelty,
+            self.seasonal.score_one(x, t),
+        )
+        records = self.records
+        best = 0.0  # the weighted maximum of the calibrated scores (see _combine)
+        for r, m, w in zip(raws, records, c.weights, strict=True):
+            if w and r / m * w > best:
+                best = r / m * w
+        combined = best / (1.0 + best)
+        n = self.n
+        warm = n >= c.warmup
         if (
             warm
-            and self.n >= c.range_warmup
+            and n >= c.range_warmup
             and (t is None or t - self.first_t >= c.range_warmup_s)
             and self._outside_range(x)
+            and combined < c.range_score
         ):
-            combined = max(combined, c.range_score)
+            combined = c.range_score
         small = (
             warm
             and combined >= c.alert_threshold
             and self.news is not None
-            and not self.news(x, self.zscore.mean)
+            and not self.news(x, zscore.mean)
         )
         if small:  # rare but too small a move to matter: normal, and it raises no bar
             self.below_floor += 1
@@ -245,40 +259,52 @@ class Ensemble(Detector):
         if t is not None:
             dt = t - self.last_t
             if dt > 0.0:  # records remember at least record_memory_s seconds
-                record_decay = max(record_decay, 0.5 ** (dt / c.record_memory_s))
+                memory = 0.5 ** (dt / c.record_memory_s)
+                if memory > record_decay:
+                    record_decay = memory
             self.last_t = t
             if math.isnan(self.first_t):
                 self.first_t = t
-        before = self.records[:] if combined >= c.alert_threshold and self.calm is None else None
+        # the calibrated scores (the records before this sample): only an alert reads them
+        units = (
+            [r / m for r, m in zip(raws, records, strict=True)]
+            if combined >= c.alert_threshold
+            else None
+        )
+        before = records[:] if units is not None and self.calm is None else None
         if not (small or (gate and c.gate_records)):
-            records = self.records
             growth = c.record_growth if warm else math.inf
-            for i, r in enumerate(raws):
+            for i in range(5):
                 m = records[i]
                 cap = m * growth
                 m *= record_decay
+                r = raws[i]
                 if r > m:
                     m = r if r < cap else cap
                 records[i] = m
         score = combined if warm and combined > self.peak and combined >= c.min_score else 0.0
-        self.peak = max(self.peak * c.peak_decay, combined if warm else 0.0)
-        if self.n < self.rest_until and score <= self.rest_score:
+        peak = self.peak * c.peak_decay
+        latest = combined if warm else 0.0
+        self.peak = latest if latest > peak else peak
+        if n < self.rest_until and score <= self.rest_score:
             score = 0.0
         elif score >= c.rest_level:
-            self.rest_until = self.n + 1 + c.rest_points
+            self.rest_until = n + 1 + c.rest_points
             self.rest_score = score
-        self.skipped = self.skipped + 1 if gate else 0
-        if not gate:
-            self.zscore.learn_one(x)
+        if gate:
+            self.skipped += 1
+        else:
+            self.skipped = 0
+            zscore.learn_one(x)
             self.ewma.learn_one(x)
             self.trend.learn_one(x)
             self.seasonal.learn_one(x, t)
-        self.context.observe(x, not gate, keys)
-        if score >= c.alert_threshold:
+        self.context.advance(x, keys, novelty, not gate)
+        if score >= c.alert_threshold and units is not None:
             self._maybe_alert(score, units, x, t)
             if self.alert is not None and self.calm is None:
                 self.calm = before
-        self.n += 1
+        self.n = n + 1
         return score
 
     def rearm(self) -> bool:

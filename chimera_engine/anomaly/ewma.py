@@ -45,8 +45,10 @@ class EWMADetector(Detector):
         if self.n < self.warmup or not math.isfinite(x):
             return 0.0
         level = self.level + self.fast * (x - self.level)
-        floor = self.rel_floor * max(abs(self.mean), 1.0)
-        return abs(level - self.mean) / (math.sqrt(self.var + floor * floor) * self.k)
+        mean = self.mean
+        size = -mean if mean < 0.0 else mean
+        floor = self.rel_floor * (1.0 if size < 1.0 else size)
+        return abs(level - mean) / (math.sqrt(self.var + floor * floor) * self.k)
 
     def smoothed(self, x: float) -> float:
         """The fast level once ``x`` is included (no state change)."""

@@ -61,7 +61,8 @@ class SeasonalDetector(Detector):
 
     name = "seasonal"
     __slots__ = (
-        "_last",
+        "_b",
+        "_bt",
         "alpha",
         "dev",
         "last_t",
@@ -87,15 +88,15 @@ class SeasonalDetector(Detector):
         self.mean = array("f", bytes(4 * N_BUCKETS))  # compact: 10 bytes a bucket
         self.dev = array("f", bytes(4 * N_BUCKETS))
         self.visits = array("H", bytes(2 * N_BUCKETS))
-        self._last = (math.nan, 0)
+        self._bt = math.nan  # the time whose bucket is _b (one bucket_of per new time)
+        self._b = 0
         self.last_t = math.nan
 
     def _bucket(self, t: float) -> int:
-        last_t, b = self._last
-        if t != last_t:
-            b = bucket_of(t)
-            self._last = (t, b)
-        return b
+        if t != self._bt:
+            self._b = bucket_of(t)
+            self._bt = t
+        return self._b
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if t is None or not math.isfinite(x) or not math.isfinite(t):
@@ -104,7 +105,8 @@ class SeasonalDetector(Detector):
         if self.visits[b] < self.min_visits:
             return 0.0
         m = self.mean[b]
-        return abs(x - m) / (self.dev[b] + self.rel_floor * max(abs(m), 1.0))
+        size = -m if m < 0.0 else m
+        return abs(x - m) / (self.dev[b] + self.rel_floor * (1.0 if size < 1.0 else size))
 
     def learn_one(self, x: float, t: float | None = None) -> None:
         if t is None or not math.isfinite(x) or not math.isfinite(t):
@@ -112,11 +114,20 @@ class SeasonalDetector(Detector):
         dt = t - self.last_t
         self.last_t = t
         b = self._bucket(t)
-        v = self.visits[b] = min(self.visits[b] + 1, MAX_VISITS)
-        a = max(visit_weight(self.alpha, dt, self.visit_s), 1.0 / v)
-        d = x - self.mean[b]
-        self.mean[b] += a * d
-        self.dev[b] += a * (abs(d) - self.dev[b]) if v > 1 else 0.0
+        visits = self.visits
+        v = visits[b] + 1
+        if v > MAX_VISITS:
+            v = MAX_VISITS
+        visits[b] = v
+        a = visit_weight(self.alpha, dt, self.visit_s)
+        if 1.0 / v > a:
+            a = 1.0 / v
+        mean = self.mean
+        d = x - mean[b]
+        mean[b] += a * d
+        if v > 1:
+            dev = self.dev
+            dev[b] += a * (abs(d) - dev[b])
 
 
 class SeasonalBatch(BatchDetector):

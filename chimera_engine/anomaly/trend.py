@@ -55,8 +55,10 @@ class TrendDetector(Detector):
     def score_one(self, x: float, t: float | None = None) -> float:
         if self.n < self.warmup or not math.isfinite(x):
             return 0.0
-        fs = self.fast_slope + self.fast * ((x - self.prev) - self.fast_slope)
-        floor = self.rel_floor * max(abs(self.prev), 1.0)
+        prev = self.prev
+        fs = self.fast_slope + self.fast * ((x - prev) - self.fast_slope)
+        size = -prev if prev < 0.0 else prev
+        floor = self.rel_floor * (1.0 if size < 1.0 else size)
         return abs(fs - self.slow_slope) / (math.sqrt(self.var + floor * floor) * self.k)
 
     def learn_one(self, x: float, t: float | None = None) -> None:

@@ -40,8 +40,10 @@ class ZScoreDetector(Detector):
     def score_one(self, x: float, t: float | None = None) -> float:
         if self.n < self.warmup or not math.isfinite(x):
             return 0.0
-        floor = self.rel_floor * max(abs(self.mean), 1.0)
-        return abs(x - self.mean) / math.sqrt(self.var + floor * floor)
+        mean = self.mean
+        level = -mean if mean < 0.0 else mean
+        floor = self.rel_floor * (1.0 if level < 1.0 else level)
+        return abs(x - mean) / math.sqrt(self.var + floor * floor)
 
     def learn_one(self, x: float, t: float | None = None) -> None:
         if not math.isfinite(x):

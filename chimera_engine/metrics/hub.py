@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from chimera_engine.anomaly.engine import AnomalyDetectionEngine, AnomalyEvent, PredictiveAlert
 
 MAX_NAME = 200
+_BAD_NAME_CHARS = re.compile("[{}, \n]")
 
 
 def metric_key(name: str, labels: Mapping[str, str] | None = None) -> str:
@@ -45,10 +47,13 @@ def metric_key(name: str, labels: Mapping[str, str] | None = None) -> str:
     >>> metric_key("tool.latency_ms", {"tool": "clean_csv"})
     'tool.latency_ms{tool=clean_csv}'
     """
-    if not name or len(name) > MAX_NAME or any(c in name for c in "{}, \n"):
+    if not name or len(name) > MAX_NAME or _BAD_NAME_CHARS.search(name) is not None:
         raise ValidationError(f"invalid metric name {name!r}")
     if not labels:
         return name
+    if len(labels) == 1:
+        for k, v in labels.items():
+            return f"{name}{{{k}={v}}}"
     inner = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
     return f"{name}{{{inner}}}"
 
@@ -160,13 +165,15 @@ class MetricsHub:
             self._meta[key] = SeriesMeta(ident, origin, kind, export or name, now)
         else:
             meta.seen = now
-        event = self.engine.observe(key, when, float(value))
+        engine = self._engine if self._engine is not None else self.engine
+        value = float(value)
+        event = engine.observe(key, when, value)
         self.samples += 1
         if math.isfinite(value):
-            self._latest[key] = (when, float(value))
+            self._latest[key] = (when, value)
         if event is not None:
             # persisted with its incident, then published
-            self.incidents.record(event, self.engine.normal_band(key))
+            self.incidents.record(event, engine.normal_band(key))
         return event
 
     def admit(self, key: str, owner: str, origin: str) -> bool:

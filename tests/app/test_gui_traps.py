@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from app.controller import ConsoleController
 from app.mainwindow import MainWindow
 from app.views.overview import OverviewPanel
+from app.views.overview_cards import OverviewCard
 from app.views.patches import PatchesPanel
 from app.widgets.confirm import action_button
 from chimera_engine.codegen.models import Patch, PatchState
@@ -64,6 +65,14 @@ async def test_minimum_width_stays_within_1024_px(
             window.show_panel(name)
             await asyncio.sleep(0.1)
             assert window.minimumSizeHint().width() <= MAX_MIN_WIDTH, name
+        # Every Overview card with a long summary and an action (a busy incident: many
+        # failed attempts, incidents and agents at once) still fits.
+        window.show_panel("Overview")
+        for card in window.findChildren(OverviewCard):
+            card.summary_label.setText(" · ".join(["12 failed generation attempts (24 h)"] * 3))
+            card.set_action("Close all", "", True)
+        await asyncio.sleep(0.05)
+        assert window.minimumSizeHint().width() <= MAX_MIN_WIDTH, "Overview cards"
         panel = patches_of(window)
         window.show_panel("Patches")
         await show_patch(panel, patch)

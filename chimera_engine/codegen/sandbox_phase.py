@@ -189,7 +189,7 @@ def _spawn(
     errors: list[bytes] = []
     readers = [
         threading.Thread(target=lambda: channel.append(_read_channel(proc.stdout))),
-        threading.Thread(target=lambda: errors.append(proc.stderr.read()[-3000:])),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: errors.append(_tail(proc.stderr))),
     ]
     for reader in readers:
         reader.start()
@@ -253,27 +253,62 @@ def _wait(proc: subprocess.Popen[bytes], seconds: float) -> bool:
     return True
 
 
+#: The most the engine keeps of a phase's output: a flood must not fill its memory.
+MAX_LINE = 16 << 20
+MAX_LINES = 200
+_GARBAGE = "the test run wrote garbage to the sandbox's report channel"
+
+
+def _tail(pipe: Any, keep: int = 3000) -> bytes:
+    """The last ``keep`` bytes of a pipe, read to its end in bounded chunks."""
+    tail = b""
+    with pipe:
+        while chunk := pipe.read1(1 << 16):
+            tail = (tail + chunk)[-keep:]
+    return tail
+
+
+def _lines(pipe: Any) -> Any:
+    """Lines of at most MAX_LINE bytes; a longer one is drained and given as ``b""``."""
+    while raw := pipe.readline(MAX_LINE):
+        if raw.endswith(b"\n") or len(raw) < MAX_LINE:
+            yield raw
+            continue
+        while (rest := pipe.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+            pass
+        yield b""
+
+
 def _read_channel(pipe: Any) -> tuple[list[str], list[dict[str, Any]], dict[str, bool]]:
-    """``L`` (first line only: the layers), ``V`` violations, ``R`` reports."""
+    """``L`` (first line only: the layers), ``V`` violations, ``R`` reports.
+
+    Bounded: a line longer than MAX_LINE is garbage, and only MAX_LINES
+    violations and reports are kept (the count of reports is what matters).
+    """
     violations: list[str] = []
     reports: list[dict[str, Any]] = []
     layers: dict[str, bool] = {}
     first = True
     with pipe:
-        for raw in pipe:
+        for raw in _lines(pipe):
+            if len(violations) + len(reports) >= MAX_LINES:
+                if len(reports) > 1:  # forged anyway: keep "more than one" and the last
+                    reports = [{}, reports[-1]]
+                violations = [*violations[: MAX_LINES // 2], _GARBAGE]
             kind, _, payload = raw.decode(errors="replace").partition(" ")
             try:
                 value = json.loads(payload)
             except ValueError:
-                violations.append("the test run wrote garbage to the sandbox's report channel")
+                violations.append(_GARBAGE)
+                first = False
                 continue
             if first and kind == "L" and isinstance(value, dict):
                 layers = {str(k): bool(v) for k, v in value.items()}
             elif kind == "V":
-                violations.append(str(value))
+                violations.append(str(value)[:1000])
             elif kind == "R" and isinstance(value, dict):
                 reports.append(value)
             else:
-                violations.append("the test run wrote garbage to the sandbox's report channel")
+                violations.append(_GARBAGE)
             first = False
     return violations, reports, layers

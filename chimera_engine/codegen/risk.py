@@ -36,7 +36,8 @@ _HIGH: tuple[tuple[str, str, str], ...] = (
     (
         "dynamic code",
         r"\beval\(|\bexec\(|\bcompile\(|\bimport_module\(|"
-        r"getattr\([^)]*[\"']\s*\+",  # a name put together to dodge this screen
+        r"getattr\([^)]*[\"']\s*\+|"  # a name put together to dodge this screen
+        r"(\.__dict__|\bvars\([^)]*\)|\bglobals\(\))\s*\[",
         "",
     ),
     ("the network", r"\bsocket\b|urllib|requests\.|httpx\.", "socket"),

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import pwd
 import resource
 import secrets
 import signal
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +155,7 @@ def run_phase(
         env: dict[str, str] | None = None
         if iso.kernel:
             extra = {str(proxy[0]): isolation.SANDBOX_MODULE} if proxy else {}
-            uid = 100000 + secrets.randbelow(60000)
+            uid = pick_uid()
             argv = isolation.command(iso, work, argv, uid=uid, extra=extra)
             try:
                 report = _spawn(phase, argv, env, work, config, limits, iso)
@@ -219,6 +221,33 @@ def _spawn(
         collected=[str(i) for i in report.get("collected", [])],
         reports=len(reports),
     )
+
+
+def _uids_in_use() -> set[int]:
+    """Host users that own a process now."""
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.add(entry.stat(follow_symlinks=False).st_uid)
+    return found
+
+
+def pick_uid(draw: Callable[[int], int] = secrets.randbelow) -> int:
+    """A random host user for one phase that no account and no running process has.
+
+    :func:`reap` kills every process of that user when the phase ends, so it
+    must not be, say, a subordinate uid of a rootless container on the host.
+    """
+    busy = _uids_in_use()
+    while True:
+        uid = 100000 + draw(60000)
+        if uid in busy:
+            continue
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
 
 
 def reap(uid: int, seconds: float = 5.0) -> list[int]:

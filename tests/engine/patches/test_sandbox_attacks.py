@@ -19,12 +19,13 @@ import resource
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chimera_engine.codegen import isolation
+from chimera_engine.codegen import isolation, sandbox_phase
 from chimera_engine.codegen.patchformat import materialise, parse_answer
 from chimera_engine.codegen.risk import assess
 from chimera_engine.codegen.sandbox import PatchTester
@@ -309,3 +310,23 @@ async def test_output_flood_does_not_fill_the_engine(workspace: Path) -> None:
     assert grown_mb < 100, grown_mb
     assert assess(content.diff, content.tests)[0] == "high"  # os.write: never auto-approved
     assert len(result.output_excerpt) <= 4000
+
+
+@pytest.mark.skipif(not KERNEL.as_root, reason="phases get host users of their own only as root")
+def test_phase_user_is_nobody_elses() -> None:
+    """The end of a phase kills every process of its host user: that user must
+    not be one a host process already runs as (a rootless container's, say)."""
+    host = subprocess.Popen(
+        ["setpriv", "--reuid=100007", "--regid=100007", "--clear-groups", "sleep", "30"]
+    )
+    try:
+        for _ in range(100):  # until the host process runs as that user
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{host.pid}").stat().st_uid == 100007:
+                    break
+            time.sleep(0.02)
+        draws = iter([7, 7, 8])
+        assert sandbox_phase.pick_uid(lambda _n: next(draws)) == 100008
+    finally:
+        host.kill()
+        host.wait()

@@ -178,6 +178,8 @@ class PatchTester:
             layers.append("netns")
         if all(r.layers.get("rlimits") for r in phases):
             layers.append("rlimits")
+        if all(r.layers.get("seccomp") for r in phases):
+            layers.append("seccomp")
         if self.limits.guards:
             layers.append("guards")
         missing = sorted({*iso.missing, *(n for n in isolation.FULL_LAYERS if n not in layers)})

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chimera_engine.codegen import isolation
+from chimera_engine.codegen import isolation, seccomp
 from chimera_engine.codegen.isolation import Isolation
 
 
@@ -156,13 +156,24 @@ def run_phase(
         if iso.kernel:
             extra = {str(proxy[0]): isolation.SANDBOX_MODULE} if proxy else {}
             uid = pick_uid()
-            argv = isolation.command(iso, work, argv, uid=uid, extra=extra)
-            try:
-                report = _spawn(phase, argv, env, work, config, limits, iso)
-                return dataclasses.replace(report, uid=uid if iso.as_root else 0)
-            finally:
-                if iso.as_root:
-                    reap(uid)
+            with contextlib.ExitStack() as stack:
+                fds: tuple[int, ...] = ()
+                if seccomp.supported():
+                    filter_file = stack.enter_context(tempfile.TemporaryFile())
+                    filter_file.write(seccomp.program())
+                    filter_file.seek(0)
+                    fds = (filter_file.fileno(),)
+                argv = isolation.command(
+                    iso, work, argv, uid=uid, extra=extra, seccomp_fd=fds[0] if fds else None
+                )
+                try:
+                    report = _spawn(phase, argv, env, work, config, limits, iso, fds)
+                    layers = {**report.layers, "seccomp": bool(fds)}
+                    uid_seen = uid if iso.as_root else 0
+                    return dataclasses.replace(report, uid=uid_seen, layers=layers)
+                finally:
+                    if iso.as_root:
+                        reap(uid)
         env = {**isolation.sandbox_env(), "HOME": scratch, "TMPDIR": scratch}
         return _spawn(phase, argv, env, work, config, limits, iso)
 
@@ -175,6 +186,7 @@ def _spawn(
     config: dict[str, Any],
     limits: SandboxLimits,
     iso: Isolation,
+    pass_fds: tuple[int, ...] = (),
 ) -> RunReport:
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -185,6 +197,7 @@ def _spawn(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=lambda: _outer_limits(limits),
+        pass_fds=pass_fds,
     )
     assert proc.stdout is not None and proc.stderr is not None
     channel: list[tuple[list[str], list[dict[str, Any]], dict[str, bool]]] = []

@@ -19,13 +19,14 @@ import resource
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chimera_engine.codegen import isolation, sandbox_phase
+from chimera_engine.codegen import isolation, sandbox_phase, seccomp
 from chimera_engine.codegen.patchformat import materialise, parse_answer
 from chimera_engine.codegen.risk import assess
 from chimera_engine.codegen.sandbox import PatchTester
@@ -117,6 +118,7 @@ async def test_kernel_layers_alone_hold(
         risk, _ = assess(content.diff, content.tests)
         assert not result.ok or risk == "high", (result.reason, risk)
         assert "bwrap" in result.layers and "pidns" in result.layers, result
+        assert "seccomp" in result.layers or not seccomp.supported(), result.layers
         assert not result.reduced
         if KERNEL.as_root:  # each phase ran as its own host user: none of them is left
             assert len(result.sandbox_uids) == 4 or not result.ok, result.sandbox_uids
@@ -330,3 +332,38 @@ def test_phase_user_is_nobody_elses() -> None:
     finally:
         host.kill()
         host.wait()
+
+
+_HOLDS_MEMORY = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+held = libc.shmget(0, 1 << 20, 0o1600)
+print("shmget", held, ctypes.get_errno())
+try:
+    os.memfd_create("x")
+    print("memfd ok")
+except OSError as exc:
+    print("memfd", exc.errno)
+"""
+
+
+@needs_kernel
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter is for x86-64")
+def test_no_memory_outside_the_address_space(tmp_path: Path) -> None:
+    """System V segments outlive their detach (1 GB rlimit, 768 MB held by one
+    process in the namespace was seen) and memfd files hold memory too: the
+    phase's seccomp filter refuses both."""
+    with (tmp_path / "filter").open("w+b") as filter_file:
+        filter_file.write(seccomp.program())
+        filter_file.seek(0)
+        argv = isolation.command(
+            KERNEL,
+            tmp_path,
+            [sys.executable, "-I", "-c", _HOLDS_MEMORY],
+            uid=sandbox_phase.pick_uid(),
+            seccomp_fd=filter_file.fileno(),
+        )
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=30, pass_fds=(filter_file.fileno(),)
+        )
+    assert done.stdout.split("\n")[:2] == ["shmget -1 1", "memfd 1"], (done.stdout, done.stderr)

@@ -95,6 +95,7 @@ def command(
     *,
     uid: int = NOBODY,
     extra: dict[str, str] | None = None,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The bwrap argv running ``python_argv`` on a read-only ``workdir``.
 
@@ -138,6 +139,8 @@ def command(
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for key, value in sandbox_env().items():
         argv += ["--setenv", key, value]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     argv.append("--")
     if drop_with_setpriv:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"

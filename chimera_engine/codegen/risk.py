@@ -33,7 +33,13 @@ _HIGH: tuple[tuple[str, str, str], ...] = (
     ),
     ("exiting the interpreter", r"\bos\._exit\b|\bsys\.exit\b", ""),
     ("audit and tracing hooks", r"addaudithook|settrace|setprofile|__builtins__|\bbuiltins\.", ""),
-    ("dynamic code", r"\beval\(|\bexec\(|\bcompile\(", ""),
+    (
+        "dynamic code",
+        r"\beval\(|\bexec\(|\bcompile\(|\bimport_module\(|"
+        r"getattr\([^)]*[\"']\s*\+|"  # a name put together to dodge this screen
+        r"(\.__dict__|\bvars\([^)]*\)|\bglobals\(\))\s*\[",
+        "",
+    ),
     ("the network", r"\bsocket\b|urllib|requests\.|httpx\.", "socket"),
     ("the environment", r"os\.environ|getenv", ""),
     (

@@ -1,10 +1,11 @@
 """PatchTester: proves a patch in throwaway copies of the workspace, in sandboxed phases.
 
-Three phases run in parallel, each a subprocess under bubblewrap (see
+Four phases run in parallel, each a subprocess under bubblewrap (see
 :mod:`chimera_engine.codegen.isolation`) on its own read-only copy of the
 workspace: *before* (the original module with the new tests), *after* (the
-patched module with the new tests) and *trusted* (the existing tests only,
-the patched module reached through a separate process). Each phase gets
+patched module with the new tests), *trusted* (the existing tests only,
+the patched module reached through a separate process) and *baseline* (the
+existing tests on the untouched workspace: no code of the patch at all). Each phase gets
 rlimits for CPU, memory, processes, open files and file size, Landlock file
 rules, a scrubbed environment and (optionally) the audit-hook guards of
 :mod:`chimera_engine.codegen.sandbox_runner`; its PID namespace ends with it.
@@ -81,13 +82,15 @@ class PatchTester:
             entry.chmod(0o755 if entry.is_dir() else 0o644)
         return work
 
-    def _prepare(self, root: Path, patch: PatchContent) -> tuple[Path, Path, Path]:
-        """Three copies: with the new tests, patched with them, without the module."""
+    def _prepare(self, root: Path, patch: PatchContent) -> tuple[Path, Path, Path, Path]:
+        """Four copies: with the new tests, patched with them, without the module,
+        and the untouched original (for the existing tests' baseline)."""
         root.chmod(0o755)
         return (
             self._copy(root / "before", {}, patch.tests),
             self._copy(root / "after", patch.files, patch.tests),
             self._copy(root / "trusted", {}, {}, drop=tuple(patch.files)),
+            self._copy(root / "baseline", {}, {}),
         )
 
     async def _phase(
@@ -147,7 +150,9 @@ class PatchTester:
         module_path = next(iter(patch.files))
         with tempfile.TemporaryDirectory(prefix="chimera-sandbox-") as tmp:
             root = Path(tmp)
-            before_dir, after_dir, trusted_dir = await asyncio.to_thread(self._prepare, root, patch)
+            before_dir, after_dir, trusted_dir, baseline_dir = await asyncio.to_thread(
+                self._prepare, root, patch
+            )
             check = {
                 "name": module,
                 "old": patch.originals[module_path],
@@ -156,14 +161,16 @@ class PatchTester:
             }
             existing = ["tests"] if await asyncio.to_thread((trusted_dir / "tests").is_dir) else []
             new_tests = sorted(patch.tests)
-            before, after, trusted = await asyncio.gather(
+            before, after, trusted, baseline = await asyncio.gather(
                 self._phase("before", before_dir, new_tests, iso),
                 self._phase("after", after_dir, new_tests, iso, check),
                 self._phase(
                     "trusted", trusted_dir, existing, iso, proxy=(after_dir, _dotted(module_path))
                 ),
+                # no code of the patch at all: which existing tests exist and pass today
+                self._phase("baseline", baseline_dir, existing, iso),
             )
-        phases = (before, after, trusted)
+        phases = (before, after, trusted, baseline)
         layers = [name for name in iso.layers if name != "landlock"]
         if self.limits.landlock and all(r.layers.get("landlock") for r in phases):
             layers.append("landlock")
@@ -171,6 +178,8 @@ class PatchTester:
             layers.append("netns")
         if all(r.layers.get("rlimits") for r in phases):
             layers.append("rlimits")
+        if all(r.layers.get("seccomp") for r in phases):
+            layers.append("seccomp")
         if self.limits.guards:
             layers.append("guards")
         missing = sorted({*iso.missing, *(n for n in isolation.FULL_LAYERS if n not in layers)})
@@ -186,7 +195,10 @@ class PatchTester:
             )
         return decide(
             patch,
-            *phases,
+            before,
+            after,
+            trusted,
+            baseline,
             time.perf_counter() - started,
             layers=layers,
             missing=missing,

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import pwd
 import resource
 import secrets
 import signal
@@ -21,11 +22,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chimera_engine.codegen import isolation
+from chimera_engine.codegen import isolation, seccomp
 from chimera_engine.codegen.isolation import Isolation
 
 
@@ -153,14 +155,25 @@ def run_phase(
         env: dict[str, str] | None = None
         if iso.kernel:
             extra = {str(proxy[0]): isolation.SANDBOX_MODULE} if proxy else {}
-            uid = 100000 + secrets.randbelow(60000)
-            argv = isolation.command(iso, work, argv, uid=uid, extra=extra)
-            try:
-                report = _spawn(phase, argv, env, work, config, limits, iso)
-                return dataclasses.replace(report, uid=uid if iso.as_root else 0)
-            finally:
-                if iso.as_root:
-                    reap(uid)
+            uid = pick_uid()
+            with contextlib.ExitStack() as stack:
+                fds: tuple[int, ...] = ()
+                if seccomp.supported():
+                    filter_file = stack.enter_context(tempfile.TemporaryFile())
+                    filter_file.write(seccomp.program())
+                    filter_file.seek(0)
+                    fds = (filter_file.fileno(),)
+                argv = isolation.command(
+                    iso, work, argv, uid=uid, extra=extra, seccomp_fd=fds[0] if fds else None
+                )
+                try:
+                    report = _spawn(phase, argv, env, work, config, limits, iso, fds)
+                    layers = {**report.layers, "seccomp": bool(fds)}
+                    uid_seen = uid if iso.as_root else 0
+                    return dataclasses.replace(report, uid=uid_seen, layers=layers)
+                finally:
+                    if iso.as_root:
+                        reap(uid)
         env = {**isolation.sandbox_env(), "HOME": scratch, "TMPDIR": scratch}
         return _spawn(phase, argv, env, work, config, limits, iso)
 
@@ -173,6 +186,7 @@ def _spawn(
     config: dict[str, Any],
     limits: SandboxLimits,
     iso: Isolation,
+    pass_fds: tuple[int, ...] = (),
 ) -> RunReport:
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -183,13 +197,14 @@ def _spawn(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=lambda: _outer_limits(limits),
+        pass_fds=pass_fds,
     )
     assert proc.stdout is not None and proc.stderr is not None
     channel: list[tuple[list[str], list[dict[str, Any]], dict[str, bool]]] = []
     errors: list[bytes] = []
     readers = [
         threading.Thread(target=lambda: channel.append(_read_channel(proc.stdout))),
-        threading.Thread(target=lambda: errors.append(proc.stderr.read()[-3000:])),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: errors.append(_tail(proc.stderr))),
     ]
     for reader in readers:
         reader.start()
@@ -219,6 +234,33 @@ def _spawn(
         collected=[str(i) for i in report.get("collected", [])],
         reports=len(reports),
     )
+
+
+def _uids_in_use() -> set[int]:
+    """Host users that own a process now."""
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.add(entry.stat(follow_symlinks=False).st_uid)
+    return found
+
+
+def pick_uid(draw: Callable[[int], int] = secrets.randbelow) -> int:
+    """A random host user for one phase that no account and no running process has.
+
+    :func:`reap` kills every process of that user when the phase ends, so it
+    must not be, say, a subordinate uid of a rootless container on the host.
+    """
+    busy = _uids_in_use()
+    while True:
+        uid = 100000 + draw(60000)
+        if uid in busy:
+            continue
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
 
 
 def reap(uid: int, seconds: float = 5.0) -> list[int]:
@@ -253,27 +295,62 @@ def _wait(proc: subprocess.Popen[bytes], seconds: float) -> bool:
     return True
 
 
+#: The most the engine keeps of a phase's output: a flood must not fill its memory.
+MAX_LINE = 16 << 20
+MAX_LINES = 200
+_GARBAGE = "the test run wrote garbage to the sandbox's report channel"
+
+
+def _tail(pipe: Any, keep: int = 3000) -> bytes:
+    """The last ``keep`` bytes of a pipe, read to its end in bounded chunks."""
+    tail = b""
+    with pipe:
+        while chunk := pipe.read1(1 << 16):
+            tail = (tail + chunk)[-keep:]
+    return tail
+
+
+def _lines(pipe: Any) -> Any:
+    """Lines of at most MAX_LINE bytes; a longer one is drained and given as ``b""``."""
+    while raw := pipe.readline(MAX_LINE):
+        if raw.endswith(b"\n") or len(raw) < MAX_LINE:
+            yield raw
+            continue
+        while (rest := pipe.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+            pass
+        yield b""
+
+
 def _read_channel(pipe: Any) -> tuple[list[str], list[dict[str, Any]], dict[str, bool]]:
-    """``L`` (first line only: the layers), ``V`` violations, ``R`` reports."""
+    """``L`` (first line only: the layers), ``V`` violations, ``R`` reports.
+
+    Bounded: a line longer than MAX_LINE is garbage, and only MAX_LINES
+    violations and reports are kept (the count of reports is what matters).
+    """
     violations: list[str] = []
     reports: list[dict[str, Any]] = []
     layers: dict[str, bool] = {}
     first = True
     with pipe:
-        for raw in pipe:
+        for raw in _lines(pipe):
+            if len(violations) + len(reports) >= MAX_LINES:
+                if len(reports) > 1:  # forged anyway: keep "more than one" and the last
+                    reports = [{}, reports[-1]]
+                violations = [*violations[: MAX_LINES // 2], _GARBAGE]
             kind, _, payload = raw.decode(errors="replace").partition(" ")
             try:
                 value = json.loads(payload)
             except ValueError:
-                violations.append("the test run wrote garbage to the sandbox's report channel")
+                violations.append(_GARBAGE)
+                first = False
                 continue
             if first and kind == "L" and isinstance(value, dict):
                 layers = {str(k): bool(v) for k, v in value.items()}
             elif kind == "V":
-                violations.append(str(value))
+                violations.append(str(value)[:1000])
             elif kind == "R" and isinstance(value, dict):
                 reports.append(value)
             else:
-                violations.append("the test run wrote garbage to the sandbox's report channel")
+                violations.append(_GARBAGE)
             first = False
     return violations, reports, layers

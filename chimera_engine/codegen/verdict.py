@@ -12,7 +12,12 @@
   a proxy to a separate process that loads the patched code
   (:mod:`chimera_engine.codegen.module_proxy`). No code of the patch ever
   runs in the trusted test process, so its collection and its report are the
-  parent's own: every collected id must have run and passed (or been skipped).
+  parent's own: every collected id must have run and passed (or been skipped);
+- *baseline*: the existing tests on the untouched workspace (no code of the
+  patch anywhere, so its report is as trustworthy as the trusted one): the
+  trusted run must collect exactly the same ids, and every test that passes
+  here must pass there. A module whose data feeds the tests (a parameter
+  table, a skip condition) cannot make a test vanish or turn into a skip.
 
 The new tests are the patch's own claim (their code is as hostile as the
 module), so the *before*/*after* checks guard against useless or dishonest
@@ -29,6 +34,7 @@ from typing import Any
 
 from chimera_engine.codegen.patchformat import PatchContent
 from chimera_engine.codegen.sandbox_phase import RunReport, TestOutcome
+from chimera_engine.codegen.static_tools import tool_problem
 
 _PARAMS = re.compile(r"\[.*\]$")
 
@@ -108,6 +114,7 @@ def decide(
     before: RunReport,
     after: RunReport,
     trusted: RunReport,
+    baseline: RunReport,
     duration: float,
     *,
     layers: list[str],
@@ -117,7 +124,7 @@ def decide(
     expected = expected_new_ids(patch.tests)
     fail_to_pass = [t for t in after.tests if _base(t.nodeid) in expected]
     pass_to_pass = [t for t in trusted.tests if t.nodeid.split("::")[0] not in patch.tests]
-    phases = (before, after, trusted)
+    phases = (before, after, trusted, baseline)
     violations = sorted({v for r in phases for v in r.violations})
     excerpt = "\n".join(
         [t.output for t in (*after.tests, *trusted.tests) if t.outcome in ("failed", "error")][:3]
@@ -152,6 +159,10 @@ def decide(
         return result(False, "the tests did not finish in time (an infinite loop or a hang)")
     if after.module_problem:
         return result(False, f"the patched module is not acceptable: {after.module_problem}")
+    for path, new_source in patch.files.items():  # read by the parent: no code of the patch ran
+        static_problem = tool_problem(patch.originals.get(path, ""), new_source)
+        if static_problem:
+            return result(False, f"the patched module is not acceptable: {static_problem}")
     if after.collection_errors or trusted.collection_errors:
         return result(False, "the tests cannot be collected after the patch")
     if not expected:
@@ -199,6 +210,24 @@ def decide(
         )
     if trusted.exit_code not in (0, 5) or trusted.reports != 1:
         return result(False, f"the run of the existing tests with the patch {_status(trusted)}")
+    if baseline.killed or baseline.reports != 1 or baseline.exit_code not in (0, 1, 5):
+        return result(False, f"the run of the existing tests without the patch {_status(baseline)}")
+    if set(trusted.collected) != set(baseline.collected):
+        changed = sorted(set(trusted.collected) ^ set(baseline.collected))
+        return result(
+            False,
+            f"the patch changes which existing tests exist: {changed[0]} "
+            "(a test fed by the module's data vanished or appeared)",
+        )
+    outcome = {t.nodeid: t.outcome for t in trusted.tests}
+    lost_pass = [t.nodeid for t in baseline.tests if t.outcome == "passed"]
+    lost_pass = [n for n in lost_pass if outcome.get(n) != "passed"]
+    if lost_pass:
+        return result(
+            False,
+            f"an existing test passes without the patch but not with it: {lost_pass[0]} "
+            f"({outcome.get(lost_pass[0], 'did not run')})",
+        )
     return result(
         True,
         f"{len(fail_to_pass)} new test(s) fail before and pass after; "

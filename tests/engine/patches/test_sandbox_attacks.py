@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import resource
 import shutil
 import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chimera_engine.codegen import isolation
+from chimera_engine.codegen import isolation, sandbox_phase, seccomp
 from chimera_engine.codegen.patchformat import materialise, parse_answer
 from chimera_engine.codegen.risk import assess
 from chimera_engine.codegen.sandbox import PatchTester
@@ -55,6 +58,7 @@ ATTACKS = [
     "bad_47_parent_environ",
     "bad_48_read_secret_key",
     "bad_49_module_forges_trusted_report",
+    "bad_50_fools_the_tool_check",
 ]
 
 
@@ -114,9 +118,10 @@ async def test_kernel_layers_alone_hold(
         risk, _ = assess(content.diff, content.tests)
         assert not result.ok or risk == "high", (result.reason, risk)
         assert "bwrap" in result.layers and "pidns" in result.layers, result
+        assert "seccomp" in result.layers or not seccomp.supported(), result.layers
         assert not result.reduced
         if KERNEL.as_root:  # each phase ran as its own host user: none of them is left
-            assert len(result.sandbox_uids) == 3 or not result.ok, result.sandbox_uids
+            assert len(result.sandbox_uids) == 4 or not result.ok, result.sandbox_uids
             assert _sandbox_processes(result.sandbox_uids) == []
         assert bystander.poll() is None, "a host process was signalled"
         with pytest.raises(BlockingIOError):
@@ -179,3 +184,186 @@ async def test_reduced_without_bwrap_is_flagged(name: str, workspace: Path) -> N
     result = await PatchTester(workspace, limits).test(_content(name, workspace), "mathy")
     assert result.reduced and "bwrap" in result.missing
     assert result.ok is CASES[name].expect.startswith("accepted")
+
+
+_TABLE_TEST = """from __future__ import annotations
+
+import pytest
+
+from tools import mathy
+
+
+@pytest.mark.parametrize(("args", "want"), mathy.EXAMPLES)
+def test_ratio_examples(args: tuple[float, float], want: float) -> None:
+    assert mathy.ratio(*args) == want
+
+
+@pytest.mark.skipif(not getattr(mathy, "CHECKED", True), reason="unchecked build")
+def test_negative_ratio() -> None:
+    assert mathy.ratio(-6, 3) == -2
+"""
+
+_HIDES_ITS_BREAKAGE = """Return 0.0 from `ratio` for a zero divisor.
+
+tools/mathy.py
+<<<<<<< SEARCH
+def ratio(a: float, b: float) -> float:
+    return a / b
+=======
+def ratio(a: float, b: float) -> float:
+    if b == 0:
+        return 0.0
+    return abs(a) / b
+>>>>>>> REPLACE
+
+tools/mathy.py
+<<<<<<< SEARCH
+EXAMPLES = [((6, 3), 2.0), ((-6, 3), -2.0)]
+CHECKED = True
+=======
+EXAMPLES: list[tuple[tuple[float, float], float]] = []
+CHECKED = False
+>>>>>>> REPLACE
+
+```python
+# file: tests/test_ratio_zero_hidden.py
+from tools.mathy import ratio
+
+
+def test_zero() -> None:
+    assert ratio(5, 0) == 0.0
+```
+"""
+
+
+@needs_kernel
+async def test_patched_module_cannot_make_existing_tests_vanish(workspace: Path) -> None:
+    """Existing tests fed by the module's own data (a parameter table, a skip
+    condition) must not disappear or turn into skips because the patch changed
+    that data: what passed without the patch must pass with it."""
+    mathy = workspace / "tools" / "mathy.py"
+    mathy.write_text(
+        mathy.read_text() + "\n\nEXAMPLES = [((6, 3), 2.0), ((-6, 3), -2.0)]\nCHECKED = True\n"
+    )
+    (workspace / "tests" / "test_table.py").write_text(_TABLE_TEST)
+    content = materialise(
+        parse_answer(_HIDES_ITS_BREAKAGE),
+        {"tools/mathy.py": mathy.read_text()},
+        allowed={"tools/mathy.py"},
+        existing_tests=bench.existing_tests(workspace),
+    )
+    result = await PatchTester(workspace, KERNEL_ONLY).test(content, "mathy")
+    assert not result.ok, result.reason
+    assert "test_table.py" in result.reason, result.reason
+
+
+_FLOODS_THE_ENGINE = """Return 0.0 for a zero divisor.
+
+tools/mathy.py
+<<<<<<< SEARCH
+def ratio(a: float, b: float) -> float:
+    return a / b
+=======
+def ratio(a: float, b: float) -> float:
+    if b == 0:
+        return 0.0
+    return a / b
+
+
+def _flood() -> None:
+    import os
+
+    chunk = b"x" * (1 << 20)
+    for fd in (2, 0):
+        for _ in range(200):
+            try:
+                os.write(fd, chunk)
+            except OSError:
+                break
+
+
+_flood()
+>>>>>>> REPLACE
+
+```python
+# file: tests/test_ratio_zero_flood.py
+from tools.mathy import ratio
+
+
+def test_zero() -> None:
+    assert ratio(5, 0) == 0.0
+```
+"""
+
+
+@needs_kernel
+async def test_output_flood_does_not_fill_the_engine(workspace: Path) -> None:
+    """200 MB on the phase's stderr and channel, written before pytest captures
+    anything: the engine keeps a bounded tail, its memory does not follow."""
+    content = materialise(
+        parse_answer(_FLOODS_THE_ENGINE),
+        {"tools/mathy.py": (workspace / "tools" / "mathy.py").read_text()},
+        allowed={"tools/mathy.py"},
+        existing_tests=bench.existing_tests(workspace),
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = await PatchTester(workspace, KERNEL_ONLY).test(content, "mathy")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) // 1024
+    assert grown_mb < 100, grown_mb
+    assert assess(content.diff, content.tests)[0] == "high"  # os.write: never auto-approved
+    assert len(result.output_excerpt) <= 4000
+
+
+@pytest.mark.skipif(not KERNEL.as_root, reason="phases get host users of their own only as root")
+def test_phase_user_is_nobody_elses() -> None:
+    """The end of a phase kills every process of its host user: that user must
+    not be one a host process already runs as (a rootless container's, say)."""
+    host = subprocess.Popen(
+        ["setpriv", "--reuid=100007", "--regid=100007", "--clear-groups", "sleep", "30"]
+    )
+    try:
+        for _ in range(100):  # until the host process runs as that user
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{host.pid}").stat().st_uid == 100007:
+                    break
+            time.sleep(0.02)
+        draws = iter([7, 7, 8])
+        assert sandbox_phase.pick_uid(lambda _n: next(draws)) == 100008
+    finally:
+        host.kill()
+        host.wait()
+
+
+_HOLDS_MEMORY = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+held = libc.shmget(0, 1 << 20, 0o1600)
+print("shmget", held, ctypes.get_errno())
+try:
+    os.memfd_create("x")
+    print("memfd ok")
+except OSError as exc:
+    print("memfd", exc.errno)
+"""
+
+
+@needs_kernel
+@pytest.mark.skipif(not seccomp.supported(), reason="the seccomp filter is for x86-64")
+def test_no_memory_outside_the_address_space(tmp_path: Path) -> None:
+    """System V segments outlive their detach (1 GB rlimit, 768 MB held by one
+    process in the namespace was seen) and memfd files hold memory too: the
+    phase's seccomp filter refuses both."""
+    with (tmp_path / "filter").open("w+b") as filter_file:
+        filter_file.write(seccomp.program())
+        filter_file.seek(0)
+        argv = isolation.command(
+            KERNEL,
+            tmp_path,
+            [sys.executable, "-I", "-c", _HOLDS_MEMORY],
+            uid=sandbox_phase.pick_uid(),
+            seccomp_fd=filter_file.fileno(),
+        )
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=30, pass_fds=(filter_file.fileno(),)
+        )
+    assert done.stdout.split("\n")[:2] == ["shmget -1 1", "memfd 1"], (done.stdout, done.stderr)

@@ -22,7 +22,22 @@ from _util import per_call_us, report
 
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
+from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.permissions import Permission, Role, has_permission
+from chimera_engine.security.principal import Principal
+
+
+async def audit_append_rate(security: SecurityManager, principal: Principal) -> float:
+    """Median, over 5 rounds of 20,000 concurrent appends, of audit entries per second."""
+    rates = []
+    for _ in range(5):
+        n = 20_000
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(security.audit.record(principal, "bench.append", target=str(i)) for i in range(n))
+        )
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
 async def engine_figures() -> None:
@@ -50,17 +65,9 @@ async def engine_figures() -> None:
             median_authz.append((time.perf_counter() - start) / 5000 * 1e6)
         report("authorize() incl. session check, median", statistics.median(median_authz), "us")
 
-        rates = []
-        for _ in range(5):
-            n = 20_000
-            start = time.perf_counter()
-            await asyncio.gather(
-                *(security.audit.record(principal, "bench.append", target=str(i)) for i in range(n))
-            )
-            rates.append(n / (time.perf_counter() - start))
         report(
             "audit append, persisted + chained, median",
-            statistics.median(rates),
+            await audit_append_rate(security, principal),
             "entries/s",
             ">= 20,000/s",
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import per_call_us, report
+from bench_foundation import audit_append_rate
 
 from chimera_engine.config import load_settings
 from chimera_engine.errors import AuthenticationError
@@ -46,17 +47,9 @@ async def main() -> None:
         median, _ = per_call_us(lambda: security.check_session(principal), number=20_000)
         report("session check (WebSocket poll), median", median, "us")
 
-        rates = []
-        for _ in range(5):
-            n = 20_000
-            start = time.perf_counter()
-            await asyncio.gather(
-                *(security.audit.record(principal, "bench.append", target=str(i)) for i in range(n))
-            )
-            rates.append(n / (time.perf_counter() - start))
         report(
             "audit append (checkpointed), median",
-            statistics.median(rates),
+            await audit_append_rate(security, principal),
             "entries/s",
             ">= 20,000/s",
         )

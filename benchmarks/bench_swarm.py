@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import per_call_us, report
-from bench_swarm_dask import dask_section
+from bench_swarm_dask import dask_section, submit_stream
 
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
@@ -37,7 +37,6 @@ from chimera_engine.swarm.models import (
     ConsensusMethod,
     ConsensusPolicy,
     Task,
-    TaskInfo,
     TaskState,
 )
 from chimera_engine.swarm.settings import SwarmSettings
@@ -167,24 +166,7 @@ async def soak(swarm: SwarmCoordinator, n: int) -> None:
 
     murderer = asyncio.get_running_loop().create_task(killer())
     start = time.perf_counter()
-    ids: list[str] = []
-    waits: list[asyncio.Future[TaskInfo]] = []
-    for offset in range(0, n, 250):
-        infos = await swarm.submit_many(
-            [
-                Task(
-                    tool="echo",
-                    inputs={"x": offset + i, "work_ms": 20.0},
-                    idempotency_key=f"soak-{offset + i}",
-                )
-                for i in range(250)
-            ],
-            WHO,
-        )
-        ids.extend(i.id for i in infos)
-        waits.extend(asyncio.ensure_future(swarm.wait(i.id)) for i in infos)
-        await asyncio.sleep(0.5)  # a steady stream: 500 tasks/s of 20 ms each (~60% busy)
-    done = await asyncio.gather(*waits)
+    ids, done = await submit_stream(swarm, n, "soak")  # ~500 tasks/s of 20 ms (~60% busy)
     elapsed = time.perf_counter() - start
     murderer.cancel()
     await swarm.store.flush()

@@ -87,6 +87,31 @@ class Cluster:
                 proc.wait()
 
 
+async def submit_stream(
+    swarm: SwarmCoordinator, n: int, key_prefix: str
+) -> tuple[list[str], list[TaskInfo]]:
+    """Submit ``n`` echo tasks of 20 ms as a steady stream (250 every 0.5 s: about 500
+    tasks/s) and wait for them all; the task ids and their final states, in order."""
+    ids: list[str] = []
+    waits: list[asyncio.Future[TaskInfo]] = []
+    for offset in range(0, n, 250):
+        infos = await swarm.submit_many(
+            [
+                Task(
+                    tool="echo",
+                    inputs={"x": offset + i, "work_ms": 20.0},
+                    idempotency_key=f"{key_prefix}-{offset + i}",
+                )
+                for i in range(min(250, n - offset))
+            ],
+            WHO,
+        )
+        ids.extend(i.id for i in infos)
+        waits.extend(asyncio.ensure_future(swarm.wait(i.id)) for i in infos)
+        await asyncio.sleep(0.5)
+    return ids, list(await asyncio.gather(*waits))
+
+
 async def ready(swarm: SwarmCoordinator, n: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while sum(a.state.value == "ready" for a in swarm.agents()) < n:
@@ -174,24 +199,7 @@ async def soak(node: HeartNode, make: Any, root: Path, n: int = 5000) -> None:
         await ready(swarm, 2)
         chaos_task = asyncio.get_running_loop().create_task(chaos())
         start = time.perf_counter()
-        ids: list[str] = []
-        waits: list[asyncio.Future[TaskInfo]] = []
-        for offset in range(0, n, 250):
-            infos = await swarm.submit_many(
-                [
-                    Task(
-                        tool="echo",
-                        inputs={"x": offset + i, "work_ms": 20.0},
-                        idempotency_key=f"dask-soak-{offset + i}",
-                    )
-                    for i in range(250)
-                ],
-                WHO,
-            )
-            ids.extend(i.id for i in infos)
-            waits.extend(asyncio.ensure_future(swarm.wait(i.id)) for i in infos)
-            await asyncio.sleep(0.5)
-        done = await asyncio.gather(*waits)
+        ids, done = await submit_stream(swarm, n, "dask-soak")
         elapsed = time.perf_counter() - start
         chaos_task.cancel()
         await swarm.store.flush()

@@ -15,6 +15,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import SignalInstance
 
@@ -22,6 +23,9 @@ from app.dialogs.patches import ReasonDialog, RequestPatchDialog
 from app.signals import wait_signal
 from app.views.patch_detail import SANDBOX_TAB, SIDE_TAB
 from app.views.patches import PatchesPanel
+
+if TYPE_CHECKING:
+    from chimera_engine.node import HeartNode
 
 MODULE = "log_parser"
 PATH = f"tools/{MODULE}.py"
@@ -79,6 +83,33 @@ def demo_workspace(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
     (target / "tests" / "test_health_check.py").unlink()
     return target
+
+
+async def start_demo_node(repo: Path, tmp: Path) -> HeartNode:
+    """A started engine on a copy of the demo workspace in ``tmp``: the demo workload on
+    from the start, its first fault after 6 s, the API on a free port, and patches from
+    the scripted answers for :data:`MODULE` (what the screenshot scripts show)."""
+    from chimera_engine.config import load_settings
+    from chimera_engine.node import HeartNode
+
+    workspace = demo_workspace(repo / "chimera_engine" / "demo" / "workspace", tmp / "workspace")
+    transcript = tmp / "transcript.json"
+    source = (workspace / "tools" / f"{MODULE}.py").read_text(encoding="utf-8")
+    write_transcript(transcript, source)
+    env = {
+        "CHIMERA_API__PORT": "0",
+        "CHIMERA_CODEGEN__PROVIDER": "replay",
+        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
+        "CHIMERA_DEMO__ENABLED": "true",
+        "CHIMERA_DEMO__START_DELAY": "0",
+        "CHIMERA_DEMO__FIRST_FAULT": "6",
+    }
+    settings = load_settings(
+        data_dir=tmp / "data", workspace=workspace, env=env, use_default_file=False
+    )
+    node = HeartNode(settings)
+    await node.start()
+    return node
 
 
 def _answer(rationale: str, source: str, patched: str, test_path: str, test: str) -> str:

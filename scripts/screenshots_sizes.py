@@ -36,30 +36,9 @@ async def capture(out: Path, tmp: Path) -> int:
 
     from app.bridge import EngineBridge
     from app.controller import ConsoleController
-    from chimera_engine.config import load_settings
     from chimera_engine.errors import ChimeraError
-    from chimera_engine.node import HeartNode
 
-    workspace = screenshots_patches.demo_workspace(
-        REPO / "chimera_engine" / "demo" / "workspace", tmp / "workspace"
-    )
-    transcript = tmp / "transcript.json"
-    module = screenshots_patches.MODULE
-    source = (workspace / "tools" / f"{module}.py").read_text(encoding="utf-8")
-    screenshots_patches.write_transcript(transcript, source)
-    env = {
-        "CHIMERA_API__PORT": "0",
-        "CHIMERA_CODEGEN__PROVIDER": "replay",
-        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
-        "CHIMERA_DEMO__ENABLED": "true",
-        "CHIMERA_DEMO__START_DELAY": "0",
-        "CHIMERA_DEMO__FIRST_FAULT": "6",
-    }
-    settings = load_settings(
-        data_dir=tmp / "data", workspace=workspace, env=env, use_default_file=False
-    )
-    node = HeartNode(settings)
-    await node.start()
+    node = await screenshots_patches.start_demo_node(REPO, tmp)
     bridge = EngineBridge(node)
     failures = 0
     window = None
@@ -67,7 +46,7 @@ async def capture(out: Path, tmp: Path) -> int:
         await bridge.create_first_admin("admin", PASSWORD)
         who = bridge.principal
         with contextlib.suppress(ChimeraError):
-            await node.facade.request_patch(who, module)
+            await node.facade.request_patch(who, screenshots_patches.MODULE)
         await asyncio.sleep(WARM_UP_S)
         window = ConsoleController(bridge).build_main_window()
         window.show()

@@ -52,30 +52,9 @@ async def capture(out: Path, tmp: Path) -> None:
 
     from app.bridge import EngineBridge
     from app.controller import ConsoleController
-    from chimera_engine.config import load_settings
     from chimera_engine.errors import ChimeraError
-    from chimera_engine.node import HeartNode
 
-    workspace = screenshots_patches.demo_workspace(
-        REPO / "chimera_engine" / "demo" / "workspace", tmp / "workspace"
-    )
-    transcript = tmp / "transcript.json"
-    module = screenshots_patches.MODULE
-    source = (workspace / "tools" / f"{module}.py").read_text(encoding="utf-8")
-    screenshots_patches.write_transcript(transcript, source)
-    env = {
-        "CHIMERA_API__PORT": "0",
-        "CHIMERA_CODEGEN__PROVIDER": "replay",
-        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
-        "CHIMERA_DEMO__ENABLED": "true",
-        "CHIMERA_DEMO__START_DELAY": "0",
-        "CHIMERA_DEMO__FIRST_FAULT": "6",
-    }
-    settings = load_settings(
-        data_dir=tmp / "data", workspace=workspace, env=env, use_default_file=False
-    )
-    node = HeartNode(settings)
-    await node.start()
+    node = await screenshots_patches.start_demo_node(REPO, tmp)
     bridge = EngineBridge(node)
     widgets: list[QWidget] = []
     try:
@@ -85,7 +64,7 @@ async def capture(out: Path, tmp: Path) -> None:
         await facade.create_user(who, "olivia", PASSWORD, "operator")
         await facade.create_api_key(who, name="grafana-push", role="api_client")
         with contextlib.suppress(ChimeraError):
-            await facade.request_patch(who, module)
+            await facade.request_patch(who, screenshots_patches.MODULE)
         await asyncio.sleep(WARM_UP_S)
         await facade.audit_verify(who)
 

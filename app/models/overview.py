@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from textwrap import shorten
 from typing import TYPE_CHECKING
 
 from app.models.formatting import format_clock, format_count
@@ -288,7 +289,8 @@ def patch_section(
         items = [
             *items[: SHOWN - 1],
             Item(
-                text=f"{count} ({window}) · latest: {latest.module}: {latest.reason[:80]}",
+                text=f"{count} ({window}) · latest: {latest.module}: "
+                f"{shorten(latest.reason, 160, placeholder=' …')}",
                 severity="warn",
                 panel="Patches",
                 key="attempts",

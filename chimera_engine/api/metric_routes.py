@@ -68,6 +68,8 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
         anomaly_id = int(request.match_info["anomaly_id"])
     except ValueError:
         raise ValidationError("anomaly_id must be an integer") from None
+    if not 0 < anomaly_id < 2**63:
+        raise ValidationError("anomaly_id must be from 1 to 2^63 - 1")
     anomaly = await node_of(request).facade.acknowledge_anomaly(principal_of(request), anomaly_id)
     return responses.ok({"anomaly": anomaly})
 

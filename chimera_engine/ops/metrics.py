@@ -122,8 +122,10 @@ class MetricOps:
         by this call."""
         security = self._node.security
         await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, "anomaly:*")
-        if ids is not None and not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise ValidationError("ids must be integers")
+        if ids is not None and not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids
+        ):
+            raise ValidationError("ids must be anomaly ids (integers from 1 to 2^63 - 1)")
         done = await self._node.hub.acknowledge_many(ids, principal.actor)
         await security.audit.record(
             principal,
@@ -148,8 +150,10 @@ class MetricOps:
         their anomalies, as ``principal``; one audit entry. Returns those closed."""
         security = self._node.security
         await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, "incident:*")
-        if ids is not None and not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise ValidationError("ids must be integers")
+        if ids is not None and not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids
+        ):
+            raise ValidationError("ids must be anomaly ids (integers from 1 to 2^63 - 1)")
         hub = self._node.hub
         closed = await hub.incidents.close(ids, principal.actor, time.time(), hub.engine)
         await security.audit.record(

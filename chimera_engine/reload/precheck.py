@@ -144,7 +144,7 @@ class ImportProber:
             raise
         finally:
             _kill_group(proc.pid)  # anything the modules left running in their session
-        return _verdict(lines, proc.returncode, loop.time() - started, modules)
+        return _verdict(lines, proc.returncode, loop.time() - started, modules, limits.timeout)
 
 
 async def _exchange(proc: asyncio.subprocess.Process, request: bytes, lines: list[str]) -> None:
@@ -166,7 +166,7 @@ def _last_marked(lines: list[str], mark: str) -> str:
 
 
 def _verdict(
-    lines: list[str], returncode: int | None, elapsed: float, modules: list[str]
+    lines: list[str], returncode: int | None, elapsed: float, modules: list[str], timeout: float
 ) -> ProbeResult:
     raw = _last_marked(lines, VERDICT)
     try:
@@ -188,11 +188,21 @@ def _verdict(
         )
     culprit = _last_marked(lines, MARK) or (modules[0] if modules else "")
     return ProbeResult(
-        ok=False, module=culprit, stage="import", reason=_death(returncode), seconds=elapsed
+        ok=False,
+        module=culprit,
+        stage="import",
+        reason=_death(returncode, culprit, timeout),
+        seconds=elapsed,
     )
 
 
-def _death(code: int | None) -> str:
+def _death(code: int | None, culprit: str, timeout: float) -> str:
+    if code == -signal.SIGXCPU:  # a spinning import spends its CPU limit before the timeout
+        cpu = max(1, math.ceil(timeout))
+        return (
+            f"{culprit} did not finish loading within {timeout:g} s "
+            f"(its import used up its {cpu} s of CPU and was stopped)"
+        )
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,9 @@ from chimera_engine.store.db import Database
 ALGORITHM = "HS256"
 _REQUIRED = ["exp", "iat", "nbf", "aud", "iss", "sub", "jti", "typ"]
 _LEEWAY_S = 5
+#: Tokens whose signature and claims were verified, kept so a token presented again
+#: (every request of a session) skips the decode; expiry is checked again on each use.
+_VERIFIED_CACHE = 4096
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +144,7 @@ class JWTManager:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self._clock = clock
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def _encode(
         self, user_id: int, username: str, role: Role, typ: str, ttl: int, epoch: int, family: str
@@ -186,8 +191,25 @@ class JWTManager:
         """Decode and check ``token``; :class:`AuthenticationError` says what is wrong."""
         if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
             raise AuthenticationError("malformed token")
+        payload = self._verified.get(token)
+        if payload is None:
+            payload = self._decode(token)
+            self._verified[token] = payload
+            if len(self._verified) > _VERIFIED_CACHE:
+                self._verified.popitem(last=False)
+        else:
+            # the signature, audience and issuer of these exact bytes were checked when
+            # the token was first seen; its time window is checked again, as PyJWT does
+            now = time.time()
+            if float(payload["exp"]) <= now - _LEEWAY_S:
+                raise AuthenticationError("token has expired")
+            if float(payload["nbf"]) > now + _LEEWAY_S:
+                raise AuthenticationError("token is not valid yet")
+        return self._claims(payload, expected_type, check_revoked)
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
-            payload = jwt.decode(
+            payload: dict[str, Any] = jwt.decode(
                 token,
                 self._key,
                 algorithms=[ALGORITHM],
@@ -216,6 +238,9 @@ class JWTManager:
             raise AuthenticationError(f"token lacks the {exc.claim!r} claim") from None
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"token rejected: {exc}") from None
+        return payload
+
+    def _claims(self, payload: dict[str, Any], expected_type: str, check_revoked: bool) -> Claims:
         if payload.get("iat", 0) > self._clock() + _LEEWAY_S:
             raise AuthenticationError("token was issued in the future")
         if payload["typ"] != expected_type:

@@ -178,3 +178,18 @@ async def test_password_reset_ends_existing_sessions(
         await node.security.refresh(bob.tokens.refresh_token)
     with pytest.raises(AuthenticationError, match="password changed"):
         await node.facade.audit_query(bob.principal, AuditQuery())
+
+
+async def test_a_token_seen_before_still_expires(
+    node: HeartNode, admin: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the second verification comes from the cache of verified tokens: its time window
+    # is checked again, so a token seen while valid is refused once it has expired
+    jwt_manager = node.security.jwt
+    token = admin.tokens.access_token
+    claims = jwt_manager.verify(token)
+    assert jwt_manager.verify(token) == claims
+    later = claims.expires_at + 10
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(AuthenticationError, match="expired"):
+        jwt_manager.verify(token)

@@ -30,7 +30,8 @@ from chimera_engine.store.records import AuditEntry, UserRecord
 from chimera_engine.swarm.ops import SwarmOps
 
 if TYPE_CHECKING:
-    from chimera_engine.node import HeartNode, NodeStatus
+    from chimera_engine.node import HeartNode
+    from chimera_engine.node_status import NodeStatus
 
 
 @dataclass(frozen=True, kw_only=True)

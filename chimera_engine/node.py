@@ -22,17 +22,15 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from chimera_engine.api.server import ApiServer
 from chimera_engine.codegen.attempts import AttemptRepository
 from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.codegen.provider_failures import close_after
 from chimera_engine.codegen.providers.base import Provider
 from chimera_engine.codegen.review import ApprovalPolicy, ReviewQueue
 from chimera_engine.codegen.sandbox import PatchTester, SandboxLimits
@@ -40,7 +38,7 @@ from chimera_engine.codegen.store import PatchRepository, PatternStore
 from chimera_engine.codegen.watch import Baseline, WatchPolicy
 from chimera_engine.config import Settings
 from chimera_engine.demo.service import DemoService
-from chimera_engine.errors import ConfigError, DataDirError
+from chimera_engine.errors import ConfigError
 from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
 from chimera_engine.facade import EngineFacade
 from chimera_engine.heal.engine import MetacognitiveEngine
@@ -55,6 +53,7 @@ from chimera_engine.metrics.collectors import (
 from chimera_engine.metrics.exporter import EngineMetrics
 from chimera_engine.metrics.exposition import Exposition
 from chimera_engine.metrics.hub import MetricsHub
+from chimera_engine.node_status import NodeStatus, check_data_dir
 from chimera_engine.reload.manager import HotReloadManager
 from chimera_engine.reload.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
@@ -70,45 +69,6 @@ from chimera_engine.swarm.tools import RegistryToolSource
 from chimera_engine.workspace import Workspace, seed_demo_workspace
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class NodeStatus:
-    """A health snapshot, cheap to take (no I/O)."""
-
-    state: str
-    uptime_s: float
-    data_dir: str
-    database: str
-    schema_version: int
-    tasks: int
-    loop_lag_p50_ms: float
-    loop_lag_p99_ms: float
-    audit_entries_in_memory: int
-    event_subscribers: int
-    db_transactions: int
-    workspace: str
-    modules: int
-    tools: int
-    startup_problems: tuple[str, ...]
-    #: modules whose file is gone while their version still serves
-    pending_deletions: tuple[str, ...]
-    api_url: str
-    api_error: str
-    swarm_error: str
-
-
-def check_data_dir(path: os.PathLike[str] | str) -> None:
-    """Create ``path`` if needed and prove it is writable; :class:`DataDirError` if not."""
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise DataDirError(f"cannot create data directory {path}: {exc.strerror}") from None
-    try:
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise DataDirError(f"data directory {path} is not writable: {exc.strerror}") from None
 
 
 class HeartNode:
@@ -218,7 +178,7 @@ class HeartNode:
         old = self._generator
         if old is not None and old.provider is not self._provider:  # the node built it
             grace = old.policy.timeout * old.policy.max_attempts  # a request may still use it
-            self.spawn(_close_after(old.provider, grace), name="close-provider")
+            self.spawn(close_after(old.provider, grace), name="close-provider")
         self._provider = provider
         self._policy = policy
         self._generator = None
@@ -564,11 +524,3 @@ class HeartNode:
             api_error=self.api_error,
             swarm_error=self.swarm_error,
         )
-
-
-async def _close_after(provider: Provider, seconds: float) -> None:
-    """Close ``provider`` once ``seconds`` have passed (or at once when cancelled)."""
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        await provider.aclose()

@@ -21,17 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chimera_engine.codegen.provider_failures import close_after, describe_failure
 from chimera_engine.codegen.providers.base import (
     Provider,
-    ProviderAuthError,
-    ProviderError,
-    ProviderExhausted,
-    ProviderNotAPI,
-    ProviderRateLimited,
-    ProviderTimeout,
-    ProviderUnavailable,
-    ProviderUnknownModel,
-    ProviderWrongAPI,
 )
 from chimera_engine.codegen.review import ApprovalPolicy
 from chimera_engine.config import CodegenSettings, Settings
@@ -345,7 +337,7 @@ class SettingsOps:
         node._generator = None
         if old is not None and old.provider is not node._provider:  # never close a given one
             grace = old.policy.timeout * old.policy.max_attempts
-            node.spawn(_close_later(old.provider, grace), name="retire-provider")
+            node.spawn(close_after(old.provider, grace), name="retire-provider")
 
     # -- provider keys ---------------------------------------------------------------------
     async def set_provider_key(
@@ -465,44 +457,5 @@ def _report(
     )
 
 
-def describe_failure(exc: BaseException, model: str) -> tuple[str, str]:
-    """``(kind, message)`` for a failed provider test, in operator words."""
-    text = str(exc)
-    if isinstance(exc, ProviderAuthError):
-        if exc.status is None:
-            return "auth", f"No API key: {text}"
-        return "auth", f"The API key was refused: {text}"
-    if isinstance(exc, ProviderTimeout):
-        return "timeout", f"No answer in time: {text}"
-    if isinstance(exc, ProviderRateLimited):
-        return "rate_limited", f"The key works, but the server is rate limiting: {text}"
-    if isinstance(exc, ProviderUnavailable):
-        if exc.status is None:
-            return "unreachable", f"The server cannot be reached: {text}"
-        return "unreachable", f"The server is unavailable: {text}"
-    if isinstance(exc, ProviderWrongAPI):
-        return "wrong_api", f"Wrong API kind: {text}"
-    if isinstance(exc, ProviderNotAPI):
-        return "not_api", f"Not an API answer: {text}"
-    if isinstance(exc, ProviderExhausted):
-        return "scripted", text
-    if isinstance(exc, ProviderUnknownModel):
-        return "model", f"The server does not know the model {model!r}: {text}"
-    if isinstance(exc, ProviderError) and exc.status in (404, 405):
-        return "not_api", f"No such API route on the server (check base_url and the kind): {text}"
-    if isinstance(exc, (ConfigError, SecretStoreError)):
-        return "config", text
-    if isinstance(exc, ProviderError):
-        return "error", text
-    return "error", f"{type(exc).__name__}: {text}"
-
-
 def _key_kind(kind: str) -> str:
     return "local" if kind == "openai-compatible" else kind
-
-
-async def _close_later(provider: Provider, grace: float) -> None:
-    try:
-        await asyncio.sleep(grace)
-    finally:
-        await provider.aclose()

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,10 @@ class Flight:
     watcher: Any = None
 
 
-class DaskDispatch:
+class DaskDispatch(ABC):
+    """Placement and results of the Dask backend; :class:`DaskBackend` supplies the
+    connection (``client``), where results go (``sink``) and which worker serves what."""
+
     settings: SwarmSettings
     _workers: dict[str, DaskWorker]
     _flights: dict[str, Flight]
@@ -77,18 +81,18 @@ class DaskDispatch:
     _stops: dict[str, list[str]]
 
     @property
-    def sink(self) -> Sink:
-        raise NotImplementedError
+    @abstractmethod
+    def sink(self) -> Sink: ...
 
     @property
-    def client(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def client(self) -> Any: ...
 
-    def _serves(self, worker: DaskWorker, role: str, requires: frozenset[str]) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def _serves(self, worker: DaskWorker, role: str, requires: frozenset[str]) -> bool: ...
 
-    def _info_changed(self, worker: DaskWorker, change: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _info_changed(self, worker: DaskWorker, change: str) -> None: ...
 
     # -- placing ----------------------------------------------------------------------------
     def _room(self, worker: DaskWorker) -> int:

@@ -13,6 +13,7 @@ import pytest
 from chimera_engine.codegen.attempts import CONTEXT, TRUNCATED, AttemptDraft
 from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
 from chimera_engine.codegen.models import FailureSample, PatchRequest
+from chimera_engine.codegen.provider_failures import describe_failure
 from chimera_engine.codegen.providers import (
     CompletionRequest,
     LocalLLMProvider,
@@ -26,7 +27,6 @@ from chimera_engine.codegen.providers import (
     test_connection,
 )
 from chimera_engine.codegen.store import PatternStore
-from chimera_engine.ops.settings import describe_failure
 
 from .server_proc import llm_server
 

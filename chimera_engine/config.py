@@ -95,7 +95,7 @@ class ToolSettings:
     watch: bool = True
     debounce: float = 0.05
     #: a module never seen before waits this long (seconds) before its first load
-    new_settle: float = 0.5
+    new_settle: float = 1.0
     #: a version replaced sooner than this (seconds live) is never a rollback target
     trust_after: float = 1.0
     threads: int = 8

@@ -173,7 +173,7 @@ class ToolRuntime:
             mv.calls += 1
             tv.calls += 1
             tv.total_seconds += duration
-            if outcome != "ok":
+            if outcome not in ("ok", "cancelled"):  # a caller that went away is no failure
                 self.failures += 1
                 mv.errors += 1
                 tv.errors += 1

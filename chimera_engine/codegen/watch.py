@@ -71,6 +71,8 @@ async def watch(
                 record = event.record
                 if record.module != module or record.version != version:
                     continue
+                if record.outcome == "cancelled":  # the caller went away: no judgement
+                    continue
                 calls += 1
                 errors += record.outcome != "ok"
                 latencies.append(record.duration_s)

@@ -16,6 +16,7 @@ retried when that sibling appears.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ class ChangeSets:
 
         async def _report(self, result: ReloadResult, principal: Principal) -> None: ...
 
+        def engine_budget(self, probe_seconds: float) -> float: ...
+
+        def _locked(self, budget: float | None) -> contextlib.AbstractAsyncContextManager[None]: ...
+
     async def probe(
         self, items: dict[str, str], *, base: dict[str, str] | None = None
     ) -> dict[str, ProbeResult]:
@@ -160,11 +165,13 @@ class ChangeSets:
             self._waiting.pop(name, None)
         if not items:
             return ChangeSetResult(ok=True, unchanged=unchanged)
-        faults = {name: r for name, r in (await self.probe(items)).items() if not r.ok}
+        verdicts = await self.probe(items)
+        faults = {name: r for name, r in verdicts.items() if not r.ok}
         if faults:
             result = await self._refuse(items, faults, principal, started)
         else:
-            async with self._lock:
+            budget = self.engine_budget(max(r.seconds for r in verdicts.values()))
+            async with self._locked(budget):
                 result = await self._load_and_switch(items, principal, force, started)
         return result
 

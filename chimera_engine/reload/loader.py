@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import copy
+import ctypes
 import hashlib
 import inspect
+import logging
 import sys
 import threading
 import traceback
@@ -25,6 +28,8 @@ from chimera_engine.tooling import tool_spec
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 class LoadError(Exception):
     """A version could not be loaded; ``stage`` is where it failed."""
@@ -32,6 +37,44 @@ class LoadError(Exception):
     def __init__(self, stage: str, message: str) -> None:
         super().__init__(message)
         self.stage = stage
+
+
+class ImportHung(LoadError):
+    """Loading did not finish in time; ``stopped`` says whether its thread was ended."""
+
+    def __init__(self, message: str, *, stopped: bool) -> None:
+        super().__init__("import", message)
+        self.stopped = stopped
+
+
+class ImportAbandoned(BaseException):
+    """Raised inside a loading thread the engine gave up on (not an ``Exception``, so
+    an ``except Exception`` in the module's code does not swallow it)."""
+
+
+def _raise_in(thread: threading.Thread) -> None:
+    """Ask ``thread`` to raise :class:`ImportAbandoned` at its next Python instruction.
+    A thread blocked in C code (``time.sleep``, a socket read) raises it only when
+    that call returns."""
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(ImportAbandoned)
+        )
+
+
+def _keep_stopping(
+    loop: asyncio.AbstractEventLoop, thread: threading.Thread, what: str, tries: int
+) -> None:
+    """Ask again every second (code may catch and carry on) for up to ``tries`` seconds."""
+    if not thread.is_alive():
+        log.warning("the abandoned import of %s has ended", what)
+        return
+    if tries <= 0:
+        log.error("the abandoned import of %s still runs; it ends with the engine", what)
+        return
+    _raise_in(thread)
+    with contextlib.suppress(RuntimeError):  # the loop is closing
+        loop.call_later(1.0, _keep_stopping, loop, thread, what, tries - 1)
 
 
 def content_hash(source: str) -> str:
@@ -59,15 +102,35 @@ async def run_in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
         try:
             result = fn()
         except BaseException as exc:
-            loop.call_soon_threadsafe(settle, False, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle, False, exc)
         else:
-            loop.call_soon_threadsafe(settle, True, result)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, True, result)
 
-    threading.Thread(target=target, name=f"chimera-load-{what}", daemon=True).start()
+    thread = threading.Thread(target=target, name=f"chimera-load-{what}", daemon=True)
+    thread.start()
     try:
         return await asyncio.wait_for(future, timeout)
     except TimeoutError:
-        raise LoadError("import", f"{what} did not finish loading within {timeout:g} s") from None
+        pass
+    _raise_in(thread)  # stop it where Python can: between two instructions
+    for _ in range(30):
+        if not thread.is_alive():
+            break
+        await asyncio.sleep(0.01)
+    if not thread.is_alive():
+        raise ImportHung(
+            f"{what} did not finish loading within {timeout:g} s (its import was stopped)",
+            stopped=True,
+        )
+    loop.call_later(1.0, _keep_stopping, loop, thread, what, 60)
+    raise ImportHung(
+        f"{what} did not finish loading within {timeout:g} s; its import could not be "
+        "stopped (it waits in a call Python cannot interrupt), so its thread ends only "
+        "when that call returns",
+        stopped=False,
+    )
 
 
 def workspace_imports(source: str, package: str) -> set[str]:
@@ -130,6 +193,8 @@ def load_module(
         raise LoadError("import", _format_exception(exc, filename)) from None
     finally:
         for name, previous in saved.items():
+            if sys.modules.get(name) is not (overrides or {}).get(name):
+                continue  # switched meanwhile (this load ran late): leave the newer one
             if previous is None:
                 sys.modules.pop(name, None)
             else:

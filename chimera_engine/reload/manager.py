@@ -15,9 +15,10 @@ calls are never blocked by them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from chimera_engine.events import EventBus, ModuleReloaded, VersionChanged
 from chimera_engine.reload.changeset import ChangeSetResult, ChangeSets, check_compatible
 from chimera_engine.reload.deletions import Deletion, DeletionControl, DeletionStore
 from chimera_engine.reload.loader import (
+    ImportHung,
     LoadError,
     content_hash,
     export_state,
@@ -37,6 +39,7 @@ from chimera_engine.reload.models import ModuleVersion, Origin, ReloadResult, Ve
 from chimera_engine.reload.precheck import ImportProber, ProbeLimits
 from chimera_engine.reload.registry import VersionedToolRegistry
 from chimera_engine.reload.startup import Startup
+from chimera_engine.reload.suspect import screen
 from chimera_engine.reload.versions import VersionControl
 from chimera_engine.reload.watcher import ChangeSet, CodeWatcher
 from chimera_engine.security.audit import AuditLog
@@ -72,7 +75,8 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
         import_timeout: float = 5.0,
         watch: bool = True,
         debounce: float = 0.05,
-        new_settle: float = 0.5,
+        new_settle: float = 1.0,
+        suspect_settle: float = 1.0,
         max_wait: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -86,12 +90,15 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
         self._watch = watch
         self._debounce = debounce
         self._new_settle = new_settle
+        self._suspect_settle = suspect_settle
         self._max_wait = max_wait
         self.prober = ImportProber(ProbeLimits(timeout=import_timeout))
         self._held: dict[str, frozenset[str]] = {}
         self._waiting: dict[str, str] = {}
         #: module -> content hash whose import a start-up probe already ran cleanly
         self._probed: dict[str, str] = {}
+        #: the time the current transaction's in-engine imports get (set under the lock)
+        self._budget: float | None = None
         self.deletion_store = DeletionStore(registry.db, workspace.key)
         self.deletions: list[Deletion] = []
         self.pending_deletions: dict[str, Deletion] = {}
@@ -128,6 +135,8 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
                 settle=self._debounce,
                 new_settle=self._new_settle,
                 max_wait=self._max_wait,
+                screen=lambda modules: screen(self.registry, self.workspace, modules),
+                suspect_settle=self._suspect_settle,
             )
             await self.watcher.start()
 
@@ -211,6 +220,7 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
                 source = None  # reported with the reason below, under the lock
         active = self.registry.active.get(module)
         fault = None
+        budget = None
         probed = source is not None and self._probed.pop(module, None) == content_hash(source)
         if (
             source is not None
@@ -220,8 +230,9 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
             # import-time code runs first in a child that can be killed, outside the lock
             fault = (await self.probe({module: source})).get(module)
             if fault is not None and fault.ok:
+                budget = self.engine_budget(fault.seconds)
                 fault = None
-        async with self._lock:
+        async with self._locked(budget):
             if fault is not None and source is not None:
                 previous = self.registry.active.get(module)
                 candidate = self._new_version(module, source, content_hash(source), origin, parent)
@@ -334,8 +345,45 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
             parent=parent,
         )
 
+    def engine_budget(self, probe_seconds: float) -> float:
+        """How long the in-engine import of a version may take after its import in a
+        child process finished in ``probe_seconds``: three times that, at least 1 s,
+        at most ``import_timeout``. It bounds how long a version whose import-time
+        code behaves differently the second time holds the other reloads."""
+        return min(self.import_timeout, max(1.0, 3 * probe_seconds))
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, budget: float | None) -> AsyncIterator[None]:
+        """The reload lock, with ``budget`` for the in-engine imports made under it."""
+        async with self._lock:
+            self._budget = budget
+            try:
+                yield
+            finally:
+                self._budget = None
+
     async def _load(
         self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None = None
+    ) -> None:
+        budget = self._budget
+        try:
+            await self._load_in_thread(mv, overrides, budget or self.import_timeout)
+        except ImportHung as exc:
+            if budget is None:
+                raise
+            log.error(
+                "%s: its import finished in a child process but not in the engine; refused. %s",
+                mv.label,
+                exc,
+            )
+            raise ImportHung(
+                f"{exc} in the engine, after its import in a child process had finished "
+                "(import-time code that behaves differently the second time)",
+                stopped=exc.stopped,
+            ) from None
+
+    async def _load_in_thread(
+        self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None, timeout: float
     ) -> None:
         package = self.registry.package
         replaced = {
@@ -353,7 +401,7 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
                 version=mv.version,
                 overrides=replaced,
             ),
-            self.import_timeout,
+            timeout,
             mv.label,
         )
         mv.loaded = loaded.module

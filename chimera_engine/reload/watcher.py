@@ -11,7 +11,11 @@ into one change set and reports it once the whole burst has settled:
   for at most ``max_wait`` seconds, for writers that never close;
 * a module never seen before (no version yet) waits ``new_settle`` seconds from
   its first event, so a temporary ``.py`` that is written and renamed away
-  within that time is never imported.
+  within that time is never imported;
+* a file that looks incomplete next to its serving version (``screen`` says
+  why, see :mod:`~chimera_engine.reload.suspect`) waits ``suspect_settle``
+  seconds after its last event, so a writer that closes the file between two
+  steps is not served half-written; ordinary saves keep the short window.
 
 Files that are not modules (see :func:`chimera_engine.reload.ignore.module_for_event`)
 never start or extend a set.
@@ -20,14 +24,19 @@ never start or extend a set.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+log = logging.getLogger(__name__)
+
 ChangeSetCallback = Callable[["ChangeSet"], None]
+#: modules whose file exists -> {module: why it looks incomplete} for the suspicious ones
+Screen = Callable[[list[str]], Awaitable[dict[str, str]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +90,10 @@ class CodeWatcher:
         *,
         is_known: Callable[[str], bool] = lambda _m: True,
         settle: float = 0.05,
-        new_settle: float = 0.5,
+        new_settle: float = 1.0,
         max_wait: float = 2.0,
+        screen: Screen | None = None,
+        suspect_settle: float = 1.0,
     ) -> None:
         self.directory = directory
         self._module_for_path = module_for_path
@@ -91,6 +102,11 @@ class CodeWatcher:
         self.settle = settle
         self.new_settle = new_settle
         self.max_wait = max_wait
+        self._screen = screen
+        self.suspect_settle = suspect_settle
+        self._screening: asyncio.Task[None] | None = None
+        #: module -> why its latest content was held back for the longer window
+        self.held_back: dict[str, str] = {}
         self._burst = _Burst()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,6 +126,9 @@ class CodeWatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._screening is not None:
+            self._screening.cancel()
+            self._screening = None
         self._burst = _Burst()
         observer = self._observer
         self._observer = None
@@ -157,10 +176,60 @@ class CodeWatcher:
                 wait = max(wait, min(p.last + self.max_wait, now + self.settle) - now)
             if not self._is_known(module):
                 wait = max(wait, p.first + self.new_settle - now)
-        if wait > 1e-3 and now - self._burst.started < self.max_wait + self.new_settle:
+        if wait > 1e-3 and now - self._burst.started < self._cap():
             self._arm(wait)
             return
+        if self._screen is not None and now - self._burst.started < self._cap():
+            if self._screening is None:
+                self._screening = self._loop.create_task(self._screened())
+            return
+        self._report()
+
+    def _cap(self) -> float:
+        """A burst is reported at the latest this long after its first event."""
+        return self.max_wait + max(self.new_settle, self.suspect_settle)
+
+    async def _screened(self) -> None:
+        """Report the settled burst unless a file looks incomplete and has not yet been
+        quiet for ``suspect_settle``; then look again when it will have been."""
+        assert self._loop is not None and self._screen is not None
+        seen = self.events_seen
+        try:
+            present = [m for m in self._burst.modules if (self.directory / f"{m}.py").is_file()]
+            reasons = await self._screen(present) if present else {}
+        finally:
+            self._screening = None
+        if self._timer is not None or not self._burst.modules:
+            return  # new events meanwhile: their timer decides
+        if self.events_seen != seen:
+            self._arm(0.0)  # what was screened may be stale: look again
+            return
+        now = self._loop.time()
+        wait = 0.0
+        for module, why in reasons.items():
+            pending = self._burst.modules.get(module)
+            if pending is None:
+                continue
+            left = pending.last + self.suspect_settle - now
+            if left > 1e-3:
+                if self.held_back.get(module) != why:
+                    log.info(
+                        "%s looks incomplete (%s); it loads once quiet for %g s",
+                        module,
+                        why,
+                        self.suspect_settle,
+                    )
+                self.held_back[module] = why
+                wait = max(wait, left)
+        if wait > 1e-3 and now - self._burst.started < self._cap():
+            self._arm(wait)
+            return
+        self._report()
+
+    def _report(self) -> None:
         burst, self._burst = self._burst, _Burst()
+        for module in burst.modules:
+            self.held_back.pop(module, None)
         changed: list[str] = []
         deleted: list[str] = []
         for module in sorted(burst.modules):

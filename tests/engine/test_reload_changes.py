@@ -383,7 +383,7 @@ async def test_an_import_that_never_ends_is_stopped_and_leaks_nothing(
     threads = _threads()
     _, lag_before = await _cpu_and_lag(0.5)
     write_module(workspace, "stuck", body + tool_module("stuck", "x"))
-    await asyncio.sleep(0.7)  # the probe has started (a new module settles for 0.5 s)
+    await asyncio.sleep(1.2)  # the probe has started (a new module settles for 1 s)
     # another module's save goes live meanwhile
     started = time.perf_counter()
     write_module(workspace, "greeter", GREETER_V1.replace("hello", "meanwhile"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,7 +101,8 @@ class ChangeSets:
 
         def engine_budget(self, probe_seconds: float) -> float: ...
 
-        def _locked(self, budget: float | None) -> contextlib.AbstractAsyncContextManager[None]: ...
+        @contextlib.asynccontextmanager
+        def _locked(self, budget: float | None) -> AsyncIterator[None]: ...
 
     async def probe(
         self, items: dict[str, str], *, base: dict[str, str] | None = None

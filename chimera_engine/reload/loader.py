@@ -42,8 +42,9 @@ class LoadError(Exception):
 class ImportHung(LoadError):
     """Loading did not finish in time; ``stopped`` says whether its thread was ended."""
 
-    def __init__(self, message: str, *, stopped: bool) -> None:
+    def __init__(self, message: str, *, aftermath: str, stopped: bool) -> None:
         super().__init__("import", message)
+        self.aftermath = aftermath
         self.stopped = stopped
 
 
@@ -119,17 +120,19 @@ async def run_in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
         if not thread.is_alive():
             break
         await asyncio.sleep(0.01)
-    if not thread.is_alive():
-        raise ImportHung(
-            f"{what} did not finish loading within {timeout:g} s (its import was stopped)",
-            stopped=True,
+    stopped = not thread.is_alive()
+    if stopped:
+        aftermath = "its import was stopped"
+    else:
+        loop.call_later(1.0, _keep_stopping, loop, thread, what, 60)
+        aftermath = (
+            "its import could not be stopped (it waits in a call Python cannot "
+            "interrupt); its thread ends only when that call returns"
         )
-    loop.call_later(1.0, _keep_stopping, loop, thread, what, 60)
     raise ImportHung(
-        f"{what} did not finish loading within {timeout:g} s; its import could not be "
-        "stopped (it waits in a call Python cannot interrupt), so its thread ends only "
-        "when that call returns",
-        stopped=False,
+        f"{what} did not finish loading within {timeout:g} s ({aftermath})",
+        aftermath=aftermath,
+        stopped=stopped,
     )
 
 

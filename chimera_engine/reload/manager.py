@@ -15,24 +15,21 @@ calls are never blocked by them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from chimera_engine.events import EventBus, ModuleReloaded, VersionChanged
 from chimera_engine.reload.changeset import ChangeSetResult, ChangeSets, check_compatible
 from chimera_engine.reload.deletions import Deletion, DeletionControl, DeletionStore
+from chimera_engine.reload.engine_import import EngineImport
 from chimera_engine.reload.loader import (
-    ImportHung,
     LoadError,
     content_hash,
     export_state,
     import_state,
-    load_module,
-    run_in_thread,
     workspace_imports,
 )
 from chimera_engine.reload.models import ModuleVersion, Origin, ReloadResult, VersionState
@@ -64,7 +61,7 @@ class ReloadStats:
     draining: int
 
 
-class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
+class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl, EngineImport):
     def __init__(
         self,
         workspace: Workspace,
@@ -344,69 +341,6 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl):
             state=VersionState.INACTIVE,
             parent=parent,
         )
-
-    def engine_budget(self, probe_seconds: float) -> float:
-        """How long the in-engine import of a version may take after its import in a
-        child process finished in ``probe_seconds``: three times that, at least 1 s,
-        at most ``import_timeout``. It bounds how long a version whose import-time
-        code behaves differently the second time holds the other reloads."""
-        return min(self.import_timeout, max(1.0, 3 * probe_seconds))
-
-    @contextlib.asynccontextmanager
-    async def _locked(self, budget: float | None) -> AsyncIterator[None]:
-        """The reload lock, with ``budget`` for the in-engine imports made under it."""
-        async with self._lock:
-            self._budget = budget
-            try:
-                yield
-            finally:
-                self._budget = None
-
-    async def _load(
-        self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None = None
-    ) -> None:
-        budget = self._budget
-        try:
-            await self._load_in_thread(mv, overrides, budget or self.import_timeout)
-        except ImportHung as exc:
-            if budget is None:
-                raise
-            log.error(
-                "%s: its import finished in a child process but not in the engine; refused. %s",
-                mv.label,
-                exc,
-            )
-            raise ImportHung(
-                f"{exc} in the engine, after its import in a child process had finished "
-                "(import-time code that behaves differently the second time)",
-                stopped=exc.stopped,
-            ) from None
-
-    async def _load_in_thread(
-        self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None, timeout: float
-    ) -> None:
-        package = self.registry.package
-        replaced = {
-            f"{package}.{name}": v.loaded
-            for name, v in (overrides or {}).items()
-            if v.loaded is not None
-        }
-        loaded = await run_in_thread(
-            lambda: load_module(
-                mv.source,
-                qualified_name=f"{package}.{mv.module}",
-                package=package,
-                filename=str(self.workspace.module_path(mv.module)),
-                module=mv.module,
-                version=mv.version,
-                overrides=replaced,
-            ),
-            timeout,
-            mv.label,
-        )
-        mv.loaded = loaded.module
-        mv.tools = loaded.tools
-        mv.tool_info = [tv.describe() for tv in loaded.tools.values()]
 
     async def _build(
         self, candidate: ModuleVersion, previous: ModuleVersion | None, force: bool

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from chimera_engine.codegen.watch import Baseline, WatchPolicy, watch
 from chimera_engine.node import HeartNode
 from chimera_engine.reload.models import VersionState
 from chimera_engine.reload.suspect import incomplete
@@ -246,3 +247,24 @@ async def test_an_import_that_hangs_only_in_the_engine_is_refused_and_stopped(
     assert not [t for t in _threads() - threads if t.startswith("chimera-load")]
     entries = await audit_entries(node, "tool.reload")
     assert any(e.target == "twice" and e.outcome == "error" for e in entries)
+
+
+async def test_the_watch_after_a_patch_ignores_cancelled_calls(
+    tmp_path: Path, workspace: Path
+) -> None:
+    write_module(workspace, "slow", SLOW.format(marker="v1"))
+    async with make_node(tmp_path / "data", workspace) as engine:
+        runtime = engine.runtime
+        policy = WatchPolicy(seconds=1.0, min_calls=3, error_margin=0.05)
+        judging = asyncio.create_task(
+            watch(engine.bus, "slow", 1, Baseline(calls=10, errors=0, latency_s=0.01), policy)
+        )
+        gone = [asyncio.create_task(runtime.call("slow", {}, SYSTEM)) for _ in range(4)]
+        await asyncio.sleep(0.1)
+        for call in gone:
+            call.cancel()
+        await asyncio.gather(*gone, return_exceptions=True)
+        for _ in range(3):
+            assert await runtime.call("slow", {"seconds": 0.001}, SYSTEM) == "done v1"
+        verdict = await judging
+        assert verdict.keep and verdict.calls == 3 and verdict.error_rate == 0.0

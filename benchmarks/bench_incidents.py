@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chimera_engine.anomaly.incidents import subject_of
 from chimera_engine.events import EventBus
 from chimera_engine.metrics.hub import MetricsHub
 from chimera_engine.store.db import Database
@@ -184,15 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== fault schedule on (simulated fix 180 s after each start; burst 20 s)")
     print(
         "| fault | incidents for its subject | other incidents meanwhile | raised after start (s) "
-        "| success < 90% after start (s) | resolved after recovery (s) |"
+        "| success < 90% after start (s) | resolved after recovery (s) | its metrics |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for k, f in enumerate(faults):
         end = f.stop + 120
         until = min(end, faults[k + 1].start - 5) if k + 1 < len(faults) else end
         window = [r for r in found if f.start - 5 <= r["opened"] <= until]
-        own = [r for r in window if r["subject"] == f.subject]
-        other = [r for r in window if r["subject"] != f.subject]
+        # the fault's incidents: those its subject took part in (it may have folded
+        # into the incident of the tool whose calls surged with it)
+        own = [r for r in window if f.subject in {subject_of(m) for m in r["metrics"]}]
+        other = [r for r in window if r not in own]
         raised = f"{own[-1]['opened'] - f.start:.0f}" if own else "never"
         below = next((s for s, ok in success[f.tool] if s >= f.start and ok < 0.9), None)
         below_txt = "never" if below is None else f"{below - f.start:.0f}"
@@ -202,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             resolved = "still open"
         others = ", ".join(sorted({r["subject"] for r in other})) or "-"
+        metrics = ", ".join(own[-1]["metrics"]) if own else "-"
         print(
             f"| {f.name} | {len(own)} | {len(other)} ({others}) | {raised} | {below_txt} "
-            f"| {resolved} |"
+            f"| {resolved} | {metrics} |"
         )
     if verbose:
         for r in found:

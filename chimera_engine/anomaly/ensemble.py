@@ -47,6 +47,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 from chimera_engine.anomaly.base import Detector
 from chimera_engine.anomaly.context import ContextDetector
@@ -95,6 +96,11 @@ class EnsembleConfig:
     context_levels: int = 6
     context_table_bits: int = 1 << 12
 
+    @cached_property
+    def active(self) -> tuple[tuple[int, float], ...]:
+        """``(member index, weight)`` of the members that score (weight not 0)."""
+        return tuple((i, w) for i, w in enumerate(self.weights) if w)
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -126,6 +132,42 @@ def classify(units: list[float], x: float, expected: float, smoothed: float) -> 
     return AnomalyKind.SPIKE if dev >= 0.0 else AnomalyKind.DROP
 
 
+def _learn_linear(
+    zscore: ZScoreDetector, ewma: EWMADetector, trend: TrendDetector, x: float
+) -> None:
+    """``learn_one(x)`` of the three moment-based members (finite ``x``), written out:
+    the same arithmetic in the same order, without three calls on the hot path."""
+    n = zscore.n = zscore.n + 1
+    a = 1.0 / n
+    if zscore.alpha > a:
+        a = zscore.alpha
+    d = x - zscore.mean
+    zscore.mean += a * d
+    zscore.var = (1.0 - a) * (zscore.var + a * d * d)
+    n = ewma.n = ewma.n + 1
+    if n == 1:
+        ewma.level = ewma.mean = x
+    else:
+        ewma.level += ewma.fast * (x - ewma.level)
+        a = 1.0 / n
+        if ewma.slow > a:
+            a = ewma.slow
+        d = x - ewma.mean
+        ewma.mean += a * d
+        ewma.var = (1.0 - a) * (ewma.var + a * d * d)
+    n = trend.n = trend.n + 1
+    if n > 1:
+        d = x - trend.prev
+        trend.fast_slope += trend.fast * (d - trend.fast_slope)
+        a = 1.0 / (n - 1)
+        if trend.slow > a:
+            a = trend.slow
+        e = d - trend.slow_slope
+        trend.slow_slope += a * e
+        trend.var = (1.0 - a) * (trend.var + a * e * e)
+    trend.prev = x
+
+
 class Ensemble(Detector):
     """The live per-metric ensemble; ``score_learn`` is the hot path.
 
@@ -144,6 +186,8 @@ class Ensemble(Detector):
         "first_t",
         "last_alert_n",
         "last_alert_t",
+        "last_dt",
+        "last_memory",
         "last_t",
         "n",
         "news",
@@ -179,6 +223,8 @@ class Ensemble(Detector):
         self.rest_score = 0.0
         self.last_t = math.inf
         self.first_t = math.nan
+        self.last_dt = math.nan  # the latest spacing / record_memory_s, and 0.5 ** it
+        self.last_memory = 1.0
         self.last_alert_t: float | None = None
         self.last_alert_n = -(10**9)
         self.alert: Alert | None = None
@@ -220,23 +266,43 @@ class Ensemble(Detector):
         if not math.isfinite(x):
             return 0.0
         c = self.config
-        zscore = self.zscore
+        zscore, ewma, trend = self.zscore, self.ewma, self.trend
         keys, novelty = self.context.probe(x)
-        raws = (
-            zscore.score_one(x),
-            self.ewma.score_one(x),
-            self.trend.score_one(x),
-            novelty,
-            self.seasonal.score_one(x, t),
-        )
+        # zscore / ewma / trend .score_one(x), written out (the hot path: no calls)
+        if zscore.n < zscore.warmup:
+            rz = 0.0
+        else:
+            mean = zscore.mean
+            size = -mean if mean < 0.0 else mean
+            floor = zscore.rel_floor * (1.0 if size < 1.0 else size)
+            rz = abs(x - mean) / math.sqrt(zscore.var + floor * floor)
+        if ewma.n < ewma.warmup:
+            re = 0.0
+        else:
+            level = ewma.level + ewma.fast * (x - ewma.level)
+            mean = ewma.mean
+            size = -mean if mean < 0.0 else mean
+            floor = ewma.rel_floor * (1.0 if size < 1.0 else size)
+            re = abs(level - mean) / (math.sqrt(ewma.var + floor * floor) * ewma.k)
+        if trend.n < trend.warmup:
+            rt = 0.0
+        else:
+            prev = trend.prev
+            fs = trend.fast_slope + trend.fast * ((x - prev) - trend.fast_slope)
+            size = -prev if prev < 0.0 else prev
+            floor = trend.rel_floor * (1.0 if size < 1.0 else size)
+            rt = abs(fs - trend.slow_slope) / (math.sqrt(trend.var + floor * floor) * trend.k)
+        raws = (rz, re, rt, novelty, self.seasonal.score_one(x, t))
         records = self.records
         best = 0.0  # the weighted maximum of the calibrated scores (see _combine)
-        for r, m, w in zip(raws, records, c.weights, strict=True):
-            if w and r / m * w > best:
-                best = r / m * w
+        for i, w in c.active:
+            u = raws[i] / records[i] * w
+            if u > best:
+                best = u
         combined = best / (1.0 + best)
         n = self.n
         warm = n >= c.warmup
+        threshold = c.alert_threshold
         if (
             warm
             and n >= c.range_warmup
@@ -247,7 +313,7 @@ class Ensemble(Detector):
             combined = c.range_score
         small = (
             warm
-            and combined >= c.alert_threshold
+            and combined >= threshold
             and self.news is not None
             and not self.news(x, zscore.mean)
         )
@@ -259,33 +325,36 @@ class Ensemble(Detector):
         if t is not None:
             dt = t - self.last_t
             if dt > 0.0:  # records remember at least record_memory_s seconds
-                memory = 0.5 ** (dt / c.record_memory_s)
+                e = dt / c.record_memory_s  # the same spacing: the same factor
+                if e != self.last_dt:
+                    self.last_dt = e
+                    self.last_memory = 0.5**e
+                memory = self.last_memory
                 if memory > record_decay:
                     record_decay = memory
             self.last_t = t
-            if math.isnan(self.first_t):
+            if self.first_t != self.first_t:  # NaN: the first timestamp
                 self.first_t = t
         # the calibrated scores (the records before this sample): only an alert reads them
         units = (
-            [r / m for r, m in zip(raws, records, strict=True)]
-            if combined >= c.alert_threshold
-            else None
+            [r / m for r, m in zip(raws, records, strict=True)] if combined >= threshold else None
         )
         before = records[:] if units is not None and self.calm is None else None
         if not (small or (gate and c.gate_records)):
             growth = c.record_growth if warm else math.inf
-            for i in range(5):
+            for i, r in enumerate(raws):
                 m = records[i]
-                cap = m * growth
-                m *= record_decay
-                r = raws[i]
-                if r > m:
-                    m = r if r < cap else cap
-                records[i] = m
-        score = combined if warm and combined > self.peak and combined >= c.min_score else 0.0
-        peak = self.peak * c.peak_decay
-        latest = combined if warm else 0.0
-        self.peak = latest if latest > peak else peak
+                d = m * record_decay
+                if r > d:
+                    cap = m * growth
+                    d = r if r < cap else cap
+                records[i] = d
+        peak = self.peak
+        score = combined if warm and combined > peak and combined >= c.min_score else 0.0
+        peak *= c.peak_decay
+        if warm and combined > peak:
+            peak = combined
+        self.peak = peak
         if n < self.rest_until and score <= self.rest_score:
             score = 0.0
         elif score >= c.rest_level:
@@ -295,12 +364,10 @@ class Ensemble(Detector):
             self.skipped += 1
         else:
             self.skipped = 0
-            zscore.learn_one(x)
-            self.ewma.learn_one(x)
-            self.trend.learn_one(x)
+            _learn_linear(zscore, ewma, trend, x)
             self.seasonal.learn_one(x, t)
         self.context.advance(x, keys, novelty, not gate)
-        if score >= c.alert_threshold and units is not None:
+        if units is not None and score >= threshold:
             self._maybe_alert(score, units, x, t)
             if self.alert is not None and self.calm is None:
                 self.calm = before

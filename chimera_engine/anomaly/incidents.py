@@ -13,6 +13,17 @@ detector may later accept a lasting shift as its new normal, the incident does
 not. An open incident resolves by itself once the subject is back to normal for
 a while: no anomaly for ``quiet_s`` seconds and the latest sample of every metric
 that took part inside its band on every check for ``quiet_s`` seconds in a row.
+A process rarely gives memory back once a leak stops, so a resident-memory
+metric (``rss`` in its name) also counts as back to normal when it has *settled*:
+it stays within its band's half-width of where it stood at an earlier check (a
+leak that keeps growing by its floor a minute never settles).
+
+One fault shows in more than one subject: a tool's calls surge while the agent
+running it leaks memory, and the host's CPU climbs with them. An anomaly of a
+subject with no open incident *folds* into an incident another subject opened
+less than ``fold_s`` seconds before, unless both subjects are tools (or modules):
+two tools failing together are two incidents, a tool and the machinery under it
+one. The folded subject then joins that incident until it resolves.
 Pure CPU, no I/O, not thread-safe: the hub persists what it reports.
 
 >>> tr = IncidentTracker(quiet_s=60.0)
@@ -36,6 +47,8 @@ from typing import Protocol
 
 #: Labels that name the subject of a metric, most specific first.
 SUBJECT_LABELS = ("tool", "module", "agent")
+#: Subjects of these kinds are the workloads; any other subject is machinery they run on.
+WORKLOAD_KINDS = ("tool=", "module=")
 
 
 def subject_of(metric: str) -> str:
@@ -69,17 +82,40 @@ class OpenIncident:
     anomalies: int = 0
     peak: float = 0.0
     normal_since: float | None = None
+    #: where each settling metric stood when it last moved by more than its band
+    anchors: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class IncidentTracker:
     """Open incidents by subject; see the module docstring."""
 
-    def __init__(self, quiet_s: float = 60.0) -> None:
+    def __init__(self, quiet_s: float = 60.0, fold_s: float = 60.0) -> None:
         self.quiet_s = quiet_s
+        self.fold_s = fold_s
         self._open: dict[str, OpenIncident] = {}
+        self._folded: dict[str, str] = {}  # subject -> the subject of the incident it joined
 
     def open(self) -> list[OpenIncident]:
         return list(self._open.values())
+
+    def _incident_of(self, subject: str, t: float) -> OpenIncident | None:
+        """The open incident ``subject`` belongs to (its own, one it folded into, or a
+        fresh one of a related subject it folds into now)."""
+        inc = self._open.get(subject) or self._open.get(self._folded.get(subject, ""))
+        if inc is not None:
+            return inc
+        workload = subject.startswith(WORKLOAD_KINDS)
+        fresh = [
+            i
+            for i in self._open.values()
+            if 0.0 <= t - i.opened_at <= self.fold_s
+            and not (workload and i.subject.startswith(WORKLOAD_KINDS))
+        ]
+        if not fresh:
+            return None
+        inc = max(fresh, key=lambda i: i.opened_at)
+        self._folded[subject] = inc.subject
+        return inc
 
     def on_anomaly(
         self, metric: str, t: float, score: float, band: tuple[float, float] | None = None
@@ -89,7 +125,7 @@ class IncidentTracker:
         ``band`` is the metric's normal ``(level, half_width)`` before this anomaly
         (kept from the metric's first anomaly in the incident)."""
         subject = subject_of(metric)
-        inc = self._open.get(subject)
+        inc = self._incident_of(subject, t)
         opened = inc is None
         if inc is None:
             inc = self._open[subject] = OpenIncident(subject, t, t)
@@ -105,13 +141,22 @@ class IncidentTracker:
     def restore(self, inc: OpenIncident) -> None:
         """Track an incident read back from the store (after a restart)."""
         self._open[inc.subject] = inc
+        for metric in inc.metrics:
+            subject = subject_of(metric)
+            if subject != inc.subject:
+                self._folded[subject] = inc.subject
+
+    def _drop(self, subject: str) -> None:
+        del self._open[subject]
+        for folded in [k for k, v in self._folded.items() if v == subject]:
+            del self._folded[folded]
 
     def forget(self, subject: str, opened_at: float) -> bool:
         """Stop tracking an incident closed by hand; True if it was tracked."""
         inc = self._open.get(subject)
         if inc is None or inc.opened_at != opened_at:
             return False
-        del self._open[subject]
+        self._drop(subject)
         return True
 
     def due(self, now: float, latest: Callable[[str], float | None]) -> list[OpenIncident]:
@@ -119,23 +164,45 @@ class IncidentTracker:
         the metric's latest sample (None: gone, counts as normal)."""
         out: list[OpenIncident] = []
         for subject, inc in list(self._open.items()):
-            if all(_inside(latest(m), inc.bands.get(m)) for m in inc.metrics):
+            if all(_normal(inc, m, latest(m), now) for m in inc.metrics):
                 if inc.normal_since is None:
                     inc.normal_since = now
             else:
                 inc.normal_since = None
             quiet = now - inc.last_at >= self.quiet_s
             if quiet and inc.normal_since is not None and now - inc.normal_since >= self.quiet_s:
-                del self._open[subject]
+                self._drop(subject)
                 out.append(inc)
         return out
 
 
-def _inside(value: float | None, band: tuple[float, float] | None) -> bool:
+def retains(metric: str) -> bool:
+    """Whether ``metric`` is resident memory, which a process keeps after a leak stops.
+
+    >>> retains("agent.rss_mb{agent=a1}"), retains("tool.latency_ms{tool=rss_feed}")
+    (True, False)
+    """
+    return "rss" in metric.split("{", 1)[0].rsplit(".", 1)[-1]
+
+
+def _normal(inc: OpenIncident, metric: str, value: float | None, now: float) -> bool:
+    """``metric`` of ``inc`` is back to normal at this check: inside its band, or for
+    resident memory settled (within the band's half-width of where it stood at an
+    earlier check; a larger move sets that mark again)."""
+    band = inc.bands.get(metric)
     if value is None or band is None:
         return True
     level, half = band
-    return abs(value - level) <= half
+    if abs(value - level) <= half:
+        inc.anchors.pop(metric, None)
+        return True
+    if not retains(metric):
+        return False
+    mark = inc.anchors.get(metric)
+    if mark is None or abs(value - mark[1]) > half:
+        inc.anchors[metric] = (now, value)
+        return False
+    return now > mark[0]
 
 
 class Rearming(Protocol):

@@ -61,8 +61,10 @@ class SeasonalDetector(Detector):
 
     name = "seasonal"
     __slots__ = (
+        "_a",
         "_b",
         "_bt",
+        "_dt",
         "alpha",
         "dev",
         "last_t",
@@ -90,6 +92,8 @@ class SeasonalDetector(Detector):
         self.visits = array("H", bytes(2 * N_BUCKETS))
         self._bt = math.nan  # the time whose bucket is _b (one bucket_of per new time)
         self._b = 0
+        self._dt = math.nan  # the latest spacing and its visit weight (one pow per new spacing)
+        self._a = self.alpha
         self.last_t = math.nan
 
     def _bucket(self, t: float) -> int:
@@ -119,7 +123,10 @@ class SeasonalDetector(Detector):
         if v > MAX_VISITS:
             v = MAX_VISITS
         visits[b] = v
-        a = visit_weight(self.alpha, dt, self.visit_s)
+        if dt != self._dt:
+            self._dt = dt
+            self._a = visit_weight(self.alpha, dt, self.visit_s)
+        a = self._a
         if 1.0 / v > a:
             a = 1.0 / v
         mean = self.mean

@@ -1,7 +1,7 @@
 """Deciding a task: consensus over replicas, the final state, recording it once,
 releasing dependants, and deadlines.
 
-A mixin of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator`. A final
+One part of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator`. A final
 state is decided once, in memory, at once (later replies are ignored and
 counted); it is then recorded (one result per idempotency key) and only after
 the commit are waiters and dependants released.
@@ -13,45 +13,70 @@ import heapq
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from chimera_engine.events import EventBus
+from chimera_engine.swarm.backend import Backend
 from chimera_engine.swarm.ballots import ballots_json
-from chimera_engine.swarm.core import SYSTEM, SwarmCore
+from chimera_engine.swarm.consensus import ConsensusEngine
+from chimera_engine.swarm.core import SYSTEM, Background, SwarmState
 from chimera_engine.swarm.events import ConsensusDecided, TaskChanged, TaskQuarantined
 from chimera_engine.swarm.models import TaskState
 from chimera_engine.swarm.runs import TaskRun
+from chimera_engine.swarm.settings import SwarmSettings
+from chimera_engine.swarm.store import SwarmStore
 
 log = logging.getLogger(__name__)
 FINISHED_KEPT = 10_000
 """Finished tasks kept in memory for fast lookups (older ones are read from the store)."""
 
 
-class TaskCompletion(SwarmCore):
-    if TYPE_CHECKING:
+class TaskCompletion:
+    """Decides and records final states. ``ready`` is called for a dependant whose last
+    dependency succeeded (it queues the dependant's replicas)."""
 
-        def _make_ready(self, run: TaskRun) -> None: ...
+    def __init__(
+        self,
+        *,
+        state: SwarmState,
+        settings: SwarmSettings,
+        backend: Backend,
+        consensus: ConsensusEngine,
+        store: SwarmStore,
+        bus: EventBus,
+        background: Background,
+        ready: Callable[[TaskRun], None],
+    ) -> None:
+        self._state = state
+        self.settings = settings
+        self.backend = backend
+        self.consensus = consensus
+        self.store = store
+        self.bus = bus
+        self._background = background
+        self._audit = background.record
+        self._make_ready = ready
 
-        def _unref(self, dep: str) -> None: ...
-
-    def _quarantine(self, run: TaskRun, reason: str, limit: int) -> None:
+    def quarantine(self, run: TaskRun, reason: str, limit: int) -> None:
         message = (
             f"quarantined: {run.crashes} of its attempts lost their agent "
             f"(limit {limit}); last: {reason}"
         )
-        self._finish(run, TaskState.QUARANTINED, error=message, code="quarantined")
+        self.finish(run, TaskState.QUARANTINED, error=message, code="quarantined")
         self.bus.publish(TaskQuarantined(task_id=run.id, crashes=run.crashes, reason=reason))
 
     # -- deciding ----------------------------------------------------------------------------
-    def _replica_closed(self, run: TaskRun) -> None:
+    def replica_closed(self, run: TaskRun) -> None:
         run.open -= 1
         if run.open > 0:
             return
         if run.task.redundancy == 1:
             if run.votes:
-                self._finish(run, TaskState.SUCCEEDED, value=run.votes[0].value, has_value=True)
+                self.finish(run, TaskState.SUCCEEDED, value=run.votes[0].value, has_value=True)
             else:
                 code, error = run.last_error
-                self._finish(run, TaskState.FAILED, error=error, code=code or "tool_error")
+                self.finish(run, TaskState.FAILED, error=error, code=code or "tool_error")
             return
         outcome = self.consensus.decide(run.votes, run.task.consensus, expected=run.task.redundancy)
         for vote in run.votes:
@@ -78,17 +103,17 @@ class TaskCompletion(SwarmCore):
             **summary,
         )
         if outcome.agreed:
-            self._finish(
+            self.finish(
                 run, TaskState.SUCCEEDED, value=outcome.value, has_value=True, outcome=recorded
             )
         else:
             code, error = run.last_error
             detail = outcome.reason + (f"; failed replicas: {error}" if error else "")
-            self._finish(
+            self.finish(
                 run, TaskState.FAILED, error=detail, code=outcome.status.value, outcome=recorded
             )
 
-    def _finish(
+    def finish(
         self,
         run: TaskRun,
         state: TaskState,
@@ -105,13 +130,13 @@ class TaskCompletion(SwarmCore):
         if not run.ready:  # dependencies already released count this task: let go of them
             for dep in run.task.depends_on:
                 if dep not in run.waiting:
-                    self._unref(dep)
+                    self._state.unref(dep)
             run.ready = True
         for attempt in run.active.values():
             if attempt.agent:
                 self.backend.cancel(attempt)
             else:
-                self._queues.drop(attempt.id)
+                self._state.queues.drop(attempt.id)
         run.active.clear()
         now = time.time()
         run.state, run.updated_at, run.finished_at = state, now, now
@@ -140,7 +165,7 @@ class TaskCompletion(SwarmCore):
             )
         elif self.settings.audit_results:
             self._audit(SYSTEM, "swarm.task.succeeded", target=run.id, agent=run.agent)
-        self.spawn_task(self._persist(run), f"swarm-finish-{run.id}")
+        self._background.spawn(self._persist(run), f"swarm-finish-{run.id}")
 
     async def _persist(self, run: TaskRun) -> None:
         fields = {
@@ -163,15 +188,16 @@ class TaskCompletion(SwarmCore):
             log.error("could not record task %s: %s", run.id, exc)
         else:
             if result is not None and not recorded:
-                self.duplicates_suppressed += 1
-        self.completed += 1
+                self._state.duplicates_suppressed += 1
+        self._state.completed += 1
         run.persisted = True
-        self._runs.pop(run.id, None)
-        self._finished[run.id] = run
-        while len(self._finished) > FINISHED_KEPT:
-            _, old = self._finished.popitem(last=False)
-            if self._by_key.get(old.task.key) == old.id:
-                del self._by_key[old.task.key]  # the store still refuses the key a second time
+        self._state.runs.pop(run.id, None)
+        self._state.finished[run.id] = run
+        while len(self._state.finished) > FINISHED_KEPT:
+            _, old = self._state.finished.popitem(last=False)
+            if self._state.by_key.get(old.task.key) == old.id:
+                # the store still refuses the key a second time
+                del self._state.by_key[old.task.key]
         run.release()
         self._release_dependants(run)
 
@@ -179,15 +205,15 @@ class TaskCompletion(SwarmCore):
         if not run.dependants:
             return
         if run.state is TaskState.SUCCEEDED:
-            self._dep_values[run.id] = [run.result, len(run.dependants)]
+            self._state.dep_values[run.id] = [run.result, len(run.dependants)]
         for dep_id in run.dependants:
-            child = self._runs.get(dep_id)
+            child = self._state.runs.get(dep_id)
             if child is None or child.state.final:
-                self._unref(run.id)
+                self._state.unref(run.id)
                 continue
             if run.state is not TaskState.SUCCEEDED:
-                self._unref(run.id)
-                self._finish(
+                self._state.unref(run.id)
+                self.finish(
                     child,
                     TaskState.CANCELLED,
                     code="dependency_failed",
@@ -199,13 +225,13 @@ class TaskCompletion(SwarmCore):
                 self._make_ready(child)
         run.dependants = []
 
-    def _sweep_deadlines(self) -> None:
+    def sweep_deadlines(self) -> None:
         now = time.time()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, task_id = heapq.heappop(self._deadlines)
-            run = self._runs.get(task_id)
+        while self._state.deadlines and self._state.deadlines[0][0] <= now:
+            _, task_id = heapq.heappop(self._state.deadlines)
+            run = self._state.runs.get(task_id)
             if run is not None and not run.state.final:
-                self._finish(
+                self.finish(
                     run,
                     TaskState.FAILED,
                     code="deadline",

@@ -11,7 +11,12 @@ Typical use (tests/engine/swarm has complete, runnable examples)::
     info = await swarm.run(Task(tool="greet", inputs={"name": "ada"}), principal)
 
 It owns the agents (through a :class:`Backend`), the task queue and the task
-history (through :class:`SwarmStore`). It does not check permissions: callers
+history (through :class:`SwarmStore`). Its constructor wires its parts, which
+share one :class:`~.core.SwarmState`: :class:`~.fleet.AgentFleet` (agents),
+:class:`~.submission.TaskSubmission` (accepting tasks),
+:class:`~.lifecycle.TaskLifecycle` (queueing, dispatch, replies) and
+:class:`~.completion.TaskCompletion` (final states); it is itself the
+:class:`~.backend.Sink` the backend reports to. It does not check permissions: callers
 (the facade, :mod:`.ops`) authorise first and pass the acting principal, which
 the coordinator writes to the audit log with every state change it makes.
 All methods must be called on the event-loop thread.
@@ -23,24 +28,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from chimera_engine.errors import NotFoundError
 from chimera_engine.events import EventBus
 from chimera_engine.security.principal import Principal
-from chimera_engine.swarm.backend import Backend
+from chimera_engine.swarm.backend import Attempt, Backend
+from chimera_engine.swarm.completion import TaskCompletion
 from chimera_engine.swarm.consensus import ConsensusEngine, Outcome, Vote
-from chimera_engine.swarm.core import SYSTEM, AuditSink
+from chimera_engine.swarm.core import SYSTEM, AuditSink, Background, SwarmState
 from chimera_engine.swarm.credentials import NodeCredentials
-from chimera_engine.swarm.decomposer import Planner, TaskDecomposer
+from chimera_engine.swarm.decomposer import Job, Planner, TaskDecomposer
 from chimera_engine.swarm.errors import SwarmNotRunningError
 from chimera_engine.swarm.fleet import AgentFleet
+from chimera_engine.swarm.graph import TaskGraph
 from chimera_engine.swarm.lifecycle import TaskLifecycle
 from chimera_engine.swarm.models import (
+    AgentInfo,
     AgentSpec,
     ConsensusPolicy,
     Task,
@@ -48,53 +54,21 @@ from chimera_engine.swarm.models import (
     TaskState,
     new_id,
 )
-from chimera_engine.swarm.runs import AttemptQueues, TaskRun, stored_info
+from chimera_engine.swarm.runs import TaskRun, stored_info
 from chimera_engine.swarm.settings import SwarmSettings, parse_initial_agents
+from chimera_engine.swarm.stats import SwarmStats, percentile
 from chimera_engine.swarm.store import SwarmStore
 from chimera_engine.swarm.submission import GraphInfo, TaskSubmission
 from chimera_engine.swarm.tools import ToolSource
+
+__all__ = ["SwarmCoordinator", "SwarmStats", "make_backend"]
 
 log = logging.getLogger(__name__)
 Spawner = Callable[[Coroutine[Any, Any, Any], str], object]
 _SERVICES = ("swarm-sweeper", "swarm-agent-", "swarm-dask-", "swarm-respawn-")
 
 
-@dataclass(frozen=True, kw_only=True)
-class SwarmStats:
-    """Counters for the console. ``round_trip_*`` is dispatch to reply, over the last
-    10,000 attempts (milliseconds); ``late_replies`` were ignored because their task was
-    already decided; ``duplicates_suppressed`` results found their key already recorded."""
-
-    backend: str
-    agents: int
-    agents_ready: int
-    queued: int
-    unfinished: int
-    completed: int
-    late_replies: int
-    duplicates_suppressed: int
-    respawns: int
-    round_trip_p50_ms: float
-    round_trip_p99_ms: float
-    scheduler: str = ""
-    scheduler_unreachable_since: float | None = None
-    scheduler_error: str = ""
-
-    def scheduler_note(self) -> str:
-        """ "" while the backend is connected, else since when the scheduler is unreachable."""
-        if self.scheduler_unreachable_since is None:
-            return ""
-        since = datetime.fromtimestamp(self.scheduler_unreachable_since).strftime(
-            "%Y-%m-%d %H:%M:%S"
-        )
-        why = f" ({self.scheduler_error})" if self.scheduler_error else ""
-        return (
-            f"scheduler {self.scheduler} unreachable since {since}{why}; "
-            "queued work waits, reconnecting"
-        )
-
-
-class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
+class SwarmCoordinator:
     def __init__(
         self,
         *,
@@ -118,27 +92,135 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
         self.consensus = ConsensusEngine()
         self.decomposer = TaskDecomposer(tools.describe, planner)
         self._spawn = spawn
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._runs: dict[str, TaskRun] = {}
-        self._finished: OrderedDict[str, TaskRun] = OrderedDict()
-        self._by_key: dict[str, str] = {}
-        self._dep_values: dict[str, list[Any]] = {}
-        self._queues = AttemptQueues()
-        self._deadlines: list[tuple[float, str]] = []
-        self._succeeded_on: dict[str, set[str]] = {}
-        self._specs: dict[str, AgentSpec] = {}
-        self._respawned: deque[float] = deque()
-        self._reserved = 0
-        self._pump_scheduled = False
-        self._stopping = True
-        self.started = False
-        self.late_replies = self.duplicates_suppressed = self.completed = self.respawns = 0
-        self.round_trips: deque[float] = deque(maxlen=10_000)
+        self._state = state = SwarmState()
+        self._background = background = Background(audit)
+        self._audit = background.record
+        self._completion = TaskCompletion(
+            state=state,
+            settings=self.settings,
+            backend=self.backend,
+            consensus=self.consensus,
+            store=store,
+            bus=bus,
+            background=background,
+            ready=lambda run: self._lifecycle.make_ready(run),
+        )
+        self._lifecycle = TaskLifecycle(
+            state=state,
+            settings=self.settings,
+            tools=tools,
+            backend=self.backend,
+            store=store,
+            bus=bus,
+            background=background,
+            completion=self._completion,
+        )
+        self._submission = TaskSubmission(
+            state=state,
+            settings=self.settings,
+            tools=tools,
+            store=store,
+            decomposer=self.decomposer,
+            background=background,
+            completion=self._completion,
+            lifecycle=self._lifecycle,
+        )
+        self._fleet = AgentFleet(
+            state=state,
+            settings=self.settings,
+            backend=self.backend,
+            credentials=credentials,
+            store=store,
+            bus=bus,
+            background=background,
+        )
+
+    # -- counters ---------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._state.started
+
+    @property
+    def completed(self) -> int:
+        return self._state.completed
+
+    @property
+    def late_replies(self) -> int:
+        return self._state.late_replies
+
+    @property
+    def duplicates_suppressed(self) -> int:
+        return self._state.duplicates_suppressed
+
+    @property
+    def respawns(self) -> int:
+        return self._state.respawns
+
+    @property
+    def round_trips(self) -> deque[float]:
+        return self._state.round_trips
+
+    # -- the backend's sink -------------------------------------------------------------------
+    def spawn_task(self, coro: Coroutine[Any, Any, Any], name: str) -> Any:
+        return self._background.spawn(coro, name)
+
+    def authenticate(self, key: str) -> Principal:
+        """Check an agent's node credentials (every refusal is audited)."""
+        return self._fleet.authenticate(key)
+
+    def on_agent(self, agent: AgentInfo, change: str) -> None:
+        self._fleet.on_agent(agent, change)
+
+    def on_started(self, attempt: Attempt) -> None:
+        self._lifecycle.on_started(attempt)
+
+    def on_done(self, attempt: Attempt, reply: dict[str, Any]) -> None:
+        self._lifecycle.on_done(attempt, reply)
+
+    def on_lost(
+        self, attempt: Attempt, reason: str, crash: bool, *, poisoned: bool = False
+    ) -> None:
+        self._lifecycle.on_lost(attempt, reason, crash, poisoned=poisoned)
+
+    def capacity_changed(self) -> None:
+        self._lifecycle.capacity_changed()
+
+    # -- agents ---------------------------------------------------------------------------
+    async def spawn_agent(self, spec: AgentSpec, principal: Principal) -> AgentInfo:
+        """Start one agent and return it once ready. SwarmCapacityError past ``max_agents``,
+        AgentStartError if it does not come up."""
+        return await self._fleet.spawn_agent(spec, principal)
+
+    async def stop_agent(
+        self, agent_id: str, principal: Principal, *, kill: bool = False
+    ) -> AgentInfo:
+        """Stop an agent after its running work (``kill``: at once; its work is reassigned)."""
+        return await self._fleet.stop_agent(agent_id, principal, kill=kill)
+
+    def agents(self) -> list[AgentInfo]:
+        return self.backend.agents()
+
+    # -- submitting -------------------------------------------------------------------------
+    async def submit(self, task: Task, principal: Principal) -> TaskInfo:
+        """Queue one task (see :meth:`submit_many`)."""
+        return await self._submission.submit(task, principal)
+
+    async def submit_many(self, tasks: Sequence[Task], principal: Principal) -> list[TaskInfo]:
+        """Validate, persist (awaited) and queue tasks; see :meth:`.TaskSubmission.submit_many`."""
+        return await self._submission.submit_many(tasks, principal)
+
+    async def submit_graph(self, graph: TaskGraph, principal: Principal) -> GraphInfo:
+        """Check the graph (cycles, unknown dependencies) and submit all of it at once."""
+        return await self._submission.submit_graph(graph, principal)
+
+    async def submit_job(self, job: Job, principal: Principal) -> GraphInfo:
+        """Decompose ``job`` (rules, or the planner for prompts) and submit the graph."""
+        return await self._submission.submit_job(job, principal)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Connect the backend, resume unfinished tasks, spawn ``initial_agents``."""
-        if self.started:
+        if self._state.started:
             return
         key = await self.credentials.issue()
         try:
@@ -147,7 +229,7 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             with contextlib.suppress(Exception):
                 await self.credentials.revoke()
             raise
-        self._stopping, self.started = False, True
+        self._state.stopping, self._state.started = False, True
         resumed = await self._resume() if self.settings.resume else 0
         sweeper = self._sweep_loop()
         if self._spawn is not None:
@@ -171,16 +253,16 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
     async def stop(self) -> None:
         """Stop agents gracefully, record everything queued and revoke the node key.
         Unfinished tasks stay in the store and resume at the next start."""
-        if not self.started:
+        if not self._state.started:
             return
-        self._stopping, self.started = True, False
+        self._state.stopping, self._state.started = True, False
         await self.backend.stop()
-        for task in tuple(self._tasks):  # services end; recording and auditing complete
+        for task in tuple(self._background.tasks):  # services end; recording and auditing complete
             if task.get_name().startswith(_SERVICES):
                 task.cancel()
-        await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+        await asyncio.gather(*tuple(self._background.tasks), return_exceptions=True)
         await self.store.flush()
-        for run in self._runs.values():
+        for run in self._state.runs.values():
             for waiter in run.waiters:
                 if not waiter.done():
                     waiter.set_exception(SwarmNotRunningError("the swarm stopped"))
@@ -190,10 +272,10 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
 
     async def _sweep_loop(self) -> None:
         interval = min(0.25, self.settings.heartbeat_interval)
-        while not self._stopping:
+        while not self._state.stopping:
             await asyncio.sleep(interval)
             self.backend.sweep(time.monotonic())
-            self._sweep_deadlines()
+            self._completion.sweep_deadlines()
 
     async def _resume(self) -> int:
         stored = await self.store.load_unfinished()
@@ -203,28 +285,22 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
         for run in runs:
             run.persisted = False
             run.epoch = f".{new_id()[:8]}"
-            self._runs[run.id] = run
-            self._by_key[run.task.key] = run.id
+            self._state.runs[run.id] = run
+            self._state.by_key[run.task.key] = run.id
             if run.state is not TaskState.PENDING:
-                self._set_state(run, TaskState.REASSIGNED)
-        await self._link(runs)
+                self._lifecycle.set_state(run, TaskState.REASSIGNED)
+        await self._submission.link(runs)
         return len(runs)
-
-    def _info(self, task_id: str, *, duplicate: bool = False) -> TaskInfo:
-        run = self._runs.get(task_id) or self._finished.get(task_id)
-        if run is None:
-            raise NotFoundError(f"no task {task_id!r}")
-        return run.info(duplicate=duplicate)
 
     def owner(self, task_id: str) -> str | None:
         """Who submitted the task (its audit actor); None when it is not held in memory."""
-        run = self._runs.get(task_id) or self._finished.get(task_id)
+        run = self._state.held(task_id)
         return None if run is None else run.submitted_by
 
     async def task(self, task_id: str) -> TaskInfo:
         """The task's current snapshot (from memory, else from the history)."""
         try:
-            return self._info(task_id)
+            return self._state.info(task_id)
         except NotFoundError:
             found = await self.store.load([task_id])
             if task_id not in found:
@@ -233,7 +309,7 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
 
     async def wait(self, task_id: str, timeout: float | None = None) -> TaskInfo:
         """Wait until the task's final state is recorded; TimeoutError after ``timeout``."""
-        run = self._runs.get(task_id)
+        run = self._state.runs.get(task_id)
         if run is None or run.persisted:
             return await self.task(task_id)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -253,13 +329,13 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
 
     async def cancel(self, task_id: str, principal: Principal) -> TaskInfo:
         """Cancel an unfinished task (its running attempts are told to stop)."""
-        run = self._runs.get(task_id)
+        run = self._state.runs.get(task_id)
         if run is None:
             info = await self.task(task_id)
             if info.state.final:
                 return info
             run = await self._adopt(task_id)  # recorded, not resumed here: cancelled in place
-        self._finish(
+        self._completion.finish(
             run, TaskState.CANCELLED, code="cancelled", error=f"cancelled by {principal.actor}"
         )
         self._audit(principal, "swarm.task.cancel", target=task_id)
@@ -274,8 +350,8 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             raise NotFoundError(f"no task {task_id!r}")
         run = TaskRun.from_stored(found[task_id])
         run.persisted = False
-        self._runs[run.id] = run
-        self._by_key[run.task.key] = run.id
+        self._state.runs[run.id] = run
+        self._state.by_key[run.task.key] = run.id
         return run
 
     async def history(
@@ -334,20 +410,15 @@ class SwarmCoordinator(TaskSubmission, AgentFleet, TaskLifecycle):
             backend=self.backend.name,
             agents=sum(1 for a in agents if not a.state.final),
             agents_ready=sum(1 for a in agents if a.state.value == "ready"),
-            queued=len(self._queues),
-            unfinished=len(self._runs),
-            completed=self.completed,
-            late_replies=self.late_replies,
-            duplicates_suppressed=self.duplicates_suppressed,
-            respawns=self.respawns,
-            round_trip_p50_ms=_percentile(self.round_trips, 0.5) * 1e3,
-            round_trip_p99_ms=_percentile(self.round_trips, 0.99) * 1e3,
+            queued=len(self._state.queues),
+            unfinished=len(self._state.runs),
+            completed=self._state.completed,
+            late_replies=self._state.late_replies,
+            duplicates_suppressed=self._state.duplicates_suppressed,
+            respawns=self._state.respawns,
+            round_trip_p50_ms=percentile(self._state.round_trips, 0.5) * 1e3,
+            round_trip_p99_ms=percentile(self._state.round_trips, 0.99) * 1e3,
         )
-
-
-def _percentile(values: Iterable[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def make_backend(settings: SwarmSettings) -> Backend:

@@ -15,7 +15,8 @@ How the guarantees hold on Dask:
 * **Workers prove themselves**: each worker that joins is asked for its node key
   (:func:`~.dask_worker.present_node_key`); only workers whose key is valid get
   work. Joins, refusals and deaths are agent events (audited by the coordinator).
-* **Placement** (:mod:`.dask_dispatch`): the backend chooses the worker and pins
+* **Placement** (:class:`~.dask_dispatch.DaskDispatcher`, which the backend
+  holds): the backend chooses the worker and pins
   each attempt to it (``workers=[address]``, ``allow_other_workers=False``), a
   bounded number per worker thread, so the rest of the queue stays in the
   coordinator, replicas of a task run on distinct workers, and a suspect task runs
@@ -49,10 +50,10 @@ from dataclasses import replace
 from typing import Any
 
 from chimera_engine.errors import AuthenticationError, NotFoundError
-from chimera_engine.swarm.backend import Sink
-from chimera_engine.swarm.dask_dispatch import DaskDispatch, DaskWorker, Flight
+from chimera_engine.swarm.backend import Attempt, Sink
+from chimera_engine.swarm.dask_dispatch import DaskDispatcher, DaskWorker, serves
 from chimera_engine.swarm.dask_link import SchedulerLink
-from chimera_engine.swarm.dask_spawn import spawn_worker
+from chimera_engine.swarm.dask_spawn import CAPABILITY_PREFIX, spawn_worker
 from chimera_engine.swarm.dask_worker import (
     START_TOPIC,
     present_node_key,
@@ -63,7 +64,6 @@ from chimera_engine.swarm.reputation import Reputation
 from chimera_engine.swarm.settings import SwarmSettings
 
 log = logging.getLogger(__name__)
-CAPABILITY_PREFIX = "cap-"
 
 
 def _import_distributed() -> Any:
@@ -86,7 +86,7 @@ def worker_role(resources: dict[str, Any]) -> str:
     return roles[0] if roles else ""
 
 
-class DaskBackend(DaskDispatch):
+class DaskBackend:
     name = "dask"
 
     def __init__(self, settings: SwarmSettings) -> None:
@@ -95,13 +95,15 @@ class DaskBackend(DaskDispatch):
         self._node_key = ""
         self._link: SchedulerLink | None = None
         self._workers: dict[str, DaskWorker] = {}
-        self._flights: dict[str, Flight] = {}
-        self._by_key: dict[str, Flight] = {}
-        self._suspects: set[str] = set()
-        self._flush_scheduled = False
-        self._stops: dict[str, list[str]] = {}
         self._departed: deque[AgentInfo] = deque(maxlen=32)
-        self._books: dict[str, Reputation] = {}
+        self._dispatch = DaskDispatcher(
+            settings,
+            self._workers,
+            client=lambda: self.client,
+            sink=lambda: self.sink,
+            info_changed=self._info_changed,
+        )
+        self._books = self._dispatch.books
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._pending: set[str] = set()
         self._leaving: set[str] = set()
@@ -143,13 +145,13 @@ class DaskBackend(DaskDispatch):
         }
 
     async def _connected(self, client: Any) -> None:
-        client.subscribe_topic(START_TOPIC, self._on_start)
+        client.subscribe_topic(START_TOPIC, self._dispatch.on_start)
         await self._refresh(client)
 
     def _lost(self, reason: str) -> None:
         why = f"the Dask scheduler connection was lost ({reason})"
-        for flight in {id(f): f for f in self._flights.values()}.values():
-            self._lose(flight, why, False)
+        for flight in self._dispatch.flights():
+            self._dispatch.lose(flight, why, False)
         for worker in list(self._workers.values()):
             self._lose_pending(worker, why)
             del self._workers[worker.address]
@@ -162,9 +164,7 @@ class DaskBackend(DaskDispatch):
             with contextlib.suppress(Exception):
                 await self.stop_agent(agent_id, kill=False, reason="swarm stopping")
         client = self.client
-        flights = list({id(f): f for f in self._flights.values()}.values())
-        self._flights.clear()
-        self._by_key.clear()
+        flights = self._dispatch.forget()
         watchers = [f.watcher for f in flights if f.watcher is not None]
         for watcher in watchers:
             watcher.cancel()
@@ -238,10 +238,9 @@ class DaskBackend(DaskDispatch):
         only if it had started there)."""
         why = f"worker {worker.name} left the cluster"
         self._lose_pending(worker, why)
-        flights = {id(f): f for f in self._flights.values() if f.worker is worker}
-        for flight in flights.values():
-            self._cancel_future(flight.future)
-            self._lose(flight, why, not worker.recycled)
+        for flight in self._dispatch.flights(worker):
+            self._dispatch.cancel_future(flight.future)
+            self._dispatch.lose(flight, why, not worker.recycled)
         if worker.name in self._leaving or worker.state is AgentState.REFUSED:
             return
         worker.state = AgentState.DEAD
@@ -310,16 +309,8 @@ class DaskBackend(DaskDispatch):
             if w.state is AgentState.READY and w.name not in self._pending
         )
 
-    def _serves(self, worker: DaskWorker, role: str, requires: frozenset[str]) -> bool:
-        res = worker.resources
-        return (
-            worker.state is AgentState.READY
-            and role in res
-            and all(f"{CAPABILITY_PREFIX}{c}" in res for c in requires)
-        )
-
     def can_serve(self, role: str, requires: frozenset[str]) -> bool:
-        return any(self._serves(w, role, requires) for w in self._workers.values())
+        return any(serves(w, role, requires) for w in self._workers.values())
 
     async def spawn(self, spec: AgentSpec) -> AgentInfo:
         """Start a ``dask worker`` process on this machine with the role as a resource;
@@ -380,7 +371,18 @@ class DaskBackend(DaskDispatch):
         self.sink.on_agent(stopped, "killed" if kill else "stopped")
         return stopped
 
-    # -- attempts -------------------------------------------------------------------------
+    # -- attempts (the dispatcher's) -------------------------------------------------------
+    def place(self, attempt: Attempt) -> bool:
+        return self._dispatch.place(attempt)
+
+    def cancel(self, attempt: Attempt) -> None:
+        self._dispatch.cancel(attempt)
+
+    def reputation(self, agent_id: str) -> Reputation | None:
+        return self._dispatch.reputation(agent_id)
+
+    def sweep(self, now: float) -> None:
+        self._dispatch.sweep(now)
 
 
 def _gone_info(agent_id: str, state: AgentState, reason: str) -> AgentInfo:

@@ -1,8 +1,8 @@
 """Attempts on Dask workers: placement, batching, replies, cancel and the timeout backstop.
 
-A mixin of :class:`~chimera_engine.swarm.dask_backend.DaskBackend` (the connection
-and the workers live there). The backend picks the worker and pins the attempt to
-it. Attempts placed in one pass of the coordinator's queue are sent to a worker
+:class:`DaskDispatcher` is held by :class:`~chimera_engine.swarm.dask_backend.DaskBackend`
+(the connection and the workers live there). It picks the worker and pins the
+attempt to it. Attempts placed in one pass of the coordinator's queue are sent to a worker
 in a few *batches* (one Dask task each, at most one batch per worker thread and
 ``BATCH_MAX`` attempts), since each Dask task costs the scheduler milliseconds of
 CPU. A batch announces its start; each attempt in it is timed from its own start
@@ -18,12 +18,13 @@ import asyncio
 import contextlib
 import itertools
 import time
-from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.swarm.backend import Attempt, Sink
+from chimera_engine.swarm.dask_spawn import CAPABILITY_PREFIX
 from chimera_engine.swarm.dask_worker import run_attempt, run_batch, stop_attempts
 from chimera_engine.swarm.models import AgentState
 from chimera_engine.swarm.reputation import Reputation
@@ -67,32 +68,54 @@ class Flight:
     watcher: Any = None
 
 
-class DaskDispatch(ABC):
-    """Placement and results of the Dask backend; :class:`DaskBackend` supplies the
-    connection (``client``), where results go (``sink``) and which worker serves what."""
+def serves(worker: DaskWorker, role: str, requires: frozenset[str]) -> bool:
+    """Whether ``worker`` is ready and its resources name ``role`` and every capability."""
+    res = worker.resources
+    return (
+        worker.state is AgentState.READY
+        and role in res
+        and all(f"{CAPABILITY_PREFIX}{c}" in res for c in requires)
+    )
 
-    settings: SwarmSettings
-    _workers: dict[str, DaskWorker]
-    _flights: dict[str, Flight]
-    _by_key: dict[str, Flight]
-    _books: dict[str, Reputation]
-    _suspects: set[str]
-    _flush_scheduled: bool
-    _stops: dict[str, list[str]]
 
-    @property
-    @abstractmethod
-    def sink(self) -> Sink: ...
+class DaskDispatcher:
+    """Placement and results of the Dask backend. ``workers`` is the backend's table
+    (address to worker, shared, read here); ``client`` and ``sink`` return the current
+    connection (None while disconnected) and where results go; ``info_changed``
+    reports a worker whose state this side changed (a refused node key)."""
 
-    @property
-    @abstractmethod
-    def client(self) -> Any: ...
+    def __init__(
+        self,
+        settings: SwarmSettings,
+        workers: dict[str, DaskWorker],
+        *,
+        client: Callable[[], Any],
+        sink: Callable[[], Sink],
+        info_changed: Callable[[DaskWorker, str], None],
+    ) -> None:
+        self.settings = settings
+        self._workers = workers
+        self._client = client
+        self._sink = sink
+        self._info_changed = info_changed
+        self._flights: dict[str, Flight] = {}  # attempt id -> its Dask task
+        self._by_key: dict[str, Flight] = {}  # Dask key -> Dask task
+        self.books: dict[str, Reputation] = {}
+        self._suspects: set[str] = set()
+        self._flush_scheduled = False
+        self._stops: dict[str, list[str]] = {}
 
-    @abstractmethod
-    def _serves(self, worker: DaskWorker, role: str, requires: frozenset[str]) -> bool: ...
+    def flights(self, worker: DaskWorker | None = None) -> list[Flight]:
+        """The Dask tasks in the air (on ``worker`` only, when given)."""
+        unique = {id(f): f for f in self._flights.values()}
+        return [f for f in unique.values() if worker is None or f.worker is worker]
 
-    @abstractmethod
-    def _info_changed(self, worker: DaskWorker, change: str) -> None: ...
+    def forget(self) -> list[Flight]:
+        """Stop tracking every Dask task (the backend is stopping); returns them."""
+        flights = self.flights()
+        self._flights.clear()
+        self._by_key.clear()
+        return flights
 
     # -- placing ----------------------------------------------------------------------------
     def _room(self, worker: DaskWorker) -> int:
@@ -101,13 +124,13 @@ class DaskDispatch(ABC):
         return worker.nthreads * WINDOW - len(worker.flights)
 
     def place(self, attempt: Attempt) -> bool:
-        client = self.client
+        client = self._client()
         if client is None or client.status != "running":
             return False
         best: DaskWorker | None = None
         fallback: DaskWorker | None = None
         for worker in self._workers.values():
-            if not self._serves(worker, attempt.role, attempt.requires):
+            if not serves(worker, attempt.role, attempt.requires):
                 continue
             if worker.name in attempt.apart or self._room(worker) <= 0:
                 continue
@@ -137,7 +160,7 @@ class DaskDispatch(ABC):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        client = self.client
+        client = self._client()
         for worker in self._workers.values():
             pending, worker.pending = worker.pending, []
             if not pending:
@@ -145,7 +168,7 @@ class DaskDispatch(ABC):
             if client is None:
                 for attempt in pending:
                     worker.flights.discard(attempt.id)
-                    self.sink.on_lost(attempt, "the Dask scheduler connection was lost", False)
+                    self._sink().on_lost(attempt, "the Dask scheduler connection was lost", False)
                 continue
             busy = sum(1 for f in self._by_key.values() if f.worker is worker)
             chunks = max(1, min(len(pending), worker.nthreads - busy))
@@ -191,7 +214,7 @@ class DaskDispatch(ABC):
         self._by_key[name] = flight
         for attempt in attempts:
             self._flights[attempt.id] = flight
-        flight.watcher = self.sink.spawn_task(self._watch(flight, resend), f"swarm-dask-{name}")
+        flight.watcher = self._sink().spawn_task(self._watch(flight, resend), f"swarm-dask-{name}")
 
     def _drop(self, flight: Flight, attempt_id: str) -> Attempt | None:
         attempt = flight.attempts.pop(attempt_id, None)
@@ -205,7 +228,7 @@ class DaskDispatch(ABC):
         return attempt
 
     # -- hearing back ---------------------------------------------------------------------
-    def _on_start(self, event: Any) -> None:
+    def on_start(self, event: Any) -> None:
         _, msg = event
         flight = self._by_key.get(str(msg.get("key", ""))) or self._flights.get(
             str(msg.get("attempt", ""))
@@ -218,9 +241,9 @@ class DaskDispatch(ABC):
         for attempt in flight.attempts.values():
             attempt.running = True
             attempt.started_wall = time.time()
-            self.sink.on_started(attempt)
+            self._sink().on_started(attempt)
 
-    def _lose(self, flight: Flight, reason: str, crash: bool) -> None:
+    def lose(self, flight: Flight, reason: str, crash: bool) -> None:
         """Every attempt still in ``flight`` is reassigned; only a single attempt that
         had started is blamed (``crash``)."""
         for attempt_id in list(flight.attempts):
@@ -229,8 +252,8 @@ class DaskDispatch(ABC):
                 continue
             if not flight.single:
                 self._suspects.add(attempt.task_id)
-            self.sink.on_lost(attempt, reason, crash and flight.single and flight.started)
-        self.sink.capacity_changed()
+            self._sink().on_lost(attempt, reason, crash and flight.single and flight.started)
+        self._sink().capacity_changed()
 
     async def _watch(self, flight: Flight, resend: int) -> None:
         try:
@@ -243,17 +266,17 @@ class DaskDispatch(ABC):
                 reason = f"its worker died ({exc})"
             else:
                 reason = f"dask: {type(exc).__name__}: {exc}"
-            self._lose(flight, reason, True)
+            self.lose(flight, reason, True)
             return
         if not flight.attempts:
             return
         worker = flight.worker
         try:
-            self.sink.authenticate(str(answer.get("node_key", "")))
+            self._sink().authenticate(str(answer.get("node_key", "")))
         except AuthenticationError as exc:
             worker.state, worker.reason = AgentState.REFUSED, f"node key refused: {exc}"
             self._info_changed(worker, "refused")
-            self._lose(flight, "its worker's node key was refused", False)
+            self.lose(flight, "its worker's node key was refused", False)
             return
         answer.pop("node_key", None)
         replies = answer.get("replies") or [(flight.key, answer)]
@@ -271,22 +294,22 @@ class DaskDispatch(ABC):
             if reply.get("started"):
                 attempt.started_wall = float(reply["started"])
             attempt.agent = str(answer.get("worker") or worker.name)
-            self._books.setdefault(attempt.agent, Reputation(self.settings.initial_reputation))
+            self.books.setdefault(attempt.agent, Reputation(self.settings.initial_reputation))
             self._suspects.discard(attempt.task_id)
-            self.sink.on_done(attempt, reply)
-        if missing and self.client is not None:
+            self._sink().on_done(attempt, reply)
+        if missing and self._client() is not None:
             for attempt in missing:
-                self._send(self.client, worker, [attempt], resend + 1)
-        self.sink.capacity_changed()
+                self._send(self._client(), worker, [attempt], resend + 1)
+        self._sink().capacity_changed()
 
     def reputation(self, agent_id: str) -> Reputation | None:
-        return self._books.get(agent_id)
+        return self.books.get(agent_id)
 
     # -- cancel and timeouts -------------------------------------------------------------
-    def _cancel_future(self, future: Any) -> None:
-        client = self.client
+    def cancel_future(self, future: Any) -> None:
+        client = self._client()
         if client is not None:
-            self.sink.spawn_task(_quietly(client.cancel([future])), "swarm-dask-cancel")
+            self._sink().spawn_task(_quietly(client.cancel([future])), "swarm-dask-cancel")
 
     def cancel(self, attempt: Attempt) -> None:
         """Cancel a queued attempt (its Dask future, or its place in a batch) and stop a
@@ -299,35 +322,35 @@ class DaskDispatch(ABC):
                 worker.flights.discard(attempt.id)
             return
         self._drop(flight, attempt.id)
-        client = self.client
+        client = self._client()
         if not flight.attempts:
-            self._cancel_future(flight.future)
+            self.cancel_future(flight.future)
         if client is not None:  # a batch skips it; a running attempt is stopped
             self._stops.setdefault(flight.worker.address, []).append(attempt.id)
             if len(self._stops) == 1 and len(self._stops[flight.worker.address]) == 1:
                 asyncio.get_running_loop().call_soon(self._send_stops)
-        self.sink.capacity_changed()
+        self._sink().capacity_changed()
 
     def _send_stops(self) -> None:
         """Every stop asked for in one loop iteration goes to its worker in one message."""
         stops, self._stops = self._stops, {}
-        client = self.client
+        client = self._client()
         if client is None:
             return
         for address, ids in stops.items():
             job = client.run(stop_attempts, ids, workers=[address])
-            self.sink.spawn_task(_quietly(job), "swarm-dask-stop")
+            self._sink().spawn_task(_quietly(job), "swarm-dask-stop")
 
     def _recycle(self, worker: DaskWorker) -> None:
         """A thread the worker could not stop (stuck in C code): restart the worker through
         its nanny; its other attempts are reassigned without blame."""
-        client = self.client
+        client = self._client()
         if client is None or worker.recycled:
             return
         worker.recycled = True
         worker.reason = "restarted: a timed-out attempt would not stop"
         job = client.restart_workers([worker.address], raise_for_error=False)
-        self.sink.spawn_task(_quietly(job), "swarm-dask-recycle")
+        self._sink().spawn_task(_quietly(job), "swarm-dask-recycle")
 
     def sweep(self, now: float) -> None:
         """The coordinator's backstop for work that overran its worker-side timeouts."""
@@ -335,7 +358,7 @@ class DaskDispatch(ABC):
         for flight in overdue.values():
             for attempt in list(flight.attempts.values()):
                 self.cancel(attempt)
-                self.sink.on_done(
+                self._sink().on_done(
                     attempt,
                     {
                         "ok": False,

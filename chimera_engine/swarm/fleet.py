@@ -1,6 +1,6 @@
 """The agents: spawning within the maximum, stopping, killing, replacing the lost.
 
-A mixin of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator`. Agents
+One part of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator`. Agents
 that die, hang or are recycled are replaced with the same spec when
 ``swarm.respawn`` is on, at most ``swarm.respawn_per_minute`` times a minute
 (a crash loop stops there and is logged).
@@ -11,19 +11,51 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 
 from chimera_engine.errors import AuthenticationError
+from chimera_engine.events import EventBus
 from chimera_engine.security.principal import Principal
-from chimera_engine.swarm.core import SYSTEM, SwarmCore
+from chimera_engine.swarm.backend import Backend
+from chimera_engine.swarm.core import SYSTEM, Background, SwarmState
+from chimera_engine.swarm.credentials import NodeCredentials
 from chimera_engine.swarm.errors import SwarmCapacityError, SwarmNotRunningError
 from chimera_engine.swarm.events import AgentChanged
 from chimera_engine.swarm.models import AgentInfo, AgentSpec
+from chimera_engine.swarm.settings import SwarmSettings
+from chimera_engine.swarm.store import SwarmStore
 
 log = logging.getLogger(__name__)
 _AUDITED = frozenset({"died", "hung", "recycled", "refused", "killed", "joined", "unreachable"})
 
 
-class AgentFleet(SwarmCore):
+class AgentFleet:
+    """The agents the backend runs, within ``max_agents``; replaces the lost ones. Reads
+    ``state`` for whether the swarm runs and counts respawns there."""
+
+    def __init__(
+        self,
+        *,
+        state: SwarmState,
+        settings: SwarmSettings,
+        backend: Backend,
+        credentials: NodeCredentials,
+        store: SwarmStore,
+        bus: EventBus,
+        background: Background,
+    ) -> None:
+        self._state = state
+        self.settings = settings
+        self.backend = backend
+        self.credentials = credentials
+        self.store = store
+        self.bus = bus
+        self._background = background
+        self._audit = background.record
+        self._specs: dict[str, AgentSpec] = {}
+        self._respawned: deque[float] = deque()
+        self._reserved = 0
+
     def authenticate(self, key: str) -> Principal:
         """Check an agent's node credentials (every refusal is audited)."""
         try:
@@ -37,7 +69,7 @@ class AgentFleet(SwarmCore):
         """Start one agent and return it once ready. SwarmCapacityError past ``max_agents``,
         AgentStartError if it does not come up."""
         spec.validate()
-        if not self.started:
+        if not self._state.started:
             raise SwarmNotRunningError("the swarm is not running")
         limit = self.settings.max_agents
         if self.backend.live_count() + self._reserved >= limit:
@@ -125,10 +157,10 @@ class AgentFleet(SwarmCore):
         if change in ("died", "hung", "recycled"):
             spec = self._specs.pop(agent.id, None)
             if spec is not None and self._may_respawn():
-                self.spawn_task(self._respawn(spec, agent.id), f"swarm-respawn-{agent.id}")
+                self._background.spawn(self._respawn(spec, agent.id), f"swarm-respawn-{agent.id}")
 
     def _may_respawn(self) -> bool:
-        if not self.settings.respawn or self._stopping:
+        if not self.settings.respawn or self._state.stopping:
             return False
         now = time.monotonic()
         while self._respawned and now - self._respawned[0] > 60.0:
@@ -147,5 +179,5 @@ class AgentFleet(SwarmCore):
         except Exception as exc:
             log.error("swarm: could not replace agent %s: %s", replaced, exc)
             return
-        self.respawns += 1
+        self._state.respawns += 1
         self.bus.publish(AgentChanged(agent=info, change="respawned"))

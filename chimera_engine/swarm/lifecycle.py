@@ -1,9 +1,8 @@
 """How a task moves: ready -> queued attempts -> agents -> votes -> final state.
 
-A mixin of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator` (kept apart
-so each file stays about one job). Everything here runs on the loop thread and
-never blocks: persistence is queued to :class:`SwarmStore`, audit entries to
-the audit log.
+One part of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator`.
+Everything here runs on the loop thread and never blocks: persistence is
+queued to :class:`SwarmStore`, audit entries to the audit log.
 
 Rules: a tool error or a timeout reported by the agent fails the replica (retried
 on another agent while ``retries`` allow); bad inputs or a version that does not
@@ -20,21 +19,50 @@ import time
 from typing import Any
 
 from chimera_engine.errors import ChimeraError
-from chimera_engine.swarm.backend import Attempt
+from chimera_engine.events import EventBus
+from chimera_engine.swarm.backend import Attempt, Backend
 from chimera_engine.swarm.completion import TaskCompletion
 from chimera_engine.swarm.consensus import Vote
-from chimera_engine.swarm.core import SYSTEM
+from chimera_engine.swarm.core import SYSTEM, Background, SwarmState
 from chimera_engine.swarm.events import TaskChanged
 from chimera_engine.swarm.models import ConsensusMethod, TaskState, as_ref, shape_ref
 from chimera_engine.swarm.runs import TaskRun
-from chimera_engine.swarm.tools import ToolRef
+from chimera_engine.swarm.settings import SwarmSettings
+from chimera_engine.swarm.store import SwarmStore
+from chimera_engine.swarm.tools import ToolRef, ToolSource
 
 log = logging.getLogger(__name__)
 _FATAL = frozenset({"invalid_input", "load_error", "unknown_tool", "not_json", "too_large"})
 _MAX_DEFERRED = 32
 
 
-class TaskLifecycle(TaskCompletion):
+class TaskLifecycle:
+    """Queues the replicas of ready tasks, hands attempts to the backend as it has room,
+    and takes the backend's replies; final states are decided by ``completion``."""
+
+    def __init__(
+        self,
+        *,
+        state: SwarmState,
+        settings: SwarmSettings,
+        tools: ToolSource,
+        backend: Backend,
+        store: SwarmStore,
+        bus: EventBus,
+        background: Background,
+        completion: TaskCompletion,
+    ) -> None:
+        self._state = state
+        self.settings = settings
+        self.tools = tools
+        self.backend = backend
+        self.store = store
+        self.bus = bus
+        self._audit = background.record
+        self._completion = completion
+        self._finish = completion.finish
+        self._pump_scheduled = False
+
     # -- becoming ready --------------------------------------------------------------------
     def _resolve(self, run: TaskRun) -> ToolRef:
         task = run.task
@@ -51,12 +79,12 @@ class TaskLifecycle(TaskCompletion):
                 inputs[name] = value
                 continue
             many, ids = ref
-            inputs[name] = shape_ref(value, [self._dep_values[d][0] for d in ids], many)
+            inputs[name] = shape_ref(value, [self._state.dep_values[d][0] for d in ids], many)
         if task.prompt is not None:
             inputs = {"prompt": task.prompt, **inputs}
         return inputs
 
-    def _make_ready(self, run: TaskRun) -> None:
+    def make_ready(self, run: TaskRun) -> None:
         """All dependencies succeeded: resolve the tool, build inputs, queue every replica."""
         run.ready = True
         try:
@@ -70,20 +98,13 @@ class TaskLifecycle(TaskCompletion):
             return
         finally:
             for dep in run.task.depends_on:
-                self._unref(dep)
+                self._state.unref(dep)
         run.ran_version, run.inputs = ref.version, inputs
         run.open = run.task.redundancy
         for replica in range(run.task.redundancy):
-            self._queue_replica(run, replica, ref)
+            self.queue_replica(run, replica, ref)
 
-    def _unref(self, dep: str) -> None:
-        entry = self._dep_values.get(dep)
-        if entry is not None:
-            entry[1] -= 1
-            if entry[1] <= 0:
-                del self._dep_values[dep]
-
-    def _queue_replica(self, run: TaskRun, replica: int, ref: ToolRef | None = None) -> None:
+    def queue_replica(self, run: TaskRun, replica: int, ref: ToolRef | None = None) -> None:
         if ref is None:
             try:
                 ref = self._resolve(run)
@@ -108,12 +129,12 @@ class TaskLifecycle(TaskCompletion):
             isolate=run.crashes > 0,
         )
         run.active[attempt.id] = attempt
-        self._queues.push(attempt)
+        self._state.queues.push(attempt)
         self._schedule_pump()
 
     # -- dispatching -----------------------------------------------------------------------
     def _schedule_pump(self) -> None:
-        if not self._pump_scheduled and not self._stopping:
+        if not self._pump_scheduled and not self._state.stopping:
             self._pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)
 
@@ -122,16 +143,16 @@ class TaskLifecycle(TaskCompletion):
 
     def _pump(self) -> None:
         self._pump_scheduled = False
-        if self._stopping:
+        if self._state.stopping:
             return
         now = time.time()
-        for key in self._queues.nonempty():
+        for key in self._state.queues.nonempty():
             deferred: list[Attempt] = []
             while len(deferred) < _MAX_DEFERRED:
-                attempt = self._queues.pop(key)
+                attempt = self._state.queues.pop(key)
                 if attempt is None:
                     break
-                run = self._runs.get(attempt.task_id)
+                run = self._state.runs.get(attempt.task_id)
                 if run is None or attempt.id not in run.active:
                     continue
                 attempt.exclude = frozenset(run.used_agents)  # replicas go to distinct agents
@@ -150,12 +171,12 @@ class TaskLifecycle(TaskCompletion):
                 run.agent = attempt.agent
                 run.used_agents.add(attempt.agent)
                 if run.state is not TaskState.RUNNING:
-                    self._set_state(run, TaskState.ASSIGNED, now)
+                    self.set_state(run, TaskState.ASSIGNED, now)
                 else:
                     self.store.update(run.id, attempts=run.attempts, agent=run.agent)
-            self._queues.push_back(deferred)
+            self._state.queues.push_back(deferred)
 
-    def _set_state(self, run: TaskRun, state: TaskState, now: float | None = None) -> None:
+    def set_state(self, run: TaskRun, state: TaskState, now: float | None = None) -> None:
         run.state = state
         run.updated_at = now or time.time()
         self.store.update(
@@ -179,9 +200,9 @@ class TaskLifecycle(TaskCompletion):
 
     # -- replies from the backend --------------------------------------------------------------
     def _take(self, attempt: Attempt) -> TaskRun | None:
-        run = self._runs.get(attempt.task_id)
+        run = self._state.runs.get(attempt.task_id)
         if run is None or run.state.final or run.active.pop(attempt.id, None) is None:
-            self.late_replies += 1
+            self._state.late_replies += 1
             return None
         return run
 
@@ -202,16 +223,16 @@ class TaskLifecycle(TaskCompletion):
         )
 
     def on_started(self, attempt: Attempt) -> None:
-        run = self._runs.get(attempt.task_id)
+        run = self._state.runs.get(attempt.task_id)
         if run is not None and not run.state.final and run.state is not TaskState.RUNNING:
-            self._set_state(run, TaskState.RUNNING)
+            self.set_state(run, TaskState.RUNNING)
 
     def on_done(self, attempt: Attempt, reply: dict[str, Any]) -> None:
         run = self._take(attempt)
         if run is None:
             return
         if attempt.sent_at:
-            self.round_trips.append(time.monotonic() - attempt.sent_at)
+            self._state.round_trips.append(time.monotonic() - attempt.sent_at)
         run.agent = attempt.agent  # a Dask worker is known only once it answers
         rep = self.backend.reputation(attempt.agent)
         ok = bool(reply.get("ok"))
@@ -221,7 +242,7 @@ class TaskLifecycle(TaskCompletion):
         if ok:
             if rep is not None:
                 rep.success()
-            self._succeeded_on.setdefault(attempt.ref.key, set()).add(attempt.agent)
+            self._state.succeeded_on.setdefault(attempt.ref.key, set()).add(attempt.agent)
             value = reply.get("value")
             confidence = 1.0
             if (
@@ -234,23 +255,23 @@ class TaskLifecycle(TaskCompletion):
             run.votes.append(
                 Vote(attempt.agent, value, confidence, rep.value if rep is not None else 1.0)
             )
-            self._replica_closed(run)
+            self._completion.replica_closed(run)
             return
         if code in _FATAL:
             self._finish(run, TaskState.FAILED, error=error, code=code)
             return
         if code == "cancelled":
             return
-        others = self._succeeded_on.get(attempt.ref.key, set()) - {attempt.agent}
+        others = self._state.succeeded_on.get(attempt.ref.key, set()) - {attempt.agent}
         if rep is not None and others:  # the same tool works elsewhere: the agent is to blame
             rep.failure()
         run.tool_errors += 1
         run.last_error = (code, error)
         if run.tool_errors <= run.task.retries:
-            self._set_state(run, TaskState.REASSIGNED)
-            self._queue_replica(run, attempt.replica)
+            self.set_state(run, TaskState.REASSIGNED)
+            self.queue_replica(run, attempt.replica)
         else:
-            self._replica_closed(run)
+            self._completion.replica_closed(run)
 
     def on_lost(
         self, attempt: Attempt, reason: str, crash: bool, *, poisoned: bool = False
@@ -263,9 +284,9 @@ class TaskLifecycle(TaskCompletion):
             run.crashes += 1
             limit = run.task.max_attempts or self.settings.max_attempts
             if run.crashes >= limit or poisoned:
-                self._quarantine(run, reason, limit)
+                self._completion.quarantine(run, reason, limit)
                 return
-        self._set_state(run, TaskState.REASSIGNED)
+        self.set_state(run, TaskState.REASSIGNED)
         self._audit(
             SYSTEM,
             "swarm.task.reassign",
@@ -274,4 +295,4 @@ class TaskLifecycle(TaskCompletion):
             crashes=run.crashes,
             counted=crash,
         )
-        self._queue_replica(run, attempt.replica)
+        self.queue_replica(run, attempt.replica)

@@ -1,6 +1,6 @@
 """Submitting tasks: validation, idempotency, persistence, dependencies, graphs and jobs.
 
-A mixin of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator`.
+One part of :class:`~chimera_engine.swarm.coordinator.SwarmCoordinator`.
 """
 
 from __future__ import annotations
@@ -9,17 +9,20 @@ import heapq
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import ValidationError
 from chimera_engine.security.principal import Principal
-from chimera_engine.swarm.core import SwarmCore
+from chimera_engine.swarm.completion import TaskCompletion
+from chimera_engine.swarm.core import Background, SwarmState
 from chimera_engine.swarm.decomposer import Job, TaskDecomposer
 from chimera_engine.swarm.errors import SwarmNotRunningError
 from chimera_engine.swarm.graph import TaskGraph, topological, with_references
+from chimera_engine.swarm.lifecycle import TaskLifecycle
 from chimera_engine.swarm.models import Task, TaskInfo, TaskState
 from chimera_engine.swarm.runs import TaskRun, stored_info
-from chimera_engine.swarm.store import task_row
+from chimera_engine.swarm.settings import SwarmSettings
+from chimera_engine.swarm.store import SwarmStore, task_row
+from chimera_engine.swarm.tools import ToolSource
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,26 +34,30 @@ class GraphInfo:
     outputs: tuple[str, ...]
 
 
-class TaskSubmission(SwarmCore):
-    decomposer: TaskDecomposer
+class TaskSubmission:
+    """Accepts tasks, graphs and jobs: checks them, records them (awaited), links their
+    dependencies and queues what is ready through ``lifecycle``."""
 
-    if TYPE_CHECKING:
-
-        def _make_ready(self, run: TaskRun) -> None: ...
-
-        def _finish(
-            self,
-            run: TaskRun,
-            state: TaskState,
-            *,
-            value: Any = None,
-            has_value: bool = False,
-            error: str = "",
-            code: str = "",
-            outcome: dict[str, Any] | None = None,
-        ) -> None: ...
-
-        def _info(self, task_id: str, *, duplicate: bool = False) -> TaskInfo: ...
+    def __init__(
+        self,
+        *,
+        state: SwarmState,
+        settings: SwarmSettings,
+        tools: ToolSource,
+        store: SwarmStore,
+        decomposer: TaskDecomposer,
+        background: Background,
+        completion: TaskCompletion,
+        lifecycle: TaskLifecycle,
+    ) -> None:
+        self._state = state
+        self.settings = settings
+        self.tools = tools
+        self.store = store
+        self.decomposer = decomposer
+        self._audit = background.record
+        self._finish = completion.finish
+        self._make_ready = lifecycle.make_ready
 
     def _check(self, task: Task, batch: dict[str, Task], unknown: set[str]) -> None:
         task.validate()
@@ -67,7 +74,7 @@ class TaskSubmission(SwarmCore):
                 inputs = {"prompt": task.prompt, **inputs}
             ref.check(inputs)
         for dep in task.depends_on:
-            if dep not in batch and dep not in self._runs and dep not in self._finished:
+            if dep not in batch and not self._state.known(dep):
                 unknown.add(dep)
 
     async def submit(self, task: Task, principal: Principal) -> TaskInfo:
@@ -79,7 +86,7 @@ class TaskSubmission(SwarmCore):
         already known is not queued again: the earlier task is returned with
         ``duplicate=True``. Unknown tools, inputs that do not fit the tool's signature and
         unknown dependencies raise ValidationError/NotFoundError and nothing is queued."""
-        if not self.started:
+        if not self._state.started:
             raise SwarmNotRunningError("the swarm is not running")
         tasks = [with_references(t) for t in tasks]
         batch: dict[str, Task] = {}
@@ -96,13 +103,13 @@ class TaskSubmission(SwarmCore):
             if missing:
                 raise ValidationError(f"unknown dependencies: {', '.join(sorted(missing))}")
             for stored in found.values():
-                self._finished.setdefault(stored.task.id, TaskRun.from_stored(stored))
+                self._state.finished.setdefault(stored.task.id, TaskRun.from_stored(stored))
         infos: dict[str, TaskInfo] = {}
         fresh: list[Task] = []
         for task in tasks:
-            known = self._by_key.get(task.key)
+            known = self._state.by_key.get(task.key)
             if known is not None:
-                infos[task.id] = self._info(known, duplicate=True)
+                infos[task.id] = self._state.info(known, duplicate=True)
             else:
                 fresh.append(task)
         now = time.time()
@@ -119,16 +126,16 @@ class TaskSubmission(SwarmCore):
             found = await self.store.load(sorted(set(duplicates.values())))
             for task_id, existing in duplicates.items():
                 infos[task_id] = (
-                    self._info(existing, duplicate=True)
-                    if existing in self._runs
+                    self._state.info(existing, duplicate=True)
+                    if existing in self._state.runs
                     else stored_info(found[existing], duplicate=True)
                 )
         for task in fresh:
             if task.id in duplicates:
                 continue
             run = TaskRun(task=task, submitted_by=principal.actor, created_at=now)
-            self._runs[task.id] = run
-            self._by_key[task.key] = task.id
+            self._state.runs[task.id] = run
+            self._state.by_key[task.key] = task.id
             runs.append(run)
             infos[task.id] = run.info()
         if runs:
@@ -140,36 +147,31 @@ class TaskSubmission(SwarmCore):
                 tasks=[r.id for r in runs[:20]],
                 tools=sorted({r.task.tool or "<prompt>" for r in runs}),
             )
-            await self._link(runs)
+            await self.link(runs)
         return [infos[t.id] for t in tasks]
 
-    async def _link(self, runs: Iterable[TaskRun]) -> None:
+    async def link(self, runs: Iterable[TaskRun]) -> None:
         """Connect dependencies, then queue what is ready (in the order given)."""
         runs = list(runs)
-        outside = {
-            d
-            for r in runs
-            for d in r.task.depends_on
-            if d not in self._runs and d not in self._finished
-        }
+        outside = {d for r in runs for d in r.task.depends_on if not self._state.known(d)}
         if outside:
             for stored in (await self.store.load(sorted(outside))).values():
-                self._finished.setdefault(stored.task.id, TaskRun.from_stored(stored))
+                self._state.finished.setdefault(stored.task.id, TaskRun.from_stored(stored))
         for run in runs:
             if run.task.deadline is not None:
-                heapq.heappush(self._deadlines, (run.task.deadline, run.id))
+                heapq.heappush(self._state.deadlines, (run.task.deadline, run.id))
             failed_dep = None
             for dep in run.task.depends_on:
-                parent = self._runs.get(dep)
+                parent = self._state.runs.get(dep)
                 if parent is not None and not parent.persisted:
                     run.waiting.add(dep)
                     parent.dependants.append(run.id)
                     continue
-                parent = parent or self._finished.get(dep)
+                parent = parent or self._state.finished.get(dep)
                 if parent is None or parent.state is not TaskState.SUCCEEDED:
                     failed_dep = (dep, parent.state.value if parent else "missing")
                     continue
-                entry = self._dep_values.setdefault(dep, [parent.result, 0])
+                entry = self._state.dep_values.setdefault(dep, [parent.result, 0])
                 entry[1] += 1
             if failed_dep is not None:
                 self._finish(
@@ -183,7 +185,7 @@ class TaskSubmission(SwarmCore):
 
     async def submit_graph(self, graph: TaskGraph, principal: Principal) -> GraphInfo:
         """Check the graph (cycles, unknown dependencies) and submit all of it at once."""
-        ordered = graph.order(known=lambda t: t in self._runs or t in self._finished)
+        ordered = graph.order(known=self._state.known)
         infos = await self.submit_many(ordered, principal)
         return GraphInfo(
             id=graph.id, tasks=tuple(infos), outputs=tuple(graph.outputs or graph.sinks())

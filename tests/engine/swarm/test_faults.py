@@ -149,7 +149,7 @@ async def test_inputs_that_do_not_match_the_signature(swarm: SwarmCoordinator) -
     bad = await swarm.run(Task(tool="twice", inputs={"x": {"$ref": text.id}}), OPERATOR, 10)
     assert bad.state is TaskState.FAILED and bad.error_code == "invalid_input"
     assert "must be int, got str" in bad.error
-    assert not swarm._runs  # nothing left behind
+    assert swarm.stats().unfinished == 0  # nothing left behind
 
 
 async def test_idempotency_keys_record_one_result(swarm: SwarmCoordinator) -> None:

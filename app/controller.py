@@ -23,12 +23,7 @@ from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
 from app.preferences import Preferences
 from app.signals import first_signal
-from app.views.admin import AdminPanel
-from app.views.audit import AuditPanel
-from app.views.modules import ModulesPanel
 from app.views.overview import attach_overview
-from app.views.patches import PatchesPanel
-from app.views.swarm import SwarmPanel
 from chimera_engine.security.manager import Session
 
 log = logging.getLogger(__name__)
@@ -40,7 +35,12 @@ SESSION_ENDED = "Your session ended; sign in again to continue."
 def preload_panels() -> None:
     """Import what the panels need that is slow to import (runs in a worker thread:
     module imports create no Qt objects that belong to a thread)."""
-    import app.views.dashboard  # noqa: F401  (pyqtgraph, numpy, the anomaly engine)
+    import app.views.admin
+    import app.views.audit
+    import app.views.dashboard  # (pyqtgraph, numpy, the anomaly engine)
+    import app.views.modules
+    import app.views.patches
+    import app.views.swarm  # noqa: F401
 
 
 def _default_admin_name() -> str:
@@ -97,6 +97,8 @@ class ConsoleController(QObject):
                 if outcome == "ended":
                     self._notice = self._notice or SESSION_ENDED
         finally:
+            if self._preload is not None:  # a worker thread still importing: let it end
+                await asyncio.gather(self._preload, return_exceptions=True)
             self._discard(self.dialog)
             self.dialog = None
             if self.window is not None:
@@ -140,18 +142,47 @@ class ConsoleController(QObject):
     # -- operating -------------------------------------------------------------------------
     def panel_factories(self) -> list[tuple[str, Callable[[], QWidget]]]:
         """The panels after the Overview, in order, each as a name and a builder."""
-        # Imported here: the dashboard pulls in pyqtgraph and numpy, kept out of start-up
-        # (and imported in a worker thread while the sign-in dialog is up, see preload).
-        from app.views.dashboard import DashboardPanel
-
+        # Imported when built: the panels (the dashboard with pyqtgraph and numpy) are kept
+        # out of start-up, and imported in a worker thread while the sign-in dialog is up.
         bridge = self.bridge
+
+        def dashboard() -> QWidget:
+            from app.views.dashboard import DashboardPanel
+
+            return DashboardPanel(bridge)
+
+        def modules() -> QWidget:
+            from app.views.modules import ModulesPanel
+
+            return ModulesPanel(bridge)
+
+        def patches() -> QWidget:
+            from app.views.patches import PatchesPanel
+
+            return PatchesPanel(bridge)
+
+        def swarm() -> QWidget:
+            from app.views.swarm import SwarmPanel
+
+            return SwarmPanel(bridge)
+
+        def audit() -> QWidget:
+            from app.views.audit import AuditPanel
+
+            return AuditPanel(bridge)
+
+        def admin() -> QWidget:
+            from app.views.admin import AdminPanel
+
+            return AdminPanel(bridge)
+
         return [
-            ("Dashboard", lambda: DashboardPanel(bridge)),
-            ("Modules", lambda: ModulesPanel(bridge)),
-            ("Patches", lambda: PatchesPanel(bridge)),
-            ("Swarm", lambda: SwarmPanel(bridge)),
-            ("Audit", lambda: AuditPanel(bridge)),
-            ("Admin", lambda: AdminPanel(bridge)),
+            ("Dashboard", dashboard),
+            ("Modules", modules),
+            ("Patches", patches),
+            ("Swarm", swarm),
+            ("Audit", audit),
+            ("Admin", admin),
         ]
 
     def build_main_window(self) -> MainWindow:
@@ -174,18 +205,16 @@ class ConsoleController(QObject):
         return window
 
     async def add_panels(self, window: MainWindow, stop: asyncio.Future[str]) -> bool:
-        """Add the other panels one per turn of the event loop, so the engine (agents'
-        heartbeats, the API, the demo) keeps running meanwhile; False if ``stop`` ended
-        first (the operator signed out or quit while they were added)."""
-        await self.preloaded()
+        """Add the other panels' tabs; each panel is built when first shown (lazily), so
+        signing in never waits for a panel the operator has not looked at, and the engine
+        (agents' heartbeats, the API, the demo) keeps running meanwhile. False if ``stop``
+        ended first (the operator signed out or quit while they were added)."""
         for name, build in self.panel_factories():
             await asyncio.sleep(0)
             if stop.done():
                 return False
-            panel = build()
-            await asyncio.sleep(0)
-            window.add_panel(name, panel)
-            window.show_panel("Overview", focus=False)
+            window.add_lazy_panel(name, build)
+        window.show_panel("Overview", focus=False)
         self.demo_menu = DemoMenu(window, self.bridge)
         window.complete_layout()
         return True

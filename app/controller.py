@@ -69,10 +69,14 @@ class ConsoleController(QObject):
         probe: Callable[[], None] | None = None,
         window_size: tuple[int, int] = WINDOW_SIZE,
         preferences: Preferences | None = None,
+        engine_started: asyncio.Future[None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        #: The engine's start still under way behind the sign-in dialog (if any): the
+        #: main window opens once it has finished.
+        self.engine_started = engine_started
         self.preferences = preferences
         self.probe = probe
         self.window_size = window_size
@@ -91,6 +95,8 @@ class ConsoleController(QObject):
                 session = await self.authenticate(notice)
                 if session is None:
                     return 0
+                if self.engine_started is not None:
+                    await self.engine_started  # (raises if the start failed: the flow stops)
                 outcome = await self.operate(session)
                 if outcome == "quit":
                     return 0

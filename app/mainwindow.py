@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         self.lag_indicator = LagIndicator(self)
         self.api_indicator = QLabel(self)
         self.api_indicator.setObjectName("apiIndicator")
+        self.api_indicator.setProperty("statusPill", True)
         api = self._bridge.node.api
         if api is not None and api.port:
             # Anyone who can reach this port can try the HTTP API: say it is open.

@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         status = self.statusBar()
         status.setObjectName("statusBar")
         status.setSizeGripEnabled(False)
+        status.setContentsMargins(4, 0, 8, 0)  # the last pill clear of the window's edge
         self.busy_label = QLabel("Working…", self)
         self.busy_label.setObjectName("busyIndicator")
         self.busy_label.hide()

@@ -198,14 +198,16 @@ class ConsoleController(QObject):
             window.add_panel(name, build())
         return self._finish_window(window)
 
-    def open_main_window(self) -> MainWindow:
+    async def open_main_window(self) -> MainWindow:
         """Show the main window at once with the Overview only (:attr:`mainWindowOpened`);
-        :meth:`add_panels` adds the others."""
+        :meth:`add_panels` adds the others. Built, then shown on the next turn of the loop:
+        two shorter steps instead of one long one."""
         window = self._start_window()
         window.panels_pending = True
         window.resize(*self.window_size)
         window.show_panel("Overview", focus=False)
         self.window = window
+        await asyncio.sleep(0)
         window.show()
         self.mainWindowOpened.emit(window)
         return window
@@ -254,7 +256,7 @@ class ConsoleController(QObject):
     async def operate(self, session: Session) -> str:
         """Show the main window until logout (``"logout"``), quit (``"quit"``) or the
         engine ending the session (``"ended"``)."""
-        window = self.open_main_window()
+        window = await self.open_main_window()
         outcome = asyncio.ensure_future(self._outcome(window))
         try:
             if await self.add_panels(window, outcome):

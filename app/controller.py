@@ -23,12 +23,7 @@ from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
 from app.preferences import Preferences
 from app.signals import first_signal
-from app.views.admin import AdminPanel
-from app.views.audit import AuditPanel
-from app.views.modules import ModulesPanel
 from app.views.overview import attach_overview
-from app.views.patches import PatchesPanel
-from app.views.swarm import SwarmPanel
 from chimera_engine.security.manager import Session
 
 log = logging.getLogger(__name__)
@@ -40,7 +35,12 @@ SESSION_ENDED = "Your session ended; sign in again to continue."
 def preload_panels() -> None:
     """Import what the panels need that is slow to import (runs in a worker thread:
     module imports create no Qt objects that belong to a thread)."""
-    import app.views.dashboard  # noqa: F401  (pyqtgraph, numpy, the anomaly engine)
+    import app.views.admin
+    import app.views.audit
+    import app.views.dashboard  # (pyqtgraph, numpy, the anomaly engine)
+    import app.views.modules
+    import app.views.patches
+    import app.views.swarm  # noqa: F401
 
 
 def _default_admin_name() -> str:
@@ -69,10 +69,14 @@ class ConsoleController(QObject):
         probe: Callable[[], None] | None = None,
         window_size: tuple[int, int] = WINDOW_SIZE,
         preferences: Preferences | None = None,
+        engine_started: asyncio.Future[None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        #: The engine's start still under way behind the sign-in dialog (if any): the
+        #: main window opens once it has finished.
+        self.engine_started = engine_started
         self.preferences = preferences
         self.probe = probe
         self.window_size = window_size
@@ -91,12 +95,16 @@ class ConsoleController(QObject):
                 session = await self.authenticate(notice)
                 if session is None:
                     return 0
+                if self.engine_started is not None:
+                    await self.engine_started  # (raises if the start failed: the flow stops)
                 outcome = await self.operate(session)
                 if outcome == "quit":
                     return 0
                 if outcome == "ended":
                     self._notice = self._notice or SESSION_ENDED
         finally:
+            if self._preload is not None:  # a worker thread still importing: let it end
+                await asyncio.gather(self._preload, return_exceptions=True)
             self._discard(self.dialog)
             self.dialog = None
             if self.window is not None:
@@ -140,18 +148,47 @@ class ConsoleController(QObject):
     # -- operating -------------------------------------------------------------------------
     def panel_factories(self) -> list[tuple[str, Callable[[], QWidget]]]:
         """The panels after the Overview, in order, each as a name and a builder."""
-        # Imported here: the dashboard pulls in pyqtgraph and numpy, kept out of start-up
-        # (and imported in a worker thread while the sign-in dialog is up, see preload).
-        from app.views.dashboard import DashboardPanel
-
+        # Imported when built: the panels (the dashboard with pyqtgraph and numpy) are kept
+        # out of start-up, and imported in a worker thread while the sign-in dialog is up.
         bridge = self.bridge
+
+        def dashboard() -> QWidget:
+            from app.views.dashboard import DashboardPanel
+
+            return DashboardPanel(bridge)
+
+        def modules() -> QWidget:
+            from app.views.modules import ModulesPanel
+
+            return ModulesPanel(bridge)
+
+        def patches() -> QWidget:
+            from app.views.patches import PatchesPanel
+
+            return PatchesPanel(bridge)
+
+        def swarm() -> QWidget:
+            from app.views.swarm import SwarmPanel
+
+            return SwarmPanel(bridge)
+
+        def audit() -> QWidget:
+            from app.views.audit import AuditPanel
+
+            return AuditPanel(bridge)
+
+        def admin() -> QWidget:
+            from app.views.admin import AdminPanel
+
+            return AdminPanel(bridge)
+
         return [
-            ("Dashboard", lambda: DashboardPanel(bridge)),
-            ("Modules", lambda: ModulesPanel(bridge)),
-            ("Patches", lambda: PatchesPanel(bridge)),
-            ("Swarm", lambda: SwarmPanel(bridge)),
-            ("Audit", lambda: AuditPanel(bridge)),
-            ("Admin", lambda: AdminPanel(bridge)),
+            ("Dashboard", dashboard),
+            ("Modules", modules),
+            ("Patches", patches),
+            ("Swarm", swarm),
+            ("Audit", audit),
+            ("Admin", admin),
         ]
 
     def build_main_window(self) -> MainWindow:
@@ -161,31 +198,31 @@ class ConsoleController(QObject):
             window.add_panel(name, build())
         return self._finish_window(window)
 
-    def open_main_window(self) -> MainWindow:
+    async def open_main_window(self) -> MainWindow:
         """Show the main window at once with the Overview only (:attr:`mainWindowOpened`);
-        :meth:`add_panels` adds the others."""
+        :meth:`add_panels` adds the others. Built, then shown on the next turn of the loop:
+        two shorter steps instead of one long one."""
         window = self._start_window()
         window.panels_pending = True
         window.resize(*self.window_size)
         window.show_panel("Overview", focus=False)
         self.window = window
+        await asyncio.sleep(0)
         window.show()
         self.mainWindowOpened.emit(window)
         return window
 
     async def add_panels(self, window: MainWindow, stop: asyncio.Future[str]) -> bool:
-        """Add the other panels one per turn of the event loop, so the engine (agents'
-        heartbeats, the API, the demo) keeps running meanwhile; False if ``stop`` ended
-        first (the operator signed out or quit while they were added)."""
-        await self.preloaded()
+        """Add the other panels' tabs; each panel is built when first shown (lazily), so
+        signing in never waits for a panel the operator has not looked at, and the engine
+        (agents' heartbeats, the API, the demo) keeps running meanwhile. False if ``stop``
+        ended first (the operator signed out or quit while they were added)."""
         for name, build in self.panel_factories():
             await asyncio.sleep(0)
             if stop.done():
                 return False
-            panel = build()
-            await asyncio.sleep(0)
-            window.add_panel(name, panel)
-            window.show_panel("Overview", focus=False)
+            window.add_lazy_panel(name, build)
+        window.show_panel("Overview", focus=False)
         self.demo_menu = DemoMenu(window, self.bridge)
         window.complete_layout()
         return True
@@ -219,7 +256,7 @@ class ConsoleController(QObject):
     async def operate(self, session: Session) -> str:
         """Show the main window until logout (``"logout"``), quit (``"quit"``) or the
         engine ending the session (``"ended"``)."""
-        window = self.open_main_window()
+        window = await self.open_main_window()
         outcome = asyncio.ensure_future(self._outcome(window))
         try:
             if await self.add_panels(window, outcome):

@@ -59,6 +59,7 @@ class DemoMenu(QObject):
         # charts are flat should see "Demo paused" without opening a menu).
         self.indicator = QLabel("", window)
         self.indicator.setObjectName("demoIndicator")
+        self.indicator.setProperty("statusPill", True)  # padded like its neighbours
         self.indicator.hide()
         window.statusBar().insertPermanentWidget(0, self.indicator)
         self._poll = QTimer(self)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.bridge import EngineBridge, describe_error
 from app.controller import ConsoleController
+from app.engine_start import start_until_sign_in
 from app.platform_check import missing_xcb_libraries, xcb_advice
 from app.preferences import APP_NAME, ORG_NAME, Preferences
 from app.qt_loop import ConsoleEventLoop
@@ -144,7 +145,8 @@ async def run_console(
     """Start the engine, run the sign-in / main-window flow, stop everything. Exit code."""
     node = HeartNode(settings)
     try:
-        await node.start()
+        # The dialog comes up once accounts can sign in; the rest starts behind it.
+        started = await start_until_sign_in(node)
     except Exception as exc:
         message = describe_error(exc)
         if not isinstance(exc, ChimeraError):  # DataDirError, StoreError are expected
@@ -156,7 +158,9 @@ async def run_console(
     bridge = EngineBridge(node)
     hooks = ErrorHooks(bridge, asyncio.get_running_loop())
     hooks.install()
-    controller = ConsoleController(bridge, probe=probe, preferences=preferences)
+    controller = ConsoleController(
+        bridge, probe=probe, preferences=preferences, engine_started=started
+    )
     try:
         return await controller.run()
     except Exception as exc:  # the flow itself failed (e.g. the store broke): say so
@@ -167,6 +171,7 @@ async def run_console(
         return 1
     finally:
         hooks.uninstall()
+        await asyncio.gather(started, return_exceptions=True)  # (a start that failed: stop)
         await bridge.aclose()
         await node.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
         self._bridge = bridge
         self.preferences = preferences
         self._docks: dict[str, QDockWidget] = {}
+        #: Panels added with :meth:`add_lazy_panel` and not built yet, by name.
+        self._builders: dict[str, Callable[[], QWidget]] = {}
         self._quiet_close = False
         self._quit_confirmed = False
         self.quit_box: QMessageBox | None = None
@@ -127,6 +130,7 @@ class MainWindow(QMainWindow):
         status = self.statusBar()
         status.setObjectName("statusBar")
         status.setSizeGripEnabled(False)
+        status.setContentsMargins(4, 0, 8, 0)  # the last pill clear of the window's edge
         self.busy_label = QLabel("Working…", self)
         self.busy_label.setObjectName("busyIndicator")
         self.busy_label.hide()
@@ -142,6 +146,7 @@ class MainWindow(QMainWindow):
         self.lag_indicator = LagIndicator(self)
         self.api_indicator = QLabel(self)
         self.api_indicator.setObjectName("apiIndicator")
+        self.api_indicator.setProperty("statusPill", True)
         api = self._bridge.node.api
         if api is not None and api.port:
             # Anyone who can reach this port can try the HTTP API: say it is open.
@@ -162,6 +167,48 @@ class MainWindow(QMainWindow):
     def add_panel(self, name: str, widget: QWidget) -> QDockWidget:
         """Dock ``widget`` under ``name``, tabified with the panels already there,
         and list it in the View menu."""
+        dock = self._add_dock(name)
+        self._put(dock, widget)
+        dock.raise_()
+        return dock
+
+    def add_lazy_panel(self, name: str, build: Callable[[], QWidget]) -> QDockWidget:
+        """Like :meth:`add_panel`, but the panel is built by ``build`` only when it is first
+        shown (its tab selected, :meth:`show_panel`) or asked for (:meth:`panel`): a panel
+        never looked at costs no start-up time and runs no timers."""
+        dock = self._add_dock(name)
+        placeholder = QLabel("Loading…", dock)
+        placeholder.setObjectName("panelPlaceholder")
+        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        dock.setWidget(placeholder)
+        self._builders[name] = build
+        dock.visibilityChanged.connect(
+            lambda visible: self._build_pending(name) if visible else None
+        )
+        return dock
+
+    def is_built(self, name: str) -> bool:
+        """False while a lazily added panel has not been built yet."""
+        return name in self._docks and name not in self._builders
+
+    def _build_pending(self, name: str) -> None:
+        build = self._builders.pop(name, None)
+        if build is None:
+            return
+        dock = self._docks[name]
+        old = dock.widget()
+        widget = build()
+        self._put(dock, widget)
+        if old is not None:
+            old.deleteLater()
+
+    def _put(self, dock: QDockWidget, widget: QWidget) -> None:
+        dock.setWidget(widget)
+        # A dock behind another tab stays "visible" to Qt; hiding its panel lets the panel
+        # stop its timers (hideEvent) until its tab is selected again.
+        dock.visibilityChanged.connect(widget.setVisible)
+
+    def _add_dock(self, name: str) -> QDockWidget:
         if name in self._docks:
             raise ValueError(f"a panel named {name!r} already exists")
         dock = QDockWidget(name, self)
@@ -171,10 +218,6 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
-        dock.setWidget(widget)
-        # A dock behind another tab stays "visible" to Qt; hiding its panel lets the panel
-        # stop its timers (hideEvent) until its tab is selected again.
-        dock.visibilityChanged.connect(widget.setVisible)
         dock.topLevelChanged.connect(
             lambda floating: QTimer.singleShot(0, lambda: self._floated(dock)) if floating else None
         )
@@ -188,7 +231,6 @@ class MainWindow(QMainWindow):
         self.view_menu.insertAction(self.desktop.panels_end, action)
         if len(self._docks) <= 9:  # Alt+N brings the panel to the front (never closes it)
             self.desktop.add_go_to(name, QKeySequence(f"Alt+{len(self._docks)}"))
-        dock.raise_()
         return dock
 
     def _floated(self, dock: QDockWidget) -> None:
@@ -219,6 +261,8 @@ class MainWindow(QMainWindow):
         return dialog
 
     def panel(self, name: str) -> QWidget:
+        """The panel's widget (a lazily added panel is built now)."""
+        self._build_pending(name)
         widget = self._docks[name].widget()
         if widget is None:
             raise KeyError(name)

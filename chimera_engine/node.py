@@ -94,6 +94,9 @@ class HeartNode:
             self.bus, self.metrics, interval=settings.engine.loop_lag_interval
         )
         self.facade = EngineFacade(self)
+        #: Set during :meth:`start` once accounts can sign in (store and security loaded),
+        #: before the workspace, swarm and API are up: a console shows its sign-in then.
+        self.sign_in_ready = asyncio.Event()
         self.state = "created"
         #: The one-writer lock on the data dir, held from start() to stop().
         self.datadir_lock: DataDirLock | None = None
@@ -223,6 +226,7 @@ class HeartNode:
         if self.state == "running":
             return
         self._set_state("starting")
+        self.sign_in_ready.clear()
         loop = asyncio.get_running_loop()
         try:
             data_dir = self.settings.data_dir
@@ -247,6 +251,7 @@ class HeartNode:
             await security.load()
             await self.hub.load_settings()
             self._security = security
+            self.sign_in_ready.set()
             if not self.accounts_only:
                 await self._start_workspace(security)
         except BaseException as exc:

@@ -75,6 +75,11 @@ async def capture(out: Path, tmp: Path) -> None:
             window.show_panel(name)
             await asyncio.sleep(PANEL_SETTLE_S)
             panel = window.panel(name)
+            headline = getattr(panel, "headline_label", None)
+            for _ in range(150):  # the Overview's first read (slow on a busy machine)
+                if headline is None or not headline.text().startswith("Reading the engine"):
+                    break
+                await asyncio.sleep(0.1)
             pending = getattr(panel, "pending_charts", None)
             if pending is not None:  # the Dashboard builds its charts one per loop turn
                 for _ in range(150):

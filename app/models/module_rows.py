@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from app.calls import CallCount
 from app.models.formatting import format_count, format_rate, format_time
 from app.theme import themed
+from app.widgets.plural import count as count_of
 from chimera_engine.ops.tools import VersionInfo
 
 COLUMNS: tuple[str, ...] = (
@@ -133,7 +134,7 @@ def module_data(node: ModuleNode, column: int, role: int) -> Any:
                 f"{node.name}.py was deleted; the active version keeps serving from memory "
                 "until you remove the module or restore its file (a restart keeps it too)."
             )
-        return f"{node.name}: {len(node.versions)} versions"
+        return f"{node.name}: {count_of(len(node.versions), 'version')}"
     if role == Qt.ItemDataRole.TextAlignmentRole and column in (CALLS, ERROR_RATE):
         return _RIGHT
     return None

@@ -46,6 +46,8 @@ REDRAW_HZ = 5.0
 #: timer redraws one group per tick, so no single loop iteration paints them all.
 SLICES = 4
 METRICS_REFRESH_MS = 1000
+#: The redraw timer's interval while a whole frame found no new sample (ms per group).
+IDLE_TICK_MS = 250
 MAX_DEFAULT_CHARTS = 12
 #: Charted by default (in this order, per tool) until :data:`MAX_DEFAULT_CHARTS`.
 DEFAULT_METRICS = (
@@ -143,7 +145,10 @@ class DashboardPanel(QWidget):
         layout.addWidget(self.splitter, 1)
 
         self.redraw_timer = QTimer(self)
-        self.redraw_timer.setInterval(max(1, round(1000 / (redraw_hz * SLICES))))
+        self._tick_ms = max(1, round(1000 / (redraw_hz * SLICES)))
+        self.redraw_timer.setInterval(self._tick_ms)
+        self._updates_seen = 0
+        self._caption_counts = (-1, -1, -1)
         self.redraw_timer.timeout.connect(self.redraw)
         self._metrics_timer = QTimer(self)
         self._metrics_timer.setInterval(METRICS_REFRESH_MS)
@@ -267,14 +272,31 @@ class DashboardPanel(QWidget):
         self._frame_ms += (time.perf_counter() - start) * 1e3
         self._phase = 0 if everything else (self._phase + 1) % SLICES
         if self._phase == 0:
+            # A frame without new samples (the demo paused): tick slowly until one comes.
+            updates = self.renderer.updates
+            idle = updates == self._updates_seen
+            self._updates_seen = updates
+            interval = max(self._tick_ms, IDLE_TICK_MS) if idle else self._tick_ms
+            if self.redraw_timer.interval() != interval:
+                self.redraw_timer.setInterval(interval)
             self.frame_ms.append(self._frame_ms)
             self._frame_ms = 0.0
             self._frames += 1
-            if self._frames % 10 == 1:  # (frame_ms is bounded: its length stops growing)
-                self.toolbar.frame_label.setText(
-                    f"{len(visible)} of {len(self.grid.keys())} charts on screen · "
-                    f"redraw {statistics.median(self.frame_ms):.1f} ms"
-                )
+            counts = (len(visible), len(self.grid.keys()), len(self._chart_queue))
+            # (frame_ms is bounded: its length stops growing)
+            if self._frames % 10 == 1 or counts != self._caption_counts:
+                self._caption_counts = counts
+                self.toolbar.frame_label.setText(self.frame_caption(*counts))
+
+    def frame_caption(self, on_screen: int, charts: int, queued: int) -> str:
+        """The toolbar's caption: charts on screen and the redraw cost."""
+        if charts == 0:
+            return "adding charts…" if queued else "no charts: pick metrics in the browser"
+        noun = "chart" if charts == 1 else "charts"
+        text = f"{on_screen} of {charts} {noun} on screen"
+        if self.frame_ms:
+            text += f" · redraw {statistics.median(self.frame_ms):.1f} ms"
+        return text
 
     def set_paused(self, paused: bool) -> None:
         for chart in self.grid.charts():

@@ -32,6 +32,10 @@ FORECAST_EVERY_S = 5.0
 #: repaints every chart, the main idle cost of a live board.
 X_STEP_PX = 4
 FORECASTS_PER_FRAME = 1
+#: Without new samples a chart's time axis moves only by this fraction of its window at
+#: once: a board with nothing new (the demo paused) repaints a chart every few seconds,
+#: not every few pixels.
+IDLE_SLIDE = 0.05
 RATE_SLICES = 60
 #: The latest value in a chart's header changes at most this often (seconds).
 VALUE_EVERY_S = 0.5
@@ -57,6 +61,7 @@ class ChartState:
     y_range: tuple[float, float] = (0.0, 0.0)
     thresholds: list[float] = field(default_factory=list)
     value_at: float = -math.inf
+    x_end: float = -math.inf
 
 
 class ChartRenderer:
@@ -67,6 +72,9 @@ class ChartRenderer:
         self.forecasts = True
         self.min_scores: dict[str, float] = {}
         self._states: dict[str, ChartState] = {}
+        #: Charts drawn with new samples since the renderer was made (the dashboard
+        #: slows its redraw timer while this stays the same).
+        self.updates = 0
 
     # -- settings --------------------------------------------------------------------------
     def min_score(self, key: str) -> float:
@@ -110,7 +118,12 @@ class ChartRenderer:
                 chart.plot.set_forecast(None, None)
                 chart.plot.refresh_legend()
         x0, x1 = self._x_window(key, now, chart.plot.width())
-        if revision != st.revision or settings_changed:
+        fresh = revision != st.revision or settings_changed
+        if not fresh and x1 - st.x_end < (x1 - x0) * IDLE_SLIDE:
+            x0, x1 = st.x_end - (x1 - x0), st.x_end  # nothing new: the axis stays put
+        st.x_end = x1
+        if fresh:
+            self.updates += 1
             since = -math.inf if self.window is None else x0 - (x1 - x0) / 100
             ts, vs = self.source.window(key, since)
             chart.plot.set_series(ts, vs)

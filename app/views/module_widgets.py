@@ -63,8 +63,24 @@ def reload_log_box(model: ReloadLogModel, parent: QWidget) -> tuple[QWidget, QTa
     layout.setContentsMargins(0, 4, 0, 0)
     layout.setSpacing(4)
     layout.addWidget(title)
+    empty = status_label("reloadLogEmpty", EMPTY_LOG, box)
+    layout.addWidget(empty)
     layout.addWidget(table, 1)
+
+    def show_empty() -> None:
+        empty.setVisible(model.rowCount() == 0)
+
+    for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+        signal.connect(show_empty)
+    show_empty()
     return box, table
+
+
+#: Shown above the reload log while it has no row (a first start, nothing changed yet).
+EMPTY_LOG = (
+    "No reloads yet: the tools in the workspace were loaded when the engine started. "
+    "Saving a tool's file, activating a patch or rolling back shows here."
+)
 
 
 def status_label(name: str, text: str, parent: QWidget) -> QLabel:

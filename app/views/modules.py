@@ -29,6 +29,7 @@ from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
 from app.views.module_widgets import module_tree, reload_log_box, status_label
 from app.widgets.confirm import confirm
+from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
@@ -201,7 +202,7 @@ class ModulesPanel(QWidget):
             self._history_seeded = True
             self.log_model.seed(history_rows(modules))
         versions = sum(len(v) for v in modules.values())
-        self.count_label.setText(f"{len(modules)} modules · {versions} versions")
+        self.count_label.setText(f"{count(len(modules), 'module')} · {count(versions, 'version')}")
         self.loaded.emit(len(modules))
 
     def _deletions_loaded(self, pending: list[str]) -> None:

@@ -40,6 +40,7 @@ from app.views.patch_widgets import (
     state_filter,
 )
 from app.widgets.confirm import confirm
+from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.codegen.attempts import Attempt, describe_trigger
 from chimera_engine.codegen.models import Patch, PatchState
@@ -200,7 +201,8 @@ class PatchesPanel(QWidget):
         self.model.merge(patches)
         set_filter_counts(self.filter_combo, filter_counts(patches))
         ready = sum(p.state is PatchState.READY for p in patches)
-        self.count_label.setText(f"{len(patches)} patches · {ready} to review · {SHORTCUTS}")
+        listed = count(len(patches), "patch", "patches")
+        self.count_label.setText(f"{listed} · {ready} to review · {SHORTCUTS}")
         self._finish_refresh()
         if self._select_after is not None and self.select_patch(self._select_after):
             self._select_after = None

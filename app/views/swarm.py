@@ -37,6 +37,7 @@ from app.views.swarm_actions import CANCEL, KILL, SPAWN, STOP, SUBMIT, SwarmActi
 from app.views.swarm_commands import SwarmCommands
 from app.views.swarm_detail import SwarmDetail
 from app.views.swarm_widgets import TaskFilterBar, section_label, stats_text, swarm_table
+from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
 from chimera_engine.swarm.ballots import ConsensusRecord
@@ -283,7 +284,7 @@ class SwarmPanel(QWidget):
         self.filters.set_counts(state_counts(tasks))
         self.filters.set_scopes(scope_choices(tasks))
         unfinished = sum(not t.state.final for t in tasks)
-        self.count_label.setText(f"{len(tasks)} tasks listed ({unfinished} unfinished)")
+        self.count_label.setText(f"{count(len(tasks), 'task')} listed ({unfinished} unfinished)")
         self._done("tasks")
         want = self._select_after or (selected.id if selected is not None else "")
         if want and self.select_task(want):

@@ -18,6 +18,7 @@ from app.bridge import EngineBridge, describe_error
 from app.dialogs.swarm import SpawnAgentsDialog
 from app.dialogs.swarm_submit import SubmitTaskDialog
 from app.widgets.confirm import confirm
+from app.widgets.plural import count
 from chimera_engine.ops.tools import ToolInfo
 from chimera_engine.swarm.models import AgentInfo, TaskInfo
 from chimera_engine.swarm.submission import GraphInfo
@@ -123,7 +124,8 @@ class SwarmCommands(QObject):
     def _submitted(self, result: object) -> None:
         if isinstance(result, GraphInfo):
             last = result.outputs[-1] if result.outputs else None
-            text = f"Job submitted as a graph of {len(result.tasks)} tasks ({result.id[:8]})"
+            tasks = count(len(result.tasks), "task")
+            text = f"Job submitted as a graph of {tasks} ({result.id[:8]})"
             self.finished.emit("submit", True, text, "ok", last)
         elif isinstance(result, TaskInfo):
             note = " (an identical submission: the earlier task)" if result.duplicate else ""

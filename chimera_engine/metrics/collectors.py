@@ -8,6 +8,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -92,21 +93,34 @@ class ProcessCollector:
         self.interval = interval
 
     async def run(self) -> None:
+        def start() -> Any:
+            import psutil  # (~0.1 s to import: on a worker thread, not the loop)
+
+            process = psutil.Process()
+            process.cpu_percent(None)
+            psutil.cpu_percent(None)
+            return process
+
+        proc = await asyncio.to_thread(start)
         import psutil
 
-        proc = psutil.Process()
-        proc.cpu_percent(None)
-        psutil.cpu_percent(None)
+        def read() -> list[tuple[str, float]]:
+            # /proc reads (open_files reads a link per descriptor): ms each, so off the loop.
+            values: list[tuple[str, float]] = []
+            with proc.oneshot():
+                values.append(("process.cpu_percent", proc.cpu_percent(None)))
+                values.append(("process.rss_mb", proc.memory_info().rss / 2**20))
+                with contextlib.suppress(psutil.Error):
+                    values.append(("process.open_files", len(proc.open_files())))
+            values.append(("host.cpu_percent", psutil.cpu_percent(None)))
+            values.append(("host.memory_percent", psutil.virtual_memory().percent))
+            return values
+
         while True:
             await asyncio.sleep(self.interval)
             now = time.time()
-            with proc.oneshot():
-                self._hub.record("process.cpu_percent", proc.cpu_percent(None), None, now)
-                self._hub.record("process.rss_mb", proc.memory_info().rss / 2**20, None, now)
-                with contextlib.suppress(psutil.Error):
-                    self._hub.record("process.open_files", len(proc.open_files()), None, now)
-            self._hub.record("host.cpu_percent", psutil.cpu_percent(None), None, now)
-            self._hub.record("host.memory_percent", psutil.virtual_memory().percent, None, now)
+            for name, value in await asyncio.to_thread(read):
+                self._hub.record(name, value, None, now)
 
 
 @dataclass

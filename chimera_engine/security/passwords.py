@@ -62,7 +62,8 @@ class PasswordHasher:
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
         self._executor: ThreadPoolExecutor | None = None
-        self._dummy_hash = self._hasher.hash("chimera-dummy-password")
+        # Made on first use (a hash costs ~0.1 s): not at start-up, on a verify thread.
+        self._dummy_hash = ""
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -70,6 +71,8 @@ class PasswordHasher:
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """True if ``password`` matches. With ``stored_hash=None`` it spends the same time."""
         try:
+            if not stored_hash and not self._dummy_hash:
+                self._dummy_hash = self._hasher.hash("chimera-dummy-password")
             return self._hasher.verify(stored_hash or self._dummy_hash, password) and bool(
                 stored_hash
             )

@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from app.bridge import EngineBridge
 from app.models.anomalies import AnomalyRecord
-from app.views.dashboard import DashboardPanel
+from app.views.dashboard import IDLE_TICK_MS, SLICES, DashboardPanel
 from chimera_engine.node import HeartNode
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, audit_entries, wait_signal, wait_until
@@ -99,6 +99,7 @@ async def test_metric_chosen_in_the_browser_is_charted_with_its_data(
         # The chart's own close button removes it, and it stays removed.
         chart.remove_button.click()
         assert panel.chart_keys() == []
+        index = browser.proxy.index(0, 0)  # (the list may have been re-read meanwhile)
         assert index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
         panel.refresh_metrics()
         assert panel.chart_keys() == []
@@ -320,3 +321,33 @@ async def test_default_charts_and_redraws_only_while_shown(
         assert panel.grid.visible_charts() == []
         panel.show()
         assert panel.redraw_timer.isActive()
+
+
+async def test_a_board_without_new_samples_ticks_slowly_and_stays_still(
+    engine: EngineFactory, qtbot: QtBot
+) -> None:
+    async with engine() as env:
+        panel = await open_dashboard(env.bridge, qtbot, max_default_charts=0)
+        assert panel.toolbar.frame_label.text() in ("", "no charts: pick metrics in the browser")
+        now = time.time()
+        for i in range(40):
+            env.node.hub.record("jobs.queued", float(i), None, now - 40 + i)
+        panel.set_charted("jobs.queued", True)
+        await wait_until(lambda: len(chart_data(panel, "jobs.queued")[1]) == 40)
+        busy = panel.redraw_timer.interval()
+        for _ in range(SLICES * 2):  # two whole frames with nothing new
+            panel.redraw()
+        assert panel.redraw_timer.interval() == max(busy, IDLE_TICK_MS)
+        assert panel.toolbar.frame_label.text().startswith("1 of 1 chart on screen")
+        state = panel.renderer.state("jobs.queued")
+        assert state is not None
+        still = state.x_range
+        # Seconds later, still nothing new: the time axis has not moved.
+        panel.renderer.draw(panel.grid.visible_charts(), time.time() + 5.0)
+        assert state.x_range == still
+
+        env.node.hub.record("jobs.queued", 99.0, None, time.time())  # a sample: fast again
+        for _ in range(SLICES):
+            panel.redraw()
+        assert chart_data(panel, "jobs.queued")[1][-1] == 99.0
+        assert panel.redraw_timer.interval() == busy

@@ -25,6 +25,7 @@ from tests.app.helpers import (
     is_gone_or_hidden,
     running,
     wait_signal,
+    wait_until,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -154,3 +155,39 @@ async def test_bridge_errors_show_non_modal_message_box(
         assert box.windowModality() != Qt.WindowModality.ApplicationModal
         box.button(QMessageBox.StandardButton.Ok).click()
         assert not box.isVisible()
+
+
+async def test_lazy_panel_is_built_when_first_shown(engine: EngineFactory, qtbot: QtBot) -> None:
+    async with engine() as env:
+        window = MainWindow(env.bridge)
+        qtbot.addWidget(window)
+        built: list[str] = []
+
+        def builder(name: str) -> QLabel:
+            built.append(name)
+            return QLabel(f"the {name} panel")
+
+        window.add_panel("Overview", QLabel("overview"))
+        window.add_lazy_panel("Audit", lambda: builder("Audit"))
+        window.add_lazy_panel("Swarm", lambda: builder("Swarm"))
+        window.show_panel("Overview", focus=False)
+        window.show()
+        await wait_until(lambda: window.isVisible(), what="window shown")
+        assert built == [], "a panel behind its tab is not built"
+        assert not window.is_built("Audit")
+        assert [a.text() for a in window.view_menu.actions()][:3] == ["Overview", "Audit", "Swarm"]
+
+        window.show_panel("Audit")  # its tab brought to the front: built now, once
+        await wait_until(lambda: built == ["Audit"], what="Audit built")
+        assert window.is_built("Audit") and not window.is_built("Swarm")
+        audit = window.panel("Audit")
+        assert isinstance(audit, QLabel) and audit.text() == "the Audit panel"
+        await wait_until(audit.isVisible, what="Audit visible")
+
+        swarm = window.panel("Swarm")  # asked for: built even behind its tab
+        assert isinstance(swarm, QLabel) and built == ["Audit", "Swarm"]
+        window.show_panel("Overview", focus=False)
+        window.show_panel("Audit")
+        assert built == ["Audit", "Swarm"], "never built twice"
+        with pytest.raises(ValueError, match="already exists"):
+            window.add_lazy_panel("Audit", lambda: builder("again"))

@@ -141,7 +141,7 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
     node = HeartNode(load_settings(data_dir=data_dir, env={"CHIMERA_API__PORT": "0"}))
     await node.start()
     bridge = EngineBridge(node)
-    await node.facade.create_first_admin("bench", PASSWORD)
+    await node.facade.sessions.create_first_admin("bench", PASSWORD)
     demo_running_at = time.perf_counter() + node.settings.demo.start_delay + 1.0
     changes = node.bus.subscribe(AgentChanged)
     controller = ConsoleController(bridge)
@@ -200,7 +200,7 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
         window = controller.window
         assert window is not None
         principal = bridge.principal
-        await node.facade.demo_pause(principal)
+        await node.facade.demo.pause(principal)
         for panel in ("Overview", "Dashboard"):
             window.show_panel(panel)
             await asyncio.sleep(3.0)

@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from app.calls import CallCount
 from app.models.formatting import format_count, format_rate, format_time
 from app.theme import themed
-from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.service import VersionInfo
 
 COLUMNS: tuple[str, ...] = (
     "Module / version",

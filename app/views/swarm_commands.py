@@ -18,7 +18,7 @@ from app.bridge import EngineBridge, describe_error
 from app.dialogs.swarm import SpawnAgentsDialog
 from app.dialogs.swarm_submit import SubmitTaskDialog
 from app.widgets.confirm import confirm
-from chimera_engine.ops.tools import ToolInfo
+from chimera_engine.reload.service import ToolInfo
 from chimera_engine.swarm.models import AgentInfo, TaskInfo
 from chimera_engine.swarm.submission import GraphInfo
 

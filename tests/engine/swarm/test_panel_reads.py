@@ -88,7 +88,7 @@ async def test_local_agents_report_cpu_memory_and_heartbeat_age(
 
 
 async def test_votes_of_a_redundant_task(node: HeartNode, swarm: SwarmCoordinator) -> None:
-    admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
+    admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
     ops = Facade(Node(security=node.security, swarm=swarm))
     honest = await asyncio.gather(
         *(swarm.spawn_agent(AgentSpec(concurrency=1), OPERATOR) for _ in range(2))
@@ -167,7 +167,7 @@ def test_outcomes_recorded_without_ballots_still_name_who_agreed() -> None:
 async def test_graph_tasks_name_their_dependencies(
     node: HeartNode, swarm: SwarmCoordinator
 ) -> None:
-    admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
+    admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
     ops = Facade(Node(security=node.security, swarm=swarm))
     await swarm.spawn_agent(AgentSpec(concurrency=2), OPERATOR)
     graph = await ops.swarm_submit_job(

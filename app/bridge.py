@@ -285,17 +285,17 @@ class EngineBridge(
 
     # -- sessions --------------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Session:
-        session = await self.node.facade.login(username, password, client="console")
+        session = await self.node.facade.sessions.login(username, password, client="console")
         self._set_session(session)
         return session
 
     async def create_first_admin(self, username: str, password: str) -> Session:
-        session = await self.node.facade.create_first_admin(username, password)
+        session = await self.node.facade.sessions.create_first_admin(username, password)
         self._set_session(session)
         return session
 
     async def needs_first_admin(self) -> bool:
-        return await self.node.facade.needs_first_admin()
+        return await self.node.facade.sessions.needs_first_admin()
 
     async def logout(self) -> None:
         """End the session in the engine (its tokens are revoked) and forget it here."""
@@ -303,7 +303,7 @@ class EngineBridge(
         if session is None:
             return
         try:
-            await self.node.facade.logout(session.principal, session.tokens.refresh_token)
+            await self.node.facade.sessions.logout(session.principal, session.tokens.refresh_token)
         finally:
             self._set_session(None)
 
@@ -331,7 +331,7 @@ class EngineBridge(
         while True:
             await asyncio.sleep(delay)
             try:
-                fresh = await self.node.facade.refresh(session.tokens.refresh_token)
+                fresh = await self.node.facade.sessions.refresh(session.tokens.refresh_token)
             except AuthenticationError as exc:
                 self._set_session(None)
                 self.errorRaised.emit("Session ended", f"{exc}. Sign in again to continue.")

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu
 from app.bridge import EngineBridge
 from app.widgets.style import set_severity
 from chimera_engine.demo.faults import FAULTS, FaultState, FaultStatus
-from chimera_engine.demo.service import DemoStatus
+from chimera_engine.demo.runner import DemoStatus
 from chimera_engine.security.permissions import Permission
 
 #: How often the status bar's demo state is read (milliseconds).
@@ -89,7 +89,7 @@ class DemoMenu(QObject):
             return
         principal = self._bridge.principal
         self._bridge.run(
-            self._bridge.node.facade.demo_status(principal),
+            self._bridge.node.facade.demo.status(principal),
             on_success=self.show_status,
             on_error=(lambda _exc: self.indicator.hide()) if quiet else None,
             title="Could not read the demo's state",
@@ -120,7 +120,7 @@ class DemoMenu(QObject):
     def _toggle_workload(self, checked: bool) -> None:
         facade, principal = self._bridge.node.facade, self._bridge.principal
         # starting a paused workload resumes it
-        call = facade.demo_start(principal) if checked else facade.demo_pause(principal)
+        call = facade.demo.start(principal) if checked else facade.demo.pause(principal)
         self._bridge.run(
             call, on_success=lambda s: self._workload_set(s, checked), title="Demo workload"
         )
@@ -131,7 +131,7 @@ class DemoMenu(QObject):
 
     def _toggle_schedule(self, checked: bool) -> None:
         self._bridge.run(
-            self._bridge.node.facade.demo_schedule(self._bridge.principal, checked),
+            self._bridge.node.facade.demo.schedule(self._bridge.principal, checked),
             on_success=self.show_status,
             title="Demo fault schedule",
         )
@@ -139,7 +139,7 @@ class DemoMenu(QObject):
     def set_fault(self, name: str, inject: bool) -> None:
         facade, principal = self._bridge.node.facade, self._bridge.principal
         call = (
-            facade.demo_trigger(principal, name) if inject else facade.demo_clear(principal, name)
+            facade.demo.trigger(principal, name) if inject else facade.demo.clear(principal, name)
         )
         self._bridge.run(call, on_success=self._fault_changed, title=f"Fault {name}")
 

@@ -153,7 +153,7 @@ class SelfTest:
         owner = Principal.local(getpass.getuser())
         name = f"selftest-{secrets.token_hex(3)}"
         self._password = secrets.token_urlsafe(18)
-        await bridge.node.facade.create_user(owner, name, self._password, "admin")
+        await bridge.node.facade.admin.create_user(owner, name, self._password, "admin")
         return name
 
     async def _login(self, bridge: EngineBridge, name: str) -> bool:
@@ -168,7 +168,7 @@ class SelfTest:
 
     async def _retire(self, bridge: EngineBridge, name: str) -> bool:
         owner = Principal.local(getpass.getuser())
-        await bridge.node.facade.set_user_disabled(owner, name, True)
+        await bridge.node.facade.admin.set_user_disabled(owner, name, True)
         return True
 
     async def _open_window(self, controller: ConsoleController) -> MainWindow:

@@ -145,7 +145,7 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
     # As the console does: the dialog once accounts can sign in, the rest behind it.
     started = await start_until_sign_in(node)
     bridge = EngineBridge(node)
-    await node.facade.create_first_admin("bench", PASSWORD)
+    await node.facade.sessions.create_first_admin("bench", PASSWORD)
     changes = node.bus.subscribe(AgentChanged)
     controller = ConsoleController(bridge, engine_started=started)
     probe = StallProbe()
@@ -212,7 +212,7 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
         window = controller.window
         assert window is not None
         principal = bridge.principal
-        await node.facade.demo_pause(principal)
+        await node.facade.demo.pause(principal)
         for panel in ("Overview", "Dashboard"):
             window.show_panel(panel)
             await asyncio.sleep(3.0)

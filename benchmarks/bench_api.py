@@ -81,7 +81,7 @@ async def main() -> None:
     )
     async with HeartNode(settings) as node:
         assert node.api is not None
-        admin = await node.facade.create_first_admin("bench", "correct horse battery")
+        admin = await node.facade.sessions.create_first_admin("bench", "correct horse battery")
         auth = {"Authorization": f"Bearer {admin.tokens.access_token}"}
         url = f"{node.api.url}/api/tools"
         await load(url, auth, 500, 8)  # warm-up
@@ -102,7 +102,7 @@ async def main() -> None:
         report("  latency p99 (median of runs)", statistics.median(p99s), "ms", "<= 20 ms")
 
         # a flood from one API key limited to 600/min, while an operator keeps working
-        key, _ = await node.facade.create_api_key(
+        key, _ = await node.facade.admin.create_api_key(
             admin.principal, name="flood", role="api_client", rate_limit=600
         )
         flood_task = asyncio.create_task(load(url, {"X-API-Key": key}, 4000, 8))

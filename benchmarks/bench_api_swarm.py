@@ -61,7 +61,7 @@ async def main() -> None:
         )
         async with HeartNode(settings) as node:
             assert node.api is not None
-            admin = await node.facade.create_first_admin("admin", "correct horse battery")
+            admin = await node.facade.sessions.create_first_admin("admin", "correct horse battery")
             headers = {"Authorization": f"Bearer {admin.tokens.access_token}"}
             async with httpx.AsyncClient(base_url=node.api.url, headers=headers, timeout=60) as c:
                 r = await c.post("/api/swarm/spawn", json={"role": "executor", "count": 2})
@@ -85,7 +85,7 @@ async def main() -> None:
                     tasks = [{"tool": "echo", "inputs": {"x": b * size + i}} for i in range(size)]
                     r = await c.post("/api/swarm/task", json={"tasks": tasks})
                     ids.extend(t["id"] for t in r.json()["tasks"])
-                await node.facade.swarm_wait(admin.principal, ids, 60)
+                await node.facade.swarm.wait(admin.principal, ids, 60)
                 elapsed = time.perf_counter() - start
                 report(
                     f"HTTP batches ({batches} x {size}) to all results",

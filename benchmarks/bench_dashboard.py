@@ -86,7 +86,7 @@ async def run(seconds: float, warmup: float) -> None:
     data = Path(tempfile.mkdtemp(prefix="chimera-bench-dash-"))
     settings = load_settings(data_dir=data, env={"CHIMERA_API__PORT": "0"}, use_default_file=False)
     async with HeartNode(settings) as node:
-        await node.facade.create_first_admin("bench", PASSWORD)
+        await node.facade.sessions.create_first_admin("bench", PASSWORD)
         bridge = EngineBridge(node)
         await bridge.login("bench", PASSWORD)
         keys = prefill(node, time.time())

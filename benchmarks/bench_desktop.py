@@ -97,9 +97,9 @@ async def run_console_idle(demo: str, seconds: float) -> None:
             # The workload starts after its start delay: let it, then set the state wanted.
             await asyncio.sleep(node.settings.demo.start_delay + 1.0)
             if demo == "running":
-                status = await node.facade.demo_start(principal)
+                status = await node.facade.demo.start(principal)
             else:
-                status = await node.facade.demo_pause(principal)
+                status = await node.facade.demo.pause(principal)
             print(f"ready {demo} (workload {status.workload.state})", flush=True)
             await asyncio.sleep(seconds)
             window.close_quietly()

@@ -62,7 +62,7 @@ from chimera_engine.codegen.providers.base import Completion, CompletionRequest
 from chimera_engine.codegen.providers.replay import ReplayProvider
 from chimera_engine.config import load_settings
 from chimera_engine.demo.faults import FAULTS, Fault, FaultState
-from chimera_engine.demo.service import SERVICE
+from chimera_engine.demo.runner import SERVICE
 from chimera_engine.errors import ChimeraError
 from chimera_engine.events import (
     AnomalyDetected,
@@ -206,9 +206,9 @@ async def run_fault(
         assert demo is not None
         operator = None
         if operator_approves or config.operator:
-            admin = await node.facade.create_first_admin("admin", PASSWORD)
-            await node.facade.create_user(admin.principal, "olga", PASSWORD, "operator")
-            operator = (await node.facade.login("olga", PASSWORD)).principal
+            admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
+            await node.facade.admin.create_user(admin.principal, "olga", PASSWORD, "operator")
+            operator = (await node.facade.sessions.login("olga", PASSWORD)).principal
         ready_since: dict[int, float] = {}
         sub = node.bus.subscribe(
             AnomalyDetected, FailurePredicted, LearningRequested, PatchChanged, maxsize=100_000
@@ -239,7 +239,7 @@ async def run_fault(
                 if operator is not None and out.patches.get(pid) == "ready" and waited:
                     del ready_since[pid]
                     with contextlib.suppress(ChimeraError):
-                        await node.facade.approve_patch(operator, pid)
+                        await node.facade.patches.approve_patch(operator, pid)
                         out.approved_by_operator += 1
             if fault.state is FaultState.RECOVERED and recovered_at is None:
                 recovered_at = fault.recovered_at or time.time()

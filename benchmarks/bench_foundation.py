@@ -44,7 +44,7 @@ async def engine_figures() -> None:
     data = Path(tempfile.mkdtemp(prefix="chimera-bench-"))
     settings = load_settings(data_dir=data, env={}, use_default_file=False)
     async with HeartNode(settings) as node:
-        session = await node.facade.create_first_admin("bench", "correct horse battery")
+        session = await node.facade.sessions.create_first_admin("bench", "correct horse battery")
         token = session.tokens.access_token
         security = node.security
 

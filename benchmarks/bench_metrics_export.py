@@ -98,7 +98,7 @@ async def main() -> None:
         settings = load_settings(data_dir=Path(tmp), env={**ENV, **extra}, use_default_file=False)
         async with HeartNode(settings) as node:
             assert node.api is not None
-            admin = await node.facade.create_first_admin("admin", "correct horse battery")
+            admin = await node.facade.sessions.create_first_admin("admin", "correct horse battery")
             now = time.time()
             for i in range(TOOLS):
                 record = CallRecord(
@@ -119,7 +119,7 @@ async def main() -> None:
                     }
                     for j in range(5000)
                 ]
-                result = await node.facade.push_metrics(admin.principal, samples)
+                result = await node.facade.metrics.push_metrics(admin.principal, samples)
                 print(f"push {batch}: {result}")
             await asyncio.sleep(1.0)
             headers = {"Authorization": f"Bearer {admin.tokens.access_token}"}
@@ -130,10 +130,10 @@ async def main() -> None:
                 await loop_figures(node)
                 if "--no-flood" in sys.argv:
                     return
-                await node.facade.create_user(
+                await node.facade.admin.create_user(
                     admin.principal, "flooder", "correct horse battery", "operator"
                 )
-                flooder = await node.facade.login("flooder", "correct horse battery")
+                flooder = await node.facade.sessions.login("flooder", "correct horse battery")
                 await flood(node, flooder.principal)
 
 
@@ -147,7 +147,7 @@ async def flood(node: HeartNode, principal: object) -> None:
             {"name": "flood.value", "value": 1.0, "labels": {"i": str(n + j)}} for j in range(2000)
         ]
         n += 2000
-        result = await node.facade.push_metrics(principal, samples)  # type: ignore[arg-type]
+        result = await node.facade.metrics.push_metrics(principal, samples)  # type: ignore[arg-type]
         pushed += 2000
         refused += int(getattr(result, "refused", 0))
         await asyncio.sleep(0)

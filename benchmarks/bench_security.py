@@ -34,7 +34,7 @@ async def main() -> None:
         data_dir=data, env={"CHIMERA_DEMO__ENABLED": "false"}, use_default_file=False
     )
     async with HeartNode(settings) as node:
-        session = await node.facade.create_first_admin("bench", PASSWORD)
+        session = await node.facade.sessions.create_first_admin("bench", PASSWORD)
         security = node.security
         token = session.tokens.access_token
         # a revocation list of realistic size: every check is a lookup in it

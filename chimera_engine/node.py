@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -30,29 +29,25 @@ from typing import Any
 from chimera_engine.api.server import ApiServer
 from chimera_engine.codegen.attempts import AttemptRepository
 from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
-from chimera_engine.codegen.provider_failures import close_after
 from chimera_engine.codegen.providers.base import Provider
 from chimera_engine.codegen.review import ApprovalPolicy, ReviewQueue
 from chimera_engine.codegen.sandbox import PatchTester, SandboxLimits
+from chimera_engine.codegen.slot import GeneratorSlot
 from chimera_engine.codegen.store import PatchRepository, PatternStore
 from chimera_engine.codegen.watch import Baseline, WatchPolicy
 from chimera_engine.config import Settings
-from chimera_engine.demo.service import DemoService
+from chimera_engine.demo.runner import DemoRunner
 from chimera_engine.errors import ConfigError
 from chimera_engine.events import EngineStateChanged, EventBus, ServiceFailed
-from chimera_engine.facade import EngineFacade
 from chimera_engine.heal.engine import MetacognitiveEngine
 from chimera_engine.heal.learner import PatchLearner
 from chimera_engine.looplag import LoopLagMonitor
 from chimera_engine.metrics.cap import SeriesCap
-from chimera_engine.metrics.collectors import (
-    ProcessCollector,
-    PrometheusScraper,
-    ToolCallCollector,
-)
+from chimera_engine.metrics.collectors import PrometheusScraper, ToolCallCollector
 from chimera_engine.metrics.exporter import EngineMetrics
 from chimera_engine.metrics.exposition import Exposition
 from chimera_engine.metrics.hub import MetricsHub
+from chimera_engine.metrics.startup import start_collectors
 from chimera_engine.node_status import NodeStatus, check_data_dir
 from chimera_engine.reload.manager import HotReloadManager
 from chimera_engine.reload.registry import VersionedToolRegistry
@@ -66,6 +61,7 @@ from chimera_engine.swarm.credentials import ApiKeyNodeCredentials
 from chimera_engine.swarm.errors import BackendUnavailableError, SwarmNotRunningError
 from chimera_engine.swarm.store import SwarmStore
 from chimera_engine.swarm.tools import RegistryToolSource
+from chimera_engine.wiring import api_deps, build_facade
 from chimera_engine.workspace import Workspace, seed_demo_workspace
 
 log = logging.getLogger(__name__)
@@ -93,7 +89,6 @@ class HeartNode:
         self.loop_lag = LoopLagMonitor(
             self.bus, self.metrics, interval=settings.engine.loop_lag_interval
         )
-        self.facade = EngineFacade(self)
         #: Set during :meth:`start` once accounts can sign in (store and security loaded),
         #: before the workspace, swarm and API are up: a console shows its sign-in then.
         self.sign_in_ready = asyncio.Event()
@@ -124,15 +119,19 @@ class HeartNode:
             workspace=lambda: self._reload.workspace.key if self._reload else None,
             swarm=lambda: self._swarm,
         )
-        self._generator: CodeGenerator | None = None
-        self._provider = provider
-        self._policy: GenerationPolicy | None = None
+        self.generators = GeneratorSlot(
+            lambda: self.settings,
+            lambda: self.patches.patterns,
+            lambda coro, name: self.spawn(coro, name=name),
+            provider,
+        )
         self.heal_engine: MetacognitiveEngine | None = None
         self.api_error = ""
-        self.demo: DemoService | None = None
+        self.demo: DemoRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = 0.0
         self._schema_version = 0
+        self.facade = build_facade(self)
 
     # -- services ------------------------------------------------------------------------
     @property
@@ -178,36 +177,15 @@ class HeartNode:
         The caller keeps ownership: the node never closes a provider given here.
         The generation limits come from ``policy``, else from ``[codegen]``.
         """
-        old = self._generator
-        if old is not None and old.provider is not self._provider:  # the node built it
-            grace = old.policy.timeout * old.policy.max_attempts  # a request may still use it
-            self.spawn(close_after(old.provider, grace), name="close-provider")
-        self._provider = provider
-        self._policy = policy
-        self._generator = None
+        self.generators.use(provider, policy)
+
+    def retire_generator(self) -> None:
+        """The next patch request builds a generator for the settings now in force."""
+        self.generators.retire()
 
     def generator(self) -> CodeGenerator:
         """The code generator for the configured provider (built on first use)."""
-        if self._generator is None:
-            cg = self.settings.codegen
-            provider = self._provider
-            if provider is None:
-                from chimera_engine.codegen.configure import provider_from_settings
-
-                provider = provider_from_settings(cg, data_dir=self.settings.data_dir)
-            self._generator = CodeGenerator(
-                provider,
-                self.patches.patterns,
-                self._policy
-                or GenerationPolicy(
-                    max_attempts=cg.max_attempts,
-                    max_cost_usd=cg.max_cost_usd,
-                    max_tokens=cg.max_tokens,
-                    timeout=cg.request_timeout,
-                    context_tokens=cg.context_tokens or None,
-                ),
-            )
-        return self._generator
+        return self.generators.get()
 
     def _baseline(self, module: str, version: int) -> Baseline:
         mv = self.reload.registry.get(module, version)
@@ -264,7 +242,9 @@ class HeartNode:
             self._set_state("running")
             return
         if self.settings.metrics.enabled:
-            self._start_collectors()
+            self.tool_collector, self.scrapers = start_collectors(
+                self.settings.metrics, self.bus, self.hub, lambda c, n: self.spawn(c, name=n)
+            )
         if self.settings.heal.enabled:
             await self._start_heal()
         if self.settings.swarm.enabled:
@@ -329,35 +309,6 @@ class HeartNode:
         )
         await self._patches.resume()
 
-    async def _warm_up_detectors(self) -> None:
-        """The detectors need numpy: import them in a thread once start-up is over,
-        so neither the first window nor the loop waits for it."""
-        await asyncio.sleep(2.0)
-        await asyncio.to_thread(importlib.import_module, "chimera_engine.anomaly.engine")
-
-    def _start_collectors(self) -> None:
-        m = self.settings.metrics
-        self.spawn(self._warm_up_detectors(), name="warm-up-detectors")
-        tools = ToolCallCollector(
-            self.bus,
-            self.hub,
-            interval=m.tool_interval,
-            thresholds={
-                "tool.confidence": m.confidence_threshold,
-                "tool.latency_ms": m.latency_threshold_ms,
-            },
-        )
-        self.tool_collector = tools
-        self.spawn(tools.run(), name="collect-tool-calls")
-        self.spawn(
-            ProcessCollector(self.hub, interval=m.process_interval).run(), name="collect-process"
-        )
-        self.spawn(self.hub.forecast_loop(m.forecast_interval), name="forecasts")
-        for url in filter(None, (u.strip() for u in m.scrape_urls.split(","))):
-            scraper = PrometheusScraper(self.hub, url, interval=m.scrape_interval)
-            self.scrapers.append(scraper)
-            self.spawn(scraper.run(), name=f"scrape-{scraper.name}")
-
     async def _start_heal(self) -> None:
         """Metacognition: after the review queue it sends patch requests to."""
         heal = MetacognitiveEngine(
@@ -367,7 +318,7 @@ class HeartNode:
             runtime=self.runtime,
             learner=PatchLearner(
                 authorize=self.security.authorize,
-                build_request=self.facade.build_request,
+                build_request=self.facade.patches.build_request,
                 queue=self.patches,
                 generator=self.generator,
             ),
@@ -400,7 +351,7 @@ class HeartNode:
 
     async def _start_api(self) -> None:
         """Start the HTTP API; a failure (port in use, bad TLS files) is reported, not fatal."""
-        api = ApiServer(self, self.settings.api)
+        api = ApiServer(api_deps(self, self.facade), self.settings.api)
         try:
             await api.start()
         except ConfigError as exc:
@@ -414,7 +365,18 @@ class HeartNode:
         """The demo workload (built always, so an operator can start it by hand; started
         here when ``demo.enabled`` says so: by default with the demo workspace)."""
         demo = self.settings.demo
-        self.demo = DemoService(self, demo)
+        self.demo = DemoRunner(
+            demo,
+            registry=lambda: self.reload.registry,
+            runtime=lambda: self.runtime,
+            api_url=lambda: self.api.url if self.api is not None else "",
+            swarm=lambda: self.swarm,
+            swarm_running=lambda: self.swarm_running,
+            audit=lambda: self.security.audit,
+            spawn=self.spawn,
+            bus=self.bus,
+            hub=self.hub,
+        )
         if demo.active(self.settings.engine.workspace is None):
             await self.demo.start(delay=demo.start_delay, audit=False)
 
@@ -446,11 +408,7 @@ class HeartNode:
                 await self._reload.stop()
         if self._runtime is not None:
             self._runtime.shutdown()
-        if self._generator is not None:
-            if self._generator.provider is not self._provider:
-                with contextlib.suppress(Exception):
-                    await self._generator.provider.aclose()
-            self._generator = None
+        await self.generators.aclose()
         with contextlib.suppress(Exception):
             await self.hub.flush()
         if self._security is not None:

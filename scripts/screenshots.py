@@ -108,20 +108,20 @@ async def refused(operation: Awaitable[object]) -> None:
 async def record_activity(node: HeartNode, admin: Principal) -> None:
     """Real, audited engine operations, a few of them refused."""
     facade = node.facade
-    await facade.create_user(admin, "olivia", PASSWORD, "operator")
-    await facade.create_user(admin, "omar", PASSWORD, "observer")
-    await facade.create_user(admin, "dana", PASSWORD, "operator")
-    await facade.set_user_role(admin, "dana", "observer")
-    await facade.reset_password(admin, "olivia", "tangerine submarine 42")
-    await refused(facade.login("mallory", "letmein123"))
-    await refused(facade.login("omar", "wrong password"))
-    await refused(facade.create_user(admin, "temp", "short", "operator"))
-    observer = await facade.login("omar", PASSWORD)
-    await refused(facade.audit_verify(observer.principal))
-    await facade.logout(observer.principal, observer.tokens.refresh_token)
-    operator = await facade.login("olivia", "tangerine submarine 42")
-    await facade.audit_verify(operator.principal)
-    await facade.set_user_disabled(admin, "dana", True)
+    await facade.admin.create_user(admin, "olivia", PASSWORD, "operator")
+    await facade.admin.create_user(admin, "omar", PASSWORD, "observer")
+    await facade.admin.create_user(admin, "dana", PASSWORD, "operator")
+    await facade.admin.set_user_role(admin, "dana", "observer")
+    await facade.admin.reset_password(admin, "olivia", "tangerine submarine 42")
+    await refused(facade.sessions.login("mallory", "letmein123"))
+    await refused(facade.sessions.login("omar", "wrong password"))
+    await refused(facade.admin.create_user(admin, "temp", "short", "operator"))
+    observer = await facade.sessions.login("omar", PASSWORD)
+    await refused(facade.audit.verify(observer.principal))
+    await facade.sessions.logout(observer.principal, observer.tokens.refresh_token)
+    operator = await facade.sessions.login("olivia", "tangerine submarine 42")
+    await facade.audit.verify(operator.principal)
+    await facade.admin.set_user_disabled(admin, "dana", True)
 
 
 BOM_FIX = (
@@ -147,15 +147,15 @@ async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -
     """csv_cleaner v2 (fix), v3 (refused: syntax), v4 (a bug), rolled back from the
     panel (v5), v1 deprecated from the panel; calls on each version as it serves."""
     facade = node.facade
-    v1 = await facade.version_source(who, "csv_cleaner", 1)
+    v1 = await facade.modules.version_source(who, "csv_cleaner", 1)
     await call_csv(node, who, 23)
     v2 = v1.replace(*BOM_FIX)
-    await facade.reload_module(who, "csv_cleaner", source=v2)
+    await facade.modules.reload_module(who, "csv_cleaner", source=v2)
     await call_csv(node, who, 41)
-    await facade.reload_module(
+    await facade.modules.reload_module(
         who, "csv_cleaner", source=v2.replace("lineterminator=", "lineterminator")
     )
-    await facade.reload_module(who, "csv_cleaner", source=v2.replace(*RATIO_BUG))
+    await facade.modules.reload_module(who, "csv_cleaner", source=v2.replace(*RATIO_BUG))
     await call_csv(node, who, 30)
     for _ in range(12):
         await node.runtime.call("parse_log", {"text": "2026-01-01 10:00:00 ERROR disk full"}, who)
@@ -166,7 +166,7 @@ async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -
     await call_csv(node, who, 17)
     await until(lambda: panel.model.active_version("csv_cleaner") == 5)
     # v1 was deprecated once it drained; reinstate it so the panel can deprecate it
-    await facade.set_version_state(who, "csv_cleaner", 1, "inactive")
+    await facade.modules.set_version_state(who, "csv_cleaner", 1, "inactive")
     await until(lambda: panel.model.versions("csv_cleaner")[-1].state == "inactive")
     panel.select_version("csv_cleaner", 1)
     panel.action_bar.deprecate_button.click()
@@ -177,18 +177,18 @@ async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -
 async def record_keys(node: HeartNode, who: Principal) -> None:
     """API keys in every state: used recently, scoped, expiring, revoked."""
     facade = node.facade
-    push, _ = await facade.create_api_key(
+    push, _ = await facade.admin.create_api_key(
         who,
         name="grafana-push",
         role="api_client",
         scopes=["metrics.push", "metrics.read"],
         rate_limit=600,
     )
-    await facade.create_api_key(
+    await facade.admin.create_api_key(
         who, name="nightly-etl", role="operator", expires_at=time.time() + 30 * 86_400
     )
-    _, old = await facade.create_api_key(who, name="old-ci-runner", role="api_client")
-    await facade.revoke_api_key(who, old.id)
+    _, old = await facade.admin.create_api_key(who, name="old-ci-runner", role="api_client")
+    await facade.admin.revoke_api_key(who, old.id)
     node.security.api_keys.authenticate(push)  # last used: just now
 
 

@@ -91,7 +91,7 @@ def save(widget: QWidget, path: Path) -> None:
 async def make_attempts(node: HeartNode, url: str) -> None:
     """Real requests against the model server: junk then a fix, a cut-off answer, a 500,
     an HTML page and the wrong API kind."""
-    admin = (await node.facade.login("admin", PASSWORD)).principal
+    admin = (await node.facade.sessions.login("admin", PASSWORD)).principal
     for _ in range(3):
         with suppress(ToolCallError):
             await node.runtime.call("ratio", {"a": 1, "b": 0}, admin)
@@ -106,7 +106,7 @@ async def make_attempts(node: HeartNode, url: str) -> None:
     for base, api, attempts, note in cases:
         provider = LocalLLMProvider(base, "tiny-135m", api=api, retry=once)  # type: ignore[arg-type]
         node.use_provider(provider, GenerationPolicy(max_attempts=attempts))
-        outcome = await node.facade.request_patch(admin, "mathy", note=note)
+        outcome = await node.facade.patches.request_patch(admin, "mathy", note=note)
         print(f"{base} ({api}): ok={outcome.report.ok} {outcome.report.reasons}")
         await provider.aclose()
     node.use_provider(None)
@@ -185,7 +185,7 @@ async def capture(out: Path, tmp: Path) -> None:
     await node.start()
     bridge = EngineBridge(node)
     try:
-        await node.facade.create_first_admin("admin", PASSWORD)
+        await node.facade.sessions.create_first_admin("admin", PASSWORD)
         async with model_server(tmp, [JUNK, FIX, LONG]) as url:
             await make_attempts(node, url)
             await bridge.login("admin", PASSWORD)

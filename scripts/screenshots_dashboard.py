@@ -115,23 +115,23 @@ async def capture_dashboard(
     window: QWidget | None = None
     try:
         facade = node.facade
-        admin = (await facade.create_first_admin("admin", PASSWORD)).principal
-        await facade.create_user(admin, "olivia", PASSWORD, "operator")
+        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        await facade.admin.create_user(admin, "olivia", PASSWORD, "operator")
         predicted = node.bus.subscribe(FailurePredicted)
         node.hub.set_thresholds("disk.used_percent", None, DISK_THRESHOLD)
         history = _tool_history(now, rng) + _disk_history(now, rng)
         for start in range(0, len(history), 400):  # small batches: no long loop stall
-            await facade.push_metrics(admin, history[start : start + 400])
+            await facade.metrics.push_metrics(admin, history[start : start + 400])
             await asyncio.sleep(0.01)
         await node.hub.flush()
         async with asyncio.timeout(15):
             await predicted.get()  # the forecast loop runs every 5 s
         predicted.close()
-        olivia = (await facade.login("olivia", PASSWORD)).principal
-        burst = await facade.list_anomalies(admin, metric="tool.error_rate{tool=clean_csv}")
+        olivia = (await facade.sessions.login("olivia", PASSWORD)).principal
+        burst = await facade.metrics.list_anomalies(admin, metric="tool.error_rate{tool=clean_csv}")
         for anomaly in burst[:1]:
-            await facade.acknowledge_anomaly(olivia, anomaly.id)
-        await facade.configure_metric(olivia, ORDER[0], sensitivity=0.6, thresholds=[150.0])
+            await facade.metrics.acknowledge_anomaly(olivia, anomaly.id)
+        await facade.metrics.configure_metric(olivia, ORDER[0], sensitivity=0.6, thresholds=[150.0])
 
         await bridge.login("admin", PASSWORD)
         main = ConsoleController(bridge).build_main_window()
@@ -144,7 +144,7 @@ async def capture_dashboard(
             panel.set_charted(key, False)
         for key in ORDER:
             panel.set_charted(key, True)
-        spikes = await facade.list_anomalies(admin, metric=ORDER[0])
+        spikes = await facade.metrics.list_anomalies(admin, metric=ORDER[0])
         panel.select_chart(ORDER[0])
         if spikes:
             panel.show_anomaly(spikes[0].id)

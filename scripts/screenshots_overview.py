@@ -91,8 +91,8 @@ async def incident(node: HeartNode, admin: Principal) -> None:
     """A buggy reload, failing calls, metric history with an anomaly burst and a
     predicted disk failure (waits for the forecast loop to publish it)."""
     facade = node.facade
-    v1 = await facade.version_source(admin, "csv_cleaner", 1)
-    await facade.reload_module(admin, "csv_cleaner", source=v1.replace(*RATIO_BUG))
+    v1 = await facade.modules.version_source(admin, "csv_cleaner", 1)
+    await facade.modules.reload_module(admin, "csv_cleaner", source=v1.replace(*RATIO_BUG))
     for i in range(60):
         with contextlib.suppress(ChimeraError):
             await node.runtime.call("clean_csv", {"text": CSV_SAMPLES[i % 3]}, admin)
@@ -109,7 +109,7 @@ async def incident(node: HeartNode, admin: Principal) -> None:
     history.append({"name": "queue.depth", "value": 400.0, "t": t0 + 200})
     history += screenshots_dashboard._disk_history(now, rng)
     for start in range(0, len(history), 400):
-        await facade.push_metrics(admin, history[start : start + 400])
+        await facade.metrics.push_metrics(admin, history[start : start + 400])
         await asyncio.sleep(0.01)
     await node.hub.flush()
     async with asyncio.timeout(15):
@@ -138,8 +138,8 @@ async def capture(out: Path, data_dir: Path) -> None:
     window = None
     try:
         facade = node.facade
-        admin = (await facade.create_first_admin("admin", PASSWORD)).principal
-        await facade.create_user(admin, "olivia", PASSWORD, "operator")
+        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        await facade.admin.create_user(admin, "olivia", PASSWORD, "operator")
         await bridge.login("olivia", PASSWORD)
         window = ConsoleController(bridge).build_main_window()
         overview = window.panel("Overview")
@@ -148,7 +148,7 @@ async def capture(out: Path, data_dir: Path) -> None:
         await until(lambda: overview.overview is not None)
 
         await incident(node, admin)
-        outcome = await facade.request_patch(admin, screenshots_patches.MODULE)
+        outcome = await facade.patches.request_patch(admin, screenshots_patches.MODULE)
         assert outcome.patch is not None, outcome.report.reasons
         cards = overview.cards
         await until(
@@ -165,7 +165,7 @@ async def capture(out: Path, data_dir: Path) -> None:
         await settled_lag(bridge)
         save(window, out / "overview.png")
 
-        second = await facade.request_patch(admin, screenshots_patches.MODULE)
+        second = await facade.patches.request_patch(admin, screenshots_patches.MODULE)
         assert second.patch is not None, second.report.reasons
         patches = window.panel("Patches")
         assert isinstance(patches, PatchesPanel)

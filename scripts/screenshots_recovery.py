@@ -56,7 +56,7 @@ async def capture(out: Path, data_dir: Path, fault: str) -> None:
     window = None
     try:
         facade = node.facade
-        admin = (await facade.create_first_admin("admin", PASSWORD)).principal
+        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
         await bridge.login("admin", PASSWORD)
         window = ConsoleController(bridge).build_main_window()
         overview = window.panel("Overview")
@@ -64,7 +64,7 @@ async def capture(out: Path, data_dir: Path, fault: str) -> None:
         window.show()
         await asyncio.sleep(8)  # the workload's first calls, charts and agents
         changes = node.bus.subscribe(PatchChanged)
-        await facade.demo_trigger(admin, fault)
+        await facade.demo.trigger(admin, fault)
         async with asyncio.timeout(120):
             while (change := await changes.get()).state != "ready":
                 pass
@@ -73,10 +73,10 @@ async def capture(out: Path, data_dir: Path, fault: str) -> None:
         window.show_panel("Overview")
         await settled_lag(bridge, samples=10)
         save(window, out / "overview_incident.png")
-        await facade.approve_patch(admin, change.patch_id)
+        await facade.patches.approve_patch(admin, change.patch_id)
 
         async def state() -> str:
-            status = await facade.demo_status(admin)
+            status = await facade.demo.status(admin)
             return next(f.state for f in status.faults if f.name == fault)
 
         for _ in range(180):  # polled once a second, as the Overview does
@@ -85,7 +85,7 @@ async def capture(out: Path, data_dir: Path, fault: str) -> None:
             await asyncio.sleep(1)
         else:
             raise TimeoutError(f"{fault} did not recover within 180 s")
-        await facade.demo_clear(admin, fault)
+        await facade.demo.clear(admin, fault)
         await asyncio.sleep(4)
         window.show_panel("Overview")
         await settled_lag(bridge, samples=10)

@@ -103,7 +103,7 @@ async def capture(out: Path, root: Path) -> None:
     bridge = EngineBridge(node)
     dialog: SettingsDialog | None = None
     try:
-        await node.facade.create_first_admin("dana", PASSWORD)
+        await node.facade.sessions.create_first_admin("dana", PASSWORD)
         await bridge.login("dana", PASSWORD)
         async with model_server() as url:
             dialog = SettingsDialog(bridge)

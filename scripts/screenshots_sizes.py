@@ -46,7 +46,7 @@ async def capture(out: Path, tmp: Path) -> int:
         await bridge.create_first_admin("admin", PASSWORD)
         who = bridge.principal
         with contextlib.suppress(ChimeraError):
-            await node.facade.request_patch(who, screenshots_patches.MODULE)
+            await node.facade.patches.request_patch(who, screenshots_patches.MODULE)
         await asyncio.sleep(WARM_UP_S)
         window = ConsoleController(bridge).build_main_window()
         window.show()

@@ -124,12 +124,12 @@ async def capture_swarm(out: Path, root: Path, save: Callable[[QWidget, Path], N
     window: QWidget | None = None
     try:
         facade = node.facade
-        admin = (await facade.create_first_admin("admin", PASSWORD)).principal
-        executors = await facade.swarm_spawn_many(admin, AgentSpec(concurrency=2), 4)
+        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        executors = await facade.swarm.spawn_many(admin, AgentSpec(concurrency=2), 4)
         skewed = {"LOG_SKEW": "1", "LOG_CONFIDENCE": "0.6"}
-        odd = await facade.swarm_spawn(admin, AgentSpec(concurrency=2, env=skewed))
-        await facade.swarm_spawn(admin, AgentSpec(role="analyzer", concurrency=2))
-        await facade.swarm_spawn(
+        odd = await facade.swarm.spawn(admin, AgentSpec(concurrency=2, env=skewed))
+        await facade.swarm.spawn(admin, AgentSpec(role="analyzer", concurrency=2))
+        await facade.swarm.spawn(
             admin, AgentSpec(role="tester", concurrency=1, capabilities=frozenset({"sandbox"}))
         )
 
@@ -153,7 +153,7 @@ async def capture_swarm(out: Path, root: Path, save: Callable[[QWidget, Path], N
         await wait_signal(panel.actionFinished)
 
         # single tasks: done, failed, cancelled
-        singles = await facade.swarm_submit(
+        singles = await facade.swarm.submit(
             admin,
             [
                 Task(tool="count_errors", inputs={"lines": LINES[:4]}),
@@ -162,12 +162,12 @@ async def capture_swarm(out: Path, root: Path, save: Callable[[QWidget, Path], N
             ],
         )
         await asyncio.sleep(0.4)
-        await facade.swarm_cancel(admin, singles[2].id)
+        await facade.swarm.cancel(admin, singles[2].id)
 
         # the job: chunks counted by three agents each, merged, then reported
         weighted = ConsensusPolicy(method=ConsensusMethod.WEIGHTED)
         lines = [*LINES, "10:00:11 ERROR db: replica lag (held)", *LINES[:5]]
-        graph = await facade.swarm_submit_job(
+        graph = await facade.swarm.submit_job(
             admin,
             Job(
                 tool="count_errors",

@@ -61,12 +61,12 @@ async def capture(out: Path, tmp: Path) -> None:
         await bridge.create_first_admin("admin", PASSWORD)
         who = bridge.principal
         facade = node.facade
-        await facade.create_user(who, "olivia", PASSWORD, "operator")
-        await facade.create_api_key(who, name="grafana-push", role="api_client")
+        await facade.admin.create_user(who, "olivia", PASSWORD, "operator")
+        await facade.admin.create_api_key(who, name="grafana-push", role="api_client")
         with contextlib.suppress(ChimeraError):
-            await facade.request_patch(who, screenshots_patches.MODULE)
+            await facade.patches.request_patch(who, screenshots_patches.MODULE)
         await asyncio.sleep(WARM_UP_S)
-        await facade.audit_verify(who)
+        await facade.audit.verify(who)
 
         window = ConsoleController(bridge).build_main_window()
         widgets.append(window)

@@ -10,7 +10,7 @@ from chimera_engine.store.records import AuditEntry
 
 class AuditActions(Acting):
     async def audit_query(self, query: AuditQuery) -> list[AuditEntry]:
-        return await self.facade.audit_query(self.principal, query)
+        return await self.facade.audit.query(self.principal, query)
 
     async def audit_verify(self) -> AuditVerification:
-        return await self.facade.audit_verify(self.principal)
+        return await self.facade.audit.verify(self.principal)

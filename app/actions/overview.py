@@ -42,9 +42,9 @@ async def read_overview(acting: Acting) -> ov.Overview:
     facade, principal = acting.facade, acting.principal
     sections: dict[str, ov.Section] = {}
 
-    modules = await _read(lambda: facade.list_modules(principal))
-    tools = await _read(lambda: facade.list_tools(principal))
-    metrics = await _read(lambda: facade.list_metrics(principal))
+    modules = await _read(lambda: facade.modules.list_modules(principal))
+    tools = await _read(lambda: facade.modules.list_tools(principal))
+    metrics = await _read(lambda: facade.metrics.list_metrics(principal))
     if isinstance(modules, PermissionDeniedError) or isinstance(tools, PermissionDeniedError):
         why = str(modules if isinstance(modules, PermissionDeniedError) else tools)
         sections[ov.TOOLS] = ov.denied(ov.TOOLS, why)
@@ -61,10 +61,10 @@ async def read_overview(acting: Acting) -> ov.Overview:
             names = {t.name for t in tools}
             recent = recent_health(source.window, source.thresholds, names, time.time())
         sections[ov.TOOLS] = ov.tool_section(tools, modules, ov.confidences(known), recent=recent)
-        deleted = await facade.pending_deletions(principal)
+        deleted = await facade.modules.pending_deletions(principal)
         sections[ov.RELOADS] = ov.reload_section(modules, deleted)
 
-    anomalies = await _read(lambda: facade.list_anomalies(principal, limit=ANOMALY_LIMIT))
+    anomalies = await _read(lambda: facade.metrics.list_anomalies(principal, limit=ANOMALY_LIMIT))
     if isinstance(anomalies, PermissionDeniedError):
         sections[ov.ANOMALIES] = ov.denied(ov.ANOMALIES, str(anomalies))
     else:
@@ -78,21 +78,23 @@ async def read_overview(acting: Acting) -> ov.Overview:
         )
         sections[ov.ANOMALIES] = ov.anomaly_section(found, predictions, time.time())
 
-    waiting = await _read(lambda: facade.list_patches(principal, states=(PatchState.READY,)))
+    waiting = await _read(
+        lambda: facade.patches.list_patches(principal, states=(PatchState.READY,))
+    )
     if isinstance(waiting, PermissionDeniedError):
         sections[ov.PATCHES] = ov.denied(ov.PATCHES, str(waiting))
     else:
         since = time.time() - FAILED_WINDOW_S
         failed = [
             a
-            for a in await facade.list_attempts(principal, failed_only=True, limit=100)
+            for a in await facade.patches.list_attempts(principal, failed_only=True, limit=100)
             if a.ts >= since
         ]
         sections[ov.PATCHES] = ov.patch_section(waiting, failed)
 
     try:
-        stats = await facade.swarm_status(principal)
-        agents = await facade.swarm_agents(principal)
+        stats = await facade.swarm.status(principal)
+        agents = await facade.swarm.agents(principal)
         sections[ov.AGENTS] = ov.agent_section(stats, agents)
     except PermissionDeniedError as exc:
         sections[ov.AGENTS] = ov.denied(ov.AGENTS, str(exc))
@@ -101,7 +103,7 @@ async def read_overview(acting: Acting) -> ov.Overview:
         sections[ov.AGENTS] = ov.agent_section(None, [], off=reason)
 
     # Read more than shown: the engine's own (system:) entries are left out there.
-    entries = await _read(lambda: facade.audit_query(principal, AuditQuery(limit=AUDIT_READ)))
+    entries = await _read(lambda: facade.audit.query(principal, AuditQuery(limit=AUDIT_READ)))
     sections[ov.AUDIT] = (
         ov.denied(ov.AUDIT, str(entries))
         if isinstance(entries, PermissionDeniedError)

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from app.actions.base import Acting
-from chimera_engine.ops.settings import (
+from chimera_engine.security.principal import Principal
+from chimera_engine.settings.service import (
     ConnectionReport,
     ProviderKeyStatus,
     SettingsChange,
     SettingsView,
 )
-from chimera_engine.security.principal import Principal
 
 if TYPE_CHECKING:
     from app.bridge import EngineBridge
@@ -20,23 +20,23 @@ if TYPE_CHECKING:
 
 class SettingsActions(Acting):
     async def get_settings(self) -> SettingsView:
-        return await self.facade.get_settings(self.principal)
+        return await self.facade.settings.get_settings(self.principal)
 
     async def update_settings(self, changes: Mapping[str, Mapping[str, Any]]) -> SettingsChange:
         """Validate, save and apply ``{section: {key: value}}`` (admins only)."""
-        return await self.facade.update_settings(self.principal, changes)
+        return await self.facade.settings.update_settings(self.principal, changes)
 
     async def set_provider_key(self, kind: str, key: str) -> ProviderKeyStatus:
-        return await self.facade.set_provider_key(self.principal, kind, key)
+        return await self.facade.settings.set_provider_key(self.principal, kind, key)
 
     async def clear_provider_key(self, kind: str) -> ProviderKeyStatus:
-        return await self.facade.clear_provider_key(self.principal, kind)
+        return await self.facade.settings.clear_provider_key(self.principal, kind)
 
     async def test_provider(
         self, codegen: Mapping[str, Any], api_key: str | None = None, timeout: float = 15.0
     ) -> ConnectionReport:
         """One short request through the provider ``codegen`` describes (up to ``timeout`` s)."""
-        return await self.facade.test_provider(
+        return await self.facade.settings.test_provider(
             self.principal, codegen, api_key=api_key, timeout=timeout
         )
 

@@ -2,7 +2,7 @@
 patch policy, the swarm and the HTTP API, checked as the operator types.
 
 Every field says whether a saved change applies now or at the next start (the
-engine decides, see :data:`chimera_engine.ops.settings.LIVE`); mistakes show in
+engine decides, see :data:`chimera_engine.settings.service.LIVE`); mistakes show in
 red under the field and keep Save disabled. Saving and testing run through the
 bridge in the background. Only administrators (``settings.manage``) may change
 anything; everyone else sees the settings read-only, with the reason on the
@@ -48,8 +48,8 @@ from app.dialogs.settings_rules import BACKENDS, changed, field_of, problems, ty
 from app.views.module_actions import missing_permission
 from app.widgets.confirm import confirm
 from app.widgets.style import set_severity
-from chimera_engine.ops.settings import ProviderKeyStatus, SettingsChange, SettingsView
 from chimera_engine.security.permissions import Permission
+from chimera_engine.settings.service import ProviderKeyStatus, SettingsChange, SettingsView
 
 #: Keys in the grids that are not settings (the key and test rows of the provider tab).
 _NOT_SETTINGS = frozenset({"codegen.api_key", "codegen.test"})

@@ -27,7 +27,7 @@ from app.dialogs.common import BusyButton
 from app.dialogs.settings_fields import FieldGrid, PathEdit, set_editable
 from app.dialogs.settings_rules import DEFAULT_BASE_URL, DEFAULT_MODEL, KEY_KIND, PROVIDERS
 from app.widgets.style import set_severity
-from chimera_engine.ops.settings import ConnectionReport, ProviderKeyStatus, SettingsView
+from chimera_engine.settings.service import ConnectionReport, ProviderKeyStatus, SettingsView
 
 #: Seconds the connection test may take before it reports a timeout.
 TEST_TIMEOUT_S = 15.0

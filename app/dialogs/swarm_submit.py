@@ -32,7 +32,7 @@ from app.dialogs.form import FormDialog
 from app.models.swarm_inputs import parse_inputs, template
 from app.widgets.code_view import monospace_font
 from app.widgets.style import set_severity
-from chimera_engine.ops.tools import ToolInfo
+from chimera_engine.reload.service import ToolInfo
 from chimera_engine.swarm.decomposer import Job
 from chimera_engine.swarm.models import (
     MAX_REDUNDANCY,

@@ -17,7 +17,7 @@ from app.calls import CallCount
 from app.models.formatting import format_count, format_rate, format_time
 from app.theme import themed
 from app.widgets.plural import count as count_of
-from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.service import VersionInfo
 
 COLUMNS: tuple[str, ...] = (
     "Module / version",

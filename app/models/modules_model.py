@@ -16,7 +16,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistent
 
 from app.calls import CallCount, CallSummary
 from app.models.module_rows import COLUMNS, ModuleNode, module_data, version_data
-from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.service import VersionInfo
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 

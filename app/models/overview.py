@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the anomaly engine imports numpy: kept out of the console's
     from chimera_engine.codegen.attempts import Attempt
     from chimera_engine.codegen.models import Patch
     from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
-    from chimera_engine.ops.tools import ToolInfo, VersionInfo
+    from chimera_engine.reload.service import ToolInfo, VersionInfo
     from chimera_engine.store.records import AuditEntry
     from chimera_engine.swarm.coordinator import SwarmStats
     from chimera_engine.swarm.models import AgentInfo

@@ -3,7 +3,7 @@
 The text is the rationale, the change to the module as a fenced unified diff,
 and each new test file in a fenced ``python`` block whose first line names it
 (``# file: tests/test_x.py``). The engine re-reads exactly this format when the
-operator submits an edited version (:meth:`EngineFacade.edit_patch`).
+operator submits an edited version (:meth:`PatchesService.edit_patch`).
 """
 
 from __future__ import annotations

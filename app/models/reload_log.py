@@ -18,8 +18,8 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.models.formatting import format_clock, format_ms, format_time
 from app.theme import themed
-from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
+from chimera_engine.reload.service import VersionInfo
 
 COLUMNS: tuple[str, ...] = ("Time", "Module", "Versions", "Origin", "Duration", "Result")
 TIME, MODULE, VERSIONS, ORIGIN, DURATION, RESULT = range(len(COLUMNS))

@@ -13,7 +13,7 @@ from app.dialogs.users import ChangeRoleDialog, CreateUserDialog, ResetPasswordD
 from app.models.admin_columns import USER_COLUMNS
 from app.models.records import RecordTableModel
 from app.views.admin_common import AdminTab
-from chimera_engine.facade import UserChange
+from chimera_engine.security.admin_service import UserChange
 from chimera_engine.store.records import UserRecord
 
 _CHANGES = {

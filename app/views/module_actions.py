@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QWidget
 
-from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.service import VersionInfo
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 

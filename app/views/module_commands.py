@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, Signal
 
 from app.bridge import EngineBridge, describe_error
 from app.views.module_status import VERBS, result_message
-from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
+from chimera_engine.reload.service import VersionInfo
 
 
 class ModuleCommands(QObject):

@@ -21,7 +21,7 @@ from app.models.formatting import format_time
 from app.models.module_rows import origin_text
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
 from app.widgets.style import set_severity
-from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.service import VersionInfo
 
 SOURCE_TAB, DIFF_TAB = 0, 1
 

@@ -31,8 +31,8 @@ from app.views.module_widgets import module_tree, reload_log_box, status_label
 from app.widgets.confirm import confirm
 from app.widgets.plural import count
 from app.widgets.style import set_severity
-from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import ReloadResult
+from chimera_engine.reload.service import VersionInfo
 from chimera_engine.security.manager import Session
 
 #: Engine events arriving within this many milliseconds cause one refresh.

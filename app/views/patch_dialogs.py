@@ -18,7 +18,7 @@ from app.dialogs.patches import EditPatchDialog, ReasonDialog, RequestPatchDialo
 from app.models.badges import state_label
 from app.views.patch_actions import EDIT, REGENERATE, REJECT, REQUEST, ROLLBACK
 from chimera_engine.codegen.models import Patch, PatchState
-from chimera_engine.ops.tools import VersionInfo
+from chimera_engine.reload.service import VersionInfo
 
 
 def edited_message(source: int, patch: Patch) -> tuple[str, str]:

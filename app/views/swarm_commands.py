@@ -19,7 +19,7 @@ from app.dialogs.swarm import SpawnAgentsDialog
 from app.dialogs.swarm_submit import SubmitTaskDialog
 from app.widgets.confirm import confirm
 from app.widgets.plural import count
-from chimera_engine.ops.tools import ToolInfo
+from chimera_engine.reload.service import ToolInfo
 from chimera_engine.swarm.models import AgentInfo, TaskInfo
 from chimera_engine.swarm.submission import GraphInfo
 

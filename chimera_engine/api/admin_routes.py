@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import body_of, node_of, principal_of
+from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import BOOL, INT, NUMBER, SHORT, STRING, STRINGS, obj
 from chimera_engine.errors import ValidationError
@@ -46,7 +46,7 @@ def _int_param(request: web.Request, name: str) -> int:
 async def create_key(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
     expires_in = body.get("expires_in")
-    plaintext, key = await node_of(request).facade.create_api_key(
+    plaintext, key = await deps_of(request).facade.admin.create_api_key(
         principal_of(request),
         name=body["name"],
         role=body["role"],
@@ -58,12 +58,12 @@ async def create_key(request: web.Request) -> web.StreamResponse:
 
 
 async def list_keys(request: web.Request) -> web.StreamResponse:
-    keys = await node_of(request).facade.list_api_keys(principal_of(request))
+    keys = await deps_of(request).facade.admin.list_api_keys(principal_of(request))
     return responses.ok({"keys": [key_json(k) for k in keys]})
 
 
 async def revoke_key(request: web.Request) -> web.StreamResponse:
-    key = await node_of(request).facade.revoke_api_key(
+    key = await deps_of(request).facade.admin.revoke_api_key(
         principal_of(request), _int_param(request, "key_id")
     )
     return responses.ok({"key": key_json(key)})
@@ -71,7 +71,7 @@ async def revoke_key(request: web.Request) -> web.StreamResponse:
 
 async def issue_capability(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
-    token, cap = await node_of(request).facade.issue_capability(
+    token, cap = await deps_of(request).facade.admin.issue_capability(
         principal_of(request),
         body["permission"],
         body["object"],
@@ -83,7 +83,7 @@ async def issue_capability(request: web.Request) -> web.StreamResponse:
 
 async def attenuate_capability(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
-    token, cap = await node_of(request).facade.attenuate_capability(
+    token, cap = await deps_of(request).facade.admin.attenuate_capability(
         body["token"],
         obj=body.get("object"),
         ttl=body.get("ttl"),
@@ -93,45 +93,45 @@ async def attenuate_capability(request: web.Request) -> web.StreamResponse:
 
 
 async def list_capabilities(request: web.Request) -> web.StreamResponse:
-    caps = await node_of(request).facade.capabilities_in_force(principal_of(request))
+    caps = await deps_of(request).facade.admin.capabilities_in_force(principal_of(request))
     return responses.ok({"capabilities": caps})
 
 
 async def revoke_capability(request: web.Request) -> web.StreamResponse:
-    await node_of(request).facade.revoke_capability(
+    await deps_of(request).facade.admin.revoke_capability(
         principal_of(request), request.match_info["jti"]
     )
     return web.Response(status=204)
 
 
 async def list_users(request: web.Request) -> web.StreamResponse:
-    users = await node_of(request).facade.list_users(principal_of(request))
+    users = await deps_of(request).facade.admin.list_users(principal_of(request))
     return responses.ok({"users": users})
 
 
 async def create_user(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
-    change = await node_of(request).facade.create_user(
+    change = await deps_of(request).facade.admin.create_user(
         principal_of(request), body["username"], body["password"], body["role"]
     )
     return responses.ok({"user": change.user}, status=201)
 
 
 async def login_throttles(request: web.Request) -> web.StreamResponse:
-    throttles = await node_of(request).facade.login_throttles(principal_of(request))
+    throttles = await deps_of(request).facade.admin.login_throttles(principal_of(request))
     return responses.ok({"throttles": throttles})
 
 
 async def clear_login_throttle(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
-    cleared = await node_of(request).facade.clear_login_throttle(
+    cleared = await deps_of(request).facade.admin.clear_login_throttle(
         principal_of(request), body["account"], body.get("source", "")
     )
     return responses.ok({"cleared": cleared})
 
 
 async def rate_limits(request: web.Request) -> web.StreamResponse:
-    status = await node_of(request).facade.rate_limit_status(principal_of(request))
+    status = await deps_of(request).facade.admin.rate_limit_status(principal_of(request))
     return responses.ok({"clients": status})
 
 
@@ -147,7 +147,7 @@ async def query_audit(request: web.Request) -> web.StreamResponse:
         raise ValidationError("limit and before must be integers") from None
     if before is not None and not 0 <= before <= SEQ_MAX:
         raise ValidationError(f"before must be between 0 and {SEQ_MAX}")
-    entries = await node_of(request).facade.audit_query(
+    entries = await deps_of(request).facade.audit.query(
         principal_of(request),
         AuditQuery(
             action_prefix=q.get("action", ""),
@@ -162,7 +162,7 @@ async def query_audit(request: web.Request) -> web.StreamResponse:
 
 
 async def verify_audit(request: web.Request) -> web.StreamResponse:
-    result = await node_of(request).facade.audit_verify(principal_of(request))
+    result = await deps_of(request).facade.audit.verify(principal_of(request))
     return responses.ok({**result.__dict__, "summary": result.summary()})
 
 

@@ -18,14 +18,13 @@ from chimera_engine.api import (
     system_routes,
     tool_routes,
 )
-from chimera_engine.api.context import NODE
+from chimera_engine.api.context import DEPS, OPENAPI, ApiDeps
 from chimera_engine.api.endpoint import Endpoint
 from chimera_engine.api.openapi import document
 from chimera_engine.api.routing import Route
 from chimera_engine.api.ws import websocket_handler
 
 MAX_BODY_BYTES = 1 << 20
-OPENAPI = web.AppKey("chimera_openapi", dict[str, Any])
 
 
 def all_routes() -> list[Route]:
@@ -77,7 +76,7 @@ async def http_metrics(request: web.Request, handler: Any) -> web.StreamResponse
         info = request.match_info
         route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
         method = request.method if request.method in _METHODS else "OTHER"
-        metrics = request.app[NODE].metrics
+        metrics = request.app[DEPS].metrics
         metrics.http_requests.labels(route, method, str(code)).inc()
         if route != "/ws":
             metrics.http_duration.labels(route, method).observe(time.perf_counter() - start)
@@ -92,10 +91,10 @@ def _handler(route: Route) -> Any:
     return handle
 
 
-def build_app(node: Any, *, max_body: int = MAX_BODY_BYTES) -> web.Application:
-    """The application for ``node`` (a :class:`~chimera_engine.node.HeartNode`)."""
+def build_app(deps: ApiDeps, *, max_body: int = MAX_BODY_BYTES) -> web.Application:
+    """The application serving the engine parts in ``deps``."""
     app = web.Application(client_max_size=max_body, middlewares=[http_metrics, json_errors])
-    app[NODE] = node
+    app[DEPS] = deps
     routes = all_routes()
     for route in routes:
         app.router.add_route(route.method, route.path, _handler(route), name=route.operation_id)

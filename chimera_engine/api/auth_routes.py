@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import body_of, client_ip, node_of, principal_of
+from chimera_engine.api.context import body_of, client_ip, deps_of, principal_of
 from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import SHORT, STRING, obj
@@ -14,21 +14,23 @@ from chimera_engine.security.permissions import Permission
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    node = node_of(request)
+    deps = deps_of(request)
     body = body_of(request)
     username = body["username"]
     # failures are throttled per (name, source) by the account service: a bucket per
     # name alone would let anyone lock a user out
-    session = await node.facade.login(
+    session = await deps.facade.sessions.login(
         username, body["password"], client=f"api:{client_ip(request)}"
     )
     return responses.ok(session.tokens.as_dict())
 
 
 async def verify_token(request: web.Request) -> web.StreamResponse:
-    node = node_of(request)
+    deps = deps_of(request)
     # refusals count against the source like any other bad credential
-    principal, _ = await authenticate(node.security, body_of(request)["token"], client_ip(request))
+    principal, _ = await authenticate(
+        deps.security(), body_of(request)["token"], client_ip(request)
+    )
     return responses.ok(
         {
             "valid": True,
@@ -40,7 +42,7 @@ async def verify_token(request: web.Request) -> web.StreamResponse:
 
 
 async def refresh(request: web.Request) -> web.StreamResponse:
-    session = await node_of(request).facade.refresh(body_of(request)["refresh_token"])
+    session = await deps_of(request).facade.sessions.refresh(body_of(request)["refresh_token"])
     return responses.ok(session.tokens.as_dict())
 
 
@@ -48,7 +50,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
     if principal.via != "token":
         raise AuthenticationError("only a session token can be logged out")
-    await node_of(request).facade.logout(principal, body_of(request).get("refresh_token"))
+    await deps_of(request).facade.sessions.logout(principal, body_of(request).get("refresh_token"))
     return web.Response(status=204)
 
 

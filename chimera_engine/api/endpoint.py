@@ -15,7 +15,7 @@ import time
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import BODY, PRINCIPAL, client_ip, node_of
+from chimera_engine.api.context import BODY, PRINCIPAL, client_ip, deps_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import parse_json, validate
 from chimera_engine.errors import (
@@ -93,8 +93,8 @@ class Endpoint:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         route = self.route
-        node = node_of(request)
-        security = node.security
+        deps = deps_of(request)
+        security = deps.security()
         ip = client_ip(request)
         principal: Principal | None = None
         override: RateLimit | None = None

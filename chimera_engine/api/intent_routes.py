@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import body_of, node_of, principal_of
+from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import ANY_OBJECT, NUMBER, SHORT, STRING, obj
 from chimera_engine.errors import ConflictError, ValidationError
@@ -27,7 +27,7 @@ async def _plan(request: web.Request) -> IntentPlan:
     body = body_of(request)
     if ("text" in body) == ("form" in body):
         raise ValidationError("give the request as text or as a form (one of them)")
-    return await node_of(request).facade.intent_plan(
+    return await deps_of(request).facade.intent.plan(
         principal_of(request), body["text"] if "text" in body else body["form"]
     )
 
@@ -41,11 +41,11 @@ async def run_intent(request: web.Request) -> web.StreamResponse:
     plan = await _plan(request)
     if "digest" in body and body["digest"] != plan.digest:
         raise ConflictError("the plan changed since it was shown (files or tools); plan again")
-    facade, principal = node_of(request).facade, principal_of(request)
-    graph = await facade.intent_run(principal, plan)
+    facade, principal = deps_of(request).facade, principal_of(request)
+    graph = await facade.intent.run(principal, plan)
     tasks = list(graph.tasks)
     if body.get("wait", 0) > 0:
-        tasks = await facade.swarm_wait(principal, [t.id for t in tasks], body["wait"])
+        tasks = await facade.swarm.wait(principal, [t.id for t in tasks], body["wait"])
     return responses.ok(
         {"plan": plan.to_json(), "graph_id": graph.id, "outputs": graph.outputs, "tasks": tasks},
         status=201,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import body_of, node_of, principal_of
+from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import BOOL, INT, NUMBER, SHORT, obj
 from chimera_engine.errors import ValidationError
@@ -22,7 +22,7 @@ SAMPLE = obj(
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    result = await node_of(request).facade.push_metrics(
+    result = await deps_of(request).facade.metrics.push_metrics(
         principal_of(request), body_of(request)["samples"]
     )
     return responses.ok(result, status=202)
@@ -30,7 +30,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 async def list_metrics(request: web.Request) -> web.StreamResponse:
     return responses.ok(
-        {"metrics": await node_of(request).facade.list_metrics(principal_of(request))}
+        {"metrics": await deps_of(request).facade.metrics.list_metrics(principal_of(request))}
     )
 
 
@@ -41,10 +41,10 @@ async def detect(request: web.Request) -> web.StreamResponse:
         limit = min(int(q.get("limit", "100")), 1000)
     except ValueError:
         raise ValidationError("since must be a number and limit an integer") from None
-    anomalies = await node_of(request).facade.list_anomalies(
+    anomalies = await deps_of(request).facade.metrics.list_anomalies(
         principal_of(request), since=since, metric=q.get("metric", ""), limit=max(1, limit)
     )
-    predictions = node_of(request).hub.predictions[-20:]
+    predictions = deps_of(request).predictions()[-20:]
     return responses.ok(
         {
             "anomalies": anomalies,
@@ -55,7 +55,7 @@ async def detect(request: web.Request) -> web.StreamResponse:
 
 async def predict(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
-    crossing = await node_of(request).facade.predict_crossing(
+    crossing = await deps_of(request).facade.metrics.predict_crossing(
         principal_of(request), body["metric"], float(body["threshold"])
     )
     return responses.ok(
@@ -70,7 +70,9 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
         raise ValidationError("anomaly_id must be an integer") from None
     if not 0 < anomaly_id < 2**63:
         raise ValidationError("anomaly_id must be from 1 to 2^63 - 1")
-    anomaly = await node_of(request).facade.acknowledge_anomaly(principal_of(request), anomaly_id)
+    anomaly = await deps_of(request).facade.metrics.acknowledge_anomaly(
+        principal_of(request), anomaly_id
+    )
     return responses.ok({"anomaly": anomaly})
 
 
@@ -79,7 +81,7 @@ async def acknowledge_bulk(request: web.Request) -> web.StreamResponse:
     ids, everything = body.get("ids"), body.get("all", False)
     if (ids is None) == (not everything):
         raise ValidationError('give either "ids" (a list of anomaly ids) or "all": true')
-    done = await node_of(request).facade.acknowledge_anomalies(
+    done = await deps_of(request).facade.metrics.acknowledge_anomalies(
         principal_of(request), None if everything else ids
     )
     return responses.ok({"acknowledged": [a.id for a in done]})

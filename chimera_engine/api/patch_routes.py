@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import body_of, node_of, principal_of
+from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import SHORT, STRING, obj
 from chimera_engine.codegen.models import Patch, PatchState
@@ -54,7 +54,7 @@ def _patch_target(request: web.Request, body: dict[str, Any]) -> str:
 
 async def generate(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
-    outcome = await node_of(request).facade.request_patch(
+    outcome = await deps_of(request).facade.patches.request_patch(
         principal_of(request), body["module"], note=body.get("note", "")
     )
     report = outcome.report
@@ -79,7 +79,9 @@ async def list_patches(request: web.Request) -> web.StreamResponse:
         states = tuple(PatchState(s) for s in states_text.split(",") if s)
     except ValueError:
         raise ValidationError(f"unknown state in {states_text!r}") from None
-    patches = await node_of(request).facade.list_patches(principal_of(request), states=states)
+    patches = await deps_of(request).facade.patches.list_patches(
+        principal_of(request), states=states
+    )
     return responses.ok({"patches": [patch_json(p) for p in patches]})
 
 
@@ -87,7 +89,7 @@ async def list_attempts(request: web.Request) -> web.StreamResponse:
     failed = request.query.get("failed", "")
     if failed not in ("", "true", "false"):
         raise ValidationError("failed must be true or false")
-    attempts = await node_of(request).facade.list_attempts(
+    attempts = await deps_of(request).facade.patches.list_attempts(
         principal_of(request),
         failed_only=failed == "true",
         module=request.query.get("module") or None,
@@ -96,19 +98,21 @@ async def list_attempts(request: web.Request) -> web.StreamResponse:
 
 
 async def show(request: web.Request) -> web.StreamResponse:
-    patch, events = await node_of(request).facade.get_patch(
+    patch, events = await deps_of(request).facade.patches.get_patch(
         principal_of(request), _patch_id(request)
     )
     return responses.ok({"patch": patch_json(patch, full=True), "events": events})
 
 
 async def approve(request: web.Request) -> web.StreamResponse:
-    patch = await node_of(request).facade.approve_patch(principal_of(request), _patch_id(request))
+    patch = await deps_of(request).facade.patches.approve_patch(
+        principal_of(request), _patch_id(request)
+    )
     return responses.ok({"patch": patch_json(patch)})
 
 
 async def reject(request: web.Request) -> web.StreamResponse:
-    patch = await node_of(request).facade.reject_patch(
+    patch = await deps_of(request).facade.patches.reject_patch(
         principal_of(request), _patch_id(request), body_of(request)["reason"]
     )
     return responses.ok({"patch": patch_json(patch)})

@@ -5,16 +5,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from chimera_engine.api.app import build_app
+from chimera_engine.api.context import ApiDeps
 from chimera_engine.config import ApiSettings
 from chimera_engine.errors import ConfigError
-
-if TYPE_CHECKING:
-    from chimera_engine.node import HeartNode
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +26,8 @@ def is_loopback(host: str) -> bool:
 
 
 class ApiServer:
-    def __init__(self, node: HeartNode, settings: ApiSettings) -> None:
-        self._node = node
+    def __init__(self, deps: ApiDeps, settings: ApiSettings) -> None:
+        self._deps = deps
         self.settings = settings
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -61,7 +58,7 @@ class ApiServer:
     async def start(self) -> None:
         context = self._ssl()
         runner = web.AppRunner(
-            build_app(self._node), access_log=None, handle_signals=False, shutdown_timeout=2.0
+            build_app(self._deps), access_log=None, handle_signals=False, shutdown_timeout=2.0
         )
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port, ssl_context=context)

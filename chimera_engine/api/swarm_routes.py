@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import body_of, node_of, principal_of
+from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import ANY_OBJECT, BOOL, INT, NUMBER, SHORT, STRING, STRINGS, obj
 from chimera_engine.errors import ValidationError
@@ -117,7 +117,7 @@ def scoped_plan(
 
 async def submit(request: web.Request) -> web.StreamResponse:
     body = dict(body_of(request))
-    facade = node_of(request).facade
+    facade = deps_of(request).facade
     principal = principal_of(request)
     wait = float(body.pop("wait", 0.0))
     forms = [k for k in ("tasks", "plan") if k in body]
@@ -132,15 +132,15 @@ async def submit(request: web.Request) -> web.StreamResponse:
         if not body["plan"]:
             raise ValidationError("plan: at least one step is required")
         steps, names = scoped_plan(body["plan"], new_id()[:12])
-        graph = await facade.swarm_submit_plan(principal, steps)
+        graph = await facade.swarm.submit_plan(principal, steps)
         infos, graph_id = list(graph.tasks), graph.id
     else:
         raw = body.get("tasks", [single])
         if not raw:
             raise ValidationError("tasks: at least one task is required")
-        infos = await facade.swarm_submit(principal, [_task(s, n) for n, s in enumerate(raw)])
+        infos = await facade.swarm.submit(principal, [_task(s, n) for n, s in enumerate(raw)])
     if wait > 0:
-        infos = await facade.swarm_wait(principal, [i.id for i in infos], wait)
+        infos = await facade.swarm.wait(principal, [i.id for i in infos], wait)
     reply: dict[str, Any] = {"tasks": infos}
     if graph_id is not None:
         reply.update(graph_id=graph_id, names=names)
@@ -154,19 +154,19 @@ async def spawn(request: web.Request) -> web.StreamResponse:
         capabilities=frozenset(body.get("capabilities", ())),
         concurrency=body.get("concurrency", 4),
     ).validate()
-    agents = await node_of(request).facade.swarm_spawn_many(
+    agents = await deps_of(request).facade.swarm.spawn_many(
         principal_of(request), spec, body.get("count", 1)
     )
     return responses.ok({"agents": agents}, status=201)
 
 
 async def list_agents(request: web.Request) -> web.StreamResponse:
-    agents = await node_of(request).facade.swarm_agents(principal_of(request))
+    agents = await deps_of(request).facade.swarm.agents(principal_of(request))
     return responses.ok({"agents": agents})
 
 
 async def stop_agent(request: web.Request) -> web.StreamResponse:
-    info = await node_of(request).facade.swarm_stop_agent(
+    info = await deps_of(request).facade.swarm.stop_agent(
         principal_of(request),
         request.match_info["agent_id"],
         kill=_query_bool(request, "kill"),
@@ -175,7 +175,7 @@ async def stop_agent(request: web.Request) -> web.StreamResponse:
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
-    return responses.ok(await node_of(request).facade.swarm_status(principal_of(request)))
+    return responses.ok(await deps_of(request).facade.swarm.status(principal_of(request)))
 
 
 async def consensus(request: web.Request) -> web.StreamResponse:
@@ -192,7 +192,7 @@ async def consensus(request: web.Request) -> web.StreamResponse:
     if not votes:
         raise ValidationError("votes: at least one vote is required")
     policy = ConsensusPolicy.from_json(body.get("policy", {}))
-    outcome = await node_of(request).facade.swarm_consensus(
+    outcome = await deps_of(request).facade.swarm.consensus(
         principal_of(request),
         votes,
         policy,
@@ -232,7 +232,7 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
     graph = request.query.get("graph") or None
     if graph is not None and len(graph) > 128:
         raise ValidationError("graph: longer than 128 characters")
-    tasks = await node_of(request).facade.swarm_history(
+    tasks = await deps_of(request).facade.swarm.history(
         principal_of(request),
         limit=_query_int(request, "limit", 100, 1, 1000),
         state=state,
@@ -242,15 +242,15 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
 
 
 async def show_task(request: web.Request) -> web.StreamResponse:
-    facade, principal = node_of(request).facade, principal_of(request)
+    facade, principal = deps_of(request).facade, principal_of(request)
     task_id = request.match_info["task_id"]
-    info = await facade.swarm_task(principal, task_id)
-    attempts = await facade.swarm_attempts(principal, task_id)
+    info = await facade.swarm.task(principal, task_id)
+    attempts = await facade.swarm.attempts(principal, task_id)
     return responses.ok({"task": info, "attempts": attempts})
 
 
 async def cancel_task(request: web.Request) -> web.StreamResponse:
-    info = await node_of(request).facade.swarm_cancel(
+    info = await deps_of(request).facade.swarm.cancel(
         principal_of(request), request.match_info["task_id"]
     )
     return responses.ok({"task": info})

@@ -5,30 +5,30 @@ from __future__ import annotations
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import node_of, principal_of
+from chimera_engine.api.context import OPENAPI, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.security.permissions import Permission
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
-    node = node_of(request)
-    healthy = node.state == "running"
-    return responses.ok({"status": "ok" if healthy else node.state}, status=200 if healthy else 503)
+    deps = deps_of(request)
+    healthy = deps.state() == "running"
+    return responses.ok(
+        {"status": "ok" if healthy else deps.state()}, status=200 if healthy else 503
+    )
 
 
 async def prometheus(request: web.Request) -> web.StreamResponse:
     accept = request.headers.get("Accept", "")
-    body, content_type = await node_of(request).exposition.scrape(accept)
+    body, content_type = await deps_of(request).exposition.scrape(accept)
     return web.Response(body=body, headers={"Content-Type": content_type, "Vary": "Accept"})
 
 
 async def status(request: web.Request) -> web.StreamResponse:
-    return responses.ok(await node_of(request).facade.status(principal_of(request)))
+    return responses.ok(await deps_of(request).facade.engine.status(principal_of(request)))
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
-    from chimera_engine.api.app import OPENAPI
-
     return responses.ok(request.app[OPENAPI])
 
 

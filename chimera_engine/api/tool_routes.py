@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import body_of, node_of, principal_of
+from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import ANY_OBJECT, BOOL, INT, SHORT, obj
 from chimera_engine.runtime import ToolCallError, ToolTimeoutError
@@ -20,23 +20,25 @@ def _module_target(request: web.Request, body: dict[str, Any]) -> str:
 
 
 async def reload_stats(request: web.Request) -> web.StreamResponse:
-    return responses.ok(await node_of(request).facade.reload_stats(principal_of(request)))
+    return responses.ok(await deps_of(request).facade.modules.reload_stats(principal_of(request)))
 
 
 async def reload_module(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
-    result = await node_of(request).facade.reload_module(
+    result = await deps_of(request).facade.modules.reload_module(
         principal_of(request), body["module"], force=body.get("force", False)
     )
     return responses.ok(result, status=200 if result.ok else 422)
 
 
 async def list_tools(request: web.Request) -> web.StreamResponse:
-    return responses.ok({"tools": await node_of(request).facade.list_tools(principal_of(request))})
+    return responses.ok(
+        {"tools": await deps_of(request).facade.modules.list_tools(principal_of(request))}
+    )
 
 
 async def module_versions(request: web.Request) -> web.StreamResponse:
-    versions = await node_of(request).facade.module_versions(
+    versions = await deps_of(request).facade.modules.module_versions(
         principal_of(request), validate_module_name(request.match_info["module"])
     )
     return responses.ok({"versions": versions})
@@ -45,7 +47,7 @@ async def module_versions(request: web.Request) -> web.StreamResponse:
 async def call_tool(request: web.Request) -> web.StreamResponse:
     body = body_of(request)
     try:
-        result = await node_of(request).facade.call_tool(
+        result = await deps_of(request).facade.modules.call_tool(
             principal_of(request), body["tool"], body.get("args", {}), version=body.get("version")
         )
     except ToolTimeoutError as exc:
@@ -56,14 +58,14 @@ async def call_tool(request: web.Request) -> web.StreamResponse:
 
 
 async def activate(request: web.Request) -> web.StreamResponse:
-    result = await node_of(request).facade.activate_version(
+    result = await deps_of(request).facade.modules.activate_version(
         principal_of(request), _module_target(request, {}), body_of(request)["version"]
     )
     return responses.ok(result, status=200 if result.ok else 422)
 
 
 async def rollback(request: web.Request) -> web.StreamResponse:
-    result = await node_of(request).facade.rollback_module(
+    result = await deps_of(request).facade.modules.rollback_module(
         principal_of(request), _module_target(request, {})
     )
     return responses.ok(result, status=200 if result.ok else 422)

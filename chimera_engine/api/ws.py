@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from chimera_engine.api.context import client_ip, node_of
+from chimera_engine.api.context import client_ip, deps_of
 from chimera_engine.api.endpoint import authenticate
 from chimera_engine.api.responses import dumps
 from chimera_engine.api.schema import INT, SHORT, STRINGS, obj, parse_json, validate
@@ -94,7 +94,7 @@ def event_message(topic: str, event: Event) -> str:
 class Connection:
     def __init__(self, ws: web.WebSocketResponse, request: web.Request, principal: Principal):
         self.ws = ws
-        self.node = node_of(request)
+        self.deps = deps_of(request)
         self.principal = principal
         self.outbox: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -127,11 +127,11 @@ class Connection:
 
     async def subscribe(self, topic: str) -> None:
         permission, types = TOPICS[topic]
-        await self.node.security.authorize(self.principal, permission, f"ws:{topic}")
+        await self.deps.security().authorize(self.principal, permission, f"ws:{topic}")
         if topic in self.topics:
             return
         self.topics.add(topic)
-        subscription = self.node.bus.subscribe(*types, maxsize=QUEUE_LIMIT)
+        subscription = self.deps.bus.subscribe(*types, maxsize=QUEUE_LIMIT)
 
         async def pump() -> None:
             try:
@@ -147,7 +147,7 @@ class Connection:
     async def watch_session(self) -> None:
         """Close the socket as soon as its credential ends (logout, revocation, a change of
         the user by any process): subscriptions must not outlive the session."""
-        security = self.node.security
+        security = self.deps.security()
         while True:
             await asyncio.sleep(SESSION_CHECK_S)
             try:
@@ -159,7 +159,7 @@ class Connection:
                 return
 
     def rate_limited(self, kind: str, reply: dict[str, Any]) -> bool:
-        security = self.node.security
+        security = self.deps.security()
         decision = security.rate_limiter.check(
             self.principal.actor, RATE_CLASS.get(kind, "read"), self.rate_override
         )
@@ -190,12 +190,12 @@ class Connection:
                     await self.subscribe(topic)
                 self.send({**reply, "type": "subscribed", "topics": sorted(self.topics)})
             elif kind == "reload_module":
-                result = await self.node.facade.reload_module(
+                result = await self.deps.facade.modules.reload_module(
                     self.principal, str(message.get("module", "")), force=bool(message.get("force"))
                 )
                 self.send({**reply, "type": "reload_result", "result": result})
             elif kind == "generate_code":
-                outcome = await self.node.facade.request_patch(
+                outcome = await self.deps.facade.patches.request_patch(
                     self.principal,
                     str(message.get("module", "")),
                     note=str(message.get("description", "")),
@@ -215,7 +215,7 @@ class Connection:
             elif kind == "spawn_agent":
                 validate(message, SPAWN)
                 spec = message["spec"]
-                agents = await self.node.facade.swarm_spawn_many(
+                agents = await self.deps.facade.swarm.spawn_many(
                     self.principal,
                     AgentSpec(
                         role=spec["role"],
@@ -263,7 +263,7 @@ async def _authenticate(
         return None
     try:
         principal, override = await authenticate(
-            node_of(request).security, str(data.get("token", "")), client_ip(request)
+            deps_of(request).security(), str(data.get("token", "")), client_ip(request)
         )
     except TooManyRequestsError:
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many failures")

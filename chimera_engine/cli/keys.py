@@ -68,7 +68,7 @@ async def key_create(node: HeartNode, args: argparse.Namespace) -> int:
     if role is None:
         raise ChimeraError("give --role ROLE (or --node for a swarm worker's key)")
     expires = time.time() + parse_ttl(args.ttl) if args.ttl else None
-    plaintext, key = await node.facade.create_api_key(
+    plaintext, key = await node.facade.admin.create_api_key(
         local_principal(), name=args.name, role=role, scopes=args.scope, expires_at=expires
     )
     print(plaintext)
@@ -92,7 +92,7 @@ def key_row(key: APIKey, now: float) -> str:
 
 
 async def key_list(node: HeartNode, args: argparse.Namespace) -> int:
-    keys = await node.facade.list_api_keys(local_principal())
+    keys = await node.facade.admin.list_api_keys(local_principal())
     if not keys:
         print("no keys: create one with 'chimera key create --name NAME --role ROLE'")
         return 0
@@ -107,6 +107,6 @@ async def key_list(node: HeartNode, args: argparse.Namespace) -> int:
 
 
 async def key_revoke(node: HeartNode, args: argparse.Namespace) -> int:
-    key = await node.facade.revoke_api_key(local_principal(), args.key_id)
+    key = await node.facade.admin.revoke_api_key(local_principal(), args.key_id)
     print(f"key {key.id} ({key.prefix}, {key.name}) revoked")
     return 0

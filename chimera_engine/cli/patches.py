@@ -54,7 +54,7 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 async def patch_list(node: HeartNode, args: argparse.Namespace) -> int:
     states = tuple(PatchState(s) for s in args.state)
-    patches = await node.facade.list_patches(local_principal(), states=states)
+    patches = await node.facade.patches.list_patches(local_principal(), states=states)
     if not patches:
         print("no patches")
         return 0
@@ -69,13 +69,15 @@ async def patch_list(node: HeartNode, args: argparse.Namespace) -> int:
 
 
 async def patch_show(node: HeartNode, args: argparse.Namespace) -> int:
-    patch, events = await node.facade.get_patch(local_principal(), args.id)
+    patch, events = await node.facade.patches.get_patch(local_principal(), args.id)
     print(
         f"{patch.label}: {patch.state.value}, risk {patch.risk}, "
         f"{patch.provider}/{patch.model}{' (scripted)' if patch.replay else ''}, "
         f"{patch.input_tokens}+{patch.output_tokens} tokens, cost {patch.cost_usd}"
     )
-    attempts = await node.facade.list_attempts(local_principal(), patch_id=patch.id, limit=1)
+    attempts = await node.facade.patches.list_attempts(
+        local_principal(), patch_id=patch.id, limit=1
+    )
     if attempts:
         print(f"requested because: {describe_trigger(attempts[0].trigger)}")
     if patch.rationale:
@@ -98,7 +100,7 @@ async def patch_test(node: HeartNode, args: argparse.Namespace) -> int:
         text = args.file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ChimeraError(f"cannot read {args.file}: {exc.strerror}") from None
-    result = await node.facade.test_patch_text(local_principal(), args.module, text)
+    result = await node.facade.patches.test_patch_text(local_principal(), args.module, text)
     print(json.dumps(result.as_dict(), indent=2))
     return 0 if result.ok else 1
 
@@ -107,7 +109,9 @@ async def patch_request(node: HeartNode, args: argparse.Namespace) -> int:
     progress = node.bus.subscribe(PatchProgress, PatchAttemptRecorded)
     shown = asyncio.create_task(_show_progress(progress, sys.stderr.isatty()))
     try:
-        outcome = await node.facade.request_patch(local_principal(), args.module, note=args.note)
+        outcome = await node.facade.patches.request_patch(
+            local_principal(), args.module, note=args.note
+        )
     finally:
         shown.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -129,7 +133,7 @@ async def patch_request(node: HeartNode, args: argparse.Namespace) -> int:
 
 
 async def patch_approve(node: HeartNode, args: argparse.Namespace) -> int:
-    patch = await node.facade.approve_patch(local_principal(), args.id)
+    patch = await node.facade.patches.approve_patch(local_principal(), args.id)
     print(
         f"patch {patch.id}: {patch.state.value}"
         + (f" as v{patch.applied_version}" if patch.applied_version else f" ({patch.reason})")
@@ -139,9 +143,9 @@ async def patch_approve(node: HeartNode, args: argparse.Namespace) -> int:
 
 async def patch_decide(node: HeartNode, args: argparse.Namespace) -> int:
     if args.action == "reject":
-        patch = await node.facade.reject_patch(local_principal(), args.id, args.reason)
+        patch = await node.facade.patches.reject_patch(local_principal(), args.id, args.reason)
     else:
-        patch = await node.facade.rollback_patch(local_principal(), args.id, args.reason)
+        patch = await node.facade.patches.rollback_patch(local_principal(), args.id, args.reason)
     print(f"patch {patch.id}: {patch.state.value}")
     return 0
 
@@ -169,7 +173,7 @@ async def patch_attempts(node: HeartNode, args: argparse.Namespace) -> int:
     if args.show is not None:
         found = [
             a
-            for a in await node.facade.list_attempts(principal, limit=100_000)
+            for a in await node.facade.patches.list_attempts(principal, limit=100_000)
             if a.id == args.show
         ]
         if not found:
@@ -189,7 +193,7 @@ async def patch_attempts(node: HeartNode, args: argparse.Namespace) -> int:
         print("--- answer ---")
         print(a.answer)
         return 0
-    attempts = await node.facade.list_attempts(
+    attempts = await node.facade.patches.list_attempts(
         principal, failed_only=args.failed, module=args.module, limit=args.limit
     )
     if not attempts:

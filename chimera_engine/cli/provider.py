@@ -34,7 +34,9 @@ async def provider_test(node: HeartNode, args: argparse.Namespace) -> int:
         )
         if value
     }
-    report = await node.facade.test_provider(local_principal(), changes, timeout=args.timeout)
+    report = await node.facade.settings.test_provider(
+        local_principal(), changes, timeout=args.timeout
+    )
     model = f" {report.model}" if report.model else ""
     print(f"{report.provider}{model}: {report.kind}: {report.message}")
     if report.kind == "scripted":

@@ -124,7 +124,7 @@ def task_json(info: TaskInfo) -> dict[str, Any]:
 
 
 async def swarm_status(node: HeartNode, args: argparse.Namespace) -> int:
-    stats = await node.facade.swarm_status(local_principal())
+    stats = await node.facade.swarm.status(local_principal())
     print(json.dumps(asdict(stats), indent=2, sort_keys=True))
     note = stats.scheduler_note()
     if note:
@@ -133,7 +133,7 @@ async def swarm_status(node: HeartNode, args: argparse.Namespace) -> int:
 
 
 async def swarm_agents(node: HeartNode, args: argparse.Namespace) -> int:
-    agents = await node.facade.swarm_agents(local_principal())
+    agents = await node.facade.swarm.agents(local_principal())
     if not agents:
         print("no agents in this engine (swarm.initial_agents starts some at every start)")
         return 0
@@ -146,7 +146,7 @@ async def swarm_agents(node: HeartNode, args: argparse.Namespace) -> int:
 async def swarm_spawn(node: HeartNode, args: argparse.Namespace) -> int:
     spec = AgentSpec(role=args.role, concurrency=args.concurrency)
     started = time.monotonic()
-    agents = await node.facade.swarm_spawn_many(local_principal(), spec, args.count)
+    agents = await node.facade.swarm.spawn_many(local_principal(), spec, args.count)
     elapsed = time.monotonic() - started
     print(AGENT_HEADER)
     for agent in agents:
@@ -160,7 +160,7 @@ async def swarm_spawn(node: HeartNode, args: argparse.Namespace) -> int:
 
 async def swarm_stop(node: HeartNode, args: argparse.Namespace) -> int:
     try:
-        info = await node.facade.swarm_stop_agent(local_principal(), args.agent_id, kill=args.kill)
+        info = await node.facade.swarm.stop_agent(local_principal(), args.agent_id, kill=args.kill)
     except NotFoundError as exc:
         raise ChimeraError(
             f"{exc}: a command sees only its own agents (swarm.initial_agents); stop those "
@@ -184,7 +184,7 @@ async def ensure_agents(node: HeartNode, role: str, wanted: int) -> list[AgentIn
     """Start agents of ``role`` until ``wanted`` are ready (as many as fit under the
     maximum; at least one). Returns the ones started."""
     principal = local_principal()
-    agents = await node.facade.swarm_agents(principal)
+    agents = await node.facade.swarm.agents(principal)
     ready = sum(1 for a in agents if a.role == role and a.state.value in ("ready", "starting"))
     live = sum(1 for a in agents if not a.state.final)
     room = node.settings.swarm.max_agents - live
@@ -196,7 +196,7 @@ async def ensure_agents(node: HeartNode, role: str, wanted: int) -> list[AgentIn
         )
     if missing < 1:
         return []
-    return await node.facade.swarm_spawn_many(principal, AgentSpec(role=role), missing)
+    return await node.facade.swarm.spawn_many(principal, AgentSpec(role=role), missing)
 
 
 async def swarm_submit(node: HeartNode, args: argparse.Namespace) -> int:
@@ -209,7 +209,7 @@ async def swarm_submit(node: HeartNode, args: argparse.Namespace) -> int:
         consensus=ConsensusPolicy(method=ConsensusMethod(args.consensus)),
     )
     if args.no_wait:
-        (info,) = await node.facade.swarm_submit(principal, [task])
+        (info,) = await node.facade.swarm.submit(principal, [task])
         print(
             f"task {info.id} recorded ({info.state.value}); it runs at the next start with agents"
         )
@@ -217,8 +217,8 @@ async def swarm_submit(node: HeartNode, args: argparse.Namespace) -> int:
     started = await ensure_agents(node, args.role, args.redundancy)
     if started:
         print(f"started {len(started)} {args.role} agent(s) for this task", file=sys.stderr)
-    (info,) = await node.facade.swarm_submit(principal, [task])
-    (info,) = await node.facade.swarm_wait(principal, [info.id], args.timeout)
+    (info,) = await node.facade.swarm.submit(principal, [task])
+    (info,) = await node.facade.swarm.wait(principal, [info.id], args.timeout)
     print(json.dumps(task_json(info), indent=2, default=str))
     if not info.state.final:
         print(f"chimera: task {info.id} not finished after {args.timeout:g}s", file=sys.stderr)
@@ -269,7 +269,7 @@ async def swarm_task(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def swarm_cancel(node: HeartNode, args: argparse.Namespace) -> int:
-    info = await node.facade.swarm_cancel(local_principal(), args.task_id)
+    info = await node.facade.swarm.cancel(local_principal(), args.task_id)
     print(f"task {info.id} {info.state.value}")
     return 0 if info.state is TaskState.CANCELLED else 1
 
@@ -292,7 +292,7 @@ def _request(args: argparse.Namespace) -> str | dict[str, Any]:
 
 async def swarm_plan(node: HeartNode, args: argparse.Namespace) -> int:
     principal = local_principal()
-    plan = await node.facade.intent_plan(principal, _request(args))
+    plan = await node.facade.intent.plan(principal, _request(args))
     if args.json:
         print(json.dumps(plan.to_json(), indent=2, default=str))
     else:
@@ -300,9 +300,9 @@ async def swarm_plan(node: HeartNode, args: argparse.Namespace) -> int:
     if not args.run:
         return 0
     await ensure_agents(node, "executor", max(1, args.agents))
-    graph = await node.facade.intent_run(principal, plan)
+    graph = await node.facade.intent.run(principal, plan)
     print(f"running graph {graph.id} ({len(graph.tasks)} tasks)", file=sys.stderr)
-    done = await node.facade.swarm_wait(principal, [t.id for t in graph.tasks], args.timeout)
+    done = await node.facade.swarm.wait(principal, [t.id for t in graph.tasks], args.timeout)
     outputs = [t for t in done if t.id in graph.outputs]
     print(json.dumps([task_json(t) for t in outputs], indent=2, default=str))
     unfinished = sum(1 for t in done if not t.state.final)

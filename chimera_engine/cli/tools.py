@@ -64,7 +64,7 @@ def print_result(result: ReloadResult) -> int:
 
 
 async def tools_list(node: HeartNode, args: argparse.Namespace) -> int:
-    tools = await node.facade.list_tools(local_principal())
+    tools = await node.facade.modules.list_tools(local_principal())
     print(f"{'TOOL':<20} {'MODULE':<18} {'VER':>4} {'CALLS':>7} {'ERRORS':>6}  SIGNATURE")
     for t in tools:
         print(
@@ -76,7 +76,7 @@ async def tools_list(node: HeartNode, args: argparse.Namespace) -> int:
 
 
 async def tools_versions(node: HeartNode, args: argparse.Namespace) -> int:
-    versions = await node.facade.module_versions(local_principal(), args.name)
+    versions = await node.facade.modules.module_versions(local_principal(), args.name)
     print(
         f"{'VER':>4} {'STATE':<10} {'ORIGIN':<11} {'CREATED':<19} {'HASH':<12} {'SERVED':<9} NOTE"
     )
@@ -101,27 +101,29 @@ async def tools_versions(node: HeartNode, args: argparse.Namespace) -> int:
 
 
 async def tools_deleted(node: HeartNode, args: argparse.Namespace) -> int:
-    state = await node.facade.decide_deletion(local_principal(), args.module, args.decision)
+    state = await node.facade.modules.decide_deletion(local_principal(), args.module, args.decision)
     print(f"{args.module}: {state}")
     return 0
 
 
 async def tools_activate(node: HeartNode, args: argparse.Namespace) -> int:
-    result = await node.facade.activate_version(local_principal(), args.name, args.version)
+    result = await node.facade.modules.activate_version(local_principal(), args.name, args.version)
     return print_result(result)
 
 
 async def tools_rollback(node: HeartNode, args: argparse.Namespace) -> int:
-    return print_result(await node.facade.rollback_module(local_principal(), args.name))
+    return print_result(await node.facade.modules.rollback_module(local_principal(), args.name))
 
 
 async def tools_reload(node: HeartNode, args: argparse.Namespace) -> int:
-    result = await node.facade.reload_module(local_principal(), args.module, force=args.force)
+    result = await node.facade.modules.reload_module(
+        local_principal(), args.module, force=args.force
+    )
     return print_result(result)
 
 
 async def tools_set_state(node: HeartNode, args: argparse.Namespace) -> int:
-    info = await node.facade.set_version_state(
+    info = await node.facade.modules.set_version_state(
         local_principal(), args.name, args.version, args.state
     )
     print(f"{info.module} v{info.version} is now {info.state}")
@@ -135,7 +137,7 @@ async def tools_call(node: HeartNode, args: argparse.Namespace) -> int:
         raise ChimeraError(f"--args is not valid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(call_args, dict):
         raise ChimeraError("--args must be a JSON object")
-    result = await node.facade.call_tool(
+    result = await node.facade.modules.call_tool(
         local_principal(), args.name, call_args, version=args.tool_version
     )
     print(json.dumps(result, indent=2, default=str))

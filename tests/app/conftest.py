@@ -103,7 +103,9 @@ def engine(tmp_path: Path) -> EngineFactory:
         bridge: EngineBridge | None = None
         try:
             session = (
-                await node.facade.create_first_admin(ADMIN_NAME, ADMIN_PASSWORD) if admin else None
+                await node.facade.sessions.create_first_admin(ADMIN_NAME, ADMIN_PASSWORD)
+                if admin
+                else None
             )
             bridge = EngineBridge(node)
             yield Engine(node=node, bridge=bridge, admin=session)

@@ -43,7 +43,7 @@ async def fail_calls(node: HeartNode, who: Principal, n: int = 3) -> None:
 async def ready_patch(node: HeartNode, who: Principal, answer: str = FIX) -> Patch:
     """A patch made engine-side by a scripted model; ready (it passed the sandbox)."""
     use_provider(node, ScriptedProvider([answer]))
-    outcome = await node.facade.request_patch(who, "mathy", note="division errors")
+    outcome = await node.facade.patches.request_patch(who, "mathy", note="division errors")
     assert outcome.patch is not None, outcome.report.reasons
     return outcome.patch
 

@@ -110,7 +110,7 @@ async def test_new_key_is_shown_once_and_works(engine: EngineFactory, qtbot: QtB
 async def test_revoking_a_key_refuses_its_next_call(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
         assert env.admin is not None
-        plaintext, key = await env.node.facade.create_api_key(
+        plaintext, key = await env.node.facade.admin.create_api_key(
             env.admin.principal, name="grafana", role="api_client"
         )
         assert await api_status(env.node, plaintext) in (200, None)
@@ -177,7 +177,7 @@ async def test_users_are_managed_through_dialogs(engine: EngineFactory, qtbot: Q
         change, ok, _ = await wait_signal(tab.actionFinished)
         assert (change, ok) == ("disable", True)
         with pytest.raises(AuthenticationError):
-            await env.node.facade.login("dana", NEW_PASSWORD)
+            await env.node.facade.sessions.login("dana", NEW_PASSWORD)
         await wait_until(lambda: tab.disable_button.text() == "Enable")
         assert [row[2] for row in tab.model.texts() if row[0] == "dana"] == ["disabled"]
         tab.disable_button.click()
@@ -196,7 +196,7 @@ async def test_users_are_managed_through_dialogs(engine: EngineFactory, qtbot: Q
         reset.confirm_edit.setText("a brand new passphrase")
         reset.submit_button.click()
         await wait_signal(tab.actionFinished)
-        session = await env.node.facade.login("dana", "a brand new passphrase")
+        session = await env.node.facade.sessions.login("dana", "a brand new passphrase")
         assert session.principal.role.value == "observer"
 
         # Refusals by the engine stay inline: an administrator cannot disable themself.
@@ -211,7 +211,7 @@ async def test_users_are_managed_through_dialogs(engine: EngineFactory, qtbot: Q
 async def test_capabilities_and_rate_limits(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
         assert env.admin is not None
-        token, cap = await env.node.facade.issue_capability(
+        token, cap = await env.node.facade.admin.issue_capability(
             env.admin.principal, Permission.PATCH_APPROVE, "patch:42", ttl=600
         )
         panel = await open_admin(env.bridge, qtbot)
@@ -225,13 +225,13 @@ async def test_capabilities_and_rate_limits(engine: EngineFactory, qtbot: QtBot)
         action_button(box).click()
         _, ok, _ = await wait_signal(caps.actionFinished)
         assert ok
-        assert await env.node.facade.capabilities_in_force(env.admin.principal) == []
+        assert await env.node.facade.admin.capabilities_in_force(env.admin.principal) == []
         with pytest.raises(AuthenticationError, match="revoked"):
             env.node.security.capabilities.decode(token)
         await wait_until(lambda: caps.model.rowCount() == 0)
 
         # Rate limits: live while shown, quiet when hidden.
-        plaintext, _ = await env.node.facade.create_api_key(
+        plaintext, _ = await env.node.facade.admin.create_api_key(
             env.admin.principal, name="poller", role="api_client"
         )
         await api_status(env.node, plaintext)
@@ -250,7 +250,9 @@ async def test_capabilities_and_rate_limits(engine: EngineFactory, qtbot: QtBot)
 async def test_non_admin_sees_the_empty_state(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
         assert env.admin is not None
-        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "operator")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "olga", ADMIN_PASSWORD, "operator"
+        )
         panel = await open_admin(env.bridge, qtbot, user="olga")
         assert not panel.is_admin_view
         assert panel.empty_state.isVisible()
@@ -272,7 +274,9 @@ async def test_login_throttles_are_shown_and_cleared(engine: EngineFactory, qtbo
         attacker = "api:203.0.113.5"
         for _ in range(6):
             with pytest.raises(AuthenticationError):
-                await env.node.facade.login(ADMIN_NAME, "not the password", client=attacker)
+                await env.node.facade.sessions.login(
+                    ADMIN_NAME, "not the password", client=attacker
+                )
         panel = await open_admin(env.bridge, qtbot)
         tab = panel.throttles_tab
         panel.tabs.setCurrentWidget(tab)
@@ -286,7 +290,7 @@ async def test_login_throttles_are_shown_and_cleared(engine: EngineFactory, qtbo
         action_button(box).click()
         _, ok, _ = await wait_signal(tab.actionFinished)
         assert ok
-        assert await env.node.facade.login_throttles(env.admin.principal) == []
+        assert await env.node.facade.admin.login_throttles(env.admin.principal) == []
         await wait_until(lambda: tab.model.rowCount() == 0)
         entries = await audit_entries(env.node, "auth.throttle_clear")
         assert entries and entries[0].target == ADMIN_NAME

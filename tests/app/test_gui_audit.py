@@ -179,7 +179,9 @@ async def test_audit_panel_live_updates(engine: EngineFactory, qtbot: QtBot) -> 
 async def test_audit_panel_verify_refused_for_observer(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
         assert env.admin is not None
-        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "olga", ADMIN_PASSWORD, "observer"
+        )
         await env.bridge.login("olga", ADMIN_PASSWORD)
         panel = AuditPanel(env.bridge)
         qtbot.addWidget(panel)

@@ -106,7 +106,7 @@ async def test_bridge_refreshes_token_before_expiry(engine: EngineFactory) -> No
             verified = await bridge.audit_verify()
             assert verified.ok
             with pytest.raises(AuthenticationError, match="revoked"):
-                await env.node.facade.refresh(first.tokens.refresh_token)
+                await env.node.facade.sessions.refresh(first.tokens.refresh_token)
             refreshes = await audit_entries(env.node, "auth.refresh")
             assert [(e.actor, e.outcome) for e in refreshes] == [
                 ("anonymous", "denied"),
@@ -121,7 +121,9 @@ async def test_session_ended_by_engine_returns_to_login(
 ) -> None:
     async with engine(**SHORT_TOKENS) as env:
         assert env.admin is not None
-        await env.node.facade.create_user(env.admin.principal, "otto", ADMIN_PASSWORD, "operator")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "otto", ADMIN_PASSWORD, "operator"
+        )
         env.bridge.refresh_at = 0.25  # refresh after 0.5 s
         controller = ConsoleController(env.bridge, window_size=(900, 600))
         async with running(controller) as run:
@@ -134,8 +136,8 @@ async def test_session_ended_by_engine_returns_to_login(
             # An administrator disables the account: the next refresh is refused. The
             # administrator signs in now: the first session's 2 s token may have run out
             # while a loaded machine built the window.
-            admin = await env.node.facade.login(ADMIN_NAME, ADMIN_PASSWORD)
-            await env.node.facade.set_user_disabled(admin.principal, "otto", True)
+            admin = await env.node.facade.sessions.login(ADMIN_NAME, ADMIN_PASSWORD)
+            await env.node.facade.admin.set_user_disabled(admin.principal, "otto", True)
             (login,) = await wait_signal(controller.dialogShown, within=3.0)
 
             assert isinstance(login, LoginDialog)

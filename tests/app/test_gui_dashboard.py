@@ -40,14 +40,14 @@ async def open_dashboard(
 
 async def push_spike(node: HeartNode, name: str = QUEUE, spike: float = 400.0) -> int:
     """A flat series for 200 s, then one spike: the engine raises one anomaly; its id."""
-    principal = (await node.facade.login(ADMIN_NAME, ADMIN_PASSWORD)).principal
+    principal = (await node.facade.sessions.login(ADMIN_NAME, ADMIN_PASSWORD)).principal
     t0 = time.time() - 240
     samples = [{"name": name, "value": 10 + (i % 3), "t": t0 + i} for i in range(200)]
     samples.append({"name": name, "value": spike, "t": t0 + 200})
-    result = await node.facade.push_metrics(principal, samples)
+    result = await node.facade.metrics.push_metrics(principal, samples)
     assert result.anomalies == 1
     await node.hub.flush()
-    stored = await node.facade.list_anomalies(principal, metric=name)
+    stored = await node.facade.metrics.list_anomalies(principal, metric=name)
     return stored[0].id
 
 
@@ -171,7 +171,7 @@ async def test_acknowledge_from_the_panel_reaches_the_engine_and_the_audit_log(
 
         # panel -> engine: recorded as the signed-in user, and audited.
         assert env.admin is not None
-        stored = await env.node.facade.list_anomalies(env.admin.principal)
+        stored = await env.node.facade.metrics.list_anomalies(env.admin.principal)
         assert [(a.id, a.acknowledged_by) for a in stored] == [(anomaly_id, ADMIN_NAME)]
         entries = await audit_entries(env.node, "anomaly.acknowledge")
         assert [(e.actor, e.target, e.outcome) for e in entries] == [
@@ -199,7 +199,7 @@ async def test_acknowledge_all_open_is_one_request_and_one_audit_entry(
         acked_id, ok, text = await wait_signal(panel.anomalies.acknowledged)
         assert (acked_id, ok, text) == (-1, True, "Acknowledged 2 anomalies")
         assert env.admin is not None
-        stored = await env.node.facade.list_anomalies(env.admin.principal)
+        stored = await env.node.facade.metrics.list_anomalies(env.admin.principal)
         assert {(a.id, a.acknowledged_by) for a in stored} == {
             (first, ADMIN_NAME),
             (second, ADMIN_NAME),
@@ -210,7 +210,7 @@ async def test_acknowledge_all_open_is_one_request_and_one_audit_entry(
         ]
         assert panel.anomaly_model.open_count() == 0 and not button.isEnabled()
         # Nothing left: a second bulk request acknowledges nothing and changes nothing.
-        again = await env.node.facade.acknowledge_anomalies(env.admin.principal)
+        again = await env.node.facade.metrics.acknowledge_anomalies(env.admin.principal)
         assert again == []
 
 
@@ -219,7 +219,7 @@ async def test_acknowledged_elsewhere_updates_the_list(engine: EngineFactory, qt
         anomaly_id = await push_spike(env.node)
         panel = await open_dashboard(env.bridge, qtbot, max_default_charts=0)
         assert env.admin is not None
-        await env.node.facade.acknowledge_anomaly(env.admin.principal, anomaly_id)
+        await env.node.facade.metrics.acknowledge_anomaly(env.admin.principal, anomaly_id)
         await wait_until(lambda: panel.anomaly_model.open_count() == 0, what="ack shown")
         record = panel.anomaly_model.get(anomaly_id)
         assert record is not None and record.acknowledged_by == ADMIN_NAME
@@ -228,7 +228,9 @@ async def test_acknowledged_elsewhere_updates_the_list(engine: EngineFactory, qt
 async def test_observer_cannot_acknowledge(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
         assert env.admin is not None
-        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "olga", ADMIN_PASSWORD, "observer"
+        )
         anomaly_id = await push_spike(env.node)
         panel = await open_dashboard(env.bridge, qtbot, user="olga", max_default_charts=0)
         assert panel.anomaly_model.rowCount() == 1, "observers may read anomalies"

@@ -60,7 +60,7 @@ async def test_widget_changes_the_engine_and_the_engine_changes_the_widget(
 
         # engine -> widget: a change made elsewhere shows on the next refresh.
         assert env.admin is not None
-        await env.node.facade.configure_metric(
+        await env.node.facade.metrics.configure_metric(
             env.admin.principal, KEY, detector="trend", sensitivity=0.2
         )
         panel.refresh_metrics()
@@ -72,7 +72,9 @@ async def test_widget_changes_the_engine_and_the_engine_changes_the_widget(
 async def test_observer_sees_but_cannot_change(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
         assert env.admin is not None
-        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "olga", ADMIN_PASSWORD, "observer"
+        )
         panel = await open_dashboard(env.bridge, qtbot, user="olga", max_default_charts=0)
         env.node.hub.record(KEY, 1.0, None, time.time())
         panel.set_charted(KEY, True)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QMainWindow
 from pytestqt.qtbot import QtBot
 
 from app.demo_menu import DemoMenu
-from chimera_engine.demo.service import DemoStatus
+from chimera_engine.demo.runner import DemoStatus
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, audit_entries, wait_until
 
@@ -66,7 +66,9 @@ def fault_state(status: DemoStatus) -> str:
 async def test_an_observer_cannot_use_the_demo_menu(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
         assert env.admin is not None
-        await env.node.facade.create_user(env.admin.principal, "otto", ADMIN_PASSWORD, "observer")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "otto", ADMIN_PASSWORD, "observer"
+        )
         await env.bridge.login("otto", ADMIN_PASSWORD)
         menu = menu_for(env.bridge, qtbot)
         menu.refresh()

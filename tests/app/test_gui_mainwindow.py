@@ -98,7 +98,7 @@ async def test_logout_returns_to_login(engine: EngineFactory, qtbot: QtBot) -> N
             logouts = await audit_entries(env.node, "auth.logout")
             assert [e.actor for e in logouts] == [ADMIN_NAME]
             with pytest.raises(AuthenticationError, match="session has been ended"):
-                await env.node.facade.audit_query(session.principal, AuditQuery(limit=1))
+                await env.node.facade.audit.query(session.principal, AuditQuery(limit=1))
 
             login.quit_button.click()
             assert await run == 0

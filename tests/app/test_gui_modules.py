@@ -55,7 +55,9 @@ async def test_reload_from_panel_creates_a_version(
         active = env.node.reload.registry.active["greeter"]
         assert (active.version, active.origin) == (2, Origin.MANUAL)
         assert env.admin is not None
-        greeting = await env.node.facade.call_tool(env.admin.principal, "greet", {"name": "x"})
+        greeting = await env.node.facade.modules.call_tool(
+            env.admin.principal, "greet", {"name": "x"}
+        )
         assert greeting == "hi x"
         assert text.startswith("Reloaded greeter: v1 → v2 in ")
         assert panel.status_label.text() == text
@@ -131,7 +133,7 @@ async def test_roll_back_from_panel(engine: EngineFactory, qtbot: QtBot, tmp_pat
     ws = make_workspace(tmp_path / "ws")
     async with engine(**workspace_env(ws)) as env:
         assert env.admin is not None
-        await env.node.facade.reload_module(
+        await env.node.facade.modules.reload_module(
             env.admin.principal, "greeter", source=greeter_source("yo")
         )
         panel = await open_panel(env.bridge, qtbot)
@@ -212,7 +214,9 @@ async def test_observer_cannot_act(engine: EngineFactory, qtbot: QtBot, tmp_path
     ws = make_workspace(tmp_path / "ws")
     async with engine(**workspace_env(ws)) as env:
         assert env.admin is not None
-        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "olga", ADMIN_PASSWORD, "observer"
+        )
         panel = await open_panel(env.bridge, qtbot, user="olga")
         panel.select(panel.model.version_index("greeter", 1))
         bar = panel.action_bar
@@ -242,7 +246,7 @@ async def test_reload_log_reaches_back_before_this_sign_in(
     async with engine(**workspace_env(ws)) as env:
         assert env.admin is not None
         # Reloaded (by someone, in an earlier session) before this panel was opened.
-        await env.node.facade.reload_module(
+        await env.node.facade.modules.reload_module(
             env.admin.principal, "greeter", source=greeter_source("yo")
         )
         panel = await open_panel(env.bridge, qtbot)
@@ -263,7 +267,7 @@ async def test_diff_selector_follows_new_versions_and_states(
         panel.select(panel.model.module_index("greeter"))
         combo = panel.detail.to_combo
         assert [combo.itemText(i) for i in range(combo.count())] == ["v1 (active)"]
-        await env.node.facade.reload_module(
+        await env.node.facade.modules.reload_module(
             env.admin.principal, "greeter", source=greeter_source("yo")
         )
         panel.refresh()

@@ -36,7 +36,7 @@ async def test_source_diff_and_deprecate(
     ws = make_workspace(tmp_path / "ws")
     async with engine(**workspace_env(ws)) as env:
         assert env.admin is not None
-        await env.node.facade.reload_module(
+        await env.node.facade.modules.reload_module(
             env.admin.principal, "greeter", source=greeter_source("hi")
         )
         panel = await open_panel(env.bridge, qtbot)
@@ -76,7 +76,9 @@ async def test_source_diff_and_deprecate(
         # v1 was deprecated once it drained; reinstate it, then deprecate it from the
         # panel: grey and italic.
         assert env.node.reload.registry.get("greeter", 1).state.value == "deprecated"
-        await env.node.facade.set_version_state(env.admin.principal, "greeter", 1, "inactive")
+        await env.node.facade.modules.set_version_state(
+            env.admin.principal, "greeter", 1, "inactive"
+        )
         await wait_until(
             lambda: panel.model.version_index("greeter", 1, STATE).data() == "inactive"
         )

@@ -11,8 +11,8 @@ from app.models.module_rows import CALLS, ERROR_RATE, NAME, ORIGIN, STATE
 from app.models.modules_model import ModuleTreeModel, VersionRole
 from app.models.reload_log import RESULT, VERSIONS, ReloadLogModel
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter, formats_at
-from chimera_engine.ops.tools import VersionInfo
 from chimera_engine.reload.models import Origin, ReloadResult
+from chimera_engine.reload.service import VersionInfo
 
 
 def info(

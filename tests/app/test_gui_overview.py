@@ -32,14 +32,14 @@ pytestmark = pytest.mark.asyncio
 
 async def push_spike(node: HeartNode, name: str = "queue.depth") -> int:
     """A flat series for 200 s, then one spike: the engine raises one anomaly; its id."""
-    principal = (await node.facade.login(ADMIN_NAME, ADMIN_PASSWORD)).principal
+    principal = (await node.facade.sessions.login(ADMIN_NAME, ADMIN_PASSWORD)).principal
     t0 = time.time() - 240
     samples = [{"name": name, "value": 10 + (i % 3), "t": t0 + i} for i in range(200)]
     samples.append({"name": name, "value": 400.0, "t": t0 + 200})
-    result = await node.facade.push_metrics(principal, samples)
+    result = await node.facade.metrics.push_metrics(principal, samples)
     assert result.anomalies == 1
     await node.hub.flush()
-    return (await node.facade.list_anomalies(principal, metric=name))[0].id
+    return (await node.facade.metrics.list_anomalies(principal, metric=name))[0].id
 
 
 def on_top(widget: QWidget) -> bool:
@@ -271,7 +271,7 @@ async def test_agents_are_listed_and_click_through_to_the_swarm(
             what="the agent listed, ready",
         )
         assert card.summary_label.text() == "1 of 1 agents ready · 0 queued"
-        (agent,) = await env.node.facade.swarm_agents(env.bridge.principal)
+        (agent,) = await env.node.facade.swarm.agents(env.bridge.principal)
         assert card.texts()[0].startswith(f"{agent.id} · ready · 0 in flight")
         swarm: Any = window.panel("Swarm")
         await wait_until(
@@ -308,7 +308,7 @@ async def test_a_deleted_module_shows_until_an_operator_decides(
         )
         assert card.summary_label.text() == "1 deleted module still serving"
         assert env.admin is not None
-        await env.node.facade.decide_deletion(env.admin.principal, "greeter", "remove")
+        await env.node.facade.modules.decide_deletion(env.admin.principal, "greeter", "remove")
         await wait_until(lambda: not card.texts()[0].startswith("greeter.py deleted"))
         assert card.summary_label.text() == ""
 
@@ -335,9 +335,10 @@ async def test_close_all_open_incidents_from_the_overview(
         assert panel.updated_label.text().startswith("Updated") or "Closed 2 incidents" in (
             panel.updated_label.text()
         )
-        principal = (await env.node.facade.login(ADMIN_NAME, ADMIN_PASSWORD)).principal
-        assert await env.node.facade.list_incidents(principal, open_only=True) == []
+        principal = (await env.node.facade.sessions.login(ADMIN_NAME, ADMIN_PASSWORD)).principal
+        assert await env.node.facade.metrics.list_incidents(principal, open_only=True) == []
         assert all(
-            a.acknowledged_by == ADMIN_NAME for a in await env.node.facade.list_anomalies(principal)
+            a.acknowledged_by == ADMIN_NAME
+            for a in await env.node.facade.metrics.list_anomalies(principal)
         )
         await wait_until(lambda: not card.action_button.isEnabled(), what="nothing left")

@@ -44,10 +44,10 @@ async def test_failed_attempts_are_listed_with_reasons_and_counted(
         assert panel.tabs.tabText(1) == "Attempts"
         await fail_calls(env.node, who)
         use_provider(env.node, ScriptedProvider(["I would add a check.", FIX]))
-        outcome = await env.node.facade.request_patch(who, "mathy", note="division errors")
+        outcome = await env.node.facade.patches.request_patch(who, "mathy", note="division errors")
         assert outcome.patch is not None
         use_provider(env.node, ScriptedProvider([ProviderUnavailable("the server is down")]))
-        failed = await env.node.facade.request_patch(who, "mathy")
+        failed = await env.node.facade.patches.request_patch(who, "mathy")
         assert failed.patch is None
 
         # engine -> widget: the attempts arrive as they are recorded

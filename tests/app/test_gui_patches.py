@@ -125,11 +125,11 @@ async def test_approve_applies_then_roll_back_from_the_panel(
         assert not bar.approve_button.isEnabled(), "no second click while it runs"
         action, ok, text = await wait_signal(panel.actionFinished)
         assert (action, ok) == ("approve", True)
-        stored, _ = await env.node.facade.get_patch(admin, patch.id)
+        stored, _ = await env.node.facade.patches.get_patch(admin, patch.id)
         assert stored.state is PatchState.APPLIED and stored.applied_version == 2
         active = env.node.reload.registry.active["mathy"]
         assert (active.version, active.origin) == (2, Origin.PATCH)
-        assert await env.node.facade.call_tool(admin, "ratio", {"a": 1, "b": 0}) == 0.0
+        assert await env.node.facade.modules.call_tool(admin, "ratio", {"a": 1, "b": 0}) == 0.0
         assert text == "Patch 1 applied: mathy v2 is active"
         assert severity_of(panel.status_label) == "ok"
         await wait_until(lambda: panel.model.texts()[0][COLUMN["State"]] == "applied")
@@ -145,7 +145,7 @@ async def test_approve_applies_then_roll_back_from_the_panel(
         dialog.submit_button.click()
         action, ok, text = await wait_signal(panel.actionFinished)
         assert (action, ok, text) == ("rollback", True, "Patch 1 rolled back: latency doubled")
-        stored, _ = await env.node.facade.get_patch(admin, patch.id)
+        stored, _ = await env.node.facade.patches.get_patch(admin, patch.id)
         assert stored.state is PatchState.ROLLED_BACK
         assert env.node.reload.registry.active["mathy"].version == 3
 
@@ -165,13 +165,15 @@ async def test_reject_with_a_reason_is_recorded_and_audited(
         assert isinstance(dialog, ReasonDialog) and not dialog.isModal()
         dialog.submit_button.click()  # no reason: refused here, nothing sent
         assert dialog.error_label.isVisible() and "say why" in dialog.error_label.text()
-        assert (await env.node.facade.get_patch(env.admin.principal, patch.id))[0].state == "ready"
+        assert (await env.node.facade.patches.get_patch(env.admin.principal, patch.id))[
+            0
+        ].state == "ready"
 
         dialog.reason_edit.setPlainText("returns 0.0 where the caller needs an error")
         dialog.submit_button.click()
         action, ok, _ = await wait_signal(panel.actionFinished)
         assert (action, ok) == ("reject", True)
-        stored, events = await env.node.facade.get_patch(env.admin.principal, patch.id)
+        stored, events = await env.node.facade.patches.get_patch(env.admin.principal, patch.id)
         assert stored.state is PatchState.REJECTED
         assert stored.reason == "returns 0.0 where the caller needs an error"
         assert [(e.state, e.actor) for e in events][-1] == ("rejected", ADMIN_NAME)

@@ -42,7 +42,7 @@ async def test_keeping_one_hunk_from_the_panel(
         assert env.admin is not None
         node = env.node
         node.use_provider(ScriptedProvider([TWO_HUNKS]), GenerationPolicy(max_attempts=1))  # type: ignore[arg-type]
-        outcome = await node.facade.request_patch(env.admin.principal, "mathy")
+        outcome = await node.facade.patches.request_patch(env.admin.principal, "mathy")
         original = outcome.patch
         assert original is not None and original.state is PatchState.REJECTED
 
@@ -69,7 +69,7 @@ async def test_keeping_one_hunk_from_the_panel(
         assert (action, ok) == ("hunks", False), text
         assert "refused" in text and f"patch {original.id} stays as it was" in text
         assert panel.status_label.text() == text
-        still, _ = await node.facade.get_patch(env.admin.principal, original.id)
+        still, _ = await node.facade.patches.get_patch(env.admin.principal, original.id)
         assert still.state is PatchState.REJECTED and still.superseded_by is None
 
         await wait_until(lambda: selected_id() == original.id + 1, what="the refused one shown")
@@ -124,13 +124,13 @@ async def test_approving_spends_a_single_use_capability(
 
         # Watch the tokens the panel spends (the real facade method does the work).
         spent: list[str] = []
-        real = node.facade.approve_with_capability
+        real = node.facade.patches.approve_with_capability
 
         async def recording(token: str, patch_id: int) -> Patch:
             spent.append(token)
             return await real(token, patch_id)
 
-        node.facade.approve_with_capability = recording  # type: ignore[method-assign]
+        node.facade.patches.approve_with_capability = recording  # type: ignore[method-assign]
 
         panel = await open_panel(env.bridge, qtbot)
         await show_patch(panel, patch)
@@ -145,7 +145,7 @@ async def test_approving_spends_a_single_use_capability(
         assert (issued.actor, issued.target) == ("admin", f"patch:{patch.id}")
         jti = issued.detail["jti"]
         assert node.security.revocations.is_revoked(jti), "spent: revoked as used"
-        in_force = await node.facade.capabilities_in_force(env.admin.principal)
+        in_force = await node.facade.admin.capabilities_in_force(env.admin.principal)
         assert jti not in {c.jti for c in in_force}
         approvals = [e for e in await audit_entries(node, "patch.approve") if e.outcome == "ok"]
         assert [e.detail.get("capability") for e in approvals] == [jti]
@@ -163,7 +163,7 @@ async def test_an_observer_cannot_obtain_an_approval_capability(
         node = env.node
         await fail_calls(node, env.admin.principal)
         patch = await ready_patch(node, env.admin.principal)
-        await node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        await node.facade.admin.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
         panel = await open_panel(env.bridge, qtbot, "olga", ADMIN_PASSWORD)
         await show_patch(panel, patch)
         assert not panel.action_bar.approve_button.isEnabled()
@@ -175,6 +175,6 @@ async def test_an_observer_cannot_obtain_an_approval_capability(
         await wait_until(lambda: bool(failures), what="the refusal")
         assert isinstance(failures[0], PermissionDeniedError)
         assert await audit_entries(node, "capability.issue") == []
-        assert await node.facade.capabilities_in_force(env.admin.principal) == []
-        current, _ = await node.facade.get_patch(env.admin.principal, patch.id)
+        assert await node.facade.admin.capabilities_in_force(env.admin.principal) == []
+        current, _ = await node.facade.patches.get_patch(env.admin.principal, patch.id)
         assert current.state is PatchState.READY

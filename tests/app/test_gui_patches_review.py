@@ -38,7 +38,9 @@ async def test_observer_sees_the_actions_disabled_with_the_permission_named(
     async with engine(**patch_env(ws)) as env:
         assert env.admin is not None
         patch = await ready_patch(env.node, env.admin.principal)
-        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "olga", ADMIN_PASSWORD, "observer"
+        )
         panel = await open_panel(env.bridge, qtbot, user="olga")
         await show_patch(panel, patch)
         bar = panel.action_bar
@@ -62,7 +64,7 @@ async def test_observer_sees_the_actions_disabled_with_the_permission_named(
         qtbot.keyClick(panel.table, Qt.Key.Key_R)
         assert panel.dialog is None
         await asyncio.sleep(0.05)
-        stored, _ = await env.node.facade.get_patch(env.admin.principal, patch.id)
+        stored, _ = await env.node.facade.patches.get_patch(env.admin.principal, patch.id)
         assert stored.state is PatchState.READY
 
 
@@ -114,7 +116,7 @@ async def test_keyboard_shortcuts_navigate_approve_and_reject(
         action_button(panel.confirm_box).click()
         action, ok, _ = await wait_signal(panel.actionFinished)
         assert (action, ok) == ("approve", True)
-        stored, _ = await env.node.facade.get_patch(env.admin.principal, second.id)
+        stored, _ = await env.node.facade.patches.get_patch(env.admin.principal, second.id)
         assert stored.state is PatchState.APPLIED
 
 
@@ -145,7 +147,7 @@ async def test_edit_is_tested_again_as_a_new_patch(
         dialog.submit_button.click()
         action, ok, message = await wait_signal(panel.actionFinished, within=30)
         assert (action, ok) == ("edit", True), message
-        patches = await env.node.facade.list_patches(env.admin.principal)
+        patches = await env.node.facade.patches.list_patches(env.admin.principal)
         edited = next(p for p in patches if p.id != patch.id)
         assert edited.provider == "operator" and edited.state is PatchState.READY
         assert "float('inf')" in edited.files["tools/mathy.py"]
@@ -191,7 +193,7 @@ async def test_generating_from_the_panel_shows_progress_and_stays_usable(
         assert text.startswith("Patch 1 for mathy is ready for review (1 attempt, $0.0100)")
         assert "division by zero in ratio" in provider.requests[0].prompt
         assert not panel.banner.isVisible()
-        first = (await env.node.facade.list_patches(env.admin.principal))[0]
+        first = (await env.node.facade.patches.list_patches(env.admin.principal))[0]
         await show_patch(panel, first)
 
         # Re-generate: the same module, the note prefilled when the patch has a reason.

@@ -52,11 +52,11 @@ async def configured_engine(tmp_path: Path, role: str = "admin") -> AsyncIterato
     await node.start()
     bridge = EngineBridge(node)
     try:
-        admin = await node.facade.create_first_admin(ADMIN_NAME, ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin(ADMIN_NAME, ADMIN_PASSWORD)
         name = ADMIN_NAME
         if role != "admin":
             name = f"{role}1"
-            await node.facade.create_user(admin.principal, name, ADMIN_PASSWORD, role)
+            await node.facade.admin.create_user(admin.principal, name, ADMIN_PASSWORD, role)
         await bridge.login(name, ADMIN_PASSWORD)
         yield Env(node, bridge, config)
     finally:

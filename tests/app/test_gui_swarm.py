@@ -128,7 +128,7 @@ async def test_spawn_then_kill_reassigns_the_task(
         await spawn_from_panel(panel, 2)
         await wait_until(lambda: len(live_agents(panel)) == 2, TIMEOUT, "two agent rows")
         admin = env.bridge.principal
-        engine_agents = await env.node.facade.swarm_agents(admin)
+        engine_agents = await env.node.facade.swarm.agents(admin)
         assert sorted(live_agents(panel)) == sorted(a.id for a in engine_agents)
         # memory and CPU are sampled by the engine (once a second), read by the panel
         await wait_until(
@@ -142,13 +142,13 @@ async def test_spawn_then_kill_reassigns_the_task(
         assert sum(e.actor == ADMIN_NAME for e in spawned) == 2
 
         # engine -> widget: a task submitted engine-side shows running on its agent
-        (info,) = await env.node.facade.swarm_submit(
+        (info,) = await env.node.facade.swarm.submit(
             admin, [Task(tool="slow", inputs={"seconds": 1.5})]
         )
         await wait_until(
             lambda: task_row(panel, info.id).get("State") == "running", TIMEOUT, "task running"
         )
-        victim = (await env.node.facade.swarm_task(admin, info.id)).agent
+        victim = (await env.node.facade.swarm.task(admin, info.id)).agent
         assert task_row(panel, info.id)["Agent"] == victim
 
         # kill -9 from the panel, confirmed; the task moves to the other agent and completes
@@ -182,9 +182,9 @@ async def test_an_observer_sees_the_actions_disabled(
     async with engine(**swarm_env(tmp_path)) as env:
         assert env.admin is not None
         admin = env.admin.principal
-        await env.node.facade.create_user(admin, "otto", ADMIN_PASSWORD, "observer")
-        (agent,) = await env.node.facade.swarm_spawn_many(admin, AgentSpec(concurrency=1), 1)
-        (task,) = await env.node.facade.swarm_submit(
+        await env.node.facade.admin.create_user(admin, "otto", ADMIN_PASSWORD, "observer")
+        (agent,) = await env.node.facade.swarm.spawn_many(admin, AgentSpec(concurrency=1), 1)
+        (task,) = await env.node.facade.swarm.submit(
             admin, [Task(tool="slow", inputs={"seconds": 5.0})]
         )
         panel = await open_panel(env.bridge, qtbot, "otto")
@@ -204,7 +204,7 @@ async def test_an_observer_sees_the_actions_disabled(
         assert panel.detail.task is not None and panel.detail.task.id == task.id
         # events while the panel is hidden are read once it is shown again
         panel.hide()
-        await env.node.facade.swarm_cancel(admin, task.id)
+        await env.node.facade.swarm.cancel(admin, task.id)
         await wait_until(lambda: panel._stale, TIMEOUT, "the digest noticed while hidden")
         assert task_row(panel, task.id)["State"] == "running"
         panel.show()
@@ -220,8 +220,8 @@ async def test_submitted_work_shows_votes_and_a_live_graph(
         assert env.admin is not None
         admin: Principal = env.admin.principal
         node: HeartNode = env.node
-        await node.facade.swarm_spawn_many(admin, AgentSpec(concurrency=2), 2)
-        await node.facade.swarm_spawn(admin, AgentSpec(concurrency=2, env={"SWARM_LIAR": "1"}))
+        await node.facade.swarm.spawn_many(admin, AgentSpec(concurrency=2), 2)
+        await node.facade.swarm.spawn(admin, AgentSpec(concurrency=2, env={"SWARM_LIAR": "1"}))
         panel = await open_panel(env.bridge, qtbot)
 
         # widget -> engine: a redundant task from the submit dialog; bad JSON is refused first
@@ -240,7 +240,7 @@ async def test_submitted_work_shows_votes_and_a_live_graph(
         dialog.submit_button.click()
         action, ok, text = await wait_signal(panel.actionFinished, TIMEOUT)
         assert (action, ok) == ("submit", True), text
-        (latest,) = await node.facade.swarm_history(admin, limit=1)
+        (latest,) = await node.facade.swarm.history(admin, limit=1)
         assert latest.tool == "tenfold"
         await wait_until(
             lambda: (
@@ -263,7 +263,7 @@ async def test_submitted_work_shows_votes_and_a_live_graph(
         assert any(e.actor == ADMIN_NAME for e in submitted)
 
         # engine -> widget: a decomposed job; the graph shows its tasks and their states
-        graph = await node.facade.swarm_submit_job(
+        graph = await node.facade.swarm.submit_job(
             admin,
             Job(
                 tool="count",

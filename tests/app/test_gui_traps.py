@@ -197,7 +197,7 @@ async def test_destructive_actions_ask_first(
         assert f"patch {patch.id}" in box.text() and "mathy" in box.text()
         box.reject()
         await asyncio.sleep(0.1)
-        stored: Patch = (await env.node.facade.get_patch(env.admin.principal, patch.id))[0]
+        stored: Patch = (await env.node.facade.patches.get_patch(env.admin.principal, patch.id))[0]
         assert stored.state is PatchState.READY
 
         # Modules: Activate and Roll back ask; cancelling changes nothing.
@@ -238,7 +238,7 @@ async def test_status_bar_floated_panel_and_observer_wording(
         assert menu is not None
         await wait_until(lambda: menu.indicator.isVisible(), what="the demo's state")
         assert menu.indicator.text() == "Demo running"
-        await env.node.facade.demo_pause(env.bridge.principal)
+        await env.node.facade.demo.pause(env.bridge.principal)
         menu.refresh(quiet=True)
         await wait_until(lambda: menu.indicator.text() == "Demo paused", what="paused")
 
@@ -254,7 +254,9 @@ async def test_status_bar_floated_panel_and_observer_wording(
         assert isinstance(overview, OverviewPanel)
         notes: list[str] = []
         overview.notifier.notified.connect(lambda _t, message, _target: notes.append(message))
-        await env.node.facade.create_user(env.bridge.principal, "olga", ADMIN_PASSWORD, "observer")
+        await env.node.facade.admin.create_user(
+            env.bridge.principal, "olga", ADMIN_PASSWORD, "observer"
+        )
         await env.bridge.login("olga", ADMIN_PASSWORD)
         env.bridge.patchChanged.emit(41, "mathy", "ready", "")
         overview.notifier.flush()
@@ -287,7 +289,7 @@ async def test_dialog_texts_are_not_clipped(
         assert note.height() <= 3 * note.fontMetrics().height()
         assert abs(note.geometry().top() - request.note_edit.geometry().top()) <= 8
 
-        tools = await env.node.facade.list_tools(env.bridge.principal)
+        tools = await env.node.facade.modules.list_tools(env.bridge.principal)
         assert tools
         submit = SubmitTaskDialog(env.bridge, tools)
         qtbot.addWidget(submit)

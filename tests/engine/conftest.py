@@ -47,14 +47,14 @@ async def node(settings: Settings) -> AsyncIterator[HeartNode]:
 
 @pytest.fixture
 async def admin(node: HeartNode) -> Session:
-    return await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+    return await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
 
 
 @pytest.fixture
 def user_factory(node: HeartNode, admin: Session) -> Callable[[str, str], object]:
     async def create(name: str, role: str) -> Session:
-        await node.facade.create_user(admin.principal, name, ADMIN_PASSWORD, role)
-        return await node.facade.login(name, ADMIN_PASSWORD)
+        await node.facade.admin.create_user(admin.principal, name, ADMIN_PASSWORD, role)
+        return await node.facade.sessions.login(name, ADMIN_PASSWORD)
 
     return create
 

@@ -18,7 +18,7 @@ from chimera_engine.store.audit import AuditQuery
 
 
 async def test_api_key_shown_once_stored_hashed(node: HeartNode, admin: Session) -> None:
-    plaintext, key = await node.facade.create_api_key(
+    plaintext, key = await node.facade.admin.create_api_key(
         admin.principal, name="grafana", role="api_client", scopes=["metrics.read"], rate_limit=50
     )
     assert plaintext.startswith(f"chk_{key.prefix}_")
@@ -34,19 +34,21 @@ async def test_api_key_shown_once_stored_hashed(node: HeartNode, admin: Session)
 
 async def test_api_key_revocation_expiry_and_last_use(node: HeartNode, admin: Session) -> None:
     now = time.time()
-    plaintext, key = await node.facade.create_api_key(
+    plaintext, key = await node.facade.admin.create_api_key(
         admin.principal, name="ci", role="api_client", expires_at=now + 3600
     )
     _, principal = node.security.api_keys.authenticate(plaintext)
     await node.security.api_keys.flush_last_used()
     assert node.security.api_keys.get(key.id).last_used_at is not None
-    await node.facade.revoke_api_key(admin.principal, key.id)
+    await node.facade.admin.revoke_api_key(admin.principal, key.id)
     with pytest.raises(AuthenticationError, match="revoked"):
         node.security.api_keys.authenticate(plaintext)
     with pytest.raises(AuthenticationError, match="no longer valid"):
-        await node.facade.list_tools(principal)  # an already-authenticated principal dies too
+        await node.facade.modules.list_tools(
+            principal
+        )  # an already-authenticated principal dies too
     node.security.api_keys._clock = lambda: now + 7200
-    plaintext2, _ = await node.facade.create_api_key(
+    plaintext2, _ = await node.facade.admin.create_api_key(
         admin.principal, name="later", role="observer", expires_at=now + 7300
     )
     node.security.api_keys._clock = lambda: now + 8000
@@ -58,33 +60,37 @@ async def test_api_key_revocation_expiry_and_last_use(node: HeartNode, admin: Se
     "bad", ["", "chk_", "chk_deadbeef_nope", "Bearer x", "chk_deadbeef", "xyz_00000000_abc"]
 )
 async def test_bad_api_keys(node: HeartNode, admin: Session, bad: str) -> None:
-    await node.facade.create_api_key(admin.principal, name="k", role="observer")
+    await node.facade.admin.create_api_key(admin.principal, name="k", role="observer")
     with pytest.raises(AuthenticationError):
         node.security.api_keys.authenticate(bad)
 
 
 async def test_api_key_validation(node: HeartNode, admin: Session) -> None:
     with pytest.raises(ValidationError, match="does not hold"):
-        await node.facade.create_api_key(
+        await node.facade.admin.create_api_key(
             admin.principal, name="x", role="observer", scopes=["tool.call"]
         )
     with pytest.raises(ValidationError, match="unknown scope"):
-        await node.facade.create_api_key(admin.principal, name="x", role="admin", scopes=["root"])
+        await node.facade.admin.create_api_key(
+            admin.principal, name="x", role="admin", scopes=["root"]
+        )
     with pytest.raises(ValidationError, match="future"):
-        await node.facade.create_api_key(admin.principal, name="x", role="admin", expires_at=1.0)
+        await node.facade.admin.create_api_key(
+            admin.principal, name="x", role="admin", expires_at=1.0
+        )
 
 
 async def test_only_admin_manages_keys(node: HeartNode, user_factory) -> None:
     operator = await user_factory("oscar", "operator")
     with pytest.raises(PermissionDeniedError):
-        await node.facade.create_api_key(operator.principal, name="x", role="observer")
+        await node.facade.admin.create_api_key(operator.principal, name="x", role="observer")
 
 
 # -- capability tokens ---------------------------------------------------------------------
 
 
 async def test_capability_single_use_and_replay(node: HeartNode, admin: Session) -> None:
-    token, cap = await node.facade.issue_capability(
+    token, cap = await node.facade.admin.issue_capability(
         admin.principal, Permission.PATCH_APPROVE, "patch:42"
     )
     principal = await node.security.capabilities.use(token, Permission.PATCH_APPROVE, "patch:42")
@@ -96,11 +102,15 @@ async def test_capability_single_use_and_replay(node: HeartNode, admin: Session)
         await node.security.authorize(principal, Permission.TOOL_RELOAD, "patch:42")
     with pytest.raises(AuthenticationError, match="already used"):
         await node.security.capabilities.use(token, Permission.PATCH_APPROVE, "patch:42")
-    assert cap.jti not in {c.jti for c in await node.facade.capabilities_in_force(admin.principal)}
+    assert cap.jti not in {
+        c.jti for c in await node.facade.admin.capabilities_in_force(admin.principal)
+    }
 
 
 async def test_concurrent_replay_only_one_wins(node: HeartNode, admin: Session) -> None:
-    token, _ = await node.facade.issue_capability(admin.principal, Permission.TOOL_RELOAD, "m")
+    token, _ = await node.facade.admin.issue_capability(
+        admin.principal, Permission.TOOL_RELOAD, "m"
+    )
     caps = node.security.capabilities
     results = await asyncio.gather(
         *(caps.use(token, Permission.TOOL_RELOAD, "m") for _ in range(5)), return_exceptions=True
@@ -109,7 +119,7 @@ async def test_concurrent_replay_only_one_wins(node: HeartNode, admin: Session) 
 
 
 async def test_capability_wrong_op_or_object(node: HeartNode, admin: Session) -> None:
-    token, _ = await node.facade.issue_capability(
+    token, _ = await node.facade.admin.issue_capability(
         admin.principal, Permission.TOOL_RELOAD, "csv_cleaner", single_use=False
     )
     caps = node.security.capabilities
@@ -122,24 +132,24 @@ async def test_capability_wrong_op_or_object(node: HeartNode, admin: Session) ->
 
 
 async def test_capability_attenuation_only_narrows(node: HeartNode, admin: Session) -> None:
-    token, cap = await node.facade.issue_capability(
+    token, cap = await node.facade.admin.issue_capability(
         admin.principal, Permission.PATCH_APPROVE, "patch:*", ttl=600, single_use=False
     )
-    narrow, child = await node.facade.attenuate_capability(token, obj="patch:7", ttl=60)
+    narrow, child = await node.facade.admin.attenuate_capability(token, obj="patch:7", ttl=60)
     assert child.parent == cap.jti and child.expires_at <= cap.expires_at
     caps = node.security.capabilities
     await caps.use(narrow, Permission.PATCH_APPROVE, "patch:7")
     with pytest.raises(PermissionDeniedError):
         await caps.use(narrow, Permission.PATCH_APPROVE, "patch:8")  # used beyond its scope
     with pytest.raises(PermissionDeniedError, match="cannot widen"):
-        await node.facade.attenuate_capability(narrow, obj="patch:*")
-    _, longer = await node.facade.attenuate_capability(token, ttl=10_000)
+        await node.facade.admin.attenuate_capability(narrow, obj="patch:*")
+    _, longer = await node.facade.admin.attenuate_capability(token, ttl=10_000)
     assert longer.expires_at <= cap.expires_at  # never outlives its parent
-    single, _ = await node.facade.attenuate_capability(token, single_use=True)
+    single, _ = await node.facade.admin.attenuate_capability(token, single_use=True)
     with pytest.raises(PermissionDeniedError, match="reusable"):
-        await node.facade.attenuate_capability(single, single_use=False)
+        await node.facade.admin.attenuate_capability(single, single_use=False)
     # revoking the parent kills its children
-    await node.facade.revoke_capability(admin.principal, cap.jti)
+    await node.facade.admin.revoke_capability(admin.principal, cap.jti)
     with pytest.raises(AuthenticationError, match="revoked"):
         await caps.use(narrow, Permission.PATCH_APPROVE, "patch:7")
 
@@ -147,11 +157,13 @@ async def test_capability_attenuation_only_narrows(node: HeartNode, admin: Sessi
 async def test_cannot_grant_what_you_do_not_hold(node: HeartNode, user_factory) -> None:
     observer = await user_factory("olga", "observer")
     with pytest.raises(PermissionDeniedError):
-        await node.facade.issue_capability(observer.principal, Permission.PATCH_APPROVE, "patch:1")
+        await node.facade.admin.issue_capability(
+            observer.principal, Permission.PATCH_APPROVE, "patch:1"
+        )
 
 
 async def test_tampered_or_expired_capability(node: HeartNode, admin: Session) -> None:
-    token, _ = await node.facade.issue_capability(
+    token, _ = await node.facade.admin.issue_capability(
         admin.principal, Permission.TOOL_RELOAD, "m", ttl=1
     )
     caps = node.security.capabilities

@@ -49,7 +49,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     )
     async with HeartNode(settings) as node:
         assert node.api is not None
-        await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         async with httpx.AsyncClient(base_url=node.api.url, timeout=10) as client:
             yield Api(node, client)
 
@@ -315,7 +315,7 @@ async def test_login_flood_is_limited_while_others_are_served(api: Api) -> None:
     )
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     # an authenticated client is counted on its own bucket and keeps being served
-    token = await api.node.facade.login("admin", ADMIN_PASSWORD)
+    token = await api.node.facade.sessions.login("admin", ADMIN_PASSWORD)
     r = await api.client.get("/api/tools", headers=api.auth(token.tokens.access_token))
     assert r.status_code == 200
 

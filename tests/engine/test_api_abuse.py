@@ -26,7 +26,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, httpx.AsyncClien
     )
     async with HeartNode(settings) as node:
         assert node.api is not None
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         async with httpx.AsyncClient(base_url=node.api.url, timeout=10) as client:
             yield node, client, admin.tokens.access_token
 
@@ -132,7 +132,7 @@ async def test_observer_sees_no_paths_nor_typed_names(
 ) -> None:
     node, client, token = api
     admin = node.security.principal_from_token(token)
-    await node.facade.create_user(admin, "watcher", ADMIN_PASSWORD, "observer")
+    await node.facade.admin.create_user(admin, "watcher", ADMIN_PASSWORD, "observer")
     typo = "admin correct horse"  # a password typed into the user name field
     r = await client.post("/api/auth/login", json={"username": typo, "password": "x"})
     assert r.status_code == 401

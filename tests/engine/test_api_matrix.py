@@ -95,14 +95,16 @@ class Server:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with HeartNode(self.settings) as node:
-            admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+            admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
             self.credentials[Role.ADMIN] = {"Authorization": f"Bearer {admin.tokens.access_token}"}
             for role in (Role.OPERATOR, Role.OBSERVER):
-                await node.facade.create_user(admin.principal, role.value, ADMIN_PASSWORD, role)
-                s = await node.facade.login(role.value, ADMIN_PASSWORD)
+                await node.facade.admin.create_user(
+                    admin.principal, role.value, ADMIN_PASSWORD, role
+                )
+                s = await node.facade.sessions.login(role.value, ADMIN_PASSWORD)
                 self.credentials[role] = {"Authorization": f"Bearer {s.tokens.access_token}"}
             for role in (Role.NODE, Role.API_CLIENT):
-                key, _ = await node.facade.create_api_key(
+                key, _ = await node.facade.admin.create_api_key(
                     admin.principal, name=role.value, role=role
                 )
                 self.credentials[role] = {"X-API-Key": key}

@@ -56,15 +56,17 @@ async def serve(tmp_path: Path, **env: str) -> AsyncIterator[Api]:
     )
     async with HeartNode(settings) as node:
         assert node.api is not None
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         async with httpx.AsyncClient(base_url=node.api.url, timeout=30) as client:
             api = Api(node, client)
             api.headers[Role.ADMIN] = {"Authorization": f"Bearer {admin.tokens.access_token}"}
             for role in (Role.OPERATOR, Role.OBSERVER):
-                await node.facade.create_user(admin.principal, role.value, ADMIN_PASSWORD, role)
-                session = await node.facade.login(role.value, ADMIN_PASSWORD)
+                await node.facade.admin.create_user(
+                    admin.principal, role.value, ADMIN_PASSWORD, role
+                )
+                session = await node.facade.sessions.login(role.value, ADMIN_PASSWORD)
                 api.headers[role] = {"Authorization": f"Bearer {session.tokens.access_token}"}
-            key, _ = await node.facade.create_api_key(
+            key, _ = await node.facade.admin.create_api_key(
                 admin.principal, name="client", role=Role.API_CLIENT
             )
             api.headers[Role.API_CLIENT] = {"X-API-Key": key}

@@ -28,7 +28,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, str, str]]:
         env={"CHIMERA_API__PORT": "0", "CHIMERA_TOOLS__WATCH": "false"},
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         assert node.api is not None
         yield node, node.api.url.replace("http", "ws") + "/ws", admin.tokens.access_token
 
@@ -96,9 +96,9 @@ async def test_observer_cannot_subscribe_to_audit_or_reload(
     served: tuple[HeartNode, str, str],
 ) -> None:
     node, url, _ = served
-    admin = await node.facade.login("admin", ADMIN_PASSWORD)
-    await node.facade.create_user(admin.principal, "obs", ADMIN_PASSWORD, "observer")
-    token = (await node.facade.login("obs", ADMIN_PASSWORD)).tokens.access_token
+    admin = await node.facade.sessions.login("admin", ADMIN_PASSWORD)
+    await node.facade.admin.create_user(admin.principal, "obs", ADMIN_PASSWORD, "observer")
+    token = (await node.facade.sessions.login("obs", ADMIN_PASSWORD)).tokens.access_token
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await ws.send_json({"type": "authenticate", "token": token})
         await recv(ws)

@@ -39,9 +39,9 @@ async def test_audit_logging(node: HeartNode, admin: Session) -> None:
     assert isinstance(published, AuditAppended)
     assert published.entry == entry
     assert node.security.audit.latest(1) == [entry]
-    rows = await node.facade.audit_query(admin.principal, AuditQuery(action_prefix="patch."))
+    rows = await node.facade.audit.query(admin.principal, AuditQuery(action_prefix="patch."))
     assert rows == [entry]
-    result = await node.facade.audit_verify(admin.principal)
+    result = await node.facade.audit.verify(admin.principal)
     assert result.ok
     assert result.checked >= 3
 
@@ -50,7 +50,7 @@ async def test_ring_keeps_latest_entries(tmp_path: Path) -> None:
     node = HeartNode(make_settings(tmp_path, CHIMERA_AUDIT__RING_SIZE="50"))
     await node.start()
     try:
-        admin = await node.facade.create_first_admin("admin", "correct horse battery")
+        admin = await node.facade.sessions.create_first_admin("admin", "correct horse battery")
         await _fill(node, admin, 120)
         ring = node.security.audit.latest(1000)
         assert len(ring) == 50
@@ -81,7 +81,7 @@ async def _tampered_node(
     settings = make_settings(tmp_path)
     node = HeartNode(settings)
     await node.start()
-    admin = await node.facade.create_first_admin("admin", "correct horse battery")
+    admin = await node.facade.sessions.create_first_admin("admin", "correct horse battery")
     await _fill(node, admin, 20)
     await node.stop()
     with sqlite3.connect(settings.database_path) as conn:
@@ -150,7 +150,7 @@ async def test_cli_audit_verify_exit_codes(
     settings = make_settings(tmp_path)
     node = HeartNode(settings)
     await node.start()
-    admin = await node.facade.create_first_admin("admin", "correct horse battery")
+    admin = await node.facade.sessions.create_first_admin("admin", "correct horse battery")
     await _fill(node, admin, 5)
     await node.stop()
     code = await asyncio.to_thread(cli_main, ["--data-dir", str(tmp_path), "audit", "verify"])

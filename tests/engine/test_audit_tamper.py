@@ -46,13 +46,13 @@ async def data_dir(tmp_path: Path) -> Path:
     node = HeartNode(make_settings(tmp_path))
     await node.start()
     try:
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         for name in ("ops1", "ops2", "ops3"):
-            await node.facade.create_user(admin.principal, name, ADMIN_PASSWORD, "operator")
+            await node.facade.admin.create_user(admin.principal, name, ADMIN_PASSWORD, "operator")
         for _ in range(3):
-            await node.facade.login("ops1", ADMIN_PASSWORD)
+            await node.facade.sessions.login("ops1", ADMIN_PASSWORD)
         with pytest.raises(AuthenticationError):  # a user name holding 0x1f
-            await node.facade.login("admin\x1fops", "wrong password")
+            await node.facade.sessions.login("admin\x1fops", "wrong password")
     finally:
         await node.stop()
     return tmp_path
@@ -230,11 +230,11 @@ async def test_rollback_of_log_and_checkpoint_is_found_against_an_export(tmp_pat
     node = HeartNode(settings)
     await node.start()
     try:
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
-        await node.facade.login("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
+        await node.facade.sessions.login("admin", ADMIN_PASSWORD)
         checkpoint = settings.database_path.with_name("chimera.sqlite3.audit-checkpoint")
         snapshot = checkpoint.read_bytes()
-        await node.facade.audit_verify(admin.principal)
+        await node.facade.audit.verify(admin.principal)
         await node.security.audit.flush()
     finally:
         await node.stop()
@@ -257,12 +257,12 @@ async def test_a_serving_engine_raises_the_alarm_and_refuses(tmp_path: Path) -> 
     settings = make_settings(tmp_path)
     async with HeartNode(settings) as node:
         tampered = node.bus.subscribe(AuditTampered)
-        await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         await node.security.audit.flush()
         with db(tmp_path) as conn:
             conn.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
         with pytest.raises(AuditTamperError, match="missing"):
-            await node.facade.login("admin", ADMIN_PASSWORD)
+            await node.facade.sessions.login("admin", ADMIN_PASSWORD)
         alarm = await asyncio.wait_for(tampered.get(), 2)
         assert isinstance(alarm, AuditTampered)
         assert "missing" in alarm.reason

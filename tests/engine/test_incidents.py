@@ -35,7 +35,7 @@ def _settings(tmp_path: Path) -> object:
 async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
     (tmp_path / "ws").mkdir()
     async with HeartNode(_settings(tmp_path)) as node:  # type: ignore[arg-type]
-        yield node, await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        yield node, await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
 
 
 def _feed(node: HeartNode, start: int, stop: int, fault: range) -> None:
@@ -68,10 +68,10 @@ async def test_one_incident_per_episode_resolved_once_back_to_normal(
     fault = range(1700, 1760)
     _feed(node, 0, 1700, fault)
     assert await _run(node, 1700, 1760, fault) is None, "still faulty: nothing resolves"
-    anomalies = await node.facade.list_anomalies(admin.principal)
+    anomalies = await node.facade.metrics.list_anomalies(admin.principal)
     assert len(anomalies) >= 2, "both metrics alert"
     assert {a.metric.split("{")[0] for a in anomalies} == {"tool.error_rate", "tool.latency_ms"}
-    (incident,) = await node.facade.list_incidents(admin.principal)
+    (incident,) = await node.facade.metrics.list_incidents(admin.principal)
     assert incident.open and incident.subject == "tool=etl"
     assert {a.incident_id for a in anomalies} == {incident.id}
     assert sorted(incident.metrics) == ["tool.error_rate{tool=etl}", "tool.latency_ms{tool=etl}"]
@@ -81,9 +81,9 @@ async def test_one_incident_per_episode_resolved_once_back_to_normal(
     resolved_at = await _run(node, 1760, 1960, fault)
     assert resolved_at is not None
     assert 60.0 <= resolved_at - (T0 + 1760) <= 120.0
-    (incident,) = await node.facade.list_incidents(admin.principal)
+    (incident,) = await node.facade.metrics.list_incidents(admin.principal)
     assert not incident.open and incident.resolved_by == "auto"
-    stored = await node.facade.list_anomalies(admin.principal)
+    stored = await node.facade.metrics.list_anomalies(admin.principal)
     assert {a.acknowledged_by for a in stored} == {AUTO_ACTOR}
 
 
@@ -92,39 +92,39 @@ async def test_close_all_open_incidents_by_hand(env: tuple[HeartNode, Session]) 
     acks = node.bus.subscribe(AnomalyAcknowledged)
     _feed(node, 0, 1760, fault=range(1700, 1760))
     await node.hub.flush()
-    (incident,) = await node.facade.list_incidents(admin.principal, open_only=True)
-    closed = await node.facade.close_incidents(admin.principal)
+    (incident,) = await node.facade.metrics.list_incidents(admin.principal, open_only=True)
+    closed = await node.facade.metrics.close_incidents(admin.principal)
     assert [c.id for c in closed] == [incident.id] and closed[0].resolved_by == "admin"
-    assert not await node.facade.list_incidents(admin.principal, open_only=True)
-    assert {a.acknowledged_by for a in await node.facade.list_anomalies(admin.principal)} == {
-        "admin"
-    }
+    assert not await node.facade.metrics.list_incidents(admin.principal, open_only=True)
+    assert {
+        a.acknowledged_by for a in await node.facade.metrics.list_anomalies(admin.principal)
+    } == {"admin"}
     assert (await acks.get()).actor == "admin"
-    assert await node.facade.close_incidents(admin.principal) == [], "nothing left to close"
+    assert await node.facade.metrics.close_incidents(admin.principal) == [], "nothing left to close"
     entries = await node.security.audit.query(AuditQuery(action_prefix="incident.close"))
     assert [e.detail.get("count") for e in entries] == [0, 1]
     # A new fault after the close opens a new incident.
     _feed(node, 1760, 1900, fault=range(1860, 1900))
     await node.hub.flush()
-    assert len(await node.facade.list_incidents(admin.principal, open_only=True)) == 1
+    assert len(await node.facade.metrics.list_incidents(admin.principal, open_only=True)) == 1
 
 
 async def test_an_observer_cannot_close_incidents(env: tuple[HeartNode, Session]) -> None:
     node, admin = env
-    await node.facade.create_user(admin.principal, "olga", ADMIN_PASSWORD, "observer")
-    olga = await node.facade.login("olga", ADMIN_PASSWORD)
+    await node.facade.admin.create_user(admin.principal, "olga", ADMIN_PASSWORD, "observer")
+    olga = await node.facade.sessions.login("olga", ADMIN_PASSWORD)
     with pytest.raises(PermissionDeniedError):
-        await node.facade.close_incidents(olga.principal)
-    assert await node.facade.list_incidents(olga.principal) == []
+        await node.facade.metrics.close_incidents(olga.principal)
+    assert await node.facade.metrics.list_incidents(olga.principal) == []
 
 
 async def test_open_incidents_survive_a_restart(tmp_path: Path) -> None:
     (tmp_path / "ws").mkdir()
     async with HeartNode(_settings(tmp_path)) as node:  # type: ignore[arg-type]
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         _feed(node, 0, 1760, fault=range(1700, 1760))
         await node.hub.flush()
-        assert len(await node.facade.list_incidents(admin.principal, open_only=True)) == 1
+        assert len(await node.facade.metrics.list_incidents(admin.principal, open_only=True)) == 1
     async with HeartNode(_settings(tmp_path)) as node:  # type: ignore[arg-type]
         assert await node.hub.incidents.restore() == 1
         (inc,) = node.hub.incidents.tracker.open()

@@ -86,7 +86,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[Scraper]:
     calls = node.bus.subscribe(ToolCallCompleted, maxsize=100_000)
     async with node:
         assert node.api is not None
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         headers = {"Authorization": f"Bearer {admin.tokens.access_token}"}
         async with httpx.AsyncClient(base_url=node.api.url, headers=headers, timeout=30) as client:
             yield Scraper(node, client, calls)

@@ -40,7 +40,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
         },
     )
     async with HeartNode(settings) as node:
-        yield node, await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        yield node, await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
 
 
 def test_metric_keys() -> None:
@@ -59,39 +59,39 @@ async def test_spike_becomes_a_persisted_anomaly_and_is_acknowledged(
     t0 = time.time() - 300
     samples = [{"name": "queue.depth", "value": 10 + (i % 3), "t": t0 + i} for i in range(200)]
     samples.append({"name": "queue.depth", "value": 400.0, "t": t0 + 200})
-    result = await node.facade.push_metrics(admin.principal, samples)
+    result = await node.facade.metrics.push_metrics(admin.principal, samples)
     assert result.accepted == 201 and result.anomalies == 1
     event = await asyncio.wait_for(events.get(), 2)
     assert isinstance(event, AnomalyDetected) and event.event.kind.value == "spike"
-    stored = await node.facade.list_anomalies(admin.principal)
+    stored = await node.facade.metrics.list_anomalies(admin.principal)
     assert stored[0].metric == "queue.depth" and stored[0].acknowledged_at is None
-    acked = await node.facade.acknowledge_anomaly(admin.principal, stored[0].id)
+    acked = await node.facade.metrics.acknowledge_anomaly(admin.principal, stored[0].id)
     assert acked.acknowledged_by == "admin"
     audit = await node.security.audit.query(AuditQuery(action_prefix="anomaly."))
     assert audit[0].target == f"anomaly:{stored[0].id}"
-    ts, values = await node.facade.metric_series(admin.principal, "queue.depth")
+    ts, values = await node.facade.metrics.metric_series(admin.principal, "queue.depth")
     assert len(ts) == len(values) == 201 and values[-1] == 400.0
 
 
 async def test_bad_samples_and_permissions(env: tuple[HeartNode, Session]) -> None:
     node, admin = env
     with pytest.raises(ValidationError, match="sample 1"):
-        await node.facade.push_metrics(
+        await node.facade.metrics.push_metrics(
             admin.principal, [{"name": "a", "value": 1}, {"name": "a", "value": "high"}]
         )
-    res = await node.facade.push_metrics(
+    res = await node.facade.metrics.push_metrics(
         admin.principal, [{"name": "a", "value": math.nan}, {"name": "a", "value": math.inf}]
     )
     assert res.accepted == 2 and res.anomalies == 0
-    info = {m.key: m for m in await node.facade.list_metrics(admin.principal)}
+    info = {m.key: m for m in await node.facade.metrics.list_metrics(admin.principal)}
     assert info["a"].rejected == 2  # NaN and inf, counted, not learned
     assert info["a"].samples == 0  # the refused batch recorded nothing
-    await node.facade.create_user(admin.principal, "olga", ADMIN_PASSWORD, "observer")
-    olga = (await node.facade.login("olga", ADMIN_PASSWORD)).principal
+    await node.facade.admin.create_user(admin.principal, "olga", ADMIN_PASSWORD, "observer")
+    olga = (await node.facade.sessions.login("olga", ADMIN_PASSWORD)).principal
     with pytest.raises(PermissionDeniedError):
-        await node.facade.push_metrics(olga, [{"name": "x", "value": 1}])
+        await node.facade.metrics.push_metrics(olga, [{"name": "x", "value": 1}])
     with pytest.raises(PermissionDeniedError):
-        await node.facade.acknowledge_anomaly(olga, 1)
+        await node.facade.metrics.acknowledge_anomaly(olga, 1)
 
 
 async def test_tool_calls_become_metrics(env: tuple[HeartNode, Session]) -> None:
@@ -126,7 +126,9 @@ async def test_predicted_crossing_is_published(env: tuple[HeartNode, Session]) -
     event = await asyncio.wait_for(predictions.get(), 5)
     assert isinstance(event, FailurePredicted)
     assert "disk.used_percent is forecast to cross 90" in event.alert.message()
-    crossing = await node.facade.predict_crossing(admin.principal, "disk.used_percent", 90.0)
+    crossing = await node.facade.metrics.predict_crossing(
+        admin.principal, "disk.used_percent", 90.0
+    )
     assert crossing is not None and 5 < crossing.minutes < 60
 
 
@@ -199,7 +201,7 @@ async def test_bulk_acknowledge_over_the_api_and_its_attacks(
     node, admin = env
     assert node.api is not None
     await _spikes(node, ["q.a", "q.b", "q.c"])
-    ids = sorted(a.id for a in await node.facade.list_anomalies(admin.principal))
+    ids = sorted(a.id for a in await node.facade.metrics.list_anomalies(admin.principal))
     assert len(ids) == 3
     headers = {"Authorization": f"Bearer {admin.tokens.access_token}"}
     async with httpx.AsyncClient(base_url=node.api.url, headers=headers) as client:
@@ -218,7 +220,8 @@ async def test_bulk_acknowledge_over_the_api_and_its_attacks(
         r = await client.post(url, json={"ids": list(range(6000))})
         assert r.status_code == 400  # too many: nothing changes
         assert all(
-            a.acknowledged_at is None for a in await node.facade.list_anomalies(admin.principal)
+            a.acknowledged_at is None
+            for a in await node.facade.metrics.list_anomalies(admin.principal)
         )
         # Unknown ids are ignored, known ones acknowledged once.
         r = await client.post(url, json={"ids": [ids[0], ids[0], 10**9]})
@@ -226,13 +229,13 @@ async def test_bulk_acknowledge_over_the_api_and_its_attacks(
         r = await client.post(url, json={"all": True})
         assert r.status_code == 200 and r.json()["acknowledged"] == ids[1:]
     # A capability scoped to one anomaly cannot acknowledge them all.
-    token, _cap = await node.facade.issue_capability(
+    token, _cap = await node.facade.admin.issue_capability(
         admin.principal, "anomaly.acknowledge", f"anomaly:{ids[0]}"
     )
     scoped = await node.security.capabilities.use(
         token, Permission.ANOMALY_ACKNOWLEDGE, f"anomaly:{ids[0]}"
     )
     with pytest.raises(PermissionDeniedError):
-        await node.facade.acknowledge_anomalies(scoped, None)
+        await node.facade.metrics.acknowledge_anomalies(scoped, None)
     entries = await node.security.audit.query(AuditQuery(action_prefix="anomaly.acknowledge_bulk"))
     assert [e.detail.get("count") for e in entries if e.outcome == "ok"] == [2, 1]

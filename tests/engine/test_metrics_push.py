@@ -43,7 +43,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session, httpx.A
     )
     async with HeartNode(settings) as node:
         assert node.api is not None
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
         headers = {"Authorization": f"Bearer {admin.tokens.access_token}"}
         async with httpx.AsyncClient(base_url=node.api.url, headers=headers) as client:
             yield node, admin, client
@@ -114,10 +114,10 @@ async def test_the_series_cap_cuts_a_flood_and_says_so(
     again = await client.post("/api/metrics", json={"samples": flood[:50]})
     assert again.json()["refused"] == 0 and again.json()["message"] == ""
     # a second principal meets the total cap
-    await node.facade.create_user(admin.principal, "op", ADMIN_PASSWORD, "operator")
-    op = await node.facade.login("op", ADMIN_PASSWORD)
+    await node.facade.admin.create_user(admin.principal, "op", ADMIN_PASSWORD, "operator")
+    op = await node.facade.sessions.login("op", ADMIN_PASSWORD)
     other = [{"name": "other", "value": 1, "labels": {"i": str(i)}} for i in range(40)]
-    result = await node.facade.push_metrics(op.principal, other)
+    result = await node.facade.metrics.push_metrics(op.principal, other)
     assert (result.accepted, result.refused) == (30, 10) and "80 in total" in result.message
     got = families((await client.get("/metrics")).text)
     refused = {
@@ -198,7 +198,7 @@ async def test_anomalies_are_counted_by_metric_name_with_a_bound(
             for i in range(200)
         ]
         samples.append({"name": name, "value": 400.0, "labels": {"host": "h1"}, "t": t0 + 200})
-        result = await node.facade.push_metrics(admin.principal, samples)
+        result = await node.facade.metrics.push_metrics(admin.principal, samples)
         assert result.anomalies == 1
     for _ in range(50):
         got = families((await client.get("/metrics")).text)

@@ -77,7 +77,9 @@ async def test_observer_calling_admin_operation_is_refused_and_audited(
     with pytest.raises(
         PermissionDeniedError, match=r"olga \(observer\) is not allowed to user.manage"
     ):
-        await node.facade.create_user(observer.principal, "mallory", "another good pass", "admin")
+        await node.facade.admin.create_user(
+            observer.principal, "mallory", "another good pass", "admin"
+        )
     denied = await node.security.audit.query(AuditQuery(outcome="denied"))
     assert denied[0].actor == "olga"
     assert denied[0].action == "user.manage"
@@ -88,7 +90,7 @@ async def test_observer_calling_admin_operation_is_refused_and_audited(
 
 async def test_operator_may_read_audit_but_not_manage_users(node: HeartNode, user_factory) -> None:
     operator = await user_factory("oscar", "operator")
-    entries = await node.facade.audit_query(operator.principal, AuditQuery(limit=5))
+    entries = await node.facade.audit.query(operator.principal, AuditQuery(limit=5))
     assert entries
     with pytest.raises(PermissionDeniedError):
-        await node.facade.list_users(operator.principal)
+        await node.facade.admin.list_users(operator.principal)

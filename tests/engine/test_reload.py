@@ -351,15 +351,20 @@ def hang_sync() -> None:
 async def test_observer_cannot_call_or_reload(ws_node: HeartNode) -> None:
     from chimera_engine.errors import PermissionDeniedError
 
-    admin = await ws_node.facade.create_first_admin("admin", "correct horse battery")
-    await ws_node.facade.create_user(admin.principal, "olga", "correct horse battery", "observer")
-    olga = (await ws_node.facade.login("olga", "correct horse battery")).principal
+    admin = await ws_node.facade.sessions.create_first_admin("admin", "correct horse battery")
+    await ws_node.facade.admin.create_user(
+        admin.principal, "olga", "correct horse battery", "observer"
+    )
+    olga = (await ws_node.facade.sessions.login("olga", "correct horse battery")).principal
     with pytest.raises(PermissionDeniedError):
-        await ws_node.facade.call_tool(olga, "greet", {"name": "x"})
+        await ws_node.facade.modules.call_tool(olga, "greet", {"name": "x"})
     with pytest.raises(PermissionDeniedError):
-        await ws_node.facade.reload_module(olga, "greeter")
-    assert [t.name for t in await ws_node.facade.list_tools(olga)] == ["greet"]
-    assert await ws_node.facade.call_tool(admin.principal, "greet", {"name": "x"}) == "hello x!"
+        await ws_node.facade.modules.reload_module(olga, "greeter")
+    assert [t.name for t in await ws_node.facade.modules.list_tools(olga)] == ["greet"]
+    assert (
+        await ws_node.facade.modules.call_tool(admin.principal, "greet", {"name": "x"})
+        == "hello x!"
+    )
 
 
 @pytest.mark.parametrize("name", ["../etc/passwd", "a.b", "__init__", "", "x/y"])

@@ -63,8 +63,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     )
     async with HeartNode(settings) as node:
         assert node.api is not None
-        admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
-        await node.facade.create_user(admin.principal, "victim", ADMIN_PASSWORD, "operator")
+        admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
+        await node.facade.admin.create_user(admin.principal, "victim", ADMIN_PASSWORD, "operator")
         async with httpx.AsyncClient(base_url=node.api.url, timeout=10) as client:
             yield Served(node, client, data_dir)
 
@@ -196,7 +196,7 @@ async def test_websocket_messages_share_the_rest_limits(served: Served) -> None:
 
 async def test_capabilities_are_bounded_and_die_with_their_issuer(served: Served) -> None:
     admin = await served.login("admin")
-    await served.node.facade.create_user(
+    await served.node.facade.admin.create_user(
         served.node.security.principal_from_token(admin["access_token"]),
         "viewer",
         ADMIN_PASSWORD,
@@ -250,7 +250,9 @@ async def test_capabilities_are_bounded_and_die_with_their_issuer(served: Served
 
 async def test_api_key_revoked_by_another_process_closes_its_websocket(served: Served) -> None:
     admin = served.node.security.principal_from_token((await served.login("admin"))["access_token"])
-    key, record = await served.node.facade.create_api_key(admin, name="watcher", role="observer")
+    key, record = await served.node.facade.admin.create_api_key(
+        admin, name="watcher", role="observer"
+    )
     assert served.node.api is not None
     ws_url = served.node.api.url.replace("http", "ws") + "/ws"
     async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:

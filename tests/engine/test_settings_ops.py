@@ -46,12 +46,12 @@ async def cnode(tmp_path: Path) -> AsyncIterator[HeartNode]:
 
 @pytest.fixture
 async def root(cnode: HeartNode) -> Session:
-    return await cnode.facade.create_first_admin("root", "correct horse battery")
+    return await cnode.facade.sessions.create_first_admin("root", "correct horse battery")
 
 
 async def login_as(node: HeartNode, admin: Session, name: str, role: str) -> Session:
-    await node.facade.create_user(admin.principal, name, "correct horse battery", role)
-    return await node.facade.login(name, "correct horse battery")
+    await node.facade.admin.create_user(admin.principal, name, "correct horse battery", role)
+    return await node.facade.sessions.login(name, "correct horse battery")
 
 
 async def audit_text(node: HeartNode) -> str:
@@ -108,14 +108,14 @@ async def test_only_admins_change_settings_but_every_role_reads_them(
     facade = cnode.facade
     for role in ("operator", "observer"):
         session = await login_as(cnode, root, f"{role}1", role)
-        view = await facade.get_settings(session.principal)
+        view = await facade.settings.get_settings(session.principal)
         assert view.value("codegen.max_attempts") == 2
         who = session.principal
         calls: list[Coroutine[Any, Any, object]] = [
-            facade.update_settings(who, {"api": {"port": 9999}}),
-            facade.set_provider_key(who, "openai", KEY),
-            facade.clear_provider_key(who, "openai"),
-            facade.test_provider(who, {}),
+            facade.settings.update_settings(who, {"api": {"port": 9999}}),
+            facade.settings.set_provider_key(who, "openai", KEY),
+            facade.settings.clear_provider_key(who, "openai"),
+            facade.settings.test_provider(who, {}),
         ]
         for call in calls:
             with pytest.raises(PermissionDeniedError, match=r"settings\.manage"):
@@ -131,7 +131,7 @@ async def test_saving_writes_the_file_applies_live_keys_and_keeps_the_rest_for_r
     facade, p = cnode.facade, root.principal
     old_data_dir = cnode.settings.data_dir
     assert cnode.generator().provider.model == "llama3"
-    change = await facade.update_settings(
+    change = await facade.settings.update_settings(
         p,
         {
             "codegen": {
@@ -168,7 +168,7 @@ async def test_saving_writes_the_file_applies_live_keys_and_keeps_the_rest_for_r
     assert cnode.patches.watch_policy.seconds == 30.0
     assert cnode.tool_collector is not None
     assert cnode.tool_collector.thresholds["tool.latency_ms"] == 250.0
-    assert cnode._generator is None
+    assert cnode.generators.built is None
     assert cnode.generator().provider.model == "qwen2.5-coder"
     # at the next start: the running engine keeps its data dir, the view shows what is saved
     assert cnode.settings.data_dir == old_data_dir and cnode.settings.api.port != 9001
@@ -182,9 +182,9 @@ async def test_saving_writes_the_file_applies_live_keys_and_keeps_the_rest_for_r
     )
     assert "max_attempts = 2  # keep it cheap" in (cnode.settings.config_path or Path()).read_text()
     # a second save of the same values changes nothing; going back clears the pending mark
-    again = await facade.update_settings(p, {"api": {"port": 9001}})
+    again = await facade.settings.update_settings(p, {"api": {"port": 9001}})
     assert again.changed == ()
-    back = await facade.update_settings(p, {"api": {"port": cnode.settings.api.port}})
+    back = await facade.settings.update_settings(p, {"api": {"port": cnode.settings.api.port}})
     assert back.changed == ("api.port",) and "api.port" not in back.view.pending_restart
     text = await audit_text(cnode)
     assert "settings.update" in text and "codegen.auto_approve" in text and "api.port" in text
@@ -193,7 +193,7 @@ async def test_saving_writes_the_file_applies_live_keys_and_keeps_the_rest_for_r
 async def test_an_invalid_change_saves_and_applies_nothing(cnode: HeartNode, root: Session) -> None:
     before = (cnode.settings.config_path or Path()).read_text()
     with pytest.raises(ConfigError, match=r"swarm\.scheduler_address"):
-        await cnode.facade.update_settings(
+        await cnode.facade.settings.update_settings(
             root.principal, {"codegen": {"auto_approve": True}, "swarm": {"backend": "dask"}}
         )
     assert (cnode.settings.config_path or Path()).read_text() == before
@@ -204,20 +204,20 @@ async def test_keys_are_stored_encrypted_and_never_audited(
     cnode: HeartNode, root: Session, fake_openai: str
 ) -> None:
     facade, p = cnode.facade, root.principal
-    status = await facade.set_provider_key(p, "openai", KEY)
+    status = await facade.settings.set_provider_key(p, "openai", KEY)
     assert status.stored and status.env_var == "OPENAI_API_KEY"
-    view = await facade.get_settings(p)
+    view = await facade.settings.get_settings(p)
     assert view.keys["openai"].stored and not view.keys["anthropic"].stored
     assert view.key_backend == "encrypted file"
     assert KEY not in json.dumps(view.values)
     assert KEY.encode() not in (cnode.settings.data_dir / FILE_NAME).read_bytes()
     # the stored key is what the provider uses
-    report = await facade.test_provider(
+    report = await facade.settings.test_provider(
         p, {"provider": "openai", "base_url": fake_openai, "model": ""}
     )
     assert report.ok, report.message
     assert report.kind == "ok" and "answered 'ok' in" in report.message
-    cleared = await facade.clear_provider_key(p, "openai")
+    cleared = await facade.settings.clear_provider_key(p, "openai")
     assert not cleared.stored
     text = await audit_text(cnode)
     assert "settings.key_set" in text and "settings.key_clear" in text
@@ -231,31 +231,33 @@ async def test_test_connection_reports_ok_bad_key_unknown_model_and_unreachable(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     facade, p = cnode.facade, root.principal
     openai = {"provider": "openai", "base_url": fake_openai, "model": ""}
-    ok = await facade.test_provider(p, openai, api_key=KEY)
+    ok = await facade.settings.test_provider(p, openai, api_key=KEY)
     assert (ok.ok, ok.kind, ok.provider) == (True, "ok", "openai")
 
-    no_key = await facade.test_provider(p, openai)
+    no_key = await facade.settings.test_provider(p, openai)
     assert (no_key.ok, no_key.kind) == (False, "auth")
     assert no_key.message.startswith("No API key") and "OPENAI_API_KEY" in no_key.message
 
-    bad = await facade.test_provider(p, openai, api_key="sk-wrong-0000000000000000")
+    bad = await facade.settings.test_provider(p, openai, api_key="sk-wrong-0000000000000000")
     assert (bad.ok, bad.kind) == (False, "auth")
     assert "refused" in bad.message and "401" in bad.message
 
-    model = await facade.test_provider(p, {**openai, "model": "gpt-9"}, api_key=KEY)
+    model = await facade.settings.test_provider(p, {**openai, "model": "gpt-9"}, api_key=KEY)
     assert (model.ok, model.kind) == (False, "model")
     assert "'gpt-9'" in model.message
 
     gone = f"http://127.0.0.1:{closed_port()}/v1"
-    down = await facade.test_provider(p, {**openai, "base_url": gone}, api_key=KEY, timeout=5.0)
+    down = await facade.settings.test_provider(
+        p, {**openai, "base_url": gone}, api_key=KEY, timeout=5.0
+    )
     assert (down.ok, down.kind) == (False, "unreachable")
     assert "cannot be reached" in down.message
 
     local = {"provider": "openai-compatible", "base_url": gone, "model": "qwen"}
-    down2 = await facade.test_provider(p, local, timeout=5.0)
+    down2 = await facade.settings.test_provider(p, local, timeout=5.0)
     assert (down2.ok, down2.kind) == (False, "unreachable")
 
-    bad_config = await facade.test_provider(p, {"provider": "ollama", "model": ""})
+    bad_config = await facade.settings.test_provider(p, {"provider": "ollama", "model": ""})
     assert (bad_config.ok, bad_config.kind) == (False, "config")
     assert "needs a model name" in bad_config.message
 

@@ -171,7 +171,7 @@ async def test_locked_database_gives_clear_error(tmp_path: Path, monkeypatch) ->
 
 
 async def test_full_disk_loses_nothing_committed(node: HeartNode) -> None:
-    admin = await node.facade.create_first_admin("admin", ADMIN_PASSWORD)
+    admin = await node.facade.sessions.create_first_admin("admin", ADMIN_PASSWORD)
     before = await node.security.audit.record(admin.principal, "before.full")
     pages = await node.db.read(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
     await node.db.write(lambda c: c.execute(f"PRAGMA max_page_count = {pages + 1}"))

@@ -142,7 +142,7 @@ async def test_malformed_token_refused(node: HeartNode, garbage: str) -> None:
 
 async def test_disabled_user_token_refused(node: HeartNode, admin: Session, user_factory) -> None:
     bob = await user_factory("bob", "operator")
-    await node.facade.set_user_disabled(admin.principal, "bob", True)
+    await node.facade.admin.set_user_disabled(admin.principal, "bob", True)
     with pytest.raises(AuthenticationError, match="disabled"):
         node.security.principal_from_token(bob.tokens.access_token)
 
@@ -151,11 +151,11 @@ async def test_role_change_invalidates_session(
     node: HeartNode, admin: Session, user_factory
 ) -> None:
     bob = await user_factory("bob", "operator")
-    await node.facade.set_user_role(admin.principal, "bob", "observer")
+    await node.facade.admin.set_user_role(admin.principal, "bob", "observer")
     with pytest.raises(AuthenticationError, match="role changed"):
         node.security.principal_from_token(bob.tokens.access_token)
     with pytest.raises(AuthenticationError):
-        await node.facade.audit_query(bob.principal, AuditQuery())
+        await node.facade.audit.query(bob.principal, AuditQuery())
 
 
 async def test_expired_session_principal_refused(node: HeartNode, admin: Session) -> None:
@@ -163,7 +163,7 @@ async def test_expired_session_principal_refused(node: HeartNode, admin: Session
 
     stale = replace(admin.principal, expires_at=time.time() - 1)
     with pytest.raises(AuthenticationError, match="expired"):
-        await node.facade.audit_query(stale, AuditQuery())
+        await node.facade.audit.query(stale, AuditQuery())
 
 
 async def test_password_reset_ends_existing_sessions(
@@ -171,13 +171,13 @@ async def test_password_reset_ends_existing_sessions(
 ) -> None:
     bob = await user_factory("bob", "operator")
     node.security.accounts._clock = lambda: time.time() + 5  # the change happens later
-    await node.facade.reset_password(admin.principal, "bob", "a brand new passphrase")
+    await node.facade.admin.reset_password(admin.principal, "bob", "a brand new passphrase")
     with pytest.raises(AuthenticationError, match="password changed"):
         node.security.principal_from_token(bob.tokens.access_token)
     with pytest.raises(AuthenticationError, match="password changed"):
         await node.security.refresh(bob.tokens.refresh_token)
     with pytest.raises(AuthenticationError, match="password changed"):
-        await node.facade.audit_query(bob.principal, AuditQuery())
+        await node.facade.audit.query(bob.principal, AuditQuery())
 
 
 async def test_a_token_seen_before_still_expires(

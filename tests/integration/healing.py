@@ -51,7 +51,9 @@ class Rig:
     async def call(self, tool: str, args: dict[str, Any]) -> tuple[bool, Any]:
         """Call ``tool`` as the operator through the facade; (ok, result or error)."""
         try:
-            return True, await self.node.facade.call_tool(self.operator.principal, tool, args)
+            return True, await self.node.facade.modules.call_tool(
+                self.operator.principal, tool, args
+            )
         except ToolCallError as exc:
             return False, exc
 
@@ -76,9 +78,9 @@ async def healing_engine(tmp_path: Path, **env: str) -> AsyncIterator[Rig]:
         env={**BASE_ENV, **env},
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", PASSWORD)
-        await node.facade.create_user(admin.principal, "olga", PASSWORD, "operator")
-        operator = await node.facade.login("olga", PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
+        await node.facade.admin.create_user(admin.principal, "olga", PASSWORD, "operator")
+        operator = await node.facade.sessions.login("olga", PASSWORD)
         yield Rig(node, admin, operator, random.Random(7))
 
 
@@ -124,7 +126,7 @@ async def linked_request(rig: Rig, tool: str, version: int, timeout: float = 30)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        status = await rig.node.facade.heal_status(rig.operator.principal)
+        status = await rig.node.facade.heal.status(rig.operator.principal)
         for view in status.tools:
             request = view.open_request
             if (view.tool, view.version) == (tool, version) and request and request.patch_id:
@@ -146,7 +148,7 @@ async def keep_calling(
     rounds = 0
     while not until():
         if loop.time() > deadline:
-            status = await rig.node.facade.heal_status(rig.admin.principal)
+            status = await rig.node.facade.heal.status(rig.admin.principal)
             raise AssertionError(
                 f"condition not reached within {timeout:g} s ({rounds} rounds); "
                 f"events {seen.drain() if seen else []!r}; status {status!r}"

@@ -106,12 +106,12 @@ async def scenario(tmp_path: Path, **env: str) -> AsyncIterator[Scenario]:
     async with HeartNode(settings) as node:
         assert node.api is not None, node.api_error
         facade = node.facade
-        admin = await facade.create_first_admin("admin", PASSWORD)
+        admin = await facade.sessions.create_first_admin("admin", PASSWORD)
         sessions = {}
         for name, role in (("olga", Role.OPERATOR), ("otto", Role.OBSERVER)):
-            await facade.create_user(admin.principal, name, PASSWORD, role)
-            sessions[role] = await facade.login(name, PASSWORD)
-        key, _ = await facade.create_api_key(
+            await facade.admin.create_user(admin.principal, name, PASSWORD, role)
+            sessions[role] = await facade.sessions.login(name, PASSWORD)
+        key, _ = await facade.admin.create_api_key(
             admin.principal, name="etl-client", role=Role.API_CLIENT
         )
         people = People(

@@ -110,9 +110,9 @@ async def test_hot_reload_during_operation(tmp_path: Path) -> None:
 
         # The workload runs (no scheduled faults), through the same runtime as everyone;
         # its health checks call the engine's own /healthz.
-        await facade.demo_schedule(operator, False)
-        await facade.demo_set_rate(operator, 60)
-        await facade.demo_start(operator)
+        await facade.demo.schedule(operator, False)
+        await facade.demo.set_rate(operator, 60)
+        await facade.demo.start(operator)
         assert node.demo is not None
         workload = node.demo.workload
         await until(lambda: TOOL in workload.per_tool and workload.calls >= 40)
@@ -122,7 +122,7 @@ async def test_hot_reload_during_operation(tmp_path: Path) -> None:
             # A call starts on v1 and waits for its endpoint ...
             v1 = registry.active[MODULE]
             long_call = asyncio.create_task(
-                facade.call_tool(operator, TOOL, {"url": slow_url, "timeout": 30.0})
+                facade.modules.call_tool(operator, TOOL, {"url": slow_url, "timeout": 30.0})
             )
             await until(lambda: v1.in_flight >= 1)
 
@@ -142,7 +142,7 @@ async def test_hot_reload_during_operation(tmp_path: Path) -> None:
 
             # New calls go to v2 (they report the server) ...
             api_url = f"{node.api.url}/healthz" if node.api else ""
-            fresh = await facade.call_tool(operator, TOOL, {"url": api_url})
+            fresh = await facade.modules.call_tool(operator, TOOL, {"url": api_url})
             assert fresh["ok"] and "server" in fresh
             # ... and once released, the long call finishes on v1 (no "server" field).
             release.set()
@@ -151,7 +151,7 @@ async def test_hot_reload_during_operation(tmp_path: Path) -> None:
         drained = await next_version_event(versions, "deprecated")
         assert (drained.version, drained.detail) == (1, "drained")
         assert v1.state is VersionState.DEPRECATED and v1.loaded is None and v1.in_flight == 0
-        listed = {v.version: v for v in await facade.module_versions(operator, MODULE)}
+        listed = {v.version: v for v in await facade.modules.module_versions(operator, MODULE)}
         assert (listed[1].state, listed[2].state, listed[2].active) == (
             "deprecated",
             "active",
@@ -161,7 +161,7 @@ async def test_hot_reload_during_operation(tmp_path: Path) -> None:
         # The workload keeps going on v2; nothing failed at any point.
         before = workload.per_tool[TOOL].calls
         await until(lambda: workload.per_tool[TOOL].calls >= before + 10)
-        await facade.demo_stop(operator)
+        await facade.demo.stop(operator)
         records = [r for r in drain(calls) if r.tool == TOOL]
         assert workload.failures == 0 and workload.calls > 60, workload.status()
         assert all(r.outcome == "ok" for r in records)

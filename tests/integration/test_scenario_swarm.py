@@ -29,7 +29,7 @@ async def test_swarm_consensus_with_security(tmp_path: Path) -> None:
     async with scenario(tmp_path) as s:
         facade, people = s.node.facade, s.people
         operator, observer = people.operator.principal, people.observer.principal
-        agents = await facade.swarm_spawn_many(operator, AgentSpec(concurrency=2), 3)
+        agents = await facade.swarm.spawn_many(operator, AgentSpec(concurrency=2), 3)
         assert {a.state.value for a in agents} == {"ready"}
 
         # The operator: four exports, each cleaned by three agents, then one summary.
@@ -43,9 +43,9 @@ async def test_swarm_consensus_with_security(tmp_path: Path) -> None:
             redundancy=3,
             consensus=MAJORITY,
         )
-        graph = await facade.swarm_submit_job(operator, job)
+        graph = await facade.swarm.submit_job(operator, job)
         assert len(graph.tasks) == 5 and len(graph.outputs) == 1
-        done = await facade.swarm_wait(operator, [t.id for t in graph.tasks], 30)
+        done = await facade.swarm.wait(operator, [t.id for t in graph.tasks], 30)
         assert [t.state for t in done] == [TaskState.SUCCEEDED] * 5, [t.error for t in done]
         local = [await s.node.runtime.call("clean_csv", {"text": t}, operator) for t in csvs]
         by_id = {t.id: t for t in done}
@@ -89,7 +89,7 @@ async def test_swarm_consensus_with_security(tmp_path: Path) -> None:
 
         # Refused: an observer may look but not submit; an API client may not spawn agents.
         with pytest.raises(PermissionDeniedError):
-            await facade.swarm_submit_job(observer, job)
+            await facade.swarm.submit_job(observer, job)
         r = await s.http.post(
             "/api/swarm/task",
             json={"tool": "clean_csv", "inputs": {"text": csvs[0]}},
@@ -125,7 +125,7 @@ async def test_multi_agent_task_completion(tmp_path: Path) -> None:
     async with scenario(tmp_path) as s:
         facade = s.node.facade
         operator = s.people.operator.principal
-        await facade.swarm_spawn_many(operator, AgentSpec(concurrency=1), 3)
+        await facade.swarm.spawn_many(operator, AgentSpec(concurrency=1), 3)
         rng = random.Random(7)
         logs = [inputs.app_log(rng, 400) for _ in range(12)]
         job = Job(
@@ -135,8 +135,8 @@ async def test_multi_agent_task_completion(tmp_path: Path) -> None:
             map_item=True,
             aggregate="merge_levels",
         )
-        graph = await facade.swarm_submit_job(operator, job)
-        done = await facade.swarm_wait(operator, [t.id for t in graph.tasks], 30)
+        graph = await facade.swarm.submit_job(operator, job)
+        done = await facade.swarm.wait(operator, [t.id for t in graph.tasks], 30)
         submitted, completed = len(graph.tasks), [t for t in done if t.state.final]
         assert submitted == 13 and len(completed) == submitted
         assert all(t.state is TaskState.SUCCEEDED for t in done), [t.error for t in done]
@@ -153,8 +153,8 @@ async def test_multi_agent_task_completion(tmp_path: Path) -> None:
         assert merged.result == dict(sorted(expected.items()))
 
         # History shows the whole graph, each task recorded once.
-        history = await facade.swarm_history(operator, limit=100, graph_id=graph.id)
+        history = await facade.swarm.history(operator, limit=100, graph_id=graph.id)
         assert sorted(h.id for h in history) == sorted(t.id for t in graph.tasks)
-        stats = await facade.swarm_status(operator)
+        stats = await facade.swarm.status(operator)
         assert stats.unfinished == 0 and stats.completed >= submitted
         assert stats.duplicates_suppressed == 0

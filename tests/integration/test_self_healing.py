@@ -79,7 +79,7 @@ async def test_ai_self_healing_workflow(tmp_path: Path, approval: str) -> None:
         changed = await events.wait(
             PatchChanged, lambda e: e.module == "csv_cleaner" and e.state == wanted
         )
-        patch, _ = await node.facade.get_patch(operator, changed.patch_id)
+        patch, _ = await node.facade.patches.get_patch(operator, changed.patch_id)
         assert patch.replay and patch.provider == "replay"  # labelled as a replay
         assert CSV_ERROR.split(": ", 1)[1] in patch.signature  # the failures were attached
         assert "tests/test_csv_cleaner_exports.py" in patch.tests
@@ -106,11 +106,11 @@ async def test_ai_self_healing_workflow(tmp_path: Path, approval: str) -> None:
             await fail_on_exports(rig)
             deferred = await events.wait(LearningDeferred, lambda e: e.module == "csv_cleaner")
             assert "still open" in deferred.reason
-            applied = await node.facade.approve_patch(operator, patch.id)
+            applied = await node.facade.patches.approve_patch(operator, patch.id)
             assert applied.state is PatchState.APPLIED
             approver = "olga"
         else:
-            applied, _ = await node.facade.get_patch(operator, patch.id)
+            applied, _ = await node.facade.patches.get_patch(operator, patch.id)
             approver = "system:auto-approve"
         approvals = await node.security.audit.query(AuditQuery(action_prefix="patch.approve"))
         assert [e.actor for e in approvals] == [approver]
@@ -128,12 +128,14 @@ async def test_ai_self_healing_workflow(tmp_path: Path, approval: str) -> None:
         finished = await events.wait(LearningFinished, lambda e: e.module == "csv_cleaner")
         assert finished.outcome == "kept", finished.reason
         assert (finished.patch_id, finished.backoff_until) == (patch.id, None)
-        status = await node.facade.heal_status(operator)
+        status = await node.facade.heal.status(operator)
         view = next(t for t in status.tools if t.tool == "clean_csv" and t.active)
         assert view.version == applied.applied_version and view.state == "healthy"
         assert view.open_request is None and view.failed_attempts == 0
         assert len(events.of(LearningRequested)) == 1 and status.requests_made == 1
-        assert [p.module for p in await node.facade.list_patterns(operator)] == ["csv_cleaner"]
+        assert [p.module for p in await node.facade.patches.list_patterns(operator)] == [
+            "csv_cleaner"
+        ]
         events.close()
 
 
@@ -165,7 +167,7 @@ async def test_anomaly_triggers_learning(tmp_path: Path) -> None:
             assert not ok and "RecursionError" in str(error)
 
         async def samples() -> int:
-            metrics = await node.facade.list_metrics(operator)
+            metrics = await node.facade.metrics.list_metrics(operator)
             return next((m.samples for m in metrics if m.key == error_rate), 0)
 
         sampled = 0
@@ -191,7 +193,7 @@ async def test_anomaly_triggers_learning(tmp_path: Path) -> None:
         ready = await events.wait(
             PatchChanged, lambda e: e.module == "json_schema" and e.state == "ready"
         )
-        patch, _ = await node.facade.get_patch(operator, ready.patch_id)
+        patch, _ = await node.facade.patches.get_patch(operator, ready.patch_id)
         assert requested.reason in patch.signature and "RecursionError" in patch.signature
         assert patch.replay and "nested too deeply" in patch.diff and patch.result is not None
         check_sandbox_verdict(patch.result)
@@ -204,23 +206,23 @@ async def test_anomaly_triggers_learning(tmp_path: Path) -> None:
             for i, t in enumerate(range(int(now) - 60, int(now) - 20))
         ]
         series.append({"name": "tool.error_rate", "labels": probe, "value": 0.9, "t": now})
-        assert (await node.facade.push_metrics(operator, series)).anomalies == 1
+        assert (await node.facade.metrics.push_metrics(operator, series)).anomalies == 1
         await events.wait(AnomalyDetected, lambda e: "probe=synthetic" in e.event.metric)
         deferred = await events.wait(LearningDeferred, lambda e: e.module == "json_schema")
         assert "still open" in deferred.reason
         for _ in range(10):
             await nested()
-        status = await node.facade.heal_status(operator)
+        status = await node.facade.heal.status(operator)
         view = next(t for t in status.tools if t.tool == "validate_json" and t.active)
         assert view.open_request is not None and view.open_request.patch_id == patch.id
         assert any("probe=synthetic" in s.metric and s.bad for s in view.signals)
         assert view.confidence < 1.0 and view.top_failure.startswith("RecursionError")
         assert len(events.of(LearningRequested)) == 1 and status.requests_made == 1
-        made = await node.facade.list_patches(operator)
+        made = await node.facade.patches.list_patches(operator)
         assert [p.id for p in made if p.module == "json_schema"] == [patch.id]
 
         # approved: the same documents are now refused as invalid, and nothing fails
-        applied = await node.facade.approve_patch(operator, patch.id)
+        applied = await node.facade.patches.approve_patch(operator, patch.id)
         for _ in range(5):
             fault = {"document": inputs.nested_document(), "schema": inputs.ORDER_SCHEMA}
             ok, result = await rig.call("validate_json", fault)
@@ -293,7 +295,7 @@ async def test_patch_regression_rolls_back(tmp_path: Path) -> None:
 
         # the first fix passes its tests and is auto-approved ...
         applied = await changes.wait(PatchChanged, lambda e: e.state == "applied")
-        worse, _ = await node.facade.get_patch(operator, applied.patch_id)
+        worse, _ = await node.facade.patches.get_patch(operator, applied.patch_id)
         assert 'encode("ascii")' in worse.diff
         check_sandbox_verdict(worse.result or {})
         assert (await rig.semicolon_export())[0]  # it does fix the exports
@@ -318,7 +320,7 @@ async def test_patch_regression_rolls_back(tmp_path: Path) -> None:
         await events.wait(
             LearningDeferred, lambda e: e.reason.startswith("backing off after 1 failed attempt")
         )
-        status = await node.facade.heal_status(operator)
+        status = await node.facade.heal.status(operator)
         view = next(t for t in status.tools if t.tool == "clean_csv" and t.active)
         assert view.failed_attempts == 1 and view.backoff_until == first.backoff_until
         assert view.open_request is None and len(events.of(LearningRequested)) == 1
@@ -332,11 +334,11 @@ async def test_patch_regression_rolls_back(tmp_path: Path) -> None:
         kept = await events.wait(
             LearningFinished, lambda e: e.module == "csv_cleaner" and e.outcome == "kept"
         )
-        fixed, _ = await node.facade.get_patch(operator, kept.patch_id or 0)
+        fixed, _ = await node.facade.patches.get_patch(operator, kept.patch_id or 0)
         assert fixed.id != worse.id and "_detect_delimiter" in fixed.diff
         for _ in range(3):
             assert (await rig.orders(ACCENTED))[0] and (await rig.semicolon_export())[0]
-        status = await node.facade.heal_status(operator)
+        status = await node.facade.heal.status(operator)
         view = next(t for t in status.tools if t.tool == "clean_csv" and t.active)
         assert view.failed_attempts == 0 and view.backoff_until is None
         events.close()

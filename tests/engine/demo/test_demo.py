@@ -64,11 +64,11 @@ async def demo_node(tmp_path: Path) -> AsyncIterator[HeartNode]:
 
 
 async def people(node: HeartNode) -> tuple[Session, Session, Session]:
-    admin = await node.facade.create_first_admin("admin", PASSWORD)
+    admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
     out = [admin]
     for name, role in (("olga", Role.OPERATOR), ("otto", Role.OBSERVER)):
-        await node.facade.create_user(admin.principal, name, PASSWORD, role)
-        out.append(await node.facade.login(name, PASSWORD))
+        await node.facade.admin.create_user(admin.principal, name, PASSWORD, role)
+        out.append(await node.facade.sessions.login(name, PASSWORD))
     return out[0], out[1], out[2]
 
 
@@ -105,29 +105,29 @@ async def test_the_workload_starts_with_the_demo_workspace(demo_node: HeartNode)
 async def test_control_needs_demo_control_and_is_audited(demo_node: HeartNode) -> None:
     _, operator, observer = await people(demo_node)
     facade = demo_node.facade
-    status = await facade.demo_status(observer.principal)
+    status = await facade.demo.status(observer.principal)
     assert [f.name for f in status.faults] == list(FAULTS)
     for refused in (
-        facade.demo_pause(observer.principal),
-        facade.demo_trigger(observer.principal, "csv_shape"),
-        facade.demo_set_rate(observer.principal, 3),
+        facade.demo.pause(observer.principal),
+        facade.demo.trigger(observer.principal, "csv_shape"),
+        facade.demo.set_rate(observer.principal, 3),
     ):
         with pytest.raises(PermissionDeniedError):
             await refused
-    paused = await facade.demo_pause(operator.principal)
+    paused = await facade.demo.pause(operator.principal)
     assert paused.workload.state == "paused"
     calls = demo_node.demo.workload.calls if demo_node.demo else 0
     await asyncio.sleep(0.3)
     assert demo_node.demo is not None and demo_node.demo.workload.calls - calls <= 5  # in flight
-    assert (await facade.demo_resume(operator.principal)).workload.state == "running"
+    assert (await facade.demo.resume(operator.principal)).workload.state == "running"
     with pytest.raises(ValidationError):
-        await facade.demo_set_rate(operator.principal, 0)
-    assert (await facade.demo_set_rate(operator.principal, 12.5)).workload.rate == 12.5
+        await facade.demo.set_rate(operator.principal, 0)
+    assert (await facade.demo.set_rate(operator.principal, 12.5)).workload.rate == 12.5
     with pytest.raises(NotFoundError):
-        await facade.demo_trigger(operator.principal, "meteor")
+        await facade.demo.trigger(operator.principal, "meteor")
     with pytest.raises(ValidationError, match="swarm agents"):
-        await facade.demo_trigger(operator.principal, "memory_creep")
-    stopped = await facade.demo_stop(operator.principal)
+        await facade.demo.trigger(operator.principal, "memory_creep")
+    stopped = await facade.demo.stop(operator.principal)
     assert stopped.workload.state == "stopped" and not demo_node.demo.running
     entries = await demo_node.security.audit.query(AuditQuery(action_prefix="demo."))
     mine = [(e.action, e.outcome) for e in entries if e.actor == "olga"]
@@ -144,7 +144,7 @@ async def test_control_needs_demo_control_and_is_audited(demo_node: HeartNode) -
 async def test_csv_shape_fails_then_a_fix_recovers_it(demo_node: HeartNode) -> None:
     admin, operator, _ = await people(demo_node)
     facade = demo_node.facade
-    status = await facade.demo_trigger(operator.principal, "csv_shape")
+    status = await facade.demo.trigger(operator.principal, "csv_shape")
     assert status.state == "active"
     demo = demo_node.demo
     assert demo is not None
@@ -152,10 +152,10 @@ async def test_csv_shape_fails_then_a_fix_recovers_it(demo_node: HeartNode) -> N
     await until(lambda: fault.state is FaultState.DEGRADED)
     assert "row 1 has 2 cells but the header has 1" in fault.detail
     # the fix, loaded as a new version of the module: the same inputs now parse
-    source = await facade.version_source(admin.principal, "csv_cleaner", 1)
+    source = await facade.modules.version_source(admin.principal, "csv_cleaner", 1)
     fixed = source.replace(*SNIFF)
     assert fixed != source
-    result = await facade.reload_module(operator.principal, "csv_cleaner", source=fixed)
+    result = await facade.modules.reload_module(operator.principal, "csv_cleaner", source=fixed)
     assert result.ok, result.reason
     await until(lambda: fault.state is FaultState.RECOVERED)
     assert fault.recovered_at is not None and fault.symptom_at is not None
@@ -163,7 +163,7 @@ async def test_csv_shape_fails_then_a_fix_recovers_it(demo_node: HeartNode) -> N
     # normal CSVs kept working all along
     normal = demo.workload.per_tool["clean_csv"]
     assert normal.calls > fault.total
-    cleared = await facade.demo_clear(operator.principal, "csv_shape")
+    cleared = await facade.demo.clear(operator.principal, "csv_shape")
     assert cleared.state == "idle" and cleared.failures >= 1
     entries = await demo_node.security.audit.query(AuditQuery(action_prefix="demo.fault"))
     assert {(e.action, e.target) for e in entries} >= {
@@ -178,7 +178,7 @@ async def test_error_burst_ends_by_itself(demo_node: HeartNode) -> None:
     fault = demo_node.demo.fault("error_burst")
     assert isinstance(fault, ErrorBurstFault)
     fault.duration = 1.5
-    await demo_node.facade.demo_trigger(operator.principal, "error_burst")
+    await demo_node.facade.demo.trigger(operator.principal, "error_burst")
     await until(lambda: fault.state is FaultState.DEGRADED)
     assert "RecursionError" in fault.detail
     await until(lambda: fault.state is FaultState.RECOVERED)

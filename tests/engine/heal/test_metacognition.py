@@ -87,7 +87,7 @@ async def engine(
         },
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
         yield node, admin
 
 
@@ -128,11 +128,11 @@ async def feed_until_predicted(
 ) -> None:
     """Push ``first`` samples of history, then one more per forecast check until an event
     arrives (or ``last`` samples were pushed)."""
-    await node.facade.push_metrics(admin.principal, [sample(i) for i in range(first)])
+    await node.facade.metrics.push_metrics(admin.principal, [sample(i) for i in range(first)])
     for i in range(first, last):
         if len(sub):
             return
-        await node.facade.push_metrics(admin.principal, [sample(i)])
+        await node.facade.metrics.push_metrics(admin.principal, [sample(i)])
         await asyncio.sleep(0.12)
 
 
@@ -158,7 +158,7 @@ async def test_a_forecast_of_falling_confidence_triggers_learning(tmp_path: Path
         assert (requested.module, requested.trigger) == ("mathy", "forecast")
         assert "tool.confidence{tool=ratio} is forecast to cross 0.8" in requested.reason
         ready = await wait(sub, PatchChanged, state="ready")
-        patch, _ = await node.facade.get_patch(admin.principal, ready.patch_id)
+        patch, _ = await node.facade.patches.get_patch(admin.principal, ready.patch_id)
         assert "tool.confidence{tool=ratio} is forecast" in patch.signature
         assert patch.replay and "Preventive learning, triggered by forecast" in patch.signature
 
@@ -191,10 +191,10 @@ async def test_metric_triggers_wait_while_a_new_version_settles(tmp_path: Path) 
             for i in range(40)
         ]
         samples.append({"name": "tool.error_rate", "labels": {"tool": "ratio"}, "value": 0.9})
-        assert (await node.facade.push_metrics(admin.principal, samples)).anomalies == 1
+        assert (await node.facade.metrics.push_metrics(admin.principal, samples)).anomalies == 1
         await wait(sub, AnomalyDetected)
         await asyncio.sleep(0.1)
-        status = await node.facade.heal_status(admin.principal)
+        status = await node.facade.heal.status(admin.principal)
         view = next(t for t in status.tools if t.tool == "ratio")
         assert "is settling" in view.last_decision and status.requests_made == 0
         assert view.signals[0].bad and view.confidence < 1.0
@@ -214,10 +214,10 @@ async def test_good_moves_and_other_metrics_do_not_trigger(tmp_path: Path) -> No
                 for i in range(40)
             ]
             samples.append({"name": name, "labels": labels, "value": jump})
-            assert (await node.facade.push_metrics(admin.principal, samples)).anomalies == 1
+            assert (await node.facade.metrics.push_metrics(admin.principal, samples)).anomalies == 1
             await wait(sub, AnomalyDetected)
         await asyncio.sleep(0.1)
-        status = await node.facade.heal_status(admin.principal)
+        status = await node.facade.heal.status(admin.principal)
         assert status.requests_made == 0
         view = next(t for t in status.tools if t.tool == "ratio")
         assert [s.bad for s in view.signals] == [False] and view.confidence == 1.0
@@ -238,12 +238,12 @@ async def test_a_latency_spike_alone_is_evidence_not_a_trigger(tmp_path: Path) -
             for i in range(40)
         ]
         samples.append({"name": "tool.latency_ms", "labels": labels, "value": 300.0})
-        assert (await node.facade.push_metrics(admin.principal, samples)).anomalies == 1
+        assert (await node.facade.metrics.push_metrics(admin.principal, samples)).anomalies == 1
         await wait(sub, AnomalyDetected)
         for _ in range(6):  # the tool itself answers well: low confidence, but no request
             assert await node.runtime.call("ratio", {"a": 6, "b": 3}, admin.principal) == 2
         await asyncio.sleep(0.1)
-        status = await node.facade.heal_status(admin.principal)
+        status = await node.facade.heal.status(admin.principal)
         view = next(t for t in status.tools if t.tool == "ratio")
         assert status.requests_made == 0 and view.last_decision == ""
         assert view.signals[0].bad and view.confidence < 0.6 and view.errors == 0
@@ -257,12 +257,12 @@ async def test_observe_only_keeps_the_model_but_never_asks(tmp_path: Path) -> No
         assert deferred.reason == "observing only (heal.observe_only)"
         await asyncio.sleep(0.1)
         assert sub.get_nowait() is None  # once per cause, and no request
-        status = await node.facade.heal_status(admin.principal)
+        status = await node.facade.heal.status(admin.principal)
         view = next(t for t in status.tools if t.tool == "ratio")
         assert (view.calls, view.errors, view.state) == (6, 6, "failing")
         assert view.top_failure.startswith("ZeroDivisionError at mathy.py:")
         assert view.top_failure_count == 6 and len(view.failures) == 5  # evidence_size
-        assert await node.facade.list_patches(admin.principal) == []
+        assert await node.facade.patches.list_patches(admin.principal) == []
 
 
 async def test_no_warmup_request_right_after_start(tmp_path: Path) -> None:
@@ -271,7 +271,7 @@ async def test_no_warmup_request_right_after_start(tmp_path: Path) -> None:
         await fail(node, admin)
         deferred = await wait(sub, LearningDeferred)
         assert "observing first" in deferred.reason and deferred.until is not None
-        assert (await node.facade.heal_status(admin.principal)).requests_made == 0
+        assert (await node.facade.heal.status(admin.principal)).requests_made == 0
 
 
 async def test_no_patch_means_back_off(tmp_path: Path) -> None:
@@ -285,7 +285,7 @@ async def test_no_patch_means_back_off(tmp_path: Path) -> None:
         await fail(node, admin)
         deferred = await wait(sub, LearningDeferred)
         assert deferred.reason.startswith("backing off after 1 failed attempt")
-        status = await node.facade.heal_status(admin.principal)
+        status = await node.facade.heal.status(admin.principal)
         view = next(t for t in status.tools if t.tool == "ratio")
         assert view.failed_attempts == 1 and view.backoff_until == finished.backoff_until
         assert status.requests_made == 1 and status.requests_last_hour == 1
@@ -299,19 +299,19 @@ async def test_hourly_budget_across_tools(tmp_path: Path) -> None:
         await fail(node, admin, tool="parity")
         deferred = await wait(sub, LearningDeferred, module="parity")
         assert deferred.reason == "the budget of 1 requests per hour is spent"
-        status = await node.facade.heal_status(admin.principal)
+        status = await node.facade.heal.status(admin.principal)
         assert (status.requests_last_hour, status.max_requests_per_hour) == (1, 1)
 
 
 async def test_an_operators_patch_under_way_holds_metacognition(tmp_path: Path) -> None:
     async with engine(tmp_path) as (node, admin):
-        outcome = await node.facade.request_patch(admin.principal, "mathy", note="by hand")
+        outcome = await node.facade.patches.request_patch(admin.principal, "mathy", note="by hand")
         assert outcome.patch is not None and outcome.patch.state.value == "ready"
         sub = node.bus.subscribe(LearningDeferred, LearningRequested)
         await fail(node, admin)
         deferred = await wait(sub, LearningDeferred)
         assert deferred.reason == f"patch {outcome.patch.id} for it is still under way"
-        await node.facade.reject_patch(admin.principal, outcome.patch.id, "not now")
+        await node.facade.patches.reject_patch(admin.principal, outcome.patch.id, "not now")
         await fail(node, admin)
         requested = await wait(sub, LearningRequested)
         assert requested.module == "mathy"
@@ -320,9 +320,9 @@ async def test_an_operators_patch_under_way_holds_metacognition(tmp_path: Path) 
 async def test_status_needs_tool_read_and_says_when_disabled(tmp_path: Path) -> None:
     async with engine(tmp_path, CHIMERA_HEAL__ENABLED="false") as (node, admin):
         assert node.heal_engine is None
-        await node.facade.create_user(admin.principal, "obs", PASSWORD, "observer")
-        observer = await node.facade.login("obs", PASSWORD)
-        status = await node.facade.heal_status(observer.principal)
+        await node.facade.admin.create_user(admin.principal, "obs", PASSWORD, "observer")
+        observer = await node.facade.sessions.login("obs", PASSWORD)
+        status = await node.facade.heal.status(observer.principal)
         assert not status.enabled and status.tools == ()
         pusher = Principal(  # a credential scoped to pushing metrics
             user_id=None,
@@ -333,7 +333,7 @@ async def test_status_needs_tool_read_and_says_when_disabled(tmp_path: Path) -> 
             scopes=frozenset({"metrics.push"}),
         )
         with pytest.raises(PermissionDeniedError):
-            await node.facade.heal_status(pusher)
+            await node.facade.heal.status(pusher)
 
 
 async def test_an_agents_memory_forecast_is_laid_at_the_tool_it_runs(tmp_path: Path) -> None:

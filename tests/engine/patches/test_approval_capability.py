@@ -31,29 +31,31 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
         env={"CHIMERA_API__ENABLED": "false", "CHIMERA_TOOLS__WATCH": "false"},
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
         yield node, admin
 
 
 async def test_capability_approves_once(env: tuple[HeartNode, Session]) -> None:
     node, admin = env
     node.use_provider(ScriptedProvider([FIX]), GenerationPolicy())  # type: ignore[arg-type]
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None and outcome.patch.state is PatchState.READY
     pid = outcome.patch.id
 
-    token, cap = await node.facade.approval_capability(admin.principal, pid)
+    token, cap = await node.facade.patches.approval_capability(admin.principal, pid)
     assert (cap.op, cap.obj, cap.single_use) == ("patch.approve", f"patch:{pid}", True)
     assert cap.expires_at - cap.issued_at <= 60
     with pytest.raises(PermissionDeniedError, match=f"for patch:{pid}, not patch:{pid + 1}"):
-        await node.facade.approve_with_capability(token, pid + 1)
+        await node.facade.patches.approve_with_capability(token, pid + 1)
 
-    patch = await node.facade.approve_with_capability(token, pid)
+    patch = await node.facade.patches.approve_with_capability(token, pid)
     assert patch.state is PatchState.APPLIED
-    assert cap.jti not in {c.jti for c in await node.facade.capabilities_in_force(admin.principal)}
+    assert cap.jti not in {
+        c.jti for c in await node.facade.admin.capabilities_in_force(admin.principal)
+    }
     assert node.security.revocations.is_revoked(cap.jti)
     with pytest.raises(AuthenticationError, match="already used"):
-        await node.facade.approve_with_capability(token, pid)
+        await node.facade.patches.approve_with_capability(token, pid)
 
     entries = await node.security.audit.query(AuditQuery(action_prefix="patch.approve"))
     (approval,) = [e for e in entries if e.outcome == "ok"]
@@ -67,11 +69,11 @@ async def test_capability_approves_once(env: tuple[HeartNode, Session]) -> None:
 
 async def test_observer_cannot_obtain_one(env: tuple[HeartNode, Session]) -> None:
     node, admin = env
-    await node.facade.create_user(admin.principal, "olga", PASSWORD, "observer")
-    olga = await node.facade.login("olga", PASSWORD)
+    await node.facade.admin.create_user(admin.principal, "olga", PASSWORD, "observer")
+    olga = await node.facade.sessions.login("olga", PASSWORD)
     with pytest.raises(PermissionDeniedError):
-        await node.facade.approval_capability(olga.principal, 1)
-    assert await node.facade.capabilities_in_force(admin.principal) == []
+        await node.facade.patches.approval_capability(olga.principal, 1)
+    assert await node.facade.admin.capabilities_in_force(admin.principal) == []
 
 
 async def test_the_consoles_capability_works_over_http_once(tmp_path: Path) -> None:
@@ -83,12 +85,12 @@ async def test_the_consoles_capability_works_over_http_once(tmp_path: Path) -> N
         env={"CHIMERA_API__PORT": "0", "CHIMERA_TOOLS__WATCH": "false"},
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
         node.use_provider(ScriptedProvider([FIX]), GenerationPolicy())  # type: ignore[arg-type]
-        outcome = await node.facade.request_patch(admin.principal, "mathy")
+        outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
         assert outcome.patch is not None
         pid = outcome.patch.id
-        token, _cap = await node.facade.approval_capability(admin.principal, pid)
+        token, _cap = await node.facade.patches.approval_capability(admin.principal, pid)
         assert node.api is not None
         async with httpx.AsyncClient(base_url=node.api.url, timeout=60) as client:
             url = f"/api/patches/{pid}/approve"

@@ -69,7 +69,7 @@ async def engine(tmp_path: Path, **env: str) -> AsyncIterator[tuple[HeartNode, S
         },
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
         yield node, admin
 
 
@@ -78,11 +78,11 @@ async def run_loop(node: HeartNode, admin: Session, tokens_known: bool) -> None:
     for _ in range(3):  # the fault
         with pytest.raises(ToolCallError):
             await node.runtime.call("ratio", {"a": 1, "b": 0}, principal)
-    outcome = await node.facade.request_patch(principal, "mathy", note="division errors")
+    outcome = await node.facade.patches.request_patch(principal, "mathy", note="division errors")
     assert outcome.report.ok and outcome.patch is not None, outcome.report.reasons
     assert outcome.patch.state is PatchState.READY and outcome.report.attempts == 2
 
-    attempts = await node.facade.list_attempts(principal)
+    attempts = await node.facade.patches.list_attempts(principal)
     assert [(a.number, a.verdict) for a in attempts] == [(2, "passed"), (1, "unparseable")]
     failed = attempts[1]
     assert failed.answer.startswith("Sure!") and "ZeroDivisionError" in failed.prompt
@@ -93,15 +93,15 @@ async def run_loop(node: HeartNode, admin: Session, tokens_known: bool) -> None:
         assert (failed.input_tokens, failed.output_tokens) == (900, 20)
         assert (attempts[0].input_tokens, attempts[0].output_tokens) == (1221, 180)
     assert failed.latency_s is not None and failed.latency_s >= 0
-    assert await node.facade.count_failed_attempts(principal) == 1
+    assert await node.facade.patches.count_failed_attempts(principal) == 1
 
-    applied = await node.facade.approve_patch(principal, outcome.patch.id)
+    applied = await node.facade.patches.approve_patch(principal, outcome.patch.id)
     assert applied.state is PatchState.APPLIED
     assert await node.runtime.call("ratio", {"a": 1, "b": 0}, principal) == 0.0  # reloaded
     for a in range(1, 6):
         await node.runtime.call("ratio", {"a": a, "b": 2}, principal)
     for _ in range(100):  # the watch decides
-        patch, _ = await node.facade.get_patch(principal, outcome.patch.id)
+        patch, _ = await node.facade.patches.get_patch(principal, outcome.patch.id)
         if patch.state is not PatchState.APPLIED:
             break
         await asyncio.sleep(0.05)
@@ -128,7 +128,7 @@ async def test_full_loop_against_a_model_server_process(tmp_path: Path) -> None:
         ) as (node, admin),
     ):
         await run_loop(node, admin, tokens_known=False)
-        attempts = await node.facade.list_attempts(admin.principal)
+        attempts = await node.facade.patches.list_attempts(admin.principal)
         assert all(a.provider == "local" and a.model == "tiny" for a in attempts)
         assert all(a.input_tokens is not None for a in attempts)  # the server reported usage
         built = node.generator().provider

@@ -24,7 +24,7 @@ async def test_patch_routes(tmp_path: Path) -> None:
         env={"CHIMERA_API__PORT": "0", "CHIMERA_TOOLS__WATCH": "false"},
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
         node.use_provider(
             ScriptedProvider([FIX, "no patch in this answer"]), GenerationPolicy(max_attempts=1)
         )  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Session]]:
         },
     )
     async with HeartNode(settings) as node:
-        admin = await node.facade.create_first_admin("admin", PASSWORD)
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
         yield node, admin
 
 
@@ -62,7 +62,9 @@ async def test_failing_tool_is_fixed_end_to_end(env: tuple[HeartNode, Session]) 
     provider = ScriptedProvider([FIX])
     use(node, provider)
     changes = node.bus.subscribe(PatchChanged)
-    outcome = await node.facade.request_patch(admin.principal, "mathy", note="division errors")
+    outcome = await node.facade.patches.request_patch(
+        admin.principal, "mathy", note="division errors"
+    )
     assert outcome.report.ok and outcome.patch is not None
     patch = outcome.patch
     assert patch.state is PatchState.READY and patch.risk == "low"
@@ -73,7 +75,7 @@ async def test_failing_tool_is_fixed_end_to_end(env: tuple[HeartNode, Session]) 
     assert [t["outcome"] for t in result["before"]] == ["failed"]
     assert [t["outcome"] for t in result["pass_to_pass"]] == ["passed"]
 
-    applied = await node.facade.approve_patch(admin.principal, patch.id)
+    applied = await node.facade.patches.approve_patch(admin.principal, patch.id)
     assert applied.state is PatchState.APPLIED and applied.applied_version == 2
     assert await node.runtime.call("ratio", {"a": 1, "b": 0}, admin.principal) == 0.0
     on_disk = (node.settings.workspace_path / "tools" / "mathy.py").read_text()
@@ -91,14 +93,14 @@ async def test_rollback_on_failure(env: tuple[HeartNode, Session]) -> None:
     for a in range(1, 8):
         await node.runtime.call("ratio", {"a": a, "b": 2}, admin.principal)
     use(node, ScriptedProvider([WORSE]))
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None and outcome.patch.state is PatchState.READY
-    await node.facade.approve_patch(admin.principal, outcome.patch.id)
+    await node.facade.patches.approve_patch(admin.principal, outcome.patch.id)
     for a in (-5, -4, -3, -2, -1, 4):
         with contextlib.suppress(ToolCallError):
             await node.runtime.call("ratio", {"a": a, "b": 2}, admin.principal)
     for _ in range(100):
-        patch, _ = await node.facade.get_patch(admin.principal, outcome.patch.id)
+        patch, _ = await node.facade.patches.get_patch(admin.principal, outcome.patch.id)
         if patch.state is PatchState.ROLLED_BACK:
             break
         await asyncio.sleep(0.05)
@@ -122,17 +124,17 @@ async def test_pattern_learning(env: tuple[HeartNode, Session]) -> None:
     node.patches.watch_policy = type(node.patches.watch_policy)(seconds=0.2, min_calls=1)
     await fail_some_calls(node, admin)
     use(node, ScriptedProvider([FIX]))
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None
-    await node.facade.approve_patch(admin.principal, outcome.patch.id)
+    await node.facade.patches.approve_patch(admin.principal, outcome.patch.id)
     for _ in range(100):
-        patch, _ = await node.facade.get_patch(admin.principal, outcome.patch.id)
+        patch, _ = await node.facade.patches.get_patch(admin.principal, outcome.patch.id)
         if patch.state is PatchState.KEPT:
             break
         await asyncio.sleep(0.05)
     assert patch.state is PatchState.KEPT
     for _ in range(100):  # the pattern is stored right after the patch is marked kept
-        patterns = await node.facade.list_patterns(admin.principal)
+        patterns = await node.facade.patches.list_patterns(admin.principal)
         if patterns:
             break
         await asyncio.sleep(0.02)
@@ -143,7 +145,9 @@ async def test_pattern_learning(env: tuple[HeartNode, Session]) -> None:
     # the next request for a similar failure shows the model the earlier fix
     provider = ScriptedProvider(["no patch here"])
     use(node, provider, max_attempts=1)
-    await node.facade.request_patch(admin.principal, "mathy", note="ZeroDivisionError again")
+    await node.facade.patches.request_patch(
+        admin.principal, "mathy", note="ZeroDivisionError again"
+    )
     assert "A similar failure fixed before" in provider.requests[0].prompt
 
 
@@ -153,7 +157,7 @@ async def test_loop_guard_attempts_identical_and_cost(env: tuple[HeartNode, Sess
     chatty = "I'd suggest checking the divisor. Hope this helps!"
     provider = ScriptedProvider([chatty, chatty, FIX])
     use(node, provider, max_attempts=3)
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert not outcome.report.ok and outcome.patch is None
     assert outcome.report.attempts == 2
     assert "repeated an earlier answer" in outcome.report.reasons[-1]
@@ -161,7 +165,7 @@ async def test_loop_guard_attempts_identical_and_cost(env: tuple[HeartNode, Sess
 
     provider = ScriptedProvider(["nope", "still nope", FIX], cost=0.6)
     use(node, provider, max_attempts=5, max_cost_usd=1.0)
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.report.attempts == 2 and "cost cap" in outcome.report.reasons[-1]
 
 
@@ -182,7 +186,7 @@ async def test_provider_failures_apply_nothing(
 ) -> None:
     node, admin = env
     use(node, ScriptedProvider(answers, truncated=truncated), max_attempts=1)  # type: ignore[arg-type]
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.patch is None and not outcome.report.ok
     assert reason in " ".join(outcome.report.reasons)
     assert node.reload.registry.active["mathy"].version == 1
@@ -193,19 +197,19 @@ async def test_provider_failures_apply_nothing(
 async def test_state_machine_and_permissions(env: tuple[HeartNode, Session]) -> None:
     node, admin = env
     use(node, ScriptedProvider([FIX]))
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None
     pid = outcome.patch.id
-    await node.facade.create_user(admin.principal, "olga", PASSWORD, "observer")
-    olga = await node.facade.login("olga", PASSWORD)
+    await node.facade.admin.create_user(admin.principal, "olga", PASSWORD, "observer")
+    olga = await node.facade.sessions.login("olga", PASSWORD)
     with pytest.raises(PermissionDeniedError):
-        await node.facade.approve_patch(olga.principal, pid)
-    await node.facade.reject_patch(admin.principal, pid, "not the fix we want")
+        await node.facade.patches.approve_patch(olga.principal, pid)
+    await node.facade.patches.reject_patch(admin.principal, pid, "not the fix we want")
     with pytest.raises(ConflictError, match="rejected; it cannot become approved"):
-        await node.facade.approve_patch(admin.principal, pid)
+        await node.facade.patches.approve_patch(admin.principal, pid)
     with pytest.raises(ConflictError, match="only applied patches roll back"):
-        await node.facade.rollback_patch(admin.principal, pid, "x")
-    patch, events = await node.facade.get_patch(admin.principal, pid)
+        await node.facade.patches.rollback_patch(admin.principal, pid, "x")
+    patch, events = await node.facade.patches.get_patch(admin.principal, pid)
     assert patch.reason == "not the fix we want"
     assert [e.state for e in events] == ["proposed", "testing", "ready", "rejected"]
 
@@ -213,12 +217,12 @@ async def test_state_machine_and_permissions(env: tuple[HeartNode, Session]) -> 
 async def test_operator_edit_is_retested(env: tuple[HeartNode, Session]) -> None:
     node, admin = env
     use(node, ScriptedProvider([FIX]))
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None
     edited = FIX.replace("return 0.0", "return float('inf')").replace(
         "== 0.0\n", "== float('inf')\n"
     )
-    patch = await node.facade.edit_patch(admin.principal, outcome.patch.id, edited)
+    patch = await node.facade.patches.edit_patch(admin.principal, outcome.patch.id, edited)
     assert patch.provider == "operator" and patch.state is PatchState.READY
 
 
@@ -227,7 +231,7 @@ async def test_auto_approve_policy(env: tuple[HeartNode, Session]) -> None:
     node.patches.approval = type(node.patches.approval)(auto_approve=True)
     await fail_some_calls(node, admin)
     use(node, ScriptedProvider([FIX]))
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     assert outcome.patch is not None and outcome.patch.state is PatchState.APPLIED
     approval = await node.security.audit.query(AuditQuery(action_prefix="patch.approve"))
     assert approval[0].actor == "system:auto-approve"
@@ -242,7 +246,7 @@ async def test_reduced_sandbox_is_never_auto_approved(env: tuple[HeartNode, Sess
     node.patches.tester = PatchTester(node.patches.tester.workspace_root, limits)
     await fail_some_calls(node, admin)
     use(node, ScriptedProvider([FIX]))
-    outcome = await node.facade.request_patch(admin.principal, "mathy")
+    outcome = await node.facade.patches.request_patch(admin.principal, "mathy")
     patch = outcome.patch
     assert patch is not None and patch.state is PatchState.READY, patch
     assert patch.result is not None and patch.result["ok"] and patch.result["reduced"]

@@ -74,11 +74,11 @@ async def start(tmp_path: Path, **env: str) -> HeartNode:
 async def engine(tmp_path: Path) -> AsyncIterator[tuple[HeartNode, Principal, Principal]]:
     node = await start(tmp_path)
     try:
-        admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
-        await node.facade.create_user(admin, "olga", PASSWORD, Role.OPERATOR)
-        await node.facade.create_user(admin, "otto", PASSWORD, Role.OBSERVER)
-        operator = (await node.facade.login("olga", PASSWORD)).principal
-        observer = (await node.facade.login("otto", PASSWORD)).principal
+        admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        await node.facade.admin.create_user(admin, "olga", PASSWORD, Role.OPERATOR)
+        await node.facade.admin.create_user(admin, "otto", PASSWORD, Role.OBSERVER)
+        operator = (await node.facade.sessions.login("olga", PASSWORD)).principal
+        observer = (await node.facade.sessions.login("otto", PASSWORD)).principal
         yield node, operator, observer
     finally:
         await node.stop()
@@ -88,7 +88,7 @@ async def test_plain_language_is_planned_shown_then_run_on_agents(
     engine: tuple[HeartNode, Principal, Principal],
 ) -> None:
     node, operator, _ = engine
-    plan = await node.facade.intent_plan(
+    plan = await node.facade.intent.plan(
         operator, "Clean every CSV in inbox/ and validate it against schema orders"
     )
     shown = plan.to_json()
@@ -112,18 +112,18 @@ async def test_plain_language_is_planned_shown_then_run_on_agents(
     assert "clean_csv over 3 file(s) of inbox/*.csv" in plan.summary
     assert "validate_json-1" in plan.describe()
     # planning ran nothing
-    assert await node.facade.swarm_history(operator) == []
+    assert await node.facade.swarm.history(operator) == []
     assert not await node.security.audit.query(AuditQuery(action_prefix="intent.run"))
 
-    await node.facade.swarm_spawn_many(operator, AgentSpec(role="executor", concurrency=2), 2)
-    graph = await node.facade.intent_run(operator, plan)
+    await node.facade.swarm.spawn_many(operator, AgentSpec(role="executor", concurrency=2), 2)
+    graph = await node.facade.intent.run(operator, plan)
     (summary,) = await node.swarm.wait_graph(graph, 20)
     assert summary.state is TaskState.SUCCEEDED
     assert summary.result["valid"] is False
     assert summary.result["errors"] == ["$[2].valid: False is not one of [True]"]  # c.csv: no rows
     done = {
         t.id.split("-", 1)[1]: t
-        for t in await node.facade.swarm_history(operator, graph_id=graph.id)
+        for t in await node.facade.swarm.history(operator, graph_id=graph.id)
     }
     assert done["clean_csv-1"].result["rows"] == 2 and done["clean_csv-1"].result["dropped"] == 1
     assert done["validate_json-1"].result == {"valid": True, "errors": []}
@@ -134,7 +134,7 @@ async def test_plain_language_is_planned_shown_then_run_on_agents(
 
 async def test_structured_forms(engine: tuple[HeartNode, Principal, Principal]) -> None:
     node, operator, observer = engine
-    plan = await node.facade.intent_plan(
+    plan = await node.facade.intent.plan(
         operator,
         {
             "tool": "parse_log",
@@ -148,7 +148,7 @@ async def test_structured_forms(engine: tuple[HeartNode, Principal, Principal]) 
     (parse, validate) = plan.steps
     assert parse.inputs["top"] == 1 and parse.note == "text <- logs/app.log"
     assert validate.inputs["document"] == {"$ref": parse.id, "$key": "levels", "$as": "json"}
-    steps = await node.facade.intent_plan(
+    steps = await node.facade.intent.plan(
         operator,
         {
             "steps": [
@@ -162,16 +162,16 @@ async def test_structured_forms(engine: tuple[HeartNode, Principal, Principal]) 
         },
     )
     assert steps.outputs == ("check",) and steps.steps[1].depends_on == ("clean",)
-    urls = await node.facade.intent_plan(
+    urls = await node.facade.intent.plan(
         operator, "check http://127.0.0.1:9/a and http://127.0.0.1:9/b"
     )
     assert [s.inputs["url"] for s in urls.steps] == ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
-    named = await node.facade.intent_plan(operator, "parse logs/app.log")
+    named = await node.facade.intent.plan(operator, "parse logs/app.log")
     assert [s.note for s in named.steps] == ["text <- logs/app.log"]
     with pytest.raises(PermissionDeniedError):
-        await node.facade.intent_plan(observer, "parse logs/app.log")
+        await node.facade.intent.plan(observer, "parse logs/app.log")
     with pytest.raises(PermissionDeniedError):
-        await node.facade.intent_run(observer, named)
+        await node.facade.intent.run(observer, named)
 
 
 REFUSALS: list[tuple[Any, str]] = [
@@ -228,7 +228,7 @@ async def test_refusals_say_why(
 ) -> None:
     node, operator, _ = engine
     with pytest.raises(IntentError) as refused:
-        await node.facade.intent_plan(operator, request_)
+        await node.facade.intent.plan(operator, request_)
     assert reason in str(refused.value)
 
 
@@ -242,7 +242,7 @@ async def test_symlinks_out_of_the_workspace_are_not_followed(
     trap.mkdir()
     (trap / "x.csv").symlink_to(outside)
     with pytest.raises(IntentError, match="no files match"):
-        await node.facade.intent_plan(operator, "clean every csv in trap/")
+        await node.facade.intent.plan(operator, "clean every csv in trap/")
 
 
 async def test_a_provider_plans_what_the_rules_cannot_read(tmp_path: Path) -> None:
@@ -267,13 +267,13 @@ async def test_a_provider_plans_what_the_rules_cannot_read(tmp_path: Path) -> No
         tmp_path, CHIMERA_CODEGEN__PROVIDER="replay", CHIMERA_CODEGEN__TRANSCRIPT=str(transcript)
     )
     try:
-        admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
-        plan: IntentPlan = await node.facade.intent_plan(
+        admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        plan: IntentPlan = await node.facade.intent.plan(
             admin, "Please tidy up the spreadsheets in the inbox"
         )
         assert (plan.source, plan.provider, plan.replay) == ("provider", "replay gpt-test", True)
         assert [s.tool for s in plan.steps] == ["clean_csv"] * 3
         with pytest.raises(IntentError, match="unknown tool 'send_email'"):
-            await node.facade.intent_plan(admin, "email the boss the totals")
+            await node.facade.intent.plan(admin, "email the boss the totals")
     finally:
         await node.stop()

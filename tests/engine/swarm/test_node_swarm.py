@@ -35,24 +35,24 @@ async def test_engine_runs_the_swarm_through_the_facade(tmp_path: Path, workspac
     node = HeartNode(settings(tmp_path, workspace))  # type: ignore[arg-type]
     async with node:
         assert node.swarm_running and node.status().schema_version >= 7
-        admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
-        await node.facade.create_user(admin, "otto", PASSWORD, Role.OBSERVER)
-        observer = (await node.facade.login("otto", PASSWORD)).principal
+        admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        await node.facade.admin.create_user(admin, "otto", PASSWORD, Role.OBSERVER)
+        observer = (await node.facade.sessions.login("otto", PASSWORD)).principal
 
-        agent = await node.facade.swarm_spawn(admin, AgentSpec(role="executor"))
+        agent = await node.facade.swarm.spawn(admin, AgentSpec(role="executor"))
         assert agent.role == "executor"
         with pytest.raises(PermissionDeniedError):
-            await node.facade.swarm_spawn(observer, AgentSpec(role="executor"))
-        (info,) = await node.facade.swarm_submit(admin, [Task(tool="add", inputs={"a": 2, "b": 3})])
+            await node.facade.swarm.spawn(observer, AgentSpec(role="executor"))
+        (info,) = await node.facade.swarm.submit(admin, [Task(tool="add", inputs={"a": 2, "b": 3})])
         done = await node.swarm.wait(info.id, 10)
         assert done.state is TaskState.SUCCEEDED and done.result == 5
-        assert [a.id for a in await node.facade.swarm_agents(observer)] == [agent.id]
+        assert [a.id for a in await node.facade.swarm.agents(observer)] == [agent.id]
     assert not node.swarm_running  # stopped with the engine: no agent process left behind
 
     again = HeartNode(settings(tmp_path, workspace))  # type: ignore[arg-type]
     async with again:
-        admin = (await again.facade.login("admin", PASSWORD)).principal
-        history = await again.facade.swarm_history(admin)
+        admin = (await again.facade.sessions.login("admin", PASSWORD)).principal
+        history = await again.facade.swarm.history(admin)
         assert [(h.id, h.state, h.result) for h in history] == [(info.id, TaskState.SUCCEEDED, 5)]
 
 
@@ -71,9 +71,9 @@ async def test_an_unreachable_scheduler_is_waited_for_and_reported(
     )
     async with node:
         assert node.state == "running" and node.swarm_running  # it keeps trying to connect
-        admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
-        assert await node.facade.swarm_agents(admin) == []
-        stats = await node.facade.swarm_status(admin)
+        admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        assert await node.facade.swarm.agents(admin) == []
+        stats = await node.facade.swarm.status(admin)
         assert stats.scheduler == "tcp://127.0.0.1:9"
         assert stats.scheduler_unreachable_since is not None and stats.scheduler_error
 

@@ -10,6 +10,7 @@ import sys
 import time
 
 from chimera_engine.node import HeartNode
+from chimera_engine.security.guard import Guard
 from chimera_engine.swarm.ballots import (
     AGREED,
     DISSENT,
@@ -28,8 +29,9 @@ from chimera_engine.swarm.models import (
     TaskState,
 )
 from chimera_engine.swarm.resources import ProcessSampler
+from chimera_engine.swarm.service import SwarmService
 from tests.engine.swarm.conftest import OPERATOR
-from tests.engine.swarm.test_ops import PASSWORD, Facade, Node
+from tests.engine.swarm.test_ops import PASSWORD
 
 
 class Clock:
@@ -88,8 +90,8 @@ async def test_local_agents_report_cpu_memory_and_heartbeat_age(
 
 
 async def test_votes_of_a_redundant_task(node: HeartNode, swarm: SwarmCoordinator) -> None:
-    admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
-    ops = Facade(Node(security=node.security, swarm=swarm))
+    admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
+    ops = SwarmService(Guard(lambda: node.security), lambda: swarm)
     honest = await asyncio.gather(
         *(swarm.spawn_agent(AgentSpec(concurrency=1), OPERATOR) for _ in range(2))
     )
@@ -102,7 +104,7 @@ async def test_votes_of_a_redundant_task(node: HeartNode, swarm: SwarmCoordinato
     )
     assert info.state is TaskState.SUCCEEDED and info.result == 40
 
-    record = await ops.swarm_votes(admin, info.id)
+    record = await ops.votes(admin, info.id)
     assert record is not None and record.agreed and record.value == 40
     assert (record.method, record.votes, record.expected) == ("majority", 3, 3)
     by_agent = {b.agent: b for b in record.ballots}
@@ -120,12 +122,12 @@ async def test_votes_of_a_redundant_task(node: HeartNode, swarm: SwarmCoordinato
     tie = await swarm.run(
         Task(tool="flavoured", inputs={"x": 1}, redundancy=2, consensus=majority), OPERATOR, 15
     )
-    decided = await ops.swarm_votes(admin, tie.id)
+    decided = await ops.votes(admin, tie.id)
     assert decided is not None and decided.status == "tie" and decided.value is None
     assert {b.verdict for b in decided.ballots} == {UNDECIDED}
     assert sorted(decided.tied) == [2, 10] and tie.error_code == "tie"
     plain = await swarm.run(Task(tool="add", inputs={"a": 1, "b": 1}), OPERATOR, 10)
-    assert await ops.swarm_votes(admin, plain.id) is None
+    assert await ops.votes(admin, plain.id) is None
 
 
 def test_weighted_ballots_carry_their_weight_and_large_values_a_preview() -> None:
@@ -167,10 +169,10 @@ def test_outcomes_recorded_without_ballots_still_name_who_agreed() -> None:
 async def test_graph_tasks_name_their_dependencies(
     node: HeartNode, swarm: SwarmCoordinator
 ) -> None:
-    admin = (await node.facade.create_first_admin("admin", PASSWORD)).principal
-    ops = Facade(Node(security=node.security, swarm=swarm))
+    admin = (await node.facade.sessions.create_first_admin("admin", PASSWORD)).principal
+    ops = SwarmService(Guard(lambda: node.security), lambda: swarm)
     await swarm.spawn_agent(AgentSpec(concurrency=2), OPERATOR)
-    graph = await ops.swarm_submit_job(
+    graph = await ops.submit_job(
         admin,
         Job(
             tool="count",
@@ -181,7 +183,7 @@ async def test_graph_tasks_name_their_dependencies(
         ),
     )
     await swarm.wait_graph(graph, 15)
-    tasks = await ops.swarm_history(admin, graph_id=graph.id, limit=10)
+    tasks = await ops.history(admin, graph_id=graph.id, limit=10)
     by_tool: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     for t in tasks:
         by_tool.setdefault(t.tool or "", []).append((t.id, t.depends_on))

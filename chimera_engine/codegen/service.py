@@ -1,38 +1,54 @@
-"""Operations on LLM patches: request, review, decide, roll back."""
+"""PatchesService: LLM patches: request, review, decide, roll back."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection
 
 from chimera_engine.codegen.attempts import Attempt
+from chimera_engine.codegen.generator import CodeGenerator
 from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import FailureSample, Patch, PatchRequest, PatchState
 from chimera_engine.codegen.patchformat import materialise, parse_answer
-from chimera_engine.codegen.review import ProposalOutcome
+from chimera_engine.codegen.review import ProposalOutcome, ReviewQueue
 from chimera_engine.codegen.sandbox import PatchResult
 from chimera_engine.codegen.store import PatchEvent, Pattern
 from chimera_engine.errors import ChimeraError, NotFoundError
-from chimera_engine.security.capabilities import Capability
+from chimera_engine.reload.manager import HotReloadManager
+from chimera_engine.runtime import ToolRuntime
+from chimera_engine.security.capabilities import Capability, CapabilityService
+from chimera_engine.security.guard import Guard
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.workspace import validate_module_name
-
-if TYPE_CHECKING:
-    from chimera_engine.node import HeartNode
-
 
 #: How long the console's approval capability lives (it is spent at once).
 APPROVAL_CAPABILITY_TTL_S = 60.0
 
 
-class PatchOps:
-    _node: HeartNode
+class PatchesService:
+    """Needs the review queue, the reload manager, the tool runtime, the code generator
+    and the capability service (getters: built when the engine starts) and the guard."""
+
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        queue: Callable[[], ReviewQueue],
+        reload: Callable[[], HotReloadManager],
+        runtime: Callable[[], ToolRuntime],
+        generator: Callable[[], CodeGenerator],
+        capabilities: Callable[[], CapabilityService],
+    ) -> None:
+        self._guard = guard
+        self._queue = queue
+        self._reload = reload
+        self._runtime = runtime
+        self._generator = generator
+        self._capabilities = capabilities
 
     def build_request(self, module: str, note: str = "") -> PatchRequest:
         """The evidence for a fix of ``module``'s active version, gathered from the engine."""
-        node = self._node
-        active = node.reload.registry.active.get(validate_module_name(module))
+        active = self._reload().registry.active.get(validate_module_name(module))
         if active is None:
             raise NotFoundError(f"module {module!r} has no active version")
         failures = [
@@ -42,9 +58,9 @@ class PatchOps:
                 message=f.message,
                 traceback=f.traceback,
             )
-            for f in node.runtime.recent_failures(module, active.version)[:5]
+            for f in self._runtime().recent_failures(module, active.version)[:5]
         ]
-        tests_dir = node.reload.workspace.tests_dir
+        tests_dir = self._reload().workspace.tests_dir
         existing = {}
         if tests_dir.is_dir():
             for path in sorted(tests_dir.glob(f"test_{module}*.py"))[:3]:
@@ -68,15 +84,15 @@ class PatchOps:
         self, principal: Principal, module: str, *, note: str = ""
     ) -> ProposalOutcome:
         """Ask the configured provider for a tested fix of ``module`` (may take a while)."""
-        await self._node.security.authorize(principal, Permission.PATCH_GENERATE, module)
+        await self._guard.allow(principal, Permission.PATCH_GENERATE, module)
         request = self.build_request(module, note)
-        return await self._node.patches.propose(self._node.generator(), request, principal)
+        return await self._queue().propose(self._generator(), request, principal)
 
     async def list_patches(
         self, principal: Principal, *, states: tuple[PatchState, ...] = (), limit: int = 200
     ) -> list[Patch]:
-        await self._node.security.authorize(principal, Permission.PATCH_READ)
-        return await self._node.patches.repo.find(states=states, limit=limit)
+        await self._guard.allow(principal, Permission.PATCH_READ)
+        return await self._queue().repo.find(states=states, limit=limit)
 
     async def list_attempts(
         self,
@@ -88,8 +104,8 @@ class PatchOps:
         limit: int = 200,
     ) -> list[Attempt]:
         """Generation attempts, newest first: prompts, answers, verdicts and costs."""
-        await self._node.security.authorize(principal, Permission.PATCH_READ)
-        repo = self._node.patches.attempts
+        await self._guard.allow(principal, Permission.PATCH_READ)
+        repo = self._queue().attempts
         if repo is None:
             return []
         return await repo.find(
@@ -98,22 +114,20 @@ class PatchOps:
 
     async def count_failed_attempts(self, principal: Principal, *, since: float = 0.0) -> int:
         """How many generation attempts since ``since`` gave no usable patch."""
-        await self._node.security.authorize(principal, Permission.PATCH_READ)
-        repo = self._node.patches.attempts
+        await self._guard.allow(principal, Permission.PATCH_READ)
+        repo = self._queue().attempts
         return 0 if repo is None else await repo.count_failed(since)
 
     async def get_patch(
         self, principal: Principal, patch_id: int
     ) -> tuple[Patch, list[PatchEvent]]:
-        await self._node.security.authorize(principal, Permission.PATCH_READ)
-        repo = self._node.patches.repo
+        await self._guard.allow(principal, Permission.PATCH_READ)
+        repo = self._queue().repo
         return await repo.get(patch_id), await repo.events(patch_id)
 
     async def approve_patch(self, principal: Principal, patch_id: int) -> Patch:
-        await self._node.security.authorize(
-            principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"
-        )
-        return await self._node.patches.approve(patch_id, principal)
+        await self._guard.allow(principal, Permission.PATCH_APPROVE, f"patch:{patch_id}")
+        return await self._queue().approve(patch_id, principal)
 
     async def approval_capability(
         self, principal: Principal, patch_id: int, *, ttl: float = APPROVAL_CAPABILITY_TTL_S
@@ -124,14 +138,13 @@ class PatchOps:
         (``capability.issue``). Spend it with :meth:`approve_with_capability`, or send it
         as ``X-Capability`` to ``POST /api/patches/{id}/approve``: the same path.
         """
-        security = self._node.security
         target = f"patch:{patch_id}"
-        await security.authorize(principal, Permission.PATCH_APPROVE, target)
-        await self._node.patches.repo.get(patch_id)  # NotFoundError for an unknown patch
-        token, cap = await security.capabilities.issue(
+        await self._guard.allow(principal, Permission.PATCH_APPROVE, target)
+        await self._queue().repo.get(patch_id)  # NotFoundError for an unknown patch
+        token, cap = await self._capabilities().issue(
             principal, Permission.PATCH_APPROVE, target, ttl=ttl, single_use=True
         )
-        await security.audit.record(
+        await self._guard.record(
             principal,
             "capability.issue",
             target=target,
@@ -149,12 +162,11 @@ class PatchOps:
         anything changes: a replay, another patch or an expired token is refused and
         audited as denied. The approval is audited as the capability's subject.
         """
-        security = self._node.security
         target = f"patch:{patch_id}"
         try:
-            principal = await security.capabilities.use(token, Permission.PATCH_APPROVE, target)
+            principal = await self._capabilities().use(token, Permission.PATCH_APPROVE, target)
         except ChimeraError as exc:
-            await security.audit.record(
+            await self._guard.record(
                 None,
                 Permission.PATCH_APPROVE.value,
                 target=target,
@@ -166,22 +178,18 @@ class PatchOps:
         return await self.approve_patch(principal, patch_id)
 
     async def reject_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
-        await self._node.security.authorize(
-            principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"
-        )
-        return await self._node.patches.reject(patch_id, principal, reason)
+        await self._guard.allow(principal, Permission.PATCH_APPROVE, f"patch:{patch_id}")
+        return await self._queue().reject(patch_id, principal, reason)
 
     async def edit_patch(self, principal: Principal, patch_id: int, answer_text: str) -> Patch:
-        await self._node.security.authorize(
-            principal, Permission.PATCH_GENERATE, f"patch:{patch_id}"
-        )
-        return await self._node.patches.edit(patch_id, principal, answer_text)
+        await self._guard.allow(principal, Permission.PATCH_GENERATE, f"patch:{patch_id}")
+        return await self._queue().edit(patch_id, principal, answer_text)
 
     async def patch_hunks(self, principal: Principal, patch_id: int) -> list[Hunk]:
         """The hunks of a patch's module change, numbered from 0 (its tests are not hunks:
         they always go with whatever is kept)."""
-        await self._node.security.authorize(principal, Permission.PATCH_READ)
-        return await self._node.patches.hunks(patch_id)
+        await self._guard.allow(principal, Permission.PATCH_READ)
+        return await self._queue().hunks(patch_id)
 
     async def accept_hunks(
         self, principal: Principal, patch_id: int, keep: Collection[int]
@@ -194,25 +202,19 @@ class PatchOps:
         Refused (and audited) when the subset leaves nothing, keeps everything, does
         not apply or does not parse.
         """
-        await self._node.security.authorize(
-            principal, Permission.PATCH_APPROVE, f"patch:{patch_id}"
-        )
-        return await self._node.patches.accept_hunks(patch_id, principal, keep)
+        await self._guard.allow(principal, Permission.PATCH_APPROVE, f"patch:{patch_id}")
+        return await self._queue().accept_hunks(patch_id, principal, keep)
 
     async def rollback_patch(self, principal: Principal, patch_id: int, reason: str) -> Patch:
-        await self._node.security.authorize(
-            principal, Permission.PATCH_ROLLBACK, f"patch:{patch_id}"
-        )
-        return await self._node.patches.rollback(
-            patch_id, principal, reason or "rolled back by hand"
-        )
+        await self._guard.allow(principal, Permission.PATCH_ROLLBACK, f"patch:{patch_id}")
+        return await self._queue().rollback(patch_id, principal, reason or "rolled back by hand")
 
     async def test_patch_text(
         self, principal: Principal, module: str, answer_text: str
     ) -> PatchResult:
         """Run the sandbox on a patch (answer format) against the active module; nothing applied."""
-        await self._node.security.authorize(principal, Permission.PATCH_GENERATE, module)
-        queue = self._node.patches
+        await self._guard.allow(principal, Permission.PATCH_GENERATE, module)
+        queue = self._queue()
         request = self.build_request(module)
         path = queue.module_path(module)
         content = materialise(
@@ -222,7 +224,7 @@ class PatchOps:
             existing_tests=queue.existing_tests(),
         )
         result = await queue.tester.test(content, module)
-        await self._node.security.audit.record(
+        await self._guard.record(
             principal,
             "patch.test",
             target=module,
@@ -233,5 +235,5 @@ class PatchOps:
         return result
 
     async def list_patterns(self, principal: Principal) -> list[Pattern]:
-        await self._node.security.authorize(principal, Permission.PATCH_READ)
-        return await self._node.patches.patterns.all()
+        await self._guard.allow(principal, Permission.PATCH_READ)
+        return await self._queue().patterns.all()

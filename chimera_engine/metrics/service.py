@@ -1,4 +1,4 @@
-"""Operations on metrics and anomalies: push, browse, acknowledge, predict."""
+"""MetricsService: metrics and anomalies: push, browse, acknowledge, predict."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
-from chimera_engine.metrics.hub import MAX_NAME, MetricInfo, StoredAnomaly, metric_key
+from chimera_engine.metrics.hub import MAX_NAME, MetricInfo, MetricsHub, StoredAnomaly, metric_key
 from chimera_engine.metrics.incidents import StoredIncident
 from chimera_engine.metrics.settings import MetricSettings
+from chimera_engine.security.guard import Guard
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 
 if TYPE_CHECKING:
     from chimera_engine.anomaly.forecast import Crossing
-    from chimera_engine.node import HeartNode
 
 MAX_BATCH = 5000
 _UNSET: Any = object()
@@ -35,14 +35,18 @@ class PushResult:
     message: str = ""
 
 
-class MetricOps:
-    _node: HeartNode
+class MetricsService:
+    """Needs the metrics hub and the guard."""
+
+    def __init__(self, guard: Guard, hub: MetricsHub) -> None:
+        self._guard = guard
+        self._hub = hub
 
     async def push_metrics(
         self, principal: Principal, samples: Iterable[Mapping[str, Any]]
     ) -> PushResult:
         """Record a batch of ``{"name", "value", "labels"?, "t"?}`` samples."""
-        await self._node.security.authorize(principal, Permission.METRICS_PUSH)
+        await self._guard.allow(principal, Permission.METRICS_PUSH)
         batch = list(samples)
         if len(batch) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} samples per batch")
@@ -56,7 +60,7 @@ class MetricOps:
                 parsed.append((name, float(s["value"]), labels, t))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ValidationError(f"sample {i}: {exc}") from None
-        hub = self._node.hub
+        hub = self._hub
         owner = principal.actor
         refused_keys: set[str] = set()
         anomalies = refused = 0
@@ -85,26 +89,25 @@ class MetricOps:
         )
 
     async def list_metrics(self, principal: Principal) -> list[MetricInfo]:
-        await self._node.security.authorize(principal, Permission.METRICS_READ)
-        return self._node.hub.metrics()
+        await self._guard.allow(principal, Permission.METRICS_READ)
+        return self._hub.metrics()
 
     async def metric_series(
         self, principal: Principal, key: str
     ) -> tuple[list[float], list[float]]:
-        await self._node.security.authorize(principal, Permission.METRICS_READ)
-        return self._node.hub.series(key)
+        await self._guard.allow(principal, Permission.METRICS_READ)
+        return self._hub.series(key)
 
     async def list_anomalies(
         self, principal: Principal, *, since: float = 0.0, metric: str = "", limit: int = 200
     ) -> list[StoredAnomaly]:
-        await self._node.security.authorize(principal, Permission.ANOMALY_READ)
-        return await self._node.hub.anomalies(since=since, metric=metric, limit=limit)
+        await self._guard.allow(principal, Permission.ANOMALY_READ)
+        return await self._hub.anomalies(since=since, metric=metric, limit=limit)
 
     async def acknowledge_anomaly(self, principal: Principal, anomaly_id: int) -> StoredAnomaly:
-        security = self._node.security
-        await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, f"anomaly:{anomaly_id}")
-        anomaly = await self._node.hub.acknowledge(anomaly_id, principal.actor)
-        await security.audit.record(
+        await self._guard.allow(principal, Permission.ANOMALY_ACKNOWLEDGE, f"anomaly:{anomaly_id}")
+        anomaly = await self._hub.acknowledge(anomaly_id, principal.actor)
+        await self._guard.record(
             principal,
             "anomaly.acknowledge",
             target=f"anomaly:{anomaly_id}",
@@ -120,14 +123,13 @@ class MetricOps:
         """Acknowledge the open anomalies among ``ids`` (None: every open one) in one
         transaction; one audit entry names how many and which. Returns those acknowledged
         by this call."""
-        security = self._node.security
-        await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, "anomaly:*")
+        await self._guard.allow(principal, Permission.ANOMALY_ACKNOWLEDGE, "anomaly:*")
         if ids is not None and not all(
             isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids
         ):
             raise ValidationError("ids must be anomaly ids (integers from 1 to 2^63 - 1)")
-        done = await self._node.hub.acknowledge_many(ids, principal.actor)
-        await security.audit.record(
+        done = await self._hub.acknowledge_many(ids, principal.actor)
+        await self._guard.record(
             principal,
             "anomaly.acknowledge_bulk",
             target="anomaly:*" if ids is None else f"anomalies:{len(ids)}",
@@ -140,23 +142,22 @@ class MetricOps:
         self, principal: Principal, *, open_only: bool = False, limit: int = 200
     ) -> list[StoredIncident]:
         """Incidents (one per episode of a tool, agent or metric), newest first."""
-        await self._node.security.authorize(principal, Permission.ANOMALY_READ)
-        return await self._node.hub.incidents.list(open_only=open_only, limit=max(1, limit))
+        await self._guard.allow(principal, Permission.ANOMALY_READ)
+        return await self._hub.incidents.list(open_only=open_only, limit=max(1, limit))
 
     async def close_incidents(
         self, principal: Principal, ids: Sequence[int] | None = None
     ) -> list[StoredIncident]:
         """Close the open incidents among ``ids`` (None: every open one) and acknowledge
         their anomalies, as ``principal``; one audit entry. Returns those closed."""
-        security = self._node.security
-        await security.authorize(principal, Permission.ANOMALY_ACKNOWLEDGE, "incident:*")
+        await self._guard.allow(principal, Permission.ANOMALY_ACKNOWLEDGE, "incident:*")
         if ids is not None and not all(
             isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids
         ):
             raise ValidationError("ids must be anomaly ids (integers from 1 to 2^63 - 1)")
-        hub = self._node.hub
+        hub = self._hub
         closed = await hub.incidents.close(ids, principal.actor, time.time(), hub.engine)
-        await security.audit.record(
+        await self._guard.record(
             principal,
             "incident.close",
             target="incident:*" if ids is None else f"incidents:{len(ids)}",
@@ -169,15 +170,15 @@ class MetricOps:
         self, principal: Principal, metric: str, threshold: float
     ) -> Crossing | None:
         """When ``metric`` is forecast to cross ``threshold`` (None: not within the horizon)."""
-        await self._node.security.authorize(principal, Permission.ANOMALY_READ)
-        if self._node.hub.engine.buffer(metric) is None:
+        await self._guard.allow(principal, Permission.ANOMALY_READ)
+        if self._hub.engine.buffer(metric) is None:
             raise NotFoundError(f"no metric {metric!r}")
-        return self._node.hub.engine.predict_crossing(metric, threshold)
+        return self._hub.engine.predict_crossing(metric, threshold)
 
     async def metric_settings(self, principal: Principal, key: str) -> MetricSettings:
         """Detector, sensitivity and thresholds of metric ``key`` (defaults if never set)."""
-        await self._node.security.authorize(principal, Permission.METRICS_READ)
-        return self._node.hub.settings(key)
+        await self._guard.allow(principal, Permission.METRICS_READ)
+        return self._hub.settings(key)
 
     async def configure_metric(
         self,
@@ -190,11 +191,10 @@ class MetricOps:
     ) -> MetricSettings:
         """Change what drives ``key``'s alerts; arguments left out keep their value
         (``thresholds=None`` goes back to the defaults). Persisted and audited."""
-        security = self._node.security
-        await security.authorize(principal, Permission.METRICS_CONFIGURE, f"metric:{key}")
+        await self._guard.allow(principal, Permission.METRICS_CONFIGURE, f"metric:{key}")
         if not key or len(key) > 2 * MAX_NAME:
             raise ValidationError(f"invalid metric key {key!r}")
-        hub = self._node.hub
+        hub = self._hub
         old = hub.settings(key)
         try:
             new_thresholds = (
@@ -215,7 +215,7 @@ class MetricOps:
                 raise
             raise ValidationError(str(exc)) from None
         settings = await hub.configure(key, wanted)
-        await security.audit.record(
+        await self._guard.record(
             principal,
             "metric.configure",
             target=f"metric:{key}",

@@ -1,24 +1,22 @@
-"""Operations on the workspace's tools: listing, versions, reloads, calls."""
+"""ModulesService: the workspace's modules and tools: listing, versions, reloads, calls."""
 
 from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chimera_engine.errors import NotFoundError
-from chimera_engine.reload.manager import ReloadStats
+from chimera_engine.reload.manager import HotReloadManager, ReloadStats
 from chimera_engine.reload.models import ModuleVersion, Origin, ReloadResult, VersionState
-from chimera_engine.runtime import ToolCallError
+from chimera_engine.runtime import ToolCallError, ToolRuntime
+from chimera_engine.security.guard import Guard
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.tooling import describe_signature
 from chimera_engine.workspace import validate_module_name
-
-if TYPE_CHECKING:
-    from chimera_engine.node import HeartNode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,15 +75,26 @@ def version_info(mv: ModuleVersion, active: bool) -> VersionInfo:
     )
 
 
-class ToolOps:
-    _node: HeartNode
+class ModulesService:
+    """Needs the reload manager and the tool runtime (getters: both are built when the
+    engine starts) and the guard."""
+
+    def __init__(
+        self,
+        guard: Guard,
+        reload: Callable[[], HotReloadManager],
+        runtime: Callable[[], ToolRuntime],
+    ) -> None:
+        self._guard = guard
+        self._reload = reload
+        self._runtime = runtime
 
     async def _allow(self, principal: Principal, permission: Permission, target: str = "") -> None:
-        await self._node.security.authorize(principal, permission, target)
+        await self._guard.allow(principal, permission, target)
 
     def _module_of(self, name: str) -> str:
         """Accept a module name or a tool name."""
-        registry = self._node.reload.registry
+        registry = self._reload().registry
         if name in registry.history:
             return name
         owner = registry.owner_of(name)
@@ -106,13 +115,13 @@ class ToolOps:
                 calls=tv.calls,
                 errors=tv.errors,
             )
-            for _, tv in sorted(self._node.reload.registry.active_tools().items())
+            for _, tv in sorted(self._reload().registry.active_tools().items())
         ]
 
     async def list_modules(self, principal: Principal) -> dict[str, list[VersionInfo]]:
         """Every module with its whole version history, oldest first."""
         await self._allow(principal, Permission.TOOL_READ)
-        registry = self._node.reload.registry
+        registry = self._reload().registry
         return {
             module: [version_info(mv, registry.active.get(module) is mv) for mv in versions]
             for module, versions in sorted(registry.history.items())
@@ -121,19 +130,19 @@ class ToolOps:
     async def module_versions(self, principal: Principal, name: str) -> list[VersionInfo]:
         await self._allow(principal, Permission.TOOL_READ)
         module = self._module_of(name)
-        registry = self._node.reload.registry
+        registry = self._reload().registry
         return [
             version_info(mv, registry.active.get(module) is mv) for mv in registry.versions(module)
         ]
 
     async def version_source(self, principal: Principal, module: str, version: int) -> str:
         await self._allow(principal, Permission.TOOL_READ)
-        return self._node.reload.registry.get(validate_module_name(module), version).source
+        return self._reload().registry.get(validate_module_name(module), version).source
 
     async def diff_versions(self, principal: Principal, module: str, old: int, new: int) -> str:
         """A unified diff from version ``old`` to ``new`` (computed off the loop)."""
         await self._allow(principal, Permission.TOOL_READ)
-        registry = self._node.reload.registry
+        registry = self._reload().registry
         a = registry.get(validate_module_name(module), old)
         b = registry.get(module, new)
 
@@ -151,14 +160,14 @@ class ToolOps:
 
     async def reload_stats(self, principal: Principal) -> ReloadStats:
         await self._allow(principal, Permission.TOOL_READ)
-        return self._node.reload.stats()
+        return self._reload().stats()
 
     async def reload_module(
         self, principal: Principal, module: str, *, force: bool = False, source: str | None = None
     ) -> ReloadResult:
         """Reload a module from its file (or from ``source``) into a new version."""
         await self._allow(principal, Permission.TOOL_RELOAD, module)
-        return await self._node.reload.reload_module(
+        return await self._reload().reload_module(
             validate_module_name(module),
             source=source,
             origin=Origin.MANUAL,
@@ -169,30 +178,30 @@ class ToolOps:
     async def activate_version(self, principal: Principal, name: str, version: int) -> ReloadResult:
         module = self._module_of(name)
         await self._allow(principal, Permission.TOOL_ACTIVATE, module)
-        return await self._node.reload.activate(module, version, principal)
+        return await self._reload().activate(module, version, principal)
 
     async def rollback_module(self, principal: Principal, name: str) -> ReloadResult:
         module = self._module_of(name)
         await self._allow(principal, Permission.TOOL_ACTIVATE, module)
-        return await self._node.reload.rollback(module, principal)
+        return await self._reload().rollback(module, principal)
 
     async def set_version_state(
         self, principal: Principal, name: str, version: int, state: str
     ) -> VersionInfo:
         module = self._module_of(name)
         await self._allow(principal, Permission.TOOL_ACTIVATE, module)
-        mv = await self._node.reload.set_state(module, version, VersionState(state), principal)
+        mv = await self._reload().set_state(module, version, VersionState(state), principal)
         return version_info(mv, False)
 
     async def pending_deletions(self, principal: Principal) -> list[str]:
         """Modules whose file was deleted while their version still serves."""
         await self._allow(principal, Permission.TOOL_READ)
-        return sorted(self._node.reload.pending_deletions)
+        return sorted(self._reload().pending_deletions)
 
     async def decide_deletion(self, principal: Principal, module: str, action: str) -> str:
         """``remove`` a deleted module or ``restore`` its file; returns the new state."""
         await self._allow(principal, Permission.TOOL_ACTIVATE, validate_module_name(module))
-        done = await self._node.reload.decide_deletion(module, action, principal)
+        done = await self._reload().decide_deletion(module, action, principal)
         return done.state
 
     async def call_tool(
@@ -204,11 +213,11 @@ class ToolOps:
         version: int | None = None,
     ) -> Any:
         """Call a tool on behalf of an operator or client; the call is audited."""
-        tv, _ = self._node.reload.registry.resolve(tool, version)
+        tv, _ = self._reload().registry.resolve(tool, version)
         try:
-            result = await self._node.runtime.call(tool, args, principal, version=version)
+            result = await self._runtime().call(tool, args, principal, version=version)
         except ToolCallError as exc:
-            await self._node.security.audit.record(
+            await self._guard.record(
                 principal,
                 "tool.call",
                 target=tool,
@@ -217,7 +226,5 @@ class ToolOps:
                 error=exc.record.exception_type,
             )
             raise
-        await self._node.security.audit.record(
-            principal, "tool.call", target=tool, version=tv.version
-        )
+        await self._guard.record(principal, "tool.call", target=tool, version=tv.version)
         return result

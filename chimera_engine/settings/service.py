@@ -1,4 +1,4 @@
-"""Operations on the engine's settings and the LLM providers' API keys.
+"""SettingsService: the engine's settings and the LLM providers' API keys.
 
 Reading is open to every human role (nothing secret is in the settings; keys
 are only reported as stored or not). Changing settings, storing or clearing a
@@ -16,25 +16,23 @@ import asyncio
 import dataclasses
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chimera_engine.codegen.provider_failures import close_after, describe_failure
-from chimera_engine.codegen.providers.base import (
-    Provider,
-)
-from chimera_engine.codegen.review import ApprovalPolicy
+from chimera_engine.codegen.provider_failures import describe_failure
+from chimera_engine.codegen.providers.base import Provider
+from chimera_engine.codegen.review import ApprovalPolicy, ReviewQueue
 from chimera_engine.config import CodegenSettings, Settings
 from chimera_engine.config_write import apply_changes, file_values, write_config
 from chimera_engine.errors import ChimeraError, ConfigError, ValidationError
+from chimera_engine.metrics.collectors import ToolCallCollector
+from chimera_engine.metrics.hub import MetricsHub
+from chimera_engine.security.guard import Guard
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.security.secretstore import SecretStore, SecretStoreError
-
-if TYPE_CHECKING:
-    from chimera_engine.node import HeartNode
 
 #: The provider kinds that can have a stored key.
 KEY_KINDS = ("openai", "anthropic", "local", "ollama")
@@ -156,37 +154,58 @@ def env_overrides(
     return found
 
 
-class SettingsOps:
-    _node: HeartNode
+class SettingsService:
+    """Needs the running settings and a way to replace them, the parts that take live
+    settings (the review queue, the tool-call collector, the metrics hub), a callback
+    that retires the code generator, and the guard."""
 
-    # -- state held by the facade ----------------------------------------------------------
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        settings: Callable[[], Settings],
+        replace_settings: Callable[[Settings], None],
+        retire_generator: Callable[[], None],
+        queue: Callable[[], ReviewQueue],
+        tool_collector: Callable[[], ToolCallCollector | None],
+        hub: MetricsHub,
+    ) -> None:
+        self._guard = guard
+        self._settings = settings
+        self._replace_settings = replace_settings
+        self._retire_generator = retire_generator
+        self._queue = queue
+        self._tool_collector = tool_collector
+        self._hub = hub
+        #: saved values that take effect at the next start (this engine's lifetime)
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._keys: SecretStore | None = None
+
     def _pending_restart(self) -> dict[str, dict[str, Any]]:
-        """Saved values that take effect at the next start (this engine's lifetime)."""
-        pending: dict[str, dict[str, Any]] = self.__dict__.setdefault("_settings_pending", {})
-        return pending
+        return self._pending
 
     def _key_store(self) -> SecretStore:
-        store = self.__dict__.get("_settings_keys")
-        if not isinstance(store, SecretStore) or store.data_dir != self._node.settings.data_dir:
-            store = SecretStore(self._node.settings.data_dir)
-            self.__dict__["_settings_keys"] = store
+        store = self._keys
+        data_dir = self._settings().data_dir
+        if store is None or store.data_dir != data_dir:
+            store = self._keys = SecretStore(data_dir)
         return store
 
     # -- reading ---------------------------------------------------------------------------
     async def get_settings(self, principal: Principal) -> SettingsView:
         """The settings (nothing secret: keys are reported as stored or not)."""
-        await self._node.security.authorize(principal, Permission.ENGINE_STATUS)
+        await self._guard.allow(principal, Permission.ENGINE_STATUS)
         return await asyncio.to_thread(self._view)
 
     def _view(self) -> SettingsView:
-        values = _settings_values(self._node.settings)
+        values = _settings_values(self._settings())
         pending = self._pending_restart()
         for section, saved in pending.items():
             values[section].update({k: _plain(v) for k, v in saved.items()})
         store = self._key_store()
         keys: dict[str, ProviderKeyStatus] = {}
         error = ""
-        cg = self._node.settings.codegen
+        cg = self._settings().codegen
         for kind in KEY_KINDS:
             env_var = _KEY_ENV.get(kind, "CHIMERA_LOCAL_API_KEY")
             if cg.api_key_env and kind == _key_kind(cg.provider):
@@ -201,7 +220,7 @@ class SettingsOps:
                 env_var=env_var,
                 env_set=bool(os.environ.get(env_var, "").strip()),
             )
-        path = self._node.settings.config_path
+        path = self._settings().config_path
         return SettingsView(
             values=values,
             live=LIVE,
@@ -220,10 +239,8 @@ class SettingsOps:
         """Validate ``changes`` (``{section: {key: value}}``), save them to the settings
         file, apply the live ones at once. ConfigError names the first bad key;
         nothing is saved or applied then."""
-        node = self._node
-        security = node.security
-        await security.authorize(principal, Permission.SETTINGS_MANAGE)
-        path = node.settings.config_path
+        await self._guard.allow(principal, Permission.SETTINGS_MANAGE)
+        path = self._settings().config_path
         base = self._effective_for_save()
         try:
             if path is None:
@@ -232,9 +249,7 @@ class SettingsOps:
                 )
             updated = apply_changes(base, changes)
         except ConfigError as exc:
-            await security.audit.record(
-                principal, "settings.update", outcome="error", reason=str(exc)
-            )
+            await self._guard.record(principal, "settings.update", outcome="error", reason=str(exc))
             raise
         written = file_values(updated, changes)
         changed = tuple(
@@ -250,13 +265,13 @@ class SettingsOps:
         for dotted in at_restart:
             section, _, key = dotted.partition(".")
             value = getattr(getattr(updated, section), key)
-            if value == getattr(getattr(node.settings, section), key):
+            if value == getattr(getattr(self._settings(), section), key):
                 pending.get(section, {}).pop(key, None)  # back to what is running
             else:
                 pending.setdefault(section, {})[key] = value
         await self._apply_live(updated, applied)
         overridden = tuple(k for k in changed if k in env_overrides(written, os.environ))
-        await security.audit.record(
+        await self._guard.record(
             principal,
             "settings.update",
             target=str(path),
@@ -274,7 +289,7 @@ class SettingsOps:
 
     def _effective_for_save(self) -> Settings:
         """The running settings with the saved-for-restart values on top."""
-        settings = self._node.settings
+        settings = self._settings()
         pending = self._pending_restart()
         if not pending:
             return settings
@@ -284,7 +299,6 @@ class SettingsOps:
         return dataclasses.replace(settings, **sections)
 
     async def _apply_live(self, updated: Settings, applied: tuple[str, ...]) -> None:
-        node = self._node
         if not applied:
             return
         live_codegen = {
@@ -297,47 +311,43 @@ class SettingsOps:
             for k in applied
             if k.startswith("metrics.")
         }
-        node.settings = dataclasses.replace(
-            node.settings,
-            codegen=dataclasses.replace(node.settings.codegen, **live_codegen),
-            metrics=dataclasses.replace(node.settings.metrics, **live_metrics),
+        running = self._settings()
+        self._replace_settings(
+            dataclasses.replace(
+                running,
+                codegen=dataclasses.replace(running.codegen, **live_codegen),
+                metrics=dataclasses.replace(running.metrics, **live_metrics),
+            )
         )
-        cg, metrics = node.settings.codegen, node.settings.metrics
+        cg, metrics = self._settings().codegen, self._settings().metrics
         if _PROVIDER_KEYS.intersection(applied):
             self._retire_generator()
         if _POLICY_KEYS.intersection(applied):
-            old = node.patches.approval
-            node.patches.approval = ApprovalPolicy(
+            queue = self._queue()
+            old = queue.approval
+            queue.approval = ApprovalPolicy(
                 auto_approve=cg.auto_approve,
                 max_changed_lines=cg.auto_approve_max_lines,
                 allow_risk=old.allow_risk,
             )
         if _WATCH_KEYS.intersection(applied):
-            node.patches.watch_policy = dataclasses.replace(
-                node.patches.watch_policy, seconds=cg.watch_seconds, min_calls=cg.watch_min_calls
+            queue = self._queue()
+            queue.watch_policy = dataclasses.replace(
+                queue.watch_policy, seconds=cg.watch_seconds, min_calls=cg.watch_min_calls
             )
         if _ALERT_KEYS.intersection(applied):
             thresholds = {
                 "tool.confidence": metrics.confidence_threshold,
                 "tool.latency_ms": metrics.latency_threshold_ms,
             }
-            if node.tool_collector is not None:
-                node.tool_collector.thresholds = dict(thresholds)
+            collector = self._tool_collector()
+            if collector is not None:
+                collector.thresholds = dict(thresholds)
             for dotted in _ALERT_KEYS.intersection(applied):
                 name = _ALERT_METRICS[dotted]
-                for info in node.hub.metrics():
+                for info in self._hub.metrics():
                     if info.key == name or info.key.startswith(name + "{"):
-                        node.hub.engine.set_thresholds(info.key, thresholds[name])
-
-    def _retire_generator(self) -> None:
-        """Drop the code generator so the next request builds one for the new provider;
-        the old provider is closed once a request still using it has had time to end."""
-        node = self._node
-        old = node._generator
-        node._generator = None
-        if old is not None and old.provider is not node._provider:  # never close a given one
-            grace = old.policy.timeout * old.policy.max_attempts
-            node.spawn(close_after(old.provider, grace), name="retire-provider")
+                        self._hub.engine.set_thresholds(info.key, thresholds[name])
 
     # -- provider keys ---------------------------------------------------------------------
     async def set_provider_key(
@@ -345,16 +355,15 @@ class SettingsOps:
     ) -> ProviderKeyStatus:
         """Store ``kind``'s API key (OS keyring, else the encrypted file). Audited
         without the key; the provider in use is rebuilt for the next request."""
-        security = self._node.security
         kind = _key_kind(kind)
-        await security.authorize(principal, Permission.SETTINGS_MANAGE, target=f"provider:{kind}")
+        await self._guard.allow(principal, Permission.SETTINGS_MANAGE, target=f"provider:{kind}")
         if kind not in KEY_KINDS:
             raise ValidationError(f"{kind!r} providers take no API key")
         store = self._key_store()
         try:
             where = await asyncio.to_thread(store.set, kind, key)
         except SecretStoreError as exc:
-            await security.audit.record(
+            await self._guard.record(
                 principal,
                 "settings.key_set",
                 target=f"provider:{kind}",
@@ -362,23 +371,22 @@ class SettingsOps:
                 reason=str(exc),
             )
             raise
-        if _key_kind(self._node.settings.codegen.provider) == kind:
+        if _key_kind(self._settings().codegen.provider) == kind:
             self._retire_generator()
-        await security.audit.record(
+        await self._guard.record(
             principal, "settings.key_set", target=f"provider:{kind}", backend=where
         )
         return (await asyncio.to_thread(self._view)).keys[kind]
 
     async def clear_provider_key(self, principal: Principal, kind: str) -> ProviderKeyStatus:
-        security = self._node.security
         kind = _key_kind(kind)
-        await security.authorize(principal, Permission.SETTINGS_MANAGE, target=f"provider:{kind}")
+        await self._guard.allow(principal, Permission.SETTINGS_MANAGE, target=f"provider:{kind}")
         if kind not in KEY_KINDS:
             raise ValidationError(f"{kind!r} providers take no API key")
         removed = await asyncio.to_thread(self._key_store().delete, kind)
-        if _key_kind(self._node.settings.codegen.provider) == kind:
+        if _key_kind(self._settings().codegen.provider) == kind:
             self._retire_generator()
-        await security.audit.record(
+        await self._guard.record(
             principal, "settings.key_clear", target=f"provider:{kind}", removed=removed
         )
         return (await asyncio.to_thread(self._view)).keys[kind]
@@ -402,13 +410,12 @@ class SettingsOps:
         from chimera_engine.codegen.providers.factory import test_connection
         from chimera_engine.codegen.providers.retry import RetryPolicy
 
-        security = self._node.security
-        await security.authorize(principal, Permission.SETTINGS_MANAGE)
+        await self._guard.allow(principal, Permission.SETTINGS_MANAGE)
         started = time.monotonic()
         provider: Provider | None = None
-        cg = self._node.settings.codegen
+        cg = self._settings().codegen
         try:
-            cg = apply_changes(self._node.settings, {"codegen": dict(codegen or {})}).codegen
+            cg = apply_changes(self._settings(), {"codegen": dict(codegen or {})}).codegen
             policy = RetryPolicy(max_attempts=1, total_timeout=timeout)
             provider = await asyncio.to_thread(
                 provider_from_settings,
@@ -433,7 +440,7 @@ class SettingsOps:
         finally:
             if provider is not None:
                 await provider.aclose()
-        await security.audit.record(
+        await self._guard.record(
             principal,
             "settings.test_provider",
             target=f"provider:{cg.provider}",

@@ -129,19 +129,18 @@ async def sample_lag(into: list[float], interval: float = 0.01) -> None:
 
 
 async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
+    from _startup import engine_settings, first_admin, new_bridge
     from PySide6.QtCore import QTimer
 
-    from app.bridge import EngineBridge
     from app.controller import ConsoleController
     from app.main import seconds_since_process_start
-    from chimera_engine.config import load_settings
     from chimera_engine.node import HeartNode
     from chimera_engine.swarm.events import AgentChanged
 
-    node = HeartNode(load_settings(data_dir=data_dir, env={"CHIMERA_API__PORT": "0"}))
+    node = HeartNode(engine_settings(data_dir))
     await node.start()
-    bridge = EngineBridge(node)
-    await node.facade.create_first_admin("bench", PASSWORD)
+    bridge = new_bridge(node)
+    await first_admin(node, "bench")
     demo_running_at = time.perf_counter() + node.settings.demo.start_delay + 1.0
     changes = node.bus.subscribe(AgentChanged)
     controller = ConsoleController(bridge)
@@ -227,13 +226,7 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
 
 
 def child(data_dir: Path, cycles: int, cpu_s: float) -> int:
-    import qasync
+    from _startup import run_console
 
-    from app.main import create_application
-
-    app = create_application("chimera-console")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        loop.run_until_complete(drive(data_dir, cycles, cpu_s))
+    run_console(lambda _tmp: drive(data_dir, cycles, cpu_s))
     return 0

@@ -49,6 +49,7 @@ from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
 from app.views.patches import PatchesPanel
+from app.widgets.confirm import action_button
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
@@ -57,9 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _startup  # a sibling of this script
 import screenshots_dashboard  # a sibling of this script
 import screenshots_patches  # a sibling of this script
-from _startup import PASSWORD, REPO, save, settled_lag, wait
+from _startup import PASSWORD, save, settled_lag, wait
 
-DEMO_WORKSPACE = REPO / "chimera_engine" / "demo" / "workspace"
 TIMEOUT_S = 10.0
 
 
@@ -132,6 +132,8 @@ async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -
     await until(lambda: panel.model.active_version("csv_cleaner") == 4)
     panel.select(panel.model.module_index("csv_cleaner"))
     panel.action_bar.rollback_button.click()
+    assert panel.confirm_box is not None  # the panel asks first, as it does an operator
+    action_button(panel.confirm_box).click()
     await wait(panel.actionFinished)
     await call_csv(node, who, 17)
     await until(lambda: panel.model.active_version("csv_cleaner") == 5)
@@ -179,13 +181,7 @@ async def create_key(admin: AdminPanel) -> None:
 
 
 async def capture(out: Path, data_dir: Path) -> None:
-    workspace = screenshots_patches.demo_workspace(DEMO_WORKSPACE, data_dir.parent / "workspace")
-    transcript = data_dir.parent / "transcript.json"
-    screenshots_patches.write_transcript(
-        transcript,
-        (workspace / "tools" / f"{screenshots_patches.MODULE}.py").read_text(encoding="utf-8"),
-    )
-    env = {"CHIMERA_CODEGEN__PROVIDER": "replay", "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript)}
+    workspace, env = screenshots_patches.scripted_workspace(data_dir.parent)
     settings = _startup.engine_settings(data_dir, env=env, workspace=workspace)
     async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
         await shoot(node, bridge, out)

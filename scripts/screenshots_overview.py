@@ -48,7 +48,6 @@ import screenshots_dashboard  # a sibling of this script
 import screenshots_patches  # a sibling of this script
 from _startup import PASSWORD, REPO, save
 
-DEMO_WORKSPACE = REPO / "chimera_engine" / "demo" / "workspace"
 TIMEOUT_S = 30.0
 # Header-only files make this version divide by zero.
 RATIO_BUG = (
@@ -94,15 +93,9 @@ async def incident(node: HeartNode, admin: Principal) -> None:
 
 
 async def capture(out: Path, data_dir: Path) -> None:
-    workspace = screenshots_patches.demo_workspace(DEMO_WORKSPACE, data_dir.parent / "workspace")
-    transcript = data_dir.parent / "transcript.json"
-    screenshots_patches.write_transcript(
-        transcript,
-        (workspace / "tools" / f"{screenshots_patches.MODULE}.py").read_text(encoding="utf-8"),
-    )
+    workspace, scripted = screenshots_patches.scripted_workspace(data_dir.parent)
     env = {
-        "CHIMERA_CODEGEN__PROVIDER": "replay",
-        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
+        **scripted,
         "CHIMERA_SWARM__INITIAL_AGENTS": "executor:2,analyzer:1",
         "CHIMERA_TOOLS__WATCH": "false",
     }

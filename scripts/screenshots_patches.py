@@ -85,17 +85,24 @@ def demo_workspace(source: Path, target: Path) -> Path:
     return target
 
 
-def demo_settings(repo: Path, tmp: Path) -> Settings:
+def scripted_workspace(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the demo workspace in ``tmp`` and the settings (environment) that make
+    the replay provider answer patch requests for :data:`MODULE` with the scripted answers."""
+    demo = _startup.REPO / "chimera_engine" / "demo" / "workspace"
+    workspace = demo_workspace(demo, tmp / "workspace")
+    transcript = tmp / "transcript.json"
+    write_transcript(transcript, (workspace / "tools" / f"{MODULE}.py").read_text(encoding="utf-8"))
+    env = {"CHIMERA_CODEGEN__PROVIDER": "replay", "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript)}
+    return workspace, env
+
+
+def demo_settings(tmp: Path) -> Settings:
     """An engine on a copy of the demo workspace in ``tmp``: the demo workload on from
     the start, its first fault after 6 s, the API on a free port, and patches from the
     scripted answers for :data:`MODULE` (what the screenshot scripts show)."""
-    workspace = demo_workspace(repo / "chimera_engine" / "demo" / "workspace", tmp / "workspace")
-    transcript = tmp / "transcript.json"
-    source = (workspace / "tools" / f"{MODULE}.py").read_text(encoding="utf-8")
-    write_transcript(transcript, source)
+    workspace, scripted = scripted_workspace(tmp)
     env = {
-        "CHIMERA_CODEGEN__PROVIDER": "replay",
-        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
+        **scripted,
         "CHIMERA_DEMO__ENABLED": "true",
         "CHIMERA_DEMO__START_DELAY": "0",
         "CHIMERA_DEMO__FIRST_FAULT": "6",

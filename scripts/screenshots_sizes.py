@@ -38,7 +38,7 @@ async def capture(out: Path, tmp: Path) -> int:
 
     from chimera_engine.errors import ChimeraError
 
-    settings = screenshots_patches.demo_settings(REPO, tmp)
+    settings = screenshots_patches.demo_settings(tmp)
     async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
         await bridge.create_first_admin("admin", _startup.PASSWORD)
         who = bridge.principal

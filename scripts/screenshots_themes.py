@@ -56,7 +56,7 @@ async def capture(out: Path, tmp: Path) -> None:
 
     from chimera_engine.errors import ChimeraError
 
-    settings = screenshots_patches.demo_settings(REPO, tmp)
+    settings = screenshots_patches.demo_settings(tmp)
     async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
         await bridge.create_first_admin("admin", PASSWORD)
         who = bridge.principal

@@ -72,38 +72,12 @@ class AuditChain:
         """The entry's MAC; ``detail`` is ``canonical_detail(draft.detail)`` when the
         caller has it already."""
         mac = self._tagged.copy()
-        mac.update(
-            encode_body(
-                (
-                    prev,
-                    str(seq),
-                    repr(float(draft.ts)),
-                    draft.actor,
-                    draft.role,
-                    draft.action,
-                    draft.target,
-                    draft.outcome,
-                    canonical_detail(draft.detail) if detail is None else detail,
-                )
-            )
-        )
+        mac.update(encode_body(_fields(prev, seq, draft, detail)))
         return mac.hexdigest()
 
     def legacy_hash(self, prev: str, seq: int, draft: AuditDraft, detail: str | None = None) -> str:
         """The first encoding (fields joined by 0x1f), kept to verify entries written by it."""
-        message = "\x1f".join(
-            (
-                prev,
-                str(seq),
-                repr(float(draft.ts)),
-                draft.actor,
-                draft.role,
-                draft.action,
-                draft.target,
-                draft.outcome,
-                canonical_detail(draft.detail) if detail is None else detail,
-            )
-        )
+        message = "\x1f".join(_fields(prev, seq, draft, detail))
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
     def head_mac(self, seq: int, digest: str) -> str:
@@ -113,6 +87,21 @@ class AuditChain:
     def legacy_head_mac(self, seq: int, digest: str) -> str:
         message = f"head\x1f{seq}\x1f{digest}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def _fields(prev: str, seq: int, draft: AuditDraft, detail: str | None) -> tuple[str, ...]:
+    """What the chain hashes of an entry, in order."""
+    return (
+        prev,
+        str(seq),
+        repr(float(draft.ts)),
+        draft.actor,
+        draft.role,
+        draft.action,
+        draft.target,
+        draft.outcome,
+        canonical_detail(draft.detail) if detail is None else detail,
+    )
 
 
 def _scrub(detail: dict[str, Any]) -> dict[str, Any]:

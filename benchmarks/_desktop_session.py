@@ -131,21 +131,20 @@ async def sample_lag(into: list[float], interval: float = 0.01) -> None:
 
 
 async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
+    from _startup import engine_settings, first_admin, new_bridge
     from PySide6.QtCore import QTimer
 
-    from app.bridge import EngineBridge
     from app.controller import ConsoleController
     from app.engine_start import start_until_sign_in
     from app.main import seconds_since_process_start
-    from chimera_engine.config import load_settings
     from chimera_engine.node import HeartNode
     from chimera_engine.swarm.events import AgentChanged
 
-    node = HeartNode(load_settings(data_dir=data_dir, env={"CHIMERA_API__PORT": "0"}))
+    node = HeartNode(engine_settings(data_dir))
     # As the console does: the dialog once accounts can sign in, the rest behind it.
     started = await start_until_sign_in(node)
-    bridge = EngineBridge(node)
-    await node.facade.sessions.create_first_admin("bench", PASSWORD)
+    bridge = new_bridge(node)
+    await first_admin(node, "bench")
     changes = node.bus.subscribe(AgentChanged)
     controller = ConsoleController(bridge, engine_started=started)
     probe = StallProbe()
@@ -243,13 +242,7 @@ async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
 
 
 def child(data_dir: Path, cycles: int, cpu_s: float) -> int:
-    import qasync
+    from _startup import run_console
 
-    from app.main import create_application
-
-    app = create_application("chimera-console")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        loop.run_until_complete(drive(data_dir, cycles, cpu_s))
+    run_console(lambda _tmp: drive(data_dir, cycles, cpu_s))
     return 0

@@ -14,16 +14,15 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from _startup import engine_with_admin, temp_data_dir
 from _util import per_call_us, report
 
-from chimera_engine.config import load_settings
-from chimera_engine.node import HeartNode
 from chimera_engine.security.ratelimit import ClientRateLimiter, RateLimit
 
 CLIENT = textwrap.dedent(
@@ -73,15 +72,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main() -> None:
-    root = Path(tempfile.mkdtemp(prefix="chimera-bench-api-"))
-    settings = load_settings(
-        data_dir=root / "data",
-        use_default_file=False,
-        env={"CHIMERA_API__PORT": "0", "CHIMERA_RATELIMIT__READ_PER_MINUTE": "10000000"},
-    )
-    async with HeartNode(settings) as node:
+    data = temp_data_dir("chimera-bench-api-") / "data"
+    env = {"CHIMERA_RATELIMIT__READ_PER_MINUTE": "10000000"}
+    async with engine_with_admin(data, env=env, name="bench") as (node, admin):
         assert node.api is not None
-        admin = await node.facade.sessions.create_first_admin("bench", "correct horse battery")
         auth = {"Authorization": f"Bearer {admin.tokens.access_token}"}
         url = f"{node.api.url}/api/tools"
         await load(url, auth, 500, 8)  # warm-up

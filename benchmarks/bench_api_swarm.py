@@ -16,11 +16,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from _startup import engine_with_admin
 from _util import report
-
-from chimera_engine.config import load_settings
-from chimera_engine.node import HeartNode
 
 TOOLS = """
 from chimera_engine.tooling import tool
@@ -47,21 +46,17 @@ async def main() -> None:
         root = Path(tmp)
         (root / "ws" / "tools").mkdir(parents=True)
         (root / "ws" / "tools" / "bench.py").write_text(TOOLS)
-        settings = load_settings(
-            data_dir=root / "data",
-            workspace=root / "ws",
-            use_default_file=False,
-            env={
-                "CHIMERA_API__PORT": "0",
-                "CHIMERA_TOOLS__WATCH": "false",
-                "CHIMERA_METRICS__ENABLED": "false",
-                "CHIMERA_RATELIMIT__WRITE_PER_MINUTE": "1000000",
-                "CHIMERA_RATELIMIT__READ_PER_MINUTE": "1000000",
-            },
-        )
-        async with HeartNode(settings) as node:
+        env = {
+            "CHIMERA_TOOLS__WATCH": "false",
+            "CHIMERA_METRICS__ENABLED": "false",
+            "CHIMERA_RATELIMIT__WRITE_PER_MINUTE": "1000000",
+            "CHIMERA_RATELIMIT__READ_PER_MINUTE": "1000000",
+        }
+        async with engine_with_admin(root / "data", env=env, workspace=root / "ws") as (
+            node,
+            admin,
+        ):
             assert node.api is not None
-            admin = await node.facade.sessions.create_first_admin("admin", "correct horse battery")
             headers = {"Authorization": f"Bearer {admin.tokens.access_token}"}
             async with httpx.AsyncClient(base_url=node.api.url, headers=headers, timeout=60) as c:
                 r = await c.post("/api/swarm/spawn", json={"role": "executor", "count": 2})

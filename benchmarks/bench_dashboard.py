@@ -26,21 +26,20 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import qasync
+from _startup import console_bridge, engine_with_admin, temp_data_dir
 from _util import report
 from PySide6.QtWidgets import QApplication
 
-from app.bridge import EngineBridge
 from app.theme import apply_theme
 from app.views.dashboard import DashboardPanel
-from chimera_engine.config import load_settings
 from chimera_engine.events import EventBus
 from chimera_engine.looplag import LoopLagMonitor
 from chimera_engine.node import HeartNode
@@ -48,7 +47,6 @@ from chimera_engine.node import HeartNode
 CHARTS = 24
 POINTS = 1000
 STEP_S = 0.1
-PASSWORD = "correct horse battery"
 
 
 def prefill(node: HeartNode, now: float) -> list[str]:
@@ -83,12 +81,11 @@ async def feed(node: HeartNode, stop: asyncio.Event) -> None:
 
 
 async def run(seconds: float, warmup: float) -> None:
-    data = Path(tempfile.mkdtemp(prefix="chimera-bench-dash-"))
-    settings = load_settings(data_dir=data, env={"CHIMERA_API__PORT": "0"}, use_default_file=False)
-    async with HeartNode(settings) as node:
-        await node.facade.sessions.create_first_admin("bench", PASSWORD)
-        bridge = EngineBridge(node)
-        await bridge.login("bench", PASSWORD)
+    data = temp_data_dir("chimera-bench-dash-")
+    async with (
+        engine_with_admin(data, name="bench") as (node, _),
+        console_bridge(node, "bench") as bridge,
+    ):
         keys = prefill(node, time.time())
         stop = asyncio.Event()
         feeder = asyncio.create_task(feed(node, stop))
@@ -125,7 +122,6 @@ async def run(seconds: float, warmup: float) -> None:
         node_stats = node.loop_lag.stats()
         panel.hide()
         panel.deleteLater()
-        await bridge.aclose()
 
     print(f"{visible} of {CHARTS} charts on screen, {POINTS} points each, {seconds:.0f} s at 10 Hz")
     report("dashboard construction (24 charts)", build_ms, "ms")

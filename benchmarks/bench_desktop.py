@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from _util import report
 
@@ -79,20 +80,14 @@ def cold_start(command: list[str], runs: int) -> tuple[float, float] | None:
 
 
 # -- the idle console (child process) ----------------------------------------------------------
-async def run_console_idle(demo: str, seconds: float) -> None:
-    from app.bridge import EngineBridge
-    from app.controller import ConsoleController
-    from chimera_engine.config import load_settings
-    from chimera_engine.node import HeartNode
+async def run_console_idle(tmp: Path, demo: str, seconds: float) -> None:
+    from _startup import console_bridge, engine_settings, main_window, running_engine
 
-    with tempfile.TemporaryDirectory(prefix="chimera-idle-") as tmp:
-        node = HeartNode(load_settings(data_dir=Path(tmp), env=offscreen_env()))
-        await node.start()
-        bridge = EngineBridge(node)
-        try:
-            await bridge.create_first_admin("bench", PASSWORD)
-            principal = bridge.principal
-            window = ConsoleController(bridge).build_main_window()
+    settings = engine_settings(tmp, env=offscreen_env())
+    async with running_engine(settings) as node, console_bridge(node) as bridge:
+        await bridge.create_first_admin("bench", PASSWORD)
+        principal = bridge.principal
+        with main_window(bridge) as window:
             window.show()
             # The workload starts after its start delay: let it, then set the state wanted.
             await asyncio.sleep(node.settings.demo.start_delay + 1.0)
@@ -102,22 +97,12 @@ async def run_console_idle(demo: str, seconds: float) -> None:
                 status = await node.facade.demo.pause(principal)
             print(f"ready {demo} (workload {status.workload.state})", flush=True)
             await asyncio.sleep(seconds)
-            window.close_quietly()
-        finally:
-            await bridge.aclose()
-            await node.stop()
 
 
 def idle_child(demo: str, seconds: float) -> int:
-    import qasync
+    from _startup import run_console
 
-    from app.main import create_application
-
-    app = create_application("chimera-console")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        loop.run_until_complete(run_console_idle(demo, seconds))
+    run_console(lambda tmp: run_console_idle(tmp, demo, seconds), prefix="chimera-idle-")
     return 0
 
 

@@ -56,11 +56,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+from _startup import PASSWORD, engine_settings, first_admin, running_engine, sign_in
+
 from chimera_engine.codegen.configure import default_transcript
 from chimera_engine.codegen.generator import GenerationPolicy
 from chimera_engine.codegen.providers.base import Completion, CompletionRequest
 from chimera_engine.codegen.providers.replay import ReplayProvider
-from chimera_engine.config import load_settings
 from chimera_engine.demo.faults import FAULTS, Fault, FaultState
 from chimera_engine.demo.runner import SERVICE
 from chimera_engine.errors import ChimeraError
@@ -71,7 +74,6 @@ from chimera_engine.events import (
     LearningRequested,
     PatchChanged,
 )
-from chimera_engine.node import HeartNode
 
 ENV = {
     "CHIMERA_API__PORT": "0",
@@ -89,7 +91,6 @@ ENV = {
     "CHIMERA_METRICS__LATENCY_THRESHOLD_MS": "200",
 }
 TESTED = ("ready", "approved", "applied", "kept")
-PASSWORD = "correct horse battery"
 
 
 @dataclass(frozen=True)
@@ -185,11 +186,9 @@ async def run_fault(
 ) -> Outcome:
     out = Outcome(fault=name, config=config.name)
     env = {**ENV, **config.env}
-    settings = load_settings(
-        data_dir=root / f"{name}-{config.name}", env=env, use_default_file=False
-    )
+    settings = engine_settings(root / f"{name}-{config.name}", env=env)
     slow: SlowModel | None = None
-    async with HeartNode(settings) as node:
+    async with running_engine(settings) as node:
         if config.latency_s:
             cg = settings.codegen
             slow = SlowModel(ReplayProvider(default_transcript()), config.latency_s)
@@ -206,9 +205,9 @@ async def run_fault(
         assert demo is not None
         operator = None
         if operator_approves or config.operator:
-            admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
+            admin = await first_admin(node)
             await node.facade.admin.create_user(admin.principal, "olga", PASSWORD, "operator")
-            operator = (await node.facade.sessions.login("olga", PASSWORD)).principal
+            operator = (await sign_in(node, "olga")).principal
         ready_since: dict[int, float] = {}
         sub = node.bus.subscribe(
             AnomalyDetected, FailurePredicted, LearningRequested, PatchChanged, maxsize=100_000

@@ -28,10 +28,11 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from _startup import engine_with_admin
 from _util import report
 
-from chimera_engine.config import load_settings
 from chimera_engine.events import ToolCallCompleted
 from chimera_engine.node import HeartNode
 from chimera_engine.reload.models import CallRecord
@@ -95,10 +96,8 @@ async def loop_figures(node: HeartNode) -> None:
 async def main() -> None:
     extra = dict(arg.split("=", 1) for arg in sys.argv[1:] if "=" in arg)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=Path(tmp), env={**ENV, **extra}, use_default_file=False)
-        async with HeartNode(settings) as node:
+        async with engine_with_admin(Path(tmp), env={**ENV, **extra}) as (node, admin):
             assert node.api is not None
-            admin = await node.facade.sessions.create_first_admin("admin", "correct horse battery")
             now = time.time()
             for i in range(TOOLS):
                 record = CallRecord(

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from _startup import engine_settings, running_engine
 from _util import report
 
-from chimera_engine.config import load_settings
 from chimera_engine.events import ModuleReloaded, VersionChanged
 from chimera_engine.node import HeartNode
 from chimera_engine.reload.models import VersionState
@@ -170,15 +171,14 @@ def checkout_repo(root: Path, members: int = 19) -> list[str]:
 async def checkout_under_load(rounds: int = 6, callers: int = 8) -> None:
     root = Path(tempfile.mkdtemp(prefix="chimera-bench-git-"))
     names = checkout_repo(root)
-    settings = load_settings(
-        data_dir=root.parent / (root.name + "-data"),
-        workspace=root,
+    settings = engine_settings(
+        root.parent / (root.name + "-data"),
         env={"CHIMERA_API__ENABLED": "false", "CHIMERA_DEMO__ENABLED": "false"},
-        use_default_file=False,
+        workspace=root,
     )
     principal = Principal.system("bench")
     loop = asyncio.get_running_loop()
-    async with HeartNode(settings) as node:
+    async with running_engine(settings) as node:
         calls = failed = mixed = 0
         stop = asyncio.Event()
 
@@ -230,8 +230,7 @@ async def main() -> None:
     (root / "tools").mkdir()
     probe = root / "tools" / "probe.py"
     probe.write_text(SOURCE.format(version=1))
-    settings = load_settings(data_dir=root / "data", workspace=root, env={}, use_default_file=False)
-    async with HeartNode(settings) as node:
+    async with running_engine(engine_settings(root / "data", workspace=root)) as node:
         await save_to_active(node, probe)
         await switch_time(node)
         if node.reload.watcher is not None:  # the soak reloads by API, not by file

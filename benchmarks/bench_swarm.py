@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from _startup import engine_settings
 from _util import per_call_us, report
 from bench_swarm_dask import dask_section, submit_stream
 
-from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.consensus import ConsensusEngine, Vote
@@ -60,15 +61,14 @@ WHO = Principal.system("bench")
 def build(root: Path) -> tuple[HeartNode, SwarmCoordinator]:
     (root / "ws" / "tools").mkdir(parents=True)
     (root / "ws" / "tools" / "benchtools.py").write_text(TOOLS)
-    settings = load_settings(
-        data_dir=root / "data",
-        workspace=root / "ws",
-        use_default_file=False,
+    settings = engine_settings(
+        root / "data",
         env={
             "CHIMERA_API__ENABLED": "false",
             "CHIMERA_TOOLS__WATCH": "false",
             "CHIMERA_SWARM__ENABLED": "false",
         },
+        workspace=root / "ws",
     )
     node = HeartNode(settings)
     return node, SwarmCoordinator.__new__(SwarmCoordinator)

@@ -27,73 +27,43 @@ Usage: ``python scripts/screenshots.py [--out docs/screenshots] [--theme light|d
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
-from PySide6.QtCore import QItemSelectionModel, SignalInstance
+from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QWidget
 
 from app.bridge import EngineBridge
 from app.controller import ConsoleController
 from app.dialogs.first_admin import FirstAdminDialog
 from app.dialogs.login import LoginDialog
-from app.main import create_application
-from app.signals import wait_signal
 from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
 from app.views.patches import PatchesPanel
-from chimera_engine.config import load_settings
+from app.widgets.confirm import action_button
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _startup  # a sibling of this script
 import screenshots_dashboard  # a sibling of this script
 import screenshots_patches  # a sibling of this script
+from _startup import PASSWORD, save, settled_lag, wait
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO_WORKSPACE = REPO / "chimera_engine" / "demo" / "workspace"
-PASSWORD = "correct horse battery"
 TIMEOUT_S = 10.0
 
 
-async def wait(signal: SignalInstance) -> tuple[object, ...]:
-    async with asyncio.timeout(TIMEOUT_S):
-        return await wait_signal(signal)
-
-
-async def until(predicate: Callable[[], object], step: float = 0.02) -> None:
-    """Poll ``predicate`` (widget state) on the loop; TimeoutError after TIMEOUT_S."""
-    for _ in range(int(TIMEOUT_S / step)):
-        if predicate():
-            return
-        await asyncio.sleep(step)
-    raise TimeoutError("the console did not reach the expected state")
-
-
-async def settled_lag(bridge: EngineBridge, samples: int = 5) -> None:
-    """Wait for a real loop-lag sample, preferably one taken after the burst of work."""
-    for _ in range(samples):
-        (p99,) = await wait(bridge.loopLag)
-        if isinstance(p99, float) and p99 < 16.0:
-            return
-
-
-def save(widget: QWidget, path: Path) -> None:
-    if not widget.grab().save(str(path)):
-        raise RuntimeError(f"could not write {path}")
-    print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+until = partial(_startup.until, timeout=TIMEOUT_S, step=0.02)
 
 
 async def refused(operation: Awaitable[object]) -> None:
@@ -162,6 +132,8 @@ async def module_history(node: HeartNode, who: Principal, panel: ModulesPanel) -
     await until(lambda: panel.model.active_version("csv_cleaner") == 4)
     panel.select(panel.model.module_index("csv_cleaner"))
     panel.action_bar.rollback_button.click()
+    assert panel.confirm_box is not None  # the panel asks first, as it does an operator
+    action_button(panel.confirm_box).click()
     await wait(panel.actionFinished)
     await call_csv(node, who, 17)
     await until(lambda: panel.model.active_version("csv_cleaner") == 5)
@@ -209,18 +181,13 @@ async def create_key(admin: AdminPanel) -> None:
 
 
 async def capture(out: Path, data_dir: Path) -> None:
-    workspace = screenshots_patches.demo_workspace(DEMO_WORKSPACE, data_dir.parent / "workspace")
-    transcript = data_dir.parent / "transcript.json"
-    screenshots_patches.write_transcript(
-        transcript,
-        (workspace / "tools" / f"{screenshots_patches.MODULE}.py").read_text(encoding="utf-8"),
-    )
-    env = {"CHIMERA_CODEGEN__PROVIDER": "replay", "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript)}
-    node = HeartNode(
-        load_settings(data_dir=data_dir, workspace=workspace, env=env, use_default_file=False)
-    )
-    await node.start()
-    bridge = EngineBridge(node)
+    workspace, env = screenshots_patches.scripted_workspace(data_dir.parent)
+    settings = _startup.engine_settings(data_dir, env=env, workspace=workspace)
+    async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
+        await shoot(node, bridge, out)
+
+
+async def shoot(node: HeartNode, bridge: EngineBridge, out: Path) -> None:
     widgets: list[QWidget] = []
     try:
         first = FirstAdminDialog(bridge, username="admin")
@@ -310,28 +277,16 @@ async def capture(out: Path, data_dir: Path) -> None:
         for widget in widgets:
             widget.close()
             widget.deleteLater()
-        await bridge.aclose()
-        await node.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
-    parser.add_argument("--theme", choices=("light", "dark"), default="light")
-    args = parser.parse_args(argv)
-    out: Path = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console", args.theme)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-shots-") as tmp, loop:
-            loop.run_until_complete(capture(out, Path(tmp) / "data"))
-            loop.run_until_complete(
-                screenshots_dashboard.capture_dashboard(out, Path(tmp) / "dashboard-data", save)
-            )
-    finally:
-        asyncio.set_event_loop(None)
+    args, out = _startup.shot_arguments(__doc__, argv)
+
+    async def both(tmp: Path) -> None:
+        await capture(out, tmp / "data")
+        await screenshots_dashboard.capture_dashboard(out, tmp / "dashboard-data", save)
+
+    _startup.run_console(both, theme=args.theme)
     return 0
 
 

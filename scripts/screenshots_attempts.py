@@ -20,39 +20,38 @@ Usage: ``python scripts/screenshots_attempts.py [--out docs/screenshots]``
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
-from PySide6.QtWidgets import QComboBox, QLineEdit, QWidget
+from PySide6.QtWidgets import QComboBox, QLineEdit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+import _startup  # noqa: E402  # a sibling of this script
+from _startup import PASSWORD, save  # noqa: E402
 
 from app.bridge import EngineBridge  # noqa: E402
 from app.dialogs.settings import SettingsDialog  # noqa: E402
-from app.main import create_application  # noqa: E402
 from app.signals import wait_signal  # noqa: E402
 from app.views.patches import PatchesPanel  # noqa: E402
 from chimera_engine.codegen.generator import GenerationPolicy  # noqa: E402
 from chimera_engine.codegen.providers.local_provider import LocalLLMProvider  # noqa: E402
 from chimera_engine.codegen.providers.retry import RetryPolicy  # noqa: E402
-from chimera_engine.config import load_settings  # noqa: E402
 from chimera_engine.node import HeartNode  # noqa: E402
 from chimera_engine.runtime import ToolCallError  # noqa: E402
 from tests.engine.patches.conftest_helpers import FIX, make_workspace  # noqa: E402
 
 SERVER = REPO / "tests" / "engine" / "codegen" / "llm_server.py"
-PASSWORD = "correct horse battery"
 TIMEOUT_S = 60.0
 JUNK = "Division by zero happens when b is 0. You could add a check before dividing."
 LONG = "The fix needs a careful explanation first. " * 400
@@ -74,24 +73,13 @@ async def model_server(tmp: Path, answers: list[str]) -> AsyncIterator[str]:
         await proc.wait()
 
 
-async def until(predicate: Callable[[], object], step: float = 0.05) -> None:
-    for _ in range(int(TIMEOUT_S / step)):
-        if predicate():
-            return
-        await asyncio.sleep(step)
-    raise TimeoutError("the console did not reach the expected state")
-
-
-def save(widget: QWidget, path: Path) -> None:
-    if not widget.grab().save(str(path)):
-        raise RuntimeError(f"could not write {path}")
-    print(f"wrote {path}")
+until = partial(_startup.until, timeout=TIMEOUT_S)
 
 
 async def make_attempts(node: HeartNode, url: str) -> None:
     """Real requests against the model server: junk then a fix, a cut-off answer, a 500,
     an HTML page and the wrong API kind."""
-    admin = (await node.facade.sessions.login("admin", PASSWORD)).principal
+    admin = (await _startup.sign_in(node, "admin")).principal
     for _ in range(3):
         with suppress(ToolCallError):
             await node.runtime.call("ratio", {"a": 1, "b": 0}, admin)
@@ -179,38 +167,22 @@ async def capture(out: Path, tmp: Path) -> None:
     env = {"CHIMERA_TOOLS__WATCH": "false", "CHIMERA_API__ENABLED": "false"}
     config = tmp / "chimera.toml"
     config.write_text('[codegen]\nprovider = "replay"\n')
-    node = HeartNode(
-        load_settings(data_dir=tmp / "data", workspace=workspace, env=env, config_path=config)
+    settings = _startup.engine_settings(
+        tmp / "data", env=env, workspace=workspace, config_path=config
     )
-    await node.start()
-    bridge = EngineBridge(node)
-    try:
-        await node.facade.sessions.create_first_admin("admin", PASSWORD)
+    async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
+        await _startup.first_admin(node)
         async with model_server(tmp, [JUNK, FIX, LONG]) as url:
             await make_attempts(node, url)
             await bridge.login("admin", PASSWORD)
             await capture_panel(bridge, out)
             await capture_tests(bridge, url, out)
         await bridge.logout()
-    finally:
-        await bridge.aclose()
-        await node.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
-    args = parser.parse_args(argv)
-    out: Path = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console", "light")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-attempts-") as tmp, loop:
-            loop.run_until_complete(capture(out, Path(tmp)))
-    finally:
-        asyncio.set_event_loop(None)
+    _, out = _startup.shot_arguments(__doc__, argv, theme=False)
+    _startup.run_console(lambda tmp: capture(out, tmp), prefix="chimera-attempts-")
     return 0
 
 

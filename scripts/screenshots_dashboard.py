@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,14 +26,12 @@ from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
-from app.bridge import EngineBridge
-from app.controller import ConsoleController
-from app.signals import wait_signal
-from chimera_engine.config import load_settings
 from chimera_engine.events import FailurePredicted
-from chimera_engine.node import HeartNode
 
-PASSWORD = "correct horse battery"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _startup  # a sibling of this script
+from _startup import PASSWORD
+
 TOOLS = ("parse_log", "clean_csv", "validate_json")
 HISTORY_S = 300
 DISK_THRESHOLD = 90.0
@@ -91,31 +90,18 @@ def _disk_history(now: float, rng: random.Random) -> list[Sample]:
     ]
 
 
-async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError("the dashboard did not reach the expected state")
-
-
 async def capture_dashboard(
     out: Path, data_dir: Path, save: Callable[[QWidget, Path], None]
 ) -> None:
-    settings = load_settings(
-        data_dir=data_dir,
+    settings = _startup.engine_settings(
+        data_dir,
         env={"CHIMERA_DEMO__ENABLED": "false"},  # only this history, no demo workload
-        use_default_file=False,
     )
-    node = HeartNode(settings)
-    await node.start()
     rng = random.Random(11)
     now = time.time() - 1.0
-    bridge = EngineBridge(node)
-    window: QWidget | None = None
-    try:
+    async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
         facade = node.facade
-        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        admin = (await _startup.first_admin(node)).principal
         await facade.admin.create_user(admin, "olivia", PASSWORD, "operator")
         predicted = node.bus.subscribe(FailurePredicted)
         node.hub.set_thresholds("disk.used_percent", None, DISK_THRESHOLD)
@@ -127,63 +113,38 @@ async def capture_dashboard(
         async with asyncio.timeout(15):
             await predicted.get()  # the forecast loop runs every 5 s
         predicted.close()
-        olivia = (await facade.sessions.login("olivia", PASSWORD)).principal
+        olivia = (await _startup.sign_in(node, "olivia")).principal
         burst = await facade.metrics.list_anomalies(admin, metric="tool.error_rate{tool=clean_csv}")
         for anomaly in burst[:1]:
             await facade.metrics.acknowledge_anomaly(olivia, anomaly.id)
         await facade.metrics.configure_metric(olivia, ORDER[0], sensitivity=0.6, thresholds=[150.0])
 
         await bridge.login("admin", PASSWORD)
-        main = ConsoleController(bridge).build_main_window()
-        window = main
-        panel: Any = main.panel("Dashboard")
-        main.show_panel("Dashboard")  # the window opens on the Overview
-        main.show()
-        await _until(lambda: panel.anomaly_model.rowCount() >= 3)
-        for key in panel.chart_keys():
-            panel.set_charted(key, False)
-        for key in ORDER:
-            panel.set_charted(key, True)
-        spikes = await facade.metrics.list_anomalies(admin, metric=ORDER[0])
-        panel.select_chart(ORDER[0])
-        if spikes:
-            panel.show_anomaly(spikes[0].id)
-        # Forecasts arrive one chart per frame. The status bar's loop lag is a p99 over
-        # the last 30 s: wait until building the window has left that window.
-        for _ in range(40):
-            (p99,) = await wait_signal(bridge.loopLag)
-            if isinstance(p99, float) and p99 < 16.0:
-                break
-        save(main, out / "dashboard.png")
-    finally:
-        if window is not None:
-            window.close()
-            window.deleteLater()
-        await bridge.aclose()
-        await node.stop()
+        with _startup.main_window(bridge) as main:
+            panel: Any = main.panel("Dashboard")
+            main.show_panel("Dashboard")  # the window opens on the Overview
+            main.show()
+            await _startup.until(lambda: panel.anomaly_model.rowCount() >= 3, step=0.02)
+            for key in panel.chart_keys():
+                panel.set_charted(key, False)
+            for key in ORDER:
+                panel.set_charted(key, True)
+            spikes = await facade.metrics.list_anomalies(admin, metric=ORDER[0])
+            panel.select_chart(ORDER[0])
+            if spikes:
+                panel.show_anomaly(spikes[0].id)
+            # Forecasts arrive one chart per frame. The status bar's loop lag is a p99 over
+            # the last 30 s: wait until building the window has left that window.
+            await _startup.settled_lag(bridge, samples=40)
+            save(main, out / "dashboard.png")
 
 
 def main() -> int:
     """Write ``docs/screenshots/dashboard.png`` (light theme) and nothing else."""
-    import sys
-    import tempfile
-
-    import qasync
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from screenshots import REPO, save  # a sibling; imported here: it imports this module
-
-    from app.main import create_application
-
-    app = create_application("chimera-console", "light")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    out = REPO / "docs" / "screenshots"
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-dashboard-") as tmp, loop:
-            loop.run_until_complete(capture_dashboard(out, Path(tmp) / "data", save))
-    finally:
-        asyncio.set_event_loop(None)
+    out = _startup.REPO / "docs" / "screenshots"
+    _startup.run_console(
+        lambda tmp: capture_dashboard(out, tmp / "data", _startup.save), prefix="chimera-dashboard-"
+    )
     return 0
 
 

@@ -23,38 +23,31 @@ import contextlib
 import os
 import random
 import sys
-import tempfile
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
 
 from app.bridge import EngineBridge
 from app.controller import ConsoleController
-from app.main import create_application
 from app.models.overview import AGENTS, ANOMALIES, PATCHES, RELOADS, TOOLS
-from app.signals import wait_signal
 from app.views.overview import OverviewPanel
 from app.views.patch_detail import HUNKS_TAB
 from app.views.patches import PatchesPanel
-from chimera_engine.config import load_settings
 from chimera_engine.errors import ChimeraError
 from chimera_engine.events import FailurePredicted
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _startup  # a sibling of this script
 import screenshots_dashboard  # a sibling of this script
 import screenshots_patches  # a sibling of this script
+from _startup import PASSWORD, REPO, save
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO_WORKSPACE = REPO / "chimera_engine" / "demo" / "workspace"
-PASSWORD = "correct horse battery"
 TIMEOUT_S = 30.0
 # Header-only files make this version divide by zero.
 RATIO_BUG = (
@@ -64,27 +57,9 @@ RATIO_BUG = (
 CSV_SAMPLES = ("Name,Age\nada,36\nada,36\n", "id\n1\n2\n", "Only Header\n")
 
 
-async def until(predicate: Callable[[], object], step: float = 0.05) -> None:
-    for _ in range(int(TIMEOUT_S / step)):
-        if predicate():
-            return
-        await asyncio.sleep(step)
-    raise TimeoutError("the console did not reach the expected state")
-
-
-async def settled_lag(bridge: EngineBridge, samples: int = 40) -> None:
-    """Wait until the status bar's loop lag (a p99 over 30 s) has left the burst of work."""
-    for _ in range(samples):
-        async with asyncio.timeout(TIMEOUT_S):
-            (p99,) = await wait_signal(bridge.loopLag)
-        if isinstance(p99, float) and p99 < 16.0:
-            return
-
-
-def save(widget: QWidget, path: Path) -> None:
-    if not widget.grab().save(str(path)):
-        raise RuntimeError(f"could not write {path}")
-    print(f"wrote {path}")
+until = partial(_startup.until, timeout=TIMEOUT_S)
+#: the status bar's loop lag is a p99 over 30 s: wait for it to leave the burst of work
+settled_lag = partial(_startup.settled_lag, samples=40)
 
 
 async def incident(node: HeartNode, admin: Principal) -> None:
@@ -118,27 +93,22 @@ async def incident(node: HeartNode, admin: Principal) -> None:
 
 
 async def capture(out: Path, data_dir: Path) -> None:
-    workspace = screenshots_patches.demo_workspace(DEMO_WORKSPACE, data_dir.parent / "workspace")
-    transcript = data_dir.parent / "transcript.json"
-    screenshots_patches.write_transcript(
-        transcript,
-        (workspace / "tools" / f"{screenshots_patches.MODULE}.py").read_text(encoding="utf-8"),
-    )
+    workspace, scripted = screenshots_patches.scripted_workspace(data_dir.parent)
     env = {
-        "CHIMERA_CODEGEN__PROVIDER": "replay",
-        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
+        **scripted,
         "CHIMERA_SWARM__INITIAL_AGENTS": "executor:2,analyzer:1",
         "CHIMERA_TOOLS__WATCH": "false",
     }
-    node = HeartNode(
-        load_settings(data_dir=data_dir, workspace=workspace, env=env, use_default_file=False)
-    )
-    await node.start()
-    bridge = EngineBridge(node)
+    settings = _startup.engine_settings(data_dir, env=env, workspace=workspace)
+    async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
+        await shoot(node, bridge, out)
+
+
+async def shoot(node: HeartNode, bridge: EngineBridge, out: Path) -> None:
     window = None
     try:
         facade = node.facade
-        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        admin = (await _startup.first_admin(node)).principal
         await facade.admin.create_user(admin, "olivia", PASSWORD, "operator")
         await bridge.login("olivia", PASSWORD)
         window = ConsoleController(bridge).build_main_window()
@@ -184,8 +154,6 @@ async def capture(out: Path, data_dir: Path) -> None:
         if window is not None:
             window.close_quietly()
             window.deleteLater()
-        await bridge.aclose()
-        await node.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,14 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console", args.theme)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-overview-") as tmp, loop:
-            loop.run_until_complete(capture(out, Path(tmp) / "data"))
-    finally:
-        asyncio.set_event_loop(None)
+    _startup.run_console(
+        lambda tmp: capture(out, tmp / "data"), theme=args.theme, prefix="chimera-overview-"
+    )
     return 0
 
 

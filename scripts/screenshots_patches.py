@@ -9,23 +9,23 @@ generated again from the panel, tested in the sandbox and left for review.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import json
 import shutil
-from collections.abc import Callable
+import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import SignalInstance
-
 from app.dialogs.patches import ReasonDialog, RequestPatchDialog
-from app.signals import wait_signal
 from app.views.patch_detail import SANDBOX_TAB, SIDE_TAB
 from app.views.patches import PatchesPanel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _startup  # a sibling of this script
+
 if TYPE_CHECKING:
-    from chimera_engine.node import HeartNode
+    from chimera_engine.config import Settings
 
 MODULE = "log_parser"
 PATH = f"tools/{MODULE}.py"
@@ -85,31 +85,29 @@ def demo_workspace(source: Path, target: Path) -> Path:
     return target
 
 
-async def start_demo_node(repo: Path, tmp: Path) -> HeartNode:
-    """A started engine on a copy of the demo workspace in ``tmp``: the demo workload on
-    from the start, its first fault after 6 s, the API on a free port, and patches from
-    the scripted answers for :data:`MODULE` (what the screenshot scripts show)."""
-    from chimera_engine.config import load_settings
-    from chimera_engine.node import HeartNode
-
-    workspace = demo_workspace(repo / "chimera_engine" / "demo" / "workspace", tmp / "workspace")
+def scripted_workspace(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the demo workspace in ``tmp`` and the settings (environment) that make
+    the replay provider answer patch requests for :data:`MODULE` with the scripted answers."""
+    demo = _startup.REPO / "chimera_engine" / "demo" / "workspace"
+    workspace = demo_workspace(demo, tmp / "workspace")
     transcript = tmp / "transcript.json"
-    source = (workspace / "tools" / f"{MODULE}.py").read_text(encoding="utf-8")
-    write_transcript(transcript, source)
+    write_transcript(transcript, (workspace / "tools" / f"{MODULE}.py").read_text(encoding="utf-8"))
+    env = {"CHIMERA_CODEGEN__PROVIDER": "replay", "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript)}
+    return workspace, env
+
+
+def demo_settings(tmp: Path) -> Settings:
+    """An engine on a copy of the demo workspace in ``tmp``: the demo workload on from
+    the start, its first fault after 6 s, the API on a free port, and patches from the
+    scripted answers for :data:`MODULE` (what the screenshot scripts show)."""
+    workspace, scripted = scripted_workspace(tmp)
     env = {
-        "CHIMERA_API__PORT": "0",
-        "CHIMERA_CODEGEN__PROVIDER": "replay",
-        "CHIMERA_CODEGEN__TRANSCRIPT": str(transcript),
+        **scripted,
         "CHIMERA_DEMO__ENABLED": "true",
         "CHIMERA_DEMO__START_DELAY": "0",
         "CHIMERA_DEMO__FIRST_FAULT": "6",
     }
-    settings = load_settings(
-        data_dir=tmp / "data", workspace=workspace, env=env, use_default_file=False
-    )
-    node = HeartNode(settings)
-    await node.start()
-    return node
+    return _startup.engine_settings(tmp / "data", env=env, workspace=workspace)
 
 
 def _answer(rationale: str, source: str, patched: str, test_path: str, test: str) -> str:
@@ -151,17 +149,8 @@ def write_transcript(path: Path, source: str) -> None:
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
-async def _wait(signal: SignalInstance) -> tuple[object, ...]:
-    async with asyncio.timeout(TIMEOUT_S):
-        return await wait_signal(signal)
-
-
-async def _until(predicate: Callable[[], object], step: float = 0.02) -> None:
-    for _ in range(int(TIMEOUT_S / step)):
-        if predicate():
-            return
-        await asyncio.sleep(step)
-    raise TimeoutError("the Patch review panel did not reach the expected state")
+_wait = partial(_startup.wait, timeout=TIMEOUT_S)
+_until = partial(_startup.until, timeout=TIMEOUT_S, step=0.02)
 
 
 async def review(panel: PatchesPanel) -> None:

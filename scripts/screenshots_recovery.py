@@ -17,27 +17,21 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
-
 from app.bridge import EngineBridge
-from app.controller import ConsoleController
-from app.main import create_application
+from app.mainwindow import MainWindow
 from app.views.overview import OverviewPanel
-from chimera_engine.config import load_settings
 from chimera_engine.demo.faults import FaultState
 from chimera_engine.events import PatchChanged
 from chimera_engine.node import HeartNode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshots_overview import save, settled_lag  # a sibling of this script
+import _startup  # a sibling of this script
+from _startup import REPO, save, settled_lag
 
-REPO = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery"
 ENV = {
     "CHIMERA_DEMO__START_DELAY": "0",
     "CHIMERA_DEMO__FAULTS": "false",  # this script injects the fault itself
@@ -50,52 +44,50 @@ ENV = {
 
 
 async def capture(out: Path, data_dir: Path, fault: str) -> None:
-    node = HeartNode(load_settings(data_dir=data_dir, env=ENV, use_default_file=False))
-    await node.start()
-    bridge = EngineBridge(node)
-    window = None
-    try:
-        facade = node.facade
-        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
-        await bridge.login("admin", PASSWORD)
-        window = ConsoleController(bridge).build_main_window()
-        overview = window.panel("Overview")
-        assert isinstance(overview, OverviewPanel)
-        window.show()
-        await asyncio.sleep(8)  # the workload's first calls, charts and agents
-        changes = node.bus.subscribe(PatchChanged)
-        await facade.demo.trigger(admin, fault)
-        async with asyncio.timeout(120):
-            while (change := await changes.get()).state != "ready":
-                pass
-        changes.close()
-        await asyncio.sleep(3)  # the Overview's next read shows the incident
-        window.show_panel("Overview")
-        await settled_lag(bridge, samples=10)
-        save(window, out / "overview_incident.png")
-        await facade.patches.approve_patch(admin, change.patch_id)
+    settings = _startup.engine_settings(data_dir, env=ENV)
+    async with _startup.running_engine(settings) as node:
+        await _startup.first_admin(node)
+        async with _startup.console_bridge(node, "admin") as bridge:
+            with _startup.main_window(bridge) as window:
+                await shoot(node, bridge, window, fault, out)
 
-        async def state() -> str:
-            status = await facade.demo.status(admin)
-            return next(f.state for f in status.faults if f.name == fault)
 
-        for _ in range(180):  # polled once a second, as the Overview does
-            if await state() == FaultState.RECOVERED.value:
-                break
-            await asyncio.sleep(1)
-        else:
-            raise TimeoutError(f"{fault} did not recover within 180 s")
-        await facade.demo.clear(admin, fault)
-        await asyncio.sleep(4)
-        window.show_panel("Overview")
-        await settled_lag(bridge, samples=10)
-        save(window, out / "overview_recovered.png")
-    finally:
-        if window is not None:
-            window.close_quietly()
-            window.deleteLater()
-        await bridge.aclose()
-        await node.stop()
+async def shoot(
+    node: HeartNode, bridge: EngineBridge, window: MainWindow, fault: str, out: Path
+) -> None:
+    facade = node.facade
+    admin = bridge.principal
+    overview = window.panel("Overview")
+    assert isinstance(overview, OverviewPanel)
+    window.show()
+    await asyncio.sleep(8)  # the workload's first calls, charts and agents
+    changes = node.bus.subscribe(PatchChanged)
+    await facade.demo.trigger(admin, fault)
+    async with asyncio.timeout(120):
+        while (change := await changes.get()).state != "ready":
+            pass
+    changes.close()
+    await asyncio.sleep(3)  # the Overview's next read shows the incident
+    window.show_panel("Overview")
+    await settled_lag(bridge, samples=10)
+    save(window, out / "overview_incident.png")
+    await facade.patches.approve_patch(admin, change.patch_id)
+
+    async def state() -> str:
+        status = await facade.demo.status(admin)
+        return next(f.state for f in status.faults if f.name == fault)
+
+    for _ in range(180):  # polled once a second, as the Overview does
+        if await state() == FaultState.RECOVERED.value:
+            break
+        await asyncio.sleep(1)
+    else:
+        raise TimeoutError(f"{fault} did not recover within 180 s")
+    await facade.demo.clear(admin, fault)
+    await asyncio.sleep(4)
+    window.show_panel("Overview")
+    await settled_lag(bridge, samples=10)
+    save(window, out / "overview_recovered.png")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,14 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console", "light")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-recovery-") as tmp, loop:
-            loop.run_until_complete(capture(out, Path(tmp) / "data", args.fault))
-    finally:
-        asyncio.set_event_loop(None)
+    _startup.run_console(
+        lambda tmp: capture(out, tmp / "data", args.fault), prefix="chimera-recovery-"
+    )
     return 0
 
 

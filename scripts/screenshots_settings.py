@@ -13,12 +13,10 @@ Usage: ``python scripts/screenshots_settings.py [--out docs/screenshots] [--them
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,26 +24,18 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
 from aiohttp import web
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QComboBox
 
 from app.bridge import EngineBridge
 from app.dialogs.settings import SettingsDialog
-from app.main import create_application
 from app.signals import wait_signal
-from chimera_engine.config import load_settings
-from chimera_engine.node import HeartNode
 
-REPO = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _startup  # a sibling of this script
+from _startup import save
+
 MODEL = "qwen2.5-coder:7b"
-
-
-def save(widget: QWidget, path: Path) -> None:
-    if not widget.grab().save(str(path)):
-        raise RuntimeError(f"could not write {path}")
-    print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
 
 
 async def _chat(request: web.Request) -> web.StreamResponse:
@@ -93,18 +83,20 @@ def write_config(root: Path) -> Path:
 
 async def capture(out: Path, root: Path) -> None:
     config = write_config(root)
-    settings = load_settings(
-        config_path=config,
-        data_dir=root / "data",
+    settings = _startup.engine_settings(
+        root / "data",
         env={"CHIMERA_API__ENABLED": "false", "CHIMERA_SWARM__ENABLED": "false"},
+        config_path=config,
     )
-    node = HeartNode(settings)
-    await node.start()
-    bridge = EngineBridge(node)
+    async with _startup.running_engine(settings) as node:
+        await _startup.first_admin(node, "dana")
+        async with _startup.console_bridge(node, "dana") as bridge:
+            await shoot(bridge, out)
+
+
+async def shoot(bridge: EngineBridge, out: Path) -> None:
     dialog: SettingsDialog | None = None
     try:
-        await node.facade.sessions.create_first_admin("dana", PASSWORD)
-        await bridge.login("dana", PASSWORD)
         async with model_server() as url:
             dialog = SettingsDialog(bridge)
             dialog.resize(780, 640)
@@ -131,25 +123,13 @@ async def capture(out: Path, root: Path) -> None:
         if dialog is not None:
             dialog.close()
             dialog.deleteLater()
-        await bridge.aclose()
-        await node.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
-    parser.add_argument("--theme", choices=("light", "dark"), default="light")
-    args = parser.parse_args(argv)
-    out: Path = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console", args.theme)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-settings-") as tmp, loop:
-            loop.run_until_complete(capture(out, Path(tmp)))
-    finally:
-        asyncio.set_event_loop(None)
+    args, out = _startup.shot_arguments(__doc__, argv)
+    _startup.run_console(
+        lambda tmp: capture(out, tmp), theme=args.theme, prefix="chimera-settings-"
+    )
     return 0
 
 

@@ -17,62 +17,59 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.mainwindow import MainWindow
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = ((1024, 700), (1280, 800), (1920, 1080))
 THEMES = ("light", "dark")
-PASSWORD = "correct horse battery"
 WARM_UP_S = 30.0
 PANEL_SETTLE_S = 1.0
 
 
 async def capture(out: Path, tmp: Path) -> int:
+    import _startup  # a sibling of this script
     import screenshots_patches  # a sibling of this script
-    from screenshots_themes import slug
 
-    from app.bridge import EngineBridge
-    from app.controller import ConsoleController
     from chimera_engine.errors import ChimeraError
 
-    node = await screenshots_patches.start_demo_node(REPO, tmp)
-    bridge = EngineBridge(node)
-    failures = 0
-    window = None
-    try:
-        await bridge.create_first_admin("admin", PASSWORD)
+    settings = screenshots_patches.demo_settings(tmp)
+    async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
+        await bridge.create_first_admin("admin", _startup.PASSWORD)
         who = bridge.principal
         with contextlib.suppress(ChimeraError):
             await node.facade.patches.request_patch(who, screenshots_patches.MODULE)
         await asyncio.sleep(WARM_UP_S)
-        window = ConsoleController(bridge).build_main_window()
-        window.show()
-        for theme in THEMES:
-            window.desktop.set_theme(theme)
-            for width, height in SIZES:
-                window.resize(width, height)
-                await asyncio.sleep(0.5)
-                if window.width() > width:
-                    print(f"!! {theme} {width}x{height}: the window stays {window.width()} px wide")
-                    failures += 1
-                folder = out / theme / f"{width}x{height}"
-                folder.mkdir(parents=True, exist_ok=True)
-                for name in window.panel_names():
-                    window.show_panel(name)
-                    await asyncio.sleep(PANEL_SETTLE_S)
-                    path = folder / f"{slug(name)}.png"
-                    if not window.grab().save(str(path)):
-                        raise RuntimeError(f"could not write {path}")
-                    print(f"wrote {path}", flush=True)
-    finally:
-        if window is not None:
-            window.close_quietly()
-            window.deleteLater()
-        await bridge.aclose()
-        await node.stop()
+        with _startup.main_window(bridge) as window:
+            window.show()
+            return await shoot(window, out)
+
+
+async def shoot(window: MainWindow, out: Path) -> int:
+    """Every panel at every size in both themes; 1 when the window would not shrink."""
+    import _startup  # a sibling of this script
+    from screenshots_themes import slug
+
+    failures = 0
+    for theme in THEMES:
+        window.desktop.set_theme(theme)
+        for width, height in SIZES:
+            window.resize(width, height)
+            await asyncio.sleep(0.5)
+            if window.width() > width:
+                print(f"!! {theme} {width}x{height}: the window stays {window.width()} px wide")
+                failures += 1
+            folder = out / theme / f"{width}x{height}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in window.panel_names():
+                window.show_panel(name)
+                await asyncio.sleep(PANEL_SETTLE_S)
+                _startup.save(window, folder / f"{slug(name)}.png")
     return 1 if failures else 0
 
 
@@ -80,20 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="folder for the PNGs (default: a temporary one)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import qasync
+    import _startup  # a sibling of this script
 
-    from app.main import create_application
-
-    out = args.out or Path(tempfile.mkdtemp(prefix="chimera-sizes-"))
-    app = create_application("chimera-console")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-shots-") as tmp, loop:
-            return int(loop.run_until_complete(capture(out.resolve(), Path(tmp))))
-    finally:
-        asyncio.set_event_loop(None)
+    out = (args.out or Path(tempfile.mkdtemp(prefix="chimera-sizes-"))).resolve()
+    return _startup.run_console(lambda tmp: capture(out, tmp))
 
 
 if __name__ == "__main__":

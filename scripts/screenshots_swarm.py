@@ -16,30 +16,26 @@ Usage: ``python scripts/screenshots_swarm.py [--out docs/screenshots]``
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sys
-import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
 from PySide6.QtWidgets import QWidget
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-from app.bridge import EngineBridge  # noqa: E402
-from app.controller import ConsoleController  # noqa: E402
-from app.main import create_application  # noqa: E402
+import _startup  # noqa: E402  # a sibling of this script
+
 from app.signals import wait_signal  # noqa: E402
 from app.views.swarm import SwarmPanel  # noqa: E402
 from app.widgets.confirm import action_button  # noqa: E402
-from chimera_engine.config import load_settings  # noqa: E402
-from chimera_engine.node import HeartNode  # noqa: E402
 from chimera_engine.swarm.decomposer import Job  # noqa: E402
 from chimera_engine.swarm.models import (  # noqa: E402
     AgentSpec,
@@ -48,7 +44,6 @@ from chimera_engine.swarm.models import (  # noqa: E402
     Task,
 )
 
-PASSWORD = "correct horse battery"
 TIMEOUT_S = 30.0
 
 TOOLS = '''"""Log crunching, spread over the swarm."""
@@ -98,12 +93,7 @@ LINES = [
 ]
 
 
-async def until(predicate: Callable[[], object], step: float = 0.05) -> None:
-    for _ in range(int(TIMEOUT_S / step)):
-        if predicate():
-            return
-        await asyncio.sleep(step)
-    raise TimeoutError("the Swarm panel did not reach the expected state")
+until = partial(_startup.until, timeout=TIMEOUT_S)
 
 
 async def capture_swarm(out: Path, root: Path, save: Callable[[QWidget, Path], None]) -> None:
@@ -116,15 +106,10 @@ async def capture_swarm(out: Path, root: Path, save: Callable[[QWidget, Path], N
         "CHIMERA_SWARM__STOP_GRACE": "1.0",
         "CHIMERA_SWARM__HEARTBEAT_INTERVAL": "0.25",
     }
-    node = HeartNode(
-        load_settings(data_dir=root / "data", workspace=workspace, env=env, use_default_file=False)
-    )
-    await node.start()
-    bridge = EngineBridge(node)
-    window: QWidget | None = None
-    try:
+    settings = _startup.engine_settings(root / "data", env=env, workspace=workspace)
+    async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
         facade = node.facade
-        admin = (await facade.sessions.create_first_admin("admin", PASSWORD)).principal
+        admin = (await _startup.first_admin(node)).principal
         executors = await facade.swarm.spawn_many(admin, AgentSpec(concurrency=2), 4)
         skewed = {"LOG_SKEW": "1", "LOG_CONFIDENCE": "0.6"}
         odd = await facade.swarm.spawn(admin, AgentSpec(concurrency=2, env=skewed))
@@ -133,109 +118,93 @@ async def capture_swarm(out: Path, root: Path, save: Callable[[QWidget, Path], N
             admin, AgentSpec(role="tester", concurrency=1, capabilities=frozenset({"sandbox"}))
         )
 
-        await bridge.login("admin", PASSWORD)
-        main = ConsoleController(bridge).build_main_window()
-        window = main
-        panel = main.panel("Swarm")
-        assert isinstance(panel, SwarmPanel)
-        main.resize(1280, 880)  # seven agents, the graph and three votes without scrolling
-        main.show()
-        main.show_panel("Swarm")
-        await until(lambda: panel.agent_model.rowCount() == 7)
+        await bridge.login("admin", _startup.PASSWORD)
+        with _startup.main_window(bridge) as main:
+            panel = main.panel("Swarm")
+            assert isinstance(panel, SwarmPanel)
+            main.resize(1280, 880)  # seven agents, the graph and three votes without scrolling
+            main.show()
+            main.show_panel("Swarm")
+            await until(lambda: panel.agent_model.rowCount() == 7)
 
-        # an operator kills one executor from the panel (confirmed)
-        victim = executors[-1].id
-        panel.select_agent(victim)
-        panel.action_bar.kill_button.click()
-        box = panel.commands.confirm_box
-        assert box is not None
-        action_button(box).click()
-        await wait_signal(panel.actionFinished)
+            # an operator kills one executor from the panel (confirmed)
+            victim = executors[-1].id
+            panel.select_agent(victim)
+            panel.action_bar.kill_button.click()
+            box = panel.commands.confirm_box
+            assert box is not None
+            action_button(box).click()
+            await wait_signal(panel.actionFinished)
 
-        # single tasks: done, failed, cancelled
-        singles = await facade.swarm.submit(
-            admin,
-            [
-                Task(tool="count_errors", inputs={"lines": LINES[:4]}),
-                Task(tool="fetch", inputs={"url": "http://inventory.internal/stock"}),
-                Task(tool="count_errors", inputs={"lines": LINES[4:]}, role="reviewer"),
-            ],
-        )
-        await asyncio.sleep(0.4)
-        await facade.swarm.cancel(admin, singles[2].id)
-
-        # the job: chunks counted by three agents each, merged, then reported
-        weighted = ConsensusPolicy(method=ConsensusMethod.WEIGHTED)
-        lines = [*LINES, "10:00:11 ERROR db: replica lag (held)", *LINES[:5]]
-        graph = await facade.swarm.submit_job(
-            admin,
-            Job(
-                tool="count_errors",
-                inputs={"lines": lines},
-                map_over="lines",
-                chunk_size=4,
-                aggregate="merge_counts",
-                redundancy=3,
-                consensus=weighted,
-                then=[
-                    Job(tool="render_report", input_from="total", redundancy=3, consensus=weighted)
+            # single tasks: done, failed, cancelled
+            singles = await facade.swarm.submit(
+                admin,
+                [
+                    Task(tool="count_errors", inputs={"lines": LINES[:4]}),
+                    Task(tool="fetch", inputs={"url": "http://inventory.internal/stock"}),
+                    Task(tool="count_errors", inputs={"lines": LINES[4:]}, role="reviewer"),
                 ],
-            ),
-        )
-        chunks = [t.id for t in graph.tasks if t.tool == "count_errors"]
-
-        def finished(tid: str) -> bool:
-            row = panel.task_model.row_of(tid)
-            return row >= 0 and panel.task_model.record(row).state.value == "succeeded"
-
-        await until(lambda: sum(finished(t) for t in chunks) == len(chunks) - 1)
-
-        def dissent(tid: str) -> bool:
-            outcome = panel.task_model.record(panel.task_model.row_of(tid)).consensus
-            return bool(outcome and outcome.get("dissenters"))
-
-        done = [t for t in chunks if finished(t)]
-        shown = next((t for t in done if dissent(t)), done[0])
-        panel.select_agent(odd.id)
-        await until(lambda: panel.select_task(shown))
-        await until(
-            lambda: (
-                panel.detail.record is not None
-                and len(panel.detail.graph.nodes) == len(graph.tasks)
             )
-        )
-        panel.task_table.setFocus()
-        # The status bar's loop lag is a p99 over the last 30 s: wait for a sample taken
-        # after starting seven agents and building the window has left that window.
-        for _ in range(40):
-            (p99,) = await wait_signal(bridge.loopLag)
-            if isinstance(p99, float) and p99 < 16.0:
-                break
-        save(main, out / "swarm.png")
-    finally:
-        if window is not None:
-            window.close()
-            window.deleteLater()
-        await bridge.aclose()
-        await node.stop()
+            await asyncio.sleep(0.4)
+            await facade.swarm.cancel(admin, singles[2].id)
 
+            # the job: chunks counted by three agents each, merged, then reported
+            weighted = ConsensusPolicy(method=ConsensusMethod.WEIGHTED)
+            lines = [*LINES, "10:00:11 ERROR db: replica lag (held)", *LINES[:5]]
+            graph = await facade.swarm.submit_job(
+                admin,
+                Job(
+                    tool="count_errors",
+                    inputs={"lines": lines},
+                    map_over="lines",
+                    chunk_size=4,
+                    aggregate="merge_counts",
+                    redundancy=3,
+                    consensus=weighted,
+                    then=[
+                        Job(
+                            tool="render_report",
+                            input_from="total",
+                            redundancy=3,
+                            consensus=weighted,
+                        )
+                    ],
+                ),
+            )
+            chunks = [t.id for t in graph.tasks if t.tool == "count_errors"]
 
-def _save(widget: QWidget, path: Path) -> None:
-    if not widget.grab().save(str(path)):
-        raise RuntimeError(f"could not write {path}")
-    print(f"wrote {path}")
+            def finished(tid: str) -> bool:
+                row = panel.task_model.row_of(tid)
+                return row >= 0 and panel.task_model.record(row).state.value == "succeeded"
+
+            await until(lambda: sum(finished(t) for t in chunks) == len(chunks) - 1)
+
+            def dissent(tid: str) -> bool:
+                outcome = panel.task_model.record(panel.task_model.row_of(tid)).consensus
+                return bool(outcome and outcome.get("dissenters"))
+
+            done = [t for t in chunks if finished(t)]
+            shown = next((t for t in done if dissent(t)), done[0])
+            panel.select_agent(odd.id)
+            await until(lambda: panel.select_task(shown))
+            await until(
+                lambda: (
+                    panel.detail.record is not None
+                    and len(panel.detail.graph.nodes) == len(graph.tasks)
+                )
+            )
+            panel.task_table.setFocus()
+            # The status bar's loop lag is a p99 over the last 30 s: wait for a sample taken
+            # after starting seven agents and building the window has left that window.
+            await _startup.settled_lag(bridge, samples=40)
+            save(main, out / "swarm.png")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with tempfile.TemporaryDirectory(prefix="chimera-swarm-shot-") as tmp, loop:
-        loop.run_until_complete(capture_swarm(args.out, Path(tmp), _save))
+    _, out = _startup.shot_arguments(__doc__, None, theme=False)
+    _startup.run_console(
+        lambda tmp: capture_swarm(out, tmp, _startup.save), prefix="chimera-swarm-shot-"
+    )
     return 0
 
 

@@ -28,16 +28,21 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _startup  # a sibling of this script
+from _startup import PASSWORD, REPO, save
+
+if TYPE_CHECKING:
+    from app.mainwindow import MainWindow
+
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "light": ("light", {}),
     "dark": ("dark", {}),
     "scale200": ("light", {"QT_SCALE_FACTOR": "2"}),
 }
-PASSWORD = "correct horse battery"
 WARM_UP_S = 25.0  # demo traffic, a fault, its anomalies and the patch's sandbox run
 PANEL_SETTLE_S = 1.5
 
@@ -48,16 +53,11 @@ def slug(name: str) -> str:
 
 async def capture(out: Path, tmp: Path) -> None:
     import screenshots_patches  # a sibling of this script
-    from PySide6.QtWidgets import QWidget
 
-    from app.bridge import EngineBridge
-    from app.controller import ConsoleController
     from chimera_engine.errors import ChimeraError
 
-    node = await screenshots_patches.start_demo_node(REPO, tmp)
-    bridge = EngineBridge(node)
-    widgets: list[QWidget] = []
-    try:
+    settings = screenshots_patches.demo_settings(tmp)
+    async with _startup.running_engine(settings) as node, _startup.console_bridge(node) as bridge:
         await bridge.create_first_admin("admin", PASSWORD)
         who = bridge.principal
         facade = node.facade
@@ -68,68 +68,44 @@ async def capture(out: Path, tmp: Path) -> None:
         await asyncio.sleep(WARM_UP_S)
         await facade.audit.verify(who)
 
-        window = ConsoleController(bridge).build_main_window()
-        widgets.append(window)
-        window.show()
-        for name in window.panel_names():
-            window.show_panel(name)
-            await asyncio.sleep(PANEL_SETTLE_S)
-            panel = window.panel(name)
-            headline = getattr(panel, "headline_label", None)
-            for _ in range(150):  # the Overview's first read (slow on a busy machine)
-                if headline is None or not headline.text().startswith("Reading the engine"):
+        with _startup.main_window(bridge) as window:
+            window.show()
+            await shoot(window, out)
+
+
+async def shoot(window: MainWindow, out: Path) -> None:
+    for name in window.panel_names():
+        window.show_panel(name)
+        await asyncio.sleep(PANEL_SETTLE_S)
+        panel = window.panel(name)
+        headline = getattr(panel, "headline_label", None)
+        for _ in range(150):  # the Overview's first read (slow on a busy machine)
+            if headline is None or not headline.text().startswith("Reading the engine"):
+                break
+            await asyncio.sleep(0.1)
+        pending = getattr(panel, "pending_charts", None)
+        if pending is not None:  # the Dashboard builds its charts one per loop turn
+            for _ in range(150):
+                if not pending():
                     break
                 await asyncio.sleep(0.1)
-            pending = getattr(panel, "pending_charts", None)
-            if pending is not None:  # the Dashboard builds its charts one per loop turn
-                for _ in range(150):
-                    if not pending():
-                        break
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(3.0)  # a few frames of every chart
-            save(window, out / f"{slug(name)}.png")
-        sheet = window.desktop.show_shortcuts()
-        widgets.append(sheet)
+            await asyncio.sleep(3.0)  # a few frames of every chart
+        save(window, out / f"{slug(name)}.png")
+    for dialog, name in (
+        (window.desktop.show_shortcuts, "shortcuts"),
+        (window.desktop.show_about, "about"),
+    ):
+        sheet = dialog()
         await asyncio.sleep(0.2)
-        save(sheet, out / "shortcuts.png")
+        save(sheet, out / f"{name}.png")
         sheet.close()
-        about = window.desktop.show_about()
-        widgets.append(about)
-        await asyncio.sleep(0.2)
-        save(about, out / "about.png")
-        about.close()
-    finally:
-        for widget in widgets:
-            widget.close()
-            widget.deleteLater()
-        await bridge.aclose()
-        await node.stop()
-
-
-def save(widget: object, path: Path) -> None:
-    from PySide6.QtWidgets import QWidget
-
-    assert isinstance(widget, QWidget)
-    if not widget.grab().save(str(path)):
-        raise RuntimeError(f"could not write {path}")
-    print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}", flush=True)
+        sheet.deleteLater()
 
 
 def run_variant(out: Path, theme: str) -> int:
     """In this process: capture every panel in ``theme`` into ``out``."""
-    import qasync
-
-    from app.main import create_application
-
     out.mkdir(parents=True, exist_ok=True)
-    app = create_application("chimera-console", theme)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chimera-shots-") as tmp, loop:
-            loop.run_until_complete(capture(out, Path(tmp)))
-    finally:
-        asyncio.set_event_loop(None)
+    _startup.run_console(lambda tmp: capture(out, tmp), theme=theme)
     return 0
 
 

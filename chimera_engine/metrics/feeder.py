@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
+
 from chimera_engine.events import (
     AnomalyDetected,
     AuditAppended,
@@ -58,6 +60,7 @@ class MetricsFeeder:
         if self._sub.closed:
             self._sub = self._subscribe()
         m = self._metrics
+        audit_by_outcome: dict[str, Counter] = {}
         dropped = 0
         try:
             async for event in self._sub:
@@ -69,7 +72,11 @@ class MetricsFeeder:
                     m.tool_calls.labels(r.tool, str(r.version), r.outcome).inc()
                     m.tool_duration.labels(r.tool).observe(max(0.0, r.duration_s))
                 elif isinstance(event, AuditAppended):
-                    m.audit_entries.labels(event.entry.outcome).inc()
+                    outcome = event.entry.outcome
+                    counter = audit_by_outcome.get(outcome)
+                    if counter is None:  # a handful of outcomes: look each child up once
+                        counter = audit_by_outcome[outcome] = m.audit_entries.labels(outcome)
+                    counter.inc()
                 elif isinstance(event, AnomalyDetected):
                     name, tool = self._anomaly_labels(event.event.metric)
                     m.anomalies.labels(name, tool, event.event.kind.value).inc()

@@ -30,9 +30,11 @@ from typing import Any
 
 from chimera_engine.events import AuditAppended, AuditTampered, EventBus
 from chimera_engine.security.audit_anchor import (
+    ENCODING_TAG,
     AuditTamperError,
     CheckpointFile,
     ExportSink,
+    encode_body,
     encode_fields,
 )
 from chimera_engine.security.audit_verify import (
@@ -63,36 +65,19 @@ class AuditChain:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # keyed once, the constant tag already fed in: each entry copies it
+        self._tagged = hmac.new(key, ENCODING_TAG, hashlib.sha256)
 
-    def entry_hash(self, prev: str, seq: int, draft: AuditDraft) -> str:
-        message = encode_fields(
-            prev,
-            str(seq),
-            repr(float(draft.ts)),
-            draft.actor,
-            draft.role,
-            draft.action,
-            draft.target,
-            draft.outcome,
-            canonical_detail(draft.detail),
-        )
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+    def entry_hash(self, prev: str, seq: int, draft: AuditDraft, detail: str | None = None) -> str:
+        """The entry's MAC; ``detail`` is ``canonical_detail(draft.detail)`` when the
+        caller has it already."""
+        mac = self._tagged.copy()
+        mac.update(encode_body(_fields(prev, seq, draft, detail)))
+        return mac.hexdigest()
 
-    def legacy_hash(self, prev: str, seq: int, draft: AuditDraft) -> str:
+    def legacy_hash(self, prev: str, seq: int, draft: AuditDraft, detail: str | None = None) -> str:
         """The first encoding (fields joined by 0x1f), kept to verify entries written by it."""
-        message = "\x1f".join(
-            (
-                prev,
-                str(seq),
-                repr(float(draft.ts)),
-                draft.actor,
-                draft.role,
-                draft.action,
-                draft.target,
-                draft.outcome,
-                canonical_detail(draft.detail),
-            )
-        )
+        message = "\x1f".join(_fields(prev, seq, draft, detail))
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
     def head_mac(self, seq: int, digest: str) -> str:
@@ -104,8 +89,25 @@ class AuditChain:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
+def _fields(prev: str, seq: int, draft: AuditDraft, detail: str | None) -> tuple[str, ...]:
+    """What the chain hashes of an entry, in order."""
+    return (
+        prev,
+        str(seq),
+        repr(float(draft.ts)),
+        draft.actor,
+        draft.role,
+        draft.action,
+        draft.target,
+        draft.outcome,
+        canonical_detail(draft.detail) if detail is None else detail,
+    )
+
+
 def _scrub(detail: dict[str, Any]) -> dict[str, Any]:
     """Never let a secret reach the log, whatever a caller passes."""
+    if not detail:
+        return detail
     return {k: ("<redacted>" if k.lower() in SECRET_FIELDS else v) for k, v in detail.items()}
 
 
@@ -230,9 +232,11 @@ class AuditLog:
                 if not future.done():
                     future.set_exception(error or RuntimeError("audit write failed"))
             return
-        for (_, future), entry in zip(batch, written.result(), strict=True):
-            self.ring.append(entry)
-            self._bus.publish(AuditAppended(entry=entry))
+        entries = written.result()
+        self.ring.extend(entries)
+        publish = self._bus.publish
+        for (_, future), entry in zip(batch, entries, strict=True):
+            publish(AuditAppended(entry=entry))
             if not future.done():
                 future.set_result(entry)
 

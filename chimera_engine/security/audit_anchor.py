@@ -18,7 +18,8 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterator, Sequence
+import struct
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,18 +35,26 @@ class AuditTamperError(ChimeraError):
     code = "audit_tampered"
 
 
+_LENGTH = struct.Struct(">I").pack
+
+
 def encode_fields(*fields: str) -> bytes:
     """Length-prefixed encoding: distinct field tuples always give distinct bytes.
 
     >>> encode_fields("a\\x1fb", "c") != encode_fields("a", "b\\x1fc")
     True
     """
-    out = bytearray(ENCODING_TAG)
+    return ENCODING_TAG + encode_body(fields)
+
+
+def encode_body(fields: Iterable[str]) -> bytes:
+    """:func:`encode_fields` without the leading tag: each field as its UTF-8 bytes
+    after their length in 4 big-endian bytes."""
+    parts: list[bytes] = []
     for text in fields:
         data = text.encode("utf-8", "surrogatepass")
-        out += len(data).to_bytes(4, "big")
-        out += data
-    return bytes(out)
+        parts += (_LENGTH(len(data)), data)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True, kw_only=True)

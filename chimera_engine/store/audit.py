@@ -64,16 +64,20 @@ def head(conn: sqlite3.Connection) -> tuple[int, str]:
 def append_batch(
     conn: sqlite3.Connection,
     drafts: list[AuditDraft],
-    chain: Callable[[str, int, AuditDraft], str],
+    chain: Callable[[str, int, AuditDraft, str], str],
     head_mac: Callable[[int, str], str],
 ) -> list[AuditEntry]:
-    """Chain and insert ``drafts`` after the current head, inside the caller's transaction."""
+    """Chain and insert ``drafts`` after the current head, inside the caller's transaction.
+
+    ``chain(prev, seq, draft, detail)`` gets the draft's canonical detail text too,
+    the same text the row stores."""
     seq, prev = head(conn)
     entries: list[AuditEntry] = []
     rows: list[tuple[Any, ...]] = []
     for draft in drafts:
         seq += 1
-        digest = chain(prev, seq, draft)
+        detail = canonical_detail(draft.detail)
+        digest = chain(prev, seq, draft, detail)
         entries.append(
             AuditEntry(
                 seq=seq,
@@ -97,7 +101,7 @@ def append_batch(
                 draft.action,
                 draft.target,
                 draft.outcome,
-                canonical_detail(draft.detail),
+                detail,
                 prev,
                 digest,
             )
@@ -113,6 +117,8 @@ def append_batch(
 
 
 def canonical_detail(detail: dict[str, Any]) -> str:
+    if not detail:
+        return "{}"
     return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,9 @@ import pytest
 from chimera_engine.cli import main as cli_main
 from chimera_engine.events import AuditAppended
 from chimera_engine.node import HeartNode
+from chimera_engine.security.audit import AuditChain
 from chimera_engine.security.manager import Session
-from chimera_engine.store.audit import AuditQuery
+from chimera_engine.store.audit import AuditDraft, AuditQuery
 
 from .conftest import make_settings
 
@@ -162,3 +166,31 @@ async def test_cli_audit_verify_exit_codes(
     out = capsys.readouterr().out
     assert code == 1
     assert "broken at entry 4" in out
+
+
+def test_entry_hash_is_the_hmac_of_the_length_prefixed_fields() -> None:
+    """Pinned to the encoding written out by hand: a cached key or a detail passed in
+    must not change a single byte of what is hashed."""
+    key = b"k" * 32
+    chain = AuditChain(key)
+    draft = AuditDraft(
+        ts=1.5,
+        actor="ann\x1fadmin",
+        role="operator",
+        action="user.create",
+        target="bob",
+        outcome="ok",
+        detail={"b": 1, "a": "\u00e9"},
+    )
+    detail = '{"a":"\\u00e9","b":1}'
+    fields = ("prev", "7", "1.5", "ann\x1fadmin", "operator", "user.create", "bob", "ok", detail)
+    message = b"chimera-audit/2" + b"".join(
+        len(f.encode()).to_bytes(4, "big") + f.encode() for f in fields
+    )
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert chain.entry_hash("prev", 7, draft) == expected
+    assert chain.entry_hash("prev", 7, draft, detail) == expected
+    assert chain.entry_hash("prev", 8, draft) != expected  # the keyed state is not reused
+    assert chain.entry_hash("prev", 7, draft) == expected
+    assert AuditChain(b"x" * 32).entry_hash("prev", 7, draft) != expected
+    assert chain.entry_hash("prev", 7, replace(draft, detail={})) != expected

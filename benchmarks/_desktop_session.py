@@ -131,16 +131,16 @@ async def sample_lag(into: list[float], interval: float = 0.01) -> None:
 async def drive(data_dir: Path, cycles: int, cpu_s: float) -> None:
     from PySide6.QtCore import QTimer
 
-    from app.bridge import EngineBridge
     from app.controller import ConsoleController
     from app.main import seconds_since_process_start
+    from app.startup import bridge_for
     from chimera_engine.config import load_settings
     from chimera_engine.node import HeartNode
     from chimera_engine.swarm.events import AgentChanged
 
     node = HeartNode(load_settings(data_dir=data_dir, env={"CHIMERA_API__PORT": "0"}))
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     await node.facade.create_first_admin("bench", PASSWORD)
     demo_running_at = time.perf_counter() + node.settings.demo.start_delay + 1.0
     changes = node.bus.subscribe(AgentChanged)

@@ -37,7 +37,7 @@ import qasync
 from _util import report
 from PySide6.QtWidgets import QApplication
 
-from app.bridge import EngineBridge
+from app.startup import bridge_for
 from app.theme import apply_theme
 from app.views.dashboard import DashboardPanel
 from chimera_engine.config import load_settings
@@ -87,7 +87,7 @@ async def run(seconds: float, warmup: float) -> None:
     settings = load_settings(data_dir=data, env={"CHIMERA_API__PORT": "0"}, use_default_file=False)
     async with HeartNode(settings) as node:
         await node.facade.create_first_admin("bench", PASSWORD)
-        bridge = EngineBridge(node)
+        bridge = bridge_for(node)
         await bridge.login("bench", PASSWORD)
         keys = prefill(node, time.time())
         stop = asyncio.Event()

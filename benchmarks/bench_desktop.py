@@ -80,15 +80,15 @@ def cold_start(command: list[str], runs: int) -> tuple[float, float] | None:
 
 # -- the idle console (child process) ----------------------------------------------------------
 async def run_console_idle(demo: str, seconds: float) -> None:
-    from app.bridge import EngineBridge
     from app.controller import ConsoleController
+    from app.startup import bridge_for
     from chimera_engine.config import load_settings
     from chimera_engine.node import HeartNode
 
     with tempfile.TemporaryDirectory(prefix="chimera-idle-") as tmp:
         node = HeartNode(load_settings(data_dir=Path(tmp), env=offscreen_env()))
         await node.start()
-        bridge = EngineBridge(node)
+        bridge = bridge_for(node)
         try:
             await bridge.create_first_admin("bench", PASSWORD)
             principal = bridge.principal

@@ -49,6 +49,7 @@ from app.dialogs.first_admin import FirstAdminDialog
 from app.dialogs.login import LoginDialog
 from app.main import create_application
 from app.signals import wait_signal
+from app.startup import bridge_for
 from app.views.admin import AdminPanel
 from app.views.audit import AuditPanel
 from app.views.modules import ModulesPanel
@@ -220,7 +221,7 @@ async def capture(out: Path, data_dir: Path) -> None:
         load_settings(data_dir=data_dir, workspace=workspace, env=env, use_default_file=False)
     )
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     widgets: list[QWidget] = []
     try:
         first = FirstAdminDialog(bridge, username="admin")

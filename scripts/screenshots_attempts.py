@@ -42,6 +42,7 @@ from app.bridge import EngineBridge  # noqa: E402
 from app.dialogs.settings import SettingsDialog  # noqa: E402
 from app.main import create_application  # noqa: E402
 from app.signals import wait_signal  # noqa: E402
+from app.startup import bridge_for  # noqa: E402
 from app.views.patches import PatchesPanel  # noqa: E402
 from chimera_engine.codegen.generator import GenerationPolicy  # noqa: E402
 from chimera_engine.codegen.providers.local_provider import LocalLLMProvider  # noqa: E402
@@ -183,7 +184,7 @@ async def capture(out: Path, tmp: Path) -> None:
         load_settings(data_dir=tmp / "data", workspace=workspace, env=env, config_path=config)
     )
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     try:
         await node.facade.create_first_admin("admin", PASSWORD)
         async with model_server(tmp, [JUNK, FIX, LONG]) as url:

@@ -25,9 +25,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
-from app.bridge import EngineBridge
 from app.controller import ConsoleController
 from app.signals import wait_signal
+from app.startup import bridge_for
 from chimera_engine.config import load_settings
 from chimera_engine.events import FailurePredicted
 from chimera_engine.node import HeartNode
@@ -111,7 +111,7 @@ async def capture_dashboard(
     await node.start()
     rng = random.Random(11)
     now = time.time() - 1.0
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     window: QWidget | None = None
     try:
         facade = node.facade

@@ -39,6 +39,7 @@ from app.controller import ConsoleController
 from app.main import create_application
 from app.models.overview import AGENTS, ANOMALIES, PATCHES, RELOADS, TOOLS
 from app.signals import wait_signal
+from app.startup import bridge_for
 from app.views.overview import OverviewPanel
 from app.views.patch_detail import HUNKS_TAB
 from app.views.patches import PatchesPanel
@@ -134,7 +135,7 @@ async def capture(out: Path, data_dir: Path) -> None:
         load_settings(data_dir=data_dir, workspace=workspace, env=env, use_default_file=False)
     )
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     window = None
     try:
         facade = node.facade

@@ -24,9 +24,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
 
-from app.bridge import EngineBridge
 from app.controller import ConsoleController
 from app.main import create_application
+from app.startup import bridge_for
 from app.views.overview import OverviewPanel
 from chimera_engine.config import load_settings
 from chimera_engine.demo.faults import FaultState
@@ -52,7 +52,7 @@ ENV = {
 async def capture(out: Path, data_dir: Path, fault: str) -> None:
     node = HeartNode(load_settings(data_dir=data_dir, env=ENV, use_default_file=False))
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     window = None
     try:
         facade = node.facade

@@ -30,10 +30,10 @@ import qasync
 from aiohttp import web
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from app.bridge import EngineBridge
 from app.dialogs.settings import SettingsDialog
 from app.main import create_application
 from app.signals import wait_signal
+from app.startup import bridge_for
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
 
@@ -100,7 +100,7 @@ async def capture(out: Path, root: Path) -> None:
     )
     node = HeartNode(settings)
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     dialog: SettingsDialog | None = None
     try:
         await node.facade.create_first_admin("dana", PASSWORD)

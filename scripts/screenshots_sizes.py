@@ -34,12 +34,12 @@ async def capture(out: Path, tmp: Path) -> int:
     import screenshots_patches  # a sibling of this script
     from screenshots_themes import slug
 
-    from app.bridge import EngineBridge
     from app.controller import ConsoleController
+    from app.startup import bridge_for
     from chimera_engine.errors import ChimeraError
 
     node = await screenshots_patches.start_demo_node(REPO, tmp)
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     failures = 0
     window = None
     try:

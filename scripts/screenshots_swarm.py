@@ -32,10 +32,10 @@ from PySide6.QtWidgets import QWidget
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from app.bridge import EngineBridge  # noqa: E402
 from app.controller import ConsoleController  # noqa: E402
 from app.main import create_application  # noqa: E402
 from app.signals import wait_signal  # noqa: E402
+from app.startup import bridge_for  # noqa: E402
 from app.views.swarm import SwarmPanel  # noqa: E402
 from app.widgets.confirm import action_button  # noqa: E402
 from chimera_engine.config import load_settings  # noqa: E402
@@ -120,7 +120,7 @@ async def capture_swarm(out: Path, root: Path, save: Callable[[QWidget, Path], N
         load_settings(data_dir=root / "data", workspace=workspace, env=env, use_default_file=False)
     )
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     window: QWidget | None = None
     try:
         facade = node.facade

@@ -50,12 +50,12 @@ async def capture(out: Path, tmp: Path) -> None:
     import screenshots_patches  # a sibling of this script
     from PySide6.QtWidgets import QWidget
 
-    from app.bridge import EngineBridge
     from app.controller import ConsoleController
+    from app.startup import bridge_for
     from chimera_engine.errors import ChimeraError
 
     node = await screenshots_patches.start_demo_node(REPO, tmp)
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     widgets: list[QWidget] = []
     try:
         await bridge.create_first_admin("admin", PASSWORD)

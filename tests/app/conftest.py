@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.bridge import EngineBridge
 from app.qt_loop import ConsoleEventLoop
+from app.startup import bridge_for
 from app.theme import apply_theme
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.node import HeartNode
@@ -105,7 +106,7 @@ def engine(tmp_path: Path) -> EngineFactory:
             session = (
                 await node.facade.create_first_admin(ADMIN_NAME, ADMIN_PASSWORD) if admin else None
             )
-            bridge = EngineBridge(node)
+            bridge = bridge_for(node)
             yield Engine(node=node, bridge=bridge, admin=session)
         finally:
             if bridge is not None:

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.bridge import EngineBridge
 from app.controller import SESSION_ENDED, ConsoleController
 from app.dialogs.login import LoginDialog
+from app.startup import bridge_for
 from chimera_engine.errors import AuthenticationError, ValidationError
 from chimera_engine.security.manager import Session
 from tests.app.conftest import EngineFactory
@@ -63,12 +63,12 @@ async def test_bridge_run_reports_errors_and_busy(engine: EngineFactory) -> None
 
         # Without a session, engine operations are refused before reaching the engine.
         with pytest.raises(AuthenticationError, match="not signed in"):
-            await bridge.audit_verify()
+            await bridge.audit.verify()
 
 
 async def test_bridge_aclose_cancels_its_tasks(engine: EngineFactory) -> None:
     async with engine() as env:
-        bridge = EngineBridge(env.node)
+        bridge = bridge_for(env.node)
         await bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
         slow = bridge.run(asyncio.sleep(60))
         assert bridge.pending_tasks() == 1
@@ -94,7 +94,7 @@ async def test_bridge_refreshes_token_before_expiry(engine: EngineFactory) -> No
         assert session.tokens.expires_in == 2
         assert env.bridge.refresh_delay(session) == pytest.approx(1.6), "at 80% of the lifetime"
 
-        bridge = EngineBridge(env.node, refresh_at=0.2)
+        bridge = bridge_for(env.node, refresh_at=0.2)
         try:
             first = await bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
             (fresh,) = await wait_signal(bridge.sessionChanged, within=3.0)
@@ -103,7 +103,7 @@ async def test_bridge_refreshes_token_before_expiry(engine: EngineFactory) -> No
             assert fresh.tokens.access_token != first.tokens.access_token
             assert fresh.principal.token_id != first.principal.token_id
             # The new principal is accepted; the rotated refresh token is not.
-            verified = await bridge.audit_verify()
+            verified = await bridge.audit.verify()
             assert verified.ok
             with pytest.raises(AuthenticationError, match="revoked"):
                 await env.node.facade.refresh(first.tokens.refresh_token)

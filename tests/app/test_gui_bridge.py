@@ -7,10 +7,20 @@ import asyncio
 import pytest
 from pytestqt.qtbot import QtBot
 
+from app.clients.admin import AdminClient
+from app.clients.audit import AuditClient
+from app.clients.demo import DemoClient
+from app.clients.metrics import MetricsClient
+from app.clients.modules import ModulesClient
+from app.clients.overview import OverviewClient
+from app.clients.patches import PatchesClient
+from app.clients.settings import SettingsClient
+from app.clients.swarm import SwarmClient
 from app.controller import SESSION_ENDED, ConsoleController
 from app.dialogs.login import LoginDialog
 from app.startup import bridge_for
-from chimera_engine.errors import AuthenticationError, ValidationError
+from chimera_engine.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from chimera_engine.node import HeartNode
 from chimera_engine.security.manager import Session
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import (
@@ -64,6 +74,53 @@ async def test_bridge_run_reports_errors_and_busy(engine: EngineFactory) -> None
         # Without a session, engine operations are refused before reaching the engine.
         with pytest.raises(AuthenticationError, match="not signed in"):
             await bridge.audit.verify()
+
+
+async def test_bridge_reaches_the_engine_through_one_client_per_feature(
+    engine: EngineFactory,
+) -> None:
+    async with engine() as env:
+        bridge = env.bridge
+        clients = {
+            "modules": ModulesClient,
+            "patches": PatchesClient,
+            "metrics": MetricsClient,
+            "swarm": SwarmClient,
+            "audit": AuditClient,
+            "admin": AdminClient,
+            "settings": SettingsClient,
+            "overview": OverviewClient,
+            "demo": DemoClient,
+        }
+        for name, kind in clients.items():
+            assert type(getattr(bridge, name)) is kind, name
+        # Neither the bridge nor a client holds the node (or reaches it by attribute).
+        assert not hasattr(bridge, "node")
+        for holder in [bridge, *(getattr(bridge, name) for name in clients)]:
+            held = vars(holder).values()
+            assert not any(isinstance(value, HeartNode) for value in held), holder
+
+        # The few in-process reads say what the engine says, when asked.
+        assert bridge.engine_state == env.node.state == "running"
+        assert bridge.data_dir == str(env.node.settings.data_dir)
+        assert bridge.workspace == str(env.node.settings.workspace_path)
+        api = env.node.api
+        assert bridge.api_address() == ((api.port, api.url) if api and api.port else None)
+
+        # Every client acts as the signed-in user: nobody signed in, nothing reaches the engine.
+        before = len(await audit_entries(env.node))
+        for call in (bridge.modules.list_modules, bridge.demo.status, bridge.overview.read):
+            with pytest.raises(AuthenticationError, match="not signed in"):
+                await call()
+        assert len(await audit_entries(env.node)) == before
+        # Signed in as an observer, a reload is refused by the engine and audited there.
+        await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
+        await bridge.login("olga", ADMIN_PASSWORD)
+        assert await bridge.modules.list_modules()
+        with pytest.raises(PermissionDeniedError):
+            await bridge.modules.reload_module("greeter")
+        denied = await audit_entries(env.node, "tool.reload")
+        assert [(e.actor, e.outcome) for e in denied if e.actor == "olga"] == [("olga", "denied")]
 
 
 async def test_bridge_aclose_cancels_its_tasks(engine: EngineFactory) -> None:

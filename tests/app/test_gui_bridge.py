@@ -114,6 +114,7 @@ async def test_bridge_reaches_the_engine_through_one_client_per_feature(
                 await call()
         assert len(await audit_entries(env.node)) == before
         # Signed in as an observer, a reload is refused by the engine and audited there.
+        assert env.admin is not None
         await env.node.facade.create_user(env.admin.principal, "olga", ADMIN_PASSWORD, "observer")
         await bridge.login("olga", ADMIN_PASSWORD)
         assert await bridge.modules.list_modules()

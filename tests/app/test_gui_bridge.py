@@ -17,6 +17,7 @@ from app.clients.patches import PatchesClient
 from app.clients.settings import SettingsClient
 from app.clients.swarm import SwarmClient
 from app.controller import SESSION_ENDED, ConsoleController
+from app.dialogs.about import about_details
 from app.dialogs.login import LoginDialog
 from app.startup import bridge_for
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError, ValidationError
@@ -106,6 +107,9 @@ async def test_bridge_reaches_the_engine_through_one_client_per_feature(
         assert bridge.workspace == str(env.node.settings.workspace_path)
         api = env.node.api
         assert bridge.api_address() == ((api.port, api.url) if api and api.port else None)
+        details = dict(about_details(bridge))
+        assert details["Data directory"] == str(env.node.settings.data_dir)
+        assert details["Workspace"] == str(env.node.settings.workspace_path)
 
         # Every client acts as the signed-in user: nobody signed in, nothing reaches the engine.
         before = len(await audit_entries(env.node))

@@ -2,10 +2,18 @@
 
 Everything the GUI does to the engine goes through the authorised
 :class:`~chimera_engine.facade.EngineFacade`, acting as the signed-in user held
-here. Widgets call :meth:`EngineBridge.run` with one of the small async
-operations below; the task is kept referenced, failures surface through
-:attr:`EngineBridge.errorRaised` (or the caller's ``on_error``), and
-:meth:`EngineBridge.aclose` cancels whatever is still running.
+here. The bridge holds one small client per feature (:mod:`app.clients`):
+``bridge.modules``, ``bridge.patches``, ``bridge.metrics``, ``bridge.swarm``,
+``bridge.audit``, ``bridge.admin``, ``bridge.settings``, ``bridge.overview`` and
+``bridge.demo``. Widgets call :meth:`EngineBridge.run` with one of their
+coroutines (``bridge.run(bridge.modules.list_modules())``); the task is kept
+referenced, failures surface through :attr:`EngineBridge.errorRaised` (or the
+caller's ``on_error``), and :meth:`EngineBridge.aclose` cancels whatever is still
+running.
+
+The bridge never holds the engine's node: it is built from the facade, the event
+bus and :class:`LocalReads` (a few cheap in-process reads), see
+:func:`app.startup.bridge_for`.
 
 Threading: construct, call and await it only on the qasync loop's (GUI) thread.
 """
@@ -15,19 +23,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from app.actions.admin import AdminActions
-from app.actions.audit import AuditActions
-from app.actions.metrics import MetricActions
-from app.actions.patches import PatchActions
-from app.actions.swarm import SwarmActions
-from app.actions.tools import ToolActions
 from app.calls import CallAggregator, CallSummary
+from app.clients.admin import AdminClient
+from app.clients.audit import AuditClient
+from app.clients.demo import DemoClient
+from app.clients.metrics import MetricsClient
+from app.clients.modules import ModulesClient
+from app.clients.overview import OverviewClient
+from app.clients.patches import PatchesClient
+from app.clients.settings import SettingsClient
+from app.clients.swarm import SwarmClient
 from app.models.swarm_feed import SWARM_EVENTS, SwarmFeed
-from app.qtabc import QABCMeta
 from app.tasks import TaskRunner, describe_error
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.events import (
@@ -36,6 +48,7 @@ from chimera_engine.events import (
     AuditAppended,
     EngineStateChanged,
     Event,
+    EventBus,
     FailurePredicted,
     LoopLagSampled,
     ModuleFileDeleted,
@@ -50,13 +63,14 @@ from chimera_engine.events import (
     UserChanged,
     VersionChanged,
 )
-from chimera_engine.node import HeartNode
+from chimera_engine.facade import EngineFacade
+from chimera_engine.metrics.live import LiveMetrics
 from chimera_engine.security.manager import Session
 from chimera_engine.security.permissions import Role
 from chimera_engine.security.principal import Principal
 from chimera_engine.security.redact import hide_attempted_names
 
-__all__ = ["EngineBridge", "describe_error"]
+__all__ = ["EngineBridge", "LocalReads", "describe_error"]
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +82,33 @@ REFRESH_AT = 0.8
 REFRESH_RETRY_S = 5.0
 
 
-class EngineBridge(
-    QObject,
-    AuditActions,
-    ToolActions,
-    AdminActions,
-    PatchActions,
-    MetricActions,
-    SwarmActions,
-    metaclass=QABCMeta,
-):
-    """Holds the :class:`HeartNode` and the current :class:`Session`.
+@dataclass(frozen=True, kw_only=True)
+class LocalReads:
+    """What the console reads from the engine in its own process besides the facade:
+    cheap, no I/O, nothing an operator of this process may not see.
+
+    Each is a callable because the engine's values change while the console runs
+    (its state; its paths after a settings change; the API's port after a restart).
+    """
+
+    #: The engine's state ("running", "stopping", ...).
+    state: Callable[[], str]
+    #: Where the engine's data lives.
+    data_dir: Callable[[], Path]
+    #: The workspace of tool modules it runs.
+    workspace: Callable[[], Path]
+    #: ``(port, url)`` of the HTTP/WebSocket API while it listens, else None.
+    api_address: Callable[[], tuple[int, str] | None]
+    #: Read-only view of the metric ring buffers (the Dashboard's charts).
+    metrics: LiveMetrics
+
+
+class EngineBridge(QObject):
+    """Holds the current :class:`Session` and one client per feature.
 
     Construct it from a coroutine running on the qasync loop: it subscribes to
-    the node's event bus at once and pumps events in a task it owns. The engine
-    operations themselves are the mixins' coroutines (see :mod:`app.actions`).
+    the engine's event bus at once and pumps events in a task it owns. The engine
+    operations themselves are the clients' coroutines (see :mod:`app.clients`).
 
     Tool calls are never forwarded one by one: :attr:`callSummary` carries the
     counts per ``(module, version)`` at most ``call_summaries_per_s`` times a second.
@@ -113,14 +139,17 @@ class EngineBridge(
 
     def __init__(
         self,
-        node: HeartNode,
+        facade: EngineFacade,
+        bus: EventBus,
+        local: LocalReads,
         *,
         refresh_at: float = REFRESH_AT,
         call_summaries_per_s: float = 4.0,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.node = node
+        self._facade = facade
+        self._local = local
         self.refresh_at = refresh_at
         self._loop = asyncio.get_running_loop()
         self._session: Session | None = None
@@ -133,7 +162,17 @@ class EngineBridge(
             self.callSummary.emit, interval=1.0 / max(0.1, call_summaries_per_s)
         )
         self.swarm_feed = SwarmFeed(self.swarmChanged.emit)
-        self._subscription: Subscription = node.bus.subscribe(
+        principal = self._current_principal
+        self.modules = ModulesClient(facade, principal)
+        self.patches = PatchesClient(facade, principal)
+        self.metrics = MetricsClient(facade, principal, local.metrics)
+        self.swarm = SwarmClient(facade, principal)
+        self.audit = AuditClient(facade, principal)
+        self.admin = AdminClient(facade, principal)
+        self.settings = SettingsClient(facade, principal)
+        self.overview = OverviewClient(facade, principal, local.metrics)
+        self.demo = DemoClient(facade, principal)
+        self._subscription: Subscription = bus.subscribe(
             AuditAppended,
             EngineStateChanged,
             LoopLagSampled,
@@ -163,13 +202,16 @@ class EngineBridge(
     @property
     def principal(self) -> Principal:
         """The signed-in user; :class:`AuthenticationError` when nobody is signed in."""
+        return self._current_principal()
+
+    def _current_principal(self) -> Principal:
         if self._session is None:
             raise AuthenticationError("not signed in")
         return self._session.principal
 
     @property
     def engine_state(self) -> str:
-        return self.node.state
+        return self._local.state()
 
     @property
     def closed(self) -> bool:
@@ -182,7 +224,15 @@ class EngineBridge(
 
     @property
     def data_dir(self) -> str:
-        return str(self.node.settings.data_dir)
+        return str(self._local.data_dir())
+
+    @property
+    def workspace(self) -> str:
+        return str(self._local.workspace())
+
+    def api_address(self) -> tuple[int, str] | None:
+        """``(port, url)`` of the engine's HTTP/WebSocket API while it listens."""
+        return self._local.api_address()
 
     def pending_tasks(self) -> int:
         """How many operations started with :meth:`run` have not finished yet."""
@@ -285,17 +335,17 @@ class EngineBridge(
 
     # -- sessions --------------------------------------------------------------------------
     async def login(self, username: str, password: str) -> Session:
-        session = await self.node.facade.sessions.login(username, password, client="console")
+        session = await self._facade.sessions.login(username, password, client="console")
         self._set_session(session)
         return session
 
     async def create_first_admin(self, username: str, password: str) -> Session:
-        session = await self.node.facade.sessions.create_first_admin(username, password)
+        session = await self._facade.sessions.create_first_admin(username, password)
         self._set_session(session)
         return session
 
     async def needs_first_admin(self) -> bool:
-        return await self.node.facade.sessions.needs_first_admin()
+        return await self._facade.sessions.needs_first_admin()
 
     async def logout(self) -> None:
         """End the session in the engine (its tokens are revoked) and forget it here."""
@@ -303,7 +353,7 @@ class EngineBridge(
         if session is None:
             return
         try:
-            await self.node.facade.sessions.logout(session.principal, session.tokens.refresh_token)
+            await self._facade.sessions.logout(session.principal, session.tokens.refresh_token)
         finally:
             self._set_session(None)
 
@@ -331,7 +381,7 @@ class EngineBridge(
         while True:
             await asyncio.sleep(delay)
             try:
-                fresh = await self.node.facade.sessions.refresh(session.tokens.refresh_token)
+                fresh = await self._facade.sessions.refresh(session.tokens.refresh_token)
             except AuthenticationError as exc:
                 self._set_session(None)
                 self.errorRaised.emit("Session ended", f"{exc}. Sign in again to continue.")

@@ -87,9 +87,8 @@ class DemoMenu(QObject):
         self._apply_permission()
         if self._bridge.session is None or self._bridge.closed:
             return
-        principal = self._bridge.principal
         self._bridge.run(
-            self._bridge.node.facade.demo.status(principal),
+            self._bridge.demo.status(),
             on_success=self.show_status,
             on_error=(lambda _exc: self.indicator.hide()) if quiet else None,
             title="Could not read the demo's state",
@@ -118,9 +117,9 @@ class DemoMenu(QObject):
 
     # -- acting ------------------------------------------------------------------------------
     def _toggle_workload(self, checked: bool) -> None:
-        facade, principal = self._bridge.node.facade, self._bridge.principal
+        demo = self._bridge.demo
         # starting a paused workload resumes it
-        call = facade.demo.start(principal) if checked else facade.demo.pause(principal)
+        call = demo.start() if checked else demo.pause()
         self._bridge.run(
             call, on_success=lambda s: self._workload_set(s, checked), title="Demo workload"
         )
@@ -131,16 +130,14 @@ class DemoMenu(QObject):
 
     def _toggle_schedule(self, checked: bool) -> None:
         self._bridge.run(
-            self._bridge.node.facade.demo.schedule(self._bridge.principal, checked),
+            self._bridge.demo.schedule(checked),
             on_success=self.show_status,
             title="Demo fault schedule",
         )
 
     def set_fault(self, name: str, inject: bool) -> None:
-        facade, principal = self._bridge.node.facade, self._bridge.principal
-        call = (
-            facade.demo.trigger(principal, name) if inject else facade.demo.clear(principal, name)
-        )
+        demo = self._bridge.demo
+        call = demo.trigger(name) if inject else demo.clear(name)
         self._bridge.run(call, on_success=self._fault_changed, title=f"Fault {name}")
 
     def _fault_changed(self, fault: FaultStatus) -> None:

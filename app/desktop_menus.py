@@ -9,18 +9,18 @@ has one (the console always does; tests may not).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QMenu
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu
 
 from app.dialogs.about import AboutDialog
 from app.dialogs.shortcuts import SHORTCUT_DESCRIPTION, ShortcutsDialog
 from app.theme import DARK, LIGHT, SYSTEM, apply_theme
 
 if TYPE_CHECKING:
-    from app.mainwindow import MainWindow
+    from app.bridge import EngineBridge
     from app.preferences import Preferences
 
 THEME_LABELS = {LIGHT: "&Light", DARK: "&Dark", SYSTEM: "&System"}
@@ -28,8 +28,25 @@ THEME_LABELS = {LIGHT: "&Light", DARK: "&Dark", SYSTEM: "&System"}
 REFRESH_METHODS = ("refresh", "reload")
 
 
+class PanelHost(Protocol):
+    """What the menus need of the window that docks the panels (the main window)."""
+
+    view_menu: QMenu
+
+    @property
+    def bridge(self) -> EngineBridge: ...
+
+    def panel_names(self) -> list[str]: ...
+
+    def dock(self, name: str) -> QDockWidget: ...
+
+    def show_panel(self, name: str, *, focus: bool = True) -> None: ...
+
+    def reset_layout(self) -> None: ...
+
+
 def _action(
-    window: MainWindow,
+    window: QMainWindow,
     name: str,
     text: str,
     shortcuts: tuple[str, ...],
@@ -47,18 +64,23 @@ def _action(
 
 
 class DesktopMenus(QObject):
-    """Builds its menu entries into ``window``; ``themeChanged(name)`` after a switch."""
+    """Builds its menu entries into ``window``; ``themeChanged(name)`` after a switch.
+
+    ``panels`` is the same window seen as what hosts the panels."""
 
     themeChanged = Signal(str)
 
-    def __init__(self, window: MainWindow, preferences: Preferences | None) -> None:
+    def __init__(
+        self, window: QMainWindow, panels: PanelHost, preferences: Preferences | None
+    ) -> None:
         super().__init__(window)
         self.window = window
+        self.panels = panels
         self.preferences = preferences
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.about_dialog: AboutDialog | None = None
         self.choice = preferences.theme if preferences is not None else None
-        self._build_view_menu(window.view_menu)
+        self._build_view_menu(panels.view_menu)
         self._build_help_menu(window.menuBar().addMenu("&Help"))
         changed = getattr(QGuiApplication.styleHints(), "colorSchemeChanged", None)  # Qt >= 6.5
         if changed is not None:
@@ -141,7 +163,7 @@ class DesktopMenus(QObject):
             "Reset &layout",
             (),
             "Put every panel back where it was at first start",
-            window.reset_layout,
+            self.panels.reset_layout,
         )
         menu.addAction(self.reset_layout_action)
 
@@ -161,7 +183,7 @@ class DesktopMenus(QObject):
         return action
 
     def go_to(self, name: str) -> None:
-        self.window.show_panel(name)
+        self.panels.show_panel(name)
 
     def set_theme(self, choice: str) -> str:
         """Apply ``choice`` (light, dark, system), remember it, return the theme applied."""
@@ -177,7 +199,7 @@ class DesktopMenus(QObject):
         return name
 
     def _docks(self) -> list[QDockWidget]:
-        return [self.window.dock(name) for name in self.window.panel_names()]
+        return [self.panels.dock(name) for name in self.panels.panel_names()]
 
     def current_dock(self) -> QDockWidget | None:
         """The panel the operator is looking at: the one with the focus, else the first
@@ -204,7 +226,7 @@ class DesktopMenus(QObject):
         return False
 
     def cycle_panel(self, step: int) -> str | None:
-        names = self.window.panel_names()
+        names = self.panels.panel_names()
         if not names:
             return None
         current = self.current_dock()
@@ -254,6 +276,6 @@ class DesktopMenus(QObject):
 
     def show_about(self) -> AboutDialog:
         if self.about_dialog is None:
-            self.about_dialog = AboutDialog(self.window.bridge, self.window)
+            self.about_dialog = AboutDialog(self.panels.bridge, self.window)
         self.about_dialog.open()
         return self.about_dialog

@@ -28,6 +28,7 @@ from app.platform_check import missing_xcb_libraries, xcb_advice
 from app.preferences import APP_NAME, ORG_NAME, Preferences
 from app.qt_loop import ConsoleEventLoop
 from app.signals import wait_signal
+from app.startup import bridge_for
 from app.theme import LIGHT, app_icon, apply_theme
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.errors import ChimeraError, ConfigError
@@ -155,7 +156,7 @@ async def run_console(
         if probe is None:
             await show_critical("CHIMERA Console cannot start", message)
         return 1
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     hooks = ErrorHooks(bridge, asyncio.get_running_loop())
     hooks.install()
     controller = ConsoleController(

@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
 
         self.view_menu = bar.addMenu("&View")
         self.view_menu.setObjectName("viewMenu")
-        self.desktop = DesktopMenus(self, self.preferences)
+        self.desktop = DesktopMenus(self, self, self.preferences)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -147,11 +147,12 @@ class MainWindow(QMainWindow):
         self.api_indicator = QLabel(self)
         self.api_indicator.setObjectName("apiIndicator")
         self.api_indicator.setProperty("statusPill", True)
-        api = self._bridge.node.api
-        if api is not None and api.port:
+        api = self._bridge.api_address()
+        if api is not None:
             # Anyone who can reach this port can try the HTTP API: say it is open.
-            self.api_indicator.setText(f"API :{api.port}")
-            self.api_indicator.setToolTip(f"The HTTP and WebSocket API listens on {api.url}")
+            port, url = api
+            self.api_indicator.setText(f"API :{port}")
+            self.api_indicator.setToolTip(f"The HTTP and WebSocket API listens on {url}")
             set_severity(self.api_indicator, "muted")
         else:
             self.api_indicator.hide()

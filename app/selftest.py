@@ -35,8 +35,10 @@ from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
 from app.preferences import Preferences
 from app.signals import first_signal
+from app.startup import bridge_for
 from app.theme import DARK, LIGHT, app_icon, current_theme, load_stylesheet, resource_dir
 from chimera_engine.config import Settings
+from chimera_engine.facade import EngineFacade
 from chimera_engine.node import HeartNode
 from chimera_engine.security.principal import Principal
 
@@ -88,10 +90,10 @@ class SelfTest:
 
         if not await self.step("engine start", start):
             return self.failures
-        bridge = EngineBridge(node)
+        bridge = bridge_for(node)
         bridge.errorRaised.connect(lambda title, text: self.errors.append(f"{title}: {text}"))
         try:
-            await self._run_gui(bridge)
+            await self._run_gui(bridge, node.facade)
         finally:
             for widget in self._widgets:
                 with contextlib.suppress(RuntimeError):
@@ -103,12 +105,14 @@ class SelfTest:
             self.fail(f"the console reported an error: {error}")
         return self.failures
 
-    async def _run_gui(self, bridge: EngineBridge) -> None:
+    async def _run_gui(self, bridge: EngineBridge, facade: EngineFacade) -> None:
+        """Drive the console; ``facade`` (start-up's own door to the engine) only sets up
+        and retires the temporary administrator."""
         temporary: str | None = None
         if await bridge.needs_first_admin():
             signed_in = await self.step("first administrator dialog", lambda: self._first(bridge))
         else:
-            temporary = await self._temporary_admin(bridge)
+            temporary = await self._temporary_admin(facade)
             signed_in = await self.step("sign-in dialog", lambda: self._login(bridge, temporary))
         if signed_in is None:
             return
@@ -124,7 +128,7 @@ class SelfTest:
         await self.step("sign out", bridge.logout)
         if temporary is not None:
             await self.step(
-                "disable the temporary administrator", lambda: self._retire(bridge, temporary)
+                "disable the temporary administrator", lambda: self._retire(facade, temporary)
             )
 
     async def _await_signals(
@@ -149,11 +153,11 @@ class SelfTest:
         dialog.hide()
         return True
 
-    async def _temporary_admin(self, bridge: EngineBridge) -> str:
+    async def _temporary_admin(self, facade: EngineFacade) -> str:
         owner = Principal.local(getpass.getuser())
         name = f"selftest-{secrets.token_hex(3)}"
         self._password = secrets.token_urlsafe(18)
-        await bridge.node.facade.admin.create_user(owner, name, self._password, "admin")
+        await facade.admin.create_user(owner, name, self._password, "admin")
         return name
 
     async def _login(self, bridge: EngineBridge, name: str) -> bool:
@@ -166,9 +170,9 @@ class SelfTest:
         dialog.hide()
         return True
 
-    async def _retire(self, bridge: EngineBridge, name: str) -> bool:
+    async def _retire(self, facade: EngineFacade, name: str) -> bool:
         owner = Principal.local(getpass.getuser())
-        await bridge.node.facade.admin.set_user_disabled(owner, name, True)
+        await facade.admin.set_user_disabled(owner, name, True)
         return True
 
     async def _open_window(self, controller: ConsoleController) -> MainWindow:

@@ -94,9 +94,9 @@ async def sign_in(node: HeartNode, name: str, password: str = PASSWORD) -> Any:
 
 def new_bridge(node: HeartNode) -> EngineBridge:
     """The console's bridge to ``node``: the one place the scripts and benchmarks build one."""
-    from app.bridge import EngineBridge
+    from app.startup import bridge_for
 
-    return EngineBridge(node)
+    return bridge_for(node)
 
 
 @asynccontextmanager

@@ -21,13 +21,12 @@ ABOUT_TEXT = (
 
 
 def about_details(bridge: EngineBridge) -> list[tuple[str, str]]:
-    settings = bridge.node.settings
     return [
         ("Version", __version__),
         ("Python", platform.python_version()),
         ("Qt", f"{qVersion()} (PySide6 {pyside_version})"),
-        ("Data directory", str(settings.data_dir)),
-        ("Workspace", str(settings.workspace_path)),
+        ("Data directory", bridge.data_dir),
+        ("Workspace", bridge.workspace),
     ]
 
 

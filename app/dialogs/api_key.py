@@ -113,7 +113,7 @@ class CreateApiKeyDialog(FormDialog):
 
     def operation(self) -> Coroutine[Any, Any, object]:
         days = self.expiry_spin.value()
-        return self._bridge.create_api_key(
+        return self._bridge.admin.create_api_key(
             name=self.name_edit.text().strip(),
             role=self.role,
             scopes=self.scopes(),

@@ -132,7 +132,7 @@ class EditPatchDialog(FormDialog):
         return [self.editor]
 
     def operation(self) -> Coroutine[Any, Any, object]:
-        return self._bridge.edit_patch(self.patch.id, self.text())
+        return self._bridge.patches.edit_patch(self.patch.id, self.text())
 
 
 class RequestPatchDialog(QDialog):

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.actions.settings import BridgeSettings
 from app.bridge import EngineBridge, describe_error
 from app.dialogs.common import BusyButton, DialogHeader, grow_to_fit
 from app.dialogs.settings_fields import (
@@ -79,7 +78,7 @@ class SettingsDialog(QDialog):
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._bridge = bridge
-        self._actions = BridgeSettings(bridge)
+        self._client = bridge.settings
         self._view: SettingsView | None = None
         self._original: dict[str, Any] = {}
         self._filling = False
@@ -103,7 +102,7 @@ class SettingsDialog(QDialog):
         self.tabs.setObjectName("settingsTabs")
         self.grids: dict[str, FieldGrid] = {}
         self._build_general()
-        self.provider = ProviderTab(bridge, self._actions, self.codegen_values, self)
+        self.provider = ProviderTab(bridge, self._client, self.codegen_values, self)
         self.provider.keyChanged.connect(self._key_changed)
         self._add_tab("provider", "LLM provider", self.provider)
         self._build_alerts()
@@ -279,7 +278,7 @@ class SettingsDialog(QDialog):
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> None:
         self._bridge.run(
-            self._actions.get_settings(),
+            self._client.get_settings(),
             on_success=self._loaded,
             on_error=self._load_failed,
             title="Settings",
@@ -377,10 +376,10 @@ class SettingsDialog(QDialog):
     async def _save(
         self, changes: dict[str, dict[str, Any]], key_kind: str | None, key: str
     ) -> tuple[SettingsChange | None, ProviderKeyStatus | None]:
-        change = await self._actions.update_settings(changes) if changes else None
+        change = await self._client.update_settings(changes) if changes else None
         status = None
         if key and key_kind is not None:
-            status = await self._actions.set_provider_key(key_kind, key)
+            status = await self._client.set_provider_key(key_kind, key)
         return change, status
 
     def _saved(self, result: tuple[SettingsChange | None, ProviderKeyStatus | None]) -> None:

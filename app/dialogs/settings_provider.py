@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.actions.settings import BridgeSettings
 from app.bridge import EngineBridge, describe_error
+from app.clients.settings import SettingsClient
 from app.dialogs.common import BusyButton
 from app.dialogs.settings_fields import FieldGrid, PathEdit, set_editable
 from app.dialogs.settings_rules import DEFAULT_BASE_URL, DEFAULT_MODEL, KEY_KIND, PROVIDERS
@@ -42,7 +42,7 @@ class ProviderTab(FieldGrid):
     def __init__(
         self,
         bridge: EngineBridge,
-        actions: BridgeSettings,
+        client: SettingsClient,
         codegen_values: Callable[[], Mapping[str, Any]],
         parent: QWidget | None = None,
     ) -> None:
@@ -52,7 +52,7 @@ class ProviderTab(FieldGrid):
             parent,
         )
         self._bridge = bridge
-        self._actions = actions
+        self._client = client
         self._codegen_values = codegen_values
         self._view: SettingsView | None = None
         self._editable = False
@@ -255,7 +255,7 @@ class ProviderTab(FieldGrid):
         self.test_result.hide()
         codegen = dict(self._codegen_values())
         self._bridge.run(
-            self._actions.test_provider(codegen, self.new_key() or None, TEST_TIMEOUT_S),
+            self._client.test_provider(codegen, self.new_key() or None, TEST_TIMEOUT_S),
             on_success=self._tested,
             on_error=self._test_failed,
             title="Test connection",
@@ -289,7 +289,7 @@ class ProviderTab(FieldGrid):
             return
         self.clear_key_button.setEnabled(False)
         self._bridge.run(
-            self._actions.clear_provider_key(kind),
+            self._client.clear_provider_key(kind),
             on_success=self._key_cleared,
             on_error=self._key_clear_failed,
             title="Remove the stored key",

@@ -96,4 +96,4 @@ class SpawnAgentsDialog(FormDialog):
         return [self.role_combo, self.count_spin, self.concurrency_spin, self.capabilities_edit]
 
     def operation(self) -> Coroutine[Any, Any, object]:
-        return self._bridge.spawn_agents(self.spec(), self.count_spin.value())
+        return self._bridge.swarm.spawn_agents(self.spec(), self.count_spin.value())

@@ -271,7 +271,7 @@ class SubmitTaskDialog(FormDialog):
                 redundancy=self.redundancy_spin.value(),
                 consensus=self.policy(),
             )
-            return self._bridge.submit_job(job)
+            return self._bridge.swarm.submit_job(job)
         task = Task(
             tool=self.tool(),
             inputs=inputs,
@@ -280,4 +280,4 @@ class SubmitTaskDialog(FormDialog):
             redundancy=self.redundancy_spin.value(),
             consensus=self.policy(),
         )
-        return self._bridge.submit_task(task)
+        return self._bridge.swarm.submit_task(task)

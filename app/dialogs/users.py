@@ -83,7 +83,7 @@ class CreateUserDialog(FormDialog):
         return [self.username_edit, self.role_combo, self.password_edit, self.confirm_edit]
 
     def operation(self) -> Coroutine[Any, Any, object]:
-        return self._bridge.create_user(
+        return self._bridge.admin.create_user(
             self.username_edit.text().strip(),
             self.password_edit.text(),
             str(self.role_combo.currentData()),
@@ -117,7 +117,7 @@ class ResetPasswordDialog(FormDialog):
         return [self.password_edit, self.confirm_edit]
 
     def operation(self) -> Coroutine[Any, Any, object]:
-        return self._bridge.reset_password(self.username, self.password_edit.text())
+        return self._bridge.admin.reset_password(self.username, self.password_edit.text())
 
 
 class ChangeRoleDialog(FormDialog):
@@ -144,4 +144,4 @@ class ChangeRoleDialog(FormDialog):
         return [self.role_combo]
 
     def operation(self) -> Coroutine[Any, Any, object]:
-        return self._bridge.set_user_role(self.username, str(self.role_combo.currentData()))
+        return self._bridge.admin.set_user_role(self.username, str(self.role_combo.currentData()))

@@ -53,7 +53,7 @@ _ORIGIN_TEXT = {
 
 
 @dataclass(eq=False)
-class ModuleNode:
+class ModuleEntry:
     """One module of the tree: versions newest first, call totals per version."""
 
     id: int
@@ -100,14 +100,14 @@ def _rate_colour(count: CallCount) -> QColor | None:
     return RED if count.error_rate >= HIGH_ERROR_RATE else AMBER
 
 
-def module_data(node: ModuleNode, column: int, role: int) -> Any:
-    active = node.active
-    total = node.total()
+def module_data(entry: ModuleEntry, column: int, role: int) -> Any:
+    active = entry.active
+    total = entry.total()
     if role == Qt.ItemDataRole.DisplayRole:
         if column == NAME:
-            return node.name
+            return entry.name
         if column == STATE:
-            if node.file_deleted:
+            if entry.file_deleted:
                 serving = f", serving v{active.version}" if active else ""
                 return f"file deleted{serving}"
             return f"active v{active.version}" if active else "no active version"
@@ -122,26 +122,26 @@ def module_data(node: ModuleNode, column: int, role: int) -> Any:
         return _BOLD
     if role == Qt.ItemDataRole.ForegroundRole:
         if column == STATE:
-            if node.file_deleted or active is None:
+            if entry.file_deleted or active is None:
                 return QBrush(themed(AMBER))
             return QBrush(themed(GREEN))
         if column == ERROR_RATE:
             colour = _rate_colour(total)
             return QBrush(themed(colour)) if colour is not None else None
     if role == Qt.ItemDataRole.ToolTipRole:
-        if node.file_deleted:
+        if entry.file_deleted:
             return (
-                f"{node.name}.py was deleted; the active version keeps serving from memory "
+                f"{entry.name}.py was deleted; the active version keeps serving from memory "
                 "until you remove the module or restore its file (a restart keeps it too)."
             )
-        return f"{node.name}: {count_of(len(node.versions), 'version')}"
+        return f"{entry.name}: {count_of(len(entry.versions), 'version')}"
     if role == Qt.ItemDataRole.TextAlignmentRole and column in (CALLS, ERROR_RATE):
         return _RIGHT
     return None
 
 
-def version_data(node: ModuleNode, info: VersionInfo, column: int, role: int) -> Any:
-    count = node.counts.get(info.version, CallCount())
+def version_data(entry: ModuleEntry, info: VersionInfo, column: int, role: int) -> Any:
+    count = entry.counts.get(info.version, CallCount())
     if role == Qt.ItemDataRole.DisplayRole:
         if column == NAME:
             return f"{ACTIVE_MARKER} v{info.version}" if info.active else f"   v{info.version}"

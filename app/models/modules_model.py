@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from app.calls import CallCount, CallSummary
-from app.models.module_rows import COLUMNS, ModuleNode, module_data, version_data
+from app.models.module_rows import COLUMNS, ModuleEntry, module_data, version_data
 from chimera_engine.reload.service import VersionInfo
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -31,8 +31,8 @@ _MODULE_ID = 0  # internalId of top-level rows; version rows carry their module'
 class ModuleTreeModel(QAbstractItemModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._modules: list[ModuleNode] = []  # sorted by name
-        self._by_id: dict[int, ModuleNode] = {}
+        self._modules: list[ModuleEntry] = []  # sorted by name
+        self._by_id: dict[int, ModuleEntry] = {}
         self._ids = itertools.count(1)
 
     # -- structure -------------------------------------------------------------------------
@@ -41,16 +41,16 @@ class ModuleTreeModel(QAbstractItemModel):
             return QModelIndex()
         if not parent.isValid():
             return self.createIndex(row, column, _MODULE_ID)
-        node = self._modules[parent.row()]
-        return self.createIndex(row, column, node.id)
+        entry = self._modules[parent.row()]
+        return self.createIndex(row, column, entry.id)
 
     def parent(self, index: ModelIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]
         if not index.isValid() or index.internalId() == _MODULE_ID:
             return QModelIndex()
-        node = self._by_id.get(index.internalId())
-        if node is None:
+        entry = self._by_id.get(index.internalId())
+        if entry is None:
             return QModelIndex()
-        return self.createIndex(self._modules.index(node), 0, _MODULE_ID)
+        return self.createIndex(self._modules.index(entry), 0, _MODULE_ID)
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
         if not parent.isValid():
@@ -72,68 +72,68 @@ class ModuleTreeModel(QAbstractItemModel):
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        node, version = self._locate(index)
-        if node is None:
+        entry, version = self._locate(index)
+        if entry is None:
             return None
         if role == ModuleRole:
-            return node.name
+            return entry.name
         if version is None:
-            return None if role == VersionRole else module_data(node, index.column(), role)
+            return None if role == VersionRole else module_data(entry, index.column(), role)
         if role == VersionRole:
             return version
-        return version_data(node, version, index.column(), role)
+        return version_data(entry, version, index.column(), role)
 
-    def _locate(self, index: ModelIndex) -> tuple[ModuleNode | None, VersionInfo | None]:
+    def _locate(self, index: ModelIndex) -> tuple[ModuleEntry | None, VersionInfo | None]:
         if index.internalId() == _MODULE_ID:
             row = index.row()
             return (self._modules[row] if row < len(self._modules) else None), None
-        node = self._by_id.get(index.internalId())
-        if node is None or index.row() >= len(node.versions):
+        entry = self._by_id.get(index.internalId())
+        if entry is None or index.row() >= len(entry.versions):
             return None, None
-        return node, node.versions[index.row()]
+        return entry, entry.versions[index.row()]
 
     # -- lookups ---------------------------------------------------------------------------
     def modules(self) -> list[str]:
-        return [node.name for node in self._modules]
+        return [entry.name for entry in self._modules]
 
     def versions(self, module: str) -> list[VersionInfo]:
         """The module's versions, newest first (empty for an unknown module)."""
-        node = self._node(module)
-        return list(node.versions) if node else []
+        entry = self._entry(module)
+        return list(entry.versions) if entry else []
 
     def module_names(self) -> list[str]:
-        return [node.name for node in self._modules]
+        return [entry.name for entry in self._modules]
 
     def is_file_deleted(self, module: str) -> bool:
-        node = self._node(module)
-        return node.file_deleted if node else False
+        entry = self._entry(module)
+        return entry.file_deleted if entry else False
 
     def active_version(self, module: str) -> int | None:
-        node = self._node(module)
-        active = node.active if node else None
+        entry = self._entry(module)
+        active = entry.active if entry else None
         return active.version if active else None
 
     def counts(self, module: str, version: int) -> CallCount:
-        node = self._node(module)
-        return node.counts.get(version, CallCount()) if node else CallCount()
+        entry = self._entry(module)
+        return entry.counts.get(version, CallCount()) if entry else CallCount()
 
     def module_index(self, module: str, column: int = 0) -> QModelIndex:
-        node = self._node(module)
-        if node is None:
+        entry = self._entry(module)
+        if entry is None:
             return QModelIndex()
-        return self.index(self._modules.index(node), column)
+        return self.index(self._modules.index(entry), column)
 
     def version_index(self, module: str, version: int, column: int = 0) -> QModelIndex:
-        node = self._node(module)
-        if node is None:
+        entry = self._entry(module)
+        if entry is None:
             return QModelIndex()
-        for row, info in enumerate(node.versions):
+        for row, info in enumerate(entry.versions):
             if info.version == version:
                 return self.index(row, column, self.module_index(module))
         return QModelIndex()
 
-    def _node(self, module: str) -> ModuleNode | None:
-        return next((node for node in self._modules if node.name == module), None)
+    def _entry(self, module: str) -> ModuleEntry | None:
+        return next((entry for entry in self._modules if entry.name == module), None)
 
     # -- updates ---------------------------------------------------------------------------
     def merge(self, modules: Mapping[str, Sequence[VersionInfo]]) -> None:
@@ -141,76 +141,76 @@ class ModuleTreeModel(QAbstractItemModel):
 
         Call totals are taken from the snapshot; increments applied earlier are replaced.
         """
-        for node in list(self._modules):
-            if node.name not in modules:
-                row = self._modules.index(node)
+        for entry in list(self._modules):
+            if entry.name not in modules:
+                row = self._modules.index(entry)
                 self.beginRemoveRows(QModelIndex(), row, row)
                 del self._modules[row]
-                del self._by_id[node.id]
+                del self._by_id[entry.id]
                 self.endRemoveRows()
         for name in sorted(modules):
             versions = sorted(modules[name], key=lambda v: -v.version)
-            existing = self._node(name)
+            existing = self._entry(name)
             if existing is None:
                 self._insert_module(name, versions)
             else:
                 self._update_module(existing, versions)
 
     def _insert_module(self, name: str, versions: list[VersionInfo]) -> None:
-        row = sum(1 for node in self._modules if node.name < name)
-        node = ModuleNode(id=next(self._ids), name=name)
-        node.versions = versions
-        node.counts = {v.version: CallCount(v.calls, v.errors) for v in versions}
+        row = sum(1 for entry in self._modules if entry.name < name)
+        entry = ModuleEntry(id=next(self._ids), name=name)
+        entry.versions = versions
+        entry.counts = {v.version: CallCount(v.calls, v.errors) for v in versions}
         self.beginInsertRows(QModelIndex(), row, row)
-        self._modules.insert(row, node)
-        self._by_id[node.id] = node
+        self._modules.insert(row, entry)
+        self._by_id[entry.id] = entry
         self.endInsertRows()
 
-    def _update_module(self, node: ModuleNode, versions: list[VersionInfo]) -> None:
-        parent = self.module_index(node.name)
+    def _update_module(self, entry: ModuleEntry, versions: list[VersionInfo]) -> None:
+        parent = self.module_index(entry.name)
         wanted = {v.version for v in versions}
-        for row in reversed(range(len(node.versions))):
-            if node.versions[row].version not in wanted:
+        for row in reversed(range(len(entry.versions))):
+            if entry.versions[row].version not in wanted:
                 self.beginRemoveRows(parent, row, row)
-                del node.versions[row]
+                del entry.versions[row]
                 self.endRemoveRows()
-        known = {v.version for v in node.versions}
+        known = {v.version for v in entry.versions}
         for info in versions:  # newest first, so each new one lands above the older ones
             if info.version in known:
                 continue
-            row = sum(1 for v in node.versions if v.version > info.version)
+            row = sum(1 for v in entry.versions if v.version > info.version)
             self.beginInsertRows(parent, row, row)
-            node.versions.insert(row, info)
+            entry.versions.insert(row, info)
             self.endInsertRows()
-        node.versions = versions
-        node.counts = {v.version: CallCount(v.calls, v.errors) for v in versions}
-        self._changed(node, 0, len(COLUMNS) - 1)
+        entry.versions = versions
+        entry.counts = {v.version: CallCount(v.calls, v.errors) for v in versions}
+        self._changed(entry, 0, len(COLUMNS) - 1)
 
     def set_file_deleted(self, module: str, deleted: bool) -> None:
-        node = self._node(module)
-        if node is not None and node.file_deleted != deleted:
-            node.file_deleted = deleted
+        entry = self._entry(module)
+        if entry is not None and entry.file_deleted != deleted:
+            entry.file_deleted = deleted
             index = self.module_index(module)
             self.dataChanged.emit(index, index.siblingAtColumn(len(COLUMNS) - 1))
 
     def apply_calls(self, summary: CallSummary) -> int:
         """Add a summary's increments; returns how many known versions it touched."""
-        touched: dict[str, ModuleNode] = {}
+        touched: dict[str, ModuleEntry] = {}
         for (module, version), delta in summary.counts.items():
-            node = self._node(module)
-            if node is None or version not in node.counts:
+            entry = self._entry(module)
+            if entry is None or version not in entry.counts:
                 continue  # not in the tree yet: the next snapshot has its totals
-            node.counts[version] = node.counts[version] + delta
-            touched[module] = node
+            entry.counts[version] = entry.counts[version] + delta
+            touched[module] = entry
         first, last = COLUMNS.index("Calls"), COLUMNS.index("Error rate")
-        for node in touched.values():
-            self._changed(node, first, last)
+        for entry in touched.values():
+            self._changed(entry, first, last)
         return len(touched)
 
-    def _changed(self, node: ModuleNode, first: int, last: int) -> None:
-        parent = self.module_index(node.name)
+    def _changed(self, entry: ModuleEntry, first: int, last: int) -> None:
+        parent = self.module_index(entry.name)
         self.dataChanged.emit(parent.siblingAtColumn(first), parent.siblingAtColumn(last))
-        if node.versions:
+        if entry.versions:
             top = self.index(0, first, parent)
-            bottom = self.index(len(node.versions) - 1, last, parent)
+            bottom = self.index(len(entry.versions) - 1, last, parent)
             self.dataChanged.emit(top, bottom)

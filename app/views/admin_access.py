@@ -44,7 +44,7 @@ class CapabilitiesTab(AdminTab[Capability]):
         self.body.insertWidget(0, hint)
 
     def fetch(self) -> Coroutine[Any, Any, Iterable[Capability]]:
-        return self._bridge.capabilities_in_force()
+        return self._bridge.admin.capabilities_in_force()
 
     def update_buttons(self) -> None:
         self.revoke_button.setEnabled(self.selected() is not None)
@@ -64,7 +64,7 @@ class CapabilitiesTab(AdminTab[Capability]):
             "Revoke capability",
             lambda: self.run_action(
                 "revoke the capability",
-                self._bridge.revoke_capability(cap.jti),
+                self._bridge.admin.revoke_capability(cap.jti),
                 lambda jti: f"Revoked the {cap.op} capability on {cap.obj} ({jti[:12]}…)",
             ),
             detail="Its holder is refused from the next use; tokens derived from it too.",
@@ -98,7 +98,7 @@ class RateLimitsTab(AdminTab[BucketStatus]):
         self.timer.timeout.connect(self.reload)
 
     def fetch(self) -> Coroutine[Any, Any, Iterable[BucketStatus]]:
-        return self._bridge.rate_limit_status()
+        return self._bridge.admin.rate_limit_status()
 
     def _loaded(self, rows: Iterable[BucketStatus]) -> None:
         super()._loaded(rows)

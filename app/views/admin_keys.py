@@ -35,7 +35,7 @@ class ApiKeysTab(AdminTab[APIKey]):
         self.body.insertWidget(0, self.secret)
 
     def fetch(self) -> Coroutine[Any, Any, Iterable[APIKey]]:
-        return self._bridge.list_api_keys()
+        return self._bridge.admin.list_api_keys()
 
     def update_buttons(self) -> None:
         key = self.selected()
@@ -80,6 +80,6 @@ class ApiKeysTab(AdminTab[APIKey]):
     def _revoke(self, key: APIKey) -> None:
         self.run_action(
             "revoke the key",
-            self._bridge.revoke_api_key(key.id),
+            self._bridge.admin.revoke_api_key(key.id),
             lambda revoked: f"Revoked API key {revoked.name} (chk_{revoked.prefix}_…)",
         )

@@ -65,7 +65,7 @@ class ThrottlesTab(AdminTab[Throttle]):
         self.body.insertWidget(0, hint)
 
     def fetch(self) -> Coroutine[Any, Any, Iterable[Throttle]]:
-        return self._bridge.login_throttles()
+        return self._bridge.admin.login_throttles()
 
     def update_buttons(self) -> None:
         self.clear_button.setEnabled(self.selected() is not None)
@@ -85,7 +85,7 @@ class ThrottlesTab(AdminTab[Throttle]):
             "Clear",
             lambda: self.run_action(
                 "clear the throttle",
-                self._bridge.clear_login_throttle(row.account, row.source),
+                self._bridge.admin.clear_login_throttle(row.account, row.source),
                 lambda n: f"Cleared the throttle of {row.account} from {row.source}",
             ),
             detail="The next attempt from that source is accepted at once; this is audited.",

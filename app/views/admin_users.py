@@ -54,7 +54,7 @@ class UsersTab(AdminTab[UserRecord]):
         bridge.userChanged.connect(self._user_changed)
 
     def fetch(self) -> Coroutine[Any, Any, Iterable[UserRecord]]:
-        return self._bridge.list_users()
+        return self._bridge.admin.list_users()
 
     def update_buttons(self) -> None:
         user = self.selected()
@@ -104,6 +104,6 @@ class UsersTab(AdminTab[UserRecord]):
         disable = not user.disabled
         self.run_action(
             "disable" if disable else "enable",
-            self._bridge.set_user_disabled(user.username, disable),
+            self._bridge.admin.set_user_disabled(user.username, disable),
             describe_change,
         )

@@ -254,7 +254,7 @@ class AuditPanel(QWidget):
         """Load the latest entries from the engine (merged with live rows already shown)."""
         self.reload_button.setEnabled(False)
         self._bridge.run(
-            self._bridge.audit_query(AuditQuery(limit=self._initial_load)),
+            self._bridge.audit.query(AuditQuery(limit=self._initial_load)),
             on_success=self._loaded,
             on_error=self._load_failed,
             title="Could not load the audit log",
@@ -275,7 +275,7 @@ class AuditPanel(QWidget):
         self.verify_label.setText("Verifying the chain…")
         set_severity(self.verify_label, "muted")
         self._bridge.run(
-            self._bridge.audit_verify(),
+            self._bridge.audit.verify(),
             on_success=self._verified,
             on_error=self._verify_failed,
             title="Could not verify the audit chain",

@@ -101,10 +101,10 @@ class DashboardPanel(QWidget):
         self._bridge = bridge
         self.max_default_charts = max_default_charts
         self._removed: set[str] = set()
-        self.source = MetricSource(bridge.node.hub)
+        self.source = MetricSource(bridge.metrics.live)
         self.anomaly_model = AnomalyTableModel(parent=self)
         self.renderer = ChartRenderer(self.source, self.anomaly_model)
-        engine_threshold = bridge.node.hub.engine.config.alert_threshold
+        engine_threshold = bridge.metrics.live.alert_threshold
 
         self.toolbar = DashboardToolbar(self)
         self.predictions = PredictionStrip(self)

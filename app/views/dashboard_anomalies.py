@@ -142,7 +142,7 @@ class AnomaliesPane(QWidget):
             self.loaded.emit(self.model.rowCount())
 
         self._bridge.run(
-            self._bridge.list_anomalies(limit=INITIAL_LOAD),
+            self._bridge.metrics.list_anomalies(limit=INITIAL_LOAD),
             on_success=done,
             title="Could not load the anomalies",
         )
@@ -262,7 +262,7 @@ class AnomaliesPane(QWidget):
             self.acknowledged.emit(-1, False, text)
 
         self._bridge.run(
-            self._bridge.acknowledge_anomalies(ids),
+            self._bridge.metrics.acknowledge_anomalies(ids),
             on_success=done,
             on_error=failed,
             title="Could not acknowledge the anomalies",
@@ -287,7 +287,7 @@ class AnomaliesPane(QWidget):
             self.acknowledged.emit(anomaly_id, False, text)
 
         self._bridge.run(
-            self._bridge.acknowledge_anomaly(anomaly_id),
+            self._bridge.metrics.acknowledge_anomaly(anomaly_id),
             on_success=done,
             on_error=failed,
             title="Could not acknowledge the anomaly",

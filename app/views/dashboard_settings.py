@@ -264,7 +264,7 @@ class MetricSettingsEditor(QFrame):
             self.status_label.setText(f"Not changed: {exc}")
 
         self._bridge.run(
-            self._bridge.configure_metric(
+            self._bridge.metrics.configure_metric(
                 key,
                 detector=detector,
                 sensitivity=sensitivity,

@@ -34,23 +34,25 @@ class ModuleCommands(QObject):
         self._go(
             "reload",
             f"Reloading {module} from its file{extra}…",
-            self._bridge.reload_module(module, force=force),
+            self._bridge.modules.reload_module(module, force=force),
         )
 
     def activate(self, module: str, version: int) -> None:
         self._go(
             "activate",
             f"Activating {module} v{version}…",
-            self._bridge.activate_version(module, version),
+            self._bridge.modules.activate_version(module, version),
         )
 
     def rollback(self, module: str) -> None:
-        self._go("rollback", f"Rolling back {module}…", self._bridge.rollback_module(module))
+        self._go(
+            "rollback", f"Rolling back {module}…", self._bridge.modules.rollback_module(module)
+        )
 
     def set_state(self, module: str, version: int, state: str) -> None:
         self.started.emit(state, f"Marking {module} v{version} {state}…")
         self._bridge.run(
-            self._bridge.set_version_state(module, version, state),
+            self._bridge.modules.set_version_state(module, version, state),
             on_success=lambda info: self._state_set(state, info),
             on_error=lambda exc: self._failed(state, exc),
             title="Could not change the version's state",
@@ -60,7 +62,7 @@ class ModuleCommands(QObject):
         verb = "Removing" if action == "remove" else "Restoring the file of"
         self.started.emit(action, f"{verb} {module}…")
         self._bridge.run(
-            self._bridge.decide_deletion(module, action),
+            self._bridge.modules.decide_deletion(module, action),
             on_success=lambda state: self._deletion_done(module, action, state),
             on_error=lambda exc: self._failed(action, exc),
             title="Could not settle the deleted module",

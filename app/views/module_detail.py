@@ -118,7 +118,7 @@ class ModuleDetail(QTabWidget):
             self._source_loaded(key, cached)
             return
         self._bridge.run(
-            self._bridge.version_source(info.module, info.version),
+            self._bridge.modules.version_source(info.module, info.version),
             on_success=lambda text: self._source_loaded(key, text),
             on_error=lambda exc: self._source_failed(key, exc),
             title="Could not load the source",
@@ -203,7 +203,7 @@ class ModuleDetail(QTabWidget):
         self.diff_header.setText("Computing the diff…")
         set_severity(self.diff_header, "muted")
         self._bridge.run(
-            self._bridge.diff_versions(*key),
+            self._bridge.modules.diff_versions(*key),
             on_success=lambda text: self._diff_loaded(key, text),
             on_error=lambda exc: self._diff_failed(key, exc),
             title="Could not compute the diff",

@@ -163,7 +163,7 @@ class ModulesPanel(QWidget):
             return
         self._refreshing = True
         self._bridge.run(
-            self._bridge.list_modules(),
+            self._bridge.modules.list_modules(),
             on_success=self._loaded,
             on_error=self._load_failed,
             title="Could not load the modules",
@@ -176,7 +176,7 @@ class ModulesPanel(QWidget):
     def _loaded(self, modules: dict[str, list[VersionInfo]]) -> None:
         # a deletion pending from before this session (or a restart) shows as well
         self._bridge.run(
-            self._bridge.pending_deletions(),
+            self._bridge.modules.pending_deletions(),
             on_success=self._deletions_loaded,
             on_error=lambda _exc: None,
             title="Could not read the deleted modules",

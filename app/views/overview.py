@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.actions.overview import read_overview
 from app.bridge import EngineBridge, describe_error
 from app.mainwindow import MainWindow
 from app.models.formatting import format_clock
@@ -165,7 +164,7 @@ class OverviewPanel(QWidget):
         self._reading = True
         self._last_read = time.monotonic()
         self._bridge.run(
-            read_overview(self._bridge),
+            self._bridge.overview.read(),
             on_success=self._loaded,
             on_error=self._failed,
             title="Could not read the overview",
@@ -240,7 +239,7 @@ class OverviewPanel(QWidget):
             self._update_close_action()
 
         self._bridge.run(
-            self._bridge.close_all_open(),
+            self._bridge.metrics.close_all_open(),
             on_success=done,
             on_error=failed,
             title="Could not close the incidents",

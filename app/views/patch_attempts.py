@@ -117,7 +117,7 @@ class AttemptsView(QWidget):
             return
         self._refreshing = True
         self._bridge.run(
-            self._bridge.list_attempts(limit=LIMIT),
+            self._bridge.patches.list_attempts(limit=LIMIT),
             on_success=self._loaded,
             on_error=self._failed,
             title="Could not load the generation attempts",

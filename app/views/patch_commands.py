@@ -80,7 +80,7 @@ class PatchCommands(QObject):
     def approve(self, patch: Patch) -> None:
         self.started.emit("approve", f"Approving patch {patch.id} and applying it…")
         self._bridge.run(
-            self._bridge.approve_patch(patch.id),
+            self._bridge.patches.approve_patch(patch.id),
             on_success=self._approved,
             on_error=lambda exc: self._failed("approve", f"approve patch {patch.id}", exc),
             title="Could not approve the patch",
@@ -95,7 +95,7 @@ class PatchCommands(QObject):
         words = ", ".join(str(i + 1) for i in keep)
         self.started.emit("hunks", f"Testing hunks {words} of patch {patch_id} in the sandbox…")
         self._bridge.run(
-            self._bridge.accept_hunks(patch_id, keep),
+            self._bridge.patches.accept_hunks(patch_id, keep),
             on_success=lambda patch: self._narrowed(patch_id, patch),
             on_error=lambda exc: self._failed("hunks", f"keep those hunks of {patch_id}", exc),
             title="Could not keep those hunks",
@@ -112,7 +112,7 @@ class PatchCommands(QObject):
         self._set_generating(module)
         self.started.emit("request", f"Generating a patch for {module}…")
         self._bridge.run(
-            self._bridge.request_patch(module, note),
+            self._bridge.patches.request_patch(module, note),
             on_success=lambda outcome: self._proposed(module, outcome),
             on_error=lambda exc: self._request_failed(module, exc),
             title="Could not generate a patch",

@@ -182,7 +182,7 @@ class PatchDetail(QWidget):
             return
         self.hunks.clear()
         self._bridge.run(
-            self._bridge.patch_hunks(patch.id),
+            self._bridge.patches.patch_hunks(patch.id),
             on_success=lambda hunks: self._hunks_loaded(patch, hunks),
             title="Could not read the patch's hunks",
         )

@@ -51,7 +51,7 @@ class PatchDialogs(QObject):
             self.current = None
         if action == REQUEST:
             self._bridge.run(
-                self._bridge.list_modules(),
+                self._bridge.modules.list_modules(),
                 on_success=self._modules_listed,
                 on_error=lambda exc: self.finished.emit(
                     action,
@@ -72,7 +72,7 @@ class PatchDialogs(QObject):
         if action == REJECT:
             dialog = ReasonDialog(
                 bridge,
-                lambda reason: bridge.reject_patch(pid, reason),
+                lambda reason: bridge.patches.reject_patch(pid, reason),
                 name="rejectPatchDialog",
                 title=f"Reject patch {pid}",
                 text=f"The patch for {patch.module} is not applied. Your reason is recorded, "
@@ -87,7 +87,7 @@ class PatchDialogs(QObject):
         if action == ROLLBACK:
             dialog = ReasonDialog(
                 bridge,
-                lambda reason: bridge.rollback_patch(pid, reason),
+                lambda reason: bridge.patches.rollback_patch(pid, reason),
                 name="rollbackPatchDialog",
                 title=f"Roll back patch {pid}",
                 text=f"{patch.module} returns to the source of v{patch.base_version} as a new "

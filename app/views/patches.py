@@ -187,7 +187,7 @@ class PatchesPanel(QWidget):
             return
         self._refreshing = True
         self._bridge.run(
-            self._bridge.list_patches(),
+            self._bridge.patches.list_patches(),
             on_success=self._loaded,
             on_error=self._load_failed,
             title="Could not load the patches",
@@ -229,7 +229,7 @@ class PatchesPanel(QWidget):
     def _load_detail(self, patch_id: int) -> None:
         self._detail_id = patch_id
         self._bridge.run(
-            self._bridge.get_patch(patch_id),
+            self._bridge.patches.get_patch(patch_id),
             on_success=self._detail_loaded,
             on_error=lambda exc: self._show_status(
                 f"Could not load patch {patch_id}: {describe_error(exc)}", "critical"
@@ -238,7 +238,7 @@ class PatchesPanel(QWidget):
         )
 
         self._bridge.run(
-            self._bridge.list_attempts(patch_id=patch_id, limit=1),
+            self._bridge.patches.list_attempts(patch_id=patch_id, limit=1),
             on_success=lambda found: self._why_loaded(patch_id, found),
             on_error=lambda exc: None,
             title="Could not load why the patch was requested",

@@ -234,7 +234,7 @@ class SwarmPanel(QWidget):
             return
 
         async def read() -> tuple[list[AgentInfo], SwarmStats]:
-            return await self._bridge.list_agents(), await self._bridge.swarm_stats()
+            return await self._bridge.swarm.list_agents(), await self._bridge.swarm.stats()
 
         self._bridge.run(
             read(),
@@ -272,7 +272,7 @@ class SwarmPanel(QWidget):
             return
         self._tasks_read_at = time.monotonic()
         self._bridge.run(
-            self._bridge.list_swarm_tasks(),
+            self._bridge.swarm.list_tasks(),
             on_success=self._tasks_loaded,
             on_error=lambda exc: self._read_failed("tasks", exc),
             title="Could not read the swarm's tasks",
@@ -321,9 +321,9 @@ class SwarmPanel(QWidget):
         bridge = self._bridge
 
         async def read() -> DetailData:
-            record = await bridge.task_votes(task.id)
-            attempts = await bridge.task_attempts(task.id)
-            tasks = await bridge.graph_tasks(task.graph_id) if reload_graph else None
+            record = await bridge.swarm.task_votes(task.id)
+            attempts = await bridge.swarm.task_attempts(task.id)
+            tasks = await bridge.swarm.graph_tasks(task.graph_id) if reload_graph else None
             return record, attempts, tasks
 
         self._bridge.run(

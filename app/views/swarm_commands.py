@@ -66,7 +66,7 @@ class SwarmCommands(QObject):
     def stop(self, agent: AgentInfo) -> None:
         self.started.emit("stop", f"Stopping {agent.id} once its running tasks are done…")
         self._bridge.run(
-            self._bridge.stop_agent(agent.id),
+            self._bridge.swarm.stop_agent(agent.id),
             on_success=lambda info: self._stopped("stop", info),
             on_error=lambda exc: self._failed("stop", f"stop {agent.id}", exc),
             title="Could not stop the agent",
@@ -93,7 +93,7 @@ class SwarmCommands(QObject):
     def kill(self, agent: AgentInfo) -> None:
         self.started.emit("kill", f"Killing {agent.id}…")
         self._bridge.run(
-            self._bridge.stop_agent(agent.id, kill=True),
+            self._bridge.swarm.stop_agent(agent.id, kill=True),
             on_success=lambda info: self._stopped("kill", info),
             on_error=lambda exc: self._failed("kill", f"kill {agent.id}", exc),
             title="Could not kill the agent",
@@ -110,7 +110,7 @@ class SwarmCommands(QObject):
     # -- tasks -----------------------------------------------------------------------------
     def submit(self) -> None:
         self._bridge.run(
-            self._bridge.swarm_tools(),
+            self._bridge.swarm.tools(),
             on_success=self._tools_listed,
             on_error=lambda exc: self._failed("submit", "list the workspace's tools", exc),
             title="Could not list the tools",
@@ -135,7 +135,7 @@ class SwarmCommands(QObject):
     def cancel(self, task: TaskInfo) -> None:
         self.started.emit("cancel", f"Cancelling task {task.id[:8]}…")
         self._bridge.run(
-            self._bridge.cancel_task(task.id),
+            self._bridge.swarm.cancel_task(task.id),
             on_success=lambda info: self.finished.emit(
                 "cancel", True, f"Task {info.id[:8]} is {info.state.value}", "ok", info.id
             ),

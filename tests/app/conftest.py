@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.bridge import EngineBridge
 from app.qt_loop import ConsoleEventLoop
+from app.startup import bridge_for
 from app.theme import apply_theme
 from chimera_engine.config import Settings, load_settings
 from chimera_engine.node import HeartNode
@@ -107,7 +108,7 @@ def engine(tmp_path: Path) -> EngineFactory:
                 if admin
                 else None
             )
-            bridge = EngineBridge(node)
+            bridge = bridge_for(node)
             yield Engine(node=node, bridge=bridge, admin=session)
         finally:
             if bridge is not None:

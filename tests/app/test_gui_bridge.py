@@ -7,10 +7,21 @@ import asyncio
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.bridge import EngineBridge
+from app.clients.admin import AdminClient
+from app.clients.audit import AuditClient
+from app.clients.demo import DemoClient
+from app.clients.metrics import MetricsClient
+from app.clients.modules import ModulesClient
+from app.clients.overview import OverviewClient
+from app.clients.patches import PatchesClient
+from app.clients.settings import SettingsClient
+from app.clients.swarm import SwarmClient
 from app.controller import SESSION_ENDED, ConsoleController
+from app.dialogs.about import about_details
 from app.dialogs.login import LoginDialog
-from chimera_engine.errors import AuthenticationError, ValidationError
+from app.startup import bridge_for
+from chimera_engine.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from chimera_engine.node import HeartNode
 from chimera_engine.security.manager import Session
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import (
@@ -63,12 +74,65 @@ async def test_bridge_run_reports_errors_and_busy(engine: EngineFactory) -> None
 
         # Without a session, engine operations are refused before reaching the engine.
         with pytest.raises(AuthenticationError, match="not signed in"):
-            await bridge.audit_verify()
+            await bridge.audit.verify()
+
+
+async def test_bridge_reaches_the_engine_through_one_client_per_feature(
+    engine: EngineFactory,
+) -> None:
+    async with engine() as env:
+        bridge = env.bridge
+        clients = {
+            "modules": ModulesClient,
+            "patches": PatchesClient,
+            "metrics": MetricsClient,
+            "swarm": SwarmClient,
+            "audit": AuditClient,
+            "admin": AdminClient,
+            "settings": SettingsClient,
+            "overview": OverviewClient,
+            "demo": DemoClient,
+        }
+        for name, kind in clients.items():
+            assert type(getattr(bridge, name)) is kind, name
+        # Neither the bridge nor a client holds the node (or reaches it by attribute).
+        assert not hasattr(bridge, "node")
+        for holder in [bridge, *(getattr(bridge, name) for name in clients)]:
+            held = vars(holder).values()
+            assert not any(isinstance(value, HeartNode) for value in held), holder
+
+        # The few in-process reads say what the engine says, when asked.
+        assert bridge.engine_state == env.node.state == "running"
+        assert bridge.data_dir == str(env.node.settings.data_dir)
+        assert bridge.workspace == str(env.node.settings.workspace_path)
+        api = env.node.api
+        assert bridge.api_address() == ((api.port, api.url) if api and api.port else None)
+        details = dict(about_details(bridge))
+        assert details["Data directory"] == str(env.node.settings.data_dir)
+        assert details["Workspace"] == str(env.node.settings.workspace_path)
+
+        # Every client acts as the signed-in user: nobody signed in, nothing reaches the engine.
+        before = len(await audit_entries(env.node))
+        for call in (bridge.modules.list_modules, bridge.demo.status, bridge.overview.read):
+            with pytest.raises(AuthenticationError, match="not signed in"):
+                await call()
+        assert len(await audit_entries(env.node)) == before
+        # Signed in as an observer, a reload is refused by the engine and audited there.
+        assert env.admin is not None
+        await env.node.facade.admin.create_user(
+            env.admin.principal, "olga", ADMIN_PASSWORD, "observer"
+        )
+        await bridge.login("olga", ADMIN_PASSWORD)
+        assert await bridge.modules.list_modules()
+        with pytest.raises(PermissionDeniedError):
+            await bridge.modules.reload_module("greeter")
+        denied = await audit_entries(env.node, "tool.reload")
+        assert [(e.actor, e.outcome) for e in denied if e.actor == "olga"] == [("olga", "denied")]
 
 
 async def test_bridge_aclose_cancels_its_tasks(engine: EngineFactory) -> None:
     async with engine() as env:
-        bridge = EngineBridge(env.node)
+        bridge = bridge_for(env.node)
         await bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
         slow = bridge.run(asyncio.sleep(60))
         assert bridge.pending_tasks() == 1
@@ -94,7 +158,7 @@ async def test_bridge_refreshes_token_before_expiry(engine: EngineFactory) -> No
         assert session.tokens.expires_in == 2
         assert env.bridge.refresh_delay(session) == pytest.approx(1.6), "at 80% of the lifetime"
 
-        bridge = EngineBridge(env.node, refresh_at=0.2)
+        bridge = bridge_for(env.node, refresh_at=0.2)
         try:
             first = await bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
             (fresh,) = await wait_signal(bridge.sessionChanged, within=3.0)
@@ -103,7 +167,7 @@ async def test_bridge_refreshes_token_before_expiry(engine: EngineFactory) -> No
             assert fresh.tokens.access_token != first.tokens.access_token
             assert fresh.principal.token_id != first.principal.token_id
             # The new principal is accepted; the rotated refresh token is not.
-            verified = await bridge.audit_verify()
+            verified = await bridge.audit.verify()
             assert verified.ok
             with pytest.raises(AuthenticationError, match="revoked"):
                 await env.node.facade.sessions.refresh(first.tokens.refresh_token)

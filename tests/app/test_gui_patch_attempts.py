@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.actions.overview import read_overview
 from app.models import overview as ov
 from app.models.patch_attempts import ATTEMPT_COLUMNS
 from chimera_engine.codegen.providers.base import ProviderUnavailable
@@ -83,7 +82,7 @@ async def test_failed_attempts_are_listed_with_reasons_and_counted(
         assert "error_rate" in panel.why_label.text()
 
         # the Overview counts the failed attempts
-        overview = await read_overview(env.bridge)
+        overview = await env.bridge.overview.read()
         section = overview.sections[ov.PATCHES]
         assert "2 failed generation attempts (24 h)" in section.summary
         assert any(item.key == "attempts" for item in section.items)

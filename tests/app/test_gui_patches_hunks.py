@@ -171,7 +171,7 @@ async def test_an_observer_cannot_obtain_an_approval_capability(
         assert not keep.isEnabled() and "patch.approve" in keep.toolTip()
 
         failures: list[Any] = []
-        env.bridge.run(env.bridge.approve_patch(patch.id), on_error=failures.append)
+        env.bridge.run(env.bridge.patches.approve_patch(patch.id), on_error=failures.append)
         await wait_until(lambda: bool(failures), what="the refusal")
         assert isinstance(failures[0], PermissionDeniedError)
         assert await audit_entries(node, "capability.issue") == []

@@ -20,6 +20,7 @@ from app.bridge import EngineBridge
 from app.dialogs.settings import SettingsDialog
 from app.dialogs.settings_fields import PathEdit
 from app.mainwindow import MainWindow
+from app.startup import bridge_for
 from app.widgets.style import severity_of
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
@@ -50,7 +51,7 @@ async def configured_engine(tmp_path: Path, role: str = "admin") -> AsyncIterato
     )
     node = HeartNode(settings)
     await node.start()
-    bridge = EngineBridge(node)
+    bridge = bridge_for(node)
     try:
         admin = await node.facade.sessions.create_first_admin(ADMIN_NAME, ADMIN_PASSWORD)
         name = ADMIN_NAME

@@ -8,7 +8,6 @@ import pytest
 from PySide6.QtCore import QObject, Signal
 from pytestqt.qtbot import QtBot
 
-from app.actions.base import Acting
 from app.dialogs.form import FormDialog
 from app.qtabc import QABCMeta
 from app.views.admin_common import AdminTab
@@ -39,6 +38,5 @@ def test_abstract_qt_class_is_refused_and_concrete_works(qtbot: QtBot) -> None:
 def test_the_console_base_classes_are_abstract() -> None:
     assert FormDialog.__abstractmethods__ == frozenset({"operation"})
     assert AdminTab.__abstractmethods__ == frozenset({"fetch"})
-    assert Acting.__abstractmethods__ == frozenset({"principal"})
     with pytest.raises(TypeError, match="operation"):
         FormDialog(None, name="x", title="", heading="", text="", submit="", busy="")  # type: ignore[abstract, arg-type]

@@ -21,9 +21,10 @@ leak that keeps growing by its floor a minute never settles).
 One fault shows in more than one subject: a tool's calls surge while the agent
 running it leaks memory, and the host's CPU climbs with them. An anomaly of a
 subject with no open incident *folds* into an incident another subject opened
-less than ``fold_s`` seconds before, unless both subjects are tools (or modules):
-two tools failing together are two incidents, a tool and the machinery under it
-one. The folded subject then joins that incident until it resolves.
+less than ``fold_s`` seconds before when one of the two is a workload (a tool or a
+module) and the other is machinery (an agent, the host, a bare metric): a tool and
+the machinery under it are one incident, while two tools failing together, or two
+unrelated bare metrics, stay two. The folded subject then joins that incident until it resolves.
 Pure CPU, no I/O, not thread-safe: the hub persists what it reports.
 
 >>> tr = IncidentTracker(quiet_s=60.0)
@@ -109,7 +110,7 @@ class IncidentTracker:
             i
             for i in self._open.values()
             if 0.0 <= t - i.opened_at <= self.fold_s
-            and not (workload and i.subject.startswith(WORKLOAD_KINDS))
+            and workload != i.subject.startswith(WORKLOAD_KINDS)
         ]
         if not fresh:
             return None

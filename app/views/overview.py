@@ -34,7 +34,7 @@ from app.bridge import EngineBridge, describe_error
 from app.mainwindow import MainWindow
 from app.models.formatting import format_clock
 from app.models.overview import ANOMALIES, PATCHES, TITLES, Item, Overview
-from app.views.module_actions import missing_permission
+from app.shared.permissions import missing_permission
 from app.views.overview_cards import OverviewCard, is_dark
 from app.views.overview_notify import Incident, Notifier
 from app.widgets.style import set_severity

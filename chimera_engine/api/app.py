@@ -20,12 +20,11 @@ from chimera_engine.api import (
 )
 from chimera_engine.api.context import NODE
 from chimera_engine.api.endpoint import Endpoint
-from chimera_engine.api.openapi import document
+from chimera_engine.api.openapi import OPENAPI, document
 from chimera_engine.api.routing import Route
 from chimera_engine.api.ws import websocket_handler
 
 MAX_BODY_BYTES = 1 << 20
-OPENAPI = web.AppKey("chimera_openapi", dict[str, Any])
 
 
 def all_routes() -> list[Route]:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from chimera_engine.api import responses
 from chimera_engine.api.context import node_of, principal_of
+from chimera_engine.api.openapi import OPENAPI
 from chimera_engine.api.routing import Route
 from chimera_engine.security.permissions import Permission
 
@@ -27,8 +28,6 @@ async def status(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
-    from chimera_engine.api.app import OPENAPI
-
     return responses.ok(request.app[OPENAPI])
 
 

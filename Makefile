@@ -27,6 +27,7 @@ lint: bootstrap-test
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
+	$(VENV)/python scripts/import_cycles.py
 
 fmt:
 	$(VENV)/ruff format .

@@ -44,7 +44,7 @@ from app.dialogs.settings_fields import (
 )
 from app.dialogs.settings_provider import ProviderTab
 from app.dialogs.settings_rules import BACKENDS, changed, field_of, problems, typed
-from app.views.module_actions import missing_permission
+from app.shared.permissions import missing_permission
 from app.widgets.confirm import confirm
 from app.widgets.style import set_severity
 from chimera_engine.security.permissions import Permission

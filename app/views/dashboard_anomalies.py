@@ -41,8 +41,8 @@ from app.models.anomalies import (
     AnomalyRole,
     AnomalyTableModel,
 )
+from app.shared.permissions import missing_permission
 from app.theme import set_themed_style
-from app.views.module_actions import missing_permission
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 from chimera_engine.anomaly.engine import AnomalyEvent

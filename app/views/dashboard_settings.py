@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge
+from app.shared.permissions import missing_permission
 from app.theme import set_themed_style
-from app.views.module_actions import missing_permission
 from chimera_engine.metrics.settings import MetricSettings, alert_threshold
 from chimera_engine.security.permissions import Permission
 

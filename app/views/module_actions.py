@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QWidget
 
+from app.shared.permissions import missing_permission
 from chimera_engine.reload.service import VersionInfo
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
@@ -47,18 +48,6 @@ class Target:
             ):
                 return info
         return None
-
-
-def missing_permission(principal: Principal | None, permission: Permission) -> str:
-    """Why ``principal`` may not use a button needing ``permission`` ("" if it may)."""
-    if principal is None:
-        return f"Sign in with the {permission.value} permission to use this"
-    if principal.can(permission):
-        return ""
-    return (
-        f"Requires the {permission.value} permission; "
-        f"{principal.name} ({principal.role.value}) does not have it"
-    )
 
 
 class ModuleActionBar(QWidget):

@@ -19,28 +19,12 @@ from PySide6.QtWidgets import (
 from app.bridge import EngineBridge, describe_error
 from app.models.formatting import format_time
 from app.models.module_rows import origin_text
+from app.shared.diffs import diff_stats
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
 from app.widgets.style import set_severity
 from chimera_engine.reload.service import VersionInfo
 
 SOURCE_TAB, DIFF_TAB = 0, 1
-
-
-def diff_stats(diff: str) -> tuple[int, int]:
-    """Lines added and removed by a unified diff (file headers excluded).
-
-    >>> diff_stats("--- a\\n+++ b\\n@@ -1 +1,2 @@\\n-x\\n+y\\n+z\\n")
-    (2, 1)
-    """
-    added = removed = 0
-    for line in diff.splitlines():
-        if line.startswith(("+++", "---")):
-            continue
-        if line.startswith("+"):
-            added += 1
-        elif line.startswith("-"):
-            removed += 1
-    return added, removed
 
 
 def _header_label(name: str, parent: QWidget) -> QLabel:

@@ -15,7 +15,7 @@ top of this panel when the desktop has no tray.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
@@ -30,10 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge, describe_error
-from app.mainwindow import MainWindow
 from app.models.formatting import format_clock
 from app.models.overview import ANOMALIES, PATCHES, TITLES, Item, Overview
-from app.views.module_actions import missing_permission
+from app.shared.permissions import missing_permission
 from app.views.overview_cards import OverviewCard, is_dark
 from app.views.overview_notify import Incident, Notifier
 from app.widgets.style import set_severity
@@ -344,7 +343,16 @@ class OverviewPanel(QWidget):
         self._poll.stop()
 
 
-def open_target(window: MainWindow, panel: str, key: object) -> bool:
+class PanelHost(Protocol):
+    """What the Overview needs of the main window: its panels, by name."""
+
+    def add_panel(self, name: str, widget: QWidget) -> object: ...
+    def panel(self, name: str) -> QWidget: ...
+    def panel_names(self) -> list[str]: ...
+    def show_panel(self, name: str, *, focus: bool = True) -> None: ...
+
+
+def open_target(window: PanelHost, panel: str, key: object) -> bool:
     """Show ``panel`` in ``window`` and bring ``key`` into view there; False if the
     window has no such panel."""
     if panel not in window.panel_names():
@@ -370,7 +378,7 @@ def open_target(window: MainWindow, panel: str, key: object) -> bool:
     return True
 
 
-def attach_overview(window: MainWindow, bridge: EngineBridge) -> OverviewPanel:
+def attach_overview(window: PanelHost, bridge: EngineBridge) -> OverviewPanel:
     """Add the Overview to ``window`` (as its next panel) with its items clicking through."""
     panel = OverviewPanel(bridge)
     window.add_panel("Overview", panel)

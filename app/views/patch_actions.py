@@ -15,7 +15,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from app.models.badges import state_label
-from app.views.module_actions import missing_permission
+from app.shared.permissions import missing_permission
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal

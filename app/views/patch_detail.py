@@ -29,7 +29,7 @@ from app.models.badges import state_label
 from app.models.patch_rows import HISTORY_COLUMNS, format_cost, source_text, tokens_text
 from app.models.records import RecordTableModel
 from app.models.side_by_side import SideBySide, side_by_side
-from app.views.module_detail import diff_stats
+from app.shared.diffs import diff_stats
 from app.views.patch_hunks import HunkPicker
 from app.views.patch_sandbox import SandboxResults
 from app.widgets.badges import BadgeDelegate

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.badges import state_label
-from app.views.module_actions import missing_permission
+from app.shared.permissions import missing_permission
 from app.widgets.code_view import CodeView, DiffHighlighter
 from app.widgets.style import set_severity
 from chimera_engine.codegen.hunks import Hunk

@@ -32,7 +32,6 @@ from app.views.patch_detail import PatchDetail
 from app.views.patch_dialogs import PatchDialogs
 from app.views.patch_widgets import (
     GenerationBanner,
-    footer_label,
     panel_shortcuts,
     queue_table,
     refresh_button,
@@ -41,7 +40,7 @@ from app.views.patch_widgets import (
 )
 from app.widgets.confirm import confirm
 from app.widgets.plural import count
-from app.widgets.style import set_severity
+from app.widgets.style import footer_label, set_severity
 from chimera_engine.codegen.attempts import Attempt, describe_trigger
 from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.codegen.store import PatchEvent

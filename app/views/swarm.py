@@ -11,9 +11,8 @@ in place; new tasks cause one re-read at most every :data:`TASKS_EVERY_MS`.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, QTimer, Signal
@@ -31,18 +30,18 @@ from app.bridge import EngineBridge, describe_error
 from app.models.records import RecordRole, RecordTableModel, SortRole
 from app.models.swarm_feed import SwarmDigest
 from app.models.swarm_filter import TaskFilter, scope_choices, state_counts
+from app.models.swarm_fold import fold_agents, fold_tasks, order_agents
 from app.models.swarm_rows import AGENT_COLUMNS, TASK_COLUMNS, Attempt, task_short
-from app.views.patch_widgets import footer_label
 from app.views.swarm_actions import CANCEL, KILL, SPAWN, STOP, SUBMIT, SwarmActionBar
 from app.views.swarm_commands import SwarmCommands
 from app.views.swarm_detail import SwarmDetail
 from app.views.swarm_widgets import TaskFilterBar, section_label, stats_text, swarm_table
 from app.widgets.plural import count
-from app.widgets.style import set_severity
+from app.widgets.style import footer_label, set_severity
 from chimera_engine.security.manager import Session
 from chimera_engine.swarm.ballots import ConsensusRecord
 from chimera_engine.swarm.coordinator import SwarmStats
-from chimera_engine.swarm.models import AgentInfo, TaskInfo, TaskState
+from chimera_engine.swarm.models import AgentInfo, TaskInfo
 
 #: Agents (CPU, memory, heartbeats) and the summary are re-read this often while visible.
 AGENTS_EVERY_MS = 1000
@@ -50,18 +49,7 @@ AGENTS_EVERY_MS = 1000
 TASKS_EVERY_MS = 1000
 #: Changes of the selected task re-read its detail after this delay (coalesced).
 DETAIL_DELAY_MS = 150
-#: Finished agents kept in the table (most recent first, after the live ones).
-FINISHED_AGENTS_SHOWN = 12
-
 DetailData = tuple[ConsensusRecord | None, list[Attempt], list[TaskInfo] | None]
-
-
-def order_agents(agents: Iterable[AgentInfo]) -> list[AgentInfo]:
-    """Live agents in the order they started, then the most recently finished ones."""
-    listed = list(agents)
-    live = sorted((a for a in listed if not a.state.final), key=lambda a: (a.started_at, a.id))
-    gone = sorted((a for a in listed if a.state.final), key=lambda a: -a.started_at)
-    return live + gone[:FINISHED_AGENTS_SHOWN]
 
 
 class SwarmPanel(QWidget):
@@ -368,47 +356,12 @@ class SwarmPanel(QWidget):
             self.schedule_detail()
 
     def _apply_agents(self, changed: Mapping[str, tuple[AgentInfo, str]]) -> None:
-        current = {a.id: a for a in self.agent_model.records()}
-        for agent_id, (info, _change) in changed.items():
-            old = current.get(agent_id)
-            if old is not None and not info.state.final and info.cpu_percent is None:
-                # an event's snapshot is not sampled: keep the last sample until the next read
-                info = dataclasses.replace(
-                    info,
-                    cpu_percent=old.cpu_percent,
-                    rss_bytes=info.rss_bytes or old.rss_bytes,
-                )
-            current[agent_id] = info
-        self._set_agents(order_agents(current.values()))
+        self._set_agents(fold_agents(self.agent_model.records(), changed))
 
     def _apply_tasks(self, digest: SwarmDigest) -> None:
-        rows = self.task_model.records()
-        index = {t.id: i for i, t in enumerate(rows)}
-        now = time.time()
-        unknown = changed = False
-        for task_id, event in digest.tasks.items():
-            row = index.get(task_id)
-            if row is None:
-                unknown = True
-                continue
-            old = rows[row]
-            rows[row] = dataclasses.replace(
-                old,
-                state=TaskState(event.state),
-                agent=event.agent or old.agent,
-                error_code=event.error_code or old.error_code,
-                updated_at=now,
-            )
-            changed = True
-            if rows[row].state.final:
-                unknown = True  # the result and error come with a re-read
-        for task_id, outcome in digest.decided.items():
-            row = index.get(task_id)
-            if row is not None:
-                rows[row] = dataclasses.replace(rows[row], consensus=dict(outcome))
-                changed = True
-        if changed:
-            self.task_model.merge(rows)
+        folded = fold_tasks(self.task_model.records(), digest, time.time())
+        if folded.changed:
+            self.task_model.merge(folded.rows)
         graph = self.detail.graph
         shown = graph.set_states({tid: e.state for tid, e in digest.tasks.items()})
         if (
@@ -417,7 +370,7 @@ class SwarmPanel(QWidget):
             and shown < sum(1 for e in digest.tasks.values() if e.graph_id == graph.graph_id)
         ):
             self.schedule_detail()  # tasks of the shown graph that it does not hold yet
-        if unknown:
+        if folded.read_again:
             self.schedule_tasks()
         self._update_actions()
 

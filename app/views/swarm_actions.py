@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
-from app.views.module_actions import missing_permission
+from app.shared.permissions import missing_permission
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.models import AgentInfo, AgentState, TaskInfo

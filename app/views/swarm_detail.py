@@ -36,9 +36,8 @@ from app.models.swarm_rows import (
     task_label,
     task_short,
 )
-from app.views.patch_widgets import footer_label
 from app.widgets.badges import BadgeDelegate
-from app.widgets.style import set_severity
+from app.widgets.style import footer_label, set_severity
 from app.widgets.tables import configure_view
 from app.widgets.task_graph import TaskGraphView
 from chimera_engine.swarm.ballots import Ballot, ConsensusRecord

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QWidget
 
 SEVERITIES = ("muted", "ok", "warn", "critical")
 
@@ -22,3 +23,14 @@ def set_severity(widget: QWidget, severity: str) -> None:
 
 def severity_of(widget: QWidget) -> str:
     return str(widget.property("severity") or "")
+
+
+def footer_label(name: str, parent: QWidget) -> QLabel:
+    """A muted, selectable, wrapping plain-text label for a panel's status line."""
+    label = QLabel(parent)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    set_severity(label, "muted")
+    return label

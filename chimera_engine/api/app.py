@@ -18,9 +18,9 @@ from chimera_engine.api import (
     system_routes,
     tool_routes,
 )
-from chimera_engine.api.context import DEPS, OPENAPI, ApiDeps
+from chimera_engine.api.context import DEPS, ApiDeps
 from chimera_engine.api.endpoint import Endpoint
-from chimera_engine.api.openapi import document
+from chimera_engine.api.openapi import OPENAPI, document
 from chimera_engine.api.routing import Route
 from chimera_engine.api.ws import websocket_handler
 

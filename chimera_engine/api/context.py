@@ -37,7 +37,6 @@ class ApiDeps:
 
 
 DEPS: web.AppKey[ApiDeps] = web.AppKey("chimera_engine", ApiDeps)
-OPENAPI = web.AppKey("chimera_openapi", dict[str, Any])
 PRINCIPAL = web.RequestKey("chimera_principal", Principal)
 BODY: web.RequestKey[dict[str, Any]] = web.RequestKey("chimera_body")
 

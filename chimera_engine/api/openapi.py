@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from aiohttp import web
+
 from chimera_engine import __version__
 from chimera_engine.api.routing import Route
+
+#: Where the application keeps its generated document (read by ``GET /api/openapi.json``).
+OPENAPI = web.AppKey("chimera_openapi", dict[str, Any])
 
 ERROR = {
     "type": "object",

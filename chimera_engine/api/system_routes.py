@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from chimera_engine.api import responses
-from chimera_engine.api.context import OPENAPI, deps_of, principal_of
+from chimera_engine.api.context import deps_of, principal_of
+from chimera_engine.api.openapi import OPENAPI
 from chimera_engine.api.routing import Route
 from chimera_engine.security.permissions import Permission
 

@@ -19,8 +19,8 @@ serve: bootstrap-test
 # The engine's tests run in a process where importing Qt fails (tests/headless.py
 # blocks it); the GUI and integration tests run offscreen.
 test: bootstrap-test
-	$(VENV)/python tests/headless.py -q chimera_engine tests/engine
-	$(VENV)/python -m pytest -q tests/app tests/integration
+	$(VENV)/python tests/headless.py -q chimera_engine tests
+	$(VENV)/python -m pytest -q tests/app tests/*/gui tests/integration
 
 lint: bootstrap-test
 	$(VENV)/ruff check .

@@ -39,7 +39,7 @@ from app.clients.overview import OverviewClient
 from app.clients.patches import PatchesClient
 from app.clients.settings import SettingsClient
 from app.clients.swarm import SwarmClient
-from app.models.swarm_feed import SWARM_EVENTS, SwarmFeed
+from app.shared.swarm_feed import SWARM_EVENTS, SwarmFeed
 from app.tasks import TaskRunner, describe_error
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.events import (

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from chimera_engine.reload.models import CallRecord
+from chimera_engine.modules.models import CallRecord
 
 #: At most this many summaries per second (the panel redraws at this rate).
 SUMMARIES_PER_SECOND = 4.0

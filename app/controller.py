@@ -17,13 +17,13 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
 from app.bridge import EngineBridge, describe_error
-from app.demo_menu import DemoMenu
-from app.dialogs.first_admin import FirstAdminDialog
-from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
+from app.panels.demo.menu import DemoMenu
+from app.panels.overview.view import attach_overview
+from app.panels.signin.first_admin import FirstAdminDialog
+from app.panels.signin.login import LoginDialog
 from app.preferences import Preferences
 from app.signals import first_signal
-from app.views.overview import attach_overview
 from chimera_engine.security.manager import Session
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,12 @@ SESSION_ENDED = "Your session ended; sign in again to continue."
 def preload_panels() -> None:
     """Import what the panels need that is slow to import (runs in a worker thread:
     module imports create no Qt objects that belong to a thread)."""
-    import app.views.admin
-    import app.views.audit
-    import app.views.dashboard  # (pyqtgraph, numpy, the anomaly engine)
-    import app.views.modules
-    import app.views.patches
-    import app.views.swarm  # noqa: F401
+    import app.panels.admin.view
+    import app.panels.audit.view
+    import app.panels.metrics.view  # (pyqtgraph, numpy, the anomaly engine)
+    import app.panels.modules.view
+    import app.panels.patches.view
+    import app.panels.swarm.view  # noqa: F401
 
 
 def _default_admin_name() -> str:
@@ -153,32 +153,32 @@ class ConsoleController(QObject):
         bridge = self.bridge
 
         def dashboard() -> QWidget:
-            from app.views.dashboard import DashboardPanel
+            from app.panels.metrics.view import DashboardPanel
 
             return DashboardPanel(bridge)
 
         def modules() -> QWidget:
-            from app.views.modules import ModulesPanel
+            from app.panels.modules.view import ModulesPanel
 
             return ModulesPanel(bridge)
 
         def patches() -> QWidget:
-            from app.views.patches import PatchesPanel
+            from app.panels.patches.view import PatchesPanel
 
             return PatchesPanel(bridge)
 
         def swarm() -> QWidget:
-            from app.views.swarm import SwarmPanel
+            from app.panels.swarm.view import SwarmPanel
 
             return SwarmPanel(bridge)
 
         def audit() -> QWidget:
-            from app.views.audit import AuditPanel
+            from app.panels.audit.view import AuditPanel
 
             return AuditPanel(bridge)
 
         def admin() -> QWidget:
-            from app.views.admin import AdminPanel
+            from app.panels.admin.view import AdminPanel
 
             return AdminPanel(bridge)
 

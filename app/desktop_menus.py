@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu
 
-from app.dialogs.about import AboutDialog
-from app.dialogs.shortcuts import SHORTCUT_DESCRIPTION, ShortcutsDialog
+from app.about_dialog import AboutDialog
+from app.shortcuts_dialog import SHORTCUT_DESCRIPTION, ShortcutsDialog
 from app.theme import DARK, LIGHT, SYSTEM, apply_theme
 
 if TYPE_CHECKING:

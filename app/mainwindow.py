@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> QWidget:
         """Show the Settings dialog (non-modal; read-only without settings.manage)."""
-        from app.dialogs.settings import SettingsDialog  # loaded on first use
+        from app.panels.settings.dialog import SettingsDialog  # loaded on first use
 
         if self.settings_dialog is not None and shiboken6.isValid(self.settings_dialog):
             self.settings_dialog.close()

@@ -30,9 +30,9 @@ from PySide6.QtWidgets import QWidget
 
 from app.bridge import EngineBridge, describe_error
 from app.controller import ConsoleController
-from app.dialogs.first_admin import FirstAdminDialog
-from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
+from app.panels.signin.first_admin import FirstAdminDialog
+from app.panels.signin.login import LoginDialog
 from app.preferences import Preferences
 from app.signals import first_signal
 from app.startup import bridge_for

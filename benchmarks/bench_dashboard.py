@@ -38,8 +38,8 @@ from _startup import console_bridge, engine_with_admin, temp_data_dir
 from _util import report
 from PySide6.QtWidgets import QApplication
 
+from app.panels.metrics.view import DashboardPanel
 from app.theme import apply_theme
-from app.views.dashboard import DashboardPanel
 from chimera_engine.events import EventBus
 from chimera_engine.looplag import LoopLagMonitor
 from chimera_engine.node import HeartNode

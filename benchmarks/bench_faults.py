@@ -60,10 +60,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from _startup import PASSWORD, engine_settings, first_admin, running_engine, sign_in
 
-from chimera_engine.codegen.configure import default_transcript
-from chimera_engine.codegen.generator import GenerationPolicy
-from chimera_engine.codegen.providers.base import Completion, CompletionRequest
-from chimera_engine.codegen.providers.replay import ReplayProvider
 from chimera_engine.demo.faults import FAULTS, Fault, FaultState
 from chimera_engine.demo.runner import SERVICE
 from chimera_engine.errors import ChimeraError
@@ -74,6 +70,10 @@ from chimera_engine.events import (
     LearningRequested,
     PatchChanged,
 )
+from chimera_engine.patches.configure import default_transcript
+from chimera_engine.patches.generator import GenerationPolicy
+from chimera_engine.patches.providers.base import Completion, CompletionRequest
+from chimera_engine.patches.providers.replay import ReplayProvider
 
 ENV = {
     "CHIMERA_API__PORT": "0",

@@ -34,8 +34,8 @@ from _startup import engine_with_admin
 from _util import report
 
 from chimera_engine.events import ToolCallCompleted
+from chimera_engine.modules.models import CallRecord
 from chimera_engine.node import HeartNode
-from chimera_engine.reload.models import CallRecord
 
 TOOLS = 1_000
 PUSHED = 10_000

@@ -36,8 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chimera_engine.codegen.patchformat import PatchFormatError, materialise, parse_answer
-from chimera_engine.codegen.sandbox import PatchResult, PatchTester, SandboxLimits
+from chimera_engine.patches.patchformat import PatchFormatError, materialise, parse_answer
+from chimera_engine.patches.sandbox import PatchResult, PatchTester, SandboxLimits
 
 HERE = Path(__file__).resolve().parent / "patches"
 WORKSPACE = HERE / "workspace"

@@ -24,8 +24,8 @@ from _startup import engine_settings, running_engine
 from _util import report
 
 from chimera_engine.events import ModuleReloaded, VersionChanged
+from chimera_engine.modules.models import VersionState
 from chimera_engine.node import HeartNode
-from chimera_engine.reload.models import VersionState
 from chimera_engine.security.principal import Principal
 
 SOURCE = """

@@ -81,7 +81,7 @@ def _clears(hint: Any, value: Any) -> bool:
 def check_settings(settings: Settings) -> None:
     """The cross-field rules a single key cannot express; ConfigError names the key."""
     settings.swarm.validate()
-    from chimera_engine.codegen.providers.factory import ALIASES, KINDS
+    from chimera_engine.patches.providers.factory import ALIASES, KINDS
 
     cg = settings.codegen
     kind = ALIASES.get(cg.provider, cg.provider)

@@ -31,7 +31,7 @@ from chimera_engine.store.records import AuditEntry, UserRecord
 
 if TYPE_CHECKING:
     from chimera_engine.anomaly.engine import AnomalyEvent, PredictiveAlert
-    from chimera_engine.reload.models import CallRecord, ReloadResult
+    from chimera_engine.modules.models import CallRecord, ReloadResult
 
 E = TypeVar("E", bound="Event")
 
@@ -129,7 +129,7 @@ class ModuleFileDeleted(Event):
 @dataclass(frozen=True, kw_only=True)
 class PatchAttemptRecorded(Event):
     """A model was asked for a patch of ``module`` and its answer judged: ``verdict``
-    is one of :data:`chimera_engine.codegen.attempts.VERDICTS` (``passed`` = usable)."""
+    is one of :data:`chimera_engine.patches.attempts.VERDICTS` (``passed`` = usable)."""
 
     attempt_id: int
     module: str

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chimera_engine.codegen.service import PatchesService
+from chimera_engine.audit.service import AuditService
 from chimera_engine.demo.service import DemoService
 from chimera_engine.engine_service import EngineService
 from chimera_engine.heal.service import HealService
 from chimera_engine.intent.service import IntentService
 from chimera_engine.metrics.service import MetricsService
-from chimera_engine.reload.service import ModulesService
+from chimera_engine.modules.service import ModulesService
+from chimera_engine.patches.service import PatchesService
 from chimera_engine.security.admin_service import AdminService
-from chimera_engine.security.audit_service import AuditService
 from chimera_engine.security.sessions_service import SessionsService
 from chimera_engine.settings.service import SettingsService
 from chimera_engine.swarm.service import SwarmService

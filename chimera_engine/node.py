@@ -27,14 +27,6 @@ from types import TracebackType
 from typing import Any
 
 from chimera_engine.api.server import ApiServer
-from chimera_engine.codegen.attempts import AttemptRepository
-from chimera_engine.codegen.generator import CodeGenerator, GenerationPolicy
-from chimera_engine.codegen.providers.base import Provider
-from chimera_engine.codegen.review import ApprovalPolicy, ReviewQueue
-from chimera_engine.codegen.sandbox import PatchTester, SandboxLimits
-from chimera_engine.codegen.slot import GeneratorSlot
-from chimera_engine.codegen.store import PatchRepository, PatternStore
-from chimera_engine.codegen.watch import Baseline, WatchPolicy
 from chimera_engine.config import Settings
 from chimera_engine.demo.runner import DemoRunner
 from chimera_engine.errors import ConfigError
@@ -48,9 +40,17 @@ from chimera_engine.metrics.exporter import EngineMetrics
 from chimera_engine.metrics.exposition import Exposition
 from chimera_engine.metrics.hub import MetricsHub
 from chimera_engine.metrics.startup import start_collectors
+from chimera_engine.modules.manager import HotReloadManager
+from chimera_engine.modules.registry import VersionedToolRegistry
 from chimera_engine.node_status import NodeStatus, check_data_dir
-from chimera_engine.reload.manager import HotReloadManager
-from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.patches.attempts import AttemptRepository
+from chimera_engine.patches.generator import CodeGenerator, GenerationPolicy
+from chimera_engine.patches.providers.base import Provider
+from chimera_engine.patches.review import ApprovalPolicy, ReviewQueue
+from chimera_engine.patches.sandbox import PatchTester, SandboxLimits
+from chimera_engine.patches.slot import GeneratorSlot
+from chimera_engine.patches.store import PatchRepository, PatternStore
+from chimera_engine.patches.watch import Baseline, WatchPolicy
 from chimera_engine.runtime import ToolRuntime
 from chimera_engine.security.manager import SecurityManager
 from chimera_engine.security.secrets import load_or_create_secret

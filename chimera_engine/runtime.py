@@ -21,8 +21,8 @@ from typing import Any
 
 from chimera_engine.errors import ChimeraError, ValidationError
 from chimera_engine.events import EventBus, ToolCallCompleted
-from chimera_engine.reload.models import CallRecord, ToolVersion, VersionState
-from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.modules.models import CallRecord, ToolVersion, VersionState
+from chimera_engine.modules.registry import VersionedToolRegistry
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 

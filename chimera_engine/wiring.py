@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from chimera_engine.api.context import ApiDeps
-from chimera_engine.codegen.service import PatchesService
+from chimera_engine.audit.service import AuditService
 from chimera_engine.config import Settings
 from chimera_engine.demo.service import DemoService
 from chimera_engine.engine_service import EngineService
@@ -20,25 +20,25 @@ from chimera_engine.facade import EngineFacade
 from chimera_engine.heal.service import HealService
 from chimera_engine.intent.service import IntentService
 from chimera_engine.metrics.service import MetricsService
-from chimera_engine.reload.service import ModulesService
+from chimera_engine.modules.service import ModulesService
+from chimera_engine.patches.service import PatchesService
 from chimera_engine.security.admin_service import AdminService
-from chimera_engine.security.audit_service import AuditService
 from chimera_engine.security.guard import Guard
 from chimera_engine.security.sessions_service import SessionsService
 from chimera_engine.settings.service import SettingsService
 from chimera_engine.swarm.service import SwarmService
 
 if TYPE_CHECKING:
-    from chimera_engine.codegen.generator import CodeGenerator
-    from chimera_engine.codegen.review import ReviewQueue
     from chimera_engine.demo.runner import DemoRunner
     from chimera_engine.heal.engine import MetacognitiveEngine
     from chimera_engine.metrics.collectors import ToolCallCollector
     from chimera_engine.metrics.exporter import EngineMetrics
     from chimera_engine.metrics.exposition import Exposition
     from chimera_engine.metrics.hub import MetricsHub
+    from chimera_engine.modules.manager import HotReloadManager
     from chimera_engine.node_status import NodeStatus
-    from chimera_engine.reload.manager import HotReloadManager
+    from chimera_engine.patches.generator import CodeGenerator
+    from chimera_engine.patches.review import ReviewQueue
     from chimera_engine.runtime import ToolRuntime
     from chimera_engine.security.manager import SecurityManager
     from chimera_engine.swarm.coordinator import SwarmCoordinator

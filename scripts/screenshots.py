@@ -43,12 +43,12 @@ from PySide6.QtWidgets import QWidget
 
 from app.bridge import EngineBridge
 from app.controller import ConsoleController
-from app.dialogs.first_admin import FirstAdminDialog
-from app.dialogs.login import LoginDialog
-from app.views.admin import AdminPanel
-from app.views.audit import AuditPanel
-from app.views.modules import ModulesPanel
-from app.views.patches import PatchesPanel
+from app.panels.admin.view import AdminPanel
+from app.panels.audit.view import AuditPanel
+from app.panels.modules.view import ModulesPanel
+from app.panels.patches.view import PatchesPanel
+from app.panels.signin.first_admin import FirstAdminDialog
+from app.panels.signin.login import LoginDialog
 from app.widgets.confirm import action_button
 from chimera_engine.errors import ChimeraError
 from chimera_engine.node import HeartNode

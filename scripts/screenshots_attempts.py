@@ -2,7 +2,7 @@
 
 Nothing here is staged in the console: a real engine (a small workspace whose
 ``ratio`` tool divides by zero) asks a real model server process on loopback
-(``tests/engine/codegen/llm_server.py``, an OpenAI-compatible and Ollama-like
+(``tests/patches/llm_server.py``, an OpenAI-compatible and Ollama-like
 server that can be told to misbehave) for fixes. It answers junk, then a fix,
 is cut off by its 2,048-token context, fails with HTTP 500, answers with an
 HTML page, and is asked with the wrong API kind: every attempt is kept and the
@@ -41,15 +41,15 @@ import _startup  # noqa: E402  # a sibling of this script
 from _startup import PASSWORD, save  # noqa: E402
 
 from app.bridge import EngineBridge  # noqa: E402
-from app.dialogs.settings import SettingsDialog  # noqa: E402
+from app.panels.patches.view import PatchesPanel  # noqa: E402
+from app.panels.settings.dialog import SettingsDialog  # noqa: E402
 from app.signals import wait_signal  # noqa: E402
-from app.views.patches import PatchesPanel  # noqa: E402
-from chimera_engine.codegen.generator import GenerationPolicy  # noqa: E402
-from chimera_engine.codegen.providers.local_provider import LocalLLMProvider  # noqa: E402
-from chimera_engine.codegen.providers.retry import RetryPolicy  # noqa: E402
 from chimera_engine.node import HeartNode  # noqa: E402
+from chimera_engine.patches.generator import GenerationPolicy  # noqa: E402
+from chimera_engine.patches.providers.local_provider import LocalLLMProvider  # noqa: E402
+from chimera_engine.patches.providers.retry import RetryPolicy  # noqa: E402
 from chimera_engine.runtime import ToolCallError  # noqa: E402
-from tests.engine.patches.conftest_helpers import FIX, make_workspace  # noqa: E402
+from tests.patches.conftest_helpers import FIX, make_workspace  # noqa: E402
 
 SERVER = REPO / "tests" / "engine" / "codegen" / "llm_server.py"
 TIMEOUT_S = 60.0

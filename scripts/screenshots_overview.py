@@ -33,10 +33,10 @@ from PySide6.QtCore import Qt
 
 from app.bridge import EngineBridge
 from app.controller import ConsoleController
-from app.models.overview import AGENTS, ANOMALIES, PATCHES, RELOADS, TOOLS
-from app.views.overview import OverviewPanel
-from app.views.patch_detail import HUNKS_TAB
-from app.views.patches import PatchesPanel
+from app.panels.overview.view import OverviewPanel
+from app.panels.patches.detail import HUNKS_TAB
+from app.panels.patches.view import PatchesPanel
+from app.shared.overview import AGENTS, ANOMALIES, PATCHES, RELOADS, TOOLS
 from chimera_engine.errors import ChimeraError
 from chimera_engine.events import FailurePredicted
 from chimera_engine.node import HeartNode

@@ -17,9 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.dialogs.patches import ReasonDialog, RequestPatchDialog
-from app.views.patch_detail import SANDBOX_TAB, SIDE_TAB
-from app.views.patches import PatchesPanel
+from app.panels.patches.detail import SANDBOX_TAB, SIDE_TAB
+from app.panels.patches.patch_dialog import ReasonDialog, RequestPatchDialog
+from app.panels.patches.view import PatchesPanel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _startup  # a sibling of this script

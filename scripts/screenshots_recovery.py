@@ -23,7 +23,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.bridge import EngineBridge
 from app.mainwindow import MainWindow
-from app.views.overview import OverviewPanel
+from app.panels.overview.view import OverviewPanel
 from chimera_engine.demo.faults import FaultState
 from chimera_engine.events import PatchChanged
 from chimera_engine.node import HeartNode

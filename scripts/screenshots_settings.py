@@ -28,7 +28,7 @@ from aiohttp import web
 from PySide6.QtWidgets import QComboBox
 
 from app.bridge import EngineBridge
-from app.dialogs.settings import SettingsDialog
+from app.panels.settings.dialog import SettingsDialog
 from app.signals import wait_signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

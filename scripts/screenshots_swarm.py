@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import _startup  # noqa: E402  # a sibling of this script
 
+from app.panels.swarm.view import SwarmPanel  # noqa: E402
 from app.signals import wait_signal  # noqa: E402
-from app.views.swarm import SwarmPanel  # noqa: E402
 from app.widgets.confirm import action_button  # noqa: E402
 from chimera_engine.swarm.decomposer import Job  # noqa: E402
 from chimera_engine.swarm.models import (  # noqa: E402

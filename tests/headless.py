@@ -1,7 +1,8 @@
 """Run pytest in a process where importing Qt, qasync, pyqtgraph or the GUI fails.
 
 This proves the engine (and its tests) never need the GUI stack:
-``python tests/headless.py -q chimera_engine tests/engine``. Doctests of the
+``python tests/headless.py -q chimera_engine tests`` (it leaves out
+``tests/app/``, every ``tests/<feature>/gui/`` and ``tests/integration/``). Doctests of the
 engine modules are collected too.
 """
 
@@ -11,8 +12,10 @@ import importlib.abc
 import sys
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
+from pathlib import Path
 from types import ModuleType
 
+HERE = Path(__file__).resolve().parent
 BLOCKED = ("PySide6", "shiboken6", "qasync", "pyqtgraph", "app", "pytestqt")
 
 
@@ -37,6 +40,11 @@ def main(argv: list[str]) -> int:
         "no:pytest-qt",
         "--doctest-modules",
         "--ignore=chimera_engine/demo/workspace",
+        # the Qt tests: tests/app/ and every feature's gui/ folder
+        f"--ignore={HERE / 'app'}",
+        f"--ignore-glob={HERE}/*/gui",
+        # the end-to-end scenarios run with the Qt tests (make test)
+        f"--ignore={HERE / 'integration'}",
         *argv,
     ]
     return int(pytest.main(args))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from app.clients import CurrentPrincipal
+from chimera_engine.audit.log import AuditVerification
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.facade import EngineFacade
-from chimera_engine.security.audit import AuditVerification
-from chimera_engine.store.audit import AuditQuery
 from chimera_engine.store.records import AuditEntry
 
 

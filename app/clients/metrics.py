@@ -4,7 +4,7 @@ Every method goes through the authorised facade as the signed-in user, so each
 one is permission-checked (and, for acknowledgements, audited) by the engine.
 Live chart data is not read through the facade: the dashboard reads the ring
 buffers through :attr:`MetricsClient.live`, a read-only view, on the loop thread at
-its own redraw rate (see :mod:`app.models.metric_source`).
+its own redraw rate (see :mod:`app.shared.metric_source`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from app.clients import CurrentPrincipal
 from chimera_engine.facade import EngineFacade
-from chimera_engine.reload.models import ReloadResult
-from chimera_engine.reload.service import VersionInfo
+from chimera_engine.modules.models import ReloadResult
+from chimera_engine.modules.service import VersionInfo
 
 
 class ModulesClient:

@@ -3,7 +3,7 @@ the signed-in user.
 
 One :meth:`OverviewClient.read` call makes a handful of facade reads (tools, metrics,
 anomalies, waiting patches, swarm, audit) and shapes them with
-:mod:`app.models.overview`. A read the user's role does not allow turns into a
+:mod:`app.shared.overview`. A read the user's role does not allow turns into a
 section saying so; a swarm that is off turns into a section saying why. Cost:
 a few milliseconds with a small workspace (SQLite reads off the loop thread).
 """
@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from app.clients import CurrentPrincipal
-from app.models import overview as ov
-from chimera_engine.codegen.models import PatchState
+from app.shared import overview as ov
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.errors import ChimeraError, PermissionDeniedError
 from chimera_engine.facade import EngineFacade
 from chimera_engine.metrics.hub import MetricInfo, StoredAnomaly
 from chimera_engine.metrics.live import LiveMetrics
-from chimera_engine.store.audit import AuditQuery
+from chimera_engine.patches.models import PatchState
 
 T = TypeVar("T")
 
@@ -65,8 +65,8 @@ class OverviewClient:
             recent = None
             if not isinstance(metrics, PermissionDeniedError):
                 # Imported here: numpy, kept out of the console's start-up.
-                from app.models.metric_source import MetricSource
-                from app.models.tool_health import recent_health
+                from app.shared.metric_source import MetricSource
+                from app.shared.tool_health import recent_health
 
                 source = MetricSource(self._live)
                 names = {t.name for t in tools}
@@ -86,7 +86,7 @@ class OverviewClient:
             found: list[StoredAnomaly] = anomalies
             # Predictions are read where the Dashboard reads them (needs metrics.read);
             # imported here: it pulls in numpy, kept out of the console's start-up.
-            from app.models.metric_source import MetricSource
+            from app.shared.metric_source import MetricSource
 
             predictions = (
                 MetricSource(self._live).predictions() if MetricSource.allowed(principal) else []

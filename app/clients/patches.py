@@ -8,16 +8,16 @@ import importlib
 from collections.abc import Collection
 
 from app.clients import CurrentPrincipal
-from chimera_engine.codegen.attempts import Attempt
-from chimera_engine.codegen.hunks import Hunk
-from chimera_engine.codegen.models import Patch, PatchState
-from chimera_engine.codegen.review import ProposalOutcome
-from chimera_engine.codegen.store import PatchEvent
 from chimera_engine.facade import EngineFacade
+from chimera_engine.patches.attempts import Attempt
+from chimera_engine.patches.hunks import Hunk
+from chimera_engine.patches.models import Patch, PatchState
+from chimera_engine.patches.review import ProposalOutcome
+from chimera_engine.patches.store import PatchEvent
 
 #: Imported by the engine when it builds its first provider: the LLM SDKs, over a second
 #: of imports. Importing them in a worker thread first keeps the event loop free.
-PROVIDER_MODULES = "chimera_engine.codegen.configure"
+PROVIDER_MODULES = "chimera_engine.patches.configure"
 
 
 class PatchesClient:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from app.clients import CurrentPrincipal
 from chimera_engine.facade import EngineFacade
-from chimera_engine.reload.service import ToolInfo
+from chimera_engine.modules.service import ToolInfo
 from chimera_engine.swarm.ballots import ConsensusRecord
 from chimera_engine.swarm.coordinator import SwarmStats
 from chimera_engine.swarm.decomposer import Job

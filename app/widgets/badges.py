@@ -1,4 +1,4 @@
-"""Paints :class:`~app.models.badges.Badge` cells as rounded, coloured pills."""
+"""Paints :class:`~app.shared.badges.Badge` cells as rounded, coloured pills."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRectF, 
 from PySide6.QtGui import QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from app.models.badges import Badge, BadgeRole
+from app.shared.badges import Badge, BadgeRole
 from app.theme import themed
 
 PADDING_X = 7

@@ -10,10 +10,10 @@ from chimera_engine.api import responses
 from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import BOOL, INT, NUMBER, SHORT, STRING, STRINGS, obj
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.errors import ValidationError
 from chimera_engine.security.apikeys import APIKey
 from chimera_engine.security.permissions import Permission, Role
-from chimera_engine.store.audit import AuditQuery
 
 ROLE = {"type": "string", "enum": [r.value for r in Role]}
 PERMISSION = {"type": "string", "enum": [p.value for p in Permission]}

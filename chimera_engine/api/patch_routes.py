@@ -10,8 +10,8 @@ from chimera_engine.api import responses
 from chimera_engine.api.context import body_of, deps_of, principal_of
 from chimera_engine.api.routing import Route
 from chimera_engine.api.schema import SHORT, STRING, obj
-from chimera_engine.codegen.models import Patch, PatchState
 from chimera_engine.errors import ValidationError
+from chimera_engine.patches.models import Patch, PatchState
 from chimera_engine.security.permissions import Permission
 
 

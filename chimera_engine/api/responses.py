@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chimera_engine.audit.anchor import AuditTamperError
 from chimera_engine.errors import (
     AccountLockedError,
     AuthenticationError,
@@ -21,7 +22,6 @@ from chimera_engine.errors import (
     TooManyRequestsError,
     ValidationError,
 )
-from chimera_engine.security.audit_anchor import AuditTamperError
 from chimera_engine.swarm.errors import SwarmNotRunningError
 
 

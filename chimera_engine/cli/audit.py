@@ -7,9 +7,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.cli.common import Subparsers, fmt_ts
 from chimera_engine.node import HeartNode
-from chimera_engine.store.audit import AuditQuery
 
 
 def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 from chimera_engine.cli.common import Subparsers, fmt_ts, local_principal
-from chimera_engine.codegen.attempts import describe_trigger, tokens_text
-from chimera_engine.codegen.models import PatchState
 from chimera_engine.errors import ChimeraError, NotFoundError
 from chimera_engine.events import PatchAttemptRecorded, PatchProgress, Subscription
 from chimera_engine.node import HeartNode
+from chimera_engine.patches.attempts import describe_trigger, tokens_text
+from chimera_engine.patches.models import PatchState
 
 
 def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:

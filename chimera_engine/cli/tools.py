@@ -8,8 +8,8 @@ import sys
 
 from chimera_engine.cli.common import Subparsers, fmt_ts, local_principal
 from chimera_engine.errors import ChimeraError
+from chimera_engine.modules.models import ReloadResult
 from chimera_engine.node import HeartNode
-from chimera_engine.reload.models import ReloadResult
 
 
 def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:

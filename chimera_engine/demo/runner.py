@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chimera_engine.audit.log import AuditLog
 from chimera_engine.demo.events import DemoFaultChanged, DemoWorkloadChanged
 from chimera_engine.demo.faults import (
     AGENT_RSS_LIMIT_MB,
@@ -42,9 +43,8 @@ from chimera_engine.demo.workload import (
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.events import EventBus
 from chimera_engine.metrics.hub import MetricsHub
-from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.modules.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
-from chimera_engine.security.audit import AuditLog
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.coordinator import SwarmCoordinator
 from chimera_engine.swarm.models import AgentSpec, Task

@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from chimera_engine.codegen.review import ProposalOutcome
+from chimera_engine.audit.log import AuditLog
 from chimera_engine.events import (
     AnomalyDetected,
     Event,
@@ -50,9 +50,9 @@ from chimera_engine.heal.observer import HealthObserver
 from chimera_engine.heal.settings import HealSettings
 from chimera_engine.heal.throttle import Throttle
 from chimera_engine.heal.views import HealStatus, RequestView, tool_view
-from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.modules.registry import VersionedToolRegistry
+from chimera_engine.patches.review import ProposalOutcome
 from chimera_engine.runtime import ToolRuntime
-from chimera_engine.security.audit import AuditLog
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.events import AgentChanged, TaskChanged
 

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from chimera_engine.codegen.generator import CodeGenerator
-from chimera_engine.codegen.models import Patch, PatchRequest, PatchState
-from chimera_engine.codegen.review import ProposalOutcome, ReviewQueue
 from chimera_engine.errors import ConflictError
+from chimera_engine.patches.generator import CodeGenerator
+from chimera_engine.patches.models import Patch, PatchRequest, PatchState
+from chimera_engine.patches.review import ProposalOutcome, ReviewQueue
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 

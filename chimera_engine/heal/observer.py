@@ -22,7 +22,7 @@ from chimera_engine.heal.health import (
     split_metric,
 )
 from chimera_engine.heal.settings import HealSettings
-from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.modules.registry import VersionedToolRegistry
 from chimera_engine.runtime import ToolRuntime
 
 _VERSIONS_KEPT = 3

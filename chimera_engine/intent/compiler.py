@@ -32,7 +32,7 @@ from typing import Any
 
 from chimera_engine.errors import ValidationError
 from chimera_engine.intent.plan import FileInput, IntentError, IntentPlan, PlanStep
-from chimera_engine.reload.models import ToolVersion
+from chimera_engine.modules.models import ToolVersion
 from chimera_engine.swarm.errors import DecompositionError
 from chimera_engine.swarm.graph import topological
 from chimera_engine.swarm.models import Task, as_ref

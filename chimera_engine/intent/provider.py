@@ -8,9 +8,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chimera_engine.codegen.providers.base import Completion, CompletionRequest, Provider
 from chimera_engine.intent.plan import IntentError
-from chimera_engine.reload.models import ToolVersion
+from chimera_engine.modules.models import ToolVersion
+from chimera_engine.patches.providers.base import Completion, CompletionRequest, Provider
 
 SYSTEM = (
     "You turn an operator's request into a JSON plan for a tool runtime. Use only the "

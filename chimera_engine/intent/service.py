@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chimera_engine.codegen.generator import CodeGenerator
 from chimera_engine.config import Settings
 from chimera_engine.intent.compiler import IntentCompiler
 from chimera_engine.intent.plan import IntentError, IntentPlan
 from chimera_engine.intent.provider import ask_for_plan
 from chimera_engine.intent.rules import read_request
-from chimera_engine.reload.manager import HotReloadManager
+from chimera_engine.modules.manager import HotReloadManager
+from chimera_engine.patches.generator import CodeGenerator
 from chimera_engine.security.guard import Guard
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal

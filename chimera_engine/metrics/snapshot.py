@@ -23,7 +23,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from chimera_engine.codegen.models import PatchState
+from chimera_engine.patches.models import PatchState
 from chimera_engine.store.db import Database
 
 if TYPE_CHECKING:

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from chimera_engine.audit.log import AuditLog
 from chimera_engine.config import AuditSettings, RateLimitSettings, SecuritySettings
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError
 from chimera_engine.events import EventBus, UserChanged
 from chimera_engine.security.accounts import AccountService
 from chimera_engine.security.apikeys import APIKeyStore
-from chimera_engine.security.audit import AuditLog
 from chimera_engine.security.capabilities import CapabilityService, covers
 from chimera_engine.security.passwords import PasswordHasher
 from chimera_engine.security.permissions import Permission, Role

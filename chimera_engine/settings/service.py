@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chimera_engine.codegen.provider_failures import describe_failure
-from chimera_engine.codegen.providers.base import Provider
-from chimera_engine.codegen.review import ApprovalPolicy, ReviewQueue
 from chimera_engine.config import CodegenSettings, Settings
 from chimera_engine.config_write import apply_changes, file_values, write_config
 from chimera_engine.errors import ChimeraError, ConfigError, ValidationError
 from chimera_engine.metrics.collectors import ToolCallCollector
 from chimera_engine.metrics.hub import MetricsHub
+from chimera_engine.patches.provider_failures import describe_failure
+from chimera_engine.patches.providers.base import Provider
+from chimera_engine.patches.review import ApprovalPolicy, ReviewQueue
 from chimera_engine.security.guard import Guard
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
@@ -406,9 +406,9 @@ class SettingsService:
         ``api_key`` tries a key before it is stored. Never raises for a provider
         failure: the report says what is wrong in operator words.
         """
-        from chimera_engine.codegen.configure import provider_from_settings
-        from chimera_engine.codegen.providers.factory import test_connection
-        from chimera_engine.codegen.providers.retry import RetryPolicy
+        from chimera_engine.patches.configure import provider_from_settings
+        from chimera_engine.patches.providers.factory import test_connection
+        from chimera_engine.patches.providers.retry import RetryPolicy
 
         await self._guard.allow(principal, Permission.SETTINGS_MANAGE)
         started = time.monotonic()

@@ -1,6 +1,6 @@
 """SwarmCoordinator: the one API of the swarm, whatever the backend.
 
-Typical use (tests/engine/swarm has complete, runnable examples)::
+Typical use (tests/swarm has complete, runnable examples)::
 
     swarm = SwarmCoordinator(store=SwarmStore(db), tools=RegistryToolSource(registry),
                              audit=security.audit, bus=bus,

@@ -3,7 +3,7 @@
 A *bundle* is what the coordinator ships for one tool at one version: the
 source of the module that declares it, preceded by the sources of the sibling
 workspace modules it imports (``from .common import x``), each loaded into a
-fresh module object with :func:`chimera_engine.reload.loader.load_module`.
+fresh module object with :func:`chimera_engine.modules.loader.load_module`.
 Bundles are cached by their key (a content hash), so a version is loaded once
 per process and a hot reload simply ships a new key.
 
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from chimera_engine.reload.loader import LoadError, load_module
-from chimera_engine.reload.models import ToolVersion
+from chimera_engine.modules.loader import LoadError, load_module
+from chimera_engine.modules.models import ToolVersion
 
 NODE_KEY_ENV = "CHIMERA_NODE_KEY"
 

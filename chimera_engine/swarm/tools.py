@@ -2,7 +2,7 @@
 
 :class:`ToolSource` is the small protocol the coordinator needs;
 :class:`RegistryToolSource` implements it over the engine's
-:class:`~chimera_engine.reload.registry.VersionedToolRegistry`. A bundle holds
+:class:`~chimera_engine.modules.registry.VersionedToolRegistry`. A bundle holds
 the declaring module's source at the requested version, preceded by the
 currently active sources of the sibling modules it imports, and is keyed by a
 hash of their content, so agents load each distinct version once and a hot
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chimera_engine.errors import NotFoundError, ValidationError
-from chimera_engine.reload.loader import workspace_imports
-from chimera_engine.reload.models import ModuleVersion, VersionState
-from chimera_engine.reload.registry import VersionedToolRegistry
+from chimera_engine.modules.loader import workspace_imports
+from chimera_engine.modules.models import ModuleVersion, VersionState
+from chimera_engine.modules.registry import VersionedToolRegistry
 from chimera_engine.runtime import check_arguments
 from chimera_engine.swarm.decomposer import ToolDescription
 

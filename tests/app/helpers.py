@@ -13,8 +13,8 @@ from PySide6.QtCore import SignalInstance
 from PySide6.QtWidgets import QWidget
 
 from app.controller import ConsoleController
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.node import HeartNode
-from chimera_engine.store.audit import AuditQuery
 from chimera_engine.store.records import AuditEntry
 
 ADMIN_NAME = "admin"

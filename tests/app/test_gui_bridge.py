@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from pytestqt.qtbot import QtBot
 
+from app.about_dialog import about_details
 from app.clients.admin import AdminClient
 from app.clients.audit import AuditClient
 from app.clients.demo import DemoClient
@@ -17,8 +18,7 @@ from app.clients.patches import PatchesClient
 from app.clients.settings import SettingsClient
 from app.clients.swarm import SwarmClient
 from app.controller import SESSION_ENDED, ConsoleController
-from app.dialogs.about import about_details
-from app.dialogs.login import LoginDialog
+from app.panels.signin.login import LoginDialog
 from app.startup import bridge_for
 from chimera_engine.errors import AuthenticationError, PermissionDeniedError, ValidationError
 from chimera_engine.node import HeartNode

@@ -12,9 +12,9 @@ from pytestqt.qtbot import QtBot
 
 from app.bridge import EngineBridge
 from app.controller import ConsoleController
-from app.dialogs.first_admin import FirstAdminDialog
-from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
+from app.panels.signin.first_admin import FirstAdminDialog
+from app.panels.signin.login import LoginDialog
 from app.widgets.confirm import action_button
 from chimera_engine.security.manager import Session
 from tests.app.conftest import EngineFactory

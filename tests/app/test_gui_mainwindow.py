@@ -11,12 +11,12 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from app.controller import ConsoleController
-from app.dialogs.login import LoginDialog
 from app.mainwindow import MainWindow
+from app.panels.signin.login import LoginDialog
 from app.widgets.style import severity_of
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.errors import AuthenticationError
 from chimera_engine.events import EngineStateChanged, LoopLagSampled
-from chimera_engine.store.audit import AuditQuery
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import (
     ADMIN_NAME,

@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QApplication, QDialog
 from pytestqt.qtbot import QtBot
 
 from app.controller import ConsoleController
-from app.dialogs.shortcuts import WINDOW, gather_shortcuts
 from app.mainwindow import MainWindow
-from app.views.audit import AuditPanel
+from app.panels.audit.view import AuditPanel
+from app.shortcuts_dialog import WINDOW, gather_shortcuts
 from app.widgets.confirm import action_button
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, wait_signal, wait_until

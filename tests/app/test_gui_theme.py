@@ -12,7 +12,9 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.mainwindow import MainWindow
-from app.models.side_by_side import side_by_side
+from app.panels.metrics.chart_plot import ChartPlot
+from app.panels.patches.side_by_side import SideBySideDiff
+from app.panels.patches.side_by_side_model import side_by_side
 from app.preferences import Preferences
 from app.theme import (
     DARK,
@@ -28,9 +30,7 @@ from app.theme import (
     themed,
     themed_css,
 )
-from app.widgets.chart_plot import ChartPlot
 from app.widgets.code_view import CodeView, DiffHighlighter, formats_at
-from app.widgets.side_by_side import SideBySideDiff
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD
 

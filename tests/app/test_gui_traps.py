@@ -14,14 +14,14 @@ from pytestqt.qtbot import QtBot
 
 from app.controller import ConsoleController
 from app.mainwindow import MainWindow
-from app.views.overview import OverviewPanel
-from app.views.overview_cards import OverviewCard
-from app.views.patches import PatchesPanel
+from app.panels.overview.cards import OverviewCard
+from app.panels.overview.view import OverviewPanel
+from app.panels.patches.view import PatchesPanel
 from app.widgets.confirm import action_button
-from chimera_engine.codegen.models import Patch, PatchState
+from chimera_engine.patches.models import Patch, PatchState
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, wait_until
-from tests.app.patches_helpers import fail_calls, make_workspace, patch_env, ready_patch, show_patch
+from tests.patches.gui.helpers import fail_calls, make_workspace, patch_env, ready_patch, show_patch
 
 pytestmark = pytest.mark.asyncio
 MAX_MIN_WIDTH = 1024
@@ -268,8 +268,8 @@ async def test_dialog_texts_are_not_clipped(
 ) -> None:
     from PySide6.QtWidgets import QFormLayout, QLabel
 
-    from app.dialogs.patches import RequestPatchDialog
-    from app.dialogs.swarm_submit import SubmitTaskDialog
+    from app.panels.patches.patch_dialog import RequestPatchDialog
+    from app.panels.swarm.submit_dialog import SubmitTaskDialog
     from tests.app.helpers import make_workspace as tools_workspace
     from tests.app.helpers import workspace_env
 

@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import QObject, Signal
 from pytestqt.qtbot import QtBot
 
-from app.dialogs.form import FormDialog
+from app.panels.admin.common import AdminTab
 from app.qtabc import QABCMeta
-from app.views.admin_common import AdminTab
+from app.shared.form import FormDialog
 
 
 class Base(QObject, metaclass=QABCMeta):

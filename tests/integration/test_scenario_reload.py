@@ -18,11 +18,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.events import Subscription, ToolCallCompleted, VersionChanged
-from chimera_engine.reload.models import CallRecord, Origin, VersionState
-from chimera_engine.store.audit import AuditQuery
-
-from .scenario_env import scenario
+from chimera_engine.modules.models import CallRecord, Origin, VersionState
+from tests.integration.scenario_env import scenario
 
 MODULE, TOOL = "health_check", "check_http"
 REPORT_SERVER = (

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.demo import inputs
 from chimera_engine.errors import PermissionDeniedError
-from chimera_engine.store.audit import AuditQuery
 from chimera_engine.swarm.decomposer import Job
 from chimera_engine.swarm.models import AgentSpec, ConsensusMethod, ConsensusPolicy, TaskState
-
-from .scenario_env import scenario
+from tests.integration.scenario_env import scenario
 
 MAJORITY = ConsensusPolicy(method=ConsensusMethod.MAJORITY)
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chimera_engine.codegen.configure import default_transcript
-from chimera_engine.codegen.models import PatchState
+from chimera_engine.audit.store import AuditQuery
 from chimera_engine.demo import inputs
 from chimera_engine.events import (
     AnomalyDetected,
@@ -27,10 +26,10 @@ from chimera_engine.events import (
     LearningRequested,
     PatchChanged,
 )
-from chimera_engine.reload.models import Origin
-from chimera_engine.store.audit import AuditQuery
-
-from .healing import Recorder, Rig, healing_engine, keep_calling, linked_request
+from chimera_engine.modules.models import Origin
+from chimera_engine.patches.configure import default_transcript
+from chimera_engine.patches.models import PatchState
+from tests.integration.healing import Recorder, Rig, healing_engine, keep_calling, linked_request
 
 pytestmark = pytest.mark.slow
 

@@ -1,3 +1,0 @@
-"""Dialogs of the CHIMERA Console."""
-
-from __future__ import annotations

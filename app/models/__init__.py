@@ -1,3 +1,0 @@
-"""Models of the CHIMERA Console."""
-
-from __future__ import annotations

@@ -1,0 +1,1 @@
+"""One package per panel: its view, models and dialogs together."""

@@ -1,0 +1,1 @@
+"""Admin panel: users, API keys, capabilities and throttles."""

@@ -1,0 +1,1 @@
+"""Audit panel: the tamper-evident log, its filters and verification."""

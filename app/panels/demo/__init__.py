@@ -1,0 +1,1 @@
+"""Demo menu: start, stop and fault-inject the demo workload."""

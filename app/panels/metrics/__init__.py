@@ -1,0 +1,1 @@
+"""Dashboard panel: metrics, anomalies and predictions."""

@@ -1,0 +1,1 @@
+"""Modules panel: tool modules, their versions and hot reloads."""

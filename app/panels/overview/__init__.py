@@ -1,0 +1,1 @@
+"""Overview panel: engine status and tool health at a glance."""

@@ -1,0 +1,1 @@
+"""Patches panel: LLM patch review, sandbox results and attempts."""

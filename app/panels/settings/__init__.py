@@ -1,0 +1,1 @@
+"""Settings dialog: engine, provider and rule settings."""

@@ -1,0 +1,1 @@
+"""Sign-in and first-administrator dialogs."""

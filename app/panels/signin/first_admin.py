@@ -1,0 +1,141 @@
+"""The first-run dialog: creates the first administrator while no account exists."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import EngineBridge, describe_error
+from app.shared.dialog_base import BusyButton, DialogHeader, ErrorLabel, align_form_labels
+from chimera_engine.security.manager import Session
+
+EXPLANATION = (
+    "No account exists yet. This creates the first administrator: the account "
+    "that manages users, approves patches and configures the engine. Every "
+    "action it takes is written to the audit log."
+)
+PASSWORD_HINT = (
+    "The password needs at least 8 characters and must be neither a common password "
+    "nor the user name."
+)
+
+
+class FirstAdminDialog(QDialog):
+    """User name, password and confirmation. The confirmation is checked here; the
+    engine's password policy (too short, too common, ...) is reported inline.
+
+    Emits :attr:`adminCreated` with the new administrator's :class:`Session`
+    (they are signed in at once), then accepts.
+    """
+
+    adminCreated = Signal(object)  # Session
+
+    def __init__(
+        self, bridge: EngineBridge, *, username: str = "", parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self.setObjectName("firstAdminDialog")
+        self.setWindowTitle("Create the first administrator — CHIMERA Console")
+        self.setMinimumWidth(500)
+
+        header = DialogHeader("Welcome to CHIMERA Console", EXPLANATION, self)
+
+        self.username_edit = QLineEdit(username, self)
+        self.username_edit.setObjectName("usernameEdit")
+        self.username_edit.setPlaceholderText("e.g. admin")
+        self.password_edit = QLineEdit(self)
+        self.password_edit.setObjectName("passwordEdit")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.confirm_edit = QLineEdit(self)
+        self.confirm_edit.setObjectName("confirmEdit")
+        self.confirm_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        hint = QLabel(PASSWORD_HINT, self)
+        hint.setObjectName("fieldHint")
+        hint.setWordWrap(True)
+        hint.setTextFormat(Qt.TextFormat.PlainText)
+
+        form = QFormLayout()
+        form.setSpacing(10)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        form.addRow("User name", self.username_edit)
+        form.addRow("Password", self.password_edit)
+        form.addRow("Confirm password", self.confirm_edit)
+        form.addRow(hint)
+
+        align_form_labels(form)
+
+        self.error_label = ErrorLabel(self)
+
+        self.create_button = BusyButton("Create administrator", "Creating…", self)
+        self.create_button.setObjectName("createButton")
+        self.create_button.setDefault(True)
+        self.create_button.setAutoDefault(True)
+        buttons = QDialogButtonBox(self)
+        self.quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.RejectRole)
+        self.quit_button.setObjectName("quitButton")
+        self.quit_button.setAutoDefault(False)
+        buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.create_button.clicked.connect(self.submit)
+        self.quit_button.clicked.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 24, 28, 20)
+        layout.setSpacing(14)
+        layout.addWidget(header)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+
+        (self.password_edit if username else self.username_edit).setFocus()
+
+    def submit(self) -> None:
+        """Check the fields locally, then ask the engine to create the account."""
+        if not self.create_button.isEnabled():
+            return
+        username = self.username_edit.text().strip()
+        password = self.password_edit.text()
+        if not username:
+            self.error_label.show_error("enter a user name for the administrator")
+            self.username_edit.setFocus()
+            return
+        if password != self.confirm_edit.text():
+            self.error_label.show_error("the passwords do not match")
+            self.confirm_edit.clear()
+            self.confirm_edit.setFocus()
+            return
+        self.error_label.clear_error()
+        self._set_busy(True)
+        self._bridge.run(
+            self._bridge.create_first_admin(username, password),
+            on_success=self._succeeded,
+            on_error=self._failed,
+            title="Could not create the administrator",
+        )
+
+    def _set_busy(self, busy: bool) -> None:
+        self.create_button.set_busy(busy)
+        for edit in (self.username_edit, self.password_edit, self.confirm_edit):
+            edit.setReadOnly(busy)
+
+    def _succeeded(self, session: Session) -> None:
+        self._set_busy(False)
+        self.password_edit.clear()
+        self.confirm_edit.clear()
+        self.adminCreated.emit(session)
+        self.accept()
+
+    def _failed(self, exc: Exception) -> None:
+        self._set_busy(False)
+        self.error_label.show_error(describe_error(exc))
+        self.password_edit.setFocus()
+        self.password_edit.selectAll()

@@ -1,0 +1,127 @@
+"""The sign-in dialog. Non-modal friendly: show it with ``open()`` or ``show()``."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import EngineBridge, describe_error
+from app.shared.dialog_base import BusyButton, DialogHeader, ErrorLabel, align_form_labels
+from chimera_engine.security.manager import Session
+
+
+class LoginDialog(QDialog):
+    """Asks for a user name and password and signs in through the bridge.
+
+    Emits :attr:`loggedIn` with the new :class:`Session`, then accepts. A refusal
+    (wrong password, locked or disabled account) is shown inline and the
+    password field is cleared for another try.
+    """
+
+    loggedIn = Signal(object)  # Session
+
+    def __init__(
+        self, bridge: EngineBridge, *, username: str = "", parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self.setObjectName("loginDialog")
+        self.setWindowTitle("Sign in — CHIMERA Console")
+        self.setMinimumWidth(440)
+
+        header = DialogHeader("CHIMERA Console", "Sign in to operate the engine.", self)
+
+        self.username_edit = QLineEdit(username, self)
+        self.username_edit.setObjectName("usernameEdit")
+        self.username_edit.setPlaceholderText("user name")
+        self.password_edit = QLineEdit(self)
+        self.password_edit.setObjectName("passwordEdit")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("password")
+
+        form = QFormLayout()
+        form.setSpacing(10)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        form.addRow("User name", self.username_edit)
+        form.addRow("Password", self.password_edit)
+
+        align_form_labels(form)
+
+        self.error_label = ErrorLabel(self)
+
+        self.sign_in_button = BusyButton("Sign in", "Signing in…", self)
+        self.sign_in_button.setObjectName("signInButton")
+        self.sign_in_button.setDefault(True)
+        self.sign_in_button.setAutoDefault(True)
+        buttons = QDialogButtonBox(self)
+        self.quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.RejectRole)
+        self.quit_button.setObjectName("quitButton")
+        self.quit_button.setAutoDefault(False)
+        buttons.addButton(self.sign_in_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.sign_in_button.clicked.connect(self.submit)
+        self.quit_button.clicked.connect(self.reject)
+
+        footer = QLabel(f"Engine data: {bridge.data_dir}", self)
+        footer.setObjectName("dialogFooter")
+        footer.setWordWrap(True)
+        footer.setTextFormat(Qt.TextFormat.PlainText)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 24, 28, 20)
+        layout.setSpacing(14)
+        layout.addWidget(header)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        layout.addWidget(footer)
+
+        (self.password_edit if username else self.username_edit).setFocus()
+
+    def submit(self) -> None:
+        """Validate locally, then ask the engine; the button is disabled meanwhile."""
+        if not self.sign_in_button.isEnabled():
+            return
+        username = self.username_edit.text().strip()
+        password = self.password_edit.text()
+        if not username:
+            self.error_label.show_error("enter your user name")
+            self.username_edit.setFocus()
+            return
+        if not password:
+            self.error_label.show_error("enter your password")
+            self.password_edit.setFocus()
+            return
+        self.error_label.clear_error()
+        self._set_busy(True)
+        self._bridge.run(
+            self._bridge.login(username, password),
+            on_success=self._succeeded,
+            on_error=self._failed,
+            title="Sign in failed",
+        )
+
+    def _set_busy(self, busy: bool) -> None:
+        self.sign_in_button.set_busy(busy)
+        self.username_edit.setReadOnly(busy)
+        self.password_edit.setReadOnly(busy)
+
+    def _succeeded(self, session: Session) -> None:
+        self._set_busy(False)
+        self.password_edit.clear()
+        self.loggedIn.emit(session)
+        self.accept()
+
+    def _failed(self, exc: Exception) -> None:
+        self._set_busy(False)
+        self.error_label.show_error(describe_error(exc))
+        self.password_edit.clear()
+        self.password_edit.setFocus()

@@ -1,0 +1,1 @@
+"""Swarm panel: agents, task graphs and their results."""

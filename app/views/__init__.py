@@ -1,3 +1,0 @@
-"""Views of the CHIMERA Console."""
-
-from __future__ import annotations

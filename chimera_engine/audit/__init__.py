@@ -1,0 +1,1 @@
+"""Audit: the tamper-evident log, its store, anchor and verification."""

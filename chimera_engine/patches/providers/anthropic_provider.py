@@ -1,0 +1,215 @@
+"""Anthropic Messages API through the official SDK, streamed.
+
+Uses ``anthropic.AsyncAnthropic`` (built on ``httpx2``; inject
+``httpx2.AsyncClient(transport=httpx2.MockTransport(...))`` in tests) with the
+SDK's retries off. Input tokens come from ``message_start``, output tokens
+from the cumulative ``message_delta`` usage. ``stop_reason == "max_tokens"``
+or a stream without ``message_stop`` gives ``truncated=True``; a connection
+cut mid-stream raises :class:`ProviderResponseError`; an ``error`` event
+mid-stream (``overloaded_error``, ``rate_limit_error``) is retried like the
+matching HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import httpx2
+
+from chimera_engine.patches.providers.base import (
+    FINISH_ERROR,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Completion,
+    CompletionRequest,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderResponseError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    redact,
+    short,
+    status_error,
+)
+from chimera_engine.patches.providers.pricing import cost_usd
+from chimera_engine.patches.providers.retry import (
+    RetryPolicy,
+    complete_with_retry,
+    parse_retry_after,
+)
+
+DEFAULT_MODEL = "claude-sonnet-5-5"  #: the current Sonnet (claude-sonnet-4-5 is deprecated)
+
+_FINISH = {
+    "end_turn": FINISH_STOP,
+    "stop_sequence": FINISH_STOP,
+    "max_tokens": FINISH_LENGTH,
+    "model_context_window_exceeded": FINISH_LENGTH,
+}
+
+
+class AnthropicProvider:
+    """Claude via the Messages API. ``http_client`` is used as given and never
+    closed by :meth:`aclose`; without one the SDK's own client is closed there.
+    ``request.temperature`` is not sent: SDK 2.x has no such parameter and
+    current models refuse non-default sampling settings (HTTP 400).
+    """
+
+    name: str = "anthropic"
+    is_replay: bool = False
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not api_key:
+            raise ProviderAuthError("an Anthropic API key is required", provider=self.name)
+        self.model = model
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+        self._owns_client = http_client is None
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
+        )
+
+    def __repr__(self) -> str:
+        return f"AnthropicProvider(model={self.model!r}, base_url={str(self._client.base_url)!r})"
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask once, retrying 429/5xx/overload/timeouts per ``self.retry``."""
+        return await complete_with_retry(
+            lambda: self._attempt(request),
+            self.retry,
+            attempt_timeout=request.timeout,
+            provider=self.name,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK's own HTTP client (an injected one is left open)."""
+        if self._owns_client:
+            await self._client.close()
+
+    def _params(self, request: CompletionRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "system": request.system,
+            "messages": [{"role": "user", "content": request.prompt}],
+            "stream": True,
+            "timeout": request.timeout,
+        }
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        return params
+
+    async def _attempt(self, request: CompletionRequest) -> Completion:
+        try:
+            stream = await self._client.messages.create(**self._params(request))
+        except anthropic.AnthropicError as err:
+            raise self._map_error(err) from _cause(err)
+        parts: list[str] = []
+        input_tokens = output_tokens = 0
+        usage_known = False
+        stop_reason: str | None = None
+        stopped = False
+        chars = pieces = 0
+        try:
+            async with stream:
+                async for event in stream:
+                    if event.type == "message_start":
+                        usage_known = True
+                        input_tokens = event.message.usage.input_tokens or 0
+                        output_tokens = event.message.usage.output_tokens or 0
+                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        parts.append(event.delta.text)
+                        chars, pieces = chars + len(event.delta.text), pieces + 1
+                        if request.progress is not None:
+                            request.progress(chars, pieces)
+                    elif event.type == "message_delta":
+                        usage_known = True
+                        stop_reason = event.delta.stop_reason or stop_reason
+                        output_tokens = event.usage.output_tokens or output_tokens
+                        input_tokens = event.usage.input_tokens or input_tokens
+                    elif event.type == "message_stop":
+                        stopped = True
+        except (anthropic.APITimeoutError, httpx2.TimeoutException) as err:
+            raise ProviderTimeout(
+                f"anthropic stopped sending mid-answer ({len(''.join(parts))} characters in)",
+                provider=self.name,
+            ) from err
+        except (anthropic.APIConnectionError, httpx2.TransportError) as err:
+            raise ProviderResponseError(
+                f"the anthropic stream was cut off after {len(''.join(parts))} characters",
+                provider=self.name,
+            ) from err
+        except anthropic.AnthropicError as err:
+            raise self._map_error(err, mid_stream=True) from _cause(err)
+        except ValueError as err:  # includes json.JSONDecodeError
+            raise ProviderResponseError(
+                f"anthropic sent a malformed stream event: {short(str(err), 120)}",
+                provider=self.name,
+            ) from err
+        finish = _FINISH.get(stop_reason, stop_reason) if stop_reason else FINISH_ERROR
+        if not stopped and finish == FINISH_STOP:
+            finish = FINISH_ERROR
+        return Completion(
+            text="".join(parts),
+            provider=self.name,
+            model=self.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd(self.model, input_tokens, output_tokens) if usage_known else None,
+            latency_s=0.0,
+            finish_reason=finish,
+            truncated=finish != FINISH_STOP or not stopped,
+            usage_known=usage_known,
+        )
+
+    def _map_error(
+        self, err: anthropic.AnthropicError, *, mid_stream: bool = False
+    ) -> ProviderError:
+        """The ProviderError for an SDK exception; its message never holds the key."""
+        if isinstance(err, anthropic.APITimeoutError):
+            return ProviderTimeout("anthropic timed out", provider=self.name)
+        if isinstance(err, anthropic.APIConnectionError):
+            cause = err.__cause__ or err
+            return ProviderUnavailable(
+                f"cannot reach anthropic at {self._client.base_url}: "
+                f"{short(redact(str(cause), self._api_key), 200)}",
+                provider=self.name,
+            )
+        if isinstance(err, anthropic.APIStatusError):
+            detail = err.api_message or err.message
+            retry_after = parse_retry_after(dict(err.response.headers))
+            if err.status_code < 400:  # an ``error`` event inside a 200 stream
+                return _stream_error(err.type, redact(detail, self._api_key))
+            return status_error(
+                self.name, err.status_code, detail, retry_after=retry_after, secret=self._api_key
+            )
+        where = " in the middle of the answer" if mid_stream else ""
+        return ProviderResponseError(
+            f"anthropic reported an error{where}: {short(redact(str(err), self._api_key))}",
+            provider=self.name,
+        )
+
+
+def _stream_error(kind: str | None, detail: str) -> ProviderError:
+    message = f"anthropic failed mid-answer ({kind or 'error'}): {short(detail)}"
+    if kind == "rate_limit_error":
+        return ProviderRateLimited(message, provider="anthropic")
+    if kind in ("overloaded_error", "api_error"):
+        return ProviderUnavailable(message, provider="anthropic")
+    return ProviderResponseError(message, provider="anthropic")
+
+
+def _cause(err: anthropic.AnthropicError) -> BaseException | None:
+    """Chain to the SDK error, except for auth errors, whose text may quote the key."""
+    if isinstance(err, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
+        return None
+    return err

@@ -1,0 +1,239 @@
+"""OpenAI chat completions through the official SDK, streamed.
+
+Uses ``openai.AsyncOpenAI`` (built on ``httpx2``; respx does not see it: tests
+inject ``httpx2.AsyncClient(transport=httpx2.MockTransport(...))`` or point
+``base_url`` at a local server). The SDK's own retries are off; this module's
+:class:`RetryPolicy` is the one policy. The answer is streamed with
+``stream_options={"include_usage": True}`` so token usage arrives in the last
+chunk; a stream that ends without a ``finish_reason`` (or with ``"length"``)
+is returned with ``truncated=True``; a connection cut mid-stream raises
+:class:`ProviderResponseError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import openai
+from openai.types import CompletionUsage
+
+from chimera_engine.patches.providers.base import (
+    FINISH_ERROR,
+    FINISH_STOP,
+    Completion,
+    CompletionRequest,
+    ProviderAuthError,
+    ProviderError,
+    ProviderNotAPI,
+    ProviderResponseError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    redact,
+    short,
+    status_error,
+)
+from chimera_engine.patches.providers.pricing import cost_usd
+from chimera_engine.patches.providers.retry import (
+    RetryPolicy,
+    complete_with_retry,
+    parse_retry_after,
+)
+
+#: Model families that take no temperature and no stop sequences (reasoning models).
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gpt-6")
+
+
+class OpenAIProvider:
+    """OpenAI (or an OpenAI-compatible endpoint via ``base_url``) chat completions.
+
+    ``http_client`` is used as given and is never closed by :meth:`aclose`;
+    without one the SDK opens its own, which ``aclose`` closes. ``base_url``
+    includes the API version path, e.g. ``http://127.0.0.1:8080/v1``.
+    Requests to OpenAI itself send ``max_completion_tokens``; to any other
+    ``base_url`` (an OpenAI-compatible server) they send ``max_tokens``,
+    which those servers read and the newer name they ignore. For reasoning models (o1/o3/o4,
+    gpt-5 and later) temperature and stop sequences are left out, which they
+    reject, and ``max_tokens`` must leave room for hidden reasoning tokens or
+    the answer comes back empty and truncated. For llama.cpp/vLLM/LM Studio
+    prefer :class:`LocalLLMProvider` (``api="openai"``), which sends ``max_tokens``.
+    """
+
+    name: str = "openai"
+    is_replay: bool = False
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = "gpt-4o-mini",
+        base_url: str | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not api_key:
+            raise ProviderAuthError("an OpenAI API key is required", provider=self.name)
+        self.model = model
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+        self._owns_client = http_client is None
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
+        )
+        host = self._client.base_url.host
+        #: The name of the output limit in requests (see the class doc).
+        self.token_param = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(model={self.model!r}, base_url={str(self._client.base_url)!r})"
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask once, retrying 429/5xx/timeouts per ``self.retry``; see the module doc."""
+        return await complete_with_retry(
+            lambda: self._attempt(request),
+            self.retry,
+            attempt_timeout=request.timeout,
+            provider=self.name,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK's own HTTP client (an injected one is left open)."""
+        if self._owns_client:
+            await self._client.close()
+
+    def _params(self, request: CompletionRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": request.prompt},
+            ],
+            self.token_param: request.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": request.timeout,
+        }
+        if not self.model.lower().startswith(_REASONING_PREFIXES):
+            params["temperature"] = request.temperature
+            if request.stop:
+                params["stop"] = list(request.stop)
+        return params
+
+    async def _attempt(self, request: CompletionRequest) -> Completion:
+        try:
+            stream = await self._client.chat.completions.create(**self._params(request))
+        except openai.OpenAIError as err:
+            raise self._map_error(err) from _cause(err)
+        try:
+            _check_shape(stream.response, self.name)
+        except ProviderNotAPI:
+            await stream.close()
+            raise
+        parts: list[str] = []
+        finish: str | None = None
+        usage: CompletionUsage | None = None
+        chunks = 0
+        chars = 0
+        try:
+            async with stream:
+                async for chunk in stream:
+                    chunks += 1
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    for choice in chunk.choices or ():
+                        if choice.delta is not None and choice.delta.content:
+                            parts.append(choice.delta.content)
+                            chars += len(choice.delta.content)
+                            if request.progress is not None:
+                                request.progress(chars, len(parts))
+                        if choice.finish_reason is not None:
+                            finish = choice.finish_reason
+        except openai.APITimeoutError as err:
+            raise ProviderTimeout(
+                f"openai stopped sending mid-answer ({len(''.join(parts))} characters in)",
+                provider=self.name,
+            ) from err
+        except (openai.APIConnectionError, httpx2.TransportError) as err:
+            raise ProviderResponseError(
+                f"the openai stream was cut off after {len(''.join(parts))} characters",
+                provider=self.name,
+            ) from err
+        except openai.OpenAIError as err:
+            raise self._map_error(err, mid_stream=True) from _cause(err)
+        except ValueError as err:  # includes json.JSONDecodeError
+            raise ProviderNotAPI(
+                f"{self.name} at {self._client.base_url} sent malformed JSON in its stream "
+                f"({short(str(err), 120)}): is this an OpenAI-compatible API?",
+                provider=self.name,
+            ) from err
+        if chunks == 0:
+            raise ProviderNotAPI(
+                f"{self.name} at {self._client.base_url} sent no chat completion events: "
+                "it is not an OpenAI-compatible API (check base_url and the provider kind)",
+                provider=self.name,
+            )
+        input_tokens = usage.prompt_tokens if usage is not None else 0
+        output_tokens = usage.completion_tokens if usage is not None else 0
+        return Completion(
+            text="".join(parts),
+            provider=self.name,
+            model=self.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=None if usage is None else cost_usd(self.model, input_tokens, output_tokens),
+            latency_s=0.0,
+            finish_reason=finish or FINISH_ERROR,
+            truncated=finish not in (FINISH_STOP, "tool_calls"),
+            usage_known=usage is not None,
+        )
+
+    def _map_error(self, err: openai.OpenAIError, *, mid_stream: bool = False) -> ProviderError:
+        """The ProviderError for an SDK exception; its message never holds the key."""
+        if isinstance(err, openai.APITimeoutError):
+            return ProviderTimeout(f"openai timed out: {err}", provider=self.name)
+        if isinstance(err, openai.APIConnectionError):
+            cause = err.__cause__ or err
+            return ProviderUnavailable(
+                f"cannot reach openai at {self._client.base_url}: "
+                f"{short(redact(str(cause), self._api_key), 200)}",
+                provider=self.name,
+            )
+        if isinstance(err, openai.APIStatusError):
+            return status_error(
+                self.name,
+                err.status_code,
+                _detail(err),
+                retry_after=parse_retry_after(dict(err.response.headers)),
+                secret=self._api_key,
+            )
+        where = " in the middle of the answer" if mid_stream else ""
+        return ProviderResponseError(
+            f"openai reported an error{where}: {short(redact(str(err), self._api_key))}",
+            provider=self.name,
+        )
+
+
+def _check_shape(response: httpx2.Response, provider: str) -> None:
+    """Refuse an answer that is plainly not an event stream (an HTML page, a JSON document)."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml"):
+        raise ProviderNotAPI(
+            f"{provider} at {response.url} answered with an HTML page, not an API: "
+            "check base_url (it should end in /v1 for an OpenAI-compatible server)",
+            provider=provider,
+        )
+
+
+def _detail(err: openai.APIStatusError) -> str:
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return err.message
+
+
+def _cause(err: openai.OpenAIError) -> BaseException | None:
+    """Chain to the SDK error, except for auth errors, whose text may quote the key."""
+    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
+        return None
+    return err

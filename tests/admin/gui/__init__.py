@@ -1,0 +1,1 @@
+"""Qt tests of the admin panel (pytest-qt, offscreen)."""

@@ -1,0 +1,1 @@
+"""Qt tests of the audit panel (pytest-qt, offscreen)."""

@@ -1,0 +1,1 @@
+"""Qt tests of the demo panel (pytest-qt, offscreen)."""

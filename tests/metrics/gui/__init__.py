@@ -1,0 +1,1 @@
+"""Qt tests of the metrics panel (pytest-qt, offscreen)."""

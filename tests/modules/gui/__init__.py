@@ -1,0 +1,1 @@
+"""Qt tests of the modules panel (pytest-qt, offscreen)."""

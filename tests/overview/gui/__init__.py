@@ -1,0 +1,1 @@
+"""Qt tests of the overview panel (pytest-qt, offscreen)."""

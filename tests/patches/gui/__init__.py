@@ -1,0 +1,1 @@
+"""Qt tests of the patches panel (pytest-qt, offscreen)."""

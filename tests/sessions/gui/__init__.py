@@ -1,0 +1,1 @@
+"""Qt tests of the sessions panel (pytest-qt, offscreen)."""

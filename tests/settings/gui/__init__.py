@@ -1,0 +1,1 @@
+"""Qt tests of the settings panel (pytest-qt, offscreen)."""

@@ -1,0 +1,1 @@
+"""Qt tests of the swarm panel (pytest-qt, offscreen)."""

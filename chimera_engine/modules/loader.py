@@ -10,7 +10,6 @@ import ast
 import asyncio
 import contextlib
 import copy
-import ctypes
 import hashlib
 import inspect
 import logging
@@ -57,6 +56,10 @@ def _raise_in(thread: threading.Thread) -> None:
     """Ask ``thread`` to raise :class:`ImportAbandoned` at its next Python instruction.
     A thread blocked in C code (``time.sleep``, a socket read) raises it only when
     that call returns."""
+    # Imported here, not at the top: the sandbox imports this package under guards
+    # that refuse ctypes, and only an engine that gives up on an import needs it.
+    import ctypes
+
     if thread.ident is not None and thread.is_alive():
         ctypes.pythonapi.PyThreadState_SetAsyncExc(
             ctypes.c_ulong(thread.ident), ctypes.py_object(ImportAbandoned)

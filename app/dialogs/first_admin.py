@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDialog, QWidget
 
 from app.bridge import EngineBridge, describe_error
-from app.dialogs.common import BusyButton, DialogHeader, ErrorLabel, align_form_labels
+from app.dialogs.common import (
+    BusyButton,
+    DialogHeader,
+    ErrorLabel,
+    accept_or_quit,
+    credential_form,
+    line_edit,
+    plain_label,
+    stack_dialog,
+)
 from chimera_engine.security.manager import Session
 
 EXPLANATION = (
@@ -49,52 +50,26 @@ class FirstAdminDialog(QDialog):
 
         header = DialogHeader("Welcome to CHIMERA Console", EXPLANATION, self)
 
-        self.username_edit = QLineEdit(username, self)
-        self.username_edit.setObjectName("usernameEdit")
+        self.username_edit = line_edit("usernameEdit", self, text=username)
         self.username_edit.setPlaceholderText("e.g. admin")
-        self.password_edit = QLineEdit(self)
-        self.password_edit.setObjectName("passwordEdit")
-        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.confirm_edit = QLineEdit(self)
-        self.confirm_edit.setObjectName("confirmEdit")
-        self.confirm_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        hint = QLabel(PASSWORD_HINT, self)
-        hint.setObjectName("fieldHint")
-        hint.setWordWrap(True)
-        hint.setTextFormat(Qt.TextFormat.PlainText)
-
-        form = QFormLayout()
-        form.setSpacing(10)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        form.addRow("User name", self.username_edit)
-        form.addRow("Password", self.password_edit)
-        form.addRow("Confirm password", self.confirm_edit)
-        form.addRow(hint)
-
-        align_form_labels(form)
+        self.password_edit = line_edit("passwordEdit", self, secret=True)
+        self.confirm_edit = line_edit("confirmEdit", self, secret=True)
+        hint = plain_label(PASSWORD_HINT, "fieldHint", self)
+        form = credential_form(
+            [
+                ("User name", self.username_edit),
+                ("Password", self.password_edit),
+                ("Confirm password", self.confirm_edit),
+            ],
+            hint,
+        )
 
         self.error_label = ErrorLabel(self)
 
         self.create_button = BusyButton("Create administrator", "Creating…", self)
         self.create_button.setObjectName("createButton")
-        self.create_button.setDefault(True)
-        self.create_button.setAutoDefault(True)
-        buttons = QDialogButtonBox(self)
-        self.quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.RejectRole)
-        self.quit_button.setObjectName("quitButton")
-        self.quit_button.setAutoDefault(False)
-        buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.create_button.clicked.connect(self.submit)
-        self.quit_button.clicked.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 24, 28, 20)
-        layout.setSpacing(14)
-        layout.addWidget(header)
-        layout.addLayout(form)
-        layout.addWidget(self.error_label)
-        layout.addWidget(buttons)
+        buttons, self.quit_button = accept_or_quit(self, self.create_button, self.submit)
+        stack_dialog(self, header, form, self.error_label, buttons)
 
         (self.password_edit if username else self.username_edit).setFocus()
 

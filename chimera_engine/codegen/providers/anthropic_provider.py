@@ -30,8 +30,11 @@ from chimera_engine.codegen.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     redact,
+    reported_error,
     short,
     status_error,
+    stream_cut,
+    unreachable,
 )
 from chimera_engine.codegen.providers.pricing import cost_usd
 from chimera_engine.codegen.providers.retry import (
@@ -139,15 +142,9 @@ class AnthropicProvider:
                     elif event.type == "message_stop":
                         stopped = True
         except (anthropic.APITimeoutError, httpx2.TimeoutException) as err:
-            raise ProviderTimeout(
-                f"anthropic stopped sending mid-answer ({len(''.join(parts))} characters in)",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=True) from err
         except (anthropic.APIConnectionError, httpx2.TransportError) as err:
-            raise ProviderResponseError(
-                f"the anthropic stream was cut off after {len(''.join(parts))} characters",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=False) from err
         except anthropic.AnthropicError as err:
             raise self._map_error(err, mid_stream=True) from _cause(err)
         except ValueError as err:  # includes json.JSONDecodeError
@@ -179,11 +176,7 @@ class AnthropicProvider:
             return ProviderTimeout("anthropic timed out", provider=self.name)
         if isinstance(err, anthropic.APIConnectionError):
             cause = err.__cause__ or err
-            return ProviderUnavailable(
-                f"cannot reach anthropic at {self._client.base_url}: "
-                f"{short(redact(str(cause), self._api_key), 200)}",
-                provider=self.name,
-            )
+            return unreachable(self.name, self._client.base_url, cause, self._api_key)
         if isinstance(err, anthropic.APIStatusError):
             detail = err.api_message or err.message
             retry_after = parse_retry_after(dict(err.response.headers))
@@ -192,11 +185,7 @@ class AnthropicProvider:
             return status_error(
                 self.name, err.status_code, detail, retry_after=retry_after, secret=self._api_key
             )
-        where = " in the middle of the answer" if mid_stream else ""
-        return ProviderResponseError(
-            f"anthropic reported an error{where}: {short(redact(str(err), self._api_key))}",
-            provider=self.name,
-        )
+        return reported_error(self.name, err, self._api_key, mid_stream=mid_stream)
 
 
 def _stream_error(kind: str | None, detail: str) -> ProviderError:

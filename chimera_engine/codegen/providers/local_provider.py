@@ -39,6 +39,7 @@ from chimera_engine.codegen.providers.base import (
     ProviderWrongAPI,
     short,
     status_error,
+    stream_cut,
 )
 from chimera_engine.codegen.providers.retry import (
     RetryPolicy,
@@ -174,10 +175,7 @@ class LocalLLMProvider:
             ) from err
         except httpx.TransportError as err:
             if state.started:
-                raise ProviderResponseError(
-                    f"the {self.name} stream was cut off after {state.chars} characters",
-                    provider=self.name,
-                ) from err
+                raise stream_cut(self.name, state.chars, timed_out=False) from err
             raise ProviderUnavailable(
                 f"cannot reach {self.name} at {self.base_url} ({type(err).__name__}): "
                 "is the server running?",

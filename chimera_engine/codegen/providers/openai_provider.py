@@ -26,12 +26,12 @@ from chimera_engine.codegen.providers.base import (
     ProviderAuthError,
     ProviderError,
     ProviderNotAPI,
-    ProviderResponseError,
     ProviderTimeout,
-    ProviderUnavailable,
-    redact,
+    reported_error,
     short,
     status_error,
+    stream_cut,
+    unreachable,
 )
 from chimera_engine.codegen.providers.pricing import cost_usd
 from chimera_engine.codegen.providers.retry import (
@@ -148,15 +148,9 @@ class OpenAIProvider:
                         if choice.finish_reason is not None:
                             finish = choice.finish_reason
         except openai.APITimeoutError as err:
-            raise ProviderTimeout(
-                f"openai stopped sending mid-answer ({len(''.join(parts))} characters in)",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=True) from err
         except (openai.APIConnectionError, httpx2.TransportError) as err:
-            raise ProviderResponseError(
-                f"the openai stream was cut off after {len(''.join(parts))} characters",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=False) from err
         except openai.OpenAIError as err:
             raise self._map_error(err, mid_stream=True) from _cause(err)
         except ValueError as err:  # includes json.JSONDecodeError
@@ -192,11 +186,7 @@ class OpenAIProvider:
             return ProviderTimeout(f"openai timed out: {err}", provider=self.name)
         if isinstance(err, openai.APIConnectionError):
             cause = err.__cause__ or err
-            return ProviderUnavailable(
-                f"cannot reach openai at {self._client.base_url}: "
-                f"{short(redact(str(cause), self._api_key), 200)}",
-                provider=self.name,
-            )
+            return unreachable(self.name, self._client.base_url, cause, self._api_key)
         if isinstance(err, openai.APIStatusError):
             return status_error(
                 self.name,
@@ -205,11 +195,7 @@ class OpenAIProvider:
                 retry_after=parse_retry_after(dict(err.response.headers)),
                 secret=self._api_key,
             )
-        where = " in the middle of the answer" if mid_stream else ""
-        return ProviderResponseError(
-            f"openai reported an error{where}: {short(redact(str(err), self._api_key))}",
-            provider=self.name,
-        )
+        return reported_error(self.name, err, self._api_key, mid_stream=mid_stream)
 
 
 def _check_shape(response: httpx2.Response, provider: str) -> None:

@@ -43,7 +43,7 @@ from chimera_engine.codegen.providers.base import (
 )
 from chimera_engine.codegen.providers.retry import (
     RetryPolicy,
-    complete_with_retry,
+    ask_with_retry,
     parse_retry_after,
 )
 
@@ -94,12 +94,7 @@ class LocalLLMProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask once, retrying 429/5xx/refused connections/timeouts per ``self.retry``."""
-        return await complete_with_retry(
-            lambda: self._attempt(request),
-            self.retry,
-            attempt_timeout=request.timeout,
-            provider=self.name,
-        )
+        return await ask_with_retry(self._attempt, request, self.retry, self.name)
 
     async def aclose(self) -> None:
         """Close the provider's own HTTP client (an injected one is left open)."""

@@ -36,7 +36,7 @@ from chimera_engine.codegen.providers.base import (
 from chimera_engine.codegen.providers.pricing import cost_usd
 from chimera_engine.codegen.providers.retry import (
     RetryPolicy,
-    complete_with_retry,
+    ask_with_retry,
     parse_retry_after,
 )
 
@@ -88,12 +88,7 @@ class OpenAIProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask once, retrying 429/5xx/timeouts per ``self.retry``; see the module doc."""
-        return await complete_with_retry(
-            lambda: self._attempt(request),
-            self.retry,
-            attempt_timeout=request.timeout,
-            provider=self.name,
-        )
+        return await ask_with_retry(self._attempt, request, self.retry, self.name)
 
     async def aclose(self) -> None:
         """Close the SDK's own HTTP client (an injected one is left open)."""

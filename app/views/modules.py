@@ -9,7 +9,7 @@ states the outcome of the last reload, including why a reload was refused.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMessageBox,
@@ -23,6 +23,7 @@ from app.bridge import EngineBridge, describe_error
 from app.calls import CallSummary
 from app.models.modules_model import ModuleRole, ModuleTreeModel, VersionRole
 from app.models.reload_log import ReloadLogModel, history_rows
+from app.refresh_gate import RefreshGate
 from app.views.module_actions import ModuleActionBar, Target
 from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
@@ -50,8 +51,6 @@ class ModulesPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("modulesPanel")
         self._bridge = bridge
-        self._refreshing = False
-        self._refresh_again = False
         self._select_after: tuple[str, int] | None = None
         self._expanded_once: set[str] = set()
         self.confirm_box: QMessageBox | None = None
@@ -104,10 +103,7 @@ class ModulesPanel(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addLayout(footer)
 
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._gate = RefreshGate(self.refresh, REFRESH_DELAY_MS, self)
 
         self.tree.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.rowsInserted.connect(self._rows_inserted)
@@ -156,12 +152,8 @@ class ModulesPanel(QWidget):
     # -- loading ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read every module and version from the engine (coalesced while one is running)."""
-        if self._bridge.closed or self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None or not self._gate.begin():
             return
-        if self._refreshing:
-            self._refresh_again = True
-            return
-        self._refreshing = True
         self._bridge.run(
             self._bridge.modules.list_modules(),
             on_success=self._loaded,
@@ -170,8 +162,7 @@ class ModulesPanel(QWidget):
         )
 
     def schedule_refresh(self) -> None:
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+        self._gate.schedule()
 
     def _loaded(self, modules: dict[str, list[VersionInfo]]) -> None:
         # a deletion pending from before this session (or a restart) shows as well
@@ -189,7 +180,7 @@ class ModulesPanel(QWidget):
         if shown is not None:
             for info in self.model.versions(shown[0]):
                 self.detail.update_header(info)
-        self._finish_refresh()
+        self._gate.finish()
         if self._select_after is not None:
             index = self.model.version_index(*self._select_after)
             if index.isValid():
@@ -211,15 +202,9 @@ class ModulesPanel(QWidget):
         self._update_actions()
 
     def _load_failed(self, exc: Exception) -> None:
-        self._finish_refresh()
+        self._gate.finish()
         self.count_label.setText(f"Could not load the modules: {describe_error(exc)}")
         set_severity(self.count_label, "critical")
-
-    def _finish_refresh(self) -> None:
-        self._refreshing = False
-        if self._refresh_again:
-            self._refresh_again = False
-            self.schedule_refresh()
 
     def _rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         if parent.isValid():

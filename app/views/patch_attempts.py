@@ -10,7 +10,7 @@ when the engine records an attempt.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.bridge import EngineBridge, describe_error
 from app.models.patch_attempts import ATTEMPT_COLUMNS, ATTEMPT_FILTERS, facts, shows
 from app.models.records import RecordRole, RecordTableModel, SortRole
+from app.refresh_gate import RefreshGate
 from app.widgets.badges import BadgeDelegate
 from app.widgets.code_view import CodeView
 from app.widgets.style import set_severity
@@ -48,8 +49,6 @@ class AttemptsView(QWidget):
         self.setObjectName("patchAttempts")
         self._bridge = bridge
         self._all: list[Attempt] = []
-        self._refreshing = False
-        self._again = False
 
         self.filter_combo = QComboBox(self)
         self.filter_combo.setObjectName("attemptFilter")
@@ -98,24 +97,17 @@ class AttemptsView(QWidget):
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(100)
-        self._timer.timeout.connect(self.refresh)
+        self._gate = RefreshGate(self.refresh, 100, self, restart=True)
         self.filter_combo.currentIndexChanged.connect(lambda _i: self._show())
         self.table.selectionModel().selectionChanged.connect(self._selected)
-        bridge.patchAttempt.connect(lambda *_: self._timer.start())
+        bridge.patchAttempt.connect(lambda *_: self._gate.schedule())
         bridge.sessionChanged.connect(lambda s: self.refresh() if s is not None else None)
         self.refresh()
 
     def refresh(self) -> None:
         """Read the attempts from the engine (coalesced while a read runs)."""
-        if self._bridge.closed or self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None or not self._gate.begin():
             return
-        if self._refreshing:
-            self._again = True
-            return
-        self._refreshing = True
         self._bridge.run(
             self._bridge.patches.list_attempts(limit=LIMIT),
             on_success=self._loaded,
@@ -125,20 +117,14 @@ class AttemptsView(QWidget):
 
     def _loaded(self, attempts: list[Attempt]) -> None:
         self._all = attempts
-        self._done()
+        self._gate.finish()
         self._show()
         self.failedCount.emit(sum(not a.ok for a in attempts))
 
     def _failed(self, exc: Exception) -> None:
-        self._done()
+        self._gate.finish()
         self.count_label.setText(f"Could not load the attempts: {describe_error(exc)}")
         set_severity(self.count_label, "critical")
-
-    def _done(self) -> None:
-        self._refreshing = False
-        if self._again:
-            self._again = False
-            self._timer.start()
 
     def _show(self) -> None:
         verdicts = self.filter_combo.currentData()

@@ -10,7 +10,7 @@ has the focus: A approve, R reject, N or J next, P or K previous.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -25,6 +25,7 @@ from app.bridge import EngineBridge, describe_error
 from app.models.patch_filter import FILTERS, PatchFilter, filter_counts
 from app.models.patch_rows import QUEUE_COLUMNS, is_older
 from app.models.records import RecordRole, RecordTableModel
+from app.refresh_gate import RefreshGate
 from app.views.patch_actions import APPROVE, REJECT, PatchActionBar
 from app.views.patch_attempts import AttemptsView
 from app.views.patch_commands import PatchCommands
@@ -64,8 +65,6 @@ class PatchesPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("patchesPanel")
         self._bridge = bridge
-        self._refreshing = False
-        self._refresh_again = False
         self._select_after: int | None = None
         self._detail_id: int | None = None
         self._busy = False
@@ -130,10 +129,7 @@ class PatchesPanel(QWidget):
         layout.addWidget(self.tabs, 1)
         layout.addLayout(footer)
 
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._gate = RefreshGate(self.refresh, REFRESH_DELAY_MS, self)
         self.shortcuts = panel_shortcuts(
             self,
             {
@@ -180,12 +176,8 @@ class PatchesPanel(QWidget):
     # -- loading ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read the queue from the engine (coalesced while a read is running)."""
-        if self._bridge.closed or self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None or not self._gate.begin():
             return
-        if self._refreshing:
-            self._refresh_again = True
-            return
-        self._refreshing = True
         self._bridge.run(
             self._bridge.patches.list_patches(),
             on_success=self._loaded,
@@ -194,8 +186,7 @@ class PatchesPanel(QWidget):
         )
 
     def schedule_refresh(self) -> None:
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+        self._gate.schedule()
 
     def _loaded(self, patches: list[Patch]) -> None:
         self.model.merge(patches)
@@ -203,7 +194,7 @@ class PatchesPanel(QWidget):
         ready = sum(p.state is PatchState.READY for p in patches)
         listed = count(len(patches), "patch", "patches")
         self.count_label.setText(f"{listed} · {ready} to review · {SHORTCUTS}")
-        self._finish_refresh()
+        self._gate.finish()
         if self._select_after is not None and self.select_patch(self._select_after):
             self._select_after = None
         elif self._first_load and self.selected_patch() is None and self.proxy.rowCount():
@@ -216,15 +207,9 @@ class PatchesPanel(QWidget):
         self.loaded.emit(len(patches))
 
     def _load_failed(self, exc: Exception) -> None:
-        self._finish_refresh()
+        self._gate.finish()
         self.count_label.setText(f"Could not load the patches: {describe_error(exc)}")
         set_severity(self.count_label, "critical")
-
-    def _finish_refresh(self) -> None:
-        self._refreshing = False
-        if self._refresh_again:
-            self._refresh_again = False
-            self.schedule_refresh()
 
     def _load_detail(self, patch_id: int) -> None:
         self._detail_id = patch_id

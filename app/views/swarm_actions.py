@@ -13,7 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from app.views.module_actions import missing_permission
-from app.widgets.action_bar import Availability, action_button
+from app.widgets.action_bar import Availability, named_action_button
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.models import AgentInfo, AgentState, TaskInfo
@@ -91,7 +91,7 @@ class SwarmActionBar(QWidget):
         self.update_for(None, None, None)
 
     def _button(self, text: str, action: str, name: str) -> QPushButton:
-        return action_button(text, action, name, self, self.triggered.emit)
+        return named_action_button(text, action, name, self, self.triggered.emit)
 
     def buttons(self) -> list[QPushButton]:
         return [

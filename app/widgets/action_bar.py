@@ -17,7 +17,7 @@ class Availability:
     tip: str
 
 
-def action_button(
+def named_action_button(
     text: str, action: str, name: str, parent: QWidget, triggered: Callable[[str], object]
 ) -> QPushButton:
     """A push button with the property ``action``; a click calls ``triggered(action)``."""

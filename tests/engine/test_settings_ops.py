@@ -36,12 +36,8 @@ async def cnode(tmp_path: Path) -> AsyncIterator[HeartNode]:
         data_dir=tmp_path / "data",
         env={"CHIMERA_API__ENABLED": "false", "CHIMERA_SWARM__ENABLED": "false"},
     )
-    node = HeartNode(settings)
-    await node.start()
-    try:
+    async with HeartNode(settings) as node:
         yield node
-    finally:
-        await node.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ by version number; the cache is per panel and dropped with it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -20,6 +20,7 @@ from app.bridge import EngineBridge, describe_error
 from app.models.formatting import format_time
 from app.models.module_rows import origin_text
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
+from app.widgets.labels import selectable_label
 from app.widgets.style import set_severity
 from chimera_engine.reload.service import VersionInfo
 
@@ -43,16 +44,6 @@ def diff_stats(diff: str) -> tuple[int, int]:
     return added, removed
 
 
-def _header_label(name: str, parent: QWidget) -> QLabel:
-    label = QLabel(parent)
-    label.setObjectName(name)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    set_severity(label, "muted")
-    return label
-
-
 class ModuleDetail(QTabWidget):
     """Tab "Source" (one version) and tab "Diff" (two versions of the same module)."""
 
@@ -71,7 +62,7 @@ class ModuleDetail(QTabWidget):
         self._diff_key: tuple[str, int, int] | None = None
 
         source_page = QWidget(self)
-        self.source_header = _header_label("moduleSourceHeader", source_page)
+        self.source_header = selectable_label("moduleSourceHeader", source_page)
         self.source_header.setText("Select a module or a version to see its source")
         self.source_view = CodeView("moduleSourceView", "No version selected", source_page)
         self.highlighter = PythonHighlighter(self.source_view.document())
@@ -89,7 +80,7 @@ class ModuleDetail(QTabWidget):
         for combo in (self.from_combo, self.to_combo):
             combo.setMinimumContentsLength(9)
             combo.currentIndexChanged.connect(self._combos_changed)
-        self.diff_header = _header_label("moduleDiffHeader", diff_page)
+        self.diff_header = selectable_label("moduleDiffHeader", diff_page)
         self.diff_view = CodeView("moduleDiffView", "Select two versions to compare", diff_page)
         self.diff_highlighter = DiffHighlighter(self.diff_view.document())
         pick = QHBoxLayout()

@@ -28,8 +28,9 @@ from app.views.module_actions import ModuleActionBar, Target
 from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
-from app.views.module_widgets import module_tree, reload_log_box, status_label
+from app.views.module_widgets import module_tree, reload_log_box
 from app.widgets.confirm import confirm
+from app.widgets.labels import selectable_label
 from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.reload.models import ReloadResult
@@ -89,8 +90,10 @@ class ModulesPanel(QWidget):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([432, 218])
 
-        self.status_label = status_label("moduleStatusLabel", "No reload in this session yet", self)
-        self.count_label = status_label("modulesCountLabel", "", self)
+        self.status_label = selectable_label(
+            "moduleStatusLabel", self, "No reload in this session yet"
+        )
+        self.count_label = selectable_label("modulesCountLabel", self)
         self.count_label.setWordWrap(False)
         footer = QHBoxLayout()
         footer.addWidget(self.status_label, 1)

@@ -24,7 +24,6 @@ from app.models.badges import state_label
 from app.models.patch_filter import FILTERS
 from app.theme import set_themed_style
 from app.widgets.badges import BadgeDelegate
-from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 
 BANNER_STYLE = """
@@ -138,16 +137,6 @@ class GenerationBanner(QFrame):
             f"Generating a patch for {self.module}… {elapsed:.0f} s · {self.step}. "
             "You can keep working meanwhile."
         )
-
-
-def footer_label(name: str, parent: QWidget) -> QLabel:
-    label = QLabel(parent)
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    set_severity(label, "muted")
-    return label
 
 
 def panel_shortcuts(

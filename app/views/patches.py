@@ -33,7 +33,6 @@ from app.views.patch_detail import PatchDetail
 from app.views.patch_dialogs import PatchDialogs
 from app.views.patch_widgets import (
     GenerationBanner,
-    footer_label,
     panel_shortcuts,
     queue_table,
     refresh_button,
@@ -41,6 +40,7 @@ from app.views.patch_widgets import (
     state_filter,
 )
 from app.widgets.confirm import confirm
+from app.widgets.labels import selectable_label
 from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.codegen.attempts import Attempt, describe_trigger
@@ -94,7 +94,7 @@ class PatchesPanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("patchesSplitter")
         self.splitter.setChildrenCollapsible(False)
-        self.why_label = footer_label("patchWhyLabel", self)
+        self.why_label = selectable_label("patchWhyLabel", self)
         self.why_label.setToolTip("Why this fix was asked for: who or what, and the evidence")
         below = QWidget(self)
         below_layout = QVBoxLayout(below)
@@ -108,9 +108,9 @@ class PatchesPanel(QWidget):
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setSizes([136, 524])
 
-        self.status_label = footer_label("patchStatusLabel", self)
+        self.status_label = selectable_label("patchStatusLabel", self)
         self.status_label.setText("No decision in this session yet")
-        self.count_label = footer_label("patchCountLabel", self)
+        self.count_label = selectable_label("patchCountLabel", self)
         self.count_label.setWordWrap(False)
         footer = QHBoxLayout()
         footer.addWidget(self.status_label, 1)

@@ -32,11 +32,11 @@ from app.models.records import RecordRole, RecordTableModel, SortRole
 from app.models.swarm_feed import SwarmDigest
 from app.models.swarm_filter import TaskFilter, scope_choices, state_counts
 from app.models.swarm_rows import AGENT_COLUMNS, TASK_COLUMNS, Attempt, task_short
-from app.views.patch_widgets import footer_label
 from app.views.swarm_actions import CANCEL, KILL, SPAWN, STOP, SUBMIT, SwarmActionBar
 from app.views.swarm_commands import SwarmCommands
 from app.views.swarm_detail import SwarmDetail
 from app.views.swarm_widgets import TaskFilterBar, section_label, stats_text, swarm_table
+from app.widgets.labels import selectable_label
 from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
@@ -99,7 +99,7 @@ class SwarmPanel(QWidget):
         self.task_proxy.setSourceModel(self.task_model)
 
         self.action_bar = SwarmActionBar(self)
-        self.stats_label = footer_label("swarmStatsLabel", self)
+        self.stats_label = selectable_label("swarmStatsLabel", self)
         self.stats_label.setWordWrap(False)
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.setObjectName("swarmRefreshButton")
@@ -151,9 +151,9 @@ class SwarmPanel(QWidget):
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setSizes([236, 440])
 
-        self.status_label = footer_label("swarmStatusLabel", self)
+        self.status_label = selectable_label("swarmStatusLabel", self)
         self.status_label.setText("No action in this session yet")
-        self.count_label = footer_label("swarmCountLabel", self)
+        self.count_label = selectable_label("swarmCountLabel", self)
         self.count_label.setWordWrap(False)
         footer = QHBoxLayout()
         footer.addWidget(self.status_label, 1)

@@ -36,8 +36,8 @@ from app.models.swarm_rows import (
     task_label,
     task_short,
 )
-from app.views.patch_widgets import footer_label
 from app.widgets.badges import BadgeDelegate
+from app.widgets.labels import selectable_label
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 from app.widgets.task_graph import TaskGraphView
@@ -87,7 +87,7 @@ class SwarmDetail(QWidget):
         self.setObjectName("swarmDetail")
         self.task: TaskInfo | None = None
         self.record: ConsensusRecord | None = None
-        self.header = footer_label("swarmTaskHeader", self)
+        self.header = selectable_label("swarmTaskHeader", self)
         self.header.setWordWrap(False)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.header.setText("No task selected")

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -27,10 +25,9 @@ from app.bridge import EngineBridge, describe_error
 from app.models.patch_attempts import ATTEMPT_COLUMNS, ATTEMPT_FILTERS, facts, shows
 from app.models.records import RecordRole, RecordTableModel, SortRole
 from app.refresh_gate import RefreshGate
-from app.widgets.badges import BadgeDelegate
+from app.widgets.badges import badge_table
 from app.widgets.code_view import CodeView
 from app.widgets.style import set_severity
-from app.widgets.tables import configure_view
 from chimera_engine.codegen.attempts import Attempt
 
 #: How many attempts are read from the engine (newest first).
@@ -68,14 +65,7 @@ class AttemptsView(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SortRole)
-        self.table = QTableView(self)
-        self.table.setObjectName("attemptTable")
-        self.table.setModel(self.proxy)
-        self.table.setItemDelegate(BadgeDelegate(self.table))
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        configure_view(self.table, self.model.widths())
+        self.table = badge_table("attemptTable", self.proxy, self.model.widths(), self)
 
         self.facts_view = CodeView("attemptFacts", "Select an attempt", self)
         self.facts_view.setLineWrapMode(CodeView.LineWrapMode.WidgetWidth)

@@ -14,11 +14,9 @@ import asyncio
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QLabel,
     QPlainTextEdit,
     QSizePolicy,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -32,11 +30,10 @@ from app.models.side_by_side import SideBySide, side_by_side
 from app.views.module_detail import diff_stats
 from app.views.patch_hunks import HunkPicker
 from app.views.patch_sandbox import SandboxResults
-from app.widgets.badges import BadgeDelegate
+from app.widgets.badges import badge_table
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
 from app.widgets.side_by_side import SideBySideDiff
 from app.widgets.style import set_severity
-from app.widgets.tables import configure_view
 from chimera_engine.codegen.hunks import Hunk
 from chimera_engine.codegen.models import Patch
 from chimera_engine.codegen.risk import assess
@@ -109,12 +106,13 @@ class PatchDetail(QWidget):
         self.history_model: RecordTableModel[PatchEvent] = RecordTableModel(
             HISTORY_COLUMNS, key=lambda e: (e.ts, e.state), parent=self
         )
-        self.history_table = QTableView(self)
-        self.history_table.setObjectName("patchHistoryTable")
-        self.history_table.setModel(self.history_model)
-        self.history_table.setItemDelegate(BadgeDelegate(self.history_table))
-        self.history_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        configure_view(self.history_table, self.history_model.widths())
+        self.history_table = badge_table(
+            "patchHistoryTable",
+            self.history_model,
+            self.history_model.widths(),
+            self,
+            sortable=False,
+        )
         self.rationale = QWidget(self)
         self.rationale_view = QPlainTextEdit(self.rationale)
         self.rationale_view.setObjectName("patchRationale")

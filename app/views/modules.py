@@ -13,7 +13,6 @@ from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMessageBox,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -29,6 +28,7 @@ from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
 from app.views.module_widgets import module_tree, reload_log_box
+from app.widgets.action_bar import panel_toolbar, refresh_button
 from app.widgets.confirm import confirm
 from app.widgets.labels import selectable_label
 from app.widgets.plural import count
@@ -60,15 +60,13 @@ class ModulesPanel(QWidget):
         self.model = ModuleTreeModel(self)
         self.log_model = ReloadLogModel(parent=self)
         self.action_bar = ModuleActionBar(self)
-        self.refresh_button = QPushButton("Refresh", self)
-        self.refresh_button.setObjectName("modulesRefreshButton")
-        self.refresh_button.setToolTip("Read every module and version from the engine again")
-        self.refresh_button.clicked.connect(self.refresh)
-        toolbar = QHBoxLayout()
-        toolbar.setSpacing(6)
-        toolbar.addWidget(self.action_bar)
-        toolbar.addStretch(1)
-        toolbar.addWidget(self.refresh_button)
+        self.refresh_button = refresh_button(
+            "modulesRefreshButton",
+            "Read every module and version from the engine again",
+            self.refresh,
+            self,
+        )
+        toolbar = panel_toolbar(self.action_bar, self.refresh_button)
 
         self.tree = module_tree(self.model, self)
         self.setFocusProxy(self.tree)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QTableView,
     QWidget,
 )
@@ -50,13 +49,6 @@ def state_filter(parent: QWidget) -> QComboBox:
     combo.setMinimumContentsLength(12)
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     return combo
-
-
-def refresh_button(parent: QWidget) -> QPushButton:
-    button = QPushButton("Refresh", parent)
-    button.setObjectName("patchesRefreshButton")
-    button.setToolTip("Read the patch queue from the engine again")
-    return button
 
 
 def set_filter_counts(combo: QComboBox, counts: list[int]) -> None:

@@ -35,10 +35,10 @@ from app.views.patch_widgets import (
     GenerationBanner,
     panel_shortcuts,
     queue_table,
-    refresh_button,
     set_filter_counts,
     state_filter,
 )
+from app.widgets.action_bar import panel_toolbar, refresh_button
 from app.widgets.confirm import confirm
 from app.widgets.labels import selectable_label
 from app.widgets.plural import count
@@ -78,14 +78,10 @@ class PatchesPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.action_bar = PatchActionBar(self)
         self.filter_combo = state_filter(self)
-        self.refresh_button = refresh_button(self)
-        self.refresh_button.clicked.connect(self.refresh)
-        toolbar = QHBoxLayout()
-        toolbar.setSpacing(6)
-        toolbar.addWidget(self.action_bar)
-        toolbar.addStretch(1)
-        toolbar.addWidget(self.filter_combo)
-        toolbar.addWidget(self.refresh_button)
+        self.refresh_button = refresh_button(
+            "patchesRefreshButton", "Read the patch queue from the engine again", self.refresh, self
+        )
+        toolbar = panel_toolbar(self.action_bar, self.refresh_button, self.filter_combo)
 
         self.banner = GenerationBanner(self)
         self.table = queue_table(self.proxy, self.model.widths(), self)

@@ -20,7 +20,6 @@ from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, QTimer, Si
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QPushButton,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -36,6 +35,7 @@ from app.views.swarm_actions import CANCEL, KILL, SPAWN, STOP, SUBMIT, SwarmActi
 from app.views.swarm_commands import SwarmCommands
 from app.views.swarm_detail import SwarmDetail
 from app.views.swarm_widgets import TaskFilterBar, section_label, stats_text, swarm_table
+from app.widgets.action_bar import panel_toolbar, refresh_button
 from app.widgets.labels import selectable_label
 from app.widgets.plural import count
 from app.widgets.style import set_severity
@@ -101,15 +101,10 @@ class SwarmPanel(QWidget):
         self.action_bar = SwarmActionBar(self)
         self.stats_label = selectable_label("swarmStatsLabel", self)
         self.stats_label.setWordWrap(False)
-        self.refresh_button = QPushButton("Refresh", self)
-        self.refresh_button.setObjectName("swarmRefreshButton")
-        self.refresh_button.setToolTip("Read agents and tasks from the engine again")
-        self.refresh_button.clicked.connect(self.refresh)
-        toolbar = QHBoxLayout()
-        toolbar.setSpacing(6)
-        toolbar.addWidget(self.action_bar)
-        toolbar.addStretch(1)
-        toolbar.addWidget(self.refresh_button)
+        self.refresh_button = refresh_button(
+            "swarmRefreshButton", "Read agents and tasks from the engine again", self.refresh, self
+        )
+        toolbar = panel_toolbar(self.action_bar, self.refresh_button)
 
         self.agent_table = swarm_table(
             "swarmAgentTable", self.agent_proxy, self.agent_model.widths(), self

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QMessageBox,
     QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -28,9 +26,9 @@ from app.views.module_commands import ModuleCommands
 from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
 from app.views.module_widgets import module_tree, reload_log_box
-from app.widgets.action_bar import panel_toolbar, refresh_button
 from app.widgets.confirm import confirm
 from app.widgets.labels import selectable_label
+from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.reload.models import ReloadResult
@@ -92,17 +90,8 @@ class ModulesPanel(QWidget):
             "moduleStatusLabel", self, "No reload in this session yet"
         )
         self.count_label = selectable_label("modulesCountLabel", self)
-        self.count_label.setWordWrap(False)
-        footer = QHBoxLayout()
-        footer.addWidget(self.status_label, 1)
-        footer.addWidget(self.count_label)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 8)
-        layout.setSpacing(8)
-        layout.addLayout(toolbar)
-        layout.addWidget(self.splitter, 1)
-        layout.addLayout(footer)
+        footer = panel_footer(self.status_label, self.count_label)
+        panel_layout(self, toolbar, self.splitter, footer)
 
         self._gate = RefreshGate(self.refresh, REFRESH_DELAY_MS, self)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QHBoxLayout,
     QMessageBox,
     QSplitter,
     QTabWidget,
@@ -38,9 +37,9 @@ from app.views.patch_widgets import (
     set_filter_counts,
     state_filter,
 )
-from app.widgets.action_bar import panel_toolbar, refresh_button
 from app.widgets.confirm import confirm
 from app.widgets.labels import selectable_label
+from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.codegen.attempts import Attempt, describe_trigger
@@ -107,23 +106,14 @@ class PatchesPanel(QWidget):
         self.status_label = selectable_label("patchStatusLabel", self)
         self.status_label.setText("No decision in this session yet")
         self.count_label = selectable_label("patchCountLabel", self)
-        self.count_label.setWordWrap(False)
-        footer = QHBoxLayout()
-        footer.addWidget(self.status_label, 1)
-        footer.addWidget(self.count_label)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 8)
-        layout.setSpacing(8)
-        layout.addLayout(toolbar)
-        layout.addWidget(self.banner)
+        footer = panel_footer(self.status_label, self.count_label)
         self.attempts = AttemptsView(bridge, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("patchesTabs")
         self.tabs.addTab(self.splitter, "Queue")
         self.tabs.addTab(self.attempts, "Attempts")
         self.attempts.failedCount.connect(self._failed_attempts)
-        layout.addWidget(self.tabs, 1)
-        layout.addLayout(footer)
+        panel_layout(self, toolbar, self.tabs, footer, self.banner)
 
         self._gate = RefreshGate(self.refresh, REFRESH_DELAY_MS, self)
         self.shortcuts = panel_shortcuts(

@@ -35,8 +35,8 @@ from app.views.swarm_actions import CANCEL, KILL, SPAWN, STOP, SUBMIT, SwarmActi
 from app.views.swarm_commands import SwarmCommands
 from app.views.swarm_detail import SwarmDetail
 from app.views.swarm_widgets import TaskFilterBar, section_label, stats_text, swarm_table
-from app.widgets.action_bar import panel_toolbar, refresh_button
 from app.widgets.labels import selectable_label
+from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
@@ -149,18 +149,8 @@ class SwarmPanel(QWidget):
         self.status_label = selectable_label("swarmStatusLabel", self)
         self.status_label.setText("No action in this session yet")
         self.count_label = selectable_label("swarmCountLabel", self)
-        self.count_label.setWordWrap(False)
-        footer = QHBoxLayout()
-        footer.addWidget(self.status_label, 1)
-        footer.addWidget(self.stats_label)
-        footer.addSpacing(12)
-        footer.addWidget(self.count_label)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 8)
-        layout.setSpacing(8)
-        layout.addLayout(toolbar)
-        layout.addWidget(self.splitter, 1)
-        layout.addLayout(footer)
+        footer = panel_footer(self.status_label, self.count_label, self.stats_label)
+        panel_layout(self, toolbar, self.splitter, footer)
 
         self._agents_timer = self._timer(AGENTS_EVERY_MS, self.refresh_agents, single=False)
         self._tasks_timer = self._timer(TASKS_EVERY_MS, self.refresh_tasks)

@@ -160,3 +160,16 @@ def stack_dialog(dialog: QDialog, *parts: QWidget | QLayout) -> QVBoxLayout:
         else:
             layout.addWidget(part)
     return layout
+
+
+def refuse(error_label: ErrorLabel, message: str, field: QLineEdit) -> None:
+    """Say what is missing or wrong under the form and put the cursor in ``field``."""
+    error_label.show_error(message)
+    field.setFocus()
+
+
+def hold_form(button: BusyButton, busy: bool, *edits: QLineEdit) -> None:
+    """While ``busy``, the button says what it is doing and the fields are read-only."""
+    button.set_busy(busy)
+    for edit in edits:
+        edit.setReadOnly(busy)

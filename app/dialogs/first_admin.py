@@ -12,8 +12,10 @@ from app.dialogs.common import (
     ErrorLabel,
     accept_or_quit,
     credential_form,
+    hold_form,
     line_edit,
     plain_label,
+    refuse,
     stack_dialog,
 )
 from chimera_engine.security.manager import Session
@@ -80,13 +82,11 @@ class FirstAdminDialog(QDialog):
         username = self.username_edit.text().strip()
         password = self.password_edit.text()
         if not username:
-            self.error_label.show_error("enter a user name for the administrator")
-            self.username_edit.setFocus()
+            refuse(self.error_label, "enter a user name for the administrator", self.username_edit)
             return
         if password != self.confirm_edit.text():
-            self.error_label.show_error("the passwords do not match")
             self.confirm_edit.clear()
-            self.confirm_edit.setFocus()
+            refuse(self.error_label, "the passwords do not match", self.confirm_edit)
             return
         self.error_label.clear_error()
         self._set_busy(True)
@@ -98,9 +98,8 @@ class FirstAdminDialog(QDialog):
         )
 
     def _set_busy(self, busy: bool) -> None:
-        self.create_button.set_busy(busy)
-        for edit in (self.username_edit, self.password_edit, self.confirm_edit):
-            edit.setReadOnly(busy)
+        edits = (self.username_edit, self.password_edit, self.confirm_edit)
+        hold_form(self.create_button, busy, *edits)
 
     def _succeeded(self, session: Session) -> None:
         self._set_busy(False)

@@ -12,8 +12,10 @@ from app.dialogs.common import (
     ErrorLabel,
     accept_or_quit,
     credential_form,
+    hold_form,
     line_edit,
     plain_label,
+    refuse,
     stack_dialog,
 )
 from chimera_engine.security.manager import Session
@@ -66,12 +68,10 @@ class LoginDialog(QDialog):
         username = self.username_edit.text().strip()
         password = self.password_edit.text()
         if not username:
-            self.error_label.show_error("enter your user name")
-            self.username_edit.setFocus()
+            refuse(self.error_label, "enter your user name", self.username_edit)
             return
         if not password:
-            self.error_label.show_error("enter your password")
-            self.password_edit.setFocus()
+            refuse(self.error_label, "enter your password", self.password_edit)
             return
         self.error_label.clear_error()
         self._set_busy(True)
@@ -83,9 +83,7 @@ class LoginDialog(QDialog):
         )
 
     def _set_busy(self, busy: bool) -> None:
-        self.sign_in_button.set_busy(busy)
-        self.username_edit.setReadOnly(busy)
-        self.password_edit.setReadOnly(busy)
+        hold_form(self.sign_in_button, busy, self.username_edit, self.password_edit)
 
     def _succeeded(self, session: Session) -> None:
         self._set_busy(False)

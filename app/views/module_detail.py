@@ -16,11 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bridge import EngineBridge, describe_error
+from app.bridge import EngineBridge
 from app.models.formatting import format_time
 from app.models.module_rows import origin_text
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
-from app.widgets.labels import selectable_label
+from app.widgets.labels import selectable_label, show_failure
 from app.widgets.style import set_severity
 from chimera_engine.reload.service import VersionInfo
 
@@ -140,8 +140,7 @@ class ModuleDetail(QTabWidget):
     def _source_failed(self, key: tuple[str, int], exc: Exception) -> None:
         if key == self._source_key:
             self.source_view.show_text("")
-            self.source_header.setText(f"Could not load the source: {describe_error(exc)}")
-            set_severity(self.source_header, "critical")
+            show_failure(self.source_header, "Could not load the source", exc)
 
     def source_key(self) -> tuple[str, int] | None:
         return self._source_key
@@ -218,8 +217,7 @@ class ModuleDetail(QTabWidget):
         if key == self._diff_key:
             self._diff_key = None
             self.diff_view.show_text("")
-            self.diff_header.setText(f"Could not compute the diff: {describe_error(exc)}")
-            set_severity(self.diff_header, "critical")
+            show_failure(self.diff_header, "Could not compute the diff", exc)
 
     def diff_key(self) -> tuple[str, int, int] | None:
         return self._diff_key

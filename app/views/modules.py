@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bridge import EngineBridge, describe_error
+from app.bridge import EngineBridge
 from app.calls import CallSummary
 from app.models.modules_model import ModuleRole, ModuleTreeModel, VersionRole
 from app.models.reload_log import ReloadLogModel, history_rows
@@ -27,7 +27,7 @@ from app.views.module_detail import DIFF_TAB, ModuleDetail
 from app.views.module_status import action_of, result_message
 from app.views.module_widgets import module_tree, reload_log_box
 from app.widgets.confirm import confirm
-from app.widgets.labels import selectable_label
+from app.widgets.labels import selectable_label, show_failure
 from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
 from app.widgets.style import set_severity
@@ -193,8 +193,7 @@ class ModulesPanel(QWidget):
 
     def _load_failed(self, exc: Exception) -> None:
         self._gate.finish()
-        self.count_label.setText(f"Could not load the modules: {describe_error(exc)}")
-        set_severity(self.count_label, "critical")
+        show_failure(self.count_label, "Could not load the modules", exc)
 
     def _rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         if parent.isValid():

@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bridge import EngineBridge, describe_error
+from app.bridge import EngineBridge
 from app.models.patch_attempts import ATTEMPT_COLUMNS, ATTEMPT_FILTERS, facts, shows
 from app.models.records import RecordRole, RecordTableModel, SortRole
 from app.refresh_gate import RefreshGate
 from app.widgets.badges import badge_table
 from app.widgets.code_view import CodeView
+from app.widgets.labels import show_failure
 from app.widgets.style import set_severity
 from chimera_engine.codegen.attempts import Attempt
 
@@ -113,8 +114,7 @@ class AttemptsView(QWidget):
 
     def _failed(self, exc: Exception) -> None:
         self._gate.finish()
-        self.count_label.setText(f"Could not load the attempts: {describe_error(exc)}")
-        set_severity(self.count_label, "critical")
+        show_failure(self.count_label, "Could not load the attempts", exc)
 
     def _show(self) -> None:
         verdicts = self.filter_combo.currentData()

@@ -38,7 +38,7 @@ from app.views.patch_widgets import (
     state_filter,
 )
 from app.widgets.confirm import confirm
-from app.widgets.labels import selectable_label
+from app.widgets.labels import selectable_label, show_failure
 from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
 from app.widgets.style import set_severity
@@ -194,8 +194,7 @@ class PatchesPanel(QWidget):
 
     def _load_failed(self, exc: Exception) -> None:
         self._gate.finish()
-        self.count_label.setText(f"Could not load the patches: {describe_error(exc)}")
-        set_severity(self.count_label, "critical")
+        show_failure(self.count_label, "Could not load the patches", exc)
 
     def _load_detail(self, patch_id: int) -> None:
         self._detail_id = patch_id

@@ -35,7 +35,7 @@ from app.views.swarm_actions import CANCEL, KILL, SPAWN, STOP, SUBMIT, SwarmActi
 from app.views.swarm_commands import SwarmCommands
 from app.views.swarm_detail import SwarmDetail
 from app.views.swarm_widgets import TaskFilterBar, section_label, stats_text, swarm_table
-from app.widgets.labels import selectable_label
+from app.widgets.labels import selectable_label, show_failure
 from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
 from app.widgets.style import set_severity
@@ -283,8 +283,7 @@ class SwarmPanel(QWidget):
     def _read_failed(self, what: str, exc: Exception) -> None:
         self._done(what)
         self._running = False
-        self.stats_label.setText(f"Could not read the swarm: {describe_error(exc)}")
-        set_severity(self.stats_label, "critical")
+        show_failure(self.stats_label, "Could not read the swarm", exc)
         self._update_actions()
 
     # -- the selected task -----------------------------------------------------------------

@@ -10,11 +10,11 @@ Threading: use it on the event loop's thread only.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from app.shared.throttle import Throttle
 from chimera_engine.modules.models import CallRecord
 
 #: At most this many summaries per second (the panel redraws at this rate).
@@ -80,15 +80,12 @@ class CallAggregator:
         interval: float = 1.0 / SUMMARIES_PER_SECOND,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.interval = interval
+        self._throttle = Throttle(self.flush, interval)
         self._emit = emit
         self._clock = clock
-        self._loop = asyncio.get_running_loop()
         self._calls: dict[VersionKey, int] = {}
         self._errors: dict[VersionKey, int] = {}
         self._started = 0.0
-        self._last_emit = float("-inf")  # loop time of the previous summary
-        self._handle: asyncio.TimerHandle | None = None
         self.summaries = 0
 
     @property
@@ -103,19 +100,11 @@ class CallAggregator:
         self._calls[key] = self._calls.get(key, 0) + 1
         if record.outcome != "ok":
             self._errors[key] = self._errors.get(key, 0) + 1
-        if self._handle is None:
-            delay = max(0.0, self._last_emit + self.interval - self._loop.time())
-            self._handle = self._loop.call_later(delay, self._due)
-
-    def _due(self) -> None:
-        self._handle = None
-        self.flush()
+        self._throttle.request()
 
     def flush(self) -> CallSummary | None:
         """Emit (and return) the pending summary now; ``None`` when nothing is pending."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._throttle.cancel()
         if not self._calls:
             return None
         counts = {
@@ -124,15 +113,13 @@ class CallAggregator:
         summary = CallSummary(counts=counts, started=self._started, ended=self._clock())
         self._calls = {}
         self._errors = {}
-        self._last_emit = self._loop.time()
+        self._throttle.emitted()
         self.summaries += 1
         self._emit(summary)
         return summary
 
     def close(self) -> None:
         """Drop whatever is pending; nothing is emitted afterwards unless :meth:`add` runs."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._throttle.cancel()
         self._calls = {}
         self._errors = {}

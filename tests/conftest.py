@@ -37,12 +37,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def node(settings: Settings) -> AsyncIterator[HeartNode]:
-    node = HeartNode(settings)
-    await node.start()
-    try:
+    async with HeartNode(settings) as node:
         yield node
-    finally:
-        await node.stop()
 
 
 @pytest.fixture
@@ -94,9 +90,5 @@ async def ws_node(tmp_path: Path, workspace: Path) -> AsyncIterator[HeartNode]:
         env={"CHIMERA_API__PORT": "0", "CHIMERA_TOOLS__TRUST_AFTER": "0"},
         use_default_file=False,
     )
-    node = HeartNode(settings)
-    await node.start()
-    try:
+    async with HeartNode(settings) as node:
         yield node
-    finally:
-        await node.stop()

@@ -1,9 +1,22 @@
-"""Pieces shared by the sign-in dialogs: a header, an inline error label, a busy button."""
+"""Pieces shared by the sign-in dialogs: a header, an inline error label, a busy button,
+the credential fields, their form, the accept/quit buttons and the dialog's layout."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class DialogHeader(QWidget):
@@ -85,3 +98,78 @@ def grow_to_fit(dialog: QWidget) -> None:
     height = min(max(dialog.height(), hint.height()), limit.height())
     if (width, height) != (dialog.width(), dialog.height()):
         dialog.resize(width, height)
+
+
+def plain_label(text: str, name: str, parent: QWidget) -> QLabel:
+    """A word-wrapped plain-text label with an object name for the style sheet."""
+    label = QLabel(text, parent)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def line_edit(name: str, parent: QWidget, *, text: str = "", secret: bool = False) -> QLineEdit:
+    """A named line edit; ``secret`` hides what is typed (a password)."""
+    edit = QLineEdit(text, parent)
+    edit.setObjectName(name)
+    if secret:
+        edit.setEchoMode(QLineEdit.EchoMode.Password)
+    return edit
+
+
+def credential_form(rows: Sequence[tuple[str, QWidget]], *notes: QWidget) -> QFormLayout:
+    """A form of labelled fields (labels aligned to their fields) followed by full-width notes."""
+    form = QFormLayout()
+    form.setSpacing(10)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+    form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    for label, field in rows:
+        form.addRow(label, field)
+    for note in notes:
+        form.addRow(note)
+    align_form_labels(form)
+    return form
+
+
+def accept_or_quit(
+    dialog: QDialog, accept: QPushButton, on_accept: Callable[[], None]
+) -> tuple[QDialogButtonBox, QPushButton]:
+    """A button box with a "Quit" button (rejects ``dialog``) and ``accept`` as the default
+    button (calls ``on_accept``); returns the box and the quit button."""
+    accept.setDefault(True)
+    accept.setAutoDefault(True)
+    buttons = QDialogButtonBox(dialog)
+    quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.RejectRole)
+    quit_button.setObjectName("quitButton")
+    quit_button.setAutoDefault(False)
+    buttons.addButton(accept, QDialogButtonBox.ButtonRole.AcceptRole)
+    accept.clicked.connect(on_accept)
+    quit_button.clicked.connect(dialog.reject)
+    return buttons, quit_button
+
+
+def stack_dialog(dialog: QDialog, *parts: QWidget | QLayout) -> QVBoxLayout:
+    """Lay ``parts`` out top to bottom in ``dialog`` with the sign-in dialogs' margins."""
+    layout = QVBoxLayout(dialog)
+    layout.setContentsMargins(28, 24, 28, 20)
+    layout.setSpacing(14)
+    for part in parts:
+        if isinstance(part, QLayout):
+            layout.addLayout(part)
+        else:
+            layout.addWidget(part)
+    return layout
+
+
+def refuse(error_label: ErrorLabel, message: str, field: QLineEdit) -> None:
+    """Say what is missing or wrong under the form and put the cursor in ``field``."""
+    error_label.show_error(message)
+    field.setFocus()
+
+
+def hold_form(button: BusyButton, busy: bool, *edits: QLineEdit) -> None:
+    """While ``busy``, the button says what it is doing and the fields are read-only."""
+    button.set_busy(busy)
+    for edit in edits:
+        edit.setReadOnly(busy)

@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush
 
 from app.shared.badges import Badge, BadgeRole
+from app.shared.table_model import FixedColumnsModel
 from app.theme import themed
 
 T = TypeVar("T")
@@ -41,7 +42,7 @@ class Column(Generic[T]):
     badge: Callable[[T], Badge | None] | None = None
 
 
-class RecordTableModel(QAbstractTableModel, Generic[T]):
+class RecordTableModel(FixedColumnsModel, Generic[T]):
     def __init__(
         self,
         columns: Sequence[Column[T]],
@@ -50,21 +51,9 @@ class RecordTableModel(QAbstractTableModel, Generic[T]):
     ) -> None:
         super().__init__(parent)
         self.columns = list(columns)
+        self.headers = tuple(column.title for column in self.columns)
         self._key = key
         self._rows: list[T] = []
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section].title
-        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -12,11 +12,11 @@ Threading: use it on the event loop's thread only.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.shared.throttle import Throttle
 from chimera_engine.events import Event
 from chimera_engine.swarm.events import AgentChanged, ConsensusDecided, TaskChanged, TaskQuarantined
 from chimera_engine.swarm.models import AgentInfo
@@ -62,11 +62,8 @@ class SwarmFeed:
         *,
         interval: float = 1.0 / DIGESTS_PER_SECOND,
     ) -> None:
-        self.interval = interval
+        self._throttle = Throttle(self.flush, interval)
         self._emit = emit
-        self._loop = asyncio.get_running_loop()
-        self._last_emit = float("-inf")
-        self._handle: asyncio.TimerHandle | None = None
         self._reset()
         self.digests = 0
 
@@ -94,19 +91,11 @@ class SwarmFeed:
         else:
             return
         self._events += 1
-        if self._handle is None:
-            delay = max(0.0, self._last_emit + self.interval - self._loop.time())
-            self._handle = self._loop.call_later(delay, self._due)
-
-    def _due(self) -> None:
-        self._handle = None
-        self.flush()
+        self._throttle.request()
 
     def flush(self) -> SwarmDigest | None:
         """Emit (and return) the pending digest now; ``None`` when nothing is pending."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._throttle.cancel()
         if not self._events:
             return None
         digest = SwarmDigest(
@@ -117,13 +106,11 @@ class SwarmFeed:
             events=self._events,
         )
         self._reset()
-        self._last_emit = self._loop.time()
+        self._throttle.emitted()
         self.digests += 1
         self._emit(digest)
         return digest
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._throttle.cancel()
         self._reset()

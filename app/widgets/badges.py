@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRectF, QSize, Qt
+from collections.abc import Mapping
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import QFont, QFontMetrics, QPainter
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
 
 from app.shared.badges import Badge, BadgeRole
 from app.theme import themed
+from app.widgets.tables import configure_view
 
 PADDING_X = 7
 MARGIN_X = 6
@@ -79,3 +97,25 @@ class BadgeDelegate(QStyledItemDelegate):
         if badge.rest:
             width += GAP + metrics.horizontalAdvance(badge.rest)
         return QSize(max(size.width(), width), size.height())
+
+
+def badge_table(
+    name: str,
+    model: QAbstractItemModel,
+    widths: Mapping[int, int],
+    parent: QWidget,
+    *,
+    sortable: bool = True,
+) -> QTableView:
+    """A read-only table of ``model`` with badge cells and one row selected at a time;
+    ``sortable``: sorted by a header click, in the model's own order until then."""
+    table = QTableView(parent)
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setItemDelegate(BadgeDelegate(table))
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    if sortable:
+        table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        table.setSortingEnabled(True)
+    configure_view(table, widths)
+    return table

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import ConflictError
 from chimera_engine.patches.hunks import Hunk, keep_hunks, module_hunks
@@ -98,28 +98,14 @@ class HunkReview:
         risk, _ = assess(content.diff)
         derived = await self.repo.create(
             f"derived from patch {patch_id}: {words} by {principal.actor}",
-            module=base.module,
             base_version=active.version,
-            state=PatchState.PROPOSED.value,
             provider=base.provider,
             model=base.model,
             replay=int(base.replay),
-            input_tokens=0,
-            output_tokens=0,
-            cost_usd=0.0,
-            diff=content.diff,
-            diff_hash=content.diff_hash,
-            files=content.files,
-            originals=content.originals,
-            tests=content.tests,
             rationale=f"{words.capitalize()} from patch {patch_id} by {principal.actor}.\n\n"
             f"{base.rationale}",
-            risk=risk,
-            result=None,
-            decided_by=principal.actor,
-            signature=base.signature,
-            attempts=1,
             derived_from=patch_id,
+            **operator_patch_fields(base, content, principal, risk),
         )
         self._publish(derived)
         await self._audit.record(
@@ -152,3 +138,27 @@ class HunkReview:
             log.info("patch %s not superseded by %s: %s", patch_id, derived.id, exc)
             return
         self._publish(source)
+
+
+def operator_patch_fields(
+    base: Patch, content: PatchContent, principal: Principal, risk: str
+) -> dict[str, Any]:
+    """The stored fields of a patch an operator makes from ``base`` (narrowed or edited):
+    proposed, no model cost, the new content, decided by the operator."""
+    return {
+        "module": base.module,
+        "state": PatchState.PROPOSED.value,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+        "diff": content.diff,
+        "diff_hash": content.diff_hash,
+        "files": content.files,
+        "originals": content.originals,
+        "tests": content.tests,
+        "risk": risk,
+        "result": None,
+        "decided_by": principal.actor,
+        "signature": base.signature,
+        "attempts": 1,
+    }

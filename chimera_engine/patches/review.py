@@ -23,7 +23,7 @@ from chimera_engine.modules.manager import HotReloadManager
 from chimera_engine.modules.models import Origin
 from chimera_engine.patches.attempts import AttemptRepository, trigger_of
 from chimera_engine.patches.generator import CodeGenerator, GenerationReport, Progress
-from chimera_engine.patches.hunk_review import HunkReview
+from chimera_engine.patches.hunk_review import HunkReview, operator_patch_fields
 from chimera_engine.patches.models import Patch, PatchRequest, PatchState
 from chimera_engine.patches.patchformat import (
     PatchContent,
@@ -328,26 +328,12 @@ class ReviewQueue(HunkReview):
             raise
         risk, _ = assess(content.diff, content.tests)
         patch = await self.repo.create(
-            module=base.module,
             base_version=base.base_version,
-            state=PatchState.PROPOSED.value,
             provider="operator",
             model=principal.actor,
             replay=0,
-            input_tokens=0,
-            output_tokens=0,
-            cost_usd=0.0,
-            diff=content.diff,
-            diff_hash=content.diff_hash,
-            files=content.files,
-            originals=content.originals,
-            tests=content.tests,
             rationale=f"edited from patch {patch_id} by {principal.actor}",
-            risk=risk,
-            result=None,
-            decided_by=principal.actor,
-            signature=base.signature,
-            attempts=1,
+            **operator_patch_fields(base, content, principal, risk),
         )
         self._publish(patch)
         await self._audit.record(

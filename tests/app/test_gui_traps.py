@@ -19,7 +19,7 @@ from app.panels.overview.view import OverviewPanel
 from app.panels.patches.view import PatchesPanel
 from app.widgets.confirm import action_button
 from chimera_engine.patches.models import Patch, PatchState
-from tests.app.conftest import EngineFactory
+from tests.app.conftest import Engine, EngineFactory
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, wait_until
 from tests.patches.gui.helpers import fail_calls, make_workspace, patch_env, ready_patch, show_patch
 
@@ -36,6 +36,15 @@ async def main_window(controller: ConsoleController, qtbot: QtBot) -> MainWindow
     window.activateWindow()
     await asyncio.sleep(0.2)
     return window
+
+
+async def window_with_a_patch(env: Engine, qtbot: QtBot) -> tuple[MainWindow, Patch]:
+    """Failing calls and a patch ready for review, then the admin signed in to the window."""
+    assert env.admin is not None
+    await fail_calls(env.node, env.admin.principal)
+    patch = await ready_patch(env.node, env.admin.principal)
+    await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+    return await main_window(ConsoleController(env.bridge), qtbot), patch
 
 
 def patches_of(window: MainWindow) -> PatchesPanel:
@@ -57,10 +66,7 @@ async def test_minimum_width_stays_within_1024_px(
     ws = make_workspace(tmp_path / "ws")
     async with engine(**patch_env(ws)) as env:
         assert env.admin is not None
-        await fail_calls(env.node, env.admin.principal)
-        patch = await ready_patch(env.node, env.admin.principal)
-        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
-        window = await main_window(ConsoleController(env.bridge), qtbot)
+        window, patch = await window_with_a_patch(env, qtbot)
         for name in window.panel_names():
             window.show_panel(name)
             await asyncio.sleep(0.1)
@@ -127,10 +133,7 @@ async def test_each_way_to_a_panel_gives_it_the_focus(
     ws = make_workspace(tmp_path / "ws")
     async with engine(**patch_env(ws)) as env:
         assert env.admin is not None
-        await fail_calls(env.node, env.admin.principal)
-        first = await ready_patch(env.node, env.admin.principal)
-        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
-        window = await main_window(ConsoleController(env.bridge), qtbot)
+        window, first = await window_with_a_patch(env, qtbot)
         panel = patches_of(window)
         overview = window.panel("Overview")
         assert isinstance(overview, OverviewPanel)
@@ -180,10 +183,7 @@ async def test_destructive_actions_ask_first(
     ws = make_workspace(tmp_path / "ws")
     async with engine(**patch_env(ws)) as env:
         assert env.admin is not None
-        await fail_calls(env.node, env.admin.principal)
-        patch = await ready_patch(env.node, env.admin.principal)
-        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
-        window = await main_window(ConsoleController(env.bridge), qtbot)
+        window, patch = await window_with_a_patch(env, qtbot)
         quits: list[bool] = []
         window.quitRequested.connect(lambda: quits.append(True))
 

@@ -315,16 +315,32 @@ async def fake_openai_server() -> AsyncIterator[FakeServer]:
     server = FakeServer(url="", requests=[], headers=[], mode=["ok"])
     app[SERVER] = server
     app.router.add_post("/v1/chat/completions", _chat)
+    async with serve_loopback(app) as server.url:
+        yield server
+
+
+@asynccontextmanager
+async def serve_loopback(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on an ephemeral loopback port; yields its ``http://host:port``."""
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    server.url = f"http://{host}:{port}"
     try:
-        yield server
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+async def stream_events(request: web.Request, events: Iterable[bytes]) -> web.StreamResponse:
+    """Answer ``request`` with ``events`` as a complete server-sent event stream."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for event in events:
+        await response.write(event)
+    await response.write_eof()
+    return response
 
 
 # ---- shared test inputs and builders ------------------------------------------------------------

@@ -18,7 +18,7 @@ from chimera_engine.errors import ConfigError, PermissionDeniedError
 from chimera_engine.node import HeartNode
 from chimera_engine.security.manager import Session
 from chimera_engine.security.secretstore import FILE_NAME
-from tests.patches.fakes import openai_sse
+from tests.patches.fakes import openai_sse, serve_loopback, stream_events
 
 KEY = "sk-test-SECRETSECRET0123456789"
 
@@ -36,12 +36,8 @@ async def cnode(tmp_path: Path) -> AsyncIterator[HeartNode]:
         data_dir=tmp_path / "data",
         env={"CHIMERA_API__ENABLED": "false", "CHIMERA_SWARM__ENABLED": "false"},
     )
-    node = HeartNode(settings)
-    await node.start()
-    try:
+    async with HeartNode(settings) as node:
         yield node
-    finally:
-        await node.stop()
 
 
 @pytest.fixture
@@ -70,27 +66,15 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if body["model"] != "gpt-4o-mini":
         error = {"message": f"The model `{body['model']}` does not exist", "type": "invalid"}
         return web.json_response({"error": {**error, "code": "model_not_found"}}, status=404)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    for event in openai_sse(["ok"], usage=(19, 1)):
-        await response.write(event)
-    await response.write_eof()
-    return response
+    return await stream_events(request, openai_sse(["ok"], usage=(19, 1)))
 
 
 @pytest.fixture
 async def fake_openai() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", _chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with serve_loopback(app) as url:
+        yield f"{url}/v1"
 
 
 def closed_port() -> int:

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -23,6 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.shared.formatting import format_time
+from app.shared.table_model import FixedColumnsModel
 from app.theme import themed
 from chimera_engine.store.records import AuditEntry
 
@@ -69,8 +69,10 @@ class _Row:
         self.search = "\x1f".join(self.texts).lower()
 
 
-class AuditTableModel(QAbstractTableModel):
+class AuditTableModel(FixedColumnsModel):
     """Audit entries ordered by ``seq``, newest (highest) first."""
+
+    headers = COLUMNS
 
     def __init__(self, max_rows: int = 10_000, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -81,19 +83,6 @@ class AuditTableModel(QAbstractTableModel):
         self._bold.setBold(True)
 
     # -- reading --------------------------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None

@@ -18,11 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QFont
 
 from app.panels.metrics.anomaly_kinds import kind_style
 from app.shared.formatting import format_clock, format_time
+from app.shared.table_model import FixedColumnsModel
 from app.theme import themed
 from chimera_engine.anomaly.engine import AnomalyEvent
 from chimera_engine.metrics.hub import StoredAnomaly
@@ -121,7 +122,9 @@ def format_value(x: float) -> str:
     return f"{x:.4g}"
 
 
-class AnomalyTableModel(QAbstractTableModel):
+class AnomalyTableModel(FixedColumnsModel):
+    headers = COLUMNS
+
     def __init__(self, max_rows: int = 2000, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.max_rows = max_rows
@@ -134,19 +137,6 @@ class AnomalyTableModel(QAbstractTableModel):
         self._bold.setBold(True)
 
     # -- reading --------------------------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None

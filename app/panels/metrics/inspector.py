@@ -18,6 +18,7 @@ from app.panels.metrics.anomaly_kinds import kind_style
 from app.panels.metrics.render import DEFAULT_MIN_SCORE
 from app.shared.formatting import format_time
 from app.theme import set_themed_style
+from app.widgets.labels import selectable_label
 
 NO_CHART = "Click a chart to inspect it."
 NO_MARKER = "Click an anomaly marker or a row of the list to see its details."
@@ -26,15 +27,6 @@ SENSITIVITY_TIP = (
     "least this much (a display filter; {engine:.2f} is the engine's default alert score). "
     "What the engine raises is set under Detection: detector and sensitivity per metric."
 )
-
-
-def _label(name: str, text: str, parent: QWidget) -> QLabel:
-    label = QLabel(text, parent)
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 class ChartInspector(QFrame):
@@ -58,8 +50,10 @@ class ChartInspector(QFrame):
         self.anomaly_id: int | None = None
         title = QLabel("Inspector", self)
         title.setObjectName("inspectorTitle")
-        self.metric_label = _label("dashboardInspectorMetric", NO_CHART, self)
-        self.info_label = _label("dashboardInspectorInfo", "", self)
+        self.metric_label = selectable_label(
+            "dashboardInspectorMetric", self, NO_CHART, severity=None
+        )
+        self.info_label = selectable_label("dashboardInspectorInfo", self, "", severity=None)
         self.min_score_spin = QDoubleSpinBox(self)
         self.min_score_spin.setObjectName("dashboardMinScoreSpin")
         self.min_score_spin.setRange(0.0, 1.0)
@@ -73,7 +67,9 @@ class ChartInspector(QFrame):
         form.setContentsMargins(0, 0, 0, 0)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         form.addRow("Show anomalies scoring ≥", self.min_score_spin)
-        self.details_label = _label("dashboardDetailsLabel", NO_MARKER, self)
+        self.details_label = selectable_label(
+            "dashboardDetailsLabel", self, NO_MARKER, severity=None
+        )
         set_themed_style(self.details_label, "color: #3e4c59;")
 
         layout = QVBoxLayout(self)

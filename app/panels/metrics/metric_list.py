@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -19,6 +18,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from app.panels.metrics.anomalies_model import format_value
+from app.shared.table_model import FixedColumnsModel
 from chimera_engine.metrics.hub import MetricInfo
 
 COLUMNS = ("Metric", "Last")
@@ -60,8 +60,10 @@ def _dot(colour: str) -> QIcon:
     return QIcon(pixmap)
 
 
-class MetricListModel(QAbstractTableModel):
+class MetricListModel(FixedColumnsModel):
     """:attr:`chartToggled` (key, charted) when the operator ticks or unticks a row."""
+
+    headers = COLUMNS
 
     chartToggled = Signal(str, bool)
 
@@ -70,19 +72,6 @@ class MetricListModel(QAbstractTableModel):
         self._rows: list[MetricInfo] = []
         self._charted: set[str] = set()
         self._icons: dict[str, QIcon] = {}
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
         base = super().flags(index)

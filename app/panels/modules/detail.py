@@ -6,7 +6,7 @@ by version number; the cache is per panel and dropped with it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -16,25 +16,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bridge import EngineBridge, describe_error
+from app.bridge import EngineBridge
 from app.panels.modules.rows import origin_text
 from app.shared.diffs import diff_stats
 from app.shared.formatting import format_time
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
+from app.widgets.labels import selectable_label, show_failure
 from app.widgets.style import set_severity
 from chimera_engine.modules.service import VersionInfo
 
 SOURCE_TAB, DIFF_TAB = 0, 1
-
-
-def _header_label(name: str, parent: QWidget) -> QLabel:
-    label = QLabel(parent)
-    label.setObjectName(name)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    set_severity(label, "muted")
-    return label
 
 
 class ModuleDetail(QTabWidget):
@@ -55,7 +46,7 @@ class ModuleDetail(QTabWidget):
         self._diff_key: tuple[str, int, int] | None = None
 
         source_page = QWidget(self)
-        self.source_header = _header_label("moduleSourceHeader", source_page)
+        self.source_header = selectable_label("moduleSourceHeader", source_page)
         self.source_header.setText("Select a module or a version to see its source")
         self.source_view = CodeView("moduleSourceView", "No version selected", source_page)
         self.highlighter = PythonHighlighter(self.source_view.document())
@@ -73,7 +64,7 @@ class ModuleDetail(QTabWidget):
         for combo in (self.from_combo, self.to_combo):
             combo.setMinimumContentsLength(9)
             combo.currentIndexChanged.connect(self._combos_changed)
-        self.diff_header = _header_label("moduleDiffHeader", diff_page)
+        self.diff_header = selectable_label("moduleDiffHeader", diff_page)
         self.diff_view = CodeView("moduleDiffView", "Select two versions to compare", diff_page)
         self.diff_highlighter = DiffHighlighter(self.diff_view.document())
         pick = QHBoxLayout()
@@ -133,8 +124,7 @@ class ModuleDetail(QTabWidget):
     def _source_failed(self, key: tuple[str, int], exc: Exception) -> None:
         if key == self._source_key:
             self.source_view.show_text("")
-            self.source_header.setText(f"Could not load the source: {describe_error(exc)}")
-            set_severity(self.source_header, "critical")
+            show_failure(self.source_header, "Could not load the source", exc)
 
     def source_key(self) -> tuple[str, int] | None:
         return self._source_key
@@ -211,8 +201,7 @@ class ModuleDetail(QTabWidget):
         if key == self._diff_key:
             self._diff_key = None
             self.diff_view.show_text("")
-            self.diff_header.setText(f"Could not compute the diff: {describe_error(exc)}")
-            set_severity(self.diff_header, "critical")
+            show_failure(self.diff_header, "Could not compute the diff", exc)
 
     def diff_key(self) -> tuple[str, int, int] | None:
         return self._diff_key

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from app.shared.formatting import format_clock, format_ms, format_time
+from app.shared.table_model import FixedColumnsModel
 from app.theme import themed
 from chimera_engine.modules.models import ReloadResult
 from chimera_engine.modules.service import VersionInfo
@@ -112,26 +113,15 @@ def history_rows(modules: Mapping[str, Sequence[VersionInfo]]) -> list[LogRow]:
     return rows
 
 
-class ReloadLogModel(QAbstractTableModel):
+class ReloadLogModel(FixedColumnsModel):
+    headers = COLUMNS
+
     def __init__(self, max_rows: int = MAX_ROWS, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.max_rows = max_rows
         self._rows: list[LogRow] = []
         self._bold = QFont()
         self._bold.setBold(True)
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -9,17 +9,14 @@ states the outcome of the last reload, including why a reload was refused.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QMessageBox,
-    QPushButton,
     QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
-from app.bridge import EngineBridge, describe_error
+from app.bridge import EngineBridge
 from app.calls import CallSummary
 from app.panels.modules.actions import ModuleActionBar, Target
 from app.panels.modules.commands import ModuleCommands
@@ -27,8 +24,11 @@ from app.panels.modules.detail import DIFF_TAB, ModuleDetail
 from app.panels.modules.model import ModuleRole, ModuleTreeModel, VersionRole
 from app.panels.modules.reload_log import ReloadLogModel, history_rows
 from app.panels.modules.status import action_of, result_message
-from app.panels.modules.widgets import module_tree, reload_log_box, status_label
+from app.panels.modules.widgets import module_tree, reload_log_box
+from app.shared.refresh_gate import RefreshGate
 from app.widgets.confirm import confirm
+from app.widgets.labels import selectable_label, show_failure
+from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
 from app.widgets.style import set_severity
 from chimera_engine.modules.models import ReloadResult
@@ -50,8 +50,6 @@ class ModulesPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("modulesPanel")
         self._bridge = bridge
-        self._refreshing = False
-        self._refresh_again = False
         self._select_after: tuple[str, int] | None = None
         self._expanded_once: set[str] = set()
         self.confirm_box: QMessageBox | None = None
@@ -60,15 +58,13 @@ class ModulesPanel(QWidget):
         self.model = ModuleTreeModel(self)
         self.log_model = ReloadLogModel(parent=self)
         self.action_bar = ModuleActionBar(self)
-        self.refresh_button = QPushButton("Refresh", self)
-        self.refresh_button.setObjectName("modulesRefreshButton")
-        self.refresh_button.setToolTip("Read every module and version from the engine again")
-        self.refresh_button.clicked.connect(self.refresh)
-        toolbar = QHBoxLayout()
-        toolbar.setSpacing(6)
-        toolbar.addWidget(self.action_bar)
-        toolbar.addStretch(1)
-        toolbar.addWidget(self.refresh_button)
+        self.refresh_button = refresh_button(
+            "modulesRefreshButton",
+            "Read every module and version from the engine again",
+            self.refresh,
+            self,
+        )
+        toolbar = panel_toolbar(self.action_bar, self.refresh_button)
 
         self.tree = module_tree(self.model, self)
         self.setFocusProxy(self.tree)
@@ -90,24 +86,14 @@ class ModulesPanel(QWidget):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([432, 218])
 
-        self.status_label = status_label("moduleStatusLabel", "No reload in this session yet", self)
-        self.count_label = status_label("modulesCountLabel", "", self)
-        self.count_label.setWordWrap(False)
-        footer = QHBoxLayout()
-        footer.addWidget(self.status_label, 1)
-        footer.addWidget(self.count_label)
+        self.status_label = selectable_label(
+            "moduleStatusLabel", self, "No reload in this session yet"
+        )
+        self.count_label = selectable_label("modulesCountLabel", self)
+        footer = panel_footer(self.status_label, self.count_label)
+        panel_layout(self, toolbar, self.splitter, footer)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 8)
-        layout.setSpacing(8)
-        layout.addLayout(toolbar)
-        layout.addWidget(self.splitter, 1)
-        layout.addLayout(footer)
-
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._gate = RefreshGate(self.refresh, REFRESH_DELAY_MS, self)
 
         self.tree.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.rowsInserted.connect(self._rows_inserted)
@@ -156,12 +142,8 @@ class ModulesPanel(QWidget):
     # -- loading ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read every module and version from the engine (coalesced while one is running)."""
-        if self._bridge.closed or self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None or not self._gate.begin():
             return
-        if self._refreshing:
-            self._refresh_again = True
-            return
-        self._refreshing = True
         self._bridge.run(
             self._bridge.modules.list_modules(),
             on_success=self._loaded,
@@ -170,8 +152,7 @@ class ModulesPanel(QWidget):
         )
 
     def schedule_refresh(self) -> None:
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+        self._gate.schedule()
 
     def _loaded(self, modules: dict[str, list[VersionInfo]]) -> None:
         # a deletion pending from before this session (or a restart) shows as well
@@ -189,7 +170,7 @@ class ModulesPanel(QWidget):
         if shown is not None:
             for info in self.model.versions(shown[0]):
                 self.detail.update_header(info)
-        self._finish_refresh()
+        self._gate.finish()
         if self._select_after is not None:
             index = self.model.version_index(*self._select_after)
             if index.isValid():
@@ -211,15 +192,8 @@ class ModulesPanel(QWidget):
         self._update_actions()
 
     def _load_failed(self, exc: Exception) -> None:
-        self._finish_refresh()
-        self.count_label.setText(f"Could not load the modules: {describe_error(exc)}")
-        set_severity(self.count_label, "critical")
-
-    def _finish_refresh(self) -> None:
-        self._refreshing = False
-        if self._refresh_again:
-            self._refresh_again = False
-            self.schedule_refresh()
+        self._gate.finish()
+        show_failure(self.count_label, "Could not load the modules", exc)
 
     def _rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         if parent.isValid():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -17,7 +16,7 @@ from app.panels.modules import rows as cols
 from app.panels.modules.delegates import PaddedDelegate
 from app.panels.modules.model import ModuleTreeModel
 from app.panels.modules.reload_log import ReloadLogModel
-from app.widgets.style import set_severity
+from app.widgets.labels import selectable_label
 from app.widgets.tables import configure_view
 
 TREE_WIDTHS = {
@@ -63,7 +62,7 @@ def reload_log_box(model: ReloadLogModel, parent: QWidget) -> tuple[QWidget, QTa
     layout.setContentsMargins(0, 4, 0, 0)
     layout.setSpacing(4)
     layout.addWidget(title)
-    empty = status_label("reloadLogEmpty", EMPTY_LOG, box)
+    empty = selectable_label("reloadLogEmpty", box, EMPTY_LOG)
     layout.addWidget(empty)
     layout.addWidget(table, 1)
 
@@ -81,14 +80,3 @@ EMPTY_LOG = (
     "No reloads yet: the tools in the workspace were loaded when the engine started. "
     "Saving a tool's file, activating a patch or rolling back shows here."
 )
-
-
-def status_label(name: str, text: str, parent: QWidget) -> QLabel:
-    """A selectable, word-wrapped label coloured by severity (muted to start with)."""
-    label = QLabel(text, parent)
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    set_severity(label, "muted")
-    return label

@@ -29,12 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.bridge import EngineBridge, describe_error
+from app.bridge import EngineBridge
 from app.panels.overview.cards import OverviewCard, is_dark
 from app.panels.overview.notify import Incident, Notifier
 from app.shared.formatting import format_clock
 from app.shared.overview import ANOMALIES, PATCHES, TITLES, Item, Overview
 from app.shared.permissions import missing_permission
+from app.widgets.labels import show_failure
 from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
 from chimera_engine.security.permissions import Permission, has_permission
@@ -233,8 +234,7 @@ class OverviewPanel(QWidget):
 
         def failed(exc: Exception) -> None:
             self._closing = False
-            self.updated_label.setText(f"Could not close the incidents: {describe_error(exc)}")
-            set_severity(self.updated_label, "critical")
+            show_failure(self.updated_label, "Could not close the incidents", exc)
             self._update_close_action()
 
         self._bridge.run(
@@ -246,8 +246,7 @@ class OverviewPanel(QWidget):
 
     def _failed(self, exc: Exception) -> None:
         self._done()
-        self.updated_label.setText(f"Could not read the engine: {describe_error(exc)}")
-        set_severity(self.updated_label, "critical")
+        show_failure(self.updated_label, "Could not read the engine", exc)
 
     def _done(self) -> None:
         self._reading = False

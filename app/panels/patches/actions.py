@@ -9,13 +9,12 @@ request; this only avoids offering what would be refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from app.shared.badges import state_label
 from app.shared.permissions import missing_permission
+from app.widgets.action_bar import Availability, named_action_button
 from chimera_engine.patches.models import Patch, PatchState
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
@@ -47,12 +46,6 @@ STATES: dict[str, frozenset[PatchState]] = {
     EDIT: frozenset({PatchState.READY, PatchState.REJECTED}),
     ROLLBACK: frozenset({PatchState.APPLIED, PatchState.KEPT}),
 }
-
-
-@dataclass(frozen=True)
-class Availability:
-    enabled: bool
-    tip: str
 
 
 def availability(
@@ -117,11 +110,7 @@ class PatchActionBar(QWidget):
         self.update_for(None, None)
 
     def _button(self, text: str, action: str, name: str) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setProperty("action", action)
-        button.clicked.connect(lambda: self.triggered.emit(action))
-        return button
+        return named_action_button(text, action, name, self, self.triggered.emit)
 
     def buttons(self) -> list[QPushButton]:
         return [

@@ -10,26 +10,25 @@ when the engine records an attempt.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from app.bridge import EngineBridge, describe_error
+from app.bridge import EngineBridge
 from app.panels.patches.attempts_model import ATTEMPT_COLUMNS, ATTEMPT_FILTERS, facts, shows
 from app.shared.records import RecordRole, RecordTableModel, SortRole
-from app.widgets.badges import BadgeDelegate
+from app.shared.refresh_gate import RefreshGate
+from app.widgets.badges import badge_table
 from app.widgets.code_view import CodeView
+from app.widgets.labels import show_failure
 from app.widgets.style import set_severity
-from app.widgets.tables import configure_view
 from chimera_engine.patches.attempts import Attempt
 
 #: How many attempts are read from the engine (newest first).
@@ -48,8 +47,6 @@ class AttemptsView(QWidget):
         self.setObjectName("patchAttempts")
         self._bridge = bridge
         self._all: list[Attempt] = []
-        self._refreshing = False
-        self._again = False
 
         self.filter_combo = QComboBox(self)
         self.filter_combo.setObjectName("attemptFilter")
@@ -69,14 +66,7 @@ class AttemptsView(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SortRole)
-        self.table = QTableView(self)
-        self.table.setObjectName("attemptTable")
-        self.table.setModel(self.proxy)
-        self.table.setItemDelegate(BadgeDelegate(self.table))
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        configure_view(self.table, self.model.widths())
+        self.table = badge_table("attemptTable", self.proxy, self.model.widths(), self)
 
         self.facts_view = CodeView("attemptFacts", "Select an attempt", self)
         self.facts_view.setLineWrapMode(CodeView.LineWrapMode.WidgetWidth)
@@ -98,24 +88,17 @@ class AttemptsView(QWidget):
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(100)
-        self._timer.timeout.connect(self.refresh)
+        self._gate = RefreshGate(self.refresh, 100, self, restart=True)
         self.filter_combo.currentIndexChanged.connect(lambda _i: self._show())
         self.table.selectionModel().selectionChanged.connect(self._selected)
-        bridge.patchAttempt.connect(lambda *_: self._timer.start())
+        bridge.patchAttempt.connect(lambda *_: self._gate.schedule())
         bridge.sessionChanged.connect(lambda s: self.refresh() if s is not None else None)
         self.refresh()
 
     def refresh(self) -> None:
         """Read the attempts from the engine (coalesced while a read runs)."""
-        if self._bridge.closed or self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None or not self._gate.begin():
             return
-        if self._refreshing:
-            self._again = True
-            return
-        self._refreshing = True
         self._bridge.run(
             self._bridge.patches.list_attempts(limit=LIMIT),
             on_success=self._loaded,
@@ -125,20 +108,13 @@ class AttemptsView(QWidget):
 
     def _loaded(self, attempts: list[Attempt]) -> None:
         self._all = attempts
-        self._done()
+        self._gate.finish()
         self._show()
         self.failedCount.emit(sum(not a.ok for a in attempts))
 
     def _failed(self, exc: Exception) -> None:
-        self._done()
-        self.count_label.setText(f"Could not load the attempts: {describe_error(exc)}")
-        set_severity(self.count_label, "critical")
-
-    def _done(self) -> None:
-        self._refreshing = False
-        if self._again:
-            self._again = False
-            self._timer.start()
+        self._gate.finish()
+        show_failure(self.count_label, "Could not load the attempts", exc)
 
     def _show(self) -> None:
         verdicts = self.filter_combo.currentData()

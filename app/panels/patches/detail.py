@@ -14,11 +14,9 @@ import asyncio
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QLabel,
     QPlainTextEdit,
     QSizePolicy,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -33,10 +31,9 @@ from app.panels.patches.side_by_side_model import SideBySide, side_by_side
 from app.shared.badges import state_label
 from app.shared.diffs import diff_stats
 from app.shared.records import RecordTableModel
-from app.widgets.badges import BadgeDelegate
+from app.widgets.badges import badge_table
 from app.widgets.code_view import CodeView, DiffHighlighter, PythonHighlighter
 from app.widgets.style import set_severity
-from app.widgets.tables import configure_view
 from chimera_engine.patches.hunks import Hunk
 from chimera_engine.patches.models import Patch
 from chimera_engine.patches.risk import assess
@@ -109,12 +106,13 @@ class PatchDetail(QWidget):
         self.history_model: RecordTableModel[PatchEvent] = RecordTableModel(
             HISTORY_COLUMNS, key=lambda e: (e.ts, e.state), parent=self
         )
-        self.history_table = QTableView(self)
-        self.history_table.setObjectName("patchHistoryTable")
-        self.history_table.setModel(self.history_model)
-        self.history_table.setItemDelegate(BadgeDelegate(self.history_table))
-        self.history_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        configure_view(self.history_table, self.history_model.widths())
+        self.history_table = badge_table(
+            "patchHistoryTable",
+            self.history_model,
+            self.history_model.widths(),
+            self,
+            sortable=False,
+        )
         self.rationale = QWidget(self)
         self.rationale_view = QPlainTextEdit(self.rationale)
         self.rationale_view.setObjectName("patchRationale")

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QSplitter, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QSplitter, QTableView, QVBoxLayout, QWidget
 
 from app.panels.patches.rows import PHASES, TEST_COLUMNS, SandboxTest, duration_text, sandbox_tests
 from app.shared.records import RecordTableModel
 from app.widgets.code_view import CodeView
+from app.widgets.labels import selectable_label
 from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 
@@ -67,23 +68,13 @@ def verdict_text(result: Mapping[str, Any] | None) -> tuple[str, str]:
     return f"Passed in {seconds:.2f} s — " + " · ".join(counts), "ok"
 
 
-def _label(name: str, parent: QWidget) -> QLabel:
-    label = QLabel(parent)
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    set_severity(label, "muted")
-    return label
-
-
 class SandboxResults(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("patchSandbox")
         self._excerpt = ""
-        self.verdict_label = _label("patchSandboxVerdict", self)
-        self.violations_label = _label("patchSandboxViolations", self)
+        self.verdict_label = selectable_label("patchSandboxVerdict", self)
+        self.violations_label = selectable_label("patchSandboxViolations", self)
         set_severity(self.violations_label, "critical")
         self.violations_label.hide()
         self.model: RecordTableModel[SandboxTest] = RecordTableModel(
@@ -95,7 +86,7 @@ class SandboxResults(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         configure_view(self.table, self.model.widths())
         self.table.selectionModel().selectionChanged.connect(self._selected)
-        self.output_label = _label("patchTestOutputLabel", self)
+        self.output_label = selectable_label("patchTestOutputLabel", self)
         self.output_view = CodeView("patchTestOutput", "Select a test to see its output", self)
         output = QWidget(self)
         output_layout = QVBoxLayout(output)

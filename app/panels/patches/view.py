@@ -10,10 +10,9 @@ has the focus: A approve, R reject, N or J next, P or K previous.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QHBoxLayout,
     QMessageBox,
     QSplitter,
     QTabWidget,
@@ -33,14 +32,16 @@ from app.panels.patches.widgets import (
     GenerationBanner,
     panel_shortcuts,
     queue_table,
-    refresh_button,
     set_filter_counts,
     state_filter,
 )
 from app.shared.records import RecordRole, RecordTableModel
+from app.shared.refresh_gate import RefreshGate
 from app.widgets.confirm import confirm
+from app.widgets.labels import selectable_label, show_failure
+from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
-from app.widgets.style import footer_label, set_severity
+from app.widgets.style import set_severity
 from chimera_engine.patches.attempts import Attempt, describe_trigger
 from chimera_engine.patches.models import Patch, PatchState
 from chimera_engine.patches.store import PatchEvent
@@ -63,8 +64,6 @@ class PatchesPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("patchesPanel")
         self._bridge = bridge
-        self._refreshing = False
-        self._refresh_again = False
         self._select_after: int | None = None
         self._detail_id: int | None = None
         self._busy = False
@@ -78,14 +77,10 @@ class PatchesPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.action_bar = PatchActionBar(self)
         self.filter_combo = state_filter(self)
-        self.refresh_button = refresh_button(self)
-        self.refresh_button.clicked.connect(self.refresh)
-        toolbar = QHBoxLayout()
-        toolbar.setSpacing(6)
-        toolbar.addWidget(self.action_bar)
-        toolbar.addStretch(1)
-        toolbar.addWidget(self.filter_combo)
-        toolbar.addWidget(self.refresh_button)
+        self.refresh_button = refresh_button(
+            "patchesRefreshButton", "Read the patch queue from the engine again", self.refresh, self
+        )
+        toolbar = panel_toolbar(self.action_bar, self.refresh_button, self.filter_combo)
 
         self.banner = GenerationBanner(self)
         self.table = queue_table(self.proxy, self.model.widths(), self)
@@ -94,7 +89,7 @@ class PatchesPanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("patchesSplitter")
         self.splitter.setChildrenCollapsible(False)
-        self.why_label = footer_label("patchWhyLabel", self)
+        self.why_label = selectable_label("patchWhyLabel", self)
         self.why_label.setToolTip("Why this fix was asked for: who or what, and the evidence")
         below = QWidget(self)
         below_layout = QVBoxLayout(below)
@@ -108,31 +103,19 @@ class PatchesPanel(QWidget):
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setSizes([136, 524])
 
-        self.status_label = footer_label("patchStatusLabel", self)
+        self.status_label = selectable_label("patchStatusLabel", self)
         self.status_label.setText("No decision in this session yet")
-        self.count_label = footer_label("patchCountLabel", self)
-        self.count_label.setWordWrap(False)
-        footer = QHBoxLayout()
-        footer.addWidget(self.status_label, 1)
-        footer.addWidget(self.count_label)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 8)
-        layout.setSpacing(8)
-        layout.addLayout(toolbar)
-        layout.addWidget(self.banner)
+        self.count_label = selectable_label("patchCountLabel", self)
+        footer = panel_footer(self.status_label, self.count_label)
         self.attempts = AttemptsView(bridge, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("patchesTabs")
         self.tabs.addTab(self.splitter, "Queue")
         self.tabs.addTab(self.attempts, "Attempts")
         self.attempts.failedCount.connect(self._failed_attempts)
-        layout.addWidget(self.tabs, 1)
-        layout.addLayout(footer)
+        panel_layout(self, toolbar, self.tabs, footer, self.banner)
 
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._gate = RefreshGate(self.refresh, REFRESH_DELAY_MS, self)
         self.shortcuts = panel_shortcuts(
             self,
             {
@@ -179,12 +162,8 @@ class PatchesPanel(QWidget):
     # -- loading ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read the queue from the engine (coalesced while a read is running)."""
-        if self._bridge.closed or self._bridge.session is None:
+        if self._bridge.closed or self._bridge.session is None or not self._gate.begin():
             return
-        if self._refreshing:
-            self._refresh_again = True
-            return
-        self._refreshing = True
         self._bridge.run(
             self._bridge.patches.list_patches(),
             on_success=self._loaded,
@@ -193,8 +172,7 @@ class PatchesPanel(QWidget):
         )
 
     def schedule_refresh(self) -> None:
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+        self._gate.schedule()
 
     def _loaded(self, patches: list[Patch]) -> None:
         self.model.merge(patches)
@@ -202,7 +180,7 @@ class PatchesPanel(QWidget):
         ready = sum(p.state is PatchState.READY for p in patches)
         listed = count(len(patches), "patch", "patches")
         self.count_label.setText(f"{listed} · {ready} to review · {SHORTCUTS}")
-        self._finish_refresh()
+        self._gate.finish()
         if self._select_after is not None and self.select_patch(self._select_after):
             self._select_after = None
         elif self._first_load and self.selected_patch() is None and self.proxy.rowCount():
@@ -215,15 +193,8 @@ class PatchesPanel(QWidget):
         self.loaded.emit(len(patches))
 
     def _load_failed(self, exc: Exception) -> None:
-        self._finish_refresh()
-        self.count_label.setText(f"Could not load the patches: {describe_error(exc)}")
-        set_severity(self.count_label, "critical")
-
-    def _finish_refresh(self) -> None:
-        self._refreshing = False
-        if self._refresh_again:
-            self._refresh_again = False
-            self.schedule_refresh()
+        self._gate.finish()
+        show_failure(self.count_label, "Could not load the patches", exc)
 
     def _load_detail(self, patch_id: int) -> None:
         self._detail_id = patch_id

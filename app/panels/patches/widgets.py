@@ -9,13 +9,11 @@ from collections.abc import Callable, Mapping
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QTableView,
     QWidget,
 )
@@ -23,8 +21,7 @@ from PySide6.QtWidgets import (
 from app.panels.patches.filter import FILTERS
 from app.shared.badges import state_label
 from app.theme import set_themed_style
-from app.widgets.badges import BadgeDelegate
-from app.widgets.tables import configure_view
+from app.widgets.badges import badge_table
 
 BANNER_STYLE = """
 QFrame#patchProgress { background: #eef4ff; border: 1px solid #c7d7fe; border-radius: 6px; }
@@ -39,15 +36,7 @@ def queue_table(
     model: QSortFilterProxyModel, widths: dict[int, int], parent: QWidget
 ) -> QTableView:
     """The patch queue: one row per patch, badges for state, risk and scripted answers."""
-    table = QTableView(parent)
-    table.setObjectName("patchQueueTable")
-    table.setModel(model)
-    table.setItemDelegate(BadgeDelegate(table))
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-    table.setSortingEnabled(True)
-    configure_view(table, widths)
-    return table
+    return badge_table("patchQueueTable", model, widths, parent)
 
 
 def state_filter(parent: QWidget) -> QComboBox:
@@ -60,13 +49,6 @@ def state_filter(parent: QWidget) -> QComboBox:
     combo.setMinimumContentsLength(12)
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     return combo
-
-
-def refresh_button(parent: QWidget) -> QPushButton:
-    button = QPushButton("Refresh", parent)
-    button.setObjectName("patchesRefreshButton")
-    button.setToolTip("Read the patch queue from the engine again")
-    return button
 
 
 def set_filter_counts(combo: QComboBox, counts: list[int]) -> None:

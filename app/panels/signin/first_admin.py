@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDialog, QWidget
 
 from app.bridge import EngineBridge, describe_error
-from app.shared.dialog_base import BusyButton, DialogHeader, ErrorLabel, align_form_labels
+from app.shared.dialog_base import (
+    BusyButton,
+    DialogHeader,
+    ErrorLabel,
+    accept_or_quit,
+    credential_form,
+    hold_form,
+    line_edit,
+    plain_label,
+    refuse,
+    stack_dialog,
+)
 from chimera_engine.security.manager import Session
 
 EXPLANATION = (
@@ -49,52 +52,26 @@ class FirstAdminDialog(QDialog):
 
         header = DialogHeader("Welcome to CHIMERA Console", EXPLANATION, self)
 
-        self.username_edit = QLineEdit(username, self)
-        self.username_edit.setObjectName("usernameEdit")
+        self.username_edit = line_edit("usernameEdit", self, text=username)
         self.username_edit.setPlaceholderText("e.g. admin")
-        self.password_edit = QLineEdit(self)
-        self.password_edit.setObjectName("passwordEdit")
-        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.confirm_edit = QLineEdit(self)
-        self.confirm_edit.setObjectName("confirmEdit")
-        self.confirm_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        hint = QLabel(PASSWORD_HINT, self)
-        hint.setObjectName("fieldHint")
-        hint.setWordWrap(True)
-        hint.setTextFormat(Qt.TextFormat.PlainText)
-
-        form = QFormLayout()
-        form.setSpacing(10)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        form.addRow("User name", self.username_edit)
-        form.addRow("Password", self.password_edit)
-        form.addRow("Confirm password", self.confirm_edit)
-        form.addRow(hint)
-
-        align_form_labels(form)
+        self.password_edit = line_edit("passwordEdit", self, secret=True)
+        self.confirm_edit = line_edit("confirmEdit", self, secret=True)
+        hint = plain_label(PASSWORD_HINT, "fieldHint", self)
+        form = credential_form(
+            [
+                ("User name", self.username_edit),
+                ("Password", self.password_edit),
+                ("Confirm password", self.confirm_edit),
+            ],
+            hint,
+        )
 
         self.error_label = ErrorLabel(self)
 
         self.create_button = BusyButton("Create administrator", "Creating…", self)
         self.create_button.setObjectName("createButton")
-        self.create_button.setDefault(True)
-        self.create_button.setAutoDefault(True)
-        buttons = QDialogButtonBox(self)
-        self.quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.RejectRole)
-        self.quit_button.setObjectName("quitButton")
-        self.quit_button.setAutoDefault(False)
-        buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.create_button.clicked.connect(self.submit)
-        self.quit_button.clicked.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 24, 28, 20)
-        layout.setSpacing(14)
-        layout.addWidget(header)
-        layout.addLayout(form)
-        layout.addWidget(self.error_label)
-        layout.addWidget(buttons)
+        buttons, self.quit_button = accept_or_quit(self, self.create_button, self.submit)
+        stack_dialog(self, header, form, self.error_label, buttons)
 
         (self.password_edit if username else self.username_edit).setFocus()
 
@@ -105,13 +82,11 @@ class FirstAdminDialog(QDialog):
         username = self.username_edit.text().strip()
         password = self.password_edit.text()
         if not username:
-            self.error_label.show_error("enter a user name for the administrator")
-            self.username_edit.setFocus()
+            refuse(self.error_label, "enter a user name for the administrator", self.username_edit)
             return
         if password != self.confirm_edit.text():
-            self.error_label.show_error("the passwords do not match")
             self.confirm_edit.clear()
-            self.confirm_edit.setFocus()
+            refuse(self.error_label, "the passwords do not match", self.confirm_edit)
             return
         self.error_label.clear_error()
         self._set_busy(True)
@@ -123,9 +98,8 @@ class FirstAdminDialog(QDialog):
         )
 
     def _set_busy(self, busy: bool) -> None:
-        self.create_button.set_busy(busy)
-        for edit in (self.username_edit, self.password_edit, self.confirm_edit):
-            edit.setReadOnly(busy)
+        edits = (self.username_edit, self.password_edit, self.confirm_edit)
+        hold_form(self.create_button, busy, *edits)
 
     def _succeeded(self, session: Session) -> None:
         self._set_busy(False)

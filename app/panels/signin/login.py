@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDialog, QWidget
 
 from app.bridge import EngineBridge, describe_error
-from app.shared.dialog_base import BusyButton, DialogHeader, ErrorLabel, align_form_labels
+from app.shared.dialog_base import (
+    BusyButton,
+    DialogHeader,
+    ErrorLabel,
+    accept_or_quit,
+    credential_form,
+    hold_form,
+    line_edit,
+    plain_label,
+    refuse,
+    stack_dialog,
+)
 from chimera_engine.security.manager import Session
 
 
@@ -39,50 +42,22 @@ class LoginDialog(QDialog):
 
         header = DialogHeader("CHIMERA Console", "Sign in to operate the engine.", self)
 
-        self.username_edit = QLineEdit(username, self)
-        self.username_edit.setObjectName("usernameEdit")
+        self.username_edit = line_edit("usernameEdit", self, text=username)
         self.username_edit.setPlaceholderText("user name")
-        self.password_edit = QLineEdit(self)
-        self.password_edit.setObjectName("passwordEdit")
-        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit = line_edit("passwordEdit", self, secret=True)
         self.password_edit.setPlaceholderText("password")
-
-        form = QFormLayout()
-        form.setSpacing(10)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        form.addRow("User name", self.username_edit)
-        form.addRow("Password", self.password_edit)
-
-        align_form_labels(form)
+        form = credential_form(
+            [("User name", self.username_edit), ("Password", self.password_edit)]
+        )
 
         self.error_label = ErrorLabel(self)
 
         self.sign_in_button = BusyButton("Sign in", "Signing in…", self)
         self.sign_in_button.setObjectName("signInButton")
-        self.sign_in_button.setDefault(True)
-        self.sign_in_button.setAutoDefault(True)
-        buttons = QDialogButtonBox(self)
-        self.quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.RejectRole)
-        self.quit_button.setObjectName("quitButton")
-        self.quit_button.setAutoDefault(False)
-        buttons.addButton(self.sign_in_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.sign_in_button.clicked.connect(self.submit)
-        self.quit_button.clicked.connect(self.reject)
+        buttons, self.quit_button = accept_or_quit(self, self.sign_in_button, self.submit)
 
-        footer = QLabel(f"Engine data: {bridge.data_dir}", self)
-        footer.setObjectName("dialogFooter")
-        footer.setWordWrap(True)
-        footer.setTextFormat(Qt.TextFormat.PlainText)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 24, 28, 20)
-        layout.setSpacing(14)
-        layout.addWidget(header)
-        layout.addLayout(form)
-        layout.addWidget(self.error_label)
-        layout.addWidget(buttons)
-        layout.addWidget(footer)
+        footer = plain_label(f"Engine data: {bridge.data_dir}", "dialogFooter", self)
+        stack_dialog(self, header, form, self.error_label, buttons, footer)
 
         (self.password_edit if username else self.username_edit).setFocus()
 
@@ -93,12 +68,10 @@ class LoginDialog(QDialog):
         username = self.username_edit.text().strip()
         password = self.password_edit.text()
         if not username:
-            self.error_label.show_error("enter your user name")
-            self.username_edit.setFocus()
+            refuse(self.error_label, "enter your user name", self.username_edit)
             return
         if not password:
-            self.error_label.show_error("enter your password")
-            self.password_edit.setFocus()
+            refuse(self.error_label, "enter your password", self.password_edit)
             return
         self.error_label.clear_error()
         self._set_busy(True)
@@ -110,9 +83,7 @@ class LoginDialog(QDialog):
         )
 
     def _set_busy(self, busy: bool) -> None:
-        self.sign_in_button.set_busy(busy)
-        self.username_edit.setReadOnly(busy)
-        self.password_edit.setReadOnly(busy)
+        hold_form(self.sign_in_button, busy, self.username_edit, self.password_edit)
 
     def _succeeded(self, session: Session) -> None:
         self._set_busy(False)

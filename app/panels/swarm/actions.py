@@ -9,12 +9,11 @@ only avoids offering what would be refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from app.shared.permissions import missing_permission
+from app.widgets.action_bar import Availability, named_action_button
 from chimera_engine.security.permissions import Permission
 from chimera_engine.security.principal import Principal
 from chimera_engine.swarm.models import AgentInfo, AgentState, TaskInfo
@@ -28,12 +27,6 @@ PERMISSIONS: dict[str, Permission] = {
     SUBMIT: Permission.SWARM_TASK,
     CANCEL: Permission.SWARM_TASK,
 }
-
-
-@dataclass(frozen=True)
-class Availability:
-    enabled: bool
-    tip: str
 
 
 def availability(
@@ -98,11 +91,7 @@ class SwarmActionBar(QWidget):
         self.update_for(None, None, None)
 
     def _button(self, text: str, action: str, name: str) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setProperty("action", action)
-        button.clicked.connect(lambda: self.triggered.emit(action))
-        return button
+        return named_action_button(text, action, name, self, self.triggered.emit)
 
     def buttons(self) -> list[QPushButton]:
         return [

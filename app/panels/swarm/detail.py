@@ -38,7 +38,8 @@ from app.panels.swarm.rows import (
 from app.panels.swarm.task_graph import TaskGraphView
 from app.shared.records import RecordTableModel
 from app.widgets.badges import BadgeDelegate
-from app.widgets.style import footer_label, set_severity
+from app.widgets.labels import selectable_label
+from app.widgets.style import set_severity
 from app.widgets.tables import configure_view
 from chimera_engine.swarm.ballots import Ballot, ConsensusRecord
 from chimera_engine.swarm.models import TaskInfo
@@ -86,7 +87,7 @@ class SwarmDetail(QWidget):
         self.setObjectName("swarmDetail")
         self.task: TaskInfo | None = None
         self.record: ConsensusRecord | None = None
-        self.header = footer_label("swarmTaskHeader", self)
+        self.header = selectable_label("swarmTaskHeader", self)
         self.header.setWordWrap(False)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.header.setText("No task selected")

@@ -19,7 +19,6 @@ from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, QTimer, Si
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QPushButton,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -36,8 +35,10 @@ from app.panels.swarm.rows import AGENT_COLUMNS, TASK_COLUMNS, Attempt, task_sho
 from app.panels.swarm.widgets import TaskFilterBar, section_label, stats_text, swarm_table
 from app.shared.records import RecordRole, RecordTableModel, SortRole
 from app.shared.swarm_feed import SwarmDigest
+from app.widgets.labels import selectable_label, show_failure
+from app.widgets.panel_frame import panel_footer, panel_layout, panel_toolbar, refresh_button
 from app.widgets.plural import count
-from app.widgets.style import footer_label, set_severity
+from app.widgets.style import set_severity
 from chimera_engine.security.manager import Session
 from chimera_engine.swarm.ballots import ConsensusRecord
 from chimera_engine.swarm.coordinator import SwarmStats
@@ -87,17 +88,12 @@ class SwarmPanel(QWidget):
         self.task_proxy.setSourceModel(self.task_model)
 
         self.action_bar = SwarmActionBar(self)
-        self.stats_label = footer_label("swarmStatsLabel", self)
+        self.stats_label = selectable_label("swarmStatsLabel", self)
         self.stats_label.setWordWrap(False)
-        self.refresh_button = QPushButton("Refresh", self)
-        self.refresh_button.setObjectName("swarmRefreshButton")
-        self.refresh_button.setToolTip("Read agents and tasks from the engine again")
-        self.refresh_button.clicked.connect(self.refresh)
-        toolbar = QHBoxLayout()
-        toolbar.setSpacing(6)
-        toolbar.addWidget(self.action_bar)
-        toolbar.addStretch(1)
-        toolbar.addWidget(self.refresh_button)
+        self.refresh_button = refresh_button(
+            "swarmRefreshButton", "Read agents and tasks from the engine again", self.refresh, self
+        )
+        toolbar = panel_toolbar(self.action_bar, self.refresh_button)
 
         self.agent_table = swarm_table(
             "swarmAgentTable", self.agent_proxy, self.agent_model.widths(), self
@@ -139,21 +135,11 @@ class SwarmPanel(QWidget):
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setSizes([236, 440])
 
-        self.status_label = footer_label("swarmStatusLabel", self)
+        self.status_label = selectable_label("swarmStatusLabel", self)
         self.status_label.setText("No action in this session yet")
-        self.count_label = footer_label("swarmCountLabel", self)
-        self.count_label.setWordWrap(False)
-        footer = QHBoxLayout()
-        footer.addWidget(self.status_label, 1)
-        footer.addWidget(self.stats_label)
-        footer.addSpacing(12)
-        footer.addWidget(self.count_label)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 8)
-        layout.setSpacing(8)
-        layout.addLayout(toolbar)
-        layout.addWidget(self.splitter, 1)
-        layout.addLayout(footer)
+        self.count_label = selectable_label("swarmCountLabel", self)
+        footer = panel_footer(self.status_label, self.count_label, self.stats_label)
+        panel_layout(self, toolbar, self.splitter, footer)
 
         self._agents_timer = self._timer(AGENTS_EVERY_MS, self.refresh_agents, single=False)
         self._tasks_timer = self._timer(TASKS_EVERY_MS, self.refresh_tasks)
@@ -286,8 +272,7 @@ class SwarmPanel(QWidget):
     def _read_failed(self, what: str, exc: Exception) -> None:
         self._done(what)
         self._running = False
-        self.stats_label.setText(f"Could not read the swarm: {describe_error(exc)}")
-        set_severity(self.stats_label, "critical")
+        show_failure(self.stats_label, "Could not read the swarm", exc)
         self._update_actions()
 
     # -- the selected task -----------------------------------------------------------------

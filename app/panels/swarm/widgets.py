@@ -3,9 +3,8 @@ the tasks' filter bar, and the swarm's one-line summary."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -15,8 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.swarm.filter import STATE_FILTERS
-from app.widgets.badges import BadgeDelegate
-from app.widgets.tables import configure_view
+from app.widgets.badges import badge_table
 from chimera_engine.swarm.coordinator import SwarmStats
 from chimera_engine.swarm.models import TaskState
 
@@ -26,15 +24,7 @@ ALL_SCOPES = "All roles and tools"
 def swarm_table(
     name: str, model: QSortFilterProxyModel, widths: dict[int, int], parent: QWidget
 ) -> QTableView:
-    table = QTableView(parent)
-    table.setObjectName(name)
-    table.setModel(model)
-    table.setItemDelegate(BadgeDelegate(table))
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-    table.setSortingEnabled(True)
-    configure_view(table, widths)
-    return table
+    return badge_table(name, model, widths, parent)
 
 
 def section_label(text: str, parent: QWidget) -> QLabel:

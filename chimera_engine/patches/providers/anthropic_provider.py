@@ -30,13 +30,16 @@ from chimera_engine.patches.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     redact,
+    reported_error,
     short,
     status_error,
+    stream_cut,
+    unreachable,
 )
 from chimera_engine.patches.providers.pricing import cost_usd
 from chimera_engine.patches.providers.retry import (
     RetryPolicy,
-    complete_with_retry,
+    ask_with_retry,
     parse_retry_after,
 )
 
@@ -83,12 +86,7 @@ class AnthropicProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask once, retrying 429/5xx/overload/timeouts per ``self.retry``."""
-        return await complete_with_retry(
-            lambda: self._attempt(request),
-            self.retry,
-            attempt_timeout=request.timeout,
-            provider=self.name,
-        )
+        return await ask_with_retry(self._attempt, request, self.retry, self.name)
 
     async def aclose(self) -> None:
         """Close the SDK's own HTTP client (an injected one is left open)."""
@@ -139,15 +137,9 @@ class AnthropicProvider:
                     elif event.type == "message_stop":
                         stopped = True
         except (anthropic.APITimeoutError, httpx2.TimeoutException) as err:
-            raise ProviderTimeout(
-                f"anthropic stopped sending mid-answer ({len(''.join(parts))} characters in)",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=True) from err
         except (anthropic.APIConnectionError, httpx2.TransportError) as err:
-            raise ProviderResponseError(
-                f"the anthropic stream was cut off after {len(''.join(parts))} characters",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=False) from err
         except anthropic.AnthropicError as err:
             raise self._map_error(err, mid_stream=True) from _cause(err)
         except ValueError as err:  # includes json.JSONDecodeError
@@ -179,11 +171,7 @@ class AnthropicProvider:
             return ProviderTimeout("anthropic timed out", provider=self.name)
         if isinstance(err, anthropic.APIConnectionError):
             cause = err.__cause__ or err
-            return ProviderUnavailable(
-                f"cannot reach anthropic at {self._client.base_url}: "
-                f"{short(redact(str(cause), self._api_key), 200)}",
-                provider=self.name,
-            )
+            return unreachable(self.name, self._client.base_url, cause, self._api_key)
         if isinstance(err, anthropic.APIStatusError):
             detail = err.api_message or err.message
             retry_after = parse_retry_after(dict(err.response.headers))
@@ -192,11 +180,7 @@ class AnthropicProvider:
             return status_error(
                 self.name, err.status_code, detail, retry_after=retry_after, secret=self._api_key
             )
-        where = " in the middle of the answer" if mid_stream else ""
-        return ProviderResponseError(
-            f"anthropic reported an error{where}: {short(redact(str(err), self._api_key))}",
-            provider=self.name,
-        )
+        return reported_error(self.name, err, self._api_key, mid_stream=mid_stream)
 
 
 def _stream_error(kind: str | None, detail: str) -> ProviderError:

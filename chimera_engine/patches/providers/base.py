@@ -274,3 +274,36 @@ def status_error(
         provider=provider,
         status=status,
     )
+
+
+def stream_cut(provider: str, received: int, *, timed_out: bool) -> ProviderError:
+    """The error for an answer that stopped after ``received`` characters: the server
+    went quiet (a timeout) or the connection was cut."""
+    if timed_out:
+        return ProviderTimeout(
+            f"{provider} stopped sending mid-answer ({received} characters in)", provider=provider
+        )
+    return ProviderResponseError(
+        f"the {provider} stream was cut off after {received} characters", provider=provider
+    )
+
+
+def unreachable(
+    provider: str, base_url: object, cause: BaseException, secret: str | None
+) -> ProviderUnavailable:
+    """The error for a connection that could not be made; the secret is redacted."""
+    return ProviderUnavailable(
+        f"cannot reach {provider} at {base_url}: {short(redact(str(cause), secret), 200)}",
+        provider=provider,
+    )
+
+
+def reported_error(
+    provider: str, err: BaseException, secret: str | None, *, mid_stream: bool
+) -> ProviderResponseError:
+    """The error for any other failure an SDK reports; the secret is redacted."""
+    where = " in the middle of the answer" if mid_stream else ""
+    return ProviderResponseError(
+        f"{provider} reported an error{where}: {short(redact(str(err), secret))}",
+        provider=provider,
+    )

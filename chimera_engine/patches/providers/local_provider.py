@@ -39,10 +39,11 @@ from chimera_engine.patches.providers.base import (
     ProviderWrongAPI,
     short,
     status_error,
+    stream_cut,
 )
 from chimera_engine.patches.providers.retry import (
     RetryPolicy,
-    complete_with_retry,
+    ask_with_retry,
     parse_retry_after,
 )
 
@@ -93,12 +94,7 @@ class LocalLLMProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask once, retrying 429/5xx/refused connections/timeouts per ``self.retry``."""
-        return await complete_with_retry(
-            lambda: self._attempt(request),
-            self.retry,
-            attempt_timeout=request.timeout,
-            provider=self.name,
-        )
+        return await ask_with_retry(self._attempt, request, self.retry, self.name)
 
     async def aclose(self) -> None:
         """Close the provider's own HTTP client (an injected one is left open)."""
@@ -174,10 +170,7 @@ class LocalLLMProvider:
             ) from err
         except httpx.TransportError as err:
             if state.started:
-                raise ProviderResponseError(
-                    f"the {self.name} stream was cut off after {state.chars} characters",
-                    provider=self.name,
-                ) from err
+                raise stream_cut(self.name, state.chars, timed_out=False) from err
             raise ProviderUnavailable(
                 f"cannot reach {self.name} at {self.base_url} ({type(err).__name__}): "
                 "is the server running?",

@@ -26,17 +26,17 @@ from chimera_engine.patches.providers.base import (
     ProviderAuthError,
     ProviderError,
     ProviderNotAPI,
-    ProviderResponseError,
     ProviderTimeout,
-    ProviderUnavailable,
-    redact,
+    reported_error,
     short,
     status_error,
+    stream_cut,
+    unreachable,
 )
 from chimera_engine.patches.providers.pricing import cost_usd
 from chimera_engine.patches.providers.retry import (
     RetryPolicy,
-    complete_with_retry,
+    ask_with_retry,
     parse_retry_after,
 )
 
@@ -88,12 +88,7 @@ class OpenAIProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask once, retrying 429/5xx/timeouts per ``self.retry``; see the module doc."""
-        return await complete_with_retry(
-            lambda: self._attempt(request),
-            self.retry,
-            attempt_timeout=request.timeout,
-            provider=self.name,
-        )
+        return await ask_with_retry(self._attempt, request, self.retry, self.name)
 
     async def aclose(self) -> None:
         """Close the SDK's own HTTP client (an injected one is left open)."""
@@ -148,15 +143,9 @@ class OpenAIProvider:
                         if choice.finish_reason is not None:
                             finish = choice.finish_reason
         except openai.APITimeoutError as err:
-            raise ProviderTimeout(
-                f"openai stopped sending mid-answer ({len(''.join(parts))} characters in)",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=True) from err
         except (openai.APIConnectionError, httpx2.TransportError) as err:
-            raise ProviderResponseError(
-                f"the openai stream was cut off after {len(''.join(parts))} characters",
-                provider=self.name,
-            ) from err
+            raise stream_cut(self.name, len("".join(parts)), timed_out=False) from err
         except openai.OpenAIError as err:
             raise self._map_error(err, mid_stream=True) from _cause(err)
         except ValueError as err:  # includes json.JSONDecodeError
@@ -192,11 +181,7 @@ class OpenAIProvider:
             return ProviderTimeout(f"openai timed out: {err}", provider=self.name)
         if isinstance(err, openai.APIConnectionError):
             cause = err.__cause__ or err
-            return ProviderUnavailable(
-                f"cannot reach openai at {self._client.base_url}: "
-                f"{short(redact(str(cause), self._api_key), 200)}",
-                provider=self.name,
-            )
+            return unreachable(self.name, self._client.base_url, cause, self._api_key)
         if isinstance(err, openai.APIStatusError):
             return status_error(
                 self.name,
@@ -205,11 +190,7 @@ class OpenAIProvider:
                 retry_after=parse_retry_after(dict(err.response.headers)),
                 secret=self._api_key,
             )
-        where = " in the middle of the answer" if mid_stream else ""
-        return ProviderResponseError(
-            f"openai reported an error{where}: {short(redact(str(err), self._api_key))}",
-            provider=self.name,
-        )
+        return reported_error(self.name, err, self._api_key, mid_stream=mid_stream)
 
 
 def _check_shape(response: httpx2.Response, provider: str) -> None:

@@ -15,7 +15,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from chimera_engine.patches.providers.base import Completion, ProviderError, ProviderTimeout
+from chimera_engine.patches.providers.base import (
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    ProviderTimeout,
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -141,3 +146,16 @@ async def _bounded(
             f"{provider or 'the provider'} did not finish answering within {timeout:g} s",
             provider=provider,
         ) from err
+
+
+async def ask_with_retry(
+    attempt: Callable[[CompletionRequest], Awaitable[Completion]],
+    request: CompletionRequest,
+    policy: RetryPolicy,
+    provider: str,
+) -> Completion:
+    """A provider's ``complete``: ``attempt(request)`` under ``policy``, each try bounded by
+    the request's timeout."""
+    return await complete_with_retry(
+        lambda: attempt(request), policy, attempt_timeout=request.timeout, provider=provider
+    )

@@ -17,6 +17,7 @@ from chimera_engine.patches.models import Patch
 from chimera_engine.patches.providers.base import Completion, CompletionRequest
 from chimera_engine.runtime import ToolCallError
 from chimera_engine.security.principal import Principal
+from tests.app.conftest import Engine
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, wait_signal, wait_until
 from tests.patches.conftest_helpers import FIX, ScriptedProvider, make_workspace
 
@@ -59,6 +60,15 @@ async def open_panel(
     panel.show()
     await wait_signal(panel.loaded)
     return panel
+
+
+async def panel_on_a_ready_patch(env: Engine, qtbot: QtBot) -> tuple[PatchesPanel, Patch]:
+    """A ready patch made engine-side, then the admin's panel showing it."""
+    assert env.admin is not None
+    patch = await ready_patch(env.node, env.admin.principal)
+    panel = await open_panel(env.bridge, qtbot)
+    await show_patch(panel, patch)
+    return panel, patch
 
 
 def listed(panel: PatchesPanel, patch_id: int, state: str) -> bool:

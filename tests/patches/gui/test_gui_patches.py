@@ -24,6 +24,7 @@ from tests.patches.gui.helpers import (
     fail_calls,
     make_workspace,
     open_panel,
+    panel_on_a_ready_patch,
     patch_env,
     ready_patch,
     show_patch,
@@ -156,9 +157,7 @@ async def test_reject_with_a_reason_is_recorded_and_audited(
     ws = make_workspace(tmp_path / "ws")
     async with engine(**patch_env(ws)) as env:
         assert env.admin is not None
-        patch = await ready_patch(env.node, env.admin.principal)
-        panel = await open_panel(env.bridge, qtbot)
-        await show_patch(panel, patch)
+        panel, patch = await panel_on_a_ready_patch(env, qtbot)
 
         panel.action_bar.reject_button.click()
         dialog = panel.dialog

@@ -22,6 +22,7 @@ from tests.patches.gui.helpers import (
     fail_calls,
     make_workspace,
     open_panel,
+    panel_on_a_ready_patch,
     patch_env,
     ready_patch,
     show_patch,
@@ -126,9 +127,7 @@ async def test_edit_is_tested_again_as_a_new_patch(
     ws = make_workspace(tmp_path / "ws")
     async with engine(**patch_env(ws)) as env:
         assert env.admin is not None
-        patch = await ready_patch(env.node, env.admin.principal)
-        panel = await open_panel(env.bridge, qtbot)
-        await show_patch(panel, patch)
+        panel, patch = await panel_on_a_ready_patch(env, qtbot)
         panel.action_bar.edit_button.click()
         dialog = panel.dialog
         assert isinstance(dialog, EditPatchDialog)

@@ -25,7 +25,7 @@ from app.widgets.style import severity_of
 from chimera_engine.config import load_settings
 from chimera_engine.node import HeartNode
 from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, audit_entries, wait_signal
-from tests.patches.fakes import openai_sse
+from tests.patches.fakes import openai_sse, serve_loopback, stream_events
 
 pytestmark = pytest.mark.asyncio
 
@@ -182,27 +182,15 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Authorization") != f"Bearer {KEY}":
         body = {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
         return web.json_response(body, status=401)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    for event in openai_sse(["ok"], usage=(19, 1)):
-        await response.write(event)
-    await response.write_eof()
-    return response
+    return await stream_events(request, openai_sse(["ok"], usage=(19, 1)))
 
 
 @contextlib.asynccontextmanager
 async def openai_server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", _chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with serve_loopback(app) as url:
+        yield f"{url}/v1"
 
 
 async def test_test_connection_shows_the_result_and_a_saved_key_is_only_reported(

@@ -16,18 +16,21 @@ retried when that sibling appears.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from chimera_engine.audit.log import AuditLog
 from chimera_engine.events import EventBus, VersionChanged
+from chimera_engine.modules.candidates import Candidates
+from chimera_engine.modules.deletions import DeletionControl
+from chimera_engine.modules.engine_import import EngineImporter
 from chimera_engine.modules.loader import LoadError, content_hash, export_state, import_state
 from chimera_engine.modules.models import ModuleVersion, Origin, ReloadResult
 from chimera_engine.modules.precheck import ImportProber, ProbeResult
 from chimera_engine.modules.registry import VersionedToolRegistry
+from chimera_engine.modules.reports import ReloadReporter
+from chimera_engine.modules.startup import dependency_order
 from chimera_engine.security.principal import Principal
 from chimera_engine.tooling import incompatibility
 from chimera_engine.workspace import Workspace
@@ -63,46 +66,33 @@ class ChangeSetResult:
 
 
 class ChangeSets:
-    """Mixin of the reload manager."""
+    """Loads change sets; holds the refused sets and the modules waiting for a sibling."""
 
-    workspace: Workspace
-    registry: VersionedToolRegistry
-    prober: ImportProber
-    import_timeout: float
-    _lock: asyncio.Lock
-    _bus: EventBus
-    _audit: AuditLog
-    #: module -> the modules of the refused set it belongs to
-    _held: dict[str, frozenset[str]]
-    #: module -> the sibling it imports that does not exist yet
-    _waiting: dict[str, str]
-
-    if TYPE_CHECKING:
-
-        async def _load(
-            self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None = None
-        ) -> None: ...
-
-        def _new_version(
-            self, module: str, source: str, digest: str, origin: Origin, parent: int | None
-        ) -> ModuleVersion: ...
-
-        def _dependency_order(
-            self, names: list[str], sources: dict[str, str | None]
-        ) -> list[str]: ...
-
-        def _dependants(self, module: str) -> list[ModuleVersion]: ...
-
-        async def _record_failure(self, candidate: ModuleVersion, reason: str) -> None: ...
-
-        async def _file_back(self, module: str, principal: Principal) -> None: ...
-
-        async def _report(self, result: ReloadResult, principal: Principal) -> None: ...
-
-        def engine_budget(self, probe_seconds: float) -> float: ...
-
-        @contextlib.asynccontextmanager
-        def _locked(self, budget: float | None) -> AsyncIterator[None]: ...
+    def __init__(
+        self,
+        workspace: Workspace,
+        registry: VersionedToolRegistry,
+        prober: ImportProber,
+        importer: EngineImporter,
+        candidates: Candidates,
+        reporter: ReloadReporter,
+        deletions: DeletionControl,
+        bus: EventBus,
+        audit: AuditLog,
+    ) -> None:
+        self._workspace = workspace
+        self._registry = registry
+        self._prober = prober
+        self._importer = importer
+        self._candidates = candidates
+        self._reporter = reporter
+        self._deletions = deletions
+        self._bus = bus
+        self._audit = audit
+        #: module -> the modules of the refused set it belongs to
+        self.held: dict[str, frozenset[str]] = {}
+        #: module -> the sibling it imports that does not exist yet
+        self.waiting: dict[str, str] = {}
 
     async def probe(
         self, items: dict[str, str], *, base: dict[str, str] | None = None
@@ -110,27 +100,34 @@ class ChangeSets:
         """Import the new sources in one child process, in dependency order, each seeing
         the serving versions (or ``base``) overlaid with ``items``. Only a module at
         fault is ``not ok``."""
-        serving = {n: mv.source for n, mv in self.registry.active.items()}
+        serving = {n: mv.source for n, mv in self._registry.active.items()}
         siblings = (serving if base is None else base) | items
-        order = self._dependency_order(sorted(items), dict(items))
-        result = await self.prober.probe(
-            package=self.registry.package,
-            directory=str(self.workspace.tools_dir),
+        order = dependency_order(
+            self._registry, self._workspace.package, sorted(items), dict(items)
+        )
+        result = await self._prober.probe(
+            package=self._registry.package,
+            directory=str(self._workspace.tools_dir),
             modules=order,
             sources=siblings,
-            timeout=self.import_timeout,
+            timeout=self._importer.import_timeout,
         )
         if result.ok:
             return dict.fromkeys(items, result)
         culprit = result.module if result.module in items else order[0]
         return {culprit: result}
 
+    def _order(self, items: dict[str, str]) -> list[str]:
+        return dependency_order(
+            self._registry, self._workspace.package, sorted(items), dict[str, str | None](items)
+        )
+
     def _joined(self, names: Iterable[str]) -> set[str]:
         """``names`` plus the held modules they bring back (same refused set, or
         waiting for one of them)."""
         wanted = set(names)
-        for module, group in list(self._held.items()):
-            if group & wanted or self._waiting.get(module) in wanted:
+        for module, group in list(self.held.items()):
+            if group & wanted or self.waiting.get(module) in wanted:
                 wanted |= group
         return wanted
 
@@ -140,7 +137,7 @@ class ChangeSets:
         gone: list[str] = []
         for name in sorted(names):
             try:
-                sources[name] = await loop.run_in_executor(None, self.workspace.read_source, name)
+                sources[name] = await loop.run_in_executor(None, self._workspace.read_source, name)
             except (OSError, UnicodeDecodeError):
                 gone.append(name)
         return sources, gone
@@ -153,17 +150,17 @@ class ChangeSets:
         names = self._joined(changed)
         sources, _gone = await self._read_set(names)
         for name in sources:
-            await self._file_back(name, principal)
+            await self._deletions.file_back(name, principal)
         items = {
             name: source
             for name, source in sources.items()
-            if (active := self.registry.active.get(name)) is None
+            if (active := self._registry.active.get(name)) is None
             or active.content_hash != content_hash(source)
         }
         unchanged = tuple(sorted(set(sources) - set(items)))
         for name in unchanged:
-            self._held.pop(name, None)
-            self._waiting.pop(name, None)
+            self.held.pop(name, None)
+            self.waiting.pop(name, None)
         if not items:
             return ChangeSetResult(ok=True, unchanged=unchanged)
         verdicts = await self.probe(items)
@@ -171,8 +168,8 @@ class ChangeSets:
         if faults:
             result = await self._refuse(items, faults, principal, started)
         else:
-            budget = self.engine_budget(max(r.seconds for r in verdicts.values()))
-            async with self._locked(budget):
+            budget = self._importer.engine_budget(max(r.seconds for r in verdicts.values()))
+            async with self._importer.locked(budget):
                 result = await self._load_and_switch(items, principal, force, started)
         return result
 
@@ -189,18 +186,18 @@ class ChangeSets:
         waiting: list[tuple[str, str]] = []
         recorded: dict[str, ModuleVersion] = {}
         for name in sorted(group):
-            self._held[name] = group
+            self.held[name] = group
         for name, fault in sorted(faults.items()):
             reason = str(fault) if isinstance(fault, LoadError) else fault.reason
             refused.append((name, reason))
             missing = getattr(fault, "missing", "")
-            if missing and missing not in items and missing not in self.registry.active:
-                self._waiting[name] = missing
+            if missing and missing not in items and missing not in self._registry.active:
+                self.waiting[name] = missing
                 waiting.append((name, missing))
-            candidate = (candidates or {}).get(name) or self._new_version(
+            candidate = (candidates or {}).get(name) or self._candidates.new(
                 name, items[name], content_hash(items[name]), Origin.FILE_CHANGE, None
             )
-            await self._record_failure(candidate, reason)
+            await self._candidates.record_failure(candidate, reason)
             recorded[name] = candidate
         duration = (time.perf_counter() - started) * 1e3
         result = ChangeSetResult(
@@ -208,10 +205,10 @@ class ChangeSets:
         )
         why = "change set refused: " + result.reason
         for name in sorted(group):
-            active = self.registry.active.get(name)
+            active = self._registry.active.get(name)
             own = next((r for m, r in refused if m == name), "")
             failed = recorded.get(name)
-            await self._report(
+            await self._reporter.report(
                 ReloadResult(
                     module=name,
                     ok=False,
@@ -241,7 +238,7 @@ class ChangeSets:
         mine = {mv.module for mv in batch}
         owners = {
             tool: tv.module
-            for tool, tv in self.registry.active_tools().items()
+            for tool, tv in self._registry.active_tools().items()
             if tv.module not in mine
         }
         for mv in batch:
@@ -254,40 +251,42 @@ class ChangeSets:
     async def _load_and_switch(
         self, items: dict[str, str], principal: Principal, force: bool, started: float
     ) -> ChangeSetResult:
-        order = self._dependency_order(sorted(items), dict(items))
+        order = dependency_order(
+            self._registry, self._workspace.package, sorted(items), dict(items)
+        )
         built: dict[str, ModuleVersion] = {}
         current: ModuleVersion | None = None
         try:
             for name in order:
-                current = self._new_version(
+                current = self._candidates.new(
                     name, items[name], content_hash(items[name]), Origin.FILE_CHANGE, None
                 )
-                await self._load(current, built)
-                previous = self.registry.active.get(name)
+                await self._importer.load(current, built)
+                previous = self._registry.active.get(name)
                 if previous is not None and not force:
                     check_compatible(previous, current)
                 built[name] = current
             batch = list(built.values())
             seen = set(built)
             for name in order:
-                for dependant in self._dependants(name):
+                for dependant in self._candidates.dependants(name):
                     if dependant.module in seen:
                         continue
                     seen.add(dependant.module)
-                    current = self._new_version(
+                    current = self._candidates.new(
                         dependant.module,
                         dependant.source,
                         dependant.content_hash,
                         Origin.DEPENDENCY,
                         dependant.version,
                     )
-                    await self._load(current, built)
+                    await self._importer.load(current, built)
                     batch.append(current)
             conflict = self._set_conflict(batch)
             if conflict:
                 raise LoadError("tools", conflict)
             for mv in batch:
-                old = self.registry.active.get(mv.module)
+                old = self._registry.active.get(mv.module)
                 if old is not None and old.loaded is not None and mv.loaded is not None:
                     state, state_version = export_state(old.loaded)
                     if state is not None:
@@ -297,12 +296,12 @@ class ChangeSets:
             cands = {at: current} if current is not None and current.module in items else {}
             return await self._refuse(items, {at: exc}, principal, started, cands)
         for mv in batch:
-            self.registry.add(mv)
-        replaced = self.registry.switch(batch)  # one step for every caller
-        await self.registry.persist(*batch, *replaced)
+            self._registry.add(mv)
+        replaced = self._registry.switch(batch)  # one step for every caller
+        await self._registry.persist(*batch, *replaced)
         for name in built:
-            self._held.pop(name, None)
-            self._waiting.pop(name, None)
+            self.held.pop(name, None)
+            self.waiting.pop(name, None)
         duration = (time.perf_counter() - started) * 1e3
         return await self._switched(batch, replaced, principal, duration)
 
@@ -317,7 +316,7 @@ class ChangeSets:
         for mv in batch:
             self._bus.publish(VersionChanged(module=mv.module, version=mv.version, state="active"))
         for mv in batch:
-            await self._report(
+            await self._reporter.report(
                 ReloadResult(
                     module=mv.module,
                     ok=True,

@@ -79,33 +79,42 @@ class DeletionStore:
 
 
 class DeletionControl:
-    """Mixin of the reload manager: pending deletions and the operator's decision."""
+    """Pending deletions and the operator's decision on them."""
 
-    workspace: Workspace
-    registry: VersionedToolRegistry
-    _lock: asyncio.Lock
-    _bus: EventBus
-    _audit: AuditLog
-    deletion_store: DeletionStore
-    #: Every deletion seen, oldest first (the history); the pending one per module.
-    deletions: list[Deletion]
-    pending_deletions: dict[str, Deletion]
+    def __init__(
+        self,
+        workspace: Workspace,
+        registry: VersionedToolRegistry,
+        bus: EventBus,
+        audit: AuditLog,
+        lock: asyncio.Lock,
+        store: DeletionStore,
+    ) -> None:
+        self._workspace = workspace
+        self._registry = registry
+        self._bus = bus
+        self._audit = audit
+        self._lock = lock
+        self.store = store
+        #: Every deletion seen, oldest first (the history); the pending one per module.
+        self.deletions: list[Deletion] = []
+        self.pending: dict[str, Deletion] = {}
 
-    async def _load_deletions(self) -> None:
-        self.deletions = await self.deletion_store.load()
-        self.pending_deletions = {d.module: d for d in self.deletions if d.state == PENDING}
+    async def load(self) -> None:
+        self.deletions = await self.store.load()
+        self.pending = {d.module: d for d in self.deletions if d.state == PENDING}
 
-    async def _file_deleted(self, module: str, principal: Principal) -> Deletion | None:
+    async def file_deleted(self, module: str, principal: Principal) -> Deletion | None:
         """Record that ``module``'s file is gone (once); its version keeps serving."""
-        if module in self.pending_deletions:
-            return self.pending_deletions[module]
-        active = self.registry.active.get(module)
+        if module in self.pending:
+            return self.pending[module]
+        active = self._registry.active.get(module)
         if active is None:
             return None
         deletion = Deletion(module=module, seen_at=time.time(), serving_version=active.version)
         self.deletions.append(deletion)
-        self.pending_deletions[module] = deletion
-        await self.deletion_store.save(deletion)
+        self.pending[module] = deletion
+        await self.store.save(deletion)
         self._bus.publish(ModuleFileDeleted(module=module, version=active.version))
         await self._audit.record(
             principal,
@@ -116,43 +125,43 @@ class DeletionControl:
         )
         return deletion
 
-    async def _file_back(self, module: str, principal: Principal) -> None:
+    async def file_back(self, module: str, principal: Principal) -> None:
         """The file of a pending deletion reappeared: the deletion is over."""
-        if module in self.pending_deletions:
-            await self._settle_deletion(module, RESTORED, principal)
+        if module in self.pending:
+            await self._settle(module, RESTORED, principal)
 
-    async def _settle_deletion(self, module: str, state: str, principal: Principal) -> Deletion:
-        old = self.pending_deletions.pop(module)
+    async def _settle(self, module: str, state: str, principal: Principal) -> Deletion:
+        old = self.pending.pop(module)
         done = replace(old, state=state, decided_by=principal.actor, decided_at=time.time())
         self.deletions[self.deletions.index(old)] = done
-        await self.deletion_store.save(done)
+        await self.store.save(done)
         return done
 
-    async def decide_deletion(self, module: str, action: str, principal: Principal) -> Deletion:
+    async def decide(self, module: str, action: str, principal: Principal) -> Deletion:
         """``remove`` the module (its tools stop being offered) or ``restore`` its file
         from the serving version. Only for a module whose deletion is pending."""
         validate_module_name(module)
         if action not in ("remove", "restore"):
             raise ValidationError(f"unknown decision {action!r}: use remove or restore")
-        if module not in self.pending_deletions:
+        if module not in self.pending:
             raise NotFoundError(f"{module} has no pending deletion")
         async with self._lock:
-            active = self.registry.active.get(module)
+            active = self._registry.active.get(module)
             if action == "restore":
                 if active is None:
                     raise ValidationError(f"{module} serves no version to restore the file from")
-                path = self.workspace.module_path(module)
+                path = self._workspace.module_path(module)
                 if path.exists():
                     raise ValidationError(f"{path} exists again; nothing to restore")
                 await asyncio.get_running_loop().run_in_executor(
-                    None, self.workspace.write_source, module, active.source
+                    None, self._workspace.write_source, module, active.source
                 )
-                done = await self._settle_deletion(module, RESTORED, principal)
+                done = await self._settle(module, RESTORED, principal)
             else:
-                removed = self.registry.remove_module(module)
+                removed = self._registry.remove_module(module)
                 if removed is not None:
-                    await self.registry.persist(removed)
-                done = await self._settle_deletion(module, REMOVED, principal)
+                    await self._registry.persist(removed)
+                done = await self._settle(module, REMOVED, principal)
         self._bus.publish(
             VersionChanged(
                 module=module,
@@ -166,14 +175,14 @@ class DeletionControl:
         )
         return done
 
-    def deletion_notes(self) -> list[str]:
+    def notes(self) -> list[str]:
         return [
             f"{d.module}.py was deleted; v{d.serving_version} keeps serving until an operator "
             "removes the module or restores its file"
-            for d in self.pending_deletions.values()
+            for d in self.pending.values()
         ]
 
-    def describe_deletions(self, module: str) -> list[dict[str, Any]]:
+    def describe(self, module: str) -> list[dict[str, Any]]:
         return [
             {
                 "seen_at": d.seen_at,

@@ -1,6 +1,7 @@
 """The in-engine import of a version, in a thread, with a time budget.
 
-A mixin of :class:`~chimera_engine.modules.manager.HotReloadManager`. A version's
+Also the owner of the reload lock: a transaction's in-engine imports run under it,
+one at a time, with the budget the transaction set. A version's
 import-time code has already run cleanly in a child process
 (:mod:`~chimera_engine.modules.precheck`); the engine then imports it once more
 into a fresh module object. Code that behaves differently the second time (it
@@ -25,13 +26,19 @@ from chimera_engine.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-class EngineImport:
-    workspace: Workspace
-    registry: VersionedToolRegistry
-    import_timeout: float
-    _lock: asyncio.Lock
-    #: the budget of the in-engine imports of the current transaction (under the lock)
-    _budget: float | None = None
+class EngineImporter:
+    """Loads versions into the engine; holds the reload lock and the current budget."""
+
+    def __init__(
+        self, workspace: Workspace, registry: VersionedToolRegistry, *, import_timeout: float
+    ) -> None:
+        self._workspace = workspace
+        self._registry = registry
+        self.import_timeout = import_timeout
+        #: serialises reloads, activations and deletion decisions
+        self.lock = asyncio.Lock()
+        #: the budget of the in-engine imports of the current transaction (under the lock)
+        self._budget: float | None = None
 
     def engine_budget(self, probe_seconds: float) -> float:
         """How long the in-engine import of a version may take after its import in a
@@ -41,17 +48,17 @@ class EngineImport:
         return min(self.import_timeout, max(1.0, 3 * probe_seconds))
 
     @contextlib.asynccontextmanager
-    async def _locked(self, budget: float | None) -> AsyncIterator[None]:
+    async def locked(self, budget: float | None) -> AsyncIterator[None]:
         """The reload lock, with ``budget`` for the in-engine imports made under it
         (None: versions not probed just now get ``import_timeout``)."""
-        async with self._lock:
+        async with self.lock:
             self._budget = budget
             try:
                 yield
             finally:
                 self._budget = None
 
-    async def _load(
+    async def load(
         self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None = None
     ) -> None:
         budget = self._budget
@@ -71,7 +78,7 @@ class EngineImport:
     async def _load_in_thread(
         self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None, timeout: float
     ) -> None:
-        package = self.registry.package
+        package = self._registry.package
         replaced = {
             f"{package}.{name}": v.loaded
             for name, v in (overrides or {}).items()
@@ -82,7 +89,7 @@ class EngineImport:
                 mv.source,
                 qualified_name=f"{package}.{mv.module}",
                 package=package,
-                filename=str(self.workspace.module_path(mv.module)),
+                filename=str(self._workspace.module_path(mv.module)),
                 module=mv.module,
                 version=mv.version,
                 overrides=replaced,

@@ -17,27 +17,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from chimera_engine.audit.log import AuditLog
-from chimera_engine.events import EventBus, ModuleReloaded, VersionChanged
-from chimera_engine.modules.changeset import ChangeSetResult, ChangeSets, check_compatible
+from chimera_engine.events import EventBus, VersionChanged
+from chimera_engine.modules.candidates import Candidates
+from chimera_engine.modules.changeset import ChangeSetResult, ChangeSets
 from chimera_engine.modules.deletions import Deletion, DeletionControl, DeletionStore
-from chimera_engine.modules.engine_import import EngineImport
+from chimera_engine.modules.engine_import import EngineImporter
 from chimera_engine.modules.loader import (
-    LoadError,
     content_hash,
-    export_state,
-    import_state,
-    workspace_imports,
 )
 from chimera_engine.modules.models import ModuleVersion, Origin, ReloadResult, VersionState
-from chimera_engine.modules.precheck import ImportProber, ProbeLimits
+from chimera_engine.modules.precheck import ImportProber, ProbeLimits, ProbeResult
 from chimera_engine.modules.registry import VersionedToolRegistry
+from chimera_engine.modules.reports import ReloadReporter
 from chimera_engine.modules.startup import Startup
 from chimera_engine.modules.suspect import screen
+from chimera_engine.modules.transaction import ReloadTransaction
 from chimera_engine.modules.versions import VersionControl
 from chimera_engine.modules.watcher import ChangeSet, CodeWatcher
 from chimera_engine.security.principal import Principal
@@ -61,7 +60,16 @@ class ReloadStats:
     draining: int
 
 
-class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl, EngineImport):
+class HotReloadManager:
+    """Wires the reload parts together and runs the single-module reload transaction.
+
+    The parts, each handed only what it uses: :class:`EngineImporter` (in-engine
+    imports, the reload lock and its budget), :class:`Candidates` (new and refused
+    versions, dependants), :class:`ReloadReporter` (counts, events, audit),
+    :class:`DeletionControl` (deleted files), :class:`VersionControl` (existing
+    versions), :class:`ChangeSets` (file change sets) and :class:`Startup`.
+    """
+
     def __init__(
         self,
         workspace: Workspace,
@@ -80,32 +88,116 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl, Eng
         self.workspace = workspace
         self.registry = registry
         self._bus = bus
-        self._audit = audit
-        self.import_timeout = import_timeout
-        self._clock = clock
-        self._lock = asyncio.Lock()
         self._watch = watch
         self._debounce = debounce
         self._new_settle = new_settle
         self._suspect_settle = suspect_settle
         self._max_wait = max_wait
         self.prober = ImportProber(ProbeLimits(timeout=import_timeout))
-        self._held: dict[str, frozenset[str]] = {}
-        self._waiting: dict[str, str] = {}
+        self.importer = EngineImporter(workspace, registry, import_timeout=import_timeout)
+        self.candidates = Candidates(registry, bus, clock)
+        self.reporter = ReloadReporter(bus, audit)
+        self.deletion_control = DeletionControl(
+            workspace,
+            registry,
+            bus,
+            audit,
+            self.importer.lock,
+            DeletionStore(registry.db, workspace.key),
+        )
+        self.transaction = ReloadTransaction(
+            workspace, registry, self.importer, self.candidates, bus
+        )
+        self.versions = VersionControl(registry, bus, audit, self.importer, self.reload_module)
+        self.changes = ChangeSets(
+            workspace,
+            registry,
+            self.prober,
+            self.importer,
+            self.candidates,
+            self.reporter,
+            self.deletion_control,
+            bus,
+            audit,
+        )
+        self.startup_problems: list[str] = []
+        self.startup = Startup(
+            workspace,
+            registry,
+            audit,
+            self.versions,
+            self.deletion_control,
+            self.reload_module,
+            self.startup_problems,
+        )
         #: module -> content hash whose import a start-up probe already ran cleanly
         self._probed: dict[str, str] = {}
-        #: the time the current transaction's in-engine imports get (set under the lock)
-        self._budget: float | None = None
-        self.deletion_store = DeletionStore(registry.db, workspace.key)
-        self.deletions: list[Deletion] = []
-        self.pending_deletions: dict[str, Deletion] = {}
         self.watcher: CodeWatcher | None = None
         self._spawn: Spawner | None = None
-        self._durations: list[float] = []
-        self.reloads_ok = 0
-        self.reloads_failed = 0
-        self.startup_problems: list[str] = []
         registry.on_drained = self._drained
+
+    # -- the parts' operations, under the manager's names -------------------------------------
+    @property
+    def import_timeout(self) -> float:
+        return self.importer.import_timeout
+
+    @import_timeout.setter
+    def import_timeout(self, seconds: float) -> None:
+        self.importer.import_timeout = seconds
+
+    @property
+    def reloads_ok(self) -> int:
+        return self.reporter.reloads_ok
+
+    @property
+    def reloads_failed(self) -> int:
+        return self.reporter.reloads_failed
+
+    @property
+    def deletion_store(self) -> DeletionStore:
+        return self.deletion_control.store
+
+    @property
+    def deletions(self) -> list[Deletion]:
+        """Every deletion seen, oldest first."""
+        return self.deletion_control.deletions
+
+    @property
+    def pending_deletions(self) -> dict[str, Deletion]:
+        return self.deletion_control.pending
+
+    def engine_budget(self, probe_seconds: float) -> float:
+        return self.importer.engine_budget(probe_seconds)
+
+    async def probe(
+        self, items: dict[str, str], *, base: dict[str, str] | None = None
+    ) -> dict[str, ProbeResult]:
+        return await self.changes.probe(items, base=base)
+
+    async def apply_change_set(
+        self, changed: Iterable[str], *, principal: Principal, force: bool = False
+    ) -> ChangeSetResult:
+        return await self.changes.apply_change_set(changed, principal=principal, force=force)
+
+    async def activate(self, module: str, version: int, principal: Principal) -> ReloadResult:
+        return await self.versions.activate(module, version, principal)
+
+    async def rollback(self, module: str, principal: Principal) -> ReloadResult:
+        return await self.versions.rollback(module, principal)
+
+    async def set_state(
+        self, module: str, version: int, state: VersionState, principal: Principal
+    ) -> ModuleVersion:
+        return await self.versions.set_state(module, version, state, principal)
+
+    async def decide_deletion(self, module: str, action: str, principal: Principal) -> Deletion:
+        return await self.deletion_control.decide(module, action, principal)
+
+    def deletion_notes(self) -> list[str]:
+        return self.deletion_control.notes()
+
+    def describe_deletions(self, module: str) -> list[dict[str, Any]]:
+        return self.deletion_control.describe(module)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, spawn: Spawner) -> None:
@@ -114,13 +206,13 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl, Eng
         await self.prober.warm_up()
         self.workspace.register_packages()
         await self.registry.load_history()
-        await self._load_deletions()
+        await self.deletion_control.load()
         on_disk = self.workspace.discover()
         names = sorted(set(on_disk) | set(self.registry.modules()))
-        sources = {n: self._read(n) for n in on_disk}
+        sources = {n: self.startup.read(n) for n in on_disk}
         await self._probe_at_start(sources)
-        for name in self._dependency_order(names, sources):
-            await self._restore(name, sources.get(name))
+        for name in self.startup.order(names, sources):
+            await self.startup.restore(name, sources.get(name))
         self._probed.clear()
         self.startup_problems.extend(self.deletion_notes())
         if self._watch:
@@ -186,7 +278,7 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl, Eng
     async def _apply_files(self, change: ChangeSet) -> ChangeSetResult | None:
         watcher = Principal.system("watcher")
         for module in change.deleted:
-            await self._file_deleted(module, watcher)
+            await self.deletion_control.file_deleted(module, watcher)
         if not change.changed:
             return None
         result = await self.apply_change_set(change.changed, principal=watcher)
@@ -229,11 +321,13 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl, Eng
             if fault is not None and fault.ok:
                 budget = self.engine_budget(fault.seconds)
                 fault = None
-        async with self._locked(budget):
+        async with self.importer.locked(budget):
             if fault is not None and source is not None:
                 previous = self.registry.active.get(module)
-                candidate = self._new_version(module, source, content_hash(source), origin, parent)
-                await self._record_failure(candidate, fault.reason)
+                candidate = self.candidates.new(
+                    module, source, content_hash(source), origin, parent
+                )
+                await self.candidates.record_failure(candidate, fault.reason)
                 result = ReloadResult(
                     module=module,
                     ok=False,
@@ -244,211 +338,21 @@ class HotReloadManager(Startup, VersionControl, ChangeSets, DeletionControl, Eng
                     reason=fault.reason,
                 )
             else:
-                result = await self._reload_locked(module, source, origin, principal, force, parent)
+                result = await self.transaction.run(module, source, origin, force, parent)
             duration = (time.perf_counter() - started) * 1e3
             result = _with_duration(result, duration)
-        await self._report(result, principal)
+        await self.reporter.report(result, principal)
         return result
 
-    async def _reload_locked(
-        self,
-        module: str,
-        source: str | None,
-        origin: Origin,
-        principal: Principal,
-        force: bool,
-        parent: int | None,
-    ) -> ReloadResult:
-        previous = self.registry.active.get(module)
-        prev_no = previous.version if previous else None
-        if source is None:
-            try:
-                source = await asyncio.get_running_loop().run_in_executor(
-                    None, self.workspace.read_source, module
-                )
-            except FileNotFoundError:
-                return ReloadResult(
-                    module=module,
-                    ok=False,
-                    previous=prev_no,
-                    origin=origin,
-                    stage="read",
-                    reason=f"{self.workspace.module_path(module)} does not exist",
-                )
-            except (OSError, UnicodeDecodeError) as exc:
-                return ReloadResult(
-                    module=module,
-                    ok=False,
-                    previous=prev_no,
-                    origin=origin,
-                    stage="read",
-                    reason=f"cannot read the source: {exc}",
-                )
-        digest = content_hash(source)
-        if (
-            previous is not None
-            and previous.content_hash == digest
-            and origin in (Origin.FILE_CHANGE, Origin.MANUAL, Origin.INITIAL)
-        ):
-            return ReloadResult(
-                module=module,
-                ok=True,
-                version=prev_no,
-                previous=prev_no,
-                origin=origin,
-                unchanged=True,
-            )
-        candidate = self._new_version(module, source, digest, origin, parent)
-        try:
-            batch = await self._build(candidate, previous, force)
-        except LoadError as exc:
-            await self._record_failure(candidate, str(exc))
-            return ReloadResult(
-                module=module,
-                ok=False,
-                version=candidate.version,
-                previous=prev_no,
-                origin=origin,
-                stage=exc.stage,
-                reason=str(exc),
-            )
-        return await self._commit(batch, previous, origin)
-
-    async def _record_failure(self, candidate: ModuleVersion, reason: str) -> None:
-        """Keep a refused version in the history (with why), never in memory."""
-        candidate.state = VersionState.FAILED
-        candidate.error = reason
-        candidate.loaded = None
-        candidate.tools = {}
-        self.registry.add(candidate)
-        await self.registry.persist(candidate)
-        self._bus.publish(
-            VersionChanged(
-                module=candidate.module, version=candidate.version, state="failed", detail=reason
-            )
-        )
-
-    def _new_version(
-        self, module: str, source: str, digest: str, origin: Origin, parent: int | None
-    ) -> ModuleVersion:
-        return ModuleVersion(
-            module=module,
-            version=self.registry.next_version(module),
-            content_hash=digest,
-            source=source,
-            created_at=self._clock(),
-            origin=origin,
-            state=VersionState.INACTIVE,
-            parent=parent,
-        )
-
-    async def _build(
-        self, candidate: ModuleVersion, previous: ModuleVersion | None, force: bool
-    ) -> list[ModuleVersion]:
-        """Load the candidate and rebuild its dependants; nothing is switched yet."""
-        await self._load(candidate)
-        conflict = self.registry.conflicting_tool(candidate)
-        if conflict:
-            raise LoadError("tools", conflict)
-        if previous is not None and not force:
-            check_compatible(previous, candidate)
-        batch = [candidate]
-        for dependant in self._dependants(candidate.module):
-            rebuilt = self._new_version(
-                dependant.module,
-                dependant.source,
-                dependant.content_hash,
-                Origin.DEPENDENCY,
-                dependant.version,
-            )
-            try:
-                await self._load(rebuilt, {candidate.module: candidate})
-            except LoadError as exc:
-                raise LoadError(
-                    exc.stage, f"dependant module {dependant.module!r} fails with it: {exc}"
-                ) from None
-            batch.append(rebuilt)
-        return batch
-
-    def _dependants(self, module: str) -> list[ModuleVersion]:
-        package = self.registry.package
-        return [
-            mv
-            for name, mv in sorted(self.registry.active.items())
-            if name != module and module in workspace_imports(mv.source, package)
-        ]
-
-    async def _commit(
-        self, batch: list[ModuleVersion], previous: ModuleVersion | None, origin: Origin
-    ) -> ReloadResult:
-        candidate = batch[0]
-        try:
-            for mv in batch:
-                old = self.registry.active.get(mv.module)
-                if old is not None and old.loaded is not None and mv.loaded is not None:
-                    state, state_version = export_state(old.loaded)
-                    if state is not None:
-                        import_state(mv.loaded, state, state_version)
-        except LoadError as exc:
-            await self._record_failure(candidate, str(exc))
-            return ReloadResult(
-                module=candidate.module,
-                ok=False,
-                version=candidate.version,
-                previous=previous.version if previous else None,
-                origin=origin,
-                stage=exc.stage,
-                reason=str(exc),
-            )
-        for mv in batch:
-            self.registry.add(mv)
-        replaced = self.registry.switch(batch)  # atomic for every caller
-        await self.registry.persist(*batch, *replaced)
-        for mv in batch:
-            self._bus.publish(VersionChanged(module=mv.module, version=mv.version, state="active"))
-        return ReloadResult(
-            module=candidate.module,
-            ok=True,
-            version=candidate.version,
-            previous=previous.version if previous else None,
-            origin=origin,
-            dependants=tuple(mv.module for mv in batch[1:]),
-        )
-
-    async def _report(self, result: ReloadResult, principal: Principal) -> None:
-        if result.unchanged:
-            return
-        if result.ok:
-            self.reloads_ok += 1
-            self._durations.append(result.duration_ms)
-            del self._durations[:-200]
-        else:
-            self.reloads_failed += 1
-            log.warning("reload of %s refused: %s", result.module, result.reason)
-        self._bus.publish(ModuleReloaded(result=result))
-        await self._audit.record(
-            principal,
-            "tool.reload",
-            target=result.module,
-            outcome="ok" if result.ok else "error",
-            version=result.version,
-            previous=result.previous,
-            origin=result.origin.value,
-            duration_ms=round(result.duration_ms, 2),
-            stage=result.stage,
-            reason=result.reason,
-            dependants=list(result.dependants),
-        )
-
     def stats(self) -> ReloadStats:
-        durations = sorted(self._durations)
+        durations = sorted(self.reporter.durations)
         return ReloadStats(
             modules=len(self.registry.active),
             tools=len(self.registry.active_tools()),
             versions=sum(len(v) for v in self.registry.history.values()),
-            reloads_ok=self.reloads_ok,
-            reloads_failed=self.reloads_failed,
-            last_reload_ms=self._durations[-1] if self._durations else 0.0,
+            reloads_ok=self.reporter.reloads_ok,
+            reloads_failed=self.reporter.reloads_failed,
+            last_reload_ms=self.reporter.durations[-1] if self.reporter.durations else 0.0,
             median_reload_ms=durations[len(durations) // 2] if durations else 0.0,
             watching=self.watcher is not None,
             draining=sum(

@@ -1,18 +1,18 @@
 """Switching between existing versions: activate, roll back, deprecate, retire.
 
-A mixin of :class:`~chimera_engine.modules.manager.HotReloadManager`, kept apart
-so each file stays about one job.
+Rolling back loads the earlier source as a new version, through the reload the
+manager hands in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from chimera_engine.audit.log import AuditLog
 from chimera_engine.errors import NotFoundError, ValidationError
 from chimera_engine.events import EventBus, VersionChanged
+from chimera_engine.modules.engine_import import EngineImporter
 from chimera_engine.modules.loader import LoadError
 from chimera_engine.modules.models import ModuleVersion, Origin, ReloadResult, VersionState
 from chimera_engine.modules.registry import VersionedToolRegistry
@@ -20,37 +20,44 @@ from chimera_engine.security.principal import Principal
 from chimera_engine.workspace import validate_module_name
 
 
+class Reloader(Protocol):
+    """Loads a source as a new version of a module and switches to it."""
+
+    async def __call__(
+        self,
+        module: str,
+        *,
+        source: str | None = None,
+        origin: Origin = Origin.MANUAL,
+        principal: Principal,
+        force: bool = False,
+        parent: int | None = None,
+    ) -> ReloadResult: ...
+
+
 class VersionControl:
     """Operations on versions that already exist in the registry."""
 
-    registry: VersionedToolRegistry
-    _lock: asyncio.Lock
-    _bus: EventBus
-    _audit: AuditLog
-
-    if TYPE_CHECKING:
-
-        async def _load(
-            self, mv: ModuleVersion, overrides: dict[str, ModuleVersion] | None = None
-        ) -> None: ...
-
-        async def reload_module(
-            self,
-            module: str,
-            *,
-            source: str | None = None,
-            origin: Origin = Origin.MANUAL,
-            principal: Principal,
-            force: bool = False,
-            parent: int | None = None,
-        ) -> ReloadResult: ...
+    def __init__(
+        self,
+        registry: VersionedToolRegistry,
+        bus: EventBus,
+        audit: AuditLog,
+        importer: EngineImporter,
+        reload: Reloader,
+    ) -> None:
+        self._registry = registry
+        self._bus = bus
+        self._audit = audit
+        self._importer = importer
+        self._reload = reload
 
     # -- version management ------------------------------------------------------------------
-    async def _activate_existing(
+    async def activate_existing(
         self, mv: ModuleVersion, principal: Principal, *, audit: bool = True
     ) -> ReloadResult:
         started = time.perf_counter()
-        previous = self.registry.active.get(mv.module)
+        previous = self._registry.active.get(mv.module)
         if mv.state is VersionState.RETIRED:
             return ReloadResult(
                 module=mv.module,
@@ -65,8 +72,8 @@ class VersionControl:
             )
         try:
             if mv.loaded is None:
-                await self._load(mv)
-            conflict = self.registry.conflicting_tool(mv)
+                await self._importer.load(mv)
+            conflict = self._registry.conflicting_tool(mv)
             if conflict:
                 raise LoadError("tools", conflict)
         except LoadError as exc:
@@ -79,8 +86,8 @@ class VersionControl:
                 stage=exc.stage,
                 reason=str(exc),
             )
-        replaced = self.registry.switch([mv])
-        await self.registry.persist(mv, *replaced)
+        replaced = self._registry.switch([mv])
+        await self._registry.persist(mv, *replaced)
         self._bus.publish(VersionChanged(module=mv.module, version=mv.version, state="active"))
         result = ReloadResult(
             module=mv.module,
@@ -102,9 +109,9 @@ class VersionControl:
 
     async def activate(self, module: str, version: int, principal: Principal) -> ReloadResult:
         """Make an existing version active again (loading it into a fresh module)."""
-        async with self._lock:
-            mv = self.registry.get(validate_module_name(module), version)
-            result = await self._activate_existing(mv, principal)
+        async with self._importer.lock:
+            mv = self._registry.get(validate_module_name(module), version)
+            result = await self.activate_existing(mv, principal)
         if not result.ok:
             await self._audit.record(
                 principal,
@@ -118,15 +125,15 @@ class VersionControl:
 
     async def rollback(self, module: str, principal: Principal) -> ReloadResult:
         """Go back to the previous good version, recorded as a new version (origin rollback)."""
-        current = self.registry.active.get(validate_module_name(module))
+        current = self._registry.active.get(validate_module_name(module))
         if current is None:
             raise NotFoundError(f"module {module!r} has no active version")
-        target = self.registry.previous_good(
+        target = self._registry.previous_good(
             module, current.version, other_than=current.content_hash
         )
         if target is None:
             raise ValidationError(f"{current.label} has no earlier good version to roll back to")
-        return await self.reload_module(
+        return await self._reload(
             module,
             source=target.source,
             origin=Origin.ROLLBACK,
@@ -141,9 +148,9 @@ class VersionControl:
         """Deprecate (still callable by explicit version) or retire (never callable) a version."""
         if state not in (VersionState.DEPRECATED, VersionState.RETIRED, VersionState.INACTIVE):
             raise ValidationError(f"cannot set a version to {state.value}")
-        async with self._lock:
-            mv = self.registry.get(validate_module_name(module), version)
-            if self.registry.active.get(module) is mv:
+        async with self._importer.lock:
+            mv = self._registry.get(validate_module_name(module), version)
+            if self._registry.active.get(module) is mv:
                 raise ValidationError(f"{mv.label} is active; activate another version first")
             if mv.state is VersionState.FAILED:
                 raise ValidationError(f"{mv.label} failed to load; it cannot change state")
@@ -151,14 +158,14 @@ class VersionControl:
                 raise ValidationError(f"{mv.label} is retired; retirement is final")
             if state is VersionState.DEPRECATED and mv.loaded is None:
                 try:
-                    await self._load(mv)  # deprecated versions stay callable by number
+                    await self._importer.load(mv)  # deprecated versions stay callable by number
                 except LoadError as exc:
                     raise ValidationError(f"{mv.label} cannot be loaded: {exc}") from None
             mv.state = state
             mv.draining = False  # an operator's choice outlasts the automatic deprecation
             if state is not VersionState.DEPRECATED:
-                self.registry.release_if_drained(mv)
-            await self.registry.persist(mv)
+                self._registry.release_if_drained(mv)
+            await self._registry.persist(mv)
         self._bus.publish(VersionChanged(module=module, version=version, state=state.value))
         action = {
             VersionState.DEPRECATED: "tool.deprecate",

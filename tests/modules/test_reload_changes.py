@@ -263,11 +263,11 @@ async def test_a_module_refused_for_a_missing_import_is_retried_when_it_appears(
     await wait_for(lambda: "report" in registry.history and registry.history["report"][-1].error)
     assert "report" not in registry.active
     assert "ModuleNotFoundError" in registry.history["report"][-1].error
-    assert node.reload._waiting == {"report": "later"}
+    assert node.reload.changes.waiting == {"report": "later"}
     write_module(workspace, "later", "X = 'now here'\n")
     await wait_for(lambda: "report" in registry.active)
     assert await node.runtime.call("report", {}, SYSTEM) == "now here"
-    await wait_for(lambda: node.reload._waiting == {})  # forgotten once its set has settled
+    await wait_for(lambda: node.reload.changes.waiting == {})  # forgotten once its set has settled
 
 
 async def test_a_module_waiting_for_an_import_loads_at_the_next_start(
@@ -276,7 +276,7 @@ async def test_a_module_waiting_for_an_import_loads_at_the_next_start(
     data = tmp_path / "data"
     async with make_node(data, workspace) as engine:
         write_module(workspace, "report", tool_module("report", "", "from .later import X", "X"))
-        await wait_for(lambda: "report" in engine.reload._waiting)
+        await wait_for(lambda: "report" in engine.reload.changes.waiting)
     write_module(workspace, "later", "X = 'after a restart'\n")  # while nothing watches
     async with make_node(data, workspace) as engine:
         assert await engine.runtime.call("report", {}, SYSTEM) == "after a restart"

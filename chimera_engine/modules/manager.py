@@ -27,9 +27,7 @@ from chimera_engine.modules.candidates import Candidates
 from chimera_engine.modules.changeset import ChangeSetResult, ChangeSets
 from chimera_engine.modules.deletions import Deletion, DeletionControl, DeletionStore
 from chimera_engine.modules.engine_import import EngineImporter
-from chimera_engine.modules.loader import (
-    content_hash,
-)
+from chimera_engine.modules.loader import content_hash
 from chimera_engine.modules.models import ModuleVersion, Origin, ReloadResult, VersionState
 from chimera_engine.modules.precheck import ImportProber, ProbeLimits, ProbeResult
 from chimera_engine.modules.registry import VersionedToolRegistry
@@ -61,11 +59,12 @@ class ReloadStats:
 
 
 class HotReloadManager:
-    """Wires the reload parts together and runs the single-module reload transaction.
+    """Wires the reload parts together; runs the start, the watcher and one module's reload.
 
     The parts, each handed only what it uses: :class:`EngineImporter` (in-engine
     imports, the reload lock and its budget), :class:`Candidates` (new and refused
     versions, dependants), :class:`ReloadReporter` (counts, events, audit),
+    :class:`ReloadTransaction` (one module's load, check and switch),
     :class:`DeletionControl` (deleted files), :class:`VersionControl` (existing
     versions), :class:`ChangeSets` (file change sets) and :class:`Startup`.
     """

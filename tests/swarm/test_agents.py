@@ -109,9 +109,14 @@ async def test_agent_with_bad_credentials_is_refused(make_swarm, node: HeartNode
             await swarm.spawn_agent(AgentSpec(), OPERATOR)
         agent = swarm.agents()[0]
         assert agent.state is AgentState.REFUSED
-        denied = await node.security.audit.query(
-            AuditQuery(action_prefix="swarm.agent.authenticate")
-        )
+        # The refusal is audited from a task of its own: wait for it (bounded).
+        query = AuditQuery(action_prefix="swarm.agent.authenticate")
+        for _ in range(100):
+            await node.security.audit.flush()
+            denied = await node.security.audit.query(query)
+            if denied:
+                break
+            await asyncio.sleep(0.02)
         assert denied and denied[0].outcome == "denied"
         with pytest.raises(AuthenticationError):
             swarm_real.authenticate("")

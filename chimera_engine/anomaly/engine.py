@@ -41,7 +41,7 @@ from chimera_engine.anomaly.floors import EffectFloor, floor_for
 from chimera_engine.anomaly.forecast import Crossing, Forecast, ForecastEngine, HoltModel
 from chimera_engine.anomaly.predictions import PredictiveAlert as PredictiveAlert
 from chimera_engine.anomaly.predictions import Withdrawal
-from chimera_engine.metrics.buffer import TimeSeriesBuffer
+from chimera_engine.metrics.buffer import VALUE_LIMIT, TimeSeriesBuffer
 from chimera_engine.metrics.settings import MetricSettings, alert_threshold
 
 #: Predictive alerts look at most this many steps ahead.
@@ -238,8 +238,8 @@ class AnomalyDetectionEngine:
         if m is None:
             m = self._get(metric)
         st = m.status
-        if not (math.isfinite(value) and math.isfinite(t)):
-            st.nonfinite += 1
+        if not (-VALUE_LIMIT <= value <= VALUE_LIMIT and math.isfinite(t)):  # NaN fails too
+            st.nonfinite += 1  # not learned: a huge value would swamp every detector
             return None
         last_t = st.last_t
         if t < last_t:

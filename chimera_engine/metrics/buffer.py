@@ -17,7 +17,9 @@ bytes plus ~250 bytes of object overhead (see :meth:`TimeSeriesBuffer.nbytes`):
 
 Rules, each counted so a caller can report a clear status:
 
-- non-finite values (NaN, inf) are rejected (``rejected_nonfinite``);
+- non-finite values (NaN, inf) and values beyond ``±VALUE_LIMIT`` are rejected
+  (``rejected_nonfinite``): the float32 offsets could not hold them, and a rebase
+  onto such a value would turn every sample already held into infinity;
 - a timestamp older than the newest one held is *dropped*
   (``rejected_out_of_order``): the ring stays sorted, which forecasting and
   windows rely on; equal timestamps are accepted;
@@ -45,6 +47,9 @@ TICK_S = 2.0**-10
 #: The value base moves to the new value once values are this many times
 #: further from it than from zero (float32 around 0 is then the better choice).
 REBASE_VALUE = 4.0
+#: The largest magnitude kept: two values this far apart still differ by less than
+#: float32's largest number (3.4e38), so no offset overflows.
+VALUE_LIMIT = 1.0e38
 _DTYPE = np.dtype([("val", np.float32), ("tick", np.uint32)])  # packed: 8 bytes a sample
 
 
@@ -83,7 +88,7 @@ class TimeSeriesBuffer:
 
     def append(self, t: float, value: float) -> bool:
         """Store one sample; False (and a counter bumped) when it is rejected."""
-        if not (math.isfinite(value) and math.isfinite(t)):
+        if not (-VALUE_LIMIT <= value <= VALUE_LIMIT and math.isfinite(t)):  # NaN fails too
             self.rejected_nonfinite += 1
             return False
         if t < self.last_t:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from chimera_engine.metrics.buffer import TimeSeriesBuffer
+from chimera_engine.metrics.buffer import VALUE_LIMIT, TimeSeriesBuffer
 
 
 def test_ring_keeps_newest_in_order() -> None:
@@ -57,3 +57,16 @@ def test_clear_and_bad_capacity() -> None:
     assert len(b) == 0 and b.values().size == 0
     with pytest.raises(ValueError, match="capacity"):
         TimeSeriesBuffer(capacity=0)
+
+
+def test_a_value_beyond_the_limit_is_refused_and_the_ring_stays_finite() -> None:
+    b = TimeSeriesBuffer(capacity=10)
+    for i in range(3):
+        assert b.append(float(i), 10.0 + i)
+    # A rebase onto 1e300 would have cast every held sample to -inf.
+    assert not b.append(3.0, 1e300)
+    assert not b.append(4.0, -1e300)
+    assert b.append(5.0, VALUE_LIMIT)  # the limit itself is kept
+    assert b.rejected_nonfinite == 2
+    assert np.isfinite(b.values()).all()
+    assert b.values().tolist()[:3] == [10.0, 11.0, 12.0]

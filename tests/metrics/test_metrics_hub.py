@@ -85,6 +85,13 @@ async def test_bad_samples_and_permissions(env: tuple[HeartNode, Session]) -> No
     info = {m.key: m for m in await node.facade.metrics.list_metrics(admin.principal)}
     assert info["a"].rejected == 2  # NaN and inf, counted, not learned
     assert info["a"].samples == 0  # the refused batch recorded nothing
+    # a pushed value too large to keep is refused the same way and spoils nothing
+    await node.facade.metrics.push_metrics(admin.principal, [{"name": "b", "value": 5.0}])
+    await node.facade.metrics.push_metrics(admin.principal, [{"name": "b", "value": 1e300}])
+    info = {m.key: m for m in await node.facade.metrics.list_metrics(admin.principal)}
+    assert (info["b"].samples, info["b"].rejected) == (1, 1)
+    _, values = await node.facade.metrics.metric_series(admin.principal, "b")
+    assert values == [5.0]
     await node.facade.admin.create_user(admin.principal, "olga", ADMIN_PASSWORD, "observer")
     olga = (await node.facade.sessions.login("olga", ADMIN_PASSWORD)).principal
     with pytest.raises(PermissionDeniedError):

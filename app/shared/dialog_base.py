@@ -1,9 +1,11 @@
 """Pieces shared by the sign-in dialogs: a header, an inline error label, a busy button,
-the credential fields, their form, the accept/quit buttons and the dialog's layout."""
+the credential fields, their form and how they are read, the accept/quit buttons and the
+dialog's layout."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -166,6 +168,29 @@ def refuse(error_label: ErrorLabel, message: str, field: QLineEdit) -> None:
     """Say what is missing or wrong under the form and put the cursor in ``field``."""
     error_label.show_error(message)
     field.setFocus()
+
+
+class CredentialFields(Protocol):
+    """A sign-in dialog's user name and password fields and its inline error label."""
+
+    username_edit: QLineEdit
+    password_edit: QLineEdit
+    error_label: ErrorLabel
+
+
+def read_credentials(
+    dialog: CredentialFields, button: BusyButton, no_username: str
+) -> tuple[str, str] | None:
+    """The trimmed user name and the password, or None: while ``button`` is busy
+    (disabled), or when the user name is empty (``no_username`` is said under the form)."""
+    if not button.isEnabled():
+        return None
+    username = dialog.username_edit.text().strip()
+    password = dialog.password_edit.text()
+    if not username:
+        refuse(dialog.error_label, no_username, dialog.username_edit)
+        return None
+    return username, password
 
 
 def hold_form(button: BusyButton, busy: bool, *edits: QLineEdit) -> None:

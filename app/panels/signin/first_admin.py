@@ -15,6 +15,7 @@ from app.shared.dialog_base import (
     hold_form,
     line_edit,
     plain_label,
+    read_credentials,
     refuse,
     stack_dialog,
 )
@@ -77,13 +78,12 @@ class FirstAdminDialog(QDialog):
 
     def submit(self) -> None:
         """Check the fields locally, then ask the engine to create the account."""
-        if not self.create_button.isEnabled():
+        credentials = read_credentials(
+            self, self.create_button, "enter a user name for the administrator"
+        )
+        if credentials is None:
             return
-        username = self.username_edit.text().strip()
-        password = self.password_edit.text()
-        if not username:
-            refuse(self.error_label, "enter a user name for the administrator", self.username_edit)
-            return
+        username, password = credentials
         if password != self.confirm_edit.text():
             self.confirm_edit.clear()
             refuse(self.error_label, "the passwords do not match", self.confirm_edit)

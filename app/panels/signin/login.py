@@ -15,6 +15,7 @@ from app.shared.dialog_base import (
     hold_form,
     line_edit,
     plain_label,
+    read_credentials,
     refuse,
     stack_dialog,
 )
@@ -63,13 +64,10 @@ class LoginDialog(QDialog):
 
     def submit(self) -> None:
         """Validate locally, then ask the engine; the button is disabled meanwhile."""
-        if not self.sign_in_button.isEnabled():
+        credentials = read_credentials(self, self.sign_in_button, "enter your user name")
+        if credentials is None:
             return
-        username = self.username_edit.text().strip()
-        password = self.password_edit.text()
-        if not username:
-            refuse(self.error_label, "enter your user name", self.username_edit)
-            return
+        username, password = credentials
         if not password:
             refuse(self.error_label, "enter your password", self.password_edit)
             return

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 from PySide6.QtGui import QBrush
 from pytestqt.qtbot import QtBot
 
@@ -9,7 +13,34 @@ from app.bridge import EngineBridge
 from app.panels.modules.reload_log import MODULE, RESULT, VERSIONS
 from app.panels.modules.reload_log import ORIGIN as LOG_ORIGIN
 from app.panels.modules.view import ModulesPanel
-from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, wait_signal
+from tests.app.conftest import Engine, EngineFactory
+from tests.app.helpers import (
+    ADMIN_NAME,
+    ADMIN_PASSWORD,
+    greeter_source,
+    make_workspace,
+    wait_signal,
+    workspace_env,
+)
+
+
+@contextlib.asynccontextmanager
+async def greeter_engine(
+    engine: EngineFactory, tmp_path: Path, *, watch: bool = False
+) -> AsyncIterator[tuple[Path, Engine]]:
+    """A running engine over a fresh workspace (the greeter tool) in ``tmp_path / "ws"``;
+    yields the workspace and the engine."""
+    ws = make_workspace(tmp_path / "ws")
+    async with engine(**workspace_env(ws, watch=watch)) as env:
+        yield ws, env
+
+
+async def reload_greeter(env: Engine, greeting: str) -> None:
+    """The administrator reloads the greeter engine-side with a new ``greeting``."""
+    assert env.admin is not None
+    await env.node.facade.modules.reload_module(
+        env.admin.principal, "greeter", source=greeter_source(greeting)
+    )
 
 
 async def open_panel(bridge: EngineBridge, qtbot: QtBot, user: str = ADMIN_NAME) -> ModulesPanel:

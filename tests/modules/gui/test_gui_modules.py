@@ -23,12 +23,10 @@ from tests.app.helpers import (
     GREETER_V1,
     audit_entries,
     greeter_source,
-    make_workspace,
     wait_signal,
     wait_until,
-    workspace_env,
 )
-from tests.modules.gui.helpers import colour, log_row, open_panel
+from tests.modules.gui.helpers import colour, greeter_engine, log_row, open_panel, reload_greeter
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,8 +34,7 @@ pytestmark = pytest.mark.asyncio
 async def test_reload_from_panel_creates_a_version(
     engine: EngineFactory, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws)) as env:
+    async with greeter_engine(engine, tmp_path) as (ws, env):
         panel = await open_panel(env.bridge, qtbot)
         assert panel.model.modules() == ["greeter"]
         assert panel.model.version_index("greeter", 1).data() == "● v1"
@@ -85,8 +82,7 @@ async def test_reload_from_panel_creates_a_version(
 async def test_engine_side_reloads_show_up(
     engine: EngineFactory, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws, watch=True)) as env:
+    async with greeter_engine(engine, tmp_path, watch=True) as (ws, env):
         panel = await open_panel(env.bridge, qtbot)
 
         # An operator saves the file: the watcher reloads it, the panel follows.
@@ -130,12 +126,8 @@ async def test_engine_side_reloads_show_up(
 
 
 async def test_roll_back_from_panel(engine: EngineFactory, qtbot: QtBot, tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws)) as env:
-        assert env.admin is not None
-        await env.node.facade.modules.reload_module(
-            env.admin.principal, "greeter", source=greeter_source("yo")
-        )
+    async with greeter_engine(engine, tmp_path) as (_, env):
+        await reload_greeter(env, "yo")
         panel = await open_panel(env.bridge, qtbot)
         assert panel.model.active_version("greeter") == 2
 
@@ -163,9 +155,8 @@ async def test_roll_back_from_panel(engine: EngineFactory, qtbot: QtBot, tmp_pat
 async def test_failed_reload_shows_its_reason(
     engine: EngineFactory, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path / "ws")
     errors: list[tuple[str, str]] = []
-    async with engine(**workspace_env(ws)) as env:
+    async with greeter_engine(engine, tmp_path) as (ws, env):
         panel = await open_panel(env.bridge, qtbot)
         env.bridge.errorRaised.connect(lambda title, message: errors.append((title, message)))
         source = ws / "tools" / "greeter.py"
@@ -211,8 +202,7 @@ async def test_failed_reload_shows_its_reason(
 
 
 async def test_observer_cannot_act(engine: EngineFactory, qtbot: QtBot, tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws)) as env:
+    async with greeter_engine(engine, tmp_path) as (_, env):
         assert env.admin is not None
         await env.node.facade.admin.create_user(
             env.admin.principal, "olga", ADMIN_PASSWORD, "observer"
@@ -242,13 +232,9 @@ async def test_observer_cannot_act(engine: EngineFactory, qtbot: QtBot, tmp_path
 async def test_reload_log_reaches_back_before_this_sign_in(
     engine: EngineFactory, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws)) as env:
-        assert env.admin is not None
+    async with greeter_engine(engine, tmp_path) as (_, env):
         # Reloaded (by someone, in an earlier session) before this panel was opened.
-        await env.node.facade.modules.reload_module(
-            env.admin.principal, "greeter", source=greeter_source("yo")
-        )
+        await reload_greeter(env, "yo")
         panel = await open_panel(env.bridge, qtbot)
         assert panel.log_model.rowCount() == 1
         assert log_row(panel) == ["greeter", "v1 → v2", "manual", "v2 active"]
@@ -260,16 +246,12 @@ async def test_reload_log_reaches_back_before_this_sign_in(
 async def test_diff_selector_follows_new_versions_and_states(
     engine: EngineFactory, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws)) as env:
-        assert env.admin is not None
+    async with greeter_engine(engine, tmp_path) as (_, env):
         panel = await open_panel(env.bridge, qtbot)
         panel.select(panel.model.module_index("greeter"))
         combo = panel.detail.to_combo
         assert [combo.itemText(i) for i in range(combo.count())] == ["v1 (active)"]
-        await env.node.facade.modules.reload_module(
-            env.admin.principal, "greeter", source=greeter_source("yo")
-        )
+        await reload_greeter(env, "yo")
         panel.refresh()
         await wait_signal(panel.loaded)
         texts = [combo.itemText(i) for i in range(combo.count())]

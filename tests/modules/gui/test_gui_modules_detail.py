@@ -19,13 +19,10 @@ from chimera_engine.runtime import ToolCallError
 from tests.app.conftest import EngineFactory
 from tests.app.helpers import (
     GREETER_V1,
-    greeter_source,
-    make_workspace,
     wait_signal,
     wait_until,
-    workspace_env,
 )
-from tests.modules.gui.helpers import log_row, open_panel
+from tests.modules.gui.helpers import greeter_engine, log_row, open_panel, reload_greeter
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,12 +30,9 @@ pytestmark = pytest.mark.asyncio
 async def test_source_diff_and_deprecate(
     engine: EngineFactory, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws)) as env:
+    async with greeter_engine(engine, tmp_path) as (_, env):
         assert env.admin is not None
-        await env.node.facade.modules.reload_module(
-            env.admin.principal, "greeter", source=greeter_source("hi")
-        )
+        await reload_greeter(env, "hi")
         panel = await open_panel(env.bridge, qtbot)
 
         panel.select_version("greeter", 1)
@@ -100,8 +94,7 @@ async def test_source_diff_and_deprecate(
 async def test_live_call_counts_are_throttled(
     engine: EngineFactory, qtbot: QtBot, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    async with engine(**workspace_env(ws)) as env:
+    async with greeter_engine(engine, tmp_path) as (_, env):
         panel = await open_panel(env.bridge, qtbot)
         assert env.admin is not None
         admin = env.admin.principal

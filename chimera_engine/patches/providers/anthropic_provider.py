@@ -34,10 +34,7 @@ from chimera_engine.patches.providers.base import (
     status_error,
     unreachable,
 )
-from chimera_engine.patches.providers.retry import (
-    RetryPolicy,
-    parse_retry_after,
-)
+from chimera_engine.patches.providers.retry import parse_retry_after
 from chimera_engine.patches.providers.sdk import SDKProvider
 
 DEFAULT_MODEL = "claude-sonnet-5-5"  #: the current Sonnet (claude-sonnet-4-5 is deprecated)
@@ -59,21 +56,12 @@ class AnthropicProvider(SDKProvider):
 
     name: str = "anthropic"
     vendor = "Anthropic"
+    default_model = DEFAULT_MODEL
     client_class = anthropic.AsyncAnthropic
     sdk_error = anthropic.AnthropicError
     timeout_errors = (anthropic.APITimeoutError, httpx2.TimeoutException)
     connection_errors = (anthropic.APIConnectionError, httpx2.TransportError)
     secret_errors = (anthropic.AuthenticationError, anthropic.PermissionDeniedError)
-
-    def __init__(
-        self,
-        api_key: str,
-        model: str = DEFAULT_MODEL,
-        base_url: str | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(api_key, model, base_url, http_client, retry)
 
     def _params(self, request: CompletionRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -12,6 +12,7 @@ is returned with ``truncated=True``; a connection cut mid-stream raises
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import httpx2
@@ -31,10 +32,7 @@ from chimera_engine.patches.providers.base import (
     status_error,
     unreachable,
 )
-from chimera_engine.patches.providers.retry import (
-    RetryPolicy,
-    parse_retry_after,
-)
+from chimera_engine.patches.providers.retry import parse_retry_after
 from chimera_engine.patches.providers.sdk import SDKProvider
 
 #: Model families that take no temperature and no stop sequences (reasoning models).
@@ -58,24 +56,18 @@ class OpenAIProvider(SDKProvider):
 
     name: str = "openai"
     vendor = "OpenAI"
+    default_model = "gpt-4o-mini"
     client_class = openai.AsyncOpenAI
     sdk_error = openai.OpenAIError
     timeout_errors = (openai.APITimeoutError,)
     connection_errors = (openai.APIConnectionError, httpx2.TransportError)
     secret_errors = (openai.AuthenticationError, openai.PermissionDeniedError)
 
-    def __init__(
-        self,
-        api_key: str,
-        model: str = "gpt-4o-mini",
-        base_url: str | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(api_key, model, base_url, http_client, retry)
+    @cached_property
+    def token_param(self) -> str:
+        """The name of the output limit in requests (see the class doc)."""
         host = self._client.base_url.host
-        #: The name of the output limit in requests (see the class doc).
-        self.token_param = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
+        return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
     def _params(self, request: CompletionRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

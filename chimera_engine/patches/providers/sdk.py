@@ -34,6 +34,8 @@ class SDKProvider:
     is_replay: bool = False
     #: "an {vendor} API key is required"
     vendor: ClassVar[str]
+    #: the model asked when none is given
+    default_model: ClassVar[str]
     #: the SDK's async client class (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``)
     client_class: ClassVar[Any]
     #: the SDK's base exception, its timeout and connection errors, and the
@@ -46,14 +48,14 @@ class SDKProvider:
     def __init__(
         self,
         api_key: str,
-        model: str,
-        base_url: str | None,
-        http_client: httpx2.AsyncClient | None,
-        retry: RetryPolicy | None,
+        model: str | None = None,
+        base_url: str | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if not api_key:
             raise ProviderAuthError(f"an {self.vendor} API key is required", provider=self.name)
-        self.model = model
+        self.model = self.default_model if model is None else model
         self.retry = retry or RetryPolicy()
         self._api_key = api_key
         self._owns_client = http_client is None

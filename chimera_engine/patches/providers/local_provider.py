@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Literal, cast
 
 import httpx
@@ -78,6 +78,7 @@ class LocalLLMProvider:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._api_key = api_key
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._owns_client = http_client is None
         self._client = http_client or httpx.AsyncClient(trust_env=False)
 
@@ -127,7 +128,6 @@ class LocalLLMProvider:
         return body
 
     async def _attempt(self, request: CompletionRequest) -> Completion:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         state = _State()
         state.progress = request.progress
         try:
@@ -135,7 +135,7 @@ class LocalLLMProvider:
                 "POST",
                 self.url,
                 json=self._body(request),
-                headers=headers,
+                headers=self._headers,
                 timeout=request.timeout,
             ) as response:
                 if response.status_code >= 400:
@@ -230,19 +230,22 @@ class LocalLLMProvider:
         Never raises: an unreachable server or an unknown shape gives None.
         """
         root = self.base_url.removesuffix("/v1")
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
             if self.api == "ollama":
                 response = await self._client.post(
                     f"{root}/api/show", json={"model": self.model}, timeout=timeout
                 )
                 return _ollama_context(response.json()) if response.is_success else None
-            response = await self._client.get(f"{root}/props", headers=headers, timeout=timeout)
+            response = await self._client.get(
+                f"{root}/props", headers=self._headers, timeout=timeout
+            )
             if response.is_success:
                 found = _llamacpp_context(response.json())
                 if found:
                     return found
-            response = await self._client.get(f"{root}/v1/models", headers=headers, timeout=timeout)
+            response = await self._client.get(
+                f"{root}/v1/models", headers=self._headers, timeout=timeout
+            )
             return _vllm_context(response.json(), self.model) if response.is_success else None
         except (httpx.HTTPError, ValueError):
             return None
@@ -299,7 +302,7 @@ class _State:
         self.output_tokens = 0
         self.usage_known = False
         self.messages = 0
-        self.progress: Any = None
+        self.progress: Callable[[int, int], None] | None = None
 
     def add(self, text: str) -> None:
         self.parts.append(text)

@@ -29,6 +29,7 @@ import httpx
 from chimera_engine.patches.providers.base import (
     FINISH_ERROR,
     FINISH_STOP,
+    HTML_TYPES,
     Completion,
     CompletionRequest,
     ProviderError,
@@ -37,6 +38,7 @@ from chimera_engine.patches.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     ProviderWrongAPI,
+    media_type,
     short,
     status_error,
     stream_cut,
@@ -148,8 +150,8 @@ class LocalLLMProvider:
                         retry_after=parse_retry_after(response.headers),
                         secret=self._api_key,
                     )
-                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                if kind in ("text/html", "application/xhtml+xml"):
+                kind = media_type(response.headers)
+                if kind in HTML_TYPES:
                     raise ProviderNotAPI(
                         f"{self.name} at {self.url} answered with an HTML page, not an API: "
                         "check base_url",

@@ -22,11 +22,13 @@ from openai.types import CompletionUsage
 from chimera_engine.patches.providers.base import (
     FINISH_ERROR,
     FINISH_STOP,
+    HTML_TYPES,
     Completion,
     CompletionRequest,
     ProviderError,
     ProviderNotAPI,
     ProviderTimeout,
+    media_type,
     reported_error,
     short,
     status_error,
@@ -156,8 +158,7 @@ class OpenAIProvider(SDKProvider):
 
 def _check_shape(response: httpx2.Response, provider: str) -> None:
     """Refuse an answer that is plainly not an event stream (an HTML page, a JSON document)."""
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind in ("text/html", "application/xhtml+xml"):
+    if media_type(response.headers) in HTML_TYPES:
         raise ProviderNotAPI(
             f"{provider} at {response.url} answered with an HTML page, not an API: "
             "check base_url (it should end in /v1 for an OpenAI-compatible server)",

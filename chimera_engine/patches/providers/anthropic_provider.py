@@ -23,7 +23,6 @@ from chimera_engine.patches.providers.base import (
     FINISH_STOP,
     Completion,
     CompletionRequest,
-    ProviderAuthError,
     ProviderError,
     ProviderRateLimited,
     ProviderResponseError,
@@ -33,15 +32,10 @@ from chimera_engine.patches.providers.base import (
     reported_error,
     short,
     status_error,
-    stream_cut,
     unreachable,
 )
-from chimera_engine.patches.providers.pricing import cost_usd
-from chimera_engine.patches.providers.retry import (
-    RetryPolicy,
-    ask_with_retry,
-    parse_retry_after,
-)
+from chimera_engine.patches.providers.retry import parse_retry_after
+from chimera_engine.patches.providers.sdk import SDKProvider
 
 DEFAULT_MODEL = "claude-sonnet-5-5"  #: the current Sonnet (claude-sonnet-4-5 is deprecated)
 
@@ -53,7 +47,7 @@ _FINISH = {
 }
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider):
     """Claude via the Messages API. ``http_client`` is used as given and never
     closed by :meth:`aclose`; without one the SDK's own client is closed there.
     ``request.temperature`` is not sent: SDK 2.x has no such parameter and
@@ -61,37 +55,13 @@ class AnthropicProvider:
     """
 
     name: str = "anthropic"
-    is_replay: bool = False
-
-    def __init__(
-        self,
-        api_key: str,
-        model: str = DEFAULT_MODEL,
-        base_url: str | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        if not api_key:
-            raise ProviderAuthError("an Anthropic API key is required", provider=self.name)
-        self.model = model
-        self.retry = retry or RetryPolicy()
-        self._api_key = api_key
-        self._owns_client = http_client is None
-        self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
-        )
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider(model={self.model!r}, base_url={str(self._client.base_url)!r})"
-
-    async def complete(self, request: CompletionRequest) -> Completion:
-        """Ask once, retrying 429/5xx/overload/timeouts per ``self.retry``."""
-        return await ask_with_retry(self._attempt, request, self.retry, self.name)
-
-    async def aclose(self) -> None:
-        """Close the SDK's own HTTP client (an injected one is left open)."""
-        if self._owns_client:
-            await self._client.close()
+    vendor = "Anthropic"
+    default_model = DEFAULT_MODEL
+    client_class = anthropic.AsyncAnthropic
+    sdk_error = anthropic.AnthropicError
+    timeout_errors = (anthropic.APITimeoutError, httpx2.TimeoutException)
+    connection_errors = (anthropic.APIConnectionError, httpx2.TransportError)
+    secret_errors = (anthropic.AuthenticationError, anthropic.PermissionDeniedError)
 
     def _params(self, request: CompletionRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -107,17 +77,15 @@ class AnthropicProvider:
         return params
 
     async def _attempt(self, request: CompletionRequest) -> Completion:
-        try:
+        with self._sending():
             stream = await self._client.messages.create(**self._params(request))
-        except anthropic.AnthropicError as err:
-            raise self._map_error(err) from _cause(err)
         parts: list[str] = []
         input_tokens = output_tokens = 0
         usage_known = False
         stop_reason: str | None = None
         stopped = False
-        chars = pieces = 0
-        try:
+        chars = 0
+        with self._reading(parts):
             async with stream:
                 async for event in stream:
                     if event.type == "message_start":
@@ -126,9 +94,9 @@ class AnthropicProvider:
                         output_tokens = event.message.usage.output_tokens or 0
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         parts.append(event.delta.text)
-                        chars, pieces = chars + len(event.delta.text), pieces + 1
+                        chars += len(event.delta.text)
                         if request.progress is not None:
-                            request.progress(chars, pieces)
+                            request.progress(chars, len(parts))
                     elif event.type == "message_delta":
                         usage_known = True
                         stop_reason = event.delta.stop_reason or stop_reason
@@ -136,36 +104,19 @@ class AnthropicProvider:
                         input_tokens = event.usage.input_tokens or input_tokens
                     elif event.type == "message_stop":
                         stopped = True
-        except (anthropic.APITimeoutError, httpx2.TimeoutException) as err:
-            raise stream_cut(self.name, len("".join(parts)), timed_out=True) from err
-        except (anthropic.APIConnectionError, httpx2.TransportError) as err:
-            raise stream_cut(self.name, len("".join(parts)), timed_out=False) from err
-        except anthropic.AnthropicError as err:
-            raise self._map_error(err, mid_stream=True) from _cause(err)
-        except ValueError as err:  # includes json.JSONDecodeError
-            raise ProviderResponseError(
-                f"anthropic sent a malformed stream event: {short(str(err), 120)}",
-                provider=self.name,
-            ) from err
         finish = _FINISH.get(stop_reason, stop_reason) if stop_reason else FINISH_ERROR
         if not stopped and finish == FINISH_STOP:
             finish = FINISH_ERROR
-        return Completion(
-            text="".join(parts),
-            provider=self.name,
-            model=self.model,
+        return self._completion(
+            parts,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd(self.model, input_tokens, output_tokens) if usage_known else None,
-            latency_s=0.0,
-            finish_reason=finish,
-            truncated=finish != FINISH_STOP or not stopped,
             usage_known=usage_known,
+            finish=finish,
+            truncated=finish != FINISH_STOP or not stopped,
         )
 
-    def _map_error(
-        self, err: anthropic.AnthropicError, *, mid_stream: bool = False
-    ) -> ProviderError:
+    def _map_error(self, err: Exception, *, mid_stream: bool = False) -> ProviderError:
         """The ProviderError for an SDK exception; its message never holds the key."""
         if isinstance(err, anthropic.APITimeoutError):
             return ProviderTimeout("anthropic timed out", provider=self.name)
@@ -182,6 +133,12 @@ class AnthropicProvider:
             )
         return reported_error(self.name, err, self._api_key, mid_stream=mid_stream)
 
+    def _malformed(self, err: ValueError) -> ProviderError:
+        return ProviderResponseError(
+            f"anthropic sent a malformed stream event: {short(str(err), 120)}",
+            provider=self.name,
+        )
+
 
 def _stream_error(kind: str | None, detail: str) -> ProviderError:
     message = f"anthropic failed mid-answer ({kind or 'error'}): {short(detail)}"
@@ -190,10 +147,3 @@ def _stream_error(kind: str | None, detail: str) -> ProviderError:
     if kind in ("overloaded_error", "api_error"):
         return ProviderUnavailable(message, provider="anthropic")
     return ProviderResponseError(message, provider="anthropic")
-
-
-def _cause(err: anthropic.AnthropicError) -> BaseException | None:
-    """Chain to the SDK error, except for auth errors, whose text may quote the key."""
-    if isinstance(err, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
-        return None
-    return err

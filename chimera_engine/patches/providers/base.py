@@ -13,7 +13,7 @@ operator and never contain an API key (:func:`redact` scrubs them).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -307,3 +307,15 @@ def reported_error(
         f"{provider} reported an error{where}: {short(redact(str(err), secret))}",
         provider=provider,
     )
+
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")  #: a web page where an API was expected
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The lower-cased media type of a response's ``content-type``, without parameters.
+
+    >>> media_type({"content-type": "Text/HTML; charset=utf-8"}), media_type({})
+    ('text/html', '')
+    """
+    return headers.get("content-type", "").split(";")[0].strip().lower()

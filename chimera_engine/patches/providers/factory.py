@@ -30,6 +30,7 @@ from chimera_engine.patches.providers.base import (
 )
 from chimera_engine.patches.providers.replay import RecordingProvider, ReplayProvider
 from chimera_engine.patches.providers.retry import RetryPolicy
+from chimera_engine.patches.providers.sdk import SDKProvider
 
 KINDS = ("openai", "anthropic", "ollama", "local", "replay")
 ALIASES = {"openai-compatible": "local"}
@@ -121,21 +122,17 @@ def build_provider(
         key = resolve_api_key(kind, api_key_env, environ=environ, keyring=keyring)
         assert key is not None
         # the SDKs are imported only for the provider in use (they are slow to import)
+        sdk_provider: type[SDKProvider]
         if kind == "openai":
             from chimera_engine.patches.providers.openai_provider import OpenAIProvider
 
-            provider = OpenAIProvider(
-                key, model or "gpt-4o-mini", base_url, http_client=http_client, retry=retry
-            )
+            sdk_provider = OpenAIProvider
         else:
-            from chimera_engine.patches.providers.anthropic_provider import (
-                DEFAULT_MODEL as ANTHROPIC_MODEL,
-            )
             from chimera_engine.patches.providers.anthropic_provider import AnthropicProvider
 
-            provider = AnthropicProvider(
-                key, model or ANTHROPIC_MODEL, base_url, http_client=http_client, retry=retry
-            )
+            sdk_provider = AnthropicProvider
+        # an empty model name means the provider's default model
+        provider = sdk_provider(key, model or None, base_url, http_client=http_client, retry=retry)
     elif kind in ("ollama", "local"):
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             raise TypeError(f"{kind} needs an httpx.AsyncClient, not {type(http_client)}")

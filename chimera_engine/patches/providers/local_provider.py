@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Literal, cast
 
 import httpx
@@ -29,6 +29,7 @@ import httpx
 from chimera_engine.patches.providers.base import (
     FINISH_ERROR,
     FINISH_STOP,
+    HTML_TYPES,
     Completion,
     CompletionRequest,
     ProviderError,
@@ -37,6 +38,7 @@ from chimera_engine.patches.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     ProviderWrongAPI,
+    media_type,
     short,
     status_error,
     stream_cut,
@@ -78,6 +80,7 @@ class LocalLLMProvider:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._api_key = api_key
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._owns_client = http_client is None
         self._client = http_client or httpx.AsyncClient(trust_env=False)
 
@@ -127,7 +130,6 @@ class LocalLLMProvider:
         return body
 
     async def _attempt(self, request: CompletionRequest) -> Completion:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         state = _State()
         state.progress = request.progress
         try:
@@ -135,7 +137,7 @@ class LocalLLMProvider:
                 "POST",
                 self.url,
                 json=self._body(request),
-                headers=headers,
+                headers=self._headers,
                 timeout=request.timeout,
             ) as response:
                 if response.status_code >= 400:
@@ -148,8 +150,8 @@ class LocalLLMProvider:
                         retry_after=parse_retry_after(response.headers),
                         secret=self._api_key,
                     )
-                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                if kind in ("text/html", "application/xhtml+xml"):
+                kind = media_type(response.headers)
+                if kind in HTML_TYPES:
                     raise ProviderNotAPI(
                         f"{self.name} at {self.url} answered with an HTML page, not an API: "
                         "check base_url",
@@ -230,19 +232,22 @@ class LocalLLMProvider:
         Never raises: an unreachable server or an unknown shape gives None.
         """
         root = self.base_url.removesuffix("/v1")
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
             if self.api == "ollama":
                 response = await self._client.post(
                     f"{root}/api/show", json={"model": self.model}, timeout=timeout
                 )
                 return _ollama_context(response.json()) if response.is_success else None
-            response = await self._client.get(f"{root}/props", headers=headers, timeout=timeout)
+            response = await self._client.get(
+                f"{root}/props", headers=self._headers, timeout=timeout
+            )
             if response.is_success:
                 found = _llamacpp_context(response.json())
                 if found:
                     return found
-            response = await self._client.get(f"{root}/v1/models", headers=headers, timeout=timeout)
+            response = await self._client.get(
+                f"{root}/v1/models", headers=self._headers, timeout=timeout
+            )
             return _vllm_context(response.json(), self.model) if response.is_success else None
         except (httpx.HTTPError, ValueError):
             return None
@@ -299,7 +304,7 @@ class _State:
         self.output_tokens = 0
         self.usage_known = False
         self.messages = 0
-        self.progress: Any = None
+        self.progress: Callable[[int, int], None] | None = None
 
     def add(self, text: str) -> None:
         self.parts.append(text)

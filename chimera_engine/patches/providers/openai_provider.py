@@ -12,6 +12,7 @@ is returned with ``truncated=True``; a connection cut mid-stream raises
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import httpx2
@@ -21,30 +22,26 @@ from openai.types import CompletionUsage
 from chimera_engine.patches.providers.base import (
     FINISH_ERROR,
     FINISH_STOP,
+    HTML_TYPES,
     Completion,
     CompletionRequest,
-    ProviderAuthError,
     ProviderError,
     ProviderNotAPI,
     ProviderTimeout,
+    media_type,
     reported_error,
     short,
     status_error,
-    stream_cut,
     unreachable,
 )
-from chimera_engine.patches.providers.pricing import cost_usd
-from chimera_engine.patches.providers.retry import (
-    RetryPolicy,
-    ask_with_retry,
-    parse_retry_after,
-)
+from chimera_engine.patches.providers.retry import parse_retry_after
+from chimera_engine.patches.providers.sdk import SDKProvider
 
 #: Model families that take no temperature and no stop sequences (reasoning models).
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gpt-6")
 
 
-class OpenAIProvider:
+class OpenAIProvider(SDKProvider):
     """OpenAI (or an OpenAI-compatible endpoint via ``base_url``) chat completions.
 
     ``http_client`` is used as given and is never closed by :meth:`aclose`;
@@ -60,40 +57,19 @@ class OpenAIProvider:
     """
 
     name: str = "openai"
-    is_replay: bool = False
+    vendor = "OpenAI"
+    default_model = "gpt-4o-mini"
+    client_class = openai.AsyncOpenAI
+    sdk_error = openai.OpenAIError
+    timeout_errors = (openai.APITimeoutError,)
+    connection_errors = (openai.APIConnectionError, httpx2.TransportError)
+    secret_errors = (openai.AuthenticationError, openai.PermissionDeniedError)
 
-    def __init__(
-        self,
-        api_key: str,
-        model: str = "gpt-4o-mini",
-        base_url: str | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        if not api_key:
-            raise ProviderAuthError("an OpenAI API key is required", provider=self.name)
-        self.model = model
-        self.retry = retry or RetryPolicy()
-        self._api_key = api_key
-        self._owns_client = http_client is None
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0
-        )
+    @cached_property
+    def token_param(self) -> str:
+        """The name of the output limit in requests (see the class doc)."""
         host = self._client.base_url.host
-        #: The name of the output limit in requests (see the class doc).
-        self.token_param = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
-
-    def __repr__(self) -> str:
-        return f"OpenAIProvider(model={self.model!r}, base_url={str(self._client.base_url)!r})"
-
-    async def complete(self, request: CompletionRequest) -> Completion:
-        """Ask once, retrying 429/5xx/timeouts per ``self.retry``; see the module doc."""
-        return await ask_with_retry(self._attempt, request, self.retry, self.name)
-
-    async def aclose(self) -> None:
-        """Close the SDK's own HTTP client (an injected one is left open)."""
-        if self._owns_client:
-            await self._client.close()
+        return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
     def _params(self, request: CompletionRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -114,10 +90,8 @@ class OpenAIProvider:
         return params
 
     async def _attempt(self, request: CompletionRequest) -> Completion:
-        try:
+        with self._sending():
             stream = await self._client.chat.completions.create(**self._params(request))
-        except openai.OpenAIError as err:
-            raise self._map_error(err) from _cause(err)
         try:
             _check_shape(stream.response, self.name)
         except ProviderNotAPI:
@@ -128,7 +102,7 @@ class OpenAIProvider:
         usage: CompletionUsage | None = None
         chunks = 0
         chars = 0
-        try:
+        with self._reading(parts):
             async with stream:
                 async for chunk in stream:
                     chunks += 1
@@ -142,40 +116,22 @@ class OpenAIProvider:
                                 request.progress(chars, len(parts))
                         if choice.finish_reason is not None:
                             finish = choice.finish_reason
-        except openai.APITimeoutError as err:
-            raise stream_cut(self.name, len("".join(parts)), timed_out=True) from err
-        except (openai.APIConnectionError, httpx2.TransportError) as err:
-            raise stream_cut(self.name, len("".join(parts)), timed_out=False) from err
-        except openai.OpenAIError as err:
-            raise self._map_error(err, mid_stream=True) from _cause(err)
-        except ValueError as err:  # includes json.JSONDecodeError
-            raise ProviderNotAPI(
-                f"{self.name} at {self._client.base_url} sent malformed JSON in its stream "
-                f"({short(str(err), 120)}): is this an OpenAI-compatible API?",
-                provider=self.name,
-            ) from err
         if chunks == 0:
             raise ProviderNotAPI(
                 f"{self.name} at {self._client.base_url} sent no chat completion events: "
                 "it is not an OpenAI-compatible API (check base_url and the provider kind)",
                 provider=self.name,
             )
-        input_tokens = usage.prompt_tokens if usage is not None else 0
-        output_tokens = usage.completion_tokens if usage is not None else 0
-        return Completion(
-            text="".join(parts),
-            provider=self.name,
-            model=self.model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=None if usage is None else cost_usd(self.model, input_tokens, output_tokens),
-            latency_s=0.0,
-            finish_reason=finish or FINISH_ERROR,
-            truncated=finish not in (FINISH_STOP, "tool_calls"),
+        return self._completion(
+            parts,
+            input_tokens=usage.prompt_tokens if usage is not None else 0,
+            output_tokens=usage.completion_tokens if usage is not None else 0,
             usage_known=usage is not None,
+            finish=finish or FINISH_ERROR,
+            truncated=finish not in (FINISH_STOP, "tool_calls"),
         )
 
-    def _map_error(self, err: openai.OpenAIError, *, mid_stream: bool = False) -> ProviderError:
+    def _map_error(self, err: Exception, *, mid_stream: bool = False) -> ProviderError:
         """The ProviderError for an SDK exception; its message never holds the key."""
         if isinstance(err, openai.APITimeoutError):
             return ProviderTimeout(f"openai timed out: {err}", provider=self.name)
@@ -192,11 +148,17 @@ class OpenAIProvider:
             )
         return reported_error(self.name, err, self._api_key, mid_stream=mid_stream)
 
+    def _malformed(self, err: ValueError) -> ProviderError:
+        return ProviderNotAPI(
+            f"{self.name} at {self._client.base_url} sent malformed JSON in its stream "
+            f"({short(str(err), 120)}): is this an OpenAI-compatible API?",
+            provider=self.name,
+        )
+
 
 def _check_shape(response: httpx2.Response, provider: str) -> None:
     """Refuse an answer that is plainly not an event stream (an HTML page, a JSON document)."""
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind in ("text/html", "application/xhtml+xml"):
+    if media_type(response.headers) in HTML_TYPES:
         raise ProviderNotAPI(
             f"{provider} at {response.url} answered with an HTML page, not an API: "
             "check base_url (it should end in /v1 for an OpenAI-compatible server)",
@@ -211,10 +173,3 @@ def _detail(err: openai.APIStatusError) -> str:
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             return str(inner["message"])
     return err.message
-
-
-def _cause(err: openai.OpenAIError) -> BaseException | None:
-    """Chain to the SDK error, except for auth errors, whose text may quote the key."""
-    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
-        return None
-    return err

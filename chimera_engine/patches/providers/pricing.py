@@ -87,12 +87,13 @@ def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price
     >>> price_for("gpt-4o-2024-05-13").input_per_mtok, price_for("my-finetune") is None
     (5.0, True)
     """
-    extra = {name.lower(): price for name, price in (overrides or {}).items()}
-    table: Mapping[str, Price] = {**PRICES, **extra}
+    extra = {name.lower(): price for name, price in overrides.items()} if overrides else {}
     name = model.strip().lower()
     while True:
-        if name in table:
-            return table[name]
+        if name in extra:
+            return extra[name]
+        if name in PRICES:
+            return PRICES[name]
         shorter = _SUFFIX.sub("", name)
         if shorter == name:
             return None

@@ -30,11 +30,6 @@ class RefreshGate:
         self._running = False
         self._again = False
 
-    @property
-    def running(self) -> bool:
-        """A read has begun and not finished."""
-        return self._running
-
     def begin(self) -> bool:
         """True when a read may start now; otherwise one more is remembered for later."""
         if self._running:

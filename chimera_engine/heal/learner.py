@@ -75,7 +75,7 @@ class PatchLearner:
         self,
         *,
         authorize: Authorize,
-        build_request: Callable[[str, str], PatchRequest],
+        build_request: Callable[[str, str], Awaitable[PatchRequest]],
         queue: ReviewQueue,
         generator: Callable[[], CodeGenerator],
     ) -> None:
@@ -89,7 +89,7 @@ class PatchLearner:
     ) -> ProposalOutcome:
         """Ask for a tested fix of ``module``; ConflictError if it changed meanwhile."""
         await self._authorize(principal, Permission.PATCH_GENERATE, module)
-        request = self._build_request(module, evidence.note())
+        request = await self._build_request(module, evidence.note())
         if request.base_version != evidence.version:
             raise ConflictError(
                 f"{module} is now v{request.base_version}, not v{evidence.version}; "

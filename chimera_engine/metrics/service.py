@@ -124,10 +124,7 @@ class MetricsService:
         transaction; one audit entry names how many and which. Returns those acknowledged
         by this call."""
         await self._guard.allow(principal, Permission.ANOMALY_ACKNOWLEDGE, "anomaly:*")
-        if ids is not None and not all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids
-        ):
-            raise ValidationError("ids must be anomaly ids (integers from 1 to 2^63 - 1)")
+        _check_ids(ids)
         done = await self._hub.acknowledge_many(ids, principal.actor)
         await self._guard.record(
             principal,
@@ -151,10 +148,7 @@ class MetricsService:
         """Close the open incidents among ``ids`` (None: every open one) and acknowledge
         their anomalies, as ``principal``; one audit entry. Returns those closed."""
         await self._guard.allow(principal, Permission.ANOMALY_ACKNOWLEDGE, "incident:*")
-        if ids is not None and not all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids
-        ):
-            raise ValidationError("ids must be anomaly ids (integers from 1 to 2^63 - 1)")
+        _check_ids(ids)
         hub = self._hub
         closed = await hub.incidents.close(ids, principal.actor, time.time(), hub.engine)
         await self._guard.record(
@@ -224,3 +218,11 @@ class MetricsService:
             thresholds=list(settings.thresholds) if settings.thresholds is not None else None,
         )
         return settings
+
+
+def _check_ids(ids: Sequence[int] | None) -> None:
+    """Refuse ids that are not row ids (None: every open one)."""
+    if ids is not None and not all(
+        isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids
+    ):
+        raise ValidationError("ids must be anomaly ids (integers from 1 to 2^63 - 1)")

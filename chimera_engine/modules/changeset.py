@@ -16,6 +16,7 @@ retried when that sibling appears.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -131,16 +132,19 @@ class ChangeSets:
                 wanted |= group
         return wanted
 
-    async def _read_set(self, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
-        loop = asyncio.get_running_loop()
-        sources: dict[str, str] = {}
-        gone: list[str] = []
-        for name in sorted(names):
-            try:
-                sources[name] = await loop.run_in_executor(None, self._workspace.read_source, name)
-            except (OSError, UnicodeDecodeError):
-                gone.append(name)
-        return sources, gone
+    async def _read_set(self, names: Iterable[str]) -> dict[str, str]:
+        """The sources of ``names`` that can be read (a gone file is left out), read in
+        one trip off the event loop."""
+        ordered = sorted(names)
+
+        def read() -> dict[str, str]:
+            sources: dict[str, str] = {}
+            for name in ordered:
+                with contextlib.suppress(OSError, UnicodeDecodeError):  # gone: left out
+                    sources[name] = self._workspace.read_source(name)
+            return sources
+
+        return await asyncio.get_running_loop().run_in_executor(None, read)
 
     async def apply_change_set(
         self, changed: Iterable[str], *, principal: Principal, force: bool = False
@@ -148,7 +152,7 @@ class ChangeSets:
         """Load every module in ``changed`` (from its file) as one transaction."""
         started = time.perf_counter()
         names = self._joined(changed)
-        sources, _gone = await self._read_set(names)
+        sources = await self._read_set(names)
         for name in sources:
             await self._deletions.file_back(name, principal)
         items = {

@@ -10,6 +10,7 @@ import ast
 import asyncio
 import contextlib
 import copy
+import functools
 import hashlib
 import inspect
 import logging
@@ -139,12 +140,16 @@ async def run_in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
     )
 
 
-def workspace_imports(source: str, package: str) -> set[str]:
-    """Names of sibling modules that ``source`` imports relatively (``from .x import y``)."""
+@functools.lru_cache(maxsize=1024)
+def workspace_imports(source: str, package: str) -> frozenset[str]:
+    """Names of sibling modules that ``source`` imports relatively (``from .x import y``).
+
+    Cached by source: a reload asks this of every serving module (its dependants), and a
+    version's source never changes, so each is parsed once rather than on every reload."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return set()
+        return frozenset()
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
@@ -152,7 +157,7 @@ def workspace_imports(source: str, package: str) -> set[str]:
                 found.add(node.module.split(".")[0])
             else:
                 found.update(alias.name for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 @dataclass

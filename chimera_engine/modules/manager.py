@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,30 +153,13 @@ class HotReloadManager:
         return self.reporter.reloads_failed
 
     @property
-    def deletion_store(self) -> DeletionStore:
-        return self.deletion_control.store
-
-    @property
-    def deletions(self) -> list[Deletion]:
-        """Every deletion seen, oldest first."""
-        return self.deletion_control.deletions
-
-    @property
     def pending_deletions(self) -> dict[str, Deletion]:
         return self.deletion_control.pending
-
-    def engine_budget(self, probe_seconds: float) -> float:
-        return self.importer.engine_budget(probe_seconds)
 
     async def probe(
         self, items: dict[str, str], *, base: dict[str, str] | None = None
     ) -> dict[str, ProbeResult]:
         return await self.changes.probe(items, base=base)
-
-    async def apply_change_set(
-        self, changed: Iterable[str], *, principal: Principal, force: bool = False
-    ) -> ChangeSetResult:
-        return await self.changes.apply_change_set(changed, principal=principal, force=force)
 
     async def activate(self, module: str, version: int, principal: Principal) -> ReloadResult:
         return await self.versions.activate(module, version, principal)
@@ -280,7 +263,7 @@ class HotReloadManager:
             await self.deletion_control.file_deleted(module, watcher)
         if not change.changed:
             return None
-        result = await self.apply_change_set(change.changed, principal=watcher)
+        result = await self.changes.apply_change_set(change.changed, principal=watcher)
         if not result.ok:
             log.warning("change set refused: %s", result.reason)
         return result
@@ -309,23 +292,18 @@ class HotReloadManager:
         active = self.registry.active.get(module)
         fault = None
         budget = None
-        probed = source is not None and self._probed.pop(module, None) == content_hash(source)
-        if (
-            source is not None
-            and not probed
-            and (active is None or active.content_hash != content_hash(source))
-        ):
+        digest = content_hash(source) if source is not None else ""
+        probed = source is not None and self._probed.pop(module, None) == digest
+        if source is not None and not probed and (active is None or active.content_hash != digest):
             # import-time code runs first in a child that can be killed, outside the lock
             fault = (await self.probe({module: source})).get(module)
             if fault is not None and fault.ok:
-                budget = self.engine_budget(fault.seconds)
+                budget = self.importer.engine_budget(fault.seconds)
                 fault = None
         async with self.importer.locked(budget):
             if fault is not None and source is not None:
                 previous = self.registry.active.get(module)
-                candidate = self.candidates.new(
-                    module, source, content_hash(source), origin, parent
-                )
+                candidate = self.candidates.new(module, source, digest, origin, parent)
                 await self.candidates.record_failure(candidate, fault.reason)
                 result = ReloadResult(
                     module=module,

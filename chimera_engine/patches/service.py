@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
+from pathlib import Path
 
 from chimera_engine.errors import ChimeraError, NotFoundError
 from chimera_engine.modules.manager import HotReloadManager
+from chimera_engine.modules.models import ModuleVersion
 from chimera_engine.patches.attempts import Attempt
 from chimera_engine.patches.generator import CodeGenerator
 from chimera_engine.patches.hunks import Hunk
@@ -46,11 +49,16 @@ class PatchesService:
         self._generator = generator
         self._capabilities = capabilities
 
-    def build_request(self, module: str, note: str = "") -> PatchRequest:
-        """The evidence for a fix of ``module``'s active version, gathered from the engine."""
+    def _active(self, module: str) -> ModuleVersion:
         active = self._reload().registry.active.get(validate_module_name(module))
         if active is None:
             raise NotFoundError(f"module {module!r} has no active version")
+        return active
+
+    async def build_request(self, module: str, note: str = "") -> PatchRequest:
+        """The evidence for a fix of ``module``'s active version, gathered from the engine
+        (the module's test files read off the event loop)."""
+        active = self._active(module)
         failures = [
             FailureSample(
                 args=f.args,
@@ -60,11 +68,9 @@ class PatchesService:
             )
             for f in self._runtime().recent_failures(module, active.version)[:5]
         ]
-        tests_dir = self._reload().workspace.tests_dir
-        existing = {}
-        if tests_dir.is_dir():
-            for path in sorted(tests_dir.glob(f"test_{module}*.py"))[:3]:
-                existing[f"tests/{path.name}"] = path.read_text(encoding="utf-8")
+        existing = await asyncio.to_thread(
+            _module_tests, self._reload().workspace.tests_dir, module
+        )
         metrics = {
             "calls": float(active.calls),
             "errors": float(active.errors),
@@ -85,7 +91,7 @@ class PatchesService:
     ) -> ProposalOutcome:
         """Ask the configured provider for a tested fix of ``module`` (may take a while)."""
         await self._guard.allow(principal, Permission.PATCH_GENERATE, module)
-        request = self.build_request(module, note)
+        request = await self.build_request(module, note)
         return await self._queue().propose(self._generator(), request, principal)
 
     async def list_patches(
@@ -215,11 +221,11 @@ class PatchesService:
         """Run the sandbox on a patch (answer format) against the active module; nothing applied."""
         await self._guard.allow(principal, Permission.PATCH_GENERATE, module)
         queue = self._queue()
-        request = self.build_request(module)
+        source = self._active(module).source
         path = queue.module_path(module)
         content = materialise(
             parse_answer(answer_text),
-            {path: request.source},
+            {path: source},
             allowed={path},
             existing_tests=queue.existing_tests(),
         )
@@ -237,3 +243,12 @@ class PatchesService:
     async def list_patterns(self, principal: Principal) -> list[Pattern]:
         await self._guard.allow(principal, Permission.PATCH_READ)
         return await self._queue().patterns.all()
+
+
+def _module_tests(tests_dir: Path, module: str) -> dict[str, str]:
+    """The first three of ``module``'s test files (``tests/<name>`` -> text)."""
+    existing = {}
+    if tests_dir.is_dir():
+        for path in sorted(tests_dir.glob(f"test_{module}*.py"))[:3]:
+            existing[f"tests/{path.name}"] = path.read_text(encoding="utf-8")
+    return existing

@@ -63,7 +63,7 @@ async def test_every_demo_fault_gets_its_tested_fix(tmp_path: Path) -> None:
             for _ in range(3):  # the fault's own calls; some fail, and that is evidence
                 with contextlib.suppress(ToolCallError):
                     await node.runtime.call(fault.tool, fault.arguments(rng), admin.principal)
-            request = node.facade.patches.build_request(fault.module, f"the {name} fault")
+            request = await node.facade.patches.build_request(fault.module, f"the {name} fault")
             if name in ("csv_shape", "error_burst"):
                 assert request.failures, name
             prompt = build_prompt(request, f"tools/{fault.module}.py", [], [])

@@ -16,7 +16,7 @@ each with its own sample time, its own weights and alert threshold
 (:meth:`~DetectorBank.configure`) and the engine's effect-size test (``news``,
 asked only of the rare rows whose score reaches their alert threshold). The
 decisions are exactly those of the scalar ensemble, alert by alert (tested).
-Cost: about 0.5 us per metric per tick at 10,000 metrics, plus a fixed ~0.4 ms
+Cost: about 1 us per metric per tick at 10,000 metrics, plus a fixed ~0.4 ms
 per call (see benchmarks/bench_anomaly.py).
 """
 

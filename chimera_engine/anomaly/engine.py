@@ -19,7 +19,7 @@ buffer, the ensemble's state and the input status; operator settings
 - :meth:`AnomalyDetectionEngine.observe_many` - a batch (a scrape, a pushed batch).
   Metrics that arrive in batches of at least :data:`BANK_MIN` samples live in a
   :class:`~chimera_engine.anomaly.bank.DetectorBank` row and are scored in one numpy
-  pass per batch (under 1 us a sample at 10,000 metrics instead of ~10); the others
+  pass per batch (about 1 us a sample at 10,000 metrics instead of ~10); the others
   keep their own :class:`~chimera_engine.anomaly.ensemble.Ensemble`. A metric new in
   such a batch starts in the bank, one with its own ensemble moves in with its
   :data:`JOIN_AFTER`-th such batch in a row, and a banked metric that gets a lone sample moves

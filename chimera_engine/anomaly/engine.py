@@ -352,8 +352,14 @@ class AnomalyDetectionEngine:
         """Feed a batch: ``values[i]`` of ``metrics[i]`` at ``ts[i]``, each metric's
         samples in time order. Returns the alerts raised, like :meth:`observe` one by
         one would (a metric's samples keep their order; the events of different metrics
-        may come in another order). Metrics new in a batch of at least
-        :data:`BANK_MIN` samples are scored in the bank."""
+        may come in another order).
+
+        The batch is scored in rounds: the first sample of every metric, then the
+        second of those with two, and so on. A round of at least :data:`BANK_MIN`
+        samples goes through the bank (metrics new to the engine start there); a
+        smaller one through the metrics' own ensembles. So a batch that repeats a
+        few metrics many times costs what :meth:`observe` one by one costs, not a
+        numpy pass per sample."""
         events: list[AnomalyEvent] = []
         if len(metrics) < BANK_MIN:
             for metric, t, value in zip(metrics, ts, values, strict=True):
@@ -361,14 +367,34 @@ class AnomalyDetectionEngine:
                 if event is not None:
                     events.append(event)
             return events
-        known, gap_factor = self._metrics, self.gap_factor
-        round_: list[tuple[str, _Metric, float, float]] = []
-        in_round: set[int] = set()
+        rounds: list[list[tuple[str, float, float]]] = [[]]
+        seen: dict[str, int] = {}
         for metric, t, value in zip(metrics, ts, values, strict=True):
+            k = seen.get(metric, 0)
+            seen[metric] = k + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append((metric, t, value))
+        for samples in rounds:
+            events += self._observe_round(samples)
+        return events
+
+    def _observe_round(self, samples: list[tuple[str, float, float]]) -> list[AnomalyEvent]:
+        """One sample each of distinct metrics (see :meth:`observe_many`)."""
+        events: list[AnomalyEvent] = []
+        known, gap_factor = self._metrics, self.gap_factor
+        if len(samples) < BANK_MIN:
+            for metric, t, value in samples:
+                event = self.observe(metric, t, value)
+                if event is not None:
+                    events.append(event)
+            return events
+        batch: list[tuple[str, _Metric, float, float]] = []
+        for metric, t, value in samples:
             m = known.get(metric)
             if m is None:
                 m = self._get(metric, banked=True)
-            elif m.ensemble is not None:
+            if m.ensemble is not None:
                 batched = m.batched + 1
                 if batched < JOIN_AFTER:
                     event = self.observe(metric, t, value)
@@ -377,14 +403,10 @@ class AnomalyDetectionEngine:
                         events.append(event)
                     continue
                 self._join_bank(metric, m)
-            if m.row in in_round:  # the metric's next sample: after this round is scored
-                events += self._tick_bank(round_)
-                round_, in_round = [], set()
             if m.accept(t, value, gap_factor):
-                round_.append((metric, m, t, value))
-                in_round.add(m.row)
-        if round_:
-            events += self._tick_bank(round_)
+                batch.append((metric, m, t, value))
+        if batch:
+            events += self._tick_bank(batch)
         return events
 
     def _tick_bank(self, batch: list[tuple[str, _Metric, float, float]]) -> list[AnomalyEvent]:

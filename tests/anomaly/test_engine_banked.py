@@ -159,3 +159,34 @@ def test_bad_values_in_a_batch_are_counted_not_learned(bad: float) -> None:
     status = engine.status("m0")
     assert status is not None and status.nonfinite == 1 and status.samples == 0
     assert engine.last_value("m0") is None and engine.last_value("m1") == 1.0
+
+
+def test_a_batch_repeating_one_metric_is_not_a_numpy_pass_per_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostile push: a hundred metrics once, then one of them 4,900 times. Only the
+    first round is large enough for the bank; the rest is scored by the metric's own
+    ensemble (a numpy pass per sample would hold the loop for seconds)."""
+    from chimera_engine.anomaly.bank import DetectorBank
+
+    passes = 0
+    tick_rows = DetectorBank.tick_rows
+
+    def counted(self: DetectorBank, *args: object, **kwargs: object) -> object:
+        nonlocal passes
+        passes += 1
+        return tick_rows(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DetectorBank, "tick_rows", counted)
+    rng = np.random.default_rng(1)
+    keys = [f"m{j}" for j in range(100)] + ["m7"] * 4900
+    ts = [T0] * 100 + [T0 + 1 + i for i in range(4900)]
+    xs = [float(x) for x in 10.0 + rng.standard_normal(5000)]
+    xs[3000] += 50.0
+    engine, solo = AnomalyDetectionEngine(), AnomalyDetectionEngine()
+    got = engine.observe_many(keys, ts, xs)
+    want = [e for e in map(solo.observe, keys, ts, xs) if e is not None]
+    assert passes == 1
+    assert engine.banked("m0") and not engine.banked("m7")
+    assert sorted(got, key=lambda e: e.t) == sorted(want, key=lambda e: e.t)
+    assert any(e.metric == "m7" and e.value == xs[3000] for e in got)

@@ -109,3 +109,15 @@ class BatchDetector(ABC):
 def is_finite(x: float) -> bool:
     """True for a real, finite number (cheap; used on the hot path)."""
     return not (math.isnan(x) or math.isinf(x))
+
+
+def power(base: float, exponents: FloatArray) -> FloatArray:
+    """``base ** e`` for every ``e``, rounded exactly as Python's float power: numpy's
+    vectorised power may differ in the last bit, and a batch must decide like the
+    scalar path. Cheap when the exponents are all equal (one sampling cadence)."""
+    if exponents.size == 0:
+        return np.empty(0)
+    first = float(exponents.flat[0])
+    if bool((exponents == first).all()):
+        return np.full(exponents.shape, base**first)
+    return np.array([base**e for e in exponents.tolist()], dtype=np.float64)

@@ -196,7 +196,12 @@ class ContextDetector(Detector):
 
 
 class ContextBatch(BatchDetector):
-    """:class:`ContextDetector` for ``n`` metrics at once (identical scores per row)."""
+    """:class:`ContextDetector` for ``n`` metrics at once (identical scores per row).
+
+    The bit tables are indexed through ``_rows`` (the table row of each batch row): a
+    bank working on a subset of its metrics points ``_rows`` at them instead of
+    copying their tables.
+    """
 
     def __init__(
         self,
@@ -291,7 +296,7 @@ class ContextBatch(BatchDetector):
         for k in range(self.order):
             sel = mem[valid[mem, k]]
             key = keys[sel, k]
-            self.table[sel, key >> 3] |= (1 << (key & 7)).astype(np.uint8)
+            self.table[self._rows[sel], key >> 3] |= (1 << (key & 7)).astype(np.uint8)
         self.syms[rows, :-1] = self.syms[rows, 1:]
         self.syms[rows, -1] = keys[rows, self.order]
         x = np.where(ok, xs, 0.0)

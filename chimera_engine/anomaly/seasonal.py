@@ -27,7 +27,7 @@ from array import array
 import numpy as np
 import numpy.typing as npt
 
-from chimera_engine.anomaly.base import BatchDetector, BoolArray, Detector, FloatArray
+from chimera_engine.anomaly.base import BatchDetector, BoolArray, Detector, FloatArray, power
 
 N_BUCKETS = 48
 DAY = 86400.0
@@ -137,8 +137,21 @@ class SeasonalDetector(Detector):
             dev[b] += a * (abs(d) - dev[b])
 
 
+def buckets_of(ts: FloatArray) -> npt.NDArray[np.intp]:
+    """:func:`bucket_of` of every (finite) time in ``ts``."""
+    day = np.floor(ts / DAY)
+    hour = (ts - day * DAY) // 3600.0
+    weekend = np.mod(day + 3.0, 7.0) >= 5.0
+    return np.asarray(hour + np.where(weekend, 24.0, 0.0), dtype=np.intp)
+
+
 class SeasonalBatch(BatchDetector):
-    """:class:`SeasonalDetector` for ``n`` metrics sampled at the same tick time ``t``."""
+    """:class:`SeasonalDetector` for ``n`` metrics; ``t`` (set by the bank before
+    scoring) is the time of each row's sample, or one time for all.
+
+    The bucket tables are indexed through ``_rows`` (see
+    :class:`~chimera_engine.anomaly.context.ContextBatch`).
+    """
 
     def __init__(
         self,
@@ -154,7 +167,8 @@ class SeasonalBatch(BatchDetector):
         self.dev = np.zeros((n, N_BUCKETS), dtype=np.float32)
         self.visits = np.zeros((n, N_BUCKETS), dtype=np.uint16)
         self.last_t = np.full(n, np.nan)
-        self.t = math.nan  # the tick time, set by the bank before scoring
+        self.t: FloatArray = np.full(n, np.nan)
+        self._rows = np.arange(n)
 
     def reset_rows(self, rows: npt.NDArray[np.intp]) -> None:
         self.mean[rows] = 0.0
@@ -162,33 +176,39 @@ class SeasonalBatch(BatchDetector):
         self.visits[rows] = 0
         self.last_t[rows] = np.nan
 
+    def _cells(self) -> tuple[BoolArray, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
+        t = np.broadcast_to(self.t, self._rows.shape)
+        timed = np.isfinite(t)
+        return timed, (self._rows, buckets_of(np.where(timed, t, 0.0)))
+
     def score_many(self, xs: FloatArray) -> FloatArray:
-        if not math.isfinite(self.t):
-            return np.zeros(len(xs))
-        b = bucket_of(self.t)
-        m = self.mean[:, b].astype(np.float64)
-        ok = np.isfinite(xs) & (self.visits[:, b] >= self.min_visits)
+        timed, cell = self._cells()
+        m = self.mean[cell].astype(np.float64)
+        ok = timed & np.isfinite(xs) & (self.visits[cell] >= self.min_visits)
         floor = self.rel_floor * np.maximum(np.abs(m), 1.0)
-        score = np.abs(np.where(ok, xs, m) - m) / (self.dev[:, b].astype(np.float64) + floor)
+        score = np.abs(np.where(ok, xs, m) - m) / (self.dev[cell].astype(np.float64) + floor)
         return np.where(ok, score, 0.0)
 
     def learn_many(self, xs: FloatArray, mask: BoolArray | None = None) -> None:
-        if not math.isfinite(self.t):
-            return
-        b = bucket_of(self.t)
-        ok = np.isfinite(xs) if mask is None else np.isfinite(xs) & mask
-        dt = self.t - self.last_t
+        timed, cell = self._cells()
+        ok = timed & np.isfinite(xs)
+        if mask is not None:
+            ok &= mask
+        t = np.broadcast_to(self.t, self._rows.shape)
         with np.errstate(invalid="ignore"):
+            dt = t - self.last_t
             close = (dt > 0.0) & (dt < self.visit_s)
         weight = np.where(
-            close, 1.0 - (1.0 - self.alpha) ** (np.where(close, dt, 0.0) / self.visit_s), self.alpha
+            close,
+            1.0 - power(1.0 - self.alpha, np.where(close, dt, 0.0) / self.visit_s),
+            self.alpha,
         )
-        self.last_t = np.where(ok, self.t, self.last_t)
-        v = np.minimum(self.visits[:, b].astype(np.float64) + ok, MAX_VISITS)
-        self.visits[:, b] = v
+        self.last_t = np.where(ok, t, self.last_t)
+        v = np.minimum(self.visits[cell].astype(np.float64) + ok, MAX_VISITS)
+        self.visits[cell] = v
         a = np.where(ok, np.maximum(weight, 1.0 / np.maximum(v, 1.0)), 0.0)
-        mean = self.mean[:, b].astype(np.float64)
+        mean = self.mean[cell].astype(np.float64)
         d = np.where(ok, xs, mean) - mean
-        self.mean[:, b] = mean + a * d
-        dev = self.dev[:, b].astype(np.float64)
-        self.dev[:, b] = dev + np.where(v > 1, a, 0.0) * (np.abs(d) - dev)
+        self.mean[cell] = mean + a * d
+        dev = self.dev[cell].astype(np.float64)
+        self.dev[cell] = dev + np.where(v > 1, a, 0.0) * (np.abs(d) - dev)

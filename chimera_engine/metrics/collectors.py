@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from chimera_engine.events import EventBus, ToolCallCompleted
-from chimera_engine.metrics.hub import MetricsHub, metric_key
+from chimera_engine.metrics.hub import MetricsHub, Sample, metric_key
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class ToolCallCollector:
     def flush(self) -> None:
         now = time.time()
         windows, self._window = self._window, defaultdict(_Window)
+        batch: list[Sample] = []
         for tool, w in windows.items():
             labels = {"tool": tool}
             rate = w.errors / w.calls if w.calls else 0.0
@@ -79,10 +80,13 @@ class ToolCallCollector:
             previous = self.confidence.get(tool, 1.0)
             confidence = (1 - self.alpha) * previous + self.alpha * (1.0 - rate)
             self.confidence[tool] = confidence
-            self._hub.record("tool.calls", w.calls / self.interval, labels, now)
-            self._hub.record("tool.error_rate", rate, labels, now)
-            self._hub.record("tool.latency_ms", latency, labels, now)
-            self._hub.record("tool.confidence", confidence, labels, now)
+            batch += (
+                Sample("tool.calls", w.calls / self.interval, labels, now),
+                Sample("tool.error_rate", rate, labels, now),
+                Sample("tool.latency_ms", latency, labels, now),
+                Sample("tool.confidence", confidence, labels, now),
+            )
+        self._hub.record_many(batch)
 
 
 class ProcessCollector:
@@ -119,8 +123,8 @@ class ProcessCollector:
         while True:
             await asyncio.sleep(self.interval)
             now = time.time()
-            for name, value in await asyncio.to_thread(read):
-                self._hub.record(name, value, None, now)
+            values = await asyncio.to_thread(read)
+            self._hub.record_many([Sample(name, value, None, now) for name, value in values])
 
 
 @dataclass
@@ -168,6 +172,7 @@ class PrometheusScraper:
             response.raise_for_status()
             count = 0
             owner = f"scrape:{self.name}"
+            batch: list[Sample] = []
             for family in text_string_to_metric_families(response.text):
                 kind = family.type if family.type in ("counter", "gauge") else "unknown"
                 for sample in family.samples:
@@ -180,16 +185,9 @@ class PrometheusScraper:
                     name = f"scrape.{sample.name}"
                     if not self._hub.admit(metric_key(name, labels), owner, "scrape"):
                         continue
-                    self._hub.record(
-                        name,
-                        float(sample.value),
-                        labels,
-                        now,
-                        origin="scrape",
-                        kind=kind,
-                        export=sample.name,
-                    )
+                    batch.append(Sample(name, float(sample.value), labels, now, kind, sample.name))
                     count += 1
+            self._hub.record_many(batch, origin="scrape")
             self.status = ScrapeStatus(url=self.url, up=True, samples=count, last_at=now)
         except (httpx.HTTPError, ValueError, TypeError) as exc:
             self.status = ScrapeStatus(
@@ -202,6 +200,16 @@ class PrometheusScraper:
         return self.status
 
     async def run(self) -> None:
-        while True:
-            await self.scrape_once()
-            await asyncio.sleep(self.interval)
+        """Scrape every ``interval`` seconds over one connection pool (building a client
+        costs milliseconds of CPU: not once a scrape)."""
+        own = self._client is None
+        if own:
+            self._client = httpx.AsyncClient(timeout=5.0)
+        try:
+            while True:
+                await self.scrape_once()
+                await asyncio.sleep(self.interval)
+        finally:
+            if own and self._client is not None:
+                await self._client.aclose()
+                self._client = None

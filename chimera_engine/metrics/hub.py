@@ -18,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chimera_engine.anomaly.incidents import IncidentTracker
 from chimera_engine.errors import NotFoundError, ValidationError
@@ -56,6 +56,17 @@ def metric_key(name: str, labels: Mapping[str, str] | None = None) -> str:
             return f"{name}{{{k}={v}}}"
     inner = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
     return f"{name}{{{inner}}}"
+
+
+class Sample(NamedTuple):
+    """One sample for :meth:`MetricsHub.record_many` (the arguments of ``record``)."""
+
+    name: str
+    value: float
+    labels: Mapping[str, str] | None = None
+    t: float | None = None
+    kind: str = "gauge"
+    export: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,8 +184,38 @@ class MetricsHub:
             self._latest[key] = (when, value)
         if event is not None:
             # persisted with its incident, then published
-            self.incidents.record(event, engine.normal_band(key))
+            self.incidents.record(event, event.band)
         return event
+
+    def record_many(self, samples: Sequence[Sample], *, origin: str = "engine") -> int:
+        """Score and learn a batch (a collector's tick, a scrape, a pushed batch) in one
+        pass: what :meth:`record` does for each sample, at a fraction of the cost for a
+        large batch (see :meth:`AnomalyDetectionEngine.observe_many`). Returns the
+        number of anomalies raised. Invalid names raise before anything is recorded."""
+        keys = [metric_key(s.name, s.labels) for s in samples]
+        now = self._clock()
+        metas, latest = self._meta, self._latest
+        ts: list[float] = []
+        values: list[float] = []
+        for s, key in zip(samples, keys, strict=True):
+            meta = metas.get(key)
+            if meta is None:
+                ident = SeriesId.of(s.name, s.labels)
+                metas[key] = SeriesMeta(ident, origin, s.kind, s.export or s.name, now)
+            else:
+                meta.seen = now
+            when = now if s.t is None else s.t
+            value = float(s.value)
+            ts.append(when)
+            values.append(value)
+            if math.isfinite(value):
+                latest[key] = (when, value)
+        engine = self._engine if self._engine is not None else self.engine
+        events = engine.observe_many(keys, ts, values)
+        self.samples += len(keys)
+        for event in events:
+            self.incidents.record(event, event.band)
+        return len(events)
 
     def admit(self, key: str, owner: str, origin: str) -> bool:
         """May a sample of ``key`` from ``owner`` be recorded? False (counted) when it

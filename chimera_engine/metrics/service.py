@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chimera_engine.errors import NotFoundError, ValidationError
-from chimera_engine.metrics.hub import MAX_NAME, MetricInfo, MetricsHub, StoredAnomaly, metric_key
+from chimera_engine.metrics.hub import (
+    MAX_NAME,
+    MetricInfo,
+    MetricsHub,
+    Sample,
+    StoredAnomaly,
+    metric_key,
+)
 from chimera_engine.metrics.incidents import StoredIncident
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.security.guard import Guard
@@ -63,14 +70,16 @@ class MetricsService:
         hub = self._hub
         owner = principal.actor
         refused_keys: set[str] = set()
-        anomalies = refused = 0
+        refused = 0
+        admitted: list[Sample] = []
         for name, value, labels, t in parsed:
             key = metric_key(name, labels)
             if key in refused_keys or not hub.admit(key, owner, "push"):
                 refused_keys.add(key)
                 refused += 1
                 continue
-            anomalies += hub.record(name, value, labels, t, origin="push") is not None
+            admitted.append(Sample(name, value, labels, t))
+        anomalies = hub.record_many(admitted, origin="push")
         message = ""
         if refused:
             cap = hub.cap

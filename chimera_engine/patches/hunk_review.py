@@ -14,6 +14,7 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,7 @@ class HunkReview:
                 base.files,
                 base.tests,
                 kept,
-                existing_tests=self.existing_tests(),
+                existing_tests=await asyncio.to_thread(self.existing_tests),
                 onto={self.module_path(base.module): active.source},
             )
         except PatchFormatError as exc:

@@ -150,7 +150,7 @@ class ReviewQueue(HunkReview):
         report = await generator.generate(
             request,
             path=path,
-            existing_tests=self.existing_tests(),
+            existing_tests=await asyncio.to_thread(self.existing_tests),
             on_candidate=candidate,
             on_attempt=keep,
             progress=shown,
@@ -315,7 +315,7 @@ class ReviewQueue(HunkReview):
                 parse_answer(answer_text),
                 {path: original},
                 allowed={path},
-                existing_tests=self.existing_tests(),
+                existing_tests=await asyncio.to_thread(self.existing_tests),
             )
         except PatchFormatError as exc:
             await self._audit.record(

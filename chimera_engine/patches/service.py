@@ -227,7 +227,7 @@ class PatchesService:
             parse_answer(answer_text),
             {path: source},
             allowed={path},
-            existing_tests=queue.existing_tests(),
+            existing_tests=await asyncio.to_thread(queue.existing_tests),
         )
         result = await queue.tester.test(content, module)
         await self._guard.record(

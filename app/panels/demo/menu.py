@@ -61,7 +61,7 @@ class DemoMenu(QObject):
         self.indicator.setObjectName("demoIndicator")
         self.indicator.setProperty("statusPill", True)  # padded like its neighbours
         self.indicator.hide()
-        window.statusBar().insertPermanentWidget(0, self.indicator)
+        window.statusBar().addPermanentWidget(self.indicator)
         self._poll = QTimer(self)
         self._poll.setInterval(STATUS_POLL_MS)
         self._poll.timeout.connect(lambda: self.refresh(quiet=True))

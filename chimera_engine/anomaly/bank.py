@@ -185,13 +185,11 @@ class DetectorBank:
             xs[self.rows[name]] = value
         return self.tick_array(t, xs)
 
-    def tick_array(
-        self, t: float | FloatArray, xs: FloatArray, news: News | None = None
-    ) -> BankTick:
+    def tick_array(self, t: float | FloatArray, xs: FloatArray) -> BankTick:
         """Score and learn one sample per row (NaN = no sample); ``t`` in epoch seconds,
         one for all rows or one per row."""
         scores, alerts = self._tick(
-            np.broadcast_to(np.asarray(t, dtype=np.float64), xs.shape), xs, news
+            np.broadcast_to(np.asarray(t, dtype=np.float64), xs.shape), xs, None
         )
         return BankTick(scores, [(name, a) for row, a in alerts if (name := self.names[row])])
 

@@ -5,6 +5,7 @@ batch holds, and the bank stays bounded and cheap to shrink."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -172,9 +173,21 @@ def replay(ops: list[tuple[object, ...]], batched: bool) -> tuple[list[object], 
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_random_hostile_workloads_decide_exactly_like_one_sample_at_a_time(seed: int) -> None:
+def test_random_hostile_workloads_decide_exactly_like_one_sample_at_a_time(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moves = 0
+    leave = AnomalyDetectionEngine._leave_bank
+
+    def counted(self: AnomalyDetectionEngine, *args: Any) -> Any:
+        nonlocal moves
+        moves += 1
+        return leave(self, *args)
+
+    monkeypatch.setattr(AnomalyDetectionEngine, "_leave_bank", counted)
     ops = hostile_workload(seed)
     got, capacity = replay(ops, batched=True)
+    assert moves > 1000  # metrics went out of the bank (and back in) again and again
     want, _ = replay(ops, batched=False)
     events = [e for step in want if isinstance(step, list) for e in step]
     assert sum(isinstance(e, AnomalyEvent) for e in events) > 20

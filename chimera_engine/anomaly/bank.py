@@ -7,8 +7,10 @@ would give the same samples, metric by metric (tested). A NaN in ``xs`` means
 "no sample for this metric this tick": its score is 0 and its state is left
 alone, so metrics may report at different rates or go quiet.
 
-Metrics are added and removed by name; removing frees the row for reuse (its
-state is reset); capacity doubles when full. Not thread-safe.
+Metrics are added and removed by name; removing frees the row for reuse (the
+rows removed are reset together when a row is next needed, so forgetting
+thousands of metrics is one numpy pass, not one each); capacity doubles when
+full. Not thread-safe.
 
 :meth:`DetectorBank.tick_rows` is what the live engine runs for a large batch of
 samples (a scrape, a pushed batch): only the rows given are read and written,
@@ -71,6 +73,7 @@ class DetectorBank:
         self.rows: dict[str, int] = {}
         self.names: list[str | None] = []
         self._free: list[int] = []
+        self._removed: list[int] = []  # free once reset
         self._allocate(max(1, capacity))
 
     def _allocate(self, capacity: int) -> None:
@@ -111,7 +114,11 @@ class DetectorBank:
         if row is not None:
             return row
         if not self._free:
-            self._allocate(self.capacity * 2)
+            if self._removed:
+                self._reset(np.array(self._removed, dtype=np.intp))
+                self._free, self._removed = self._removed[::-1], []
+            else:
+                self._allocate(self.capacity * 2)
         row = self._free.pop()
         self.rows[name] = row
         self.names[row] = name
@@ -123,8 +130,7 @@ class DetectorBank:
         if row is None:
             return
         self.names[row] = None
-        self._reset(np.array([row]))
-        self._free.append(row)
+        self._removed.append(row)
 
     def _reset(self, rows: npt.NDArray[np.intp]) -> None:
         for member in (self.zscore, self.ewma, self.trend, self.context, self.seasonal):
@@ -179,13 +185,11 @@ class DetectorBank:
             xs[self.rows[name]] = value
         return self.tick_array(t, xs)
 
-    def tick_array(
-        self, t: float | FloatArray, xs: FloatArray, news: News | None = None
-    ) -> BankTick:
+    def tick_array(self, t: float | FloatArray, xs: FloatArray) -> BankTick:
         """Score and learn one sample per row (NaN = no sample); ``t`` in epoch seconds,
         one for all rows or one per row."""
         scores, alerts = self._tick(
-            np.broadcast_to(np.asarray(t, dtype=np.float64), xs.shape), xs, news
+            np.broadcast_to(np.asarray(t, dtype=np.float64), xs.shape), xs, None
         )
         return BankTick(scores, [(name, a) for row, a in alerts if (name := self.names[row])])
 

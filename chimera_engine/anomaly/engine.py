@@ -30,10 +30,11 @@ An alert is raised only when the move is news as well as rare: ``|value -
 expected|`` must reach the metric's effect-size floor
 (:mod:`~chimera_engine.anomaly.floors`; ``effect_floor`` picks it by metric name).
 
-Bad input never raises and never sticks: NaN/inf samples and out-of-order
-timestamps are counted and skipped (see :class:`MetricStatus`); a constant
-metric scores 0; a metric that goes quiet is dropped by :meth:`expire` and
-starts afresh (keeping its operator settings) when it comes back.
+Bad input never raises and never sticks: NaN/inf samples (and times past
+:data:`TIME_LIMIT`) and out-of-order timestamps are counted and skipped (see
+:class:`MetricStatus`); a constant metric scores 0; a metric that goes quiet is
+dropped by :meth:`expire` and starts afresh (keeping its operator settings) when it
+comes back.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ MAX_HORIZON = 4000
 FORECAST_BINS = 250
 #: Metrics first seen in a batch of at least this many samples are scored in a bank.
 BANK_MIN = 64
+#: Sample times beyond +-TIME_LIMIT epoch seconds (the year 5138) are refused like
+#: non-finite ones: no clock gives them, and their hour of day is not a number.
+TIME_LIMIT = 1.0e11
 #: A metric with its own ensemble moves into the bank with its JOIN_AFTER-th large
 #: batch in a row.
 JOIN_AFTER = 3
@@ -98,6 +102,10 @@ class MetricStatus:
         if self.samples < 30:
             return "warming_up"
         return "constant" if self.constant else "ok"
+
+
+#: A sample of a batch: its place in the batch, metric, time and value.
+_Sample = tuple[int, str, float, float]
 
 
 class _Metric:
@@ -182,9 +190,10 @@ class _Metric:
 
     def accept(self, t: float, value: float, gap_factor: float) -> bool:
         """Check one sample and count it in :attr:`status`; store it in the buffer.
-        False (counted) for a non-finite value or time and for an out-of-order time."""
+        False (counted) for a non-finite value or time (or one past :data:`VALUE_LIMIT`
+        or :data:`TIME_LIMIT`) and for an out-of-order time."""
         st = self.status
-        if not (-VALUE_LIMIT <= value <= VALUE_LIMIT and math.isfinite(t)):  # NaN fails too
+        if not (-VALUE_LIMIT <= value <= VALUE_LIMIT and -TIME_LIMIT <= t <= TIME_LIMIT):
             st.nonfinite += 1  # not learned: a huge value would swamp every detector
             return False
         last_t = st.last_t
@@ -350,9 +359,8 @@ class AnomalyDetectionEngine:
         self, metrics: Sequence[str], ts: Sequence[float], values: Sequence[float]
     ) -> list[AnomalyEvent]:
         """Feed a batch: ``values[i]`` of ``metrics[i]`` at ``ts[i]``, each metric's
-        samples in time order. Returns the alerts raised, like :meth:`observe` one by
-        one would (a metric's samples keep their order; the events of different metrics
-        may come in another order).
+        samples in time order. Returns the alerts raised, in the order :meth:`observe`
+        one by one would raise them.
 
         The batch is scored in rounds: the first sample of every metric, then the
         second of those with two, and so on. A round of at least :data:`BANK_MIN`
@@ -360,37 +368,41 @@ class AnomalyDetectionEngine:
         smaller one through the metrics' own ensembles. So a batch that repeats a
         few metrics many times costs what :meth:`observe` one by one costs, not a
         numpy pass per sample."""
-        events: list[AnomalyEvent] = []
         if len(metrics) < BANK_MIN:
+            events: list[AnomalyEvent] = []
             for metric, t, value in zip(metrics, ts, values, strict=True):
                 event = self.observe(metric, t, value)
                 if event is not None:
                     events.append(event)
             return events
-        rounds: list[list[tuple[str, float, float]]] = [[]]
+        rounds: list[list[_Sample]] = [[]]
         seen: dict[str, int] = {}
-        for metric, t, value in zip(metrics, ts, values, strict=True):
+        for i, (metric, t, value) in enumerate(zip(metrics, ts, values, strict=True)):
             k = seen.get(metric, 0)
             seen[metric] = k + 1
             if k == len(rounds):
                 rounds.append([])
-            rounds[k].append((metric, t, value))
+            rounds[k].append((i, metric, t, value))
+        found: list[tuple[int, AnomalyEvent]] = []
         for samples in rounds:
-            events += self._observe_round(samples)
-        return events
+            found += self._observe_round(samples)
+        if len(rounds) > 1:  # back in sample order (incidents open and fold by it)
+            found.sort(key=lambda f: f[0])
+        return [event for _, event in found]
 
-    def _observe_round(self, samples: list[tuple[str, float, float]]) -> list[AnomalyEvent]:
-        """One sample each of distinct metrics (see :meth:`observe_many`)."""
-        events: list[AnomalyEvent] = []
+    def _observe_round(self, samples: list[_Sample]) -> list[tuple[int, AnomalyEvent]]:
+        """One sample each of distinct metrics (see :meth:`observe_many`); the events
+        raised, each with its sample's place in the batch."""
+        events: list[tuple[int, AnomalyEvent]] = []
         known, gap_factor = self._metrics, self.gap_factor
         if len(samples) < BANK_MIN:
-            for metric, t, value in samples:
+            for i, metric, t, value in samples:
                 event = self.observe(metric, t, value)
                 if event is not None:
-                    events.append(event)
+                    events.append((i, event))
             return events
-        batch: list[tuple[str, _Metric, float, float]] = []
-        for metric, t, value in samples:
+        batch: list[tuple[int, str, _Metric, float, float]] = []
+        for i, metric, t, value in samples:
             m = known.get(metric)
             if m is None:
                 m = self._get(metric, banked=True)
@@ -400,32 +412,35 @@ class AnomalyDetectionEngine:
                     event = self.observe(metric, t, value)
                     m.batched = batched
                     if event is not None:
-                        events.append(event)
+                        events.append((i, event))
                     continue
                 self._join_bank(metric, m)
             if m.accept(t, value, gap_factor):
-                batch.append((metric, m, t, value))
+                batch.append((i, metric, m, t, value))
         if batch:
             events += self._tick_bank(batch)
         return events
 
-    def _tick_bank(self, batch: list[tuple[str, _Metric, float, float]]) -> list[AnomalyEvent]:
+    def _tick_bank(
+        self, batch: list[tuple[int, str, _Metric, float, float]]
+    ) -> list[tuple[int, AnomalyEvent]]:
         """Score accepted samples of distinct banked metrics in one bank pass."""
         bank = self._bank
         assert bank is not None
-        rows = np.fromiter((m.row for _, m, _, _ in batch), np.intp, len(batch))
-        ts = np.fromiter((t for _, _, t, _ in batch), np.float64, len(batch))
-        xs = np.fromiter((v for _, _, _, v in batch), np.float64, len(batch))
+        rows = np.fromiter((s[2].row for s in batch), np.intp, len(batch))
+        ts = np.fromiter((s[3] for s in batch), np.float64, len(batch))
+        xs = np.fromiter((s[4] for s in batch), np.float64, len(batch))
         scores, alerts = bank.tick_rows(rows, ts, xs, self._is_news)
-        for (_, m, _, _), score in zip(batch, scores.tolist(), strict=True):
-            m.score = score
+        for s, score in zip(batch, scores.tolist(), strict=True):
+            s[2].score = score
         if not alerts:
             return []
-        index = {row: i for i, row in enumerate(rows.tolist())}
-        events: list[AnomalyEvent] = []
+        index = {row: j for j, row in enumerate(rows.tolist())}
+        events: list[tuple[int, AnomalyEvent]] = []
         for row, alert in alerts:
-            metric, m, t, value = batch[index[row]]
-            events.append(self._event(metric, m, t, value, alert.expected, alert.score, alert.kind))
+            i, metric, m, t, value = batch[index[row]]
+            event = self._event(metric, m, t, value, alert.expected, alert.score, alert.kind)
+            events.append((i, event))
         return events
 
     def _join_bank(self, metric: str, m: _Metric) -> None:

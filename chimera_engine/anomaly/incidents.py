@@ -42,6 +42,8 @@ Pure CPU, no I/O, not thread-safe: the hub persists what it reports.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -95,6 +97,12 @@ class IncidentTracker:
         self.fold_s = fold_s
         self._open: dict[str, OpenIncident] = {}
         self._folded: dict[str, str] = {}  # subject -> the subject of the incident it joined
+        self._joined: dict[str, list[str]] = {}  # subject -> the subjects that joined it
+        # the open incidents of each kind (workload or not) as (opened_at, order, subject),
+        # sorted: a fold looks one up by time instead of scanning every open incident
+        self._by_time: dict[bool, list[tuple[float, int, str]]] = {True: [], False: []}
+        self._entry: dict[str, tuple[float, int, str]] = {}
+        self._order = 0
 
     def open(self) -> list[OpenIncident]:
         return list(self._open.values())
@@ -105,18 +113,27 @@ class IncidentTracker:
         inc = self._open.get(subject) or self._open.get(self._folded.get(subject, ""))
         if inc is not None:
             return inc
-        workload = subject.startswith(WORKLOAD_KINDS)
-        fresh = [
-            i
-            for i in self._open.values()
-            if 0.0 <= t - i.opened_at <= self.fold_s
-            and workload != i.subject.startswith(WORKLOAD_KINDS)
-        ]
-        if not fresh:
+        # the other kind's incident opened latest at most fold_s before t (the first
+        # opened of those opened at that time)
+        others = self._by_time[not subject.startswith(WORKLOAD_KINDS)]
+        i = bisect_right(others, (t, math.inf))
+        if i == 0 or t - others[i - 1][0] > self.fold_s:
             return None
-        inc = max(fresh, key=lambda i: i.opened_at)
-        self._folded[subject] = inc.subject
+        inc = self._open[others[bisect_left(others, (others[i - 1][0],))][2]]
+        self._fold(subject, inc.subject)
         return inc
+
+    def _fold(self, subject: str, into: str) -> None:
+        self._folded[subject] = into
+        self._joined.setdefault(into, []).append(subject)
+
+    def _track(self, inc: OpenIncident) -> None:
+        if inc.subject in self._entry:
+            self._untrack(inc.subject)
+        self._open[inc.subject] = inc
+        self._order += 1
+        entry = self._entry[inc.subject] = (inc.opened_at, self._order, inc.subject)
+        insort(self._by_time[inc.subject.startswith(WORKLOAD_KINDS)], entry)
 
     def on_anomaly(
         self, metric: str, t: float, score: float, band: tuple[float, float] | None = None
@@ -129,7 +146,8 @@ class IncidentTracker:
         inc = self._incident_of(subject, t)
         opened = inc is None
         if inc is None:
-            inc = self._open[subject] = OpenIncident(subject, t, t)
+            inc = OpenIncident(subject, t, t)
+            self._track(inc)
         inc.last_at = max(inc.last_at, t)
         inc.metrics.add(metric)
         if band is not None and metric not in inc.bands:
@@ -141,16 +159,23 @@ class IncidentTracker:
 
     def restore(self, inc: OpenIncident) -> None:
         """Track an incident read back from the store (after a restart)."""
-        self._open[inc.subject] = inc
+        self._track(inc)
         for metric in inc.metrics:
             subject = subject_of(metric)
             if subject != inc.subject:
-                self._folded[subject] = inc.subject
+                self._fold(subject, inc.subject)
+
+    def _untrack(self, subject: str) -> None:
+        entry = self._entry.pop(subject)
+        by_time = self._by_time[subject.startswith(WORKLOAD_KINDS)]
+        del by_time[bisect_left(by_time, entry)]
 
     def _drop(self, subject: str) -> None:
         del self._open[subject]
-        for folded in [k for k, v in self._folded.items() if v == subject]:
-            del self._folded[folded]
+        self._untrack(subject)
+        for folded in self._joined.pop(subject, ()):
+            if self._folded.get(folded) == subject:
+                del self._folded[folded]
 
     def forget(self, subject: str, opened_at: float) -> bool:
         """Stop tracking an incident closed by hand; True if it was tracked."""

@@ -213,8 +213,8 @@ class MetricsHub:
         engine = self._engine if self._engine is not None else self.engine
         events = engine.observe_many(keys, ts, values)
         self.samples += len(keys)
-        for event in events:
-            self.incidents.record(event, event.band)
+        if events:
+            self.incidents.record_many([(event, event.band) for event in events])
         return len(events)
 
     def admit(self, key: str, owner: str, origin: str) -> bool:

@@ -69,54 +69,70 @@ class IncidentBook:
     ) -> asyncio.Task[Any]:
         """Group ``event`` into its incident and persist both (in arrival order);
         ``band`` is the metric's normal before the anomaly (what resolving waits for)."""
-        inc, opened = self.tracker.on_anomaly(event.metric, event.t, event.score, band)
-        snap = (inc.subject, inc.opened_at, inc.last_at, sorted(inc.metrics), inc.anomalies)
-        peak = inc.peak
+        return self.record_many([(event, band)])
 
-        def write(conn: sqlite3.Connection) -> tuple[int, int]:
-            subject, opened_at, last_at, metrics, count = snap
-            if opened:
-                cur = conn.execute(
-                    "INSERT INTO incidents(subject, opened_at, last_at, metrics, anomalies, peak) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (subject, opened_at, last_at, json.dumps(metrics), count, peak),
-                )
-                incident_id = int(cur.lastrowid or 0)
-            else:
+    def record_many(
+        self, events: Sequence[tuple[AnomalyEvent, tuple[float, float] | None]]
+    ) -> asyncio.Task[Any]:
+        """:meth:`record` for a batch's ``(event, band)`` pairs, in order, in one write:
+        each incident they touch is written once, as it stands after them (one that
+        thousands of metrics join in a batch is not sorted and encoded per anomaly)."""
+        touched: dict[int, tuple[OpenIncident, bool]] = {}  # by id(): opened by the batch?
+        found: list[tuple[AnomalyEvent, OpenIncident, bool]] = []
+        for event, band in events:
+            inc, opened = self.tracker.on_anomaly(event.metric, event.t, event.score, band)
+            touched.setdefault(id(inc), (inc, opened))
+            found.append((event, inc, opened))
+        snaps = [
+            (key, opened, i.subject, i.opened_at, i.last_at, sorted(i.metrics), i.anomalies, i.peak)
+            for key, (i, opened) in touched.items()
+        ]
+        rows = [(id(inc), event) for event, inc, _ in found]
+
+        def write(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+            ids: dict[int, int] = {}
+            for key, opened, subject, opened_at, last_at, metrics, count, peak in snaps:
+                if opened:
+                    cur = conn.execute(
+                        "INSERT INTO incidents(subject, opened_at, last_at, metrics, anomalies, "
+                        "peak) VALUES (?,?,?,?,?,?)",
+                        (subject, opened_at, last_at, json.dumps(metrics), count, peak),
+                    )
+                    ids[key] = int(cur.lastrowid or 0)
+                    continue
                 row = conn.execute(
                     "SELECT id FROM incidents WHERE subject = ? AND opened_at = ?",
                     (subject, opened_at),
                 ).fetchone()
-                incident_id = int(row[0]) if row else 0
+                ids[key] = int(row[0]) if row else 0
                 conn.execute(
                     "UPDATE incidents SET last_at = ?, metrics = ?, anomalies = ?, peak = ? "
                     "WHERE id = ?",
-                    (last_at, json.dumps(metrics), count, peak, incident_id),
+                    (last_at, json.dumps(metrics), count, peak, ids[key]),
                 )
-            cur = conn.execute(
-                "INSERT INTO anomalies(metric, t, value, expected, score, kind, incident_id) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (
-                    event.metric,
-                    event.t,
-                    event.value,
-                    event.expected,
-                    event.score,
-                    event.kind.value,
-                    incident_id or None,
-                ),
-            )
-            return int(cur.lastrowid or 0), incident_id
+            written: list[tuple[int, int]] = []
+            for key, e in rows:
+                cur = conn.execute(
+                    "INSERT INTO anomalies(metric, t, value, expected, score, kind, incident_id) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (e.metric, e.t, e.value, e.expected, e.score, e.kind.value, ids[key] or None),
+                )
+                written.append((int(cur.lastrowid or 0), ids[key]))
+            return written
 
-        written = asyncio.wrap_future(self._db.submit(write))
+        done = asyncio.wrap_future(self._db.submit(write))
 
         async def publish() -> None:
-            anomaly_id, incident_id = await written
-            self._bus.publish(AnomalyDetected(anomaly_id=anomaly_id, event=event))
-            if opened:
-                self._bus.publish(
-                    IncidentChanged(incident_id=incident_id, subject=inc.subject, state="opened")
-                )
+            for (anomaly_id, incident_id), (event, inc, opened) in zip(
+                await done, found, strict=True
+            ):
+                self._bus.publish(AnomalyDetected(anomaly_id=anomaly_id, event=event))
+                if opened:
+                    self._bus.publish(
+                        IncidentChanged(
+                            incident_id=incident_id, subject=inc.subject, state="opened"
+                        )
+                    )
 
         task = asyncio.get_running_loop().create_task(publish())
         self._pending.add(task)

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from chimera_engine.anomaly.forecast import Crossing
 
 MAX_BATCH = 5000
+#: A pushed sample may be stamped at most this far ahead of the server's clock: a later
+#: time would make every honest sample of its series after it look out of order.
+MAX_AHEAD_S = 600.0
 _UNSET: Any = object()
 
 
@@ -52,12 +55,14 @@ class MetricsService:
     async def push_metrics(
         self, principal: Principal, samples: Iterable[Mapping[str, Any]]
     ) -> PushResult:
-        """Record a batch of ``{"name", "value", "labels"?, "t"?}`` samples."""
+        """Record a batch of ``{"name", "value", "labels"?, "t"?}`` samples; a time more
+        than :data:`MAX_AHEAD_S` ahead of the server's clock refuses the batch."""
         await self._guard.allow(principal, Permission.METRICS_PUSH)
         batch = list(samples)
         if len(batch) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} samples per batch")
         parsed: list[tuple[str, float, dict[str, str], float | None]] = []
+        latest = time.time() + MAX_AHEAD_S
         for i, s in enumerate(batch):  # check the whole batch first: all or nothing
             try:
                 name = str(s["name"])
@@ -67,6 +72,11 @@ class MetricsService:
                 parsed.append((name, float(s["value"]), labels, t))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ValidationError(f"sample {i}: {exc}") from None
+            if t is not None and t > latest:
+                raise ValidationError(
+                    f"sample {i}: t is {t - latest + MAX_AHEAD_S:.0f} s ahead of the "
+                    f"server's clock (at most {MAX_AHEAD_S:g} s)"
+                )
         hub = self._hub
         owner = principal.actor
         refused_keys: set[str] = set()

@@ -61,6 +61,7 @@ def test_remove_and_reuse_row_starts_fresh() -> None:
         bank.tick(float(i), {"old": v})
     row = bank.rows["old"]
     bank.remove("old")
+    bank.add("other")  # the never-used row goes first; removed rows once none is left
     assert bank.add("new") == row
     x = synthetic.spike()
     out = [bank.tick(float(i), {"new": v}).scores[row] for i, v in enumerate(x.tolist())]

@@ -28,6 +28,7 @@ from chimera_engine.events import (
     FailurePredicted,
     PredictionWithdrawn,
 )
+from chimera_engine.metrics.buffer import VALUE_LIMIT
 from chimera_engine.metrics.cap import SeriesCap
 from chimera_engine.metrics.incidents import IncidentBook
 from chimera_engine.metrics.names import Expo, SeriesId
@@ -171,6 +172,9 @@ class MetricsHub:
         now = self._clock()
         when = now if t is None else t
         meta = self._meta.get(key)
+        if meta is not None and meta.origin == "push" and origin != "push":
+            self._forget(key)  # the engine's own series, squatted by a pusher: taken over
+            meta = None
         if meta is None:
             ident = SeriesId.of(name, labels)
             self._meta[key] = SeriesMeta(ident, origin, kind, export or name, now)
@@ -180,8 +184,7 @@ class MetricsHub:
         value = float(value)
         event = engine.observe(key, when, value)
         self.samples += 1
-        if math.isfinite(value):
-            self._latest[key] = (when, value)
+        self._keep_latest(self._latest, key, when, value)
         if event is not None:
             # persisted with its incident, then published
             self.incidents.record(event, event.band)
@@ -199,6 +202,9 @@ class MetricsHub:
         values: list[float] = []
         for s, key in zip(samples, keys, strict=True):
             meta = metas.get(key)
+            if meta is not None and meta.origin == "push" and origin != "push":
+                self._forget(key)  # squatted by a pusher: taken over, afresh
+                meta = None
             if meta is None:
                 ident = SeriesId.of(s.name, s.labels)
                 metas[key] = SeriesMeta(ident, origin, s.kind, s.export or s.name, now)
@@ -208,14 +214,29 @@ class MetricsHub:
             value = float(s.value)
             ts.append(when)
             values.append(value)
-            if math.isfinite(value):
-                latest[key] = (when, value)
+            self._keep_latest(latest, key, when, value)
         engine = self._engine if self._engine is not None else self.engine
         events = engine.observe_many(keys, ts, values)
         self.samples += len(keys)
         if events:
             self.incidents.record_many([(event, event.band) for event in events])
         return len(events)
+
+    @staticmethod
+    def _keep_latest(
+        latest: dict[str, tuple[float, float]], key: str, when: float, value: float
+    ) -> None:
+        """The exposition's value of ``key``: the newest sample the detectors accept
+        too (a late, non-finite or absurdly large one does not replace it)."""
+        if -VALUE_LIMIT <= value <= VALUE_LIMIT:  # NaN fails too
+            prev = latest.get(key)
+            if prev is None or when >= prev[0]:
+                latest[key] = (when, value)
+
+    def origin_of(self, key: str) -> str | None:
+        """Who writes series ``key``: engine, push or scrape (None when unknown)."""
+        meta = self._meta.get(key)
+        return None if meta is None else meta.origin
 
     def admit(self, key: str, owner: str, origin: str) -> bool:
         """May a sample of ``key`` from ``owner`` be recorded? False (counted) when it

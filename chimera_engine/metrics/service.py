@@ -45,6 +45,16 @@ class PushResult:
     message: str = ""
 
 
+#: Scraped series are named ``scrape.<name>`` by the hub: never pushed.
+SCRAPE_PREFIX = "scrape."
+
+
+def pushable(name: str, origin: str | None) -> bool:
+    """May a client push a sample of series ``name`` whose current origin is ``origin``
+    (None: a new series)? Not into a series the engine or a scrape target writes."""
+    return not name.startswith(SCRAPE_PREFIX) and origin in (None, "push")
+
+
 class MetricsService:
     """Needs the metrics hub and the guard."""
 
@@ -80,30 +90,42 @@ class MetricsService:
         hub = self._hub
         owner = principal.actor
         refused_keys: set[str] = set()
+        foreign: set[str] = set()  # series the engine or a scrape target writes
         refused = 0
         admitted: list[Sample] = []
         for name, value, labels, t in parsed:
             key = metric_key(name, labels)
+            if key in foreign or not pushable(name, hub.origin_of(key)):
+                foreign.add(key)
+                refused += 1
+                continue
             if key in refused_keys or not hub.admit(key, owner, "push"):
                 refused_keys.add(key)
                 refused += 1
                 continue
             admitted.append(Sample(name, value, labels, t))
         anomalies = hub.record_many(admitted, origin="push")
-        message = ""
-        if refused:
+        notes: list[str] = []
+        if foreign:
+            notes.append(
+                f"{len(foreign)} series refused: they belong to the engine or to a scrape "
+                f"target (names starting with {SCRAPE_PREFIX!r} and the engine's own "
+                "series cannot be pushed; add a label to push beside them)"
+            )
+        if refused_keys:
             cap = hub.cap
-            message = (
+            notes.append(
                 f"push cut: {len(refused_keys)} new series refused; the series cap is "
                 f"{cap.per_owner} per principal ({owner} holds {cap.held_by(owner)}) and "
                 f"{cap.total} in total ({len(cap)} held); series with no sample for "
                 f"{hub.stale_s:g} s are expired"
             )
+        message = "; ".join(notes)
         return PushResult(
             accepted=len(parsed) - refused,
             anomalies=anomalies,
             refused=refused,
-            refused_series=len(refused_keys),
+            refused_series=len(refused_keys) + len(foreign),
             message=message,
         )
 

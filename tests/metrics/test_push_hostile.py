@@ -119,3 +119,65 @@ async def test_a_sample_far_ahead_of_the_clock_is_refused(
     assert node.hub.engine.last_value("q.depth") == 5.0  # learned: not frozen
     status = node.hub.engine.status("q.depth")
     assert status is not None and status.out_of_order == 0 and status.samples == 51
+
+
+async def test_a_pusher_cannot_write_into_the_engines_own_series(
+    env: tuple[HeartNode, httpx.AsyncClient],
+) -> None:
+    """The engine's collectors own ``tool.error_rate{tool=x}``; a pushed sample there
+    would raise false anomalies (and a request for a patch) or teach the detectors a
+    failing tool is normal. Such samples are refused, and so are pushes into the scrape
+    namespace; a series a pusher created first is taken over by the engine, afresh."""
+    node, client = env
+    hub, now = node.hub, time.time()
+    hub.record("tool.error_rate", 0.01, {"tool": "greeter"}, now - 10)
+    owned = metric_key("tool.error_rate", {"tool": "greeter"})
+    pushed = [
+        {"name": "tool.error_rate", "labels": {"tool": "greeter"}, "value": 0.9, "t": now},
+        {"name": "scrape.up", "labels": {"target": "svc"}, "value": 0.0, "t": now},
+        {"name": "tool.error_rate", "labels": {"tool": "greeter", "probe": "p"}, "value": 0.2},
+    ]
+    r = await client.post("/api/metrics", json={"samples": pushed})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert (body["accepted"], body["refused"], body["refused_series"]) == (1, 2, 2)
+    assert "engine" in body["message"] and "scrape" in body["message"]
+    status = hub.engine.status(owned)
+    assert status is not None and status.samples == 1  # the pushed 0.9 never reached it
+    assert hub.meta(owned) is not None and hub.meta(owned).origin == "engine"  # type: ignore[union-attr]
+    assert hub.meta("scrape.up{target=svc}") is None
+
+    # a pusher gets in first: the engine's first sample takes the series over, afresh
+    squat = metric_key("tool.calls", {"tool": "fresh"})
+    early = [
+        {"name": "tool.calls", "labels": {"tool": "fresh"}, "value": 5.0, "t": now - 60 + i}
+        for i in range(40)
+    ]
+    r = await client.post("/api/metrics", json={"samples": early})
+    assert r.status_code == 202 and r.json()["accepted"] == 40
+    hub.record("tool.calls", 1.0, {"tool": "fresh"}, now)
+    status = hub.engine.status(squat)
+    assert status is not None and status.samples == 1
+    assert hub.meta(squat).origin == "engine"  # type: ignore[union-attr]
+    assert hub.cap.held_by("admin") == 1  # only the probe series is still the pusher's
+    r = await client.post("/api/metrics", json={"samples": early[:1]})
+    assert r.json()["refused"] == 1
+
+
+async def test_a_late_or_absurd_sample_does_not_replace_the_exported_value(
+    env: tuple[HeartNode, httpx.AsyncClient],
+) -> None:
+    node, client = env
+    now = time.time()
+    samples = [
+        {"name": "room.temp", "value": 21.0, "t": now},
+        {"name": "room.temp", "value": 5.0, "t": now - 30},  # late
+        {"name": "room.temp", "value": 1e300, "t": now + 1},  # past the value limit
+    ]
+    r = await client.post("/api/metrics", json={"samples": samples})
+    assert r.status_code == 202 and r.json()["accepted"] == 3
+    assert dict(node.hub.latest())["room.temp"] == 21.0
+    status = node.hub.engine.status("room.temp")
+    assert status is not None and (status.out_of_order, status.nonfinite) == (1, 1)
+    body = (await client.get("/metrics")).text
+    assert "room_temp 21.0" in body

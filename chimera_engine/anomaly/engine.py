@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -49,184 +49,29 @@ from chimera_engine.anomaly.bank import DetectorBank
 from chimera_engine.anomaly.convert import into_bank, to_ensemble
 from chimera_engine.anomaly.ensemble import MEMBERS, AnomalyKind, Ensemble, EnsembleConfig
 from chimera_engine.anomaly.floors import EffectFloor, floor_for
-from chimera_engine.anomaly.forecast import Crossing, Forecast, ForecastEngine, HoltModel
+from chimera_engine.anomaly.forecast import Crossing, Forecast, ForecastEngine
 from chimera_engine.anomaly.predictions import PredictiveAlert as PredictiveAlert
 from chimera_engine.anomaly.predictions import Withdrawal
-from chimera_engine.metrics.buffer import VALUE_LIMIT, TimeSeriesBuffer
+from chimera_engine.anomaly.series import TIME_LIMIT as TIME_LIMIT
+from chimera_engine.anomaly.series import AnomalyEvent as AnomalyEvent
+from chimera_engine.anomaly.series import MetricState
+from chimera_engine.anomaly.series import MetricStatus as MetricStatus
+from chimera_engine.anomaly.watch import MAX_HORIZON as MAX_HORIZON
+from chimera_engine.anomaly.watch import PredictionWatch
+from chimera_engine.metrics.buffer import TimeSeriesBuffer
 from chimera_engine.metrics.settings import MetricSettings, alert_threshold
 
-#: Predictive alerts look at most this many steps ahead.
-MAX_HORIZON = 4000
 #: Forecasts average the whole buffer into at most this many steps.
 FORECAST_BINS = 250
 #: Metrics first seen in a batch of at least this many samples are scored in a bank.
 BANK_MIN = 64
-#: Sample times beyond +-TIME_LIMIT epoch seconds (the year 5138) are refused like
-#: non-finite ones: no clock gives them, and their hour of day is not a number.
-TIME_LIMIT = 1.0e11
 #: A metric with its own ensemble moves into the bank with its JOIN_AFTER-th large
 #: batch in a row.
 JOIN_AFTER = 3
 
 
-@dataclass(frozen=True)
-class AnomalyEvent:
-    """An anomaly on one metric at time ``t`` (epoch seconds); score in [0, 1]."""
-
-    metric: str
-    t: float
-    value: float
-    expected: float
-    score: float
-    kind: AnomalyKind
-    #: ``(level, half_width)`` of the metric's normal when the anomaly was raised.
-    band: tuple[float, float] | None = None
-
-
-@dataclass(slots=True)
-class MetricStatus:
-    """Health of one metric's input: what was accepted and what was rejected, and why."""
-
-    samples: int = 0
-    nonfinite: int = 0
-    out_of_order: int = 0
-    gaps: int = 0
-    last_t: float = -math.inf
-    step: float = 0.0  # the latest spacing of two samples (s)
-    constant: bool = True
-    first_value: float = math.nan
-
-    @property
-    def state(self) -> str:
-        """``warming_up``, ``constant`` or ``ok``."""
-        if self.samples < 30:
-            return "warming_up"
-        return "constant" if self.constant else "ok"
-
-
 #: A sample of a batch: its place in the batch, metric, time and value.
 _Sample = tuple[int, str, float, float]
-
-
-class _Metric:
-    __slots__ = (
-        "bank",
-        "batched",
-        "buffer",
-        "checked_n",
-        "config",
-        "ensemble",
-        "episode_band",
-        "floor",
-        "last_predictive_t",
-        "misses",
-        "predicted_from",
-        "prediction",
-        "recover_band",
-        "recover_until",
-        "row",
-        "score",
-        "status",
-        "thresholds",
-        "withdraw_n",
-    )
-
-    def __init__(
-        self,
-        config: EnsembleConfig,
-        capacity: int,
-        floor: EffectFloor,
-        bank: DetectorBank | None = None,
-        row: int = -1,
-    ) -> None:
-        # scored by its own ensemble, or by row ``row`` of ``bank``
-        self.ensemble = Ensemble(config) if bank is None else None
-        self.bank, self.row = bank, row
-        self.batched = 0  # large batches in a row that brought a sample (own ensemble only)
-        self.config = config
-        self.floor = floor
-        self.buffer = TimeSeriesBuffer(capacity)
-        self.status = MetricStatus()
-        self.thresholds: list[float] = []
-        self.last_predictive_t = -math.inf
-        self.checked_n = -1  # samples seen at the last forecast check
-        self.score = 0.0
-        self.prediction: PredictiveAlert | None = None  # the standing one
-        self.misses = 0  # fits in a row since then that no longer cross
-        self.predicted_from = math.nan  # the fitted level when it was made
-        self.withdraw_n = -1  # samples seen at the last withdrawal check
-        self.episode_band: tuple[float, float] | None = None  # normal before this episode
-        self.recover_band: tuple[float, float] | None = None  # ... of the one just over
-        self.recover_until = 0  # samples: till then a return into recover_band is no news
-        if self.ensemble is not None:
-            self.ensemble.news = self.is_news
-        else:
-            assert bank is not None
-            bank.configure(row, config)
-
-    def configure(self, config: EnsembleConfig) -> None:
-        self.config = config
-        if self.ensemble is not None:
-            self.ensemble.config = config
-        elif self.bank is not None:
-            self.bank.configure(self.row, config)
-
-    def band(self) -> tuple[float, float]:
-        """``(level, half_width)``: the learned level, +- its floor or 3 standard deviations."""
-        if self.ensemble is not None:
-            z = self.ensemble.zscore
-            mean, var = z.mean, z.var
-        else:
-            assert self.bank is not None
-            mean = float(self.bank.zscore.mean[self.row])
-            var = float(self.bank.zscore.var[self.row])
-        return mean, max(self.floor.floor(mean), 3.0 * math.sqrt(var))
-
-    def rearm(self) -> bool:
-        if self.ensemble is not None:
-            return self.ensemble.rearm()
-        assert self.bank is not None
-        return self.bank.rearm(self.row)
-
-    def accept(self, t: float, value: float, gap_factor: float) -> bool:
-        """Check one sample and count it in :attr:`status`; store it in the buffer.
-        False (counted) for a non-finite value or time (or one past :data:`VALUE_LIMIT`
-        or :data:`TIME_LIMIT`) and for an out-of-order time."""
-        st = self.status
-        if not (-VALUE_LIMIT <= value <= VALUE_LIMIT and -TIME_LIMIT <= t <= TIME_LIMIT):
-            st.nonfinite += 1  # not learned: a huge value would swamp every detector
-            return False
-        last_t = st.last_t
-        if t < last_t:
-            st.out_of_order += 1
-            return False
-        samples = st.samples
-        if samples >= 1:
-            gap = t - last_t
-            step = st.step
-            if step > 0 and gap > gap_factor * step:
-                st.gaps += 1
-            if gap > 0:
-                st.step = gap
-            if st.constant and value != st.first_value:
-                st.constant = False
-        else:
-            st.first_value = value
-        st.samples = samples + 1
-        st.last_t = t
-        self.buffer.append(t, value)
-        return True
-
-    def is_news(self, value: float, expected: float) -> bool:
-        """A move worth an alert: past the effect-size floor, and not a return into the
-        normal of an episode that just ended (its fault's after-effects)."""
-        if not self.floor.reached(value, expected):
-            return False
-        if self.recover_band is not None and self.status.samples < self.recover_until:
-            level, half = self.recover_band
-            if abs(value - level) <= half:
-                return False
-        return True
 
 
 class AnomalyDetectionEngine:
@@ -248,19 +93,22 @@ class AnomalyDetectionEngine:
         self.config = config or EnsembleConfig()
         self.buffer_capacity = buffer_capacity
         self.gap_factor = gap_factor
-        self.predictive_horizon = predictive_horizon
-        self.predictive_cooldown_s = predictive_cooldown_s
-        self.predictive_horizon_s = predictive_horizon_s
-        self.min_trend_z = min_trend_z
-        self.predictive_min_points = predictive_min_points
-        self.predictive_confirm = predictive_confirm
         self.effect_floor = effect_floor
         self.forecaster = ForecastEngine(max_points=buffer_capacity, bin_to=FORECAST_BINS)
-        self._metrics: dict[str, _Metric] = {}
+        self.watch = PredictionWatch(
+            self.forecaster,
+            horizon_steps=predictive_horizon,
+            cooldown_s=predictive_cooldown_s,
+            horizon_s=predictive_horizon_s,
+            min_trend_z=min_trend_z,
+            min_points=predictive_min_points,
+            confirm=predictive_confirm,
+        )
+        self._metrics: dict[str, MetricState] = {}
         self._settings: dict[str, MetricSettings] = {}
         self._configs: dict[tuple[str, float], EnsembleConfig] = {}
         self._bank: DetectorBank | None = None
-        self._by_row: dict[int, _Metric] = {}
+        self._by_row: dict[int, MetricState] = {}
 
     def metrics(self) -> list[str]:
         """Names of the metrics currently tracked."""
@@ -271,7 +119,7 @@ class AnomalyDetectionEngine:
         m = self._metrics.get(metric)
         return None if m is None else m.status
 
-    def _get(self, metric: str, banked: bool = False) -> _Metric:
+    def _get(self, metric: str, banked: bool = False) -> MetricState:
         m = self._metrics.get(metric)
         if m is None:
             settings = self._settings.get(metric)
@@ -281,10 +129,10 @@ class AnomalyDetectionEngine:
                 if self._bank is None:
                     self._bank = DetectorBank(capacity=BANK_MIN, config=self.config)
                 row = self._bank.add(metric)
-                m = _Metric(config, self.buffer_capacity, floor, self._bank, row)
+                m = MetricState(config, self.buffer_capacity, floor, self._bank, row)
                 self._by_row[row] = m
             else:
-                m = _Metric(config, self.buffer_capacity, floor)
+                m = MetricState(config, self.buffer_capacity, floor)
             self._metrics[metric] = m
         return m
 
@@ -401,7 +249,7 @@ class AnomalyDetectionEngine:
                 if event is not None:
                     events.append((i, event))
             return events
-        batch: list[tuple[int, str, _Metric, float, float]] = []
+        batch: list[tuple[int, str, MetricState, float, float]] = []
         for i, metric, t, value in samples:
             m = known.get(metric)
             if m is None:
@@ -422,7 +270,7 @@ class AnomalyDetectionEngine:
         return events
 
     def _tick_bank(
-        self, batch: list[tuple[int, str, _Metric, float, float]]
+        self, batch: list[tuple[int, str, MetricState, float, float]]
     ) -> list[tuple[int, AnomalyEvent]]:
         """Score accepted samples of distinct banked metrics in one bank pass."""
         bank = self._bank
@@ -443,7 +291,7 @@ class AnomalyDetectionEngine:
             events.append((i, event))
         return events
 
-    def _join_bank(self, metric: str, m: _Metric) -> None:
+    def _join_bank(self, metric: str, m: MetricState) -> None:
         """Move ``m`` from its own ensemble into a bank row (nothing learned is lost)."""
         assert m.ensemble is not None
         if self._bank is None:
@@ -453,7 +301,7 @@ class AnomalyDetectionEngine:
         m.ensemble, m.bank, m.row = None, self._bank, row
         self._by_row[row] = m
 
-    def _leave_bank(self, metric: str, m: _Metric) -> Ensemble:
+    def _leave_bank(self, metric: str, m: MetricState) -> Ensemble:
         """Move ``m`` from its bank row to an ensemble of its own (nothing is lost)."""
         bank = m.bank
         assert bank is not None
@@ -470,7 +318,7 @@ class AnomalyDetectionEngine:
     def _event(
         self,
         metric: str,
-        m: _Metric,
+        m: MetricState,
         t: float,
         value: float,
         expected: float,
@@ -548,115 +396,23 @@ class AnomalyDetectionEngine:
         if m is None or len(m.buffer) < self.forecaster.min_points:
             return None
         model = self.forecaster.fit(m.buffer.values(), m.buffer.timestamps())
-        return model.predict_crossing(threshold, self._horizon(model.step_s))
-
-    def _horizon(self, step_s: float) -> int:
-        """Forecast steps for predictive alerts: ``predictive_horizon`` steps and at least
-        ``predictive_horizon_s`` seconds, at most :data:`MAX_HORIZON` steps."""
-        by_time = math.ceil(self.predictive_horizon_s / step_s) if step_s > 0 else 0
-        return int(min(MAX_HORIZON, max(self.predictive_horizon, by_time)))
+        return model.predict_crossing(threshold, self.watch.horizon(model.step_s))
 
     def check_forecasts(self, now: float) -> list[PredictiveAlert]:
-        """Predictive alerts for every metric with thresholds (cooldown per metric).
-
-        A crossing is announced only when the data as they were ``predictive_confirm``
-        samples (and at least a tenth of the lead) earlier predicted it too, at
-        the same time give or take a quarter of that lead: the passing slope left by a
-        level shift grows and fades meanwhile; a leak's stays. Metrics with no new sample
-        since the last check are not fitted again.
-        """
-        out: list[PredictiveAlert] = []
-        for name, m in self._metrics.items():
-            thresholds = self.thresholds(name)
-            if not thresholds or now - m.last_predictive_t < self.predictive_cooldown_s:
-                continue
-            samples = m.status.samples
-            if samples == m.checked_n:
-                continue  # nothing new since the last check
-            m.checked_n = samples
-            if len(m.buffer) < max(self.forecaster.min_points, self.predictive_min_points):
-                continue
-            values, times = m.buffer.values(), m.buffer.timestamps()
-            model = self.forecaster.fit(values, times)
-            found = self._crossing(model, [*thresholds])
-            if found is None:
-                continue
-            threshold, c = found
-            lead_s = c.minutes * 60.0
-            sample_s = model.step_s / model.samples_per_step
-            wait = max(self.predictive_confirm * sample_s, 0.1 * lead_s)
-            keep = times <= model.last_t - wait
-            if int(keep.sum()) < max(self.forecaster.min_points, self.predictive_min_points):
-                continue
-            earlier = self._crossing(self.forecaster.fit(values[keep], times[keep]), [threshold])
-            if earlier is None:
-                continue
-            before_lead = earlier[1].minutes * 60.0
-            before_at = float(times[keep][-1]) + before_lead
-            if abs(model.last_t + lead_s - before_at) > 0.25 * before_lead:
-                continue  # the expected crossing moved: a passing slope, not a steady one
-            m.last_predictive_t = now
-            m.prediction = PredictiveAlert(
-                name, now, threshold, c.direction, c.minutes, c.earliest_minutes, c.latest_minutes
-            )
-            m.misses = 0
-            m.predicted_from = model.last_value
-            out.append(m.prediction)
-        return out
+        """Predictive alerts for every metric with thresholds (see
+        :class:`~chimera_engine.anomaly.watch.PredictionWatch`)."""
+        metrics = ((name, m, self.thresholds(name)) for name, m in self._metrics.items())
+        return self.watch.check_forecasts(now, metrics)
 
     def check_withdrawals(self, now: float, grace_s: float = 120.0) -> list[Withdrawal]:
-        """Standing predictions that no longer hold, each withdrawn once.
-
-        A prediction is withdrawn when two checks in a row on newer samples find the
-        metric back behind the level it was predicted from (the median of the last
-        ``predictive_confirm`` samples) or a fit that no longer forecasts the crossing
-        (the metric recovered or the slope faded; the cooldown is
-        then lifted so a renewed drift is announced again), when the metric is gone,
-        or ``grace_s`` seconds after its crossing time. One fit per metric with a
-        standing prediction and new samples.
-        """
-        out: list[Withdrawal] = []
-        for m in self._metrics.values():
-            p = m.prediction
-            if p is None:
-                continue
-            reason = ""
-            if now > p.at + grace_s:
-                reason = "its time has passed"
-            elif m.status.samples != m.withdraw_n and len(m.buffer) >= self.forecaster.min_points:
-                m.withdraw_n = m.status.samples
-                values = m.buffer.values()
-                recent = float(np.median(values[-self.predictive_confirm :]))
-                start = m.predicted_from
-                back = recent < start if p.direction == "up" else recent > start
-                model = self.forecaster.fit(values, m.buffer.timestamps())
-                if back or self._crossing(model, [p.threshold]) is None:
-                    m.misses += 1
-                    if m.misses >= 2:
-                        reason = "the forecast no longer crosses"
-                        m.last_predictive_t = -math.inf
-                else:
-                    m.misses = 0
-            if reason:
-                m.prediction = None
-                out.append(Withdrawal(p, now, reason))
-        return out
+        """Standing predictions that no longer hold, each withdrawn once (see
+        :class:`~chimera_engine.anomaly.watch.PredictionWatch`)."""
+        return self.watch.check_withdrawals(now, self._metrics.values(), grace_s)
 
     def standing_predictions(self) -> list[PredictiveAlert]:
         """Predictions made and not withdrawn, oldest first."""
         found = [m.prediction for m in self._metrics.values() if m.prediction is not None]
         return sorted(found, key=lambda p: p.t)
-
-    def _crossing(self, model: HoltModel, thresholds: list[float]) -> tuple[float, Crossing] | None:
-        for threshold in thresholds:
-            if model.last_value == threshold:
-                continue  # already on the threshold
-            c = model.predict_crossing(
-                threshold, self._horizon(model.step_s), min_trend_z=self.min_trend_z
-            )
-            if c is not None:
-                return threshold, c
-        return None
 
     def expire(self, now: float, ttl_s: float) -> list[str]:
         """Forget metrics with no accepted sample for ``ttl_s`` seconds; returns their names."""

@@ -49,21 +49,27 @@ class ToolCallCollector:
         self.confidence: dict[str, float] = {}
 
     async def run(self) -> None:
-        """Every ``interval``: drain the calls that finished meanwhile, then emit samples."""
+        """``interval`` after a call finished: drain the calls that finished meanwhile,
+        then emit samples. With no call at all it waits for one (no idle wake-ups; a
+        window with no call emits nothing anyway)."""
         sub = self._bus.subscribe(ToolCallCompleted, maxsize=200_000)
         try:
             while True:
+                self._count(await sub.get())
                 await asyncio.sleep(self.interval)
                 while (event := sub.get_nowait()) is not None:
-                    if isinstance(event, ToolCallCompleted):
-                        r = event.record
-                        w = self._window[r.tool]
-                        w.calls += 1
-                        w.errors += r.outcome != "ok"
-                        w.durations.append(r.duration_s)
+                    self._count(event)
                 self.flush()
         finally:
             sub.close()
+
+    def _count(self, event: object) -> None:
+        if isinstance(event, ToolCallCompleted):
+            r = event.record
+            w = self._window[r.tool]
+            w.calls += 1
+            w.errors += r.outcome != "ok"
+            w.durations.append(r.duration_s)
 
     def flush(self) -> None:
         now = time.time()

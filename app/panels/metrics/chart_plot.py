@@ -166,6 +166,14 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
 
     def set_ranges(self, x0: float, x1: float, y0: float, y1: float) -> None:
         self.main.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0, update=True)
+        self._apply_view()
+
+    def _apply_view(self) -> None:
+        """Apply a range change at once. pyqtgraph defers it to the start of the next
+        paint, where the items it moves (the clipped, downsampled curve, the axes) change
+        again and ask for a second paint: every moved chart was painted twice."""
+        for plot in (self.main, self.strip):
+            plot.getViewBox().prepareForPaint()
 
     def set_forecast(self, forecast: Forecast | None, last_t: float | None) -> None:
         if forecast is None or last_t is None or len(forecast.t) == 0:
@@ -234,6 +242,7 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         self.rate.setOpts(x0=edges[:-1], x1=edges[1:], height=counts)
         top = float(counts.max()) if len(counts) else 0.0
         self.strip.setYRange(0.0, max(1.0, top), padding=0.0)
+        self._apply_view()
 
     def set_interactive(self, on: bool) -> None:
         self.main.setMouseEnabled(x=on, y=on)

@@ -5,11 +5,13 @@ a grid of charts (raw series, anomaly markers by kind, forecast band, dashed
 thresholds, an anomaly-rate strip). Bottom: the anomalies list with Acknowledge
 beside the inspector (selected chart, its sensitivity, the clicked anomaly).
 
-Redraws are paced by the screen, never by the data: a ~10 Hz timer redraws the
-visible charts from the engine's ring buffers (:mod:`app.panels.metrics.render`),
-and only while the panel is shown and not paused. Engine events (anomalies,
-acknowledgements, predictions) update models; the charts pick them up on the
-next frame. Import this module lazily: it pulls in pyqtgraph and numpy.
+Redraws are paced by the screen, never by the data: a timer redraws the visible
+charts from the engine's ring buffers (:mod:`app.panels.metrics.render`), and only
+while the panel is shown and not paused: five frames a second (a group of charts per
+tick) while samples come steadily, one whole frame a second while the board is quiet
+(the demo paused: only the engine's own process metrics, every two seconds). Engine
+events (anomalies, acknowledgements, predictions) update models; the charts pick them
+up on the next frame. Import this module lazily: it pulls in pyqtgraph and numpy.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from app.panels.metrics.grid import ChartGrid
 from app.panels.metrics.inspector import ChartInspector
 from app.panels.metrics.metric_list import STATE_TEXT
 from app.panels.metrics.predictions import PredictionStrip
-from app.panels.metrics.render import ChartRenderer
+from app.panels.metrics.render import FORECASTS_PER_FRAME, ChartRenderer
 from app.panels.metrics.settings import MetricSettingsEditor
 from app.panels.metrics.toolbar import DashboardToolbar
 from app.shared.metric_source import MetricSource
@@ -46,8 +48,15 @@ REDRAW_HZ = 5.0
 #: timer redraws one group per tick, so no single loop iteration paints them all.
 SLICES = 4
 METRICS_REFRESH_MS = 1000
-#: The redraw timer's interval while a whole frame found no new sample (ms per group).
-IDLE_TICK_MS = 250
+#: A quiet board (a whole frame found no new sample) draws every visible chart at once,
+#: this often: one wake-up and one paint pass a second, however many charts are shown.
+IDLE_FRAME_MS = 1000
+#: Quiet frames in a row that found new samples before the board takes up the fast pace
+#: again (samples every second or more often); a slow trickle (the engine's own process
+#: metrics every two seconds) is drawn at the quiet pace, within a second.
+WAKE_FRAMES = 2
+#: Forecasts a quiet frame may refresh (those of the charts its new samples reached).
+QUIET_FORECASTS = 4
 MAX_DEFAULT_CHARTS = 12
 #: Charted by default (in this order, per tool) until :data:`MAX_DEFAULT_CHARTS`.
 DEFAULT_METRICS = (
@@ -148,6 +157,8 @@ class DashboardPanel(QWidget):
         self._tick_ms = max(1, round(1000 / (redraw_hz * SLICES)))
         self.redraw_timer.setInterval(self._tick_ms)
         self._updates_seen = 0
+        self._quiet = False
+        self._fresh_frames = 0
         self._caption_counts = (-1, -1, -1)
         self.redraw_timer.timeout.connect(self.redraw)
         self._metrics_timer = QTimer(self)
@@ -260,25 +271,35 @@ class DashboardPanel(QWidget):
             self.anomalies.select(anomaly_id)
 
     # -- live updates ----------------------------------------------------------------------
+    @property
+    def quiet(self) -> bool:
+        """True while the board draws whole frames at the quiet pace (no steady data)."""
+        return self._quiet
+
     def redraw(self, everything: bool = False) -> None:
-        """One tick: bring the next group of visible charts up to date (``everything``:
-        all of them at once). Skipped while paused."""
+        """One tick: bring the next group of visible charts up to date (``everything``,
+        or a quiet board: all of them at once). Skipped while paused."""
         if self.paused:
             return
         visible = self.grid.visible_charts()
-        group = visible if everything else visible[self._phase :: SLICES]
+        whole = everything or self._quiet
+        group = visible if whole else visible[self._phase :: SLICES]
         start = time.perf_counter()
+        self.renderer.forecasts_per_frame = QUIET_FORECASTS if self._quiet else FORECASTS_PER_FRAME
         self.renderer.draw(group, time.time())
         self._frame_ms += (time.perf_counter() - start) * 1e3
-        self._phase = 0 if everything else (self._phase + 1) % SLICES
+        self._phase = 0 if whole else (self._phase + 1) % SLICES
         if self._phase == 0:
-            # A frame without new samples (the demo paused): tick slowly until one comes.
+            # A frame without new samples (the demo paused): whole frames at the quiet
+            # pace until samples come steadily again.
             updates = self.renderer.updates
-            idle = updates == self._updates_seen
+            fresh = updates != self._updates_seen
             self._updates_seen = updates
-            interval = max(self._tick_ms, IDLE_TICK_MS) if idle else self._tick_ms
-            if self.redraw_timer.interval() != interval:
-                self.redraw_timer.setInterval(interval)
+            if not self._quiet:
+                self._set_quiet(not fresh)
+            else:
+                self._fresh_frames = self._fresh_frames + 1 if fresh else 0
+                self._set_quiet(self._fresh_frames < WAKE_FRAMES)
             self.frame_ms.append(self._frame_ms)
             self._frame_ms = 0.0
             self._frames += 1
@@ -287,6 +308,14 @@ class DashboardPanel(QWidget):
             if self._frames % 10 == 1 or counts != self._caption_counts:
                 self._caption_counts = counts
                 self.toolbar.frame_label.setText(self.frame_caption(*counts))
+
+    def _set_quiet(self, quiet: bool) -> None:
+        if quiet != self._quiet:
+            self._quiet = quiet
+            self._fresh_frames = 0
+        interval = max(self._tick_ms, IDLE_FRAME_MS) if quiet else self._tick_ms
+        if self.redraw_timer.interval() != interval:
+            self.redraw_timer.setInterval(interval)
 
     def frame_caption(self, on_screen: int, charts: int, queued: int) -> str:
         """The toolbar's caption: charts on screen and the redraw cost."""

@@ -57,7 +57,8 @@ class LoopLagMonitor:
         self.interval = interval
         self.report_every = report_every
         #: The latest samples, ``window_s`` seconds' worth: what the percentiles cover.
-        self._samples: deque[float] = deque(maxlen=max(10, round(window_s / max(interval, 1e-3))))
+        self.window_samples = max(10, round(window_s / max(interval, 1e-3)))
+        self._samples: deque[float] = deque(maxlen=self.window_samples)
         self.last: LagStats = LagStats(0.0, 0.0, 0.0, 0)
 
     def stats(self) -> LagStats:

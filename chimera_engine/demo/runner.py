@@ -267,6 +267,8 @@ class DemoRunner:
         while True:
             await self.workload.until_running()
             await asyncio.sleep(EVALUATE_S)
+            if self.workload.state is not WorkloadState.RUNNING:
+                continue  # paused meanwhile
             self.watch_rounds += 1
             agents = self._agent_rows()
             for fault in self.faults.values():

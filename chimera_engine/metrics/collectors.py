@@ -47,6 +47,8 @@ class ToolCallCollector:
         self.thresholds = thresholds or {}
         self._window: dict[str, _Window] = defaultdict(_Window)
         self.confidence: dict[str, float] = {}
+        #: Windows emitted so far (none while no tool is called).
+        self.flushes = 0
 
     async def run(self) -> None:
         """``interval`` after a call finished: drain the calls that finished meanwhile,
@@ -72,6 +74,7 @@ class ToolCallCollector:
             w.durations.append(r.duration_s)
 
     def flush(self) -> None:
+        self.flushes += 1
         now = time.time()
         windows, self._window = self._window, defaultdict(_Window)
         for tool, w in windows.items():

@@ -17,6 +17,7 @@ up on the next frame. Import this module lazily: it pulls in pyqtgraph and numpy
 from __future__ import annotations
 
 import gc
+import math
 import re
 import statistics
 import time
@@ -161,9 +162,10 @@ class DashboardPanel(QWidget):
         self._fresh_frames = 0
         self._caption_counts = (-1, -1, -1)
         self.redraw_timer.timeout.connect(self.redraw)
-        self._metrics_timer = QTimer(self)
-        self._metrics_timer.setInterval(METRICS_REFRESH_MS)
-        self._metrics_timer.timeout.connect(self.refresh_metrics)
+        self.metrics_timer = QTimer(self)
+        self.metrics_timer.setInterval(METRICS_REFRESH_MS)
+        self.metrics_timer.timeout.connect(self.refresh_metrics)
+        self._metrics_at = -math.inf
         self._phase = 0
         self._frames = 0
         self._frame_ms = 0.0
@@ -284,6 +286,8 @@ class DashboardPanel(QWidget):
         visible = self.grid.visible_charts()
         whole = everything or self._quiet
         group = visible if whole else visible[self._phase :: SLICES]
+        if self._quiet and time.monotonic() - self._metrics_at >= METRICS_REFRESH_MS / 1e3 - 0.1:
+            self.refresh_metrics()  # in the same turn: one wake-up, one paint pass
         start = time.perf_counter()
         self.renderer.forecasts_per_frame = QUIET_FORECASTS if self._quiet else FORECASTS_PER_FRAME
         self.renderer.draw(group, time.time())
@@ -295,7 +299,9 @@ class DashboardPanel(QWidget):
             updates = self.renderer.updates
             fresh = updates != self._updates_seen
             self._updates_seen = updates
-            if not self._quiet:
+            if everything:  # drawn afresh on demand (a setting, a resume): not new data
+                self._fresh_frames = 0
+            elif not self._quiet:
                 self._set_quiet(not fresh)
             else:
                 self._fresh_frames = self._fresh_frames + 1 if fresh else 0
@@ -313,6 +319,7 @@ class DashboardPanel(QWidget):
         if quiet != self._quiet:
             self._quiet = quiet
             self._fresh_frames = 0
+            self._pace_metrics()
         interval = max(self._tick_ms, IDLE_FRAME_MS) if quiet else self._tick_ms
         if self.redraw_timer.interval() != interval:
             self.redraw_timer.setInterval(interval)
@@ -327,6 +334,15 @@ class DashboardPanel(QWidget):
             text += f" · redraw {statistics.median(self.frame_ms):.1f} ms"
         return text
 
+    def _pace_metrics(self) -> None:
+        """The metric list is re-read every second: by its own timer, or by the quiet
+        board's frames (which tick once a second anyway) while those run."""
+        by_frames = self._quiet and not self.paused
+        if by_frames or not self.isVisible():
+            self.metrics_timer.stop()
+        elif not self.metrics_timer.isActive():
+            self.metrics_timer.start()
+
     def set_paused(self, paused: bool) -> None:
         for chart in self.grid.charts():
             chart.plot.set_interactive(paused)
@@ -336,6 +352,7 @@ class DashboardPanel(QWidget):
             self.renderer.invalidate()
             self.redraw(everything=True)
             self.redraw_timer.start()
+        self._pace_metrics()
 
     def _settings_changed(self, *_args: object) -> None:
         self.renderer.window = self.toolbar.window_seconds()
@@ -346,6 +363,7 @@ class DashboardPanel(QWidget):
 
     def refresh_metrics(self) -> None:
         """Read the engine's metric list: browser, default charts, inspector."""
+        self._metrics_at = time.monotonic()
         session = self._bridge.session
         if not self.source.allowed(session.principal if session else None):
             self.grid.empty_label.setText("You need the metrics.read permission to see metrics.")
@@ -415,7 +433,7 @@ class DashboardPanel(QWidget):
         super().showEvent(event)
         if not self.paused:
             self.redraw_timer.start()
-        self._metrics_timer.start()
+        self._pace_metrics()
         if self._chart_queue:
             self._chart_timer.start()
         QTimer.singleShot(0, self, self._first_frame)
@@ -439,5 +457,5 @@ class DashboardPanel(QWidget):
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.redraw_timer.stop()
-        self._metrics_timer.stop()
+        self.metrics_timer.stop()
         self._chart_timer.stop()

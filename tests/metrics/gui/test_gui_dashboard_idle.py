@@ -79,3 +79,33 @@ async def test_charts_out_of_view_are_not_drawn(engine: EngineFactory, qtbot: Qt
         assert drawn == shown, "only the charts on screen are drawn"
         hidden = next(k for k in keys if k not in shown)
         assert panel.renderer.state(hidden) is None
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_board_reads_the_metric_list_in_its_own_frames(
+    engine: EngineFactory, qtbot: QtBot
+) -> None:
+    """Quiet, the board's once-a-second frame also re-reads the metric list (one wake-up
+    and one paint pass, not two); paused, or busy, the list keeps its own timer."""
+    async with engine() as env:
+        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
+        panel = DashboardPanel(env.bridge, max_default_charts=0)
+        qtbot.addWidget(panel)
+        panel.resize(1280, 720)
+        panel.show()
+        await wait_signal(panel.anomaliesLoaded)
+        now = time.time()
+        for i in range(40):
+            env.node.hub.record("jobs.queued", float(i), None, now - 40 + i)
+        panel.set_charted("jobs.queued", True)
+        for _ in range(8):  # whole frames with nothing new
+            panel.redraw()
+        assert panel.quiet and not panel.metrics_timer.isActive()
+        env.node.hub.record("jobs.failed", 1.0, None, time.time())
+        await wait_until(
+            lambda: "jobs.failed" in panel.browser.model.metric_keys(), what="listed by a frame"
+        )
+        panel.toolbar.pause_button.click()
+        assert not panel.redraw_timer.isActive() and panel.metrics_timer.isActive()
+        panel.toolbar.pause_button.click()
+        assert panel.redraw_timer.isActive() and not panel.metrics_timer.isActive()

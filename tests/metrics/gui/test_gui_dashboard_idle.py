@@ -52,6 +52,9 @@ def test_a_moved_chart_is_painted_once_and_a_still_one_not_at_all(qtbot: QtBot) 
     counter.paints = 0
     plot.set_markers([])  # what is already shown
     plot.set_thresholds([])
+    for shift in (0.0, 2.5):  # the empty anomaly-rate strip's slices moved: nothing to show
+        edges = t0 + shift + 2.5 * np.arange(62, dtype=np.float64)
+        plot.set_rate(edges, np.zeros(61))
     qtbot.wait(150)
     assert counter.paints == 0
 

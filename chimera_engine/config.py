@@ -50,7 +50,7 @@ def default_config_path() -> Path:
 class EngineSettings:
     data_dir: Path = field(default_factory=default_data_dir)
     workspace: Path | None = None
-    loop_lag_interval: float = 0.05
+    loop_lag_interval: float = 0.1
     shutdown_timeout: float = 10.0
 
 

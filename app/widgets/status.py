@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
 from app.widgets.style import set_severity
@@ -11,6 +12,11 @@ from chimera_engine.security.manager import Session
 LAG_WARN_MS = 16.0
 #: ... and above this red (the GUI visibly stutters).
 LAG_CRITICAL_MS = 50.0
+
+#: The widest reading the lag pill is sized for.
+WIDEST_LAG = "Loop lag p99 8888.8 ms"
+#: Qt's QWIDGETSIZE_MAX: no maximum size.
+QWIDGETSIZE_MAX = (1 << 24) - 1
 
 _STATE_SEVERITY = {
     "running": "ok",
@@ -74,19 +80,48 @@ class EngineStateIndicator(StatusPill):
 
 
 class LagIndicator(StatusPill):
-    """Shows the event loop's p99 lag: amber above 16 ms, red above 50 ms."""
+    """Shows the event loop's p99 lag: amber above 16 ms, red above 50 ms.
+
+    A new reading comes every second. The pill has a fixed size, wide enough for any
+    reading: a label whose size may change makes Qt lay out, and repaint, the whole
+    status bar (and the window under it) at each new text; a fixed one repaints itself."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("lagIndicator", parent)
         self.p99_ms: float | None = None
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setText("Loop lag p99 —")
         self.setToolTip(
             "99th percentile of how late the event loop ran its timers over the last "
-            f"second. Above {LAG_WARN_MS:.0f} ms the interface drops frames; above "
+            f"half minute. Above {LAG_WARN_MS:.0f} ms the interface drops frames; above "
             f"{LAG_CRITICAL_MS:.0f} ms it visibly stutters."
         )
+        self._fit()
+
+    def _fit(self) -> None:
+        shown = self.text()
+        self.setMinimumSize(0, 0)
+        self.setMaximumSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX)
+        self.ensurePolished()
+        self.setText(WIDEST_LAG)
+        hint = self.sizeHint()
+        self.setText(shown)
+        self.setFixedSize(hint)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) and not self._fitting:
+            self._fitting = True
+            try:
+                self._fit()
+            finally:
+                self._fitting = False
+
+    _fitting = False
 
     def set_p99(self, p99_ms: float) -> None:
         self.p99_ms = p99_ms
-        self.setText(f"Loop lag p99 {p99_ms:.1f} ms")
+        text = f"Loop lag p99 {p99_ms:.1f} ms"
+        if text != self.text():
+            self.setText(text)
         set_severity(self, lag_severity(p99_ms))

@@ -4,7 +4,8 @@ built and owned by :class:`~chimera_engine.node.HeartNode`.
 The workload calls tools as the engine's own service ``system:demo``. The
 service also keeps the swarm agents the demo needs (one ``analyzer``, the
 rest ``executor``) and records each agent's resident memory as the metric
-``agent.rss_mb{agent=<id>,role=<role>}`` every two seconds (threshold
+``agent.rss_mb{agent=<id>,role=<role>}`` every two seconds while the workload
+runs (threshold
 :data:`~chimera_engine.demo.faults.AGENT_RSS_LIMIT_MB`), so a memory creep in
 an agent shows on the dashboard and in forecasts.
 
@@ -109,6 +110,8 @@ class DemoRunner:
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._thresholds: set[str] = set()
+        #: Rounds of the fault watch so far (it makes none while the workload is paused).
+        self.watch_rounds = 0
 
     # -- wiring ------------------------------------------------------------------------------
     async def _call(self, tool: str, args: Mapping[str, Any]) -> Any:
@@ -258,10 +261,15 @@ class DemoRunner:
         )
 
     async def _watch(self) -> None:
-        """Move each fault's state on, and record agents' memory as metrics."""
+        """Move each fault's state on, and record agents' memory as metrics; while the
+        workload is paused (or not started yet) it waits, doing nothing."""
         last_metric = 0.0
         while True:
+            await self.workload.until_running()
             await asyncio.sleep(EVALUATE_S)
+            if self.workload.state is not WorkloadState.RUNNING:
+                continue  # paused meanwhile
+            self.watch_rounds += 1
             agents = self._agent_rows()
             for fault in self.faults.values():
                 before = fault.state
@@ -316,6 +324,7 @@ class DemoRunner:
         s = self.settings
         await asyncio.sleep(delay + s.first_fault)
         for name in itertools.cycle(self.faults):
+            await self.workload.until_running()  # a paused demo injects nothing
             fault = self.faults[name]
             if fault.active:  # triggered by hand: leave it to the operator
                 await asyncio.sleep(1.0)
@@ -328,6 +337,7 @@ class DemoRunner:
                 continue
             ends = time.monotonic() + s.fault_max
             while fault.active and time.monotonic() < ends:
+                ends += await self.workload.until_running()  # paused time does not count
                 await asyncio.sleep(1.0)
                 held = fault.recovered_at is not None and time.time() - fault.recovered_at
                 if fault.state is FaultState.RECOVERED and held and held >= s.fault_hold:

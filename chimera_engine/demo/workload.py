@@ -117,6 +117,17 @@ class DemoWorkload:
         self.state = WorkloadState.PAUSED
         self._resumed.clear()
 
+    async def until_running(self) -> float:
+        """Return once the workload runs (at once if it does); the seconds waited.
+        What only matters while calls are sent (the fault watch, the schedule) waits
+        here, so a paused demo wakes nothing up."""
+        if self._resumed.is_set():
+            return 0.0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await self._resumed.wait()
+        return loop.time() - start
+
     async def drain(self, timeout: float = 10.0) -> int:
         """Wait for running calls to finish (cancel those still running after
         ``timeout``); returns how many were cancelled."""

@@ -47,25 +47,34 @@ class ToolCallCollector:
         self.thresholds = thresholds or {}
         self._window: dict[str, _Window] = defaultdict(_Window)
         self.confidence: dict[str, float] = {}
+        #: Windows emitted so far (none while no tool is called).
+        self.flushes = 0
 
     async def run(self) -> None:
-        """Every ``interval``: drain the calls that finished meanwhile, then emit samples."""
+        """``interval`` after a call finished: drain the calls that finished meanwhile,
+        then emit samples. With no call at all it waits for one (no idle wake-ups; a
+        window with no call emits nothing anyway)."""
         sub = self._bus.subscribe(ToolCallCompleted, maxsize=200_000)
         try:
             while True:
+                self._count(await sub.get())
                 await asyncio.sleep(self.interval)
                 while (event := sub.get_nowait()) is not None:
-                    if isinstance(event, ToolCallCompleted):
-                        r = event.record
-                        w = self._window[r.tool]
-                        w.calls += 1
-                        w.errors += r.outcome != "ok"
-                        w.durations.append(r.duration_s)
+                    self._count(event)
                 self.flush()
         finally:
             sub.close()
 
+    def _count(self, event: object) -> None:
+        if isinstance(event, ToolCallCompleted):
+            r = event.record
+            w = self._window[r.tool]
+            w.calls += 1
+            w.errors += r.outcome != "ok"
+            w.durations.append(r.duration_s)
+
     def flush(self) -> None:
+        self.flushes += 1
         now = time.time()
         windows, self._window = self._window, defaultdict(_Window)
         batch: list[Sample] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ from chimera_engine.store.users import UserRepository
 log = logging.getLogger(__name__)
 
 USER_POLL_S = 0.4
+#: The users version is read at least this often even when the database files look
+#: unchanged (a file system with coarse timestamps could hide a same-size rewrite).
+USER_RECHECK_S = 10.0
 _ACCOUNT_CHANGED = (
     "the account changed since this token was issued (password changed, role changed "
     "or account disabled); log in again"
@@ -63,6 +67,7 @@ class SecurityManager:
     ) -> None:
         self._bus = bus
         self._clock = clock
+        self._db = db
         self.audit = AuditLog(
             db,
             derive_key(secret, "audit"),
@@ -112,6 +117,8 @@ class SecurityManager:
         self.rate_limiter = make_rate_limiter(rate_settings or RateLimitSettings())
         self._users: dict[int, UserRecord] = {}
         self._users_version = -1
+        #: Reads of the users version by :meth:`watch_users` so far.
+        self.user_reads = 0
 
     async def load(self) -> None:
         await self.api_keys.load()
@@ -148,14 +155,30 @@ class SecurityManager:
         await self.revocations.refresh()
         return True
 
-    async def watch_users(self, interval: float = USER_POLL_S) -> None:
-        """Poll for user changes made elsewhere (the CLI, another engine) until cancelled."""
+    async def watch_users(
+        self, interval: float = USER_POLL_S, recheck: float = USER_RECHECK_S
+    ) -> None:
+        """Poll for user changes made elsewhere (the CLI, another engine) until cancelled.
+
+        A tick first compares the database files' :meth:`~Database.change_stamp` (a stat,
+        on the loop): while nothing committed, nothing is read. The users version is
+        read when the files changed, and every ``recheck`` seconds in any case."""
+        loop = asyncio.get_running_loop()
+        seen: object = None
+        checked = -math.inf
         while True:
             await asyncio.sleep(interval)
+            stamp = self._db.change_stamp()
+            if stamp == seen and loop.time() - checked < recheck:
+                continue
+            self.user_reads += 1
             try:
                 await self.reload_users()
             except Exception as exc:  # a busy database is retried at the next tick
                 log.warning("cannot re-read users: %s", exc)
+            else:
+                # The stamp from before the read: a commit meanwhile is read next tick.
+                seen, checked = stamp, loop.time()
 
     # -- sessions ---------------------------------------------------------------------
     async def needs_first_admin(self) -> bool:

@@ -101,6 +101,20 @@ class Database:
         self.transactions = 0
         self.jobs_done = 0
 
+    def change_stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """Size and modification time of the database file and its write-ahead log: a
+        commit by any process on this file changes it (two stat calls, no SQLite, cheap
+        enough for the loop thread). Pollers compare it before reading anything."""
+        stamp: list[tuple[int, int] | None] = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                st = os.stat(path)
+            except OSError:
+                stamp.append(None)
+            else:
+                stamp.append((st.st_size, st.st_mtime_ns))
+        return tuple(stamp)
+
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
         """Open (creating if needed), check integrity, migrate, start the writer."""

@@ -271,7 +271,9 @@ class SwarmCoordinator:
             await self.credentials.revoke()
 
     async def _sweep_loop(self) -> None:
-        interval = min(0.25, self.settings.heartbeat_interval)
+        # As often as agents beat: a hung agent is still found within a beat of its
+        # timeout, and an idle host is not woken more often than its agents wake it.
+        interval = min(0.5, self.settings.heartbeat_interval)
         while not self._state.stopping:
             await asyncio.sleep(interval)
             self.backend.sweep(time.monotonic())

@@ -107,3 +107,13 @@ def test_secret_file_is_private(tmp_path: Path) -> None:
     settings.secret_path.chmod(0o644)
     asyncio.run(main())
     assert settings.secret_path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_loop_lag_probes_ten_times_a_second(tmp_path: Path) -> None:
+    """Each probe wakes the loop (the GUI thread, in the console): ten a second by default,
+    each a plain timer callback; the percentiles cover the last half minute."""
+    async with HeartNode(make_settings(tmp_path)) as node:
+        before = node.loop_lag.stats().samples
+        await asyncio.sleep(1.0)
+        assert 7 <= node.loop_lag.stats().samples - before <= 11
+        assert node.loop_lag.window_samples == 300

@@ -278,3 +278,34 @@ def test_a_fault_fixed_before_its_symptom_recovers() -> None:
     now[0] = 5.0
     assert fault.evaluate() is FaultState.RECOVERED
     assert fault.symptom_at is None and fault.recovered_at == 5.0
+
+
+async def test_a_paused_demo_does_no_work(tmp_path: Path) -> None:
+    """Paused, the fault watch makes no round (no agent metric, no wake-up) and the
+    schedule injects nothing; resumed, both carry on where they were."""
+    env = {
+        **ENV,
+        "CHIMERA_DEMO__FAULTS": "true",
+        "CHIMERA_DEMO__FIRST_FAULT": "1.2",
+        "CHIMERA_DEMO__FAULT_MAX": "30",
+    }
+    settings = load_settings(data_dir=tmp_path / "data", env=env, use_default_file=False)
+    async with HeartNode(settings) as node:
+        admin = await node.facade.sessions.create_first_admin("admin", PASSWORD)
+        demo = node.demo
+        assert demo is not None
+        await until(lambda: demo.watch_rounds >= 1)  # the watch runs with the workload
+        changes = node.bus.subscribe(DemoFaultChanged)
+        await node.facade.demo.pause(admin.principal)
+        await asyncio.sleep(0.1)  # a round already under way ends
+        rounds = demo.watch_rounds
+        await asyncio.sleep(1.5)  # three evaluation periods, past the first fault's time
+        assert demo.workload.state.value == "paused"
+        assert demo.watch_rounds == rounds, "the watch woke up while paused"
+        assert changes.get_nowait() is None, "a fault was injected while paused"
+        assert all(not f.active for f in demo.faults.values())
+
+        await node.facade.demo.resume(admin.principal)
+        await until(lambda: demo.watch_rounds > rounds)
+        event = await asyncio.wait_for(changes.get(), 10)
+        assert isinstance(event, DemoFaultChanged) and event.state == "active"

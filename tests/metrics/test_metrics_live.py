@@ -67,3 +67,39 @@ def test_importing_it_loads_no_numpy() -> None:
     code = "import sys, chimera_engine.metrics.live; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_the_tool_call_collector_sleeps_until_a_call(hub: MetricsHub) -> None:
+    """No call, no window: the collector waits for one instead of waking every interval;
+    a call is counted in a window that closes one interval later."""
+    import asyncio
+
+    from chimera_engine.events import ToolCallCompleted
+    from chimera_engine.metrics.collectors import ToolCallCollector
+    from chimera_engine.modules.models import CallRecord
+
+    bus = EventBus()
+    collector = ToolCallCollector(bus, hub, interval=0.05)
+    task = asyncio.ensure_future(collector.run())
+    try:
+        await asyncio.sleep(0.3)  # six intervals without a call
+        assert collector.flushes == 0 and hub.metrics() == []
+        for outcome in ("ok", "error"):
+            record = CallRecord(
+                tool="parse",
+                module="logs",
+                version=1,
+                started_at=time.time(),
+                duration_s=0.004,
+                outcome=outcome,
+            )
+            bus.publish(ToolCallCompleted(record=record))
+        await asyncio.sleep(0.3)
+        assert collector.flushes == 1
+        values = {m.key: m.last_value for m in hub.metrics()}
+        assert values["tool.error_rate{tool=parse}"] == 0.5
+        assert values["tool.calls{tool=parse}"] == pytest.approx(2 / 0.05)
+        assert values["tool.latency_ms{tool=parse}"] == pytest.approx(4.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

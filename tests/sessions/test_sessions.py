@@ -276,3 +276,17 @@ async def test_api_key_revoked_by_another_process_closes_its_websocket(served: S
                 break
     r = await served.client.get("/api/tools", headers={"X-API-Key": key})
     assert r.status_code == 401
+
+
+async def test_the_user_watch_reads_nothing_until_the_database_changes(served: Served) -> None:
+    """Idle, the watch only compares the database files' stamp: no read off the loop.
+    A change by another process (the CLI) moves the stamp and is read at the next tick."""
+    security = served.node.security
+    await asyncio.sleep(0.6)  # the fixture's own writes are read once
+    reads = security.user_reads
+    await asyncio.sleep(1.3)  # three ticks with nothing committed
+    assert security.user_reads == reads
+    tokens = await served.login("victim")  # a login commits (last login, audit): one read
+    await served.cli("user", "disable", "victim")
+    await _refused_within(served, tokens["access_token"], 1.0)
+    assert security.user_reads > reads

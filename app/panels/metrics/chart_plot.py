@@ -154,6 +154,9 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
             self.main.addItem(scatter)
             self.markers[kind] = scatter
         self._marker_records: dict[int, AnomalyRecord] = {}
+        #: What each kind's markers show, (id, t, value) each: unchanged ones are not reset.
+        self._marker_shown: dict[str, tuple[tuple[int, float, float], ...]] = {}
+        self._rate_empty = True
 
         self._legend_entries: tuple[str, ...] = ()
 
@@ -166,6 +169,14 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
 
     def set_ranges(self, x0: float, x1: float, y0: float, y1: float) -> None:
         self.main.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0, update=True)
+        self._apply_view()
+
+    def _apply_view(self) -> None:
+        """Apply a range change at once. pyqtgraph defers it to the start of the next
+        paint, where the items it moves (the clipped, downsampled curve, the axes) change
+        again and ask for a second paint: every moved chart was painted twice."""
+        for plot in (self.main, self.strip):
+            plot.getViewBox().prepareForPaint()
 
     def set_forecast(self, forecast: Forecast | None, last_t: float | None) -> None:
         if forecast is None or last_t is None or len(forecast.t) == 0:
@@ -221,6 +232,10 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         self._marker_records = {r.id: r for r in records}
         for kind, scatter in self.markers.items():
             mine = [r for r in records if r.kind == kind]
+            shown = tuple((r.id, r.t, r.value) for r in mine)
+            if shown == self._marker_shown.get(kind, ()) and kind in self._marker_shown:
+                continue  # (the window moved, these markers did not change: no repaint)
+            self._marker_shown[kind] = shown
             scatter.setData(
                 x=[r.t for r in mine], y=[r.value for r in mine], data=[r.id for r in mine]
             )
@@ -231,9 +246,14 @@ class ChartPlot(pg.GraphicsLayoutWidget):  # type: ignore[misc]
 
     def set_rate(self, edges: Array, counts: Array) -> None:
         """Anomalies per slice of the window: ``counts[i]`` between ``edges[i]`` and ``[i+1]``."""
+        empty = not counts.any()
+        if empty and self._rate_empty:
+            return  # no bar before, none now: where the empty slices lie shows nothing
+        self._rate_empty = empty
         self.rate.setOpts(x0=edges[:-1], x1=edges[1:], height=counts)
         top = float(counts.max()) if len(counts) else 0.0
         self.strip.setYRange(0.0, max(1.0, top), padding=0.0)
+        self._apply_view()
 
     def set_interactive(self, on: bool) -> None:
         self.main.setMouseEnabled(x=on, y=on)

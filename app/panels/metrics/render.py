@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,6 +28,8 @@ from chimera_engine.anomaly.forecast import Forecast
 #: Seconds shown by each choice of the window selector (None: the whole buffer).
 WINDOWS: dict[str, float | None] = {"Last 5 min": 300.0, "Last 1 h": 3600.0, "Whole buffer": None}
 FORECAST_EVERY_S = 5.0
+#: ... or a little sooner for a chart that is being redrawn with new samples anyway.
+FORECAST_SLACK_S = 1.0
 #: The time axis moves in steps of this many pixels: each step re-lays out the axes and
 #: repaints every chart, the main idle cost of a live board.
 X_STEP_PX = 4
@@ -75,6 +77,9 @@ class ChartRenderer:
         #: Charts drawn with new samples since the renderer was made (the dashboard
         #: slows its redraw timer while this stays the same).
         self.updates = 0
+        #: Forecasts refreshed per :meth:`draw` at most (a quiet board allows more: the
+        #: few due then are drawn in the frame of their samples, not one paint each).
+        self.forecasts_per_frame = FORECASTS_PER_FRAME
 
     # -- settings --------------------------------------------------------------------------
     def min_score(self, key: str) -> float:
@@ -98,10 +103,15 @@ class ChartRenderer:
         """Bring every chart of ``charts`` (the visible ones) up to date."""
         now = time.time() if now is None else now
         charts = list(charts)
+        updates = self.updates
+        fresh: set[str] = set()
         for chart in charts:
             state = self._states.setdefault(chart.key, ChartState())
             self._draw(chart, state, now)
-        self._refresh_forecasts(charts, now)
+            if self.updates != updates:
+                updates = self.updates
+                fresh.add(chart.key)
+        self._refresh_forecasts(charts, now, fresh)
 
     def _draw(self, chart: MetricChart, st: ChartState, now: float) -> None:
         key = chart.key
@@ -222,7 +232,9 @@ class ChartRenderer:
         chart.plot.set_rate(edges, counts.astype(np.float64))
 
     # -- forecasts -------------------------------------------------------------------------
-    def _refresh_forecasts(self, charts: list[MetricChart], now: float) -> None:
+    def _refresh_forecasts(
+        self, charts: list[MetricChart], now: float, fresh: Container[str] = ()
+    ) -> None:
         if not self.forecasts:
             return
         due: list[tuple[float, MetricChart, ChartState]] = []
@@ -230,10 +242,13 @@ class ChartRenderer:
             st = self._states[chart.key]
             if st.revision is None or st.revision == st.forecast_revision:
                 continue
-            if now - st.forecast_at >= FORECAST_EVERY_S:
+            # A chart redrawn with new samples now takes a forecast nearly due along: one
+            # paint for both, not a second one a frame later.
+            slack = FORECAST_SLACK_S if chart.key in fresh else 0.0
+            if now - st.forecast_at >= FORECAST_EVERY_S - slack:
                 due.append((st.forecast_at, chart, st))
         due.sort(key=lambda item: item[0])
-        for _, chart, st in due[:FORECASTS_PER_FRAME]:
+        for _, chart, st in due[: self.forecasts_per_frame]:
             x0, x1 = st.x_range
             width = (x1 - x0) / (1.0 + FORECAST_FRACTION) if x1 > x0 else 300.0
             st.forecast = _clipped(

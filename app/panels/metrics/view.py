@@ -5,16 +5,19 @@ a grid of charts (raw series, anomaly markers by kind, forecast band, dashed
 thresholds, an anomaly-rate strip). Bottom: the anomalies list with Acknowledge
 beside the inspector (selected chart, its sensitivity, the clicked anomaly).
 
-Redraws are paced by the screen, never by the data: a ~10 Hz timer redraws the
-visible charts from the engine's ring buffers (:mod:`app.panels.metrics.render`),
-and only while the panel is shown and not paused. Engine events (anomalies,
-acknowledgements, predictions) update models; the charts pick them up on the
-next frame. Import this module lazily: it pulls in pyqtgraph and numpy.
+Redraws are paced by the screen, never by the data: a timer redraws the visible
+charts from the engine's ring buffers (:mod:`app.panels.metrics.render`), and only
+while the panel is shown and not paused: five frames a second (a group of charts per
+tick) while samples come steadily, one whole frame a second while the board is quiet
+(the demo paused: only the engine's own process metrics, every two seconds). Engine
+events (anomalies, acknowledgements, predictions) update models; the charts pick them
+up on the next frame. Import this module lazily: it pulls in pyqtgraph and numpy.
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import re
 import statistics
 import time
@@ -33,7 +36,7 @@ from app.panels.metrics.grid import ChartGrid
 from app.panels.metrics.inspector import ChartInspector
 from app.panels.metrics.metric_list import STATE_TEXT
 from app.panels.metrics.predictions import PredictionStrip
-from app.panels.metrics.render import ChartRenderer
+from app.panels.metrics.render import FORECASTS_PER_FRAME, ChartRenderer
 from app.panels.metrics.settings import MetricSettingsEditor
 from app.panels.metrics.toolbar import DashboardToolbar
 from app.shared.metric_source import MetricSource
@@ -46,8 +49,15 @@ REDRAW_HZ = 5.0
 #: timer redraws one group per tick, so no single loop iteration paints them all.
 SLICES = 4
 METRICS_REFRESH_MS = 1000
-#: The redraw timer's interval while a whole frame found no new sample (ms per group).
-IDLE_TICK_MS = 250
+#: A quiet board (a whole frame found no new sample) draws every visible chart at once,
+#: this often: one wake-up and one paint pass a second, however many charts are shown.
+IDLE_FRAME_MS = 1000
+#: Quiet frames in a row that found new samples before the board takes up the fast pace
+#: again (samples every second or more often); a slow trickle (the engine's own process
+#: metrics every two seconds) is drawn at the quiet pace, within a second.
+WAKE_FRAMES = 2
+#: Forecasts a quiet frame may refresh (those of the charts its new samples reached).
+QUIET_FORECASTS = 4
 MAX_DEFAULT_CHARTS = 12
 #: Charted by default (in this order, per tool) until :data:`MAX_DEFAULT_CHARTS`.
 DEFAULT_METRICS = (
@@ -148,11 +158,14 @@ class DashboardPanel(QWidget):
         self._tick_ms = max(1, round(1000 / (redraw_hz * SLICES)))
         self.redraw_timer.setInterval(self._tick_ms)
         self._updates_seen = 0
+        self._quiet = False
+        self._fresh_frames = 0
         self._caption_counts = (-1, -1, -1)
         self.redraw_timer.timeout.connect(self.redraw)
-        self._metrics_timer = QTimer(self)
-        self._metrics_timer.setInterval(METRICS_REFRESH_MS)
-        self._metrics_timer.timeout.connect(self.refresh_metrics)
+        self.metrics_timer = QTimer(self)
+        self.metrics_timer.setInterval(METRICS_REFRESH_MS)
+        self.metrics_timer.timeout.connect(self.refresh_metrics)
+        self._metrics_at = -math.inf
         self._phase = 0
         self._frames = 0
         self._frame_ms = 0.0
@@ -260,25 +273,39 @@ class DashboardPanel(QWidget):
             self.anomalies.select(anomaly_id)
 
     # -- live updates ----------------------------------------------------------------------
+    @property
+    def quiet(self) -> bool:
+        """True while the board draws whole frames at the quiet pace (no steady data)."""
+        return self._quiet
+
     def redraw(self, everything: bool = False) -> None:
-        """One tick: bring the next group of visible charts up to date (``everything``:
-        all of them at once). Skipped while paused."""
+        """One tick: bring the next group of visible charts up to date (``everything``,
+        or a quiet board: all of them at once). Skipped while paused."""
         if self.paused:
             return
         visible = self.grid.visible_charts()
-        group = visible if everything else visible[self._phase :: SLICES]
+        whole = everything or self._quiet
+        group = visible if whole else visible[self._phase :: SLICES]
+        if self._quiet and time.monotonic() - self._metrics_at >= METRICS_REFRESH_MS / 1e3 - 0.1:
+            self.refresh_metrics()  # in the same turn: one wake-up, one paint pass
         start = time.perf_counter()
+        self.renderer.forecasts_per_frame = QUIET_FORECASTS if self._quiet else FORECASTS_PER_FRAME
         self.renderer.draw(group, time.time())
         self._frame_ms += (time.perf_counter() - start) * 1e3
-        self._phase = 0 if everything else (self._phase + 1) % SLICES
+        self._phase = 0 if whole else (self._phase + 1) % SLICES
         if self._phase == 0:
-            # A frame without new samples (the demo paused): tick slowly until one comes.
+            # A frame without new samples (the demo paused): whole frames at the quiet
+            # pace until samples come steadily again.
             updates = self.renderer.updates
-            idle = updates == self._updates_seen
+            fresh = updates != self._updates_seen
             self._updates_seen = updates
-            interval = max(self._tick_ms, IDLE_TICK_MS) if idle else self._tick_ms
-            if self.redraw_timer.interval() != interval:
-                self.redraw_timer.setInterval(interval)
+            if everything:  # drawn afresh on demand (a setting, a resume): not new data
+                self._fresh_frames = 0
+            elif not self._quiet:
+                self._set_quiet(not fresh)
+            else:
+                self._fresh_frames = self._fresh_frames + 1 if fresh else 0
+                self._set_quiet(self._fresh_frames < WAKE_FRAMES)
             self.frame_ms.append(self._frame_ms)
             self._frame_ms = 0.0
             self._frames += 1
@@ -287,6 +314,15 @@ class DashboardPanel(QWidget):
             if self._frames % 10 == 1 or counts != self._caption_counts:
                 self._caption_counts = counts
                 self.toolbar.frame_label.setText(self.frame_caption(*counts))
+
+    def _set_quiet(self, quiet: bool) -> None:
+        if quiet != self._quiet:
+            self._quiet = quiet
+            self._fresh_frames = 0
+            self._pace_metrics()
+        interval = max(self._tick_ms, IDLE_FRAME_MS) if quiet else self._tick_ms
+        if self.redraw_timer.interval() != interval:
+            self.redraw_timer.setInterval(interval)
 
     def frame_caption(self, on_screen: int, charts: int, queued: int) -> str:
         """The toolbar's caption: charts on screen and the redraw cost."""
@@ -298,6 +334,15 @@ class DashboardPanel(QWidget):
             text += f" · redraw {statistics.median(self.frame_ms):.1f} ms"
         return text
 
+    def _pace_metrics(self) -> None:
+        """The metric list is re-read every second: by its own timer, or by the quiet
+        board's frames (which tick once a second anyway) while those run."""
+        by_frames = self._quiet and not self.paused
+        if by_frames or not self.isVisible():
+            self.metrics_timer.stop()
+        elif not self.metrics_timer.isActive():
+            self.metrics_timer.start()
+
     def set_paused(self, paused: bool) -> None:
         for chart in self.grid.charts():
             chart.plot.set_interactive(paused)
@@ -307,6 +352,7 @@ class DashboardPanel(QWidget):
             self.renderer.invalidate()
             self.redraw(everything=True)
             self.redraw_timer.start()
+        self._pace_metrics()
 
     def _settings_changed(self, *_args: object) -> None:
         self.renderer.window = self.toolbar.window_seconds()
@@ -317,6 +363,7 @@ class DashboardPanel(QWidget):
 
     def refresh_metrics(self) -> None:
         """Read the engine's metric list: browser, default charts, inspector."""
+        self._metrics_at = time.monotonic()
         session = self._bridge.session
         if not self.source.allowed(session.principal if session else None):
             self.grid.empty_label.setText("You need the metrics.read permission to see metrics.")
@@ -386,7 +433,7 @@ class DashboardPanel(QWidget):
         super().showEvent(event)
         if not self.paused:
             self.redraw_timer.start()
-        self._metrics_timer.start()
+        self._pace_metrics()
         if self._chart_queue:
             self._chart_timer.start()
         QTimer.singleShot(0, self, self._first_frame)
@@ -410,5 +457,5 @@ class DashboardPanel(QWidget):
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.redraw_timer.stop()
-        self._metrics_timer.stop()
+        self.metrics_timer.stop()
         self._chart_timer.stop()

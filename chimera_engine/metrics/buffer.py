@@ -42,14 +42,13 @@ import sys
 import numpy as np
 import numpy.typing as npt
 
+from chimera_engine.metrics.limits import VALUE_LIMIT as VALUE_LIMIT
+
 MAX_TICKS = 2**32 - 1
 TICK_S = 2.0**-10
 #: The value base moves to the new value once values are this many times
 #: further from it than from zero (float32 around 0 is then the better choice).
 REBASE_VALUE = 4.0
-#: The largest magnitude kept: two values this far apart still differ by less than
-#: float32's largest number (3.4e38), so no offset overflows.
-VALUE_LIMIT = 1.0e38
 _DTYPE = np.dtype([("val", np.float32), ("tick", np.uint32)])  # packed: 8 bytes a sample
 
 

@@ -30,9 +30,9 @@ from chimera_engine.events import (
 from chimera_engine.metrics.anomaly_store import MAX_BULK as MAX_BULK
 from chimera_engine.metrics.anomaly_store import AnomalyStore
 from chimera_engine.metrics.anomaly_store import StoredAnomaly as StoredAnomaly
-from chimera_engine.metrics.buffer import VALUE_LIMIT
 from chimera_engine.metrics.cap import SeriesCap
 from chimera_engine.metrics.incidents import IncidentBook
+from chimera_engine.metrics.limits import VALUE_LIMIT
 from chimera_engine.metrics.names import Expo, SeriesId
 from chimera_engine.metrics.settings import MetricSettings
 from chimera_engine.store.db import Database

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,28 @@ from chimera_engine.metrics.hub import MetricsHub
 from chimera_engine.store.db import Database
 
 
+@contextlib.asynccontextmanager
+async def hub_and_target(
+    tmp_path: Path, handler: Callable[[web.Request], Awaitable[web.Response]], bus: EventBus
+) -> AsyncIterator[tuple[MetricsHub, str]]:
+    """A hub on SQLite, and ``handler`` at ``/metrics`` of a real aiohttp server on
+    loopback: yields the hub and the target's URL."""
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    db = Database(tmp_path / "m.db")
+    await db.open()
+    try:
+        yield MetricsHub(bus, db), f"http://127.0.0.1:{port}/metrics"
+    finally:
+        await db.close()
+        await runner.cleanup()
+
+
 async def test_a_scrape_of_a_hundred_series_is_one_banked_batch(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     queue = Gauge("queue_depth", "Jobs waiting", ["shard"], registry=registry)
@@ -27,21 +50,12 @@ async def test_a_scrape_of_a_hundred_series_is_one_banked_batch(tmp_path: Path) 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), content_type="text/plain")
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    db = Database(tmp_path / "m.db")
-    await db.open()
     bus = EventBus()
     sub = bus.subscribe(AnomalyDetected)
-    try:
-        hub = MetricsHub(bus, db)
-        client = httpx.AsyncClient(timeout=5.0)  # one connection for every scrape
-        url = f"http://127.0.0.1:{port}/metrics"
+    async with (
+        hub_and_target(tmp_path, metrics, bus) as (hub, url),
+        httpx.AsyncClient(timeout=5.0) as client,  # one connection for every scrape
+    ):
         scraper = PrometheusScraper(hub, url, name="svc", client=client)
         for i in range(300):
             for shard in range(100):
@@ -61,14 +75,9 @@ async def test_a_scrape_of_a_hundred_series_is_one_banked_batch(tmp_path: Path) 
         assert [a.metric for a in stored] == [key]
         found = [sub.get_nowait() for _ in range(len(sub))]
         assert [e.event.metric for e in found if isinstance(e, AnomalyDetected)] == [key]
-        await client.aclose()
-    finally:
-        await db.close()
-        await runner.cleanup()
 
 
 async def test_the_scrape_loop_keeps_one_client_and_closes_it(tmp_path: Path) -> None:
-    app = web.Application()
     seen: set[int] = set()
 
     async def metrics(request: web.Request) -> web.Response:
@@ -77,17 +86,8 @@ async def test_the_scrape_loop_keeps_one_client_and_closes_it(tmp_path: Path) ->
         seen.add(transport.get_extra_info("peername")[1])  # the client's port
         return web.Response(text="# TYPE up_total counter\nup_total 1\n")
 
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    db = Database(tmp_path / "m.db")
-    await db.open()
-    try:
-        hub = MetricsHub(EventBus(), db)
-        scraper = PrometheusScraper(hub, f"http://127.0.0.1:{port}/metrics", interval=0.01)
+    async with hub_and_target(tmp_path, metrics, EventBus()) as (hub, url):
+        scraper = PrometheusScraper(hub, url, interval=0.01)
         task = asyncio.create_task(scraper.run())
         for _ in range(500):
             await asyncio.sleep(0.01)
@@ -99,6 +99,3 @@ async def test_the_scrape_loop_keeps_one_client_and_closes_it(tmp_path: Path) ->
         assert scraper.status.up and hub.samples >= 10
         assert len(seen) == 1  # every scrape over the same connection
         assert scraper._client is None  # closed with the loop
-    finally:
-        await db.close()
-        await runner.cleanup()

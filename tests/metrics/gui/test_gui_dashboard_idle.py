@@ -12,9 +12,9 @@ from PySide6.QtCore import QEvent, QObject
 from pytestqt.qtbot import QtBot
 
 from app.panels.metrics.chart_plot import ChartPlot
-from app.panels.metrics.view import DashboardPanel
 from tests.app.conftest import EngineFactory
-from tests.app.helpers import ADMIN_NAME, ADMIN_PASSWORD, wait_signal, wait_until
+from tests.app.helpers import wait_until
+from tests.metrics.gui.test_gui_dashboard import open_dashboard
 
 
 class PaintCounter(QObject):
@@ -62,12 +62,7 @@ def test_a_moved_chart_is_painted_once_and_a_still_one_not_at_all(qtbot: QtBot) 
 @pytest.mark.asyncio
 async def test_charts_out_of_view_are_not_drawn(engine: EngineFactory, qtbot: QtBot) -> None:
     async with engine() as env:
-        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
-        panel = DashboardPanel(env.bridge, max_default_charts=0)
-        qtbot.addWidget(panel)
-        panel.resize(1280, 720)
-        panel.show()
-        await wait_signal(panel.anomaliesLoaded)
+        panel = await open_dashboard(env.bridge, qtbot, max_default_charts=0)
         now = time.time()
         keys = [f"load.m{i:02d}" for i in range(12)]
         for key in keys:
@@ -91,12 +86,7 @@ async def test_a_quiet_board_reads_the_metric_list_in_its_own_frames(
     """Quiet, the board's once-a-second frame also re-reads the metric list (one wake-up
     and one paint pass, not two); paused, or busy, the list keeps its own timer."""
     async with engine() as env:
-        await env.bridge.login(ADMIN_NAME, ADMIN_PASSWORD)
-        panel = DashboardPanel(env.bridge, max_default_charts=0)
-        qtbot.addWidget(panel)
-        panel.resize(1280, 720)
-        panel.show()
-        await wait_signal(panel.anomaliesLoaded)
+        panel = await open_dashboard(env.bridge, qtbot, max_default_charts=0)
         now = time.time()
         for i in range(40):
             env.node.hub.record("jobs.queued", float(i), None, now - 40 + i)

@@ -9,6 +9,7 @@ exception classes and says how to send a request and read the stream.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ from chimera_engine.patches.providers.pricing import cost_usd
 from chimera_engine.patches.providers.retry import RetryPolicy, ask_with_retry
 
 
-class SDKProvider:
+class SDKProvider(ABC):
     """A provider on an official SDK client. ``http_client`` is used as given and
     never closed by :meth:`aclose`; without one the SDK's own client is closed there."""
 
@@ -76,15 +77,17 @@ class SDKProvider:
         if self._owns_client:
             await self._client.close()
 
+    @abstractmethod
     async def _attempt(self, request: CompletionRequest) -> Completion:
-        raise NotImplementedError
+        """Send ``request`` once through the SDK and read its stream into a completion."""
 
+    @abstractmethod
     def _map_error(self, err: Exception, *, mid_stream: bool = False) -> ProviderError:
-        raise NotImplementedError
+        """The provider error for an SDK exception (``mid_stream``: the answer was cut)."""
 
+    @abstractmethod
     def _malformed(self, err: ValueError) -> ProviderError:
         """The error for a stream event that is not JSON or not the API's shape."""
-        raise NotImplementedError
 
     def _cause(self, err: Exception) -> BaseException | None:
         """Chain to the SDK error, except for auth errors, whose text may quote the key."""
